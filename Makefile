@@ -1,0 +1,67 @@
+# Makefile: the short commands. CMake does the work (CMakeLists.txt).
+#   make test            Release build in build/, then the whole ctest suite
+#   make test-sanitize   ASan + UBSan (+ LeakSanitizer) build in build-sanitize/, suite
+#   make demo            build, then run build/examples/demo
+#   make bench           build, then bench/run.sh (if present)
+#   make install PREFIX=/usr/local
+#   make format | format-check | clean
+# Warnings are errors everywhere (WERROR=OFF to relax locally).
+
+BUILD_DIR    ?= build
+SAN_DIR      ?= build-sanitize
+PREFIX       ?= /usr/local
+WERROR       ?= ON
+JOBS         ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_JOBS   ?= 2
+CMAKE        ?= cmake
+CTEST        ?= ctest
+CLANG_FORMAT ?= clang-format
+CMAKE_ARGS   ?=
+
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+FORMAT_DIRS  = $(wildcard src include tests examples bench)
+FORMAT_FILES = $(shell find $(FORMAT_DIRS) -name '.*' -prune -o \
+                 -type f \( -name '*.c' -o -name '*.h' \) -print 2>/dev/null)
+
+# `env -u MAKEFLAGS ...`: cmake --build runs its own make; without this it
+# inherits our make level and prints "Entering directory" around every step.
+
+.PHONY: all build build-sanitize test test-sanitize demo bench install clean format format-check
+
+all: build
+
+build:
+	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DVOLT_WERROR=$(WERROR) $(CMAKE_ARGS)
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
+
+build-sanitize:
+	$(CMAKE) -S . -B $(SAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVOLT_SANITIZE=ON \
+		-DVOLT_WERROR=$(WERROR) $(CMAKE_ARGS)
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(CMAKE) --build $(SAN_DIR) -j$(JOBS)
+
+test: build
+	$(CTEST) --test-dir $(BUILD_DIR) --output-on-failure -j$(CTEST_JOBS)
+
+test-sanitize: build-sanitize
+	$(SAN_ENV) $(CTEST) --test-dir $(SAN_DIR) --output-on-failure -j$(CTEST_JOBS)
+
+demo: build
+	./$(BUILD_DIR)/examples/demo
+
+bench: build
+	@if [ -x bench/run.sh ]; then bench/run.sh $(BUILD_DIR); \
+	elif [ -f bench/run.sh ]; then bash bench/run.sh $(BUILD_DIR); \
+	else echo "make bench: no bench/run.sh yet; benchmarks are built in $(BUILD_DIR)/bench/"; fi
+
+install: build
+	$(CMAKE) --install $(BUILD_DIR) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD_DIR) $(SAN_DIR)
+
+format:
+	$(if $(FORMAT_FILES),$(CLANG_FORMAT) -i $(FORMAT_FILES),@echo "make format: no files")
+
+format-check:
+	$(if $(FORMAT_FILES),$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES),@echo "make format-check: no files")

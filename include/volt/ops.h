@@ -1,0 +1,294 @@
+/* volt/ops.h: every tensor operation (DESIGN.md §3). Each op validates its
+ * arguments, allocates its output in the current scope (see volt/core.h),
+ * dispatches to the kernel for the inputs' device and dtype, and records an
+ * autograd node when an input requires grad and grad mode is on.
+ *
+ * Contract shared by every op here unless its comment says otherwise:
+ *  - a NULL input, a shape, dtype, dimension or device mismatch records the
+ *    sticky error ("volt: <op>: <shapes>: <what is wrong>") and returns NULL;
+ *  - dims may be negative (counted from the end);
+ *  - binary ops broadcast like NumPy and promote dtypes like PyTorch
+ *    (bool < u8 < i32 < i64 < f16/bf16 < f32 < f64; a 0-d operand does not
+ *    raise the dtype of the other within the same kind);
+ *  - floating ops take f32 and f64; integer and bool tensors are accepted
+ *    where the operation makes sense for them (arithmetic, comparisons,
+ *    indexing, shape ops, sum/max/min).
+ * Shapes are passed as (ndim, const int64_t *shape); VOLT_SHAPE(2, 3) expands
+ * to that pair, VOLT_DIMS(0, 2) to a (count, const int *dims) pair. */
+#ifndef VOLT_OPS_H
+#define VOLT_OPS_H
+
+#include "volt/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VOLT_SHAPE(...)                                                                  \
+    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]){__VA_ARGS__}
+#define VOLT_DIMS(...)                                                                   \
+    (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), (const int[]){__VA_ARGS__}
+/* Reduce over every dimension. */
+#define VOLT_ALL_DIMS 0, (const int *)0
+
+/* ------------------------------------------------------------ creation */
+/* On the CPU. Random ops draw from `gen` (NULL: the default generator). */
+
+volt_tensor *volt_empty(int ndim, const int64_t *shape, volt_dtype dtype);
+volt_tensor *volt_zeros(int ndim, const int64_t *shape, volt_dtype dtype);
+volt_tensor *volt_ones(int ndim, const int64_t *shape, volt_dtype dtype);
+volt_tensor *volt_full(int ndim, const int64_t *shape, double value, volt_dtype dtype);
+/* A 0-d tensor holding value. */
+volt_tensor *volt_scalar(double value, volt_dtype dtype);
+/* Same shape, dtype and device as t. */
+volt_tensor *volt_empty_like(const volt_tensor *t);
+volt_tensor *volt_zeros_like(const volt_tensor *t);
+volt_tensor *volt_ones_like(const volt_tensor *t);
+volt_tensor *volt_full_like(const volt_tensor *t, double value);
+/* [ceil((end - start) / step)] values start, start + step, ... (step != 0). */
+volt_tensor *volt_arange(double start, double end, double step, volt_dtype dtype);
+/* [steps] evenly spaced values from start to end inclusive (steps >= 0). */
+volt_tensor *volt_linspace(double start, double end, int64_t steps, volt_dtype dtype);
+/* [n, m] identity (ones on the main diagonal). */
+volt_tensor *volt_eye(int64_t n, int64_t m, volt_dtype dtype);
+/* Uniform [0, 1), standard normal, integers in [low, high) (floating dtypes
+ * for rand/randn, any non-bool dtype for randint). */
+volt_tensor *volt_rand(int ndim, const int64_t *shape, volt_dtype dtype, volt_generator *gen);
+volt_tensor *volt_randn(int ndim, const int64_t *shape, volt_dtype dtype, volt_generator *gen);
+volt_tensor *volt_randint(int64_t low, int64_t high, int ndim, const int64_t *shape,
+                          volt_dtype dtype, volt_generator *gen);
+/* 1 with probability p[i], else 0; same shape and dtype as p (floating). */
+volt_tensor *volt_bernoulli(const volt_tensor *p, volt_generator *gen);
+/* A contiguous copy of `numel(shape)` elements of `dtype` read from data. */
+volt_tensor *volt_from_array(const void *data, volt_dtype dtype, int ndim, const int64_t *shape);
+/* A contiguous copy (differentiable). */
+volt_tensor *volt_clone(const volt_tensor *t);
+/* t converted to dtype (differentiable between floating dtypes); returns a
+ * copy even when the dtype is already right. */
+volt_tensor *volt_to_dtype(const volt_tensor *t, volt_dtype dtype);
+
+/* ------------------------------------------------------------- in place */
+/* These write into `self` and return it (NULL + error on failure). They bump
+ * the storage's version counter, and refuse a tensor that requires grad while
+ * grad mode is on. */
+
+volt_tensor *volt_fill_(volt_tensor *self, double value);
+volt_tensor *volt_zero_(volt_tensor *self);
+/* Copies src (broadcast to self's shape, converted to its dtype). */
+volt_tensor *volt_copy_(volt_tensor *self, const volt_tensor *src);
+volt_tensor *volt_add_(volt_tensor *self, const volt_tensor *other);
+volt_tensor *volt_sub_(volt_tensor *self, const volt_tensor *other);
+volt_tensor *volt_mul_(volt_tensor *self, const volt_tensor *other);
+volt_tensor *volt_div_(volt_tensor *self, const volt_tensor *other);
+volt_tensor *volt_mul_scalar_(volt_tensor *self, double value);
+volt_tensor *volt_add_scalar_(volt_tensor *self, double value);
+volt_tensor *volt_masked_fill_(volt_tensor *self, const volt_tensor *mask, double value);
+
+/* --------------------------------------------------------- elementwise */
+
+volt_tensor *volt_add(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_sub(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_mul(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_div(const volt_tensor *a, const volt_tensor *b); /* true division */
+volt_tensor *volt_pow(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_maximum(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_minimum(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_add_scalar(const volt_tensor *a, double b);
+volt_tensor *volt_mul_scalar(const volt_tensor *a, double b);
+volt_tensor *volt_div_scalar(const volt_tensor *a, double b);
+volt_tensor *volt_pow_scalar(const volt_tensor *a, double exponent);
+/* a + alpha * b, a single op (differentiable). */
+volt_tensor *volt_add_scaled(const volt_tensor *a, const volt_tensor *b, double alpha);
+
+volt_tensor *volt_neg(const volt_tensor *a);
+volt_tensor *volt_exp(const volt_tensor *a);
+volt_tensor *volt_log(const volt_tensor *a);
+volt_tensor *volt_log1p(const volt_tensor *a);
+volt_tensor *volt_sqrt(const volt_tensor *a);
+volt_tensor *volt_rsqrt(const volt_tensor *a);
+volt_tensor *volt_abs(const volt_tensor *a);
+volt_tensor *volt_sign(const volt_tensor *a);
+/* Clamps into [min, max]; pass -INFINITY / INFINITY for no bound. */
+volt_tensor *volt_clamp(const volt_tensor *a, double min, double max);
+/* cond ? a : b elementwise (cond bool; the three broadcast together). */
+volt_tensor *volt_where(const volt_tensor *cond, const volt_tensor *a, const volt_tensor *b);
+
+/* Comparisons give bool tensors; logical ops take any dtype (nonzero = true). */
+volt_tensor *volt_eq(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_ne(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_lt(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_le(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_gt(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_ge(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_logical_and(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_logical_or(const volt_tensor *a, const volt_tensor *b);
+volt_tensor *volt_logical_not(const volt_tensor *a);
+
+/* --------------------------------------------------------- activations */
+
+volt_tensor *volt_relu(const volt_tensor *a);
+volt_tensor *volt_leaky_relu(const volt_tensor *a, double negative_slope);
+volt_tensor *volt_elu(const volt_tensor *a, double alpha);
+/* approximate false: x * Phi(x) (erf); true: the tanh approximation. */
+volt_tensor *volt_gelu(const volt_tensor *a, bool approximate_tanh);
+volt_tensor *volt_silu(const volt_tensor *a);
+volt_tensor *volt_sigmoid(const volt_tensor *a);
+volt_tensor *volt_tanh(const volt_tensor *a);
+/* log(1 + exp(beta x)) / beta, linear where beta x > threshold. */
+volt_tensor *volt_softplus(const volt_tensor *a, double beta, double threshold);
+volt_tensor *volt_hardtanh(const volt_tensor *a, double min_val, double max_val);
+
+/* ----------------------------------------------------------- reductions */
+/* Over `n_dims` dims (VOLT_ALL_DIMS: all of them, giving a 0-d tensor unless
+ * keepdim). A dim listed twice is an error. */
+
+volt_tensor *volt_sum(const volt_tensor *a, int n_dims, const int *dims, bool keepdim);
+volt_tensor *volt_mean(const volt_tensor *a, int n_dims, const int *dims, bool keepdim);
+volt_tensor *volt_prod(const volt_tensor *a, int n_dims, const int *dims, bool keepdim);
+/* Variance with `correction` (1: unbiased, 0: population) and its root. */
+volt_tensor *volt_var(const volt_tensor *a, int n_dims, const int *dims, double correction,
+                      bool keepdim);
+volt_tensor *volt_std(const volt_tensor *a, int n_dims, const int *dims, double correction,
+                      bool keepdim);
+volt_tensor *volt_logsumexp(const volt_tensor *a, int n_dims, const int *dims, bool keepdim);
+/* p = 1, 2 or INFINITY. */
+volt_tensor *volt_norm(const volt_tensor *a, double p, int n_dims, const int *dims, bool keepdim);
+/* Max / min along one dim; *indices (if not NULL) receives an i64 tensor of
+ * the positions (the first one on ties). */
+volt_tensor *volt_max(const volt_tensor *a, int dim, bool keepdim, volt_tensor **indices);
+volt_tensor *volt_min(const volt_tensor *a, int dim, bool keepdim, volt_tensor **indices);
+/* Max / min of all elements (0-d). */
+volt_tensor *volt_max_all(const volt_tensor *a);
+volt_tensor *volt_min_all(const volt_tensor *a);
+volt_tensor *volt_argmax(const volt_tensor *a, int dim, bool keepdim);
+volt_tensor *volt_argmin(const volt_tensor *a, int dim, bool keepdim);
+/* Sum of all elements (0-d); shorthand for volt_sum(a, VOLT_ALL_DIMS, false). */
+volt_tensor *volt_sum_all(const volt_tensor *a);
+volt_tensor *volt_mean_all(const volt_tensor *a);
+
+/* -------------------------------------------------------------- matmul */
+/* f32 and f64 through BLAS; transposed operands are passed without copies. */
+
+/* torch.matmul: 1-D x 1-D dot, 2-D x 2-D, and batched with broadcast batch
+ * dims ([..., n, k] @ [..., k, m]). */
+volt_tensor *volt_matmul(const volt_tensor *a, const volt_tensor *b);
+/* [B, n, k] @ [B, k, m] -> [B, n, m]. */
+volt_tensor *volt_bmm(const volt_tensor *a, const volt_tensor *b);
+/* beta * bias + alpha * (a @ b); a [n, k], b [k, m], bias broadcast to [n, m]. */
+volt_tensor *volt_addmm(const volt_tensor *bias, const volt_tensor *a, const volt_tensor *b,
+                        double beta, double alpha);
+/* [n] x [m] -> [n, m]. */
+volt_tensor *volt_outer(const volt_tensor *a, const volt_tensor *b);
+
+/* --------------------------------------------------------------- shape */
+/* Views share storage with their input where the geometry allows. */
+
+/* One entry of shape may be -1 (inferred). reshape copies when a view is
+ * impossible; view refuses instead. */
+volt_tensor *volt_reshape(const volt_tensor *a, int ndim, const int64_t *shape);
+volt_tensor *volt_view(const volt_tensor *a, int ndim, const int64_t *shape);
+volt_tensor *volt_flatten(const volt_tensor *a, int start_dim, int end_dim);
+volt_tensor *volt_transpose(const volt_tensor *a, int dim0, int dim1);
+volt_tensor *volt_permute(const volt_tensor *a, int ndim, const int *dims);
+/* a itself if already contiguous (then it is a new reference, not a copy). */
+volt_tensor *volt_contiguous(const volt_tensor *a);
+/* Removes dim if its size is 1 (else returns a view unchanged). */
+volt_tensor *volt_squeeze(const volt_tensor *a, int dim);
+/* Removes every size-1 dim. */
+volt_tensor *volt_squeeze_all(const volt_tensor *a);
+volt_tensor *volt_unsqueeze(const volt_tensor *a, int dim);
+/* Broadcasts size-1 dims to `shape` (-1 keeps a size), a view with stride 0. */
+volt_tensor *volt_expand(const volt_tensor *a, int ndim, const int64_t *shape);
+/* Tiles a `repeats[i]` times along dim i (ndim >= a->ndim). */
+volt_tensor *volt_repeat(const volt_tensor *a, int ndim, const int64_t *repeats);
+volt_tensor *volt_cat(int n, volt_tensor *const *tensors, int dim);
+volt_tensor *volt_stack(int n, volt_tensor *const *tensors, int dim);
+/* Pieces of `split_size` along dim (the last may be smaller) into out[];
+ * returns the count, or -1 with an error (also when it exceeds max_out). */
+int volt_split(const volt_tensor *a, int64_t split_size, int dim, volt_tensor **out, int max_out);
+/* `chunks` pieces of ceil(size / chunks) (fewer if the size is small). */
+int volt_chunk(const volt_tensor *a, int chunks, int dim, volt_tensor **out, int max_out);
+volt_tensor *volt_narrow(const volt_tensor *a, int dim, int64_t start, int64_t length);
+/* Elements start, start + step, ... < end along dim (negative start/end count
+ * from the end and are clamped like Python slices; step >= 1). */
+volt_tensor *volt_slice(const volt_tensor *a, int dim, int64_t start, int64_t end, int64_t step);
+
+/* -------------------------------------------------------------- index */
+/* Index tensors are i64 (i32 accepted); out-of-range indices are errors. */
+
+volt_tensor *volt_index_select(const volt_tensor *a, int dim, const volt_tensor *index);
+/* out[i][j] = a[index[i][j]][j] for dim 0, and so on (index same ndim as a). */
+volt_tensor *volt_gather(const volt_tensor *a, int dim, const volt_tensor *index);
+/* A copy of a with src added at index along dim (differentiable in a, src). */
+volt_tensor *volt_scatter_add(const volt_tensor *a, int dim, const volt_tensor *index,
+                              const volt_tensor *src);
+/* a with `value` where mask (bool, broadcast to a) is true. */
+volt_tensor *volt_masked_fill(const volt_tensor *a, const volt_tensor *mask, double value);
+/* [..., num_classes] i64 one-hot of an integer tensor (num_classes < 0:
+ * max + 1). */
+volt_tensor *volt_one_hot(const volt_tensor *index, int64_t num_classes);
+/* Lower / upper triangle of the last two dims; others zeroed. */
+volt_tensor *volt_tril(const volt_tensor *a, int64_t diagonal);
+volt_tensor *volt_triu(const volt_tensor *a, int64_t diagonal);
+
+/* ----------------------------------------------------- softmax, losses */
+
+typedef enum {
+    VOLT_REDUCTION_MEAN = 0,
+    VOLT_REDUCTION_SUM,
+    VOLT_REDUCTION_NONE,
+    VOLT_REDUCTION_BATCHMEAN, /* kl_div only: sum / batch size */
+} volt_reduction;
+
+volt_tensor *volt_softmax(const volt_tensor *a, int dim);
+volt_tensor *volt_log_softmax(const volt_tensor *a, int dim);
+
+typedef struct {
+    volt_reduction reduction;  /* mean */
+    int64_t ignore_index;      /* -100; targets equal to it add nothing */
+    double label_smoothing;    /* 0 */
+    const volt_tensor *weight; /* NULL, or [C] per-class weights */
+} volt_cross_entropy_options;
+volt_cross_entropy_options volt_cross_entropy_defaults(void);
+
+/* logits [N, C] or [N, C, d1, ...] (or [C]); target either class indices
+ * (integer, [N] / [N, d1, ...]) or probabilities (floating, logits' shape).
+ * options NULL: defaults. With reduction mean and weights, divides by the sum
+ * of the targets' weights, like PyTorch. */
+volt_tensor *volt_cross_entropy(const volt_tensor *logits, const volt_tensor *target);
+volt_tensor *volt_cross_entropy_ex(const volt_tensor *logits, const volt_tensor *target,
+                                   const volt_cross_entropy_options *options);
+/* log_probs [N, C] (or [N, C, d...]), target class indices; weight may be NULL. */
+volt_tensor *volt_nll_loss(const volt_tensor *log_probs, const volt_tensor *target,
+                           const volt_tensor *weight, int64_t ignore_index,
+                           volt_reduction reduction);
+volt_tensor *volt_mse_loss(const volt_tensor *input, const volt_tensor *target,
+                           volt_reduction reduction);
+volt_tensor *volt_l1_loss(const volt_tensor *input, const volt_tensor *target,
+                          volt_reduction reduction);
+/* Quadratic below beta (> 0), linear above. */
+volt_tensor *volt_smooth_l1_loss(const volt_tensor *input, const volt_tensor *target,
+                                 volt_reduction reduction, double beta);
+/* input: probabilities in [0, 1]; weight NULL or broadcast to input. */
+volt_tensor *volt_binary_cross_entropy(const volt_tensor *input, const volt_tensor *target,
+                                       const volt_tensor *weight, volt_reduction reduction);
+/* pos_weight NULL or broadcast along the last dim. */
+volt_tensor *volt_binary_cross_entropy_with_logits(const volt_tensor *logits,
+                                                   const volt_tensor *target,
+                                                   const volt_tensor *weight,
+                                                   const volt_tensor *pos_weight,
+                                                   volt_reduction reduction);
+/* input: log-probabilities; target probabilities (or log-probabilities with
+ * log_target). */
+volt_tensor *volt_kl_div(const volt_tensor *input, const volt_tensor *target,
+                         volt_reduction reduction, bool log_target);
+
+/* Zeroes each element with probability p and scales the rest by 1/(1-p)
+ * when training; returns a (new reference to) a unchanged otherwise. */
+volt_tensor *volt_dropout(const volt_tensor *a, double p, bool training, volt_generator *gen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VOLT_OPS_H */

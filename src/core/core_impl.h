@@ -1,0 +1,25 @@
+/* core_impl.h: declarations shared inside the core layer and with the layers
+ * above it, not part of the public API. */
+#ifndef VOLT_CORE_IMPL_H
+#define VOLT_CORE_IMPL_H
+
+#include "volt/core.h"
+
+/* CPU allocator (allocator_cpu.c): 64-byte aligned blocks in size classes. */
+void *volt_cpu_alloc(size_t nbytes);
+void volt_cpu_free(void *p);
+
+/* Scope bookkeeping (scope.c): registers a new tensor with the innermost scope
+ * (or marks it caller-owned when none is open). */
+void volt_scope_adopt(volt_tensor *t);
+/* Removes t from its scope without releasing it. */
+void volt_scope_forget(volt_tensor *t);
+
+/* Grad-hook list of a leaf (autograd layer frees it with the tensor). */
+void volt_autograd_tensor_freed(volt_tensor *t);
+
+/* Geometry helpers. */
+int64_t volt_shape_numel(int ndim, const int64_t *shape);
+void volt_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+
+#endif

@@ -1,0 +1,49 @@
+/* cpu_kernels.h: the CPU kernels of the op families written by the op files
+ * in src/ops/ (dispatch by dtype happens inside each kernel). Families added
+ * later declare theirs in their own src/ops/cpu/<family>.h. */
+#ifndef VOLT_CPU_KERNELS_H
+#define VOLT_CPU_KERNELS_H
+
+#include "ops/ops_impl.h"
+
+/* out = src converted to out's dtype, src broadcast to out's shape. */
+void volt_cpu_copy(volt_tensor *out, const volt_tensor *src);
+/* Every element of out = value (converted to out's dtype). */
+void volt_cpu_fill(volt_tensor *out, double value);
+
+typedef enum {
+    VOLT_BIN_ADD, /* a + alpha * b */
+    VOLT_BIN_SUB, /* a - alpha * b */
+    VOLT_BIN_MUL,
+    VOLT_BIN_DIV,
+    VOLT_BIN_POW,
+    VOLT_BIN_MAXIMUM,
+    VOLT_BIN_MINIMUM,
+    VOLT_BIN_EQ, /* comparisons and logical ops write bool */
+    VOLT_BIN_NE,
+    VOLT_BIN_LT,
+    VOLT_BIN_LE,
+    VOLT_BIN_GT,
+    VOLT_BIN_GE,
+    VOLT_BIN_AND,
+    VOLT_BIN_OR,
+    VOLT_BIN_COUNT
+} volt_binary_op;
+
+/* out = a op b elementwise; a and b have the same dtype (out's, or bool out
+ * for comparisons) and broadcast to out's shape. Returns VOLT_ERR_DTYPE for a
+ * dtype the op has no kernel for (the caller words the message). */
+volt_status volt_cpu_binary(volt_binary_op op, volt_tensor *out, const volt_tensor *a,
+                            const volt_tensor *b, double alpha);
+
+/* out[o] = sum of a over the dims where reduce[d] (out has a's ndim, size 1 on
+ * reduced dims). Accumulates in double for floating types. */
+void volt_cpu_sum(volt_tensor *out, const volt_tensor *a, const bool reduce[VOLT_MAX_DIMS]);
+
+/* Fills out (f32/f64) with uniform [0,1) or standard normal numbers from
+ * blocks first_block, first_block + 1, ... of gen (one block per 4 numbers,
+ * or per 2 normals / 2 doubles). */
+void volt_cpu_uniform(volt_tensor *out, const volt_generator *gen, uint64_t first_block);
+void volt_cpu_normal(volt_tensor *out, const volt_generator *gen, uint64_t first_block);
+
+#endif

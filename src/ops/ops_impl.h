@@ -1,0 +1,77 @@
+/* ops_impl.h: what every op file shares — argument validation with the
+ * standard messages, broadcasting and dtype promotion, output allocation,
+ * the strided elementwise loop, and the autograd recording interface. */
+#ifndef VOLT_OPS_IMPL_H
+#define VOLT_OPS_IMPL_H
+
+#include "autograd/autograd_impl.h"
+#include "core/core_impl.h"
+#include "volt/ops.h"
+
+/* ------------------------------------------------------------- checks */
+/* Each records the standard error and returns false on failure. */
+
+/* "op: argument 'name' is NULL" (or keeps an earlier error). */
+bool volt_check_not_null(const char *op, const volt_tensor *t, const char *name);
+/* "op: expected a floating-point tensor, got i64[3]". */
+bool volt_check_float(const char *op, const volt_tensor *t);
+/* f32 or f64: "op: f16[3] is not supported (f32 and f64 are)". */
+bool volt_check_f32_f64(const char *op, const volt_tensor *t);
+/* "op: tensors on cpu and cuda:0". */
+bool volt_check_same_device(const char *op, const volt_tensor *a, const volt_tensor *b);
+/* Every device in this build's backends (CPU now). */
+bool volt_check_device_supported(const char *op, const volt_tensor *t);
+/* Normalises dim into [0, ndim) ("op: dimension 3 out of range for f32[2,3]
+ * (expected -2..1)"); returns -1 on error. */
+int volt_normalize_dim(const char *op, const volt_tensor *t, int dim);
+/* Turns a dim list into a mask of reduced dims (all dims when n_dims == 0);
+ * false on a bad or repeated dim. */
+bool volt_dims_to_mask(const char *op, const volt_tensor *t, int n_dims, const int *dims,
+                       bool mask[VOLT_MAX_DIMS]);
+/* Refuses in-place writes into a tensor that requires grad in grad mode. */
+bool volt_check_inplace(const char *op, const volt_tensor *self);
+
+/* "[2,3]" into buf. */
+const char *volt_shape_only(const volt_tensor *t, char *buf, size_t size);
+
+/* ------------------------------------------------- broadcasting, dtypes */
+
+/* Broadcast shape of a and b into (*ndim, shape); error names both shapes. */
+bool volt_broadcast_shapes(const char *op, const volt_tensor *a, const volt_tensor *b, int *ndim,
+                           int64_t shape[VOLT_MAX_DIMS]);
+/* PyTorch's result dtype for a binary op on a and b. */
+volt_dtype volt_promote_types(const volt_tensor *a, const volt_tensor *b);
+/* Strides of t as seen broadcast to (ndim, shape): 0 on broadcast dims. */
+void volt_broadcast_strides(const volt_tensor *t, int ndim, const int64_t *shape,
+                            int64_t strides[VOLT_MAX_DIMS]);
+/* t converted to dtype through the differentiable volt_to_dtype, or t itself
+ * (not a new reference) when it already has that dtype. */
+const volt_tensor *volt_as_dtype(const volt_tensor *t, volt_dtype dtype);
+
+/* A new contiguous tensor on t's device. */
+volt_tensor *volt_new_like_shape(const volt_tensor *t, volt_dtype dtype, int ndim,
+                                 const int64_t *shape);
+
+/* --------------------------------------------------- elementwise loop */
+
+/* Inner loop: n elements; ptrs[i] and byte strides[i] of operand i (operand 0
+ * is the output). */
+typedef void (*volt_loop_fn)(char **ptrs, const int64_t *strides, int64_t n, void *ctx);
+
+/* Runs fn over every element of operands[0]'s shape; the other operands are
+ * read broadcast to it. Dims are coalesced, and large loops are split across
+ * OpenMP threads (fn must then be thread-safe). At most 4 operands. */
+void volt_elementwise_loop(int n_operands, const volt_tensor *const *operands, volt_loop_fn fn,
+                           void *ctx);
+
+/* Elements per thread below which loops stay on one thread. */
+#define VOLT_PARALLEL_GRAIN 32768
+
+/* Sums grad (broadcast shape) down to (ndim, shape); returns grad itself when
+ * the shapes are equal. */
+volt_tensor *volt_sum_to_shape(volt_tensor *grad, int ndim, const int64_t *shape);
+
+/* A view of a (same geometry) that carries a's gradient: an identity node. */
+volt_tensor *volt_alias_with_grad(const volt_tensor *a, const char *op);
+
+#endif

@@ -1,0 +1,72 @@
+/* random.c: random creation ops — rand, randn, randint, bernoulli — all
+ * drawn from a Philox generator, so results depend only on (seed, stream,
+ * counter), never on the thread count. */
+#include <math.h>
+
+#include "ops/cpu/cpu_kernels.h"
+
+static volt_generator *generator_or_default(volt_generator *gen) {
+    return gen ? gen : volt_default_generator();
+}
+
+static volt_tensor *random_float(const char *op, int ndim, const int64_t *shape, volt_dtype dtype,
+                                 volt_generator *gen, bool normal) {
+    if (dtype != VOLT_F32 && dtype != VOLT_F64) {
+        volt_error_set(VOLT_ERR_DTYPE, "%s: dtype %s is not supported (f32 and f64 are)", op,
+                       volt_dtype_name(dtype));
+        return NULL;
+    }
+    volt_tensor *t = volt_empty(ndim, shape, dtype);
+    if (!t) return NULL;
+    gen = generator_or_default(gen);
+    int64_t per_block = dtype == VOLT_F32 ? 4 : 2;
+    int64_t blocks = (volt_tensor_numel(t) + per_block - 1) / per_block;
+    uint64_t first = volt_generator_reserve(gen, (uint64_t)blocks);
+    if (normal)
+        volt_cpu_normal(t, gen, first);
+    else
+        volt_cpu_uniform(t, gen, first);
+    return t;
+}
+
+volt_tensor *volt_rand(int ndim, const int64_t *shape, volt_dtype dtype, volt_generator *gen) {
+    return random_float("rand", ndim, shape, dtype, gen, false);
+}
+
+volt_tensor *volt_randn(int ndim, const int64_t *shape, volt_dtype dtype, volt_generator *gen) {
+    return random_float("randn", ndim, shape, dtype, gen, true);
+}
+
+volt_tensor *volt_randint(int64_t low, int64_t high, int ndim, const int64_t *shape,
+                          volt_dtype dtype, volt_generator *gen) {
+    if (high <= low) {
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "randint: empty range [%lld, %lld)",
+                       (long long)low, (long long)high);
+        return NULL;
+    }
+    if (dtype == VOLT_BOOL || !volt_dtype_is_valid(dtype)) {
+        volt_error_set(VOLT_ERR_DTYPE, "randint: dtype %s is not supported", volt_dtype_name(dtype));
+        return NULL;
+    }
+    volt_tensor *u = random_float("randint", ndim, shape, VOLT_F64, gen, false);
+    if (!u) return NULL;
+    double *p = volt_tensor_data(u);
+    int64_t n = volt_tensor_numel(u);
+    double range = (double)(high - low);
+    for (int64_t i = 0; i < n; i++) p[i] = (double)low + floor(p[i] * range);
+    volt_tensor *t = volt_empty(ndim, shape, dtype);
+    if (t) volt_cpu_copy(t, u);
+    volt_tensor_free(u);
+    return t;
+}
+
+volt_tensor *volt_bernoulli(const volt_tensor *p, volt_generator *gen) {
+    if (!volt_check_not_null("bernoulli", p, "p") || !volt_check_f32_f64("bernoulli", p))
+        return NULL;
+    volt_tensor *u = volt_rand(p->ndim, p->shape, p->dtype, gen);
+    volt_tensor *mask = u ? volt_lt(u, p) : NULL;
+    volt_tensor *out = mask ? volt_to_dtype(mask, p->dtype) : NULL;
+    volt_tensor_free(u);
+    volt_tensor_free(mask);
+    return out;
+}
