@@ -24,9 +24,11 @@ void volt_no_grad_begin(void);
 void volt_no_grad_end(void);
 /* VOLT_NO_GRAD { ... } runs the block with grad mode off (do not leave the
  * block with return/goto/break: end would not run). */
-#define VOLT_NO_GRAD                                                                     \
-    for (int volt_no_grad_once_ = (volt_no_grad_begin(), 1); volt_no_grad_once_;         \
-         volt_no_grad_once_ = (volt_no_grad_end(), 0))
+#define VOLT_NO_GRAD VOLT_NO_GRAD_LOOP_(VOLT_NO_GRAD_CAT_(volt_no_grad_once_, __LINE__))
+#define VOLT_NO_GRAD_CAT_(a, b) VOLT_NO_GRAD_CAT2_(a, b)
+#define VOLT_NO_GRAD_CAT2_(a, b) a##b
+#define VOLT_NO_GRAD_LOOP_(flag)                                                         \
+    for (int flag = (volt_no_grad_begin(), 1); flag; flag = (volt_no_grad_end(), 0))
 
 /* Marks a leaf tensor (no grad_fn) as requiring grad; floating dtypes only.
  * Returns t, or NULL with an error for a non-leaf or an integer tensor. */

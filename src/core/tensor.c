@@ -47,10 +47,15 @@ static volt_status check_geometry(const char *op, int ndim, const int64_t *shape
                               VOLT_MAX_DIMS);
     if (ndim > 0 && !shape)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: NULL shape", op);
-    for (int i = 0; i < ndim; i++)
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0)
             return volt_error_set(VOLT_ERR_SHAPE, "%s: negative size %lld in dimension %d", op,
                                   (long long)shape[i], i);
+        if (__builtin_mul_overflow(numel, shape[i], &numel))
+            return volt_error_set(VOLT_ERR_OUT_OF_MEMORY,
+                                  "%s: shape is too large (the element count overflows)", op);
+    }
     return VOLT_OK;
 }
 
