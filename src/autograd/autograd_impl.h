@@ -24,13 +24,15 @@ typedef struct {
 } volt_node_input;
 
 #define VOLT_NODE_MAX_SAVED 4
+#define VOLT_NODE_INLINE_INPUTS 2
 
 struct volt_node {
     const char *name;
     volt_backward_fn backward;
     int32_t refcount;
     int n_inputs;
-    volt_node_input *inputs;
+    volt_node_input *inputs; /* inline_inputs when n_inputs <= 2 */
+    volt_node_input inline_inputs[VOLT_NODE_INLINE_INPUTS];
     volt_tensor *saved[VOLT_NODE_MAX_SAVED];
     uint64_t saved_version[VOLT_NODE_MAX_SAVED];
     int n_saved;

@@ -45,11 +45,14 @@ bool volt_autograd_should_record(int n, const volt_tensor *const *inputs) {
 }
 
 static volt_node *node_new(const char *name, volt_backward_fn backward, int n_inputs) {
-    volt_node *node = calloc(1, sizeof *node);
-    volt_node_input *inputs = n_inputs ? calloc((size_t)n_inputs, sizeof *inputs) : NULL;
-    if (!node || (n_inputs && !inputs)) {
-        free(node);
-        free(inputs);
+    volt_node *node = volt_cache_alloc(VOLT_CACHE_NODE, sizeof *node);
+    volt_node_input *inputs = NULL;
+    if (node && n_inputs <= VOLT_NODE_INLINE_INPUTS)
+        inputs = node->inline_inputs;
+    else if (node)
+        inputs = calloc((size_t)n_inputs, sizeof *inputs);
+    if (!node || !inputs) {
+        volt_cache_free(VOLT_CACHE_NODE, node);
         volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "%s: out of memory recording the graph", name);
         return NULL;
     }
@@ -148,8 +151,8 @@ void volt_node_release(volt_node *node) {
         for (int i = 0; i < current->n_saved; i++) volt_tensor_release(current->saved[i]);
         volt_tensor_release(current->grad_buffer);
         free(current->extra);
-        free(current->inputs);
-        free(current);
+        if (current->inputs != current->inline_inputs) free(current->inputs);
+        volt_cache_free(VOLT_CACHE_NODE, current);
         current = top > 0 ? stack[--top] : NULL;
     }
     free(stack);

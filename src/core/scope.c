@@ -2,6 +2,7 @@
  * A scope holds one reference to each tensor it owns and releases them all
  * when it ends; volt_keep moves a tensor one scope out, volt_persist hands it
  * to the caller. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "core/core_impl.h"
@@ -15,10 +16,28 @@ typedef struct {
 static _Thread_local scope_frame *frames;
 static _Thread_local int frame_count;
 static _Thread_local int frame_capacity;
+static pthread_key_t exit_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+/* The frames stay allocated between steps; a thread's are freed when it
+ * exits. */
+static void release_frames(void *unused) {
+    (void)unused;
+    for (int i = 0; i < frame_capacity; i++) free(frames[i].items);
+    free(frames);
+    frames = NULL;
+    frame_capacity = 0;
+}
+
+static void make_key(void) { pthread_key_create(&exit_key, release_frames); }
 
 void volt_scope_begin(void) {
     if (frame_count == frame_capacity) {
         int cap = frame_capacity ? 2 * frame_capacity : 16;
+        if (frame_capacity == 0) {
+            pthread_once(&key_once, make_key);
+            pthread_setspecific(exit_key, &frame_count);
+        }
         scope_frame *f = realloc(frames, (size_t)cap * sizeof *f);
         VOLT_ASSERT(f != NULL);
         for (int i = frame_capacity; i < cap; i++) f[i] = (scope_frame){0};
@@ -78,12 +97,6 @@ void volt_scope_end(void) {
         volt_tensor_release(t);
     }
     frame_count--;
-    if (frame_count == 0) {
-        for (int i = 0; i < frame_capacity; i++) free(frames[i].items);
-        free(frames);
-        frames = NULL;
-        frame_capacity = 0;
-    }
 }
 
 volt_tensor *volt_keep(volt_tensor *t) {

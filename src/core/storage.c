@@ -18,10 +18,10 @@ struct volt_storage {
 
 volt_storage *volt_storage_new(volt_device device, size_t nbytes) {
     if (volt_device_check(device) != VOLT_OK) return NULL;
-    volt_storage *s = malloc(sizeof *s);
+    volt_storage *s = volt_cache_alloc(VOLT_CACHE_STORAGE, sizeof *s);
     void *data = s ? volt_cpu_alloc(nbytes ? nbytes : 1) : NULL;
     if (!data) {
-        free(s);
+        volt_cache_free(VOLT_CACHE_STORAGE, s);
         volt_memory_stats m = volt_cpu_memory_stats();
         volt_error_set(VOLT_ERR_OUT_OF_MEMORY,
                        "cpu: out of memory allocating %zu bytes (allocated %lld, reserved %lld)",
@@ -46,7 +46,7 @@ volt_storage *volt_storage_wrap(volt_device device, void *data, size_t nbytes,
         volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "storage_wrap: NULL data of %zu bytes", nbytes);
         return NULL;
     }
-    volt_storage *s = malloc(sizeof *s);
+    volt_storage *s = volt_cache_alloc(VOLT_CACHE_STORAGE, sizeof *s);
     if (!s) {
         volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "storage_wrap: out of memory");
         return NULL;
@@ -74,7 +74,7 @@ void volt_storage_release(volt_storage *s) {
     } else {
         volt_cpu_free(s->data);
     }
-    free(s);
+    volt_cache_free(VOLT_CACHE_STORAGE, s);
 }
 
 void *volt_storage_data(const volt_storage *s) { return s ? s->data : NULL; }

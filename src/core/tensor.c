@@ -68,7 +68,7 @@ volt_tensor *volt_tensor_from_storage(volt_storage *storage, volt_dtype dtype, i
         return NULL;
     }
     if (check_geometry("tensor_from_storage", ndim, shape) != VOLT_OK) return NULL;
-    volt_tensor *t = calloc(1, sizeof *t);
+    volt_tensor *t = volt_cache_alloc(VOLT_CACHE_TENSOR, sizeof *t);
     if (!t) {
         volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "tensor_from_storage: out of memory");
         return NULL;
@@ -131,7 +131,7 @@ void volt_tensor_release(volt_tensor *t) {
     VOLT_ASSERT(t->scope_depth < 0);
     volt_autograd_tensor_freed(t);
     volt_storage_release(t->storage);
-    free(t);
+    volt_cache_free(VOLT_CACHE_TENSOR, t);
 }
 
 /* ----------------------------------------------------- element access */

@@ -242,7 +242,7 @@ static void test_saved_tensors_freed_during_backward(void **state) {
              * while backward was running (freeing at the end would leave it
              * above `before`). */
             assert_true(memory_at_hook < before - 4 * n * 8);
-            assert_true(after < before - 6 * n * 8);
+            assert_true(after < before - 5 * n * 8); /* 8 products freed, 2 grads made */
         } else {
             assert_true(after >= before);
         }
