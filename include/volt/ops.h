@@ -13,6 +13,15 @@
  *  - floating ops take f32 and f64; integer and bool tensors are accepted
  *    where the operation makes sense for them (arithmetic, comparisons,
  *    indexing, shape ops, sum/max/min).
+ *  - ops that only move data (views, cat, repeat, indexing, where) take every
+ *    dtype, bf16/f16 included; arithmetic on bf16/f16 waits for mixed
+ *    precision and is refused with a dtype error;
+ *  - exp, log, log1p, sqrt and rsqrt of integer or bool tensors give f32;
+ *    activations and floating reductions (mean, var, ...) refuse integers;
+ *  - gradients follow PyTorch's conventions at non-differentiable points
+ *    (relu 0 at 0, clamp 1 at its bounds, abs 0 at 0, max/min of all
+ *    elements split evenly among ties), with one deliberate difference: the
+ *    gradient of std (and norm p=2) where the value is 0 is 0, not NaN.
  * Shapes are passed as (ndim, const int64_t *shape); VOLT_SHAPE(2, 3) expands
  * to that pair, VOLT_DIMS(0, 2) to a (count, const int *dims) pair. */
 #ifndef VOLT_OPS_H
@@ -110,7 +119,8 @@ volt_tensor *volt_abs(const volt_tensor *a);
 volt_tensor *volt_sign(const volt_tensor *a);
 /* Clamps into [min, max]; pass -INFINITY / INFINITY for no bound. */
 volt_tensor *volt_clamp(const volt_tensor *a, double min, double max);
-/* cond ? a : b elementwise (cond bool; the three broadcast together). */
+/* cond ? a : b elementwise (cond must be bool; the three broadcast together;
+ * a and b promote like binary ops). */
 volt_tensor *volt_where(const volt_tensor *cond, const volt_tensor *a, const volt_tensor *b);
 
 /* Comparisons give bool tensors; logical ops take any dtype (nonzero = true). */
@@ -254,7 +264,9 @@ volt_cross_entropy_options volt_cross_entropy_defaults(void);
 /* logits [N, C] or [N, C, d1, ...] (or [C]); target either class indices
  * (integer, [N] / [N, d1, ...]) or probabilities (floating, logits' shape).
  * options NULL: defaults. With reduction mean and weights, divides by the sum
- * of the targets' weights, like PyTorch. */
+ * of the targets' weights, like PyTorch (probability targets: by the number
+ * of rows); every target ignored gives NaN. Gradients flow to the logits and
+ * to probability targets, not to the weights. */
 volt_tensor *volt_cross_entropy(const volt_tensor *logits, const volt_tensor *target);
 volt_tensor *volt_cross_entropy_ex(const volt_tensor *logits, const volt_tensor *target,
                                    const volt_cross_entropy_options *options);
@@ -266,13 +278,14 @@ volt_tensor *volt_mse_loss(const volt_tensor *input, const volt_tensor *target,
                            volt_reduction reduction);
 volt_tensor *volt_l1_loss(const volt_tensor *input, const volt_tensor *target,
                           volt_reduction reduction);
-/* Quadratic below beta (> 0), linear above. */
+/* Quadratic below beta, linear above; beta >= 0 (0 is the l1 loss). */
 volt_tensor *volt_smooth_l1_loss(const volt_tensor *input, const volt_tensor *target,
                                  volt_reduction reduction, double beta);
 /* input: probabilities in [0, 1]; weight NULL or broadcast to input. */
 volt_tensor *volt_binary_cross_entropy(const volt_tensor *input, const volt_tensor *target,
                                        const volt_tensor *weight, volt_reduction reduction);
-/* pos_weight NULL or broadcast along the last dim. */
+/* weight and pos_weight NULL or broadcast to logits (pos_weight [C] along the
+ * last dim); pos_weight gets no gradient. */
 volt_tensor *volt_binary_cross_entropy_with_logits(const volt_tensor *logits,
                                                    const volt_tensor *target,
                                                    const volt_tensor *weight,
@@ -284,7 +297,9 @@ volt_tensor *volt_kl_div(const volt_tensor *input, const volt_tensor *target,
                          volt_reduction reduction, bool log_target);
 
 /* Zeroes each element with probability p and scales the rest by 1/(1-p)
- * when training; returns a (new reference to) a unchanged otherwise. */
+ * when training (p = 1: a * 0, like PyTorch); returns a view of a (carrying
+ * its gradient) otherwise or when p = 0. The mask comes from `gen` (NULL: the
+ * default generator), so the same generator state gives the same mask. */
 volt_tensor *volt_dropout(const volt_tensor *a, double p, bool training, volt_generator *gen);
 
 #ifdef __cplusplus

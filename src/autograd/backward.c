@@ -139,9 +139,13 @@ static volt_status run_node(volt_node *n, node_list *ready) {
     if (!grads) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "backward: out of memory");
     for (int i = 0; i < n->n_inputs; i++) grads[i] = NULL;
     volt_scope_begin();
+    bool clean_before = volt_error_status() == VOLT_OK;
     volt_status st = n->grad_buffer ? n->backward(n, n->grad_buffer, grads) : VOLT_OK;
     if (st != VOLT_OK && volt_error_status() == VOLT_OK)
         volt_error_set(st, "backward: '%s' failed", n->name);
+    /* An op that failed inside the backward left the sticky error and a NULL
+     * gradient: that is a failure, not a zero gradient. */
+    if (st == VOLT_OK && clean_before && volt_error_status() != VOLT_OK) st = volt_error_status();
     for (int i = 0; i < n->n_inputs && st == VOLT_OK; i++) {
         const volt_node_input *in = &n->inputs[i];
         if (!in->needs || !grads[i]) continue;

@@ -25,6 +25,10 @@ void volt_scope_forget(volt_tensor *t);
 /* Grad-hook list of a leaf (autograd layer frees it with the tensor). */
 void volt_autograd_tensor_freed(volt_tensor *t);
 
+/* Validates a new tensor's dtype and shape (ndim within limits, sizes >= 0,
+ * element count without overflow), naming `op` in the error. */
+volt_status volt_check_new_tensor(const char *op, int ndim, const int64_t *shape, volt_dtype dtype);
+
 /* Geometry helpers. */
 int64_t volt_shape_numel(int ndim, const int64_t *shape);
 void volt_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);

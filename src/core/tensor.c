@@ -41,7 +41,9 @@ void *volt_tensor_data(const volt_tensor *t) {
     return (char *)volt_storage_data(t->storage) + t->offset * (int64_t)volt_dtype_size(t->dtype);
 }
 
-static volt_status check_geometry(const char *op, int ndim, const int64_t *shape) {
+volt_status volt_check_new_tensor(const char *op, int ndim, const int64_t *shape, volt_dtype dtype) {
+    if (!volt_dtype_is_valid(dtype))
+        return volt_error_set(VOLT_ERR_DTYPE, "%s: invalid dtype %d", op, (int)dtype);
     if (ndim < 0 || ndim > VOLT_MAX_DIMS)
         return volt_error_set(VOLT_ERR_SHAPE, "%s: %d dimensions (at most %d)", op, ndim,
                               VOLT_MAX_DIMS);
@@ -63,11 +65,7 @@ volt_tensor *volt_tensor_from_storage(volt_storage *storage, volt_dtype dtype, i
                                       const int64_t *shape, const int64_t *strides,
                                       int64_t offset) {
     if (!storage) return NULL;
-    if (!volt_dtype_is_valid(dtype)) {
-        volt_error_set(VOLT_ERR_DTYPE, "tensor_from_storage: invalid dtype %d", (int)dtype);
-        return NULL;
-    }
-    if (check_geometry("tensor_from_storage", ndim, shape) != VOLT_OK) return NULL;
+    if (volt_check_new_tensor("tensor_from_storage", ndim, shape, dtype) != VOLT_OK) return NULL;
     volt_tensor *t = volt_cache_alloc(VOLT_CACHE_TENSOR, sizeof *t);
     if (!t) {
         volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "tensor_from_storage: out of memory");
@@ -99,11 +97,7 @@ volt_tensor *volt_tensor_alias(const volt_tensor *t, int ndim, const int64_t *sh
 
 volt_tensor *volt_tensor_new(volt_dtype dtype, volt_device device, int ndim,
                              const int64_t *shape) {
-    if (!volt_dtype_is_valid(dtype)) {
-        volt_error_set(VOLT_ERR_DTYPE, "tensor_new: invalid dtype %d", (int)dtype);
-        return NULL;
-    }
-    if (check_geometry("tensor_new", ndim, shape) != VOLT_OK) return NULL;
+    if (volt_check_new_tensor("tensor_new", ndim, shape, dtype) != VOLT_OK) return NULL;
     int64_t numel = volt_shape_numel(ndim, shape);
     size_t esize = volt_dtype_size(dtype);
     if (numel > 0 && (uint64_t)numel > SIZE_MAX / 2 / esize) {

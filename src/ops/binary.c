@@ -10,13 +10,14 @@
 
 static volt_status add_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     grads[0] = g;
-    grads[1] = node->args[0] == 1.0 ? g : volt_mul_scalar(g, node->args[0]);
+    if (node->inputs[1].needs)
+        grads[1] = node->args[0] == 1.0 ? g : volt_mul_scalar(g, node->args[0]);
     return VOLT_OK;
 }
 
 static volt_status sub_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     grads[0] = g;
-    grads[1] = volt_mul_scalar(g, -node->args[0]);
+    if (node->inputs[1].needs) grads[1] = volt_mul_scalar(g, -node->args[0]);
     return VOLT_OK;
 }
 
@@ -37,16 +38,18 @@ static volt_status div_backward(volt_node *node, volt_tensor *g, volt_tensor **g
     return VOLT_OK;
 }
 
-/* d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a), taken as 0 where a == 0
- * and b >= 0, like PyTorch. */
+/* d(a^b)/da = b a^(b-1), taken as 0 where b == 0 (also at a == 0);
+ * d(a^b)/db = a^b log(a), taken as 0 where a == 0 and b >= 0, like PyTorch. */
 static volt_status pow_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     volt_tensor *a = volt_node_saved(node, (int)node->iargs[0]);
     volt_tensor *b = volt_node_saved(node, (int)node->iargs[1]);
-    if (node->inputs[0].needs)
-        grads[0] = volt_mul(g, volt_mul(b, volt_pow(a, volt_add_scalar(b, -1.0))));
+    volt_tensor *zero = volt_scalar(0.0, a->dtype);
+    if (node->inputs[0].needs) {
+        volt_tensor *d = volt_mul(b, volt_pow(a, volt_add_scalar(b, -1.0)));
+        grads[0] = volt_mul(g, volt_where(volt_eq(b, zero), zero, d));
+    }
     if (node->inputs[1].needs) {
         volt_tensor *out = volt_node_saved(node, 2);
-        volt_tensor *zero = volt_scalar(0.0, a->dtype);
         volt_tensor *mask = volt_logical_and(volt_eq(a, zero), volt_ge(b, zero));
         volt_tensor *d = volt_where(mask, zero, volt_mul(out, volt_log(a)));
         grads[1] = volt_mul(g, d);
@@ -138,6 +141,12 @@ static volt_tensor *binary(volt_binary_op op, const volt_tensor *a, const volt_t
                        volt_dtype_name(dtype));
         return NULL;
     }
+    if (alpha != floor(alpha) && !volt_dtype_is_float(dtype)) {
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                       "%s: alpha %g must be an integer for %s operands", name, alpha,
+                       volt_dtype_name(dtype));
+        return NULL;
+    }
     const volt_tensor *ca = volt_as_dtype(a, dtype), *cb = volt_as_dtype(b, dtype);
     if (!ca || !cb) return NULL;
     volt_tensor *out = volt_tensor_new(writes_bool(op) ? VOLT_BOOL : dtype, a->device, ndim, shape);
@@ -171,11 +180,11 @@ volt_tensor *volt_add_scaled(const volt_tensor *a, const volt_tensor *b, double 
 }
 
 /* A 0-d operand for a scalar: keeps a's dtype, except an integer tensor with
- * a non-integral value, which promotes to f32 (like PyTorch). */
+ * a non-integral or infinite value, which promotes to f32 (like PyTorch). */
 static volt_tensor *scalar_for(const volt_tensor *a, double value) {
     if (!a) return NULL;
     volt_dtype d = a->dtype;
-    if (!volt_dtype_is_float(d) && value != floor(value)) d = VOLT_F32;
+    if (!volt_dtype_is_float(d) && (value != floor(value) || isinf(value))) d = VOLT_F32;
     return volt_scalar(value, d == VOLT_BOOL ? VOLT_I64 : d);
 }
 
@@ -222,6 +231,15 @@ static volt_tensor *binary_inplace(volt_binary_op op, const char *name, volt_ten
                        volt_shape_str(self, bs, sizeof bs));
         return NULL;
     }
+    /* Like PyTorch, the result type may not be a floating one written into an
+     * integer self, nor a non-bool one written into a bool self. */
+    volt_dtype result = volt_promote_types(self, other);
+    if ((volt_dtype_is_float(result) && !volt_dtype_is_float(self->dtype)) ||
+        (self->dtype == VOLT_BOOL && result != VOLT_BOOL)) {
+        volt_error_set(VOLT_ERR_DTYPE, "%s: the result type %s cannot be written into %s in place",
+                       name, volt_dtype_name(result), volt_shape_str(self, bs, sizeof bs));
+        return NULL;
+    }
     const volt_tensor *c = other;
     VOLT_NO_GRAD { c = volt_as_dtype(other, self->dtype); }
     if (!c) return NULL;
@@ -249,10 +267,10 @@ volt_tensor *volt_div_(volt_tensor *self, const volt_tensor *other) {
 
 volt_tensor *volt_mul_scalar_(volt_tensor *self, double value) {
     if (!volt_check_not_null("mul_scalar_", self, "self")) return NULL;
-    return binary_inplace(VOLT_BIN_MUL, "mul_scalar_", self, volt_scalar(value, self->dtype), 1.0);
+    return binary_inplace(VOLT_BIN_MUL, "mul_scalar_", self, scalar_for(self, value), 1.0);
 }
 
 volt_tensor *volt_add_scalar_(volt_tensor *self, double value) {
     if (!volt_check_not_null("add_scalar_", self, "self")) return NULL;
-    return binary_inplace(VOLT_BIN_ADD, "add_scalar_", self, volt_scalar(value, self->dtype), 1.0);
+    return binary_inplace(VOLT_BIN_ADD, "add_scalar_", self, scalar_for(self, value), 1.0);
 }

@@ -6,40 +6,76 @@
 
 #include "ops/cpu/cpu_kernels.h"
 
-volt_tensor *volt_empty(int ndim, const int64_t *shape, volt_dtype dtype) {
-    return volt_tensor_new(dtype, VOLT_DEVICE_CPU, ndim, shape);
+/* Checks a creation op's dtype and shape, naming the op in the error. */
+static bool check_new(const char *op, int ndim, const int64_t *shape, volt_dtype dtype) {
+    return volt_check_new_tensor(op, ndim, shape, dtype) == VOLT_OK;
 }
 
-volt_tensor *volt_full(int ndim, const int64_t *shape, double value, volt_dtype dtype) {
-    volt_tensor *t = volt_empty(ndim, shape, dtype);
+/* Whether `value` converts to dtype without undefined behaviour (integers:
+ * finite and in range). */
+static bool check_value(const char *op, double value, volt_dtype dtype) {
+    double lo = 0, hi = 0;
+    switch (dtype) {
+    case VOLT_I64: lo = -9223372036854775808.0, hi = 9223372036854775807.0; break;
+    case VOLT_I32: lo = -2147483648.0, hi = 2147483647.0; break;
+    case VOLT_U8: lo = 0, hi = 255; break;
+    default: return true;
+    }
+    /* hi of i64 rounds up to 2^63, which is out of range. */
+    if (value >= lo && (dtype == VOLT_I64 ? value < hi : value <= hi)) return true;
+    volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: value %g cannot be converted to %s", op, value,
+                   volt_dtype_name(dtype));
+    return false;
+}
+
+static volt_tensor *full_named(const char *op, int ndim, const int64_t *shape, double value,
+                               volt_dtype dtype) {
+    if (!check_new(op, ndim, shape, dtype) || !check_value(op, value, dtype)) return NULL;
+    volt_tensor *t = volt_tensor_new(dtype, VOLT_DEVICE_CPU, ndim, shape);
     if (t) volt_cpu_fill(t, value);
     return t;
 }
 
+volt_tensor *volt_empty(int ndim, const int64_t *shape, volt_dtype dtype) {
+    if (!check_new("empty", ndim, shape, dtype)) return NULL;
+    return volt_tensor_new(dtype, VOLT_DEVICE_CPU, ndim, shape);
+}
+
+volt_tensor *volt_full(int ndim, const int64_t *shape, double value, volt_dtype dtype) {
+    return full_named("full", ndim, shape, value, dtype);
+}
+
 volt_tensor *volt_zeros(int ndim, const int64_t *shape, volt_dtype dtype) {
-    return volt_full(ndim, shape, 0.0, dtype);
+    return full_named("zeros", ndim, shape, 0.0, dtype);
 }
 
 volt_tensor *volt_ones(int ndim, const int64_t *shape, volt_dtype dtype) {
-    return volt_full(ndim, shape, 1.0, dtype);
+    return full_named("ones", ndim, shape, 1.0, dtype);
 }
 
-volt_tensor *volt_scalar(double value, volt_dtype dtype) { return volt_full(0, NULL, value, dtype); }
+volt_tensor *volt_scalar(double value, volt_dtype dtype) {
+    return full_named("scalar", 0, NULL, value, dtype);
+}
 
 volt_tensor *volt_empty_like(const volt_tensor *t) {
     if (!volt_check_not_null("empty_like", t, "t")) return NULL;
     return volt_tensor_new(t->dtype, t->device, t->ndim, t->shape);
 }
 
-volt_tensor *volt_full_like(const volt_tensor *t, double value) {
-    volt_tensor *out = volt_empty_like(t);
+static volt_tensor *full_like_named(const char *op, const volt_tensor *t, double value) {
+    if (!volt_check_not_null(op, t, "t") || !check_value(op, value, t->dtype)) return NULL;
+    volt_tensor *out = volt_tensor_new(t->dtype, t->device, t->ndim, t->shape);
     if (out) volt_cpu_fill(out, value);
     return out;
 }
 
-volt_tensor *volt_zeros_like(const volt_tensor *t) { return volt_full_like(t, 0.0); }
+volt_tensor *volt_full_like(const volt_tensor *t, double value) {
+    return full_like_named("full_like", t, value);
+}
 
-volt_tensor *volt_ones_like(const volt_tensor *t) { return volt_full_like(t, 1.0); }
+volt_tensor *volt_zeros_like(const volt_tensor *t) { return full_like_named("zeros_like", t, 0.0); }
+
+volt_tensor *volt_ones_like(const volt_tensor *t) { return full_like_named("ones_like", t, 1.0); }
 
 volt_tensor *volt_arange(double start, double end, double step, volt_dtype dtype) {
     if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step) ||
@@ -49,7 +85,14 @@ volt_tensor *volt_arange(double start, double end, double step, volt_dtype dtype
                        step);
         return NULL;
     }
-    int64_t n = (int64_t)ceil((end - start) / step);
+    double count = ceil((end - start) / step);
+    if (count > 4.0e18) {
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "arange: start %g, end %g, step %g: too many values",
+                       start, end, step);
+        return NULL;
+    }
+    int64_t n = (int64_t)count;
+    if (!check_new("arange", 1, &n, dtype)) return NULL;
     volt_tensor *t = volt_empty(1, &n, dtype);
     if (!t) return NULL;
     volt_tensor *f = volt_empty(1, &n, VOLT_F64);
@@ -67,13 +110,16 @@ volt_tensor *volt_linspace(double start, double end, int64_t steps, volt_dtype d
                        (long long)steps);
         return NULL;
     }
+    if (!check_new("linspace", 1, &steps, dtype)) return NULL;
     volt_tensor *f = volt_empty(1, &steps, VOLT_F64);
     if (!f) return NULL;
     double *p = volt_tensor_data(f);
     double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0.0;
-    /* Fill from both ends, as PyTorch does, so the last value is exactly end. */
+    /* Fill from both ends, as PyTorch does, so the last value is exactly end
+     * (one step: just start). */
     for (int64_t i = 0; i < steps; i++)
-        p[i] = i < steps / 2 ? start + step * (double)i : end - step * (double)(steps - 1 - i);
+        p[i] = i < steps / 2 || steps == 1 ? start + step * (double)i
+                                           : end - step * (double)(steps - 1 - i);
     volt_tensor *t = volt_empty(1, &steps, dtype);
     if (t) volt_cpu_copy(t, f);
     volt_tensor_free(f);
@@ -81,7 +127,7 @@ volt_tensor *volt_linspace(double start, double end, int64_t steps, volt_dtype d
 }
 
 volt_tensor *volt_eye(int64_t n, int64_t m, volt_dtype dtype) {
-    volt_tensor *t = volt_zeros(VOLT_SHAPE(n, m), dtype);
+    volt_tensor *t = full_named("eye", VOLT_SHAPE(n, m), 0.0, dtype);
     if (!t) return NULL;
     volt_tensor *one = volt_scalar(1.0, dtype);
     if (!one) return NULL;
@@ -98,6 +144,7 @@ volt_tensor *volt_from_array(const void *data, volt_dtype dtype, int ndim, const
         volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "from_array: data is NULL");
         return NULL;
     }
+    if (!check_new("from_array", ndim, shape, dtype)) return NULL;
     volt_tensor *t = volt_empty(ndim, shape, dtype);
     if (t) memcpy(volt_tensor_data(t), data, (size_t)volt_tensor_numel(t) * volt_dtype_size(dtype));
     return t;
@@ -141,7 +188,8 @@ volt_tensor *volt_alias_with_grad(const volt_tensor *a, const char *op) {
 }
 
 volt_tensor *volt_fill_(volt_tensor *self, double value) {
-    if (!volt_check_not_null("fill_", self, "self") || !volt_check_inplace("fill_", self))
+    if (!volt_check_not_null("fill_", self, "self") || !volt_check_inplace("fill_", self) ||
+        !check_value("fill_", value, self->dtype))
         return NULL;
     volt_cpu_fill(self, value);
     volt_storage_bump_version(self->storage);

@@ -9,6 +9,17 @@ static volt_generator *generator_or_default(volt_generator *gen) {
     return gen ? gen : volt_default_generator();
 }
 
+/* Refuses a negative size, naming the op. */
+static bool check_sizes(const char *op, int ndim, const int64_t *shape) {
+    for (int i = 0; shape && i < ndim && i < VOLT_MAX_DIMS; i++)
+        if (shape[i] < 0) {
+            volt_error_set(VOLT_ERR_SHAPE, "%s: negative size %lld in dimension %d", op,
+                           (long long)shape[i], i);
+            return false;
+        }
+    return true;
+}
+
 static volt_tensor *random_float(const char *op, int ndim, const int64_t *shape, volt_dtype dtype,
                                  volt_generator *gen, bool normal) {
     if (dtype != VOLT_F32 && dtype != VOLT_F64) {
@@ -16,6 +27,7 @@ static volt_tensor *random_float(const char *op, int ndim, const int64_t *shape,
                        volt_dtype_name(dtype));
         return NULL;
     }
+    if (!check_sizes(op, ndim, shape)) return NULL;
     volt_tensor *t = volt_empty(ndim, shape, dtype);
     if (!t) return NULL;
     gen = generator_or_default(gen);
@@ -48,12 +60,25 @@ volt_tensor *volt_randint(int64_t low, int64_t high, int ndim, const int64_t *sh
         volt_error_set(VOLT_ERR_DTYPE, "randint: dtype %s is not supported", volt_dtype_name(dtype));
         return NULL;
     }
+    /* The values must fit the dtype, and high - low an int64. */
+    int64_t span;
+    bool fits = !__builtin_sub_overflow(high, low, &span);
+    if (dtype == VOLT_U8) fits = fits && low >= 0 && high - 1 <= UINT8_MAX;
+    if (dtype == VOLT_I32) fits = fits && low >= INT32_MIN && high - 1 <= INT32_MAX;
+    if (!fits) {
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "randint: range [%lld, %lld) does not fit %s",
+                       (long long)low, (long long)high, volt_dtype_name(dtype));
+        return NULL;
+    }
     volt_tensor *u = random_float("randint", ndim, shape, VOLT_F64, gen, false);
     if (!u) return NULL;
     double *p = volt_tensor_data(u);
     int64_t n = volt_tensor_numel(u);
-    double range = (double)(high - low);
-    for (int64_t i = 0; i < n; i++) p[i] = (double)low + floor(p[i] * range);
+    double range = (double)span;
+    for (int64_t i = 0; i < n; i++) {
+        double k = floor(p[i] * range); /* < range, but rounding may reach it */
+        p[i] = (double)low + (k < range ? k : range - 1);
+    }
     volt_tensor *t = volt_empty(ndim, shape, dtype);
     if (t) volt_cpu_copy(t, u);
     volt_tensor_free(u);

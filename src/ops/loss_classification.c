@@ -1,0 +1,279 @@
+/* loss_classification.c: cross_entropy (class indices or probabilities,
+ * ignore_index, label smoothing, class weights) and nll_loss, both on the
+ * fused class-dimension kernel: one pass per row computes log-softmax and
+ * the loss, and the backward writes softmax - target directly. Semantics are
+ * PyTorch's. Kernels: ops/cpu/loss.c. */
+#include <math.h>
+#include <stdio.h>
+
+#include "ops/cpu/loss.h"
+#include "ops/loss_impl.h"
+
+volt_cross_entropy_options volt_cross_entropy_defaults(void) {
+    volt_cross_entropy_options o = {
+        .reduction = VOLT_REDUCTION_MEAN, .ignore_index = -100, .label_smoothing = 0.0,
+        .weight = NULL};
+    return o;
+}
+
+typedef struct {
+    const char *op;
+    volt_reduction reduction;
+    int64_t ignore_index;
+    double smoothing;
+    bool from_logits;
+} class_loss_options;
+
+/* node->iargs: 0 class_dim, 1 ignore_index, 2 reduction, 3 from_logits,
+ * 4 probability targets, 5 slot of x, 6 slot of the target, 7 slot of lse
+ * (-1), 8 slot of the weight (-1). args: 0 smoothing, 1 scale of a mean,
+ * 2 sum of the weights. Inputs: 0 = logits, 1 = probabilities (if any). */
+static volt_status class_loss_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    const int64_t *ia = node->iargs;
+    volt_tensor *x = volt_node_saved(node, (int)ia[5]);
+    volt_tensor *target = volt_node_saved(node, (int)ia[6]);
+    volt_tensor *lse = ia[7] >= 0 ? volt_node_saved(node, (int)ia[7]) : NULL;
+    volt_tensor *weight = ia[8] >= 0 ? volt_node_saved(node, (int)ia[8]) : NULL;
+    volt_class_loss_args a = {
+        .class_dim = (int)ia[0],
+        .target = ia[4] ? NULL : volt_tensor_data(target),
+        .probs = ia[4] ? target : NULL,
+        .weight = weight ? volt_tensor_data(weight) : NULL,
+        .weight_total = node->args[2],
+        .ignore_index = ia[1],
+        .smoothing = node->args[0],
+        .from_logits = ia[3] != 0,
+    };
+    double scale = 1.0;
+    const volt_tensor *g_rows = NULL;
+    if ((volt_reduction)ia[2] == VOLT_REDUCTION_NONE) {
+        g_rows = volt_contiguous(volt_as_dtype(g, x->dtype));
+        if (!g_rows) return volt_error_status();
+    } else {
+        scale = node->args[1] * volt_tensor_item(g);
+    }
+    volt_tensor *gx = volt_tensor_new(x->dtype, x->device, x->ndim, x->shape);
+    volt_tensor *gp = NULL;
+    if (ia[4] && node->inputs[1].needs)
+        gp = volt_tensor_new(x->dtype, x->device, x->ndim, x->shape);
+    if (!gx || (ia[4] && node->inputs[1].needs && !gp)) return volt_error_status();
+    volt_cpu_class_loss_backward(x, &a, lse, g_rows, scale, gx, gp);
+    if (node->inputs[0].needs) grads[0] = gx;
+    grads[1] = gp;
+    return VOLT_OK;
+}
+
+/* Shape of x without its class dim ("[N, d1, ...]"). */
+static int rows_shape(const volt_tensor *x, int class_dim, int64_t *shape) {
+    int n = 0;
+    for (int d = 0; d < x->ndim; d++)
+        if (d != class_dim) shape[n++] = x->shape[d];
+    return n;
+}
+
+static bool check_shapes(const class_loss_options *o, const volt_tensor *x,
+                         const volt_tensor *target, int class_dim, bool probs) {
+    int64_t want[VOLT_MAX_DIMS];
+    int n = rows_shape(x, class_dim, want);
+    bool ok = probs ? target->ndim == x->ndim : target->ndim == n;
+    for (int d = 0; ok && d < target->ndim; d++)
+        ok = target->shape[d] == (probs ? x->shape[d] : want[d]);
+    if (ok) return true;
+    char bx[96], bt[96], bw[96] = "[";
+    bool like_x = target->ndim == x->ndim;
+    for (int d = 0; like_x && d < x->ndim; d++) like_x = target->shape[d] == x->shape[d];
+    if (like_x && o->from_logits) {
+        volt_error_set(VOLT_ERR_DTYPE,
+                       "%s: target %s has the input's shape but holds integers (probabilities "
+                       "must be f32 or f64)",
+                       o->op, volt_shape_str(target, bt, sizeof bt));
+        return false;
+    }
+    size_t len = 1;
+    for (int d = 0; d < n && len < sizeof bw; d++)
+        len += (size_t)snprintf(bw + len, sizeof bw - len, d ? ",%lld" : "%lld", (long long)want[d]);
+    if (len < sizeof bw) snprintf(bw + len, sizeof bw - len, "]");
+    char alt[128] = "";
+    if (o->from_logits)
+        snprintf(alt, sizeof alt, " or %s (probabilities)", volt_shape_only(x, bx, sizeof bx));
+    volt_error_set(VOLT_ERR_SHAPE,
+                   "%s: input %s and target %s: expected a target of shape %s (class indices)%s",
+                   o->op, volt_shape_only(x, bx, sizeof bx), volt_shape_only(target, bt, sizeof bt),
+                   bw, alt);
+    return false;
+}
+
+/* Checks every class index; returns the sum of the weights of the targets
+ * that are not ignored (their count without weights), or NaN on error. */
+static double check_targets(const class_loss_options *o, const volt_tensor *t64, int64_t C,
+                            const volt_tensor *weight) {
+    const int64_t *t = volt_tensor_data(t64);
+    int64_t rows = volt_tensor_numel(t64);
+    double total = 0.0;
+    for (int64_t r = 0; r < rows; r++) {
+        if (t[r] == o->ignore_index) continue;
+        if (t[r] < 0 || t[r] >= C) {
+            volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                           "%s: target %lld (element %lld) is out of range for %lld classes "
+                           "(expected 0..%lld, or ignore_index %lld)",
+                           o->op, (long long)t[r], (long long)r, (long long)C, (long long)(C - 1),
+                           (long long)o->ignore_index);
+            return NAN;
+        }
+        total += weight ? volt_tensor_get_flat(weight, t[r]) : 1.0;
+    }
+    return total;
+}
+
+/* The weight as a contiguous [C] tensor of dtype, or NULL with an error. */
+static const volt_tensor *check_class_weight(const class_loss_options *o, const volt_tensor *w,
+                                             const volt_tensor *x, int64_t C) {
+    char bw[96];
+    if (!volt_check_same_device(o->op, x, w)) return NULL;
+    if (w->dtype != VOLT_F32 && w->dtype != VOLT_F64) {
+        volt_error_set(VOLT_ERR_DTYPE, "%s: weight %s is not supported (f32 and f64 are)", o->op,
+                       volt_shape_str(w, bw, sizeof bw));
+        return NULL;
+    }
+    if (w->ndim != 1 || w->shape[0] != C) {
+        volt_error_set(VOLT_ERR_SHAPE, "%s: weight %s does not match %lld classes (expected [%lld])",
+                       o->op, volt_shape_only(w, bw, sizeof bw), (long long)C, (long long)C);
+        return NULL;
+    }
+    const volt_tensor *c = NULL;
+    VOLT_NO_GRAD {
+        c = volt_as_dtype(w, x->dtype);
+        if (c) c = volt_contiguous(c);
+    }
+    return c;
+}
+
+static bool check_options(const class_loss_options *o, const volt_tensor *x,
+                          const volt_tensor *target) {
+    if (!volt_check_not_null(o->op, x, "input") || !volt_check_not_null(o->op, target, "target"))
+        return false;
+    if (!volt_check_device_supported(o->op, x) || !volt_check_same_device(o->op, x, target) ||
+        !volt_check_f32_f64(o->op, x) || !volt_loss_check_reduction(o->op, o->reduction, false))
+        return false;
+    char b[96];
+    if (x->ndim == 0) {
+        volt_error_set(VOLT_ERR_SHAPE,
+                       "%s: input %s has no class dimension (expected [C], [N, C] or [N, C, d1, ...])",
+                       o->op, volt_shape_str(x, b, sizeof b));
+        return false;
+    }
+    if (!(o->smoothing >= 0.0 && o->smoothing <= 1.0)) {
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                       "%s: label_smoothing must be between 0.0 and 1.0, got %g", o->op,
+                       o->smoothing);
+        return false;
+    }
+    bool index = target->dtype == VOLT_I64 || target->dtype == VOLT_I32;
+    bool probs = o->from_logits && (target->dtype == VOLT_F32 || target->dtype == VOLT_F64);
+    if (!index && !probs) {
+        volt_error_set(VOLT_ERR_DTYPE, "%s: target %s must hold class indices (i64 or i32)%s", o->op,
+                       volt_shape_str(target, b, sizeof b),
+                       o->from_logits ? " or class probabilities (f32 or f64)" : "");
+        return false;
+    }
+    if (probs && o->ignore_index >= 0) {
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                       "%s: ignore_index %lld is not supported with probability targets %s", o->op,
+                       (long long)o->ignore_index, volt_shape_str(target, b, sizeof b));
+        return false;
+    }
+    return true;
+}
+
+static volt_tensor *class_loss(const class_loss_options *o, const volt_tensor *x,
+                               const volt_tensor *target, const volt_tensor *weight) {
+    if (!check_options(o, x, target)) return NULL;
+    const int class_dim = x->ndim == 1 ? 0 : 1;
+    const int64_t C = x->shape[class_dim];
+    const bool probs = volt_dtype_is_float(target->dtype);
+    if (!check_shapes(o, x, target, class_dim, probs)) return NULL;
+    const volt_tensor *w = weight ? check_class_weight(o, weight, x, C) : NULL;
+    if (weight && !w) return NULL;
+    volt_class_loss_args a = {.class_dim = class_dim,
+                              .weight = w ? volt_tensor_data(w) : NULL,
+                              .weight_total = w ? volt_cpu_sum_flat(w) : (double)C,
+                              .ignore_index = o->ignore_index,
+                              .smoothing = o->smoothing,
+                              .from_logits = o->from_logits};
+    const volt_tensor *tgt; /* saved for backward: i64 indices or probabilities */
+    double denominator;
+    if (probs) {
+        tgt = volt_as_dtype(target, x->dtype); /* differentiable */
+        a.probs = tgt;
+        int64_t rs[VOLT_MAX_DIMS];
+        denominator = (double)volt_shape_numel(rows_shape(x, class_dim, rs), rs);
+    } else {
+        VOLT_NO_GRAD {
+            tgt = volt_as_dtype(target, VOLT_I64);
+            if (tgt) tgt = volt_contiguous(tgt);
+        }
+        if (!tgt) return NULL;
+        a.target = volt_tensor_data(tgt);
+        denominator = check_targets(o, tgt, C, w);
+        if (isnan(denominator)) return NULL;
+    }
+    if (!tgt) return NULL;
+    int64_t shape[VOLT_MAX_DIMS];
+    int n = rows_shape(x, class_dim, shape);
+    volt_tensor *loss = volt_tensor_new(x->dtype, x->device, n, shape);
+    volt_tensor *lse = o->from_logits ? volt_tensor_new(x->dtype, x->device, n, shape) : NULL;
+    if (!loss || (o->from_logits && !lse)) return NULL;
+    volt_cpu_class_loss(x, &a, loss, lse);
+    volt_tensor *out = loss;
+    if (o->reduction != VOLT_REDUCTION_NONE) {
+        double total = volt_cpu_sum_flat(loss);
+        if (o->reduction == VOLT_REDUCTION_MEAN) total /= denominator;
+        volt_tensor_free(loss);
+        out = volt_tensor_new(x->dtype, x->device, 0, NULL);
+        if (!out) return NULL;
+        if (x->dtype == VOLT_F32)
+            *(float *)volt_tensor_data(out) = (float)total;
+        else
+            *(double *)volt_tensor_data(out) = total;
+    }
+    const volt_tensor *inputs[2] = {x, probs ? tgt : NULL};
+    if (volt_autograd_should_record(2, inputs)) {
+        volt_node *node = volt_autograd_record(o->op, class_loss_backward, out, 2, inputs);
+        if (node) {
+            node->iargs[0] = class_dim;
+            node->iargs[1] = o->ignore_index;
+            node->iargs[2] = o->reduction;
+            node->iargs[3] = o->from_logits;
+            node->iargs[4] = probs;
+            node->iargs[5] = volt_node_save(node, x);
+            node->iargs[6] = volt_node_save(node, tgt);
+            node->iargs[7] = lse ? volt_node_save(node, lse) : -1;
+            node->iargs[8] = w ? volt_node_save(node, w) : -1;
+            node->args[0] = o->smoothing;
+            node->args[1] = o->reduction == VOLT_REDUCTION_MEAN ? 1.0 / denominator : 1.0;
+            node->args[2] = a.weight_total;
+        }
+    }
+    if (lse) volt_tensor_free(lse);
+    return out;
+}
+
+volt_tensor *volt_cross_entropy_ex(const volt_tensor *logits, const volt_tensor *target,
+                                   const volt_cross_entropy_options *options) {
+    volt_cross_entropy_options d = volt_cross_entropy_defaults();
+    if (!options) options = &d;
+    class_loss_options o = {"cross_entropy", options->reduction, options->ignore_index,
+                            options->label_smoothing, true};
+    return class_loss(&o, logits, target, options->weight);
+}
+
+volt_tensor *volt_cross_entropy(const volt_tensor *logits, const volt_tensor *target) {
+    return volt_cross_entropy_ex(logits, target, NULL);
+}
+
+volt_tensor *volt_nll_loss(const volt_tensor *log_probs, const volt_tensor *target,
+                           const volt_tensor *weight, int64_t ignore_index,
+                           volt_reduction reduction) {
+    class_loss_options o = {"nll_loss", reduction, ignore_index, 0.0, false};
+    return class_loss(&o, log_probs, target, weight);
+}

@@ -1,0 +1,313 @@
+/* matmul.c: matrix products — matmul (torch.matmul semantics: dot, matrix,
+ * vector and batched products with broadcast batch dims), bmm, addmm and
+ * outer — and their gradients. Operands reach BLAS as they are laid out (a
+ * transposed view goes as CblasTrans, no copy); only layouts BLAS cannot
+ * read are made contiguous. Kernels: ops/cpu/matmul.c. */
+#include <limits.h>
+
+#include "ops/cpu/matmul.h"
+
+/* How an operand is seen as a matrix: 1-D operands gain a size-1 dim. */
+enum { AS_IS = 0, AS_ROW = 1 /* [k] -> [1, k] */, AS_COL = 2 /* [n] -> [n, 1] */ };
+
+/* A view of t as a matrix (or batch of them); always a new alias. */
+static volt_tensor *as_matrix(const volt_tensor *t, int how) {
+    if (how == AS_IS) return volt_tensor_alias(t, t->ndim, t->shape, t->strides, t->offset);
+    int64_t len = t->shape[0], s = t->strides[0];
+    int64_t shape[2] = {how == AS_ROW ? 1 : len, how == AS_ROW ? len : 1};
+    int64_t strides[2] = {how == AS_ROW ? len * s : s, how == AS_ROW ? s : 1};
+    return volt_tensor_alias(t, 2, shape, strides, t->offset);
+}
+
+/* A view with the last two dims swapped. */
+static volt_tensor *transposed(const volt_tensor *t) {
+    if (!t) return NULL;
+    int64_t shape[VOLT_MAX_DIMS], strides[VOLT_MAX_DIMS];
+    int nd = t->ndim;
+    for (int i = 0; i < nd; i++) {
+        int j = i == nd - 2 ? nd - 1 : i == nd - 1 ? nd - 2 : i;
+        shape[i] = t->shape[j];
+        strides[i] = t->strides[j];
+    }
+    return volt_tensor_alias(t, nd, shape, strides, t->offset);
+}
+
+/* The shape of ma @ mb ([batch..., n, m], batch dims broadcast) into shape;
+ * returns its ndim, or -1 with an error naming the user's operands ua, ub. */
+static int product_shape(const char *op, const volt_tensor *ma, const volt_tensor *mb,
+                         const volt_tensor *ua, const volt_tensor *ub, int64_t *shape) {
+    int nba = ma->ndim - 2, nbb = mb->ndim - 2, nb = nba > nbb ? nba : nbb;
+    for (int i = 0; i < nb; i++) {
+        int ia = i - (nb - nba), ib = i - (nb - nbb);
+        int64_t sa = ia >= 0 ? ma->shape[ia] : 1, sb = ib >= 0 ? mb->shape[ib] : 1;
+        if (sa != sb && sa != 1 && sb != 1) {
+            char ba[96], bb[96];
+            volt_error_set(VOLT_ERR_SHAPE,
+                           "%s: %s @ %s: batch dimensions cannot be broadcast (%lld vs %lld)", op,
+                           volt_shape_only(ua, ba, sizeof ba), volt_shape_only(ub, bb, sizeof bb),
+                           (long long)sa, (long long)sb);
+            return -1;
+        }
+        shape[i] = sa == 1 ? sb : sa;
+    }
+    shape[nb] = ma->shape[ma->ndim - 2];
+    shape[nb + 1] = mb->shape[mb->ndim - 1];
+    return nb + 2;
+}
+
+/* A copy of t that BLAS can read, or NULL when t itself will do. */
+static volt_tensor *blas_ready(const volt_tensor *t, bool *failed) {
+    bool trans;
+    int64_t ld;
+    if (volt_cpu_gemm_operand(t, &trans, &ld)) return NULL;
+    volt_tensor *c = volt_tensor_new(t->dtype, t->device, t->ndim, t->shape);
+    if (c)
+        volt_cpu_copy(c, t);
+    else
+        *failed = true;
+    return c;
+}
+
+/* alpha * ma @ mb (+ beta * bias broadcast, when bias is not NULL and beta is
+ * not 0) for matrices or batches of them (ndim >= 2, inner dims equal). No
+ * autograd. ua, ub: the user's operands, for messages. */
+static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_tensor *mb,
+                            double alpha, const volt_tensor *bias, double beta,
+                            const volt_tensor *ua, const volt_tensor *ub) {
+    if (!ma || !mb) return NULL;
+    int64_t shape[VOLT_MAX_DIMS];
+    int nd = product_shape(op, ma, mb, ua, ub, shape);
+    if (nd < 0) return NULL;
+    int64_t k = ma->shape[ma->ndim - 1];
+    if (shape[nd - 2] > INT_MAX || shape[nd - 1] > INT_MAX || k > INT_MAX) {
+        char ba[96], bb[96];
+        volt_error_set(VOLT_ERR_UNSUPPORTED, "%s: %s @ %s: a dimension exceeds BLAS's int range",
+                       op, volt_shape_only(ua, ba, sizeof ba), volt_shape_only(ub, bb, sizeof bb));
+        return NULL;
+    }
+    bool failed = false;
+    volt_tensor *ca = blas_ready(ma, &failed), *cb = blas_ready(mb, &failed);
+    volt_tensor *out = failed ? NULL : volt_tensor_new(ma->dtype, ma->device, nd, shape);
+    if (out) {
+        bool add = bias && beta != 0;
+        if (add) volt_cpu_copy(out, bias);
+        volt_cpu_matmul(out, ca ? ca : ma, cb ? cb : mb, alpha, add ? beta : 0.0);
+    }
+    volt_tensor_free(ca);
+    volt_tensor_free(cb);
+    return out;
+}
+
+/* t ([..., r, c]) without the size-1 dim a 1-D operand gained. */
+static volt_tensor *drop_added_dim(volt_tensor *t, int how) {
+    if (!t || how == AS_IS) return t;
+    int64_t shape[VOLT_MAX_DIMS];
+    int n = 0;
+    for (int i = 0; i < t->ndim; i++)
+        if (i != t->ndim - (how == AS_ROW ? 2 : 1)) shape[n++] = t->shape[i];
+    return volt_reshape(t, n, shape);
+}
+
+/* ------------------------------------------------------------ gradient */
+
+/* Node layout: iargs[0], iargs[1] = how a and b are seen as matrices;
+ * iargs[2] = index of a among the inputs (1 when a bias comes first);
+ * args[0] = alpha, args[1] = beta; saved: a (slot 0), b (slot 1).
+ * grad a = alpha g @ b^T, grad b = alpha a^T @ g, with transposed views; the
+ * engine sums batch dims that were broadcast back to each input's shape. */
+static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    int how_a = (int)node->iargs[0], how_b = (int)node->iargs[1], ia = (int)node->iargs[2];
+    double alpha = node->args[0], beta = node->args[1];
+    volt_tensor *a = volt_node_saved(node, 0), *b = volt_node_saved(node, 1);
+    if (ia == 1 && node->inputs[0].needs && beta != 0)
+        grads[0] = beta == 1 ? g : volt_mul_scalar(g, beta);
+    volt_tensor *ma = as_matrix(a, how_a), *mb = as_matrix(b, how_b);
+    int64_t shape[VOLT_MAX_DIMS];
+    int nd = ma && mb ? product_shape(node->name, ma, mb, a, b, shape) : -1;
+    volt_tensor *gf = nd > 0 ? volt_reshape(g, nd, shape) : NULL;
+    volt_status st = gf ? VOLT_OK : volt_error_status();
+    if (st == VOLT_OK && node->inputs[ia].needs) {
+        volt_tensor *bt = transposed(mb);
+        grads[ia] = drop_added_dim(product(node->name, gf, bt, alpha, NULL, 0, gf, bt), how_a);
+        volt_tensor_free(bt);
+        if (!grads[ia]) st = volt_error_status();
+    }
+    if (st == VOLT_OK && node->inputs[ia + 1].needs) {
+        volt_tensor *gb;
+        if (mb->ndim == 2 && ma->ndim > 2) {
+            /* b shared by every batch: one product over the stacked batches,
+             * [k, batch * n] @ [batch * n, m], instead of a sum of them. */
+            int64_t k = ma->shape[ma->ndim - 1], m = shape[nd - 1];
+            int64_t rows = volt_tensor_numel(ma) / (k ? k : 1);
+            volt_tensor *a2 = volt_reshape(ma, VOLT_SHAPE(rows, k));
+            volt_tensor *at = transposed(a2);
+            gb = product(node->name, at, volt_reshape(gf, VOLT_SHAPE(rows, m)), alpha, NULL, 0, at,
+                         gf);
+            volt_tensor_free(at);
+        } else {
+            volt_tensor *at = transposed(ma);
+            gb = product(node->name, at, gf, alpha, NULL, 0, at, gf);
+            volt_tensor_free(at);
+        }
+        grads[ia + 1] = drop_added_dim(gb, how_b);
+        if (!grads[ia + 1]) st = volt_error_status();
+    }
+    volt_tensor_free(ma);
+    volt_tensor_free(mb);
+    return st;
+}
+
+/* ------------------------------------------------------------- forward */
+
+/* Checks two operands' devices and dtypes (same floating dtype, f32/f64). */
+static bool check_operands(const char *op, const volt_tensor *a, const volt_tensor *b,
+                           const char *sep) {
+    if (!volt_check_same_device(op, a, b) || !volt_check_device_supported(op, a)) return false;
+    char ba[96], bb[96];
+    volt_shape_str(a, ba, sizeof ba);
+    volt_shape_str(b, bb, sizeof bb);
+    if (a->dtype != b->dtype) {
+        volt_error_set(VOLT_ERR_DTYPE, "%s: %s %s %s: dtypes differ (%s vs %s)", op, ba, sep, bb,
+                       volt_dtype_name(a->dtype), volt_dtype_name(b->dtype));
+        return false;
+    }
+    if (!volt_dtype_is_float(a->dtype)) {
+        volt_error_set(
+            VOLT_ERR_DTYPE,
+            "%s: %s %s %s: integer and bool products are not supported (f32 and f64 are)", op, ba,
+            sep, bb);
+        return false;
+    }
+    if (a->dtype != VOLT_F32 && a->dtype != VOLT_F64) {
+        volt_error_set(VOLT_ERR_DTYPE, "%s: %s %s %s: %s is not supported (f32 and f64 are)", op,
+                       ba, sep, bb, volt_dtype_name(a->dtype));
+        return false;
+    }
+    return true;
+}
+
+static bool check_inner(const char *op, const volt_tensor *a, const volt_tensor *b, int64_t ka,
+                        int64_t kb) {
+    if (ka == kb) return true;
+    char ba[96], bb[96];
+    volt_error_set(VOLT_ERR_SHAPE, "%s: %s @ %s: inner dimensions differ (%lld vs %lld)", op,
+                   volt_shape_only(a, ba, sizeof ba), volt_shape_only(b, bb, sizeof bb),
+                   (long long)ka, (long long)kb);
+    return false;
+}
+
+/* Runs a validated product and records its node. */
+static volt_tensor *product_op(const char *op, const volt_tensor *bias, const volt_tensor *a,
+                               const volt_tensor *b, int how_a, int how_b, double alpha,
+                               double beta) {
+    volt_tensor *ma = as_matrix(a, how_a), *mb = as_matrix(b, how_b);
+    volt_tensor *full = product(op, ma, mb, alpha, bias, beta, a, b);
+    volt_tensor_free(ma);
+    volt_tensor_free(mb);
+    if (!full) return NULL;
+    /* Drop the dims that 1-D operands of matmul gained (outer keeps both). */
+    int64_t shape[VOLT_MAX_DIMS];
+    int n = 0;
+    for (int i = 0; i < full->ndim; i++) {
+        if (i == full->ndim - 2 && how_a == AS_ROW) continue;
+        if (i == full->ndim - 1 && how_b == AS_COL) continue;
+        shape[n++] = full->shape[i];
+    }
+    volt_tensor *out = volt_tensor_alias(full, n, shape, NULL, 0);
+    volt_tensor_free(full);
+    const volt_tensor *inputs[3] = {bias, a, b};
+    const volt_tensor *const *in = bias ? inputs : inputs + 1;
+    int n_in = bias ? 3 : 2;
+    if (out && volt_autograd_should_record(n_in, in)) {
+        volt_node *node = volt_autograd_record(op, matmul_backward, out, n_in, in);
+        if (node) {
+            node->iargs[0] = how_a;
+            node->iargs[1] = how_b;
+            node->iargs[2] = bias ? 1 : 0;
+            node->args[0] = alpha;
+            node->args[1] = beta;
+            volt_node_save(node, a);
+            volt_node_save(node, b);
+        }
+    }
+    return out;
+}
+
+volt_tensor *volt_matmul(const volt_tensor *a, const volt_tensor *b) {
+    if (!volt_check_not_null("matmul", a, "a") || !volt_check_not_null("matmul", b, "b"))
+        return NULL;
+    char ba[96], bb[96];
+    if (a->ndim == 0 || b->ndim == 0) {
+        volt_error_set(VOLT_ERR_SHAPE,
+                       "matmul: %s @ %s: 0-d operand (both need at least 1 dimension)",
+                       volt_shape_only(a, ba, sizeof ba), volt_shape_only(b, bb, sizeof bb));
+        return NULL;
+    }
+    int64_t ka = a->shape[a->ndim - 1];
+    int64_t kb = b->ndim == 1 ? b->shape[0] : b->shape[b->ndim - 2];
+    if (!check_inner("matmul", a, b, ka, kb) || !check_operands("matmul", a, b, "@")) return NULL;
+    return product_op("matmul", NULL, a, b, a->ndim == 1 ? AS_ROW : AS_IS,
+                      b->ndim == 1 ? AS_COL : AS_IS, 1.0, 0.0);
+}
+
+volt_tensor *volt_bmm(const volt_tensor *a, const volt_tensor *b) {
+    if (!volt_check_not_null("bmm", a, "a") || !volt_check_not_null("bmm", b, "b")) return NULL;
+    char ba[96], bb[96];
+    volt_shape_only(a, ba, sizeof ba);
+    volt_shape_only(b, bb, sizeof bb);
+    if (a->ndim != 3 || b->ndim != 3) {
+        volt_error_set(VOLT_ERR_SHAPE, "bmm: %s @ %s: expected 3-D tensors [B, n, k] and [B, k, m]",
+                       ba, bb);
+        return NULL;
+    }
+    if (a->shape[0] != b->shape[0]) {
+        volt_error_set(VOLT_ERR_SHAPE, "bmm: %s @ %s: batch sizes differ (%lld vs %lld)", ba, bb,
+                       (long long)a->shape[0], (long long)b->shape[0]);
+        return NULL;
+    }
+    if (!check_inner("bmm", a, b, a->shape[2], b->shape[1]) || !check_operands("bmm", a, b, "@"))
+        return NULL;
+    return product_op("bmm", NULL, a, b, AS_IS, AS_IS, 1.0, 0.0);
+}
+
+volt_tensor *volt_addmm(const volt_tensor *bias, const volt_tensor *a, const volt_tensor *b,
+                        double beta, double alpha) {
+    if (!volt_check_not_null("addmm", bias, "bias") || !volt_check_not_null("addmm", a, "a") ||
+        !volt_check_not_null("addmm", b, "b"))
+        return NULL;
+    char ba[96], bb[96], bc[96];
+    volt_shape_only(a, ba, sizeof ba);
+    volt_shape_only(b, bb, sizeof bb);
+    if (a->ndim != 2 || b->ndim != 2) {
+        volt_error_set(VOLT_ERR_SHAPE, "addmm: %s @ %s: expected 2-D matrices", ba, bb);
+        return NULL;
+    }
+    if (!check_inner("addmm", a, b, a->shape[1], b->shape[0]) ||
+        !check_operands("addmm", a, b, "@") || !check_operands("addmm", bias, a, "and"))
+        return NULL;
+    int64_t n = a->shape[0], m = b->shape[1];
+    bool fits = bias->ndim <= 2;
+    for (int i = 0; fits && i < bias->ndim; i++) {
+        int64_t want = i == bias->ndim - 1 ? m : n, have = bias->shape[i];
+        fits = have == want || have == 1;
+    }
+    if (!fits) {
+        volt_error_set(VOLT_ERR_SHAPE,
+                       "addmm: bias %s cannot be broadcast to [%lld,%lld] (%s @ %s)",
+                       volt_shape_only(bias, bc, sizeof bc), (long long)n, (long long)m, ba, bb);
+        return NULL;
+    }
+    return product_op("addmm", bias, a, b, AS_IS, AS_IS, alpha, beta);
+}
+
+volt_tensor *volt_outer(const volt_tensor *a, const volt_tensor *b) {
+    if (!volt_check_not_null("outer", a, "a") || !volt_check_not_null("outer", b, "b")) return NULL;
+    if (a->ndim != 1 || b->ndim != 1) {
+        char ba[96], bb[96];
+        volt_error_set(VOLT_ERR_SHAPE, "outer: %s and %s: expected 1-D tensors",
+                       volt_shape_only(a, ba, sizeof ba), volt_shape_only(b, bb, sizeof bb));
+        return NULL;
+    }
+    if (!check_operands("outer", a, b, "and")) return NULL;
+    return product_op("outer", NULL, a, b, AS_COL, AS_ROW, 1.0, 0.0);
+}

@@ -1,0 +1,43 @@
+/* softmax.c: softmax and log_softmax along one dim (f32, f64) with their
+ * fused backward. Kernels: ops/cpu/softmax.c. */
+#include "ops/cpu/softmax.h"
+
+/* node->iargs[0] = dim, iargs[1] = 1 for log_softmax; saved[0] = output. */
+static volt_status softmax_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    volt_tensor *y = volt_node_saved(node, 0);
+    volt_tensor *gx = volt_tensor_new(y->dtype, y->device, y->ndim, y->shape);
+    if (!gx) return volt_error_status();
+    const volt_tensor *gg = volt_as_dtype(g, y->dtype);
+    if (!gg) return volt_error_status();
+    volt_cpu_softmax_backward(gx, gg, y, (int)node->iargs[0], node->iargs[1] != 0);
+    grads[0] = gx;
+    return VOLT_OK;
+}
+
+static volt_tensor *softmax_impl(const char *op, const volt_tensor *a, int dim, bool log) {
+    if (!volt_check_not_null(op, a, "a") || !volt_check_device_supported(op, a) ||
+        !volt_check_f32_f64(op, a))
+        return NULL;
+    int d = volt_normalize_dim(op, a, dim);
+    if (d < 0) return NULL;
+    volt_tensor *out = volt_tensor_new(a->dtype, a->device, a->ndim, a->shape);
+    if (!out) return NULL;
+    volt_cpu_softmax(out, a, d, log);
+    if (volt_autograd_should_record(1, &a)) {
+        volt_node *node = volt_autograd_record(op, softmax_backward, out, 1, &a);
+        if (node) {
+            node->iargs[0] = d;
+            node->iargs[1] = log;
+            volt_node_save_output(node, out);
+        }
+    }
+    return out;
+}
+
+volt_tensor *volt_softmax(const volt_tensor *a, int dim) {
+    return softmax_impl("softmax", a, dim, false);
+}
+
+volt_tensor *volt_log_softmax(const volt_tensor *a, int dim) {
+    return softmax_impl("log_softmax", a, dim, true);
+}
