@@ -38,8 +38,8 @@ static void make_spirals(volt_tensor **x_out, volt_tensor **y_out) {
 }
 
 typedef struct {
-    volt_tensor *w1, *b1, *w2, *b2;          /* parameters */
-    volt_tensor *v[4];                        /* momentum buffers */
+    volt_tensor *w1, *b1, *w2, *b2; /* parameters */
+    volt_tensor *v[4];              /* momentum buffers */
 } mlp;
 
 static volt_tensor *param(int ndim, const int64_t *shape, double scale) {
@@ -104,8 +104,8 @@ int main(int argc, char **argv) {
     if (status)
         fprintf(stderr, "%s\n", volt_error_message());
     else
-        printf("final loss %.4f, training accuracy %.1f%% in %.2f s\n", loss_value,
-               100 * accuracy, volt_time_now() - t0);
+        printf("final loss %.4f, training accuracy %.1f%% in %.2f s\n", loss_value, 100 * accuracy,
+               volt_time_now() - t0);
     for (int i = 0; i < 4; i++) {
         volt_tensor_free(params[i]);
         volt_tensor_free(m.v[i]);

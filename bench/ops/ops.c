@@ -20,7 +20,8 @@ static int compare_doubles(const void *a, const void *b) {
 }
 
 static double chain_ns_per_op(void) {
-    volt_tensor *x = volt_persist(volt_requires_grad(volt_rand(VOLT_SHAPE(64), VOLT_F32, NULL), true));
+    volt_tensor *x =
+        volt_persist(volt_requires_grad(volt_rand(VOLT_SHAPE(64), VOLT_F32, NULL), true));
     volt_tensor *c = volt_persist(volt_full(VOLT_SHAPE(64), 1.0001, VOLT_F32));
     double times[CHAIN_RUNS];
     for (int run = 0; run < CHAIN_RUNS; run++) {
@@ -53,7 +54,8 @@ static double best_gflops(int n, int runs, int use_volt) {
             volt_scope_end();
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f,
-                        volt_tensor_data(a), n, volt_tensor_data(b), n, 0.0f, volt_tensor_data(c), n);
+                        volt_tensor_data(a), n, volt_tensor_data(b), n, 0.0f, volt_tensor_data(c),
+                        n);
         }
         double dt = volt_time_now() - t0;
         if (dt < best) best = dt;
@@ -69,7 +71,8 @@ int main(int argc, char **argv) {
     int threads = volt_get_num_threads();
     volt_seed_everything(0);
     double ns = chain_ns_per_op();
-    printf("{\"bench\":\"ops.chain\",\"impl\":\"volt\",\"threads\":%d,\"ns_per_op\":%.1f}\n", threads, ns);
+    printf("{\"bench\":\"ops.chain\",\"impl\":\"volt\",\"threads\":%d,\"ns_per_op\":%.1f}\n",
+           threads, ns);
     int sizes[2] = {512, 2048};
     for (int i = 0; i < 2; i++) {
         int runs = sizes[i] == 512 ? 30 : 5;
@@ -80,9 +83,11 @@ int main(int argc, char **argv) {
             v = vv > v ? vv : v;
             o = oo > o ? oo : o;
         }
-        printf("{\"bench\":\"ops.matmul\",\"impl\":\"volt\",\"n\":%d,\"threads\":%d,\"gflops\":%.1f}\n",
+        printf("{\"bench\":\"ops.matmul\",\"impl\":\"volt\",\"n\":%d,\"threads\":%d,\"gflops\":%."
+               "1f}\n",
                sizes[i], threads, v);
-        printf("{\"bench\":\"ops.matmul\",\"impl\":\"openblas\",\"n\":%d,\"threads\":%d,\"gflops\":%.1f}\n",
+        printf("{\"bench\":\"ops.matmul\",\"impl\":\"openblas\",\"n\":%d,\"threads\":%d,\"gflops\":"
+               "%.1f}\n",
                sizes[i], threads, o);
     }
     if (volt_error_status() != VOLT_OK) {

@@ -27,7 +27,7 @@ void volt_no_grad_end(void);
 #define VOLT_NO_GRAD VOLT_NO_GRAD_LOOP_(VOLT_NO_GRAD_CAT_(volt_no_grad_once_, __LINE__))
 #define VOLT_NO_GRAD_CAT_(a, b) VOLT_NO_GRAD_CAT2_(a, b)
 #define VOLT_NO_GRAD_CAT2_(a, b) a##b
-#define VOLT_NO_GRAD_LOOP_(flag)                                                         \
+#define VOLT_NO_GRAD_LOOP_(flag)                                                                   \
     for (int flag = (volt_no_grad_begin(), 1); flag; flag = (volt_no_grad_end(), 0))
 
 /* Marks a leaf tensor (no grad_fn) as requiring grad; floating dtypes only.

@@ -46,11 +46,11 @@ typedef enum {
     VOLT_ERR_DTYPE,            /* a dtype the operation does not take */
     VOLT_ERR_DEVICE,           /* tensors on two devices, an absent device */
     VOLT_ERR_OUT_OF_MEMORY,
-    VOLT_ERR_IO,               /* a file or system call failed */
-    VOLT_ERR_FORMAT,           /* a file's contents are not what they claim */
-    VOLT_ERR_STATE,            /* a call in the wrong state (backward twice, ...) */
-    VOLT_ERR_UNSUPPORTED,      /* valid, but not implemented for these arguments */
-    VOLT_ERR_INTERNAL,         /* volt's own bug */
+    VOLT_ERR_IO,          /* a file or system call failed */
+    VOLT_ERR_FORMAT,      /* a file's contents are not what they claim */
+    VOLT_ERR_STATE,       /* a call in the wrong state (backward twice, ...) */
+    VOLT_ERR_UNSUPPORTED, /* valid, but not implemented for these arguments */
+    VOLT_ERR_INTERNAL,    /* volt's own bug */
 } volt_status;
 
 /* The message of the first error recorded on this thread since the last
@@ -70,9 +70,9 @@ const char *volt_status_name(volt_status status);
 
 /* Always-on check of volt's own invariants (never of user input): prints the
  * file, line and condition, then aborts. */
-#define VOLT_ASSERT(cond)                                                                \
-    do {                                                                                 \
-        if (!(cond)) volt_assert_fail(__FILE__, __LINE__, #cond);                        \
+#define VOLT_ASSERT(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) volt_assert_fail(__FILE__, __LINE__, #cond);                                  \
     } while (0)
 _Noreturn void volt_assert_fail(const char *file, int line, const char *cond);
 
@@ -90,9 +90,9 @@ typedef enum {
     VOLT_DTYPE_COUNT
 } volt_dtype;
 
-size_t volt_dtype_size(volt_dtype dtype);       /* bytes per element; 0 if invalid */
-const char *volt_dtype_name(volt_dtype dtype);  /* "f32", "bf16", ...; "?" if invalid */
-bool volt_dtype_is_float(volt_dtype dtype);     /* f32, f64, bf16, f16 */
+size_t volt_dtype_size(volt_dtype dtype);      /* bytes per element; 0 if invalid */
+const char *volt_dtype_name(volt_dtype dtype); /* "f32", "bf16", ...; "?" if invalid */
+bool volt_dtype_is_float(volt_dtype dtype);    /* f32, f64, bf16, f16 */
 bool volt_dtype_is_valid(volt_dtype dtype);
 
 /* Conversions with round-to-nearest-even (NaN stays NaN, overflow to inf). */
@@ -122,11 +122,11 @@ volt_status volt_device_check(volt_device device);
 /* The CPU allocator: 64-byte aligned blocks in size classes, freed blocks kept
  * for reuse so that a steady-state training step does not call malloc. */
 typedef struct {
-    int64_t allocated_bytes;  /* in live blocks (rounded to their class) */
-    int64_t reserved_bytes;   /* live + cached */
+    int64_t allocated_bytes; /* in live blocks (rounded to their class) */
+    int64_t reserved_bytes;  /* live + cached */
     int64_t peak_allocated_bytes;
-    int64_t n_system_allocs;  /* calls that reached the system allocator */
-    int64_t n_allocs;         /* all allocations */
+    int64_t n_system_allocs; /* calls that reached the system allocator */
+    int64_t n_allocs;        /* all allocations */
 } volt_memory_stats;
 
 volt_memory_stats volt_cpu_memory_stats(void);
@@ -160,9 +160,9 @@ struct volt_tensor {
     volt_node *grad_fn; /* the node that produced it; NULL for leaves */
     /* private: */
     int32_t refcount;
-    int32_t scope_depth;  /* -1: owned by the caller */
+    int32_t scope_depth; /* -1: owned by the caller */
     int64_t scope_slot;
-    volt_node *grad_acc;   /* accumulate-grad node of a leaf */
+    volt_node *grad_acc; /* accumulate-grad node of a leaf */
     struct volt_grad_hook *hooks;
 };
 
@@ -187,8 +187,7 @@ volt_status volt_tensor_copy_to_array(const volt_tensor *t, volt_dtype dtype, vo
 /* A new tensor on `storage` (takes a reference) with the given geometry;
  * strides NULL means contiguous. Owned by the current scope. */
 volt_tensor *volt_tensor_from_storage(volt_storage *storage, volt_dtype dtype, int ndim,
-                                      const int64_t *shape, const int64_t *strides,
-                                      int64_t offset);
+                                      const int64_t *shape, const int64_t *strides, int64_t offset);
 /* A view of `t` with another geometry over the same storage (no autograd
  * recording: the ops layer wraps this). */
 volt_tensor *volt_tensor_alias(const volt_tensor *t, int ndim, const int64_t *shape,
@@ -197,8 +196,7 @@ volt_tensor *volt_tensor_alias(const volt_tensor *t, int ndim, const int64_t *sh
 /* Allocates an uninitialised contiguous tensor, owned by the current scope.
  * Records VOLT_ERR_OUT_OF_MEMORY / VOLT_ERR_INVALID_ARGUMENT and returns NULL
  * on failure. */
-volt_tensor *volt_tensor_new(volt_dtype dtype, volt_device device, int ndim,
-                             const int64_t *shape);
+volt_tensor *volt_tensor_new(volt_dtype dtype, volt_device device, int ndim, const int64_t *shape);
 
 /* Storage: a reference-counted block of device memory. */
 volt_storage *volt_storage_new(volt_device device, size_t nbytes);

@@ -33,10 +33,10 @@
 extern "C" {
 #endif
 
-#define VOLT_SHAPE(...)                                                                  \
-    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]){__VA_ARGS__}
-#define VOLT_DIMS(...)                                                                   \
-    (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), (const int[]){__VA_ARGS__}
+#define VOLT_SHAPE(...)                                                                            \
+    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]) { __VA_ARGS__ }
+#define VOLT_DIMS(...)                                                                             \
+    (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), (const int[]) { __VA_ARGS__ }
 /* Reduce over every dimension. */
 #define VOLT_ALL_DIMS 0, (const int *)0
 

@@ -11,10 +11,9 @@
  *         volt_tensor *w = volt_persist(volt_zeros(VOLT_SHAPE(3, 1), VOLT_F32));
  *         volt_requires_grad(w, true);
  *         volt_tensor *x = volt_persist(volt_randn(VOLT_SHAPE(64, 3), VOLT_F32, NULL));
- *         volt_tensor *y = volt_persist(volt_matmul(x, volt_full(VOLT_SHAPE(3, 1), 2.0, VOLT_F32)));
- *         for (int step = 0; step < 100; step++) {
- *             volt_scope_begin();                        // frees every temporary below
- *             volt_tensor *loss = volt_mse_loss(volt_matmul(x, w), y, VOLT_REDUCTION_MEAN);
+ *         volt_tensor *y = volt_persist(volt_matmul(x, volt_full(VOLT_SHAPE(3, 1), 2.0,
+ * VOLT_F32))); for (int step = 0; step < 100; step++) { volt_scope_begin(); // frees every
+ * temporary below volt_tensor *loss = volt_mse_loss(volt_matmul(x, w), y, VOLT_REDUCTION_MEAN);
  *             volt_tensor_clear_grad(w);
  *             if (volt_backward(loss) != VOLT_OK) break;
  *             VOLT_NO_GRAD { volt_sub_(w, volt_mul_scalar(w->grad, 0.1)); }

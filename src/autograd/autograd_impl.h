@@ -16,8 +16,8 @@ typedef volt_status (*volt_backward_fn)(volt_node *node, volt_tensor *grad_outpu
                                         volt_tensor **grads);
 
 typedef struct {
-    volt_node *fn;   /* where its gradient goes: producer or accumulate node */
-    bool needs;      /* whether a gradient is wanted */
+    volt_node *fn; /* where its gradient goes: producer or accumulate node */
+    bool needs;    /* whether a gradient is wanted */
     int ndim;
     int64_t shape[VOLT_MAX_DIMS];
     volt_dtype dtype;
@@ -36,9 +36,9 @@ struct volt_node {
     volt_tensor *saved[VOLT_NODE_MAX_SAVED];
     uint64_t saved_version[VOLT_NODE_MAX_SAVED];
     int n_saved;
-    double args[4];   /* op-specific scalars */
+    double args[4]; /* op-specific scalars */
     int64_t iargs[VOLT_MAX_DIMS + 2];
-    void *extra;      /* op-specific, freed with free() with the node */
+    void *extra; /* op-specific, freed with free() with the node */
     uint64_t sequence;
     volt_tensor *leaf; /* accumulate node: its leaf (not referenced) */
     /* engine state */
@@ -55,8 +55,8 @@ bool volt_autograd_should_record(int n, const volt_tensor *const *inputs);
 /* Creates a node for `output` with n inputs and attaches it (output becomes
  * requires_grad, output->grad_fn = node). Returns the node to save tensors
  * into, or NULL with an out-of-memory error. */
-volt_node *volt_autograd_record(const char *name, volt_backward_fn backward,
-                                volt_tensor *output, int n, const volt_tensor *const *inputs);
+volt_node *volt_autograd_record(const char *name, volt_backward_fn backward, volt_tensor *output,
+                                int n, const volt_tensor *const *inputs);
 /* Saves an input (a reference is held) for backward; returns its slot. */
 int volt_node_save(volt_node *node, const volt_tensor *t);
 /* Saves the node's own output: a data-only alias, so no cycle forms. */

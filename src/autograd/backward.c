@@ -189,7 +189,8 @@ volt_status volt_backward_ex(volt_tensor *output, const volt_tensor *grad_output
         for (int i = 0; same && i < output->ndim; i++)
             same = grad_output->shape[i] == output->shape[i];
         if (!same)
-            return volt_error_set(VOLT_ERR_SHAPE, "backward: grad_output %s does not match output %s",
+            return volt_error_set(VOLT_ERR_SHAPE,
+                                  "backward: grad_output %s does not match output %s",
                                   volt_shape_str(grad_output, buf, sizeof buf),
                                   volt_shape_str(output, buf2, sizeof buf2));
     }
@@ -202,8 +203,8 @@ volt_status volt_backward_ex(volt_tensor *output, const volt_tensor *grad_output
     volt_set_grad_enabled(false);
     volt_scope_begin();
     if (st == VOLT_OK) {
-        volt_tensor *seed = grad_output ? volt_to_dtype(grad_output, output->dtype)
-                                        : volt_ones_like(output);
+        volt_tensor *seed =
+            grad_output ? volt_to_dtype(grad_output, output->dtype) : volt_ones_like(output);
         st = seed ? add_to_buffer(root, seed) : volt_error_status();
     }
     if (st == VOLT_OK) heap_push(&ready, root);

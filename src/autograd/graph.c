@@ -75,8 +75,8 @@ volt_node *volt_autograd_accumulate_node(volt_tensor *leaf) {
     return leaf->grad_acc;
 }
 
-volt_node *volt_autograd_record(const char *name, volt_backward_fn backward,
-                                volt_tensor *output, int n, const volt_tensor *const *inputs) {
+volt_node *volt_autograd_record(const char *name, volt_backward_fn backward, volt_tensor *output,
+                                int n, const volt_tensor *const *inputs) {
     volt_node *node = node_new(name, backward, n);
     if (!node) return NULL;
     for (int i = 0; i < n; i++) {
@@ -87,7 +87,8 @@ volt_node *volt_autograd_record(const char *name, volt_backward_fn backward,
         memcpy(slot->shape, in->shape, sizeof slot->shape);
         slot->dtype = in->dtype;
         if (!in->requires_grad) continue;
-        volt_node *fn = in->grad_fn ? in->grad_fn : volt_autograd_accumulate_node((volt_tensor *)in);
+        volt_node *fn =
+            in->grad_fn ? in->grad_fn : volt_autograd_accumulate_node((volt_tensor *)in);
         if (!fn) {
             volt_node_release(node);
             return NULL;
@@ -111,8 +112,8 @@ int volt_node_save(volt_node *node, const volt_tensor *t) {
 
 int volt_node_save_output(volt_node *node, const volt_tensor *output) {
     VOLT_ASSERT(node->n_saved < VOLT_NODE_MAX_SAVED);
-    volt_tensor *alias = volt_persist(volt_tensor_alias(output, output->ndim, output->shape,
-                                                        output->strides, output->offset));
+    volt_tensor *alias = volt_persist(
+        volt_tensor_alias(output, output->ndim, output->shape, output->strides, output->offset));
     VOLT_ASSERT(alias != NULL);
     int slot = node->n_saved++;
     node->saved[slot] = alias;
@@ -219,8 +220,7 @@ volt_status volt_tensor_add_grad_hook(volt_tensor *leaf, volt_grad_hook_fn fn, v
                               leaf ? "hook" : "tensor");
     if (leaf->grad_fn || !leaf->requires_grad) {
         char buf[96];
-        return volt_error_set(VOLT_ERR_STATE,
-                              "add_grad_hook: %s is not a leaf that requires grad",
+        return volt_error_set(VOLT_ERR_STATE, "add_grad_hook: %s is not a leaf that requires grad",
                               volt_shape_str(leaf, buf, sizeof buf));
     }
     struct volt_grad_hook *h = malloc(sizeof *h);

@@ -11,7 +11,12 @@ void volt_cpu_free(void *p);
 
 /* Thread-local free lists for fixed-size structs (object_cache.c). An
  * object may be freed on another thread than the one that allocated it. */
-typedef enum { VOLT_CACHE_TENSOR, VOLT_CACHE_STORAGE, VOLT_CACHE_NODE, VOLT_CACHE_KINDS } volt_cache_kind;
+typedef enum {
+    VOLT_CACHE_TENSOR,
+    VOLT_CACHE_STORAGE,
+    VOLT_CACHE_NODE,
+    VOLT_CACHE_KINDS
+} volt_cache_kind;
 /* Zeroed memory of `size` bytes (always the same size per kind). */
 void *volt_cache_alloc(volt_cache_kind kind, size_t size);
 void volt_cache_free(volt_cache_kind kind, void *p);

@@ -13,6 +13,5 @@ volt_status volt_device_check(volt_device device) {
                               "device cuda:%d: this build of volt has no CUDA backend",
                               device.index);
     }
-    return volt_error_set(VOLT_ERR_DEVICE, "device type %d is not a volt device",
-                          (int)device.type);
+    return volt_error_set(VOLT_ERR_DEVICE, "device type %d is not a volt device", (int)device.type);
 }

@@ -10,10 +10,10 @@ static const struct {
     size_t size;
     bool is_float;
 } dtype_info[VOLT_DTYPE_COUNT] = {
-    [VOLT_F32] = {"f32", 4, true},  [VOLT_F64] = {"f64", 8, true},
+    [VOLT_F32] = {"f32", 4, true},   [VOLT_F64] = {"f64", 8, true},
     [VOLT_BF16] = {"bf16", 2, true}, [VOLT_F16] = {"f16", 2, true},
-    [VOLT_I64] = {"i64", 8, false}, [VOLT_I32] = {"i32", 4, false},
-    [VOLT_U8] = {"u8", 1, false},   [VOLT_BOOL] = {"bool", 1, false},
+    [VOLT_I64] = {"i64", 8, false},  [VOLT_I32] = {"i32", 4, false},
+    [VOLT_U8] = {"u8", 1, false},    [VOLT_BOOL] = {"bool", 1, false},
 };
 
 bool volt_dtype_is_valid(volt_dtype dtype) { return (unsigned)dtype < VOLT_DTYPE_COUNT; }
@@ -55,7 +55,7 @@ uint16_t volt_f32_to_f16(float x) {
     uint32_t u = f32_bits(x);
     uint32_t sign = (u >> 16) & 0x8000u;
     uint32_t abs = u & 0x7fffffffu;
-    if (abs > 0x7f800000u) return (uint16_t)(sign | 0x7e00u); /* NaN */
+    if (abs > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);  /* NaN */
     if (abs >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to inf */
     if (abs < 0x38800000u) {
         /* Result is subnormal (or zero): value = abs * 2^24 units of 2^-24. */

@@ -41,14 +41,14 @@ void *volt_tensor_data(const volt_tensor *t) {
     return (char *)volt_storage_data(t->storage) + t->offset * (int64_t)volt_dtype_size(t->dtype);
 }
 
-volt_status volt_check_new_tensor(const char *op, int ndim, const int64_t *shape, volt_dtype dtype) {
+volt_status volt_check_new_tensor(const char *op, int ndim, const int64_t *shape,
+                                  volt_dtype dtype) {
     if (!volt_dtype_is_valid(dtype))
         return volt_error_set(VOLT_ERR_DTYPE, "%s: invalid dtype %d", op, (int)dtype);
     if (ndim < 0 || ndim > VOLT_MAX_DIMS)
         return volt_error_set(VOLT_ERR_SHAPE, "%s: %d dimensions (at most %d)", op, ndim,
                               VOLT_MAX_DIMS);
-    if (ndim > 0 && !shape)
-        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: NULL shape", op);
+    if (ndim > 0 && !shape) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: NULL shape", op);
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0)
@@ -95,8 +95,7 @@ volt_tensor *volt_tensor_alias(const volt_tensor *t, int ndim, const int64_t *sh
     return v;
 }
 
-volt_tensor *volt_tensor_new(volt_dtype dtype, volt_device device, int ndim,
-                             const int64_t *shape) {
+volt_tensor *volt_tensor_new(volt_dtype dtype, volt_device device, int ndim, const int64_t *shape) {
     if (volt_check_new_tensor("tensor_new", ndim, shape, dtype) != VOLT_OK) return NULL;
     int64_t numel = volt_shape_numel(ndim, shape);
     size_t esize = volt_dtype_size(dtype);
@@ -173,8 +172,9 @@ double volt_tensor_get_flat(const volt_tensor *t, int64_t i) {
     if (!t) return NAN;
     int64_t n = volt_tensor_numel(t);
     if (i < 0 || i >= n) {
-        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "tensor_get_flat: index %lld out of range for %lld elements",
-                       (long long)i, (long long)n);
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                       "tensor_get_flat: index %lld out of range for %lld elements", (long long)i,
+                       (long long)n);
         return NAN;
     }
     return load_as_double(element_ptr(t, i), t->dtype);

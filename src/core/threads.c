@@ -28,7 +28,8 @@ static void apply(int n) {
 
 volt_status volt_set_num_threads(int n) {
     if (n < 1)
-        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "set_num_threads: %d threads (need >= 1)", n);
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "set_num_threads: %d threads (need >= 1)",
+                              n);
     __atomic_store_n(&num_threads, n, __ATOMIC_RELAXED);
     apply(n);
     return VOLT_OK;

@@ -105,8 +105,8 @@ static const binary_info infos[VOLT_BIN_COUNT] = {
 
 static bool writes_bool(volt_binary_op op) { return op >= VOLT_BIN_EQ; }
 
-static void record(volt_binary_op op, volt_tensor *out, const volt_tensor *a,
-                   const volt_tensor *b, double alpha) {
+static void record(volt_binary_op op, volt_tensor *out, const volt_tensor *a, const volt_tensor *b,
+                   double alpha) {
     const binary_info *info = &infos[op];
     const volt_tensor *inputs[2] = {a, b};
     if (!info->backward || !volt_autograd_should_record(2, inputs)) return;
@@ -133,8 +133,9 @@ static volt_tensor *binary(volt_binary_op op, const volt_tensor *a, const volt_t
     volt_dtype dtype = volt_promote_types(a, b);
     if (op == VOLT_BIN_DIV && !volt_dtype_is_float(dtype)) dtype = VOLT_F32;
     if (op == VOLT_BIN_AND || op == VOLT_BIN_OR) dtype = VOLT_BOOL;
-    if (dtype == VOLT_BF16 || dtype == VOLT_F16 || (dtype == VOLT_BOOL && !writes_bool(op) &&
-                                                    op != VOLT_BIN_MAXIMUM && op != VOLT_BIN_MINIMUM)) {
+    if (dtype == VOLT_BF16 || dtype == VOLT_F16 ||
+        (dtype == VOLT_BOOL && !writes_bool(op) && op != VOLT_BIN_MAXIMUM &&
+         op != VOLT_BIN_MINIMUM)) {
         char ba[96], bb[96];
         volt_error_set(VOLT_ERR_DTYPE, "%s: %s and %s: no kernel for %s", name,
                        volt_shape_str(a, ba, sizeof ba), volt_shape_str(b, bb, sizeof bb),
@@ -142,9 +143,8 @@ static volt_tensor *binary(volt_binary_op op, const volt_tensor *a, const volt_t
         return NULL;
     }
     if (alpha != floor(alpha) && !volt_dtype_is_float(dtype)) {
-        volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
-                       "%s: alpha %g must be an integer for %s operands", name, alpha,
-                       volt_dtype_name(dtype));
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: alpha %g must be an integer for %s operands",
+                       name, alpha, volt_dtype_name(dtype));
         return NULL;
     }
     const volt_tensor *ca = volt_as_dtype(a, dtype), *cb = volt_as_dtype(b, dtype);
@@ -159,21 +159,51 @@ static volt_tensor *binary(volt_binary_op op, const volt_tensor *a, const volt_t
     return out;
 }
 
-volt_tensor *volt_add(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_ADD, a, b, 1.0); }
-volt_tensor *volt_sub(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_SUB, a, b, 1.0); }
-volt_tensor *volt_mul(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_MUL, a, b, 1.0); }
-volt_tensor *volt_div(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_DIV, a, b, 1.0); }
-volt_tensor *volt_pow(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_POW, a, b, 1.0); }
-volt_tensor *volt_maximum(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_MAXIMUM, a, b, 1.0); }
-volt_tensor *volt_minimum(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_MINIMUM, a, b, 1.0); }
-volt_tensor *volt_eq(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_EQ, a, b, 1.0); }
-volt_tensor *volt_ne(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_NE, a, b, 1.0); }
-volt_tensor *volt_lt(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_LT, a, b, 1.0); }
-volt_tensor *volt_le(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_LE, a, b, 1.0); }
-volt_tensor *volt_gt(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_GT, a, b, 1.0); }
-volt_tensor *volt_ge(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_GE, a, b, 1.0); }
-volt_tensor *volt_logical_and(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_AND, a, b, 1.0); }
-volt_tensor *volt_logical_or(const volt_tensor *a, const volt_tensor *b) { return binary(VOLT_BIN_OR, a, b, 1.0); }
+volt_tensor *volt_add(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_ADD, a, b, 1.0);
+}
+volt_tensor *volt_sub(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_SUB, a, b, 1.0);
+}
+volt_tensor *volt_mul(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_MUL, a, b, 1.0);
+}
+volt_tensor *volt_div(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_DIV, a, b, 1.0);
+}
+volt_tensor *volt_pow(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_POW, a, b, 1.0);
+}
+volt_tensor *volt_maximum(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_MAXIMUM, a, b, 1.0);
+}
+volt_tensor *volt_minimum(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_MINIMUM, a, b, 1.0);
+}
+volt_tensor *volt_eq(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_EQ, a, b, 1.0);
+}
+volt_tensor *volt_ne(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_NE, a, b, 1.0);
+}
+volt_tensor *volt_lt(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_LT, a, b, 1.0);
+}
+volt_tensor *volt_le(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_LE, a, b, 1.0);
+}
+volt_tensor *volt_gt(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_GT, a, b, 1.0);
+}
+volt_tensor *volt_ge(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_GE, a, b, 1.0);
+}
+volt_tensor *volt_logical_and(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_AND, a, b, 1.0);
+}
+volt_tensor *volt_logical_or(const volt_tensor *a, const volt_tensor *b) {
+    return binary(VOLT_BIN_OR, a, b, 1.0);
+}
 
 volt_tensor *volt_add_scaled(const volt_tensor *a, const volt_tensor *b, double alpha) {
     return binary(VOLT_BIN_ADD, a, b, alpha);

@@ -111,10 +111,11 @@ bool volt_broadcast_shapes(const char *op, const volt_tensor *a, const volt_tens
         int64_t sb = ib >= 0 ? b->shape[ib] : 1;
         if (sa != sb && sa != 1 && sb != 1) {
             char ba[96], bb[96];
-            volt_error_set(VOLT_ERR_SHAPE,
-                           "%s: %s and %s: shapes cannot be broadcast (%lld vs %lld in dimension %d)",
-                           op, volt_shape_only(a, ba, sizeof ba), volt_shape_only(b, bb, sizeof bb),
-                           (long long)sa, (long long)sb, i);
+            volt_error_set(
+                VOLT_ERR_SHAPE,
+                "%s: %s and %s: shapes cannot be broadcast (%lld vs %lld in dimension %d)", op,
+                volt_shape_only(a, ba, sizeof ba), volt_shape_only(b, bb, sizeof bb), (long long)sa,
+                (long long)sb, i);
             return false;
         }
         shape[i] = sa == 1 ? sb : sa;
@@ -148,9 +149,7 @@ static int type_rank(volt_dtype d) {
     return -1;
 }
 
-static int type_kind(volt_dtype d) {
-    return d == VOLT_BOOL ? 0 : volt_dtype_is_float(d) ? 2 : 1;
-}
+static int type_kind(volt_dtype d) { return d == VOLT_BOOL ? 0 : volt_dtype_is_float(d) ? 2 : 1; }
 
 volt_dtype volt_promote_types(const volt_tensor *a, const volt_tensor *b) {
     if (a->dtype == b->dtype) return a->dtype;

@@ -87,8 +87,8 @@ volt_tensor *volt_arange(double start, double end, double step, volt_dtype dtype
     }
     double count = ceil((end - start) / step);
     if (count > 4.0e18) {
-        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "arange: start %g, end %g, step %g: too many values",
-                       start, end, step);
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                       "arange: start %g, end %g, step %g: too many values", start, end, step);
         return NULL;
     }
     int64_t n = (int64_t)count;
@@ -161,7 +161,8 @@ volt_tensor *volt_clone(const volt_tensor *t) {
     volt_tensor *out = volt_empty_like(t);
     if (!out) return NULL;
     volt_cpu_copy(out, t);
-    if (volt_autograd_should_record(1, &t)) volt_autograd_record("clone", identity_backward, out, 1, &t);
+    if (volt_autograd_should_record(1, &t))
+        volt_autograd_record("clone", identity_backward, out, 1, &t);
     return out;
 }
 

@@ -10,8 +10,8 @@
 
 typedef struct {
     int n_operands;
-    int ndim;                                 /* after coalescing, >= 1 */
-    int64_t shape[VOLT_MAX_DIMS];             /* innermost last */
+    int ndim;                                     /* after coalescing, >= 1 */
+    int64_t shape[VOLT_MAX_DIMS];                 /* innermost last */
     int64_t strides[MAX_OPERANDS][VOLT_MAX_DIMS]; /* bytes */
     char *base[MAX_OPERANDS];
 } loop_plan;

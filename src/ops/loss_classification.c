@@ -10,9 +10,10 @@
 #include "ops/loss_impl.h"
 
 volt_cross_entropy_options volt_cross_entropy_defaults(void) {
-    volt_cross_entropy_options o = {
-        .reduction = VOLT_REDUCTION_MEAN, .ignore_index = -100, .label_smoothing = 0.0,
-        .weight = NULL};
+    volt_cross_entropy_options o = {.reduction = VOLT_REDUCTION_MEAN,
+                                    .ignore_index = -100,
+                                    .label_smoothing = 0.0,
+                                    .weight = NULL};
     return o;
 }
 
@@ -91,7 +92,8 @@ static bool check_shapes(const class_loss_options *o, const volt_tensor *x,
     }
     size_t len = 1;
     for (int d = 0; d < n && len < sizeof bw; d++)
-        len += (size_t)snprintf(bw + len, sizeof bw - len, d ? ",%lld" : "%lld", (long long)want[d]);
+        len +=
+            (size_t)snprintf(bw + len, sizeof bw - len, d ? ",%lld" : "%lld", (long long)want[d]);
     if (len < sizeof bw) snprintf(bw + len, sizeof bw - len, "]");
     char alt[128] = "";
     if (o->from_logits)
@@ -136,8 +138,9 @@ static const volt_tensor *check_class_weight(const class_loss_options *o, const 
         return NULL;
     }
     if (w->ndim != 1 || w->shape[0] != C) {
-        volt_error_set(VOLT_ERR_SHAPE, "%s: weight %s does not match %lld classes (expected [%lld])",
-                       o->op, volt_shape_only(w, bw, sizeof bw), (long long)C, (long long)C);
+        volt_error_set(VOLT_ERR_SHAPE,
+                       "%s: weight %s does not match %lld classes (expected [%lld])", o->op,
+                       volt_shape_only(w, bw, sizeof bw), (long long)C, (long long)C);
         return NULL;
     }
     const volt_tensor *c = NULL;
@@ -157,9 +160,10 @@ static bool check_options(const class_loss_options *o, const volt_tensor *x,
         return false;
     char b[96];
     if (x->ndim == 0) {
-        volt_error_set(VOLT_ERR_SHAPE,
-                       "%s: input %s has no class dimension (expected [C], [N, C] or [N, C, d1, ...])",
-                       o->op, volt_shape_str(x, b, sizeof b));
+        volt_error_set(
+            VOLT_ERR_SHAPE,
+            "%s: input %s has no class dimension (expected [C], [N, C] or [N, C, d1, ...])", o->op,
+            volt_shape_str(x, b, sizeof b));
         return false;
     }
     if (!(o->smoothing >= 0.0 && o->smoothing <= 1.0)) {
@@ -171,8 +175,8 @@ static bool check_options(const class_loss_options *o, const volt_tensor *x,
     bool index = target->dtype == VOLT_I64 || target->dtype == VOLT_I32;
     bool probs = o->from_logits && (target->dtype == VOLT_F32 || target->dtype == VOLT_F64);
     if (!index && !probs) {
-        volt_error_set(VOLT_ERR_DTYPE, "%s: target %s must hold class indices (i64 or i32)%s", o->op,
-                       volt_shape_str(target, b, sizeof b),
+        volt_error_set(VOLT_ERR_DTYPE, "%s: target %s must hold class indices (i64 or i32)%s",
+                       o->op, volt_shape_str(target, b, sizeof b),
                        o->from_logits ? " or class probabilities (f32 or f64)" : "");
         return false;
     }

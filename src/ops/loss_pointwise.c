@@ -9,7 +9,8 @@
 
 bool volt_loss_check_reduction(const char *op, volt_reduction reduction, bool allow_batchmean) {
     if (reduction == VOLT_REDUCTION_MEAN || reduction == VOLT_REDUCTION_SUM ||
-        reduction == VOLT_REDUCTION_NONE || (allow_batchmean && reduction == VOLT_REDUCTION_BATCHMEAN))
+        reduction == VOLT_REDUCTION_NONE ||
+        (allow_batchmean && reduction == VOLT_REDUCTION_BATCHMEAN))
         return true;
     if (reduction == VOLT_REDUCTION_BATCHMEAN)
         volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: reduction batchmean is only for kl_div", op);
@@ -107,7 +108,8 @@ static bool check_pair(const char *op, const volt_tensor *input, const volt_tens
     }
     if (!same_shape(input, target)) {
         volt_error_set(VOLT_ERR_SHAPE, "%s: input %s and target %s have different shapes", op,
-                       volt_shape_only(input, bi, sizeof bi), volt_shape_only(target, bt, sizeof bt));
+                       volt_shape_only(input, bi, sizeof bi),
+                       volt_shape_only(target, bt, sizeof bt));
         return false;
     }
     volt_dtype dtype = volt_promote_types(input, target);
@@ -205,8 +207,8 @@ volt_tensor *volt_smooth_l1_loss(const volt_tensor *input, const volt_tensor *ta
         !volt_loss_check_reduction("smooth_l1_loss", reduction, false))
         return NULL;
     if (!(beta >= 0) || isinf(beta)) {
-        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "smooth_l1_loss: beta must be >= 0 and finite, got %g",
-                       beta);
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                       "smooth_l1_loss: beta must be >= 0 and finite, got %g", beta);
         return NULL;
     }
     /* beta 0 is the l1 loss (PyTorch's convention). */

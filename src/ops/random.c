@@ -57,7 +57,8 @@ volt_tensor *volt_randint(int64_t low, int64_t high, int ndim, const int64_t *sh
         return NULL;
     }
     if (dtype == VOLT_BOOL || !volt_dtype_is_valid(dtype)) {
-        volt_error_set(VOLT_ERR_DTYPE, "randint: dtype %s is not supported", volt_dtype_name(dtype));
+        volt_error_set(VOLT_ERR_DTYPE, "randint: dtype %s is not supported",
+                       volt_dtype_name(dtype));
         return NULL;
     }
     /* The values must fit the dtype, and high - low an int64. */

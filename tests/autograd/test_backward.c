@@ -275,8 +275,10 @@ static void test_deep_graph(void **state) {
 
 static void test_dtype_of_leaf_gradients(void **state) {
     (void)state;
-    volt_tensor *x = volt_requires_grad(volt_from_array((float[]){1, 2}, VOLT_F32, VOLT_SHAPE(2)), true);
-    volt_tensor *loss = volt_sum_all(volt_mul(volt_to_dtype(x, VOLT_F64), volt_scalar(3, VOLT_F64)));
+    volt_tensor *x =
+        volt_requires_grad(volt_from_array((float[]){1, 2}, VOLT_F32, VOLT_SHAPE(2)), true);
+    volt_tensor *loss =
+        volt_sum_all(volt_mul(volt_to_dtype(x, VOLT_F64), volt_scalar(3, VOLT_F64)));
     assert_int_equal(loss->dtype, VOLT_F64);
     assert_int_equal(volt_backward(loss), VOLT_OK);
     assert_int_equal(x->grad->dtype, VOLT_F32);

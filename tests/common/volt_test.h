@@ -18,7 +18,7 @@
  * expected[i] (row-major). NaN matches NaN. */
 void vt_assert_close(const volt_tensor *t, const double *expected, int64_t n, double rtol,
                      double atol, const char *file, int line);
-#define VT_ASSERT_CLOSE(t, expected, n, rtol, atol)                                        \
+#define VT_ASSERT_CLOSE(t, expected, n, rtol, atol)                                                \
     vt_assert_close((t), (expected), (n), (rtol), (atol), __FILE__, __LINE__)
 
 /* Asserts t's shape equals the given one. */
@@ -46,7 +46,7 @@ volt_tensor *vt_leaf_strided(int ndim, const int64_t *shape, uint64_t seed, doub
 /* Runs volt_gradcheck and fails the test with its message if it fails. */
 void vt_gradcheck(volt_gradcheck_fn fn, void *ctx, int n, volt_tensor **inputs, const char *file,
                   int line);
-#define VT_GRADCHECK(fn, ctx, n, ...)                                                      \
+#define VT_GRADCHECK(fn, ctx, n, ...)                                                              \
     vt_gradcheck((fn), (ctx), (n), (volt_tensor *[]){__VA_ARGS__}, __FILE__, __LINE__)
 
 /* cmocka setup/teardown: opens a scope and records the allocated bytes;

@@ -60,8 +60,8 @@ static void test_f16_rounding(void **state) {
     (void)state;
     assert_int_equal(volt_f32_to_f16(1.0f), 0x3c00);
     assert_int_equal(volt_f32_to_f16(-2.0f), 0xc000);
-    assert_int_equal(volt_f32_to_f16(65504.0f), 0x7bff);     /* largest finite */
-    assert_int_equal(volt_f32_to_f16(65520.0f), 0x7c00);     /* rounds to inf */
+    assert_int_equal(volt_f32_to_f16(65504.0f), 0x7bff); /* largest finite */
+    assert_int_equal(volt_f32_to_f16(65520.0f), 0x7c00); /* rounds to inf */
     assert_int_equal(volt_f32_to_f16(65519.0f), 0x7bff);
     assert_int_equal(volt_f32_to_f16(0.0f), 0x0000);
     assert_int_equal(volt_f32_to_f16(-0.0f), 0x8000);

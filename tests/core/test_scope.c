@@ -97,11 +97,12 @@ static void test_graph_survives_its_scope(void **state) {
     /* The loss is kept out of the scope where the graph was built; the
      * intermediates the graph saved stay alive until backward frees them. */
     int64_t before = allocated();
-    volt_tensor *x = volt_persist(volt_requires_grad(volt_full(VOLT_SHAPE(4), 3.0, VOLT_F64), true));
+    volt_tensor *x =
+        volt_persist(volt_requires_grad(volt_full(VOLT_SHAPE(4), 3.0, VOLT_F64), true));
     volt_tensor *loss;
     volt_scope_begin();
     volt_scope_begin();
-    volt_tensor *y = volt_mul(x, x);          /* saves x twice */
+    volt_tensor *y = volt_mul(x, x);                /* saves x twice */
     loss = volt_keep(volt_sum_all(volt_mul(y, y))); /* saves y */
     volt_scope_end();
     assert_int_equal(volt_backward(loss), VOLT_OK);
@@ -123,14 +124,10 @@ static void test_scope_end_without_begin(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        VT_TEST(test_scope_frees_everything),
-        VT_TEST(test_keep_moves_outwards),
-        VT_TEST(test_persist_hands_to_caller),
-        VT_TEST(test_no_scope_means_caller_owns),
-        VT_TEST(test_free_inside_scope),
-        VT_TEST(test_views_keep_storage_alive),
-        VT_TEST(test_graph_survives_its_scope),
-        VT_TEST(test_scope_end_without_begin),
+        VT_TEST(test_scope_frees_everything),   VT_TEST(test_keep_moves_outwards),
+        VT_TEST(test_persist_hands_to_caller),  VT_TEST(test_no_scope_means_caller_owns),
+        VT_TEST(test_free_inside_scope),        VT_TEST(test_views_keep_storage_alive),
+        VT_TEST(test_graph_survives_its_scope), VT_TEST(test_scope_end_without_begin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,12 +21,15 @@ static void test_dropout_statistics_and_scale(void **state) {
             VT_ASSERT_SHAPE(y, 100, 1000);
             assert_int_equal(y->dtype, floats[k]);
             /* Kept elements are exactly 1 / (1 - p) in the tensor's dtype. */
-            double scale = floats[k] == VOLT_F32 ? (double)(float)(1.0 / (1.0 - p)) : 1.0 / (1.0 - p);
+            double scale =
+                floats[k] == VOLT_F32 ? (double)(float)(1.0 / (1.0 - p)) : 1.0 / (1.0 - p);
             int64_t zeros = 0;
             for (int64_t i = 0; i < 100000; i++) {
                 double v = volt_tensor_get_flat(y, i);
-                if (v == 0) zeros++;
-                else assert_true(v == scale);
+                if (v == 0)
+                    zeros++;
+                else
+                    assert_true(v == scale);
             }
             /* Binomial(1e5, p): standard deviation <= 0.0016; allow ~6 of them. */
             assert_true(fabs((double)zeros / 1e5 - p) < 0.01);
@@ -52,7 +55,8 @@ static void test_dropout_eval_and_p0_are_identity(void **state) {
     }
     /* Eval mode takes any dtype (nothing to compute). */
     volt_tensor *ints = volt_zeros(VOLT_SHAPE(3), VOLT_I64);
-    assert_ptr_equal(volt_tensor_data(volt_dropout(ints, 0.5, false, NULL)), volt_tensor_data(ints));
+    assert_ptr_equal(volt_tensor_data(volt_dropout(ints, 0.5, false, NULL)),
+                     volt_tensor_data(ints));
     VT_ASSERT_NO_ERROR();
 }
 
@@ -127,8 +131,10 @@ static void test_dropout_gradient_is_mask_times_scale(void **state) {
         assert_int_equal(volt_backward(volt_sum_all(volt_mul_scalar(y, 3.0))), VOLT_OK);
         for (int64_t i = 0; i < 2000; i++) {
             double yi = volt_tensor_get_flat(y, i), gi = volt_tensor_get_flat(x->grad, i);
-            if (yi == 0) assert_true(gi == 0);
-            else assert_true(fabs(gi - 3.75) < 1e-6 && fabs(yi - 2.5) < 1e-6);
+            if (yi == 0)
+                assert_true(gi == 0);
+            else
+                assert_true(fabs(gi - 3.75) < 1e-6 && fabs(yi - 2.5) < 1e-6);
         }
         volt_tensor_clear_grad(x);
     }
@@ -164,7 +170,8 @@ static void test_dropout_errors(void **state) {
     assert_null(volt_dropout(NULL, 0.5, true, NULL));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "dropout: argument 'a' is NULL");
     assert_null(volt_dropout(x, 1.5, true, NULL));
-    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "dropout: probability p has to be between 0 and 1, got 1.5");
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT,
+                    "dropout: probability p has to be between 0 and 1, got 1.5");
     assert_null(volt_dropout(x, -0.1, false, NULL));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "got -0.1");
     assert_null(volt_dropout(x, NAN, true, NULL));

@@ -12,12 +12,14 @@
 
 #define COUNT(...) ((int64_t)(sizeof((double[]){__VA_ARGS__}) / sizeof(double)))
 #define VEC(dtype, ...) vec((dtype), (const double[]){__VA_ARGS__}, COUNT(__VA_ARGS__))
-#define EXPECT(t, rtol, ...)                                                               \
+#define EXPECT(t, rtol, ...)                                                                       \
     VT_ASSERT_CLOSE((t), ((const double[]){__VA_ARGS__}), COUNT(__VA_ARGS__), (rtol), 1e-300)
 /* A [rows, cols] tensor of dtype from row-major values. */
 #define MAT(dtype, rows, cols, ...) mat((dtype), (rows), (cols), (const double[]){__VA_ARGS__})
 /* An i64 tensor of class indices. */
-#define IDX(...) idx((const int64_t[]){__VA_ARGS__}, (int64_t)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
+#define IDX(...)                                                                                   \
+    idx((const int64_t[]){__VA_ARGS__},                                                            \
+        (int64_t)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
 
 static volt_tensor *vec(volt_dtype dtype, const double *v, int64_t n) {
     volt_tensor *t = volt_from_array(v, VOLT_F64, 1, &n);
@@ -88,8 +90,8 @@ static void test_ce_reductions(void **state) {
         EXPECT(volt_cross_entropy_ex(x, t, &o), tol(d), 1.913824217556871);
         EXPECT(volt_cross_entropy(x, t), tol(d), 1.913824217556871 / 3);
         /* The same through log_softmax + nll_loss. */
-        EXPECT(volt_nll_loss(volt_log_softmax(x, 1), t, NULL, -100, VOLT_REDUCTION_MEAN),
-               tol(d), 1.913824217556871 / 3);
+        EXPECT(volt_nll_loss(volt_log_softmax(x, 1), t, NULL, -100, VOLT_REDUCTION_MEAN), tol(d),
+               1.913824217556871 / 3);
     }
     VT_ASSERT_NO_ERROR();
 }
@@ -214,8 +216,8 @@ static void test_ce_large_logits(void **state) {
 }
 
 /* Reference of the [N, C, d] loss from the formula, element by element. */
-static double ce_kdim_reference(const volt_tensor *x, const int64_t *t, const double *w,
-                                double eps, bool mean) {
+static double ce_kdim_reference(const volt_tensor *x, const int64_t *t, const double *w, double eps,
+                                bool mean) {
     double total = 0, denom = 0;
     int64_t N = x->shape[0], C = x->shape[1], K = x->shape[2];
     for (int64_t n = 0; n < N; n++)
@@ -262,7 +264,8 @@ static void test_ce_kdim(void **state) {
     volt_tensor *p = volt_softmax(volt_randn(VOLT_SHAPE(2, 4, 3), VOLT_F64, &g), 1);
     volt_tensor *lp = volt_log_softmax(x, 1);
     double expect = 0;
-    for (int64_t i = 0; i < 24; i++) expect -= volt_tensor_get_flat(p, i) * volt_tensor_get_flat(lp, i);
+    for (int64_t i = 0; i < 24; i++)
+        expect -= volt_tensor_get_flat(p, i) * volt_tensor_get_flat(lp, i);
     EXPECT(volt_cross_entropy(x, p), 1e-13, expect / 6);
     VT_ASSERT_NO_ERROR();
 }
@@ -315,8 +318,8 @@ static void test_ce_thread_count_independent(void **state) {
 static void test_ce_f32_matches_f64(void **state) {
     (void)state;
     volt_generator g = volt_generator_make(31, 0);
-    volt_tensor *x32 = volt_to_dtype(volt_mul_scalar(volt_randn(VOLT_SHAPE(9, 1003), VOLT_F64, &g), 3.0),
-                                     VOLT_F32);
+    volt_tensor *x32 = volt_to_dtype(
+        volt_mul_scalar(volt_randn(VOLT_SHAPE(9, 1003), VOLT_F64, &g), 3.0), VOLT_F32);
     volt_tensor *w32 = volt_to_dtype(volt_rand(VOLT_SHAPE(1003), VOLT_F64, &g), VOLT_F32);
     volt_tensor *t = volt_randint(0, 1003, VOLT_SHAPE(9), VOLT_I64, &g);
     volt_tensor *x64 = volt_to_dtype(x32, VOLT_F64);
@@ -332,7 +335,8 @@ static void test_ce_f32_matches_f64(void **state) {
         }
         assert_true(fabs(v[0] - v[1]) <= 1e-6 * fabs(v[1]));
         for (int64_t i = 0; i < 9 * 1003; i++) {
-            double a = volt_tensor_get_flat(xs[0]->grad, i), b = volt_tensor_get_flat(xs[1]->grad, i);
+            double a = volt_tensor_get_flat(xs[0]->grad, i),
+                   b = volt_tensor_get_flat(xs[1]->grad, i);
             assert_true(fabs(a - b) <= 1e-5 * fabs(b) + 1e-9);
         }
         volt_tensor_clear_grad(xs[0]);
@@ -381,11 +385,13 @@ static volt_tensor *ce_prob_fn(volt_tensor **in, void *ctx) {
 static void test_ce_gradcheck_class_indices(void **state) {
     (void)state;
     volt_tensor *w = VEC(VOLT_F64, 0.5, 2, 1, 3);
-    volt_tensor *t4 = IDX(0, 3, -100, 2, 1), *t_kd = volt_reshape(IDX(0, 3, 1, -100, 2, 2), VOLT_SHAPE(2, 3));
+    volt_tensor *t4 = IDX(0, 3, -100, 2, 1),
+                *t_kd = volt_reshape(IDX(0, 3, 1, -100, 2, 2), VOLT_SHAPE(2, 3));
     const volt_reduction reds[3] = {VOLT_REDUCTION_MEAN, VOLT_REDUCTION_SUM, VOLT_REDUCTION_NONE};
     for (int r = 0; r < 3; r++)
         for (int opt = 0; opt < 4; opt++) {
-            ce_ctx c = {t4, ce_opts(reds[r], -100, opt & 1 ? 0.15 : 0.0, opt & 2 ? w : NULL), false};
+            ce_ctx c = {t4, ce_opts(reds[r], -100, opt & 1 ? 0.15 : 0.0, opt & 2 ? w : NULL),
+                        false};
             VT_GRADCHECK(ce_fn, &c, 1, vt_leaf(VOLT_SHAPE(5, 4), 10 + opt, 1.5, 0.0));
             VT_GRADCHECK(ce_fn, &c, 1, vt_leaf_strided(VOLT_SHAPE(5, 4), 20 + opt, 1.5, 0.0));
             c.target = t_kd; /* [N, C, d]: the class dim is not innermost */
@@ -399,8 +405,8 @@ static void test_ce_gradcheck_class_indices(void **state) {
         }
     /* [C] logits and a 0-d target. */
     int64_t three = 3;
-    ce_ctx c = {volt_from_array(&three, VOLT_I64, 0, NULL), ce_opts(VOLT_REDUCTION_MEAN, -100, 0.2, w),
-                false};
+    ce_ctx c = {volt_from_array(&three, VOLT_I64, 0, NULL),
+                ce_opts(VOLT_REDUCTION_MEAN, -100, 0.2, w), false};
     VT_GRADCHECK(ce_fn, &c, 1, vt_leaf(VOLT_SHAPE(4), 70, 1.0, 0.0));
     VT_ASSERT_NO_ERROR();
 }
@@ -411,11 +417,13 @@ static void test_ce_gradcheck_probabilities(void **state) {
     const volt_reduction reds[3] = {VOLT_REDUCTION_MEAN, VOLT_REDUCTION_SUM, VOLT_REDUCTION_NONE};
     for (int r = 0; r < 3; r++)
         for (int opt = 0; opt < 4; opt++) {
-            ce_ctx c = {NULL, ce_opts(reds[r], -100, opt & 1 ? 0.25 : 0.0, opt & 2 ? w : NULL), false};
+            ce_ctx c = {NULL, ce_opts(reds[r], -100, opt & 1 ? 0.25 : 0.0, opt & 2 ? w : NULL),
+                        false};
             /* Targets need not sum to 1 for the gradient to be right. */
             VT_GRADCHECK(ce_prob_fn, &c, 2, vt_leaf(VOLT_SHAPE(3, 4), 80 + opt, 1.0, 0.0),
                          vt_leaf(VOLT_SHAPE(3, 4), 90 + opt, 0.2, 0.25));
-            VT_GRADCHECK(ce_prob_fn, &c, 2, vt_leaf_strided(VOLT_SHAPE(2, 4, 3), 100 + opt, 1.0, 0.0),
+            VT_GRADCHECK(ce_prob_fn, &c, 2,
+                         vt_leaf_strided(VOLT_SHAPE(2, 4, 3), 100 + opt, 1.0, 0.0),
                          vt_leaf_strided(VOLT_SHAPE(2, 4, 3), 110 + opt, 0.2, 0.25));
         }
     VT_ASSERT_NO_ERROR();
@@ -439,9 +447,9 @@ static void test_nll_loss_values(void **state) {
         EXPECT(volt_nll_loss(lp, IDX(1, 0, 2), w, 0, VOLT_REDUCTION_MEAN), tol(d), 28.0 / 6);
         /* Gradient: -w[t] / sum(w[t]) at the target, 0 elsewhere. */
         volt_tensor *x = volt_requires_grad(MAT(d, 2, 2, -1, -2, -3, -4), true);
-        assert_int_equal(volt_backward(volt_nll_loss(x, IDX(1, 0), VEC(d, 1, 3), -100,
-                                                     VOLT_REDUCTION_MEAN)),
-                         VOLT_OK);
+        assert_int_equal(
+            volt_backward(volt_nll_loss(x, IDX(1, 0), VEC(d, 1, 3), -100, VOLT_REDUCTION_MEAN)),
+            VOLT_OK);
         EXPECT(x->grad, tol(d), 0, -0.75, -0.25, 0);
     }
     VT_ASSERT_NO_ERROR();
@@ -475,7 +483,8 @@ static void test_regression_values(void **state) {
     volt_tensor *a = vt_leaf_strided(VOLT_SHAPE(7, 5), 1, 1.0, 0.0);
     volt_tensor *b = vt_leaf(VOLT_SHAPE(7, 5), 2, 1.0, 0.0);
     volt_tensor *diff = volt_sub(a, b);
-    EXPECT(volt_mse_loss(a, b, VOLT_REDUCTION_MEAN), 1e-13, item(volt_mean_all(volt_mul(diff, diff))));
+    EXPECT(volt_mse_loss(a, b, VOLT_REDUCTION_MEAN), 1e-13,
+           item(volt_mean_all(volt_mul(diff, diff))));
     EXPECT(volt_l1_loss(a, b, VOLT_REDUCTION_SUM), 1e-13, item(volt_sum_all(volt_abs(diff))));
     /* f32 input with an f64 target computes in f64. */
     assert_int_equal(volt_mse_loss(VEC(VOLT_F32, 1), VEC(VOLT_F64, 2), VOLT_REDUCTION_SUM)->dtype,
@@ -517,8 +526,9 @@ static void test_bce_values(void **state) {
         EXPECT(volt_binary_cross_entropy(x, y, VEC(d, 1, 2, 3), VOLT_REDUCTION_SUM), tol(d),
                0.2231435513142097 + 2 * 0.10536051565782628 + 3 * 0.6931471805599453);
         /* log clamped at -100: x = 0 with target 1 costs 100; x = 1, target 1 costs 0. */
-        EXPECT(volt_binary_cross_entropy(VEC(d, 0, 1, 1), VEC(d, 1, 1, 0), NULL, VOLT_REDUCTION_NONE),
-               tol(d), 100, 0, 100);
+        EXPECT(
+            volt_binary_cross_entropy(VEC(d, 0, 1, 1), VEC(d, 1, 1, 0), NULL, VOLT_REDUCTION_NONE),
+            tol(d), 100, 0, 100);
     }
     /* Gradient (x - y) / (x (1 - x)): [0.2 / 0.16, -0.1 / 0.09, 0.2 / 0.25]. */
     volt_tensor *x = volt_requires_grad(VEC(VOLT_F64, 0.2, 0.9, 0.5), true);
@@ -543,11 +553,12 @@ static void test_bce_with_logits_values(void **state) {
                1.4562208477255532);
         /* pos_weight [3, 2, 5] multiplies the positive term: 3 log 2,
          * 2.1269... (y = 0), 5 * 0.5 softplus(3) + 0.5 softplus(-3). */
-        EXPECT(volt_binary_cross_entropy_with_logits(x, y, NULL, VEC(d, 3, 2, 5), VOLT_REDUCTION_NONE),
-               tol(d), 2.0794415416798357, 2.1269280110429727, 7.645762054721226);
+        EXPECT(
+            volt_binary_cross_entropy_with_logits(x, y, NULL, VEC(d, 3, 2, 5), VOLT_REDUCTION_NONE),
+            tol(d), 2.0794415416798357, 2.1269280110429727, 7.645762054721226);
         /* Huge logits stay finite: softplus(1000) = 1000. */
-        EXPECT(volt_binary_cross_entropy_with_logits(VEC(d, 1000, -1000, 1000), VEC(d, 0, 1, 1), NULL,
-                                                     NULL, VOLT_REDUCTION_NONE),
+        EXPECT(volt_binary_cross_entropy_with_logits(VEC(d, 1000, -1000, 1000), VEC(d, 0, 1, 1),
+                                                     NULL, NULL, VOLT_REDUCTION_NONE),
                tol(d), 1000, 1000, 0);
         /* Agrees with binary_cross_entropy(sigmoid(x)). */
         volt_tensor *bce = volt_binary_cross_entropy(volt_sigmoid(x), y, NULL, VOLT_REDUCTION_SUM);
@@ -555,16 +566,19 @@ static void test_bce_with_logits_values(void **state) {
                d == VOLT_F32 ? 1e-5 : 1e-12, item(bce));
     }
     /* pos_weight [3] broadcast along the last dim of [2, 3]; weight [2, 1]. */
-    volt_tensor *x = MAT(VOLT_F64, 2, 3, 0, 2, -3, 0, 2, -3), *y = MAT(VOLT_F64, 2, 3, 1, 0, 0.5, 1, 0, 0.5);
+    volt_tensor *x = MAT(VOLT_F64, 2, 3, 0, 2, -3, 0, 2, -3),
+                *y = MAT(VOLT_F64, 2, 3, 1, 0, 0.5, 1, 0, 0.5);
     volt_tensor *w = volt_reshape(VEC(VOLT_F64, 1, 2), VOLT_SHAPE(2, 1));
-    EXPECT(volt_binary_cross_entropy_with_logits(x, y, w, VEC(VOLT_F64, 3, 2, 5), VOLT_REDUCTION_NONE),
-           1e-13, 2.0794415416798357, 2.1269280110429727, 7.645762054721226, 2 * 2.0794415416798357,
-           2 * 2.1269280110429727, 2 * 7.645762054721226);
+    EXPECT(
+        volt_binary_cross_entropy_with_logits(x, y, w, VEC(VOLT_F64, 3, 2, 5), VOLT_REDUCTION_NONE),
+        1e-13, 2.0794415416798357, 2.1269280110429727, 7.645762054721226, 2 * 2.0794415416798357,
+        2 * 2.1269280110429727, 2 * 7.645762054721226);
     /* Gradient sigmoid(x) (1 + (pw - 1) y) - pw y. */
     volt_tensor *xg = volt_requires_grad(VEC(VOLT_F64, 0, 2, -3), true);
-    assert_int_equal(volt_backward(volt_binary_cross_entropy_with_logits(
-                         xg, VEC(VOLT_F64, 1, 0, 0.5), NULL, VEC(VOLT_F64, 3, 2, 5), VOLT_REDUCTION_SUM)),
-                     VOLT_OK);
+    assert_int_equal(
+        volt_backward(volt_binary_cross_entropy_with_logits(
+            xg, VEC(VOLT_F64, 1, 0, 0.5), NULL, VEC(VOLT_F64, 3, 2, 5), VOLT_REDUCTION_SUM)),
+        VOLT_OK);
     EXPECT(xg->grad, 1e-13, -1.5, 0.8807970779778823, -2.3577223804672998);
     volt_tensor_clear_grad(xg);
     VT_ASSERT_NO_ERROR();
@@ -610,7 +624,9 @@ static volt_tensor *pw_fn(volt_tensor **in, void *ctx) {
     case 1: return volt_l1_loss(in[0], in[1], c->reduction);
     case 2: return volt_smooth_l1_loss(in[0], in[1], c->reduction, c->beta);
     case 3: return volt_binary_cross_entropy(in[0], in[1], in[2], c->reduction);
-    case 4: return volt_binary_cross_entropy_with_logits(in[0], in[1], in[2], c->pos_weight, c->reduction);
+    case 4:
+        return volt_binary_cross_entropy_with_logits(in[0], in[1], in[2], c->pos_weight,
+                                                     c->reduction);
     case 5: return volt_kl_div(in[0], in[1], c->reduction, false);
     default: return volt_kl_div(in[0], in[1], c->reduction, true);
     }
@@ -633,8 +649,8 @@ static void test_pointwise_gradcheck(void **state) {
                 if (which == 5) ys = 0.1, ym = 1.0;                      /* p > 0 */
                 volt_tensor *x = make(VOLT_SHAPE(4, 3), seed, xs, xm);
                 volt_tensor *y = make(VOLT_SHAPE(4, 3), seed + 1000, ys, ym);
-                volt_tensor *w = which == 3 || which == 4 ? vt_leaf(VOLT_SHAPE(3), seed + 2000, 0.3, 1.0)
-                                                          : NULL;
+                volt_tensor *w =
+                    which == 3 || which == 4 ? vt_leaf(VOLT_SHAPE(3), seed + 2000, 0.3, 1.0) : NULL;
                 if (which == 4) c.pos_weight = VEC(VOLT_F64, 0.5, 2.0, 3.0);
                 VT_GRADCHECK(pw_fn, &c, 3, x, y, w ? w : vt_leaf(VOLT_SHAPE(1), 1, 1, 0));
             }
@@ -685,13 +701,15 @@ static void test_ce_errors(void **state) {
                     "cross_entropy: label_smoothing must be between 0.0 and 1.0, got 1.5");
     o = ce_opts(VOLT_REDUCTION_MEAN, -100, 0, VEC(VOLT_F32, 1, 2));
     assert_null(volt_cross_entropy_ex(x, IDX(0, 0, 0), &o));
-    VT_ASSERT_ERROR(VOLT_ERR_SHAPE, "cross_entropy: weight [2] does not match 3 classes (expected [3])");
+    VT_ASSERT_ERROR(VOLT_ERR_SHAPE,
+                    "cross_entropy: weight [2] does not match 3 classes (expected [3])");
     o = ce_opts(VOLT_REDUCTION_MEAN, -100, 0, volt_zeros(VOLT_SHAPE(3), VOLT_I64));
     assert_null(volt_cross_entropy_ex(x, IDX(0, 0, 0), &o));
     VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "cross_entropy: weight i64[3] is not supported");
     o = ce_opts(VOLT_REDUCTION_BATCHMEAN, -100, 0, NULL);
     assert_null(volt_cross_entropy_ex(x, IDX(0, 0, 0), &o));
-    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "cross_entropy: reduction batchmean is only for kl_div");
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT,
+                    "cross_entropy: reduction batchmean is only for kl_div");
     o = ce_opts((volt_reduction)17, -100, 0, NULL);
     assert_null(volt_cross_entropy_ex(x, IDX(0, 0, 0), &o));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "cross_entropy: invalid reduction 17");
@@ -701,12 +719,14 @@ static void test_ce_errors(void **state) {
                     "cross_entropy: ignore_index 0 is not supported with probability targets");
     /* nll_loss takes class indices only. */
     assert_null(volt_nll_loss(x, volt_zeros_like(x), NULL, -100, VOLT_REDUCTION_MEAN));
-    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "nll_loss: target f32[3,3] must hold class indices (i64 or i32)");
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE,
+                    "nll_loss: target f32[3,3] must hold class indices (i64 or i32)");
     assert_null(volt_nll_loss(x, IDX(0, 1, 5), NULL, -100, VOLT_REDUCTION_MEAN));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "nll_loss: target 5 (element 2) is out of range");
     assert_null(volt_nll_loss(x, IDX(0, 1, 2, 0), NULL, -100, VOLT_REDUCTION_MEAN));
-    VT_ASSERT_ERROR(VOLT_ERR_SHAPE,
-                    "nll_loss: input [3,3] and target [4]: expected a target of shape [3] (class indices)");
+    VT_ASSERT_ERROR(
+        VOLT_ERR_SHAPE,
+        "nll_loss: input [3,3] and target [4]: expected a target of shape [3] (class indices)");
 }
 
 static void test_pointwise_errors(void **state) {
@@ -726,23 +746,28 @@ static void test_pointwise_errors(void **state) {
     assert_null(volt_mse_loss(volt_zeros(VOLT_SHAPE(3), VOLT_F16), a, VOLT_REDUCTION_MEAN));
     VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "mse_loss: input f16[3] is not supported");
     assert_null(volt_smooth_l1_loss(a, b, VOLT_REDUCTION_MEAN, -1.0));
-    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "smooth_l1_loss: beta must be >= 0 and finite, got -1");
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT,
+                    "smooth_l1_loss: beta must be >= 0 and finite, got -1");
     assert_null(volt_mse_loss(a, b, VOLT_REDUCTION_BATCHMEAN));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "mse_loss: reduction batchmean is only for kl_div");
-    assert_null(volt_binary_cross_entropy(VEC(VOLT_F32, 0.5, 1.5, 0.2), b, NULL, VOLT_REDUCTION_MEAN));
+    assert_null(
+        volt_binary_cross_entropy(VEC(VOLT_F32, 0.5, 1.5, 0.2), b, NULL, VOLT_REDUCTION_MEAN));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT,
                     "binary_cross_entropy: all elements of input should be between 0 and 1, got "
                     "1.5 at element 1 of f32[3]");
-    assert_null(volt_binary_cross_entropy(VEC(VOLT_F64, NAN, 0.5, 0.2), VEC(VOLT_F64, 1, 0, 1), NULL,
-                                          VOLT_REDUCTION_MEAN));
+    assert_null(volt_binary_cross_entropy(VEC(VOLT_F64, NAN, 0.5, 0.2), VEC(VOLT_F64, 1, 0, 1),
+                                          NULL, VOLT_REDUCTION_MEAN));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "got nan at element 0");
     assert_null(volt_binary_cross_entropy(a, b, VEC(VOLT_F32, 1, 2), VOLT_REDUCTION_MEAN));
-    VT_ASSERT_ERROR(VOLT_ERR_SHAPE, "binary_cross_entropy: weight [2] cannot be broadcast to input [3]");
-    assert_null(volt_binary_cross_entropy_with_logits(a, b, NULL, MAT(VOLT_F32, 2, 3, 1, 1, 1, 1, 1, 1),
-                                                      VOLT_REDUCTION_MEAN));
     VT_ASSERT_ERROR(VOLT_ERR_SHAPE,
-                    "binary_cross_entropy_with_logits: pos_weight [2,3] cannot be broadcast to input [3]");
-    assert_null(volt_binary_cross_entropy_with_logits(a, b, NULL, VEC(VOLT_F32, 1, 2), VOLT_REDUCTION_MEAN));
+                    "binary_cross_entropy: weight [2] cannot be broadcast to input [3]");
+    assert_null(volt_binary_cross_entropy_with_logits(
+        a, b, NULL, MAT(VOLT_F32, 2, 3, 1, 1, 1, 1, 1, 1), VOLT_REDUCTION_MEAN));
+    VT_ASSERT_ERROR(
+        VOLT_ERR_SHAPE,
+        "binary_cross_entropy_with_logits: pos_weight [2,3] cannot be broadcast to input [3]");
+    assert_null(volt_binary_cross_entropy_with_logits(a, b, NULL, VEC(VOLT_F32, 1, 2),
+                                                      VOLT_REDUCTION_MEAN));
     VT_ASSERT_ERROR(VOLT_ERR_SHAPE, "pos_weight [2] cannot be broadcast to input [3]");
 }
 

@@ -12,7 +12,7 @@
 
 #define COUNT(...) ((int64_t)(sizeof((double[]){__VA_ARGS__}) / sizeof(double)))
 #define VEC(dtype, ...) vec((dtype), (const double[]){__VA_ARGS__}, COUNT(__VA_ARGS__))
-#define EXPECT(t, rtol, ...)                                                               \
+#define EXPECT(t, rtol, ...)                                                                       \
     VT_ASSERT_CLOSE((t), ((const double[]){__VA_ARGS__}), COUNT(__VA_ARGS__), (rtol), 1e-300)
 
 static volt_tensor *vec(volt_dtype dtype, const double *v, int64_t n) {
@@ -111,7 +111,8 @@ static void test_softmax_dim0_and_0d(void **state) {
 static void test_softmax_every_dim_matches_formula(void **state) {
     (void)state;
     const int64_t shape[3] = {3, 4, 5};
-    volt_tensor *views[2] = {vt_leaf(3, shape, 11, 2.0, 0.0), vt_leaf_strided(3, shape, 12, 2.0, 0.0)};
+    volt_tensor *views[2] = {vt_leaf(3, shape, 11, 2.0, 0.0),
+                             vt_leaf_strided(3, shape, 12, 2.0, 0.0)};
     assert_false(volt_tensor_is_contiguous(views[1]));
     for (int v = 0; v < 2; v++) {
         volt_tensor *x = views[v];
@@ -184,7 +185,8 @@ static void test_softmax_f32_matches_f64(void **state) {
                                 {volt_log_softmax(x32, 0), volt_log_softmax(x64, 0)}};
     for (int k = 0; k < 4; k++)
         for (int64_t i = 0; i < 7 * 1003; i++) {
-            double a = volt_tensor_get_flat(pairs[k][0], i), b = volt_tensor_get_flat(pairs[k][1], i);
+            double a = volt_tensor_get_flat(pairs[k][0], i),
+                   b = volt_tensor_get_flat(pairs[k][1], i);
             assert_true(fabs(a - b) <= 3e-6 * fabs(b) + 1e-30);
         }
     VT_ASSERT_NO_ERROR();
@@ -226,9 +228,9 @@ static void test_softmax_gradient_values(void **state) {
     VT_ASSERT_CLOSE(x->grad, ((const double[]){0, 0, 0}), 3, 0, 1e-15);
     volt_tensor_clear_grad(x);
     assert_int_equal(volt_backward(volt_sum_all(volt_log_softmax(x, 0))), VOLT_OK);
-    VT_ASSERT_CLOSE(x->grad, ((const double[]){1 - 3 * 0.09003057317038046,
-                                               1 - 3 * 0.24472847105479767,
-                                               1 - 3 * 0.6652409557748219}),
+    VT_ASSERT_CLOSE(x->grad,
+                    ((const double[]){1 - 3 * 0.09003057317038046, 1 - 3 * 0.24472847105479767,
+                                      1 - 3 * 0.6652409557748219}),
                     3, 1e-12, 1e-15);
     volt_tensor_clear_grad(x);
     VT_ASSERT_NO_ERROR();

@@ -1,8 +1,8 @@
 /* test_validation.c: every op of volt/ops.h, table-driven — a NULL input is
  * refused with a message naming the op, a tensor on a device this build has
  * no kernels for (a CUDA tensor) is refused with a device error (views, which
- * touch no data, work and keep the device), and nothing crashes or leaks. Family tests check each op's own shape/dtype/dim
- * messages. */
+ * touch no data, work and keep the device), and nothing crashes or leaks. Family tests check each
+ * op's own shape/dtype/dim messages. */
 #include <string.h>
 
 #include "volt_test.h"
@@ -17,10 +17,10 @@ typedef struct {
 
 #define A2 volt_tensor *a, volt_tensor *b, volt_tensor *i
 #define UNUSED3 (void)a, (void)b, (void)i
-#define OP(label, expr)                                                                    \
-    static volt_tensor *call_##label(A2) {                                                 \
-        UNUSED3;                                                                           \
-        return (expr);                                                                     \
+#define OP(label, expr)                                                                            \
+    static volt_tensor *call_##label(A2) {                                                         \
+        UNUSED3;                                                                                   \
+        return (expr);                                                                             \
     }
 
 OP(add, volt_add(a, b))
@@ -111,8 +111,10 @@ OP(nll_loss, volt_nll_loss(a, i, NULL, -100, VOLT_REDUCTION_MEAN))
 OP(mse_loss, volt_mse_loss(a, b, VOLT_REDUCTION_MEAN))
 OP(l1_loss, volt_l1_loss(a, b, VOLT_REDUCTION_MEAN))
 OP(smooth_l1_loss, volt_smooth_l1_loss(a, b, VOLT_REDUCTION_MEAN, 1))
-OP(binary_cross_entropy, volt_binary_cross_entropy(volt_sigmoid(a), volt_sigmoid(b), NULL, VOLT_REDUCTION_MEAN))
-OP(binary_cross_entropy_with_logits, volt_binary_cross_entropy_with_logits(a, volt_sigmoid(b), NULL, NULL, VOLT_REDUCTION_MEAN))
+OP(binary_cross_entropy,
+   volt_binary_cross_entropy(volt_sigmoid(a), volt_sigmoid(b), NULL, VOLT_REDUCTION_MEAN))
+OP(binary_cross_entropy_with_logits,
+   volt_binary_cross_entropy_with_logits(a, volt_sigmoid(b), NULL, NULL, VOLT_REDUCTION_MEAN))
 OP(kl_div, volt_kl_div(a, b, VOLT_REDUCTION_MEAN, true))
 OP(dropout, volt_dropout(a, 0.5, true, NULL))
 OP(clone, volt_clone(a))
@@ -120,27 +122,108 @@ OP(to_dtype, volt_to_dtype(a, VOLT_F64))
 OP(bernoulli, volt_bernoulli(volt_sigmoid(a), NULL))
 OP(zeros_like, volt_zeros_like(a))
 
-#define CASE(label) {#label, call_##label, false}
-#define VIEW(label) {#label, call_##label, true}
+#define CASE(label)                                                                                \
+    { #label, call_##label, false }
+#define VIEW(label)                                                                                \
+    { #label, call_##label, true }
 
 static const op_case cases[] = {
-    CASE(add), CASE(sub), CASE(mul), CASE(div), CASE(pow), CASE(maximum), CASE(minimum),
-    CASE(add_scalar), CASE(mul_scalar), CASE(div_scalar), CASE(pow_scalar), CASE(add_scaled),
-    CASE(eq), CASE(ne), CASE(lt), CASE(le), CASE(gt), CASE(ge), CASE(logical_and),
-    CASE(logical_or), CASE(logical_not), CASE(neg), CASE(exp), CASE(log), CASE(log1p),
-    CASE(sqrt), CASE(rsqrt), CASE(abs), CASE(sign), CASE(clamp), CASE(where), CASE(relu),
-    CASE(leaky_relu), CASE(elu), CASE(gelu), CASE(silu), CASE(sigmoid), CASE(tanh),
-    CASE(softplus), CASE(hardtanh), CASE(sum), CASE(mean), CASE(prod), CASE(var), CASE(std),
-    CASE(logsumexp), CASE(norm), CASE(max), CASE(min), CASE(max_all), CASE(min_all),
-    CASE(argmax), CASE(argmin), CASE(sum_all), CASE(mean_all), CASE(matmul), CASE(bmm),
-    CASE(addmm), CASE(outer), VIEW(reshape), VIEW(view), VIEW(flatten), VIEW(transpose),
-    VIEW(permute), VIEW(contiguous), VIEW(squeeze), VIEW(squeeze_all), VIEW(unsqueeze),
-    VIEW(expand), CASE(repeat), CASE(cat), CASE(stack), VIEW(narrow), VIEW(slice),
-    CASE(index_select), CASE(gather), CASE(scatter_add), CASE(masked_fill), CASE(one_hot),
-    CASE(tril), CASE(triu), CASE(softmax), CASE(log_softmax), CASE(cross_entropy),
-    CASE(nll_loss), CASE(mse_loss), CASE(l1_loss), CASE(smooth_l1_loss),
-    CASE(binary_cross_entropy), CASE(binary_cross_entropy_with_logits), CASE(kl_div),
-    CASE(dropout), CASE(clone), CASE(to_dtype), CASE(bernoulli), CASE(zeros_like),
+    CASE(add),
+    CASE(sub),
+    CASE(mul),
+    CASE(div),
+    CASE(pow),
+    CASE(maximum),
+    CASE(minimum),
+    CASE(add_scalar),
+    CASE(mul_scalar),
+    CASE(div_scalar),
+    CASE(pow_scalar),
+    CASE(add_scaled),
+    CASE(eq),
+    CASE(ne),
+    CASE(lt),
+    CASE(le),
+    CASE(gt),
+    CASE(ge),
+    CASE(logical_and),
+    CASE(logical_or),
+    CASE(logical_not),
+    CASE(neg),
+    CASE(exp),
+    CASE(log),
+    CASE(log1p),
+    CASE(sqrt),
+    CASE(rsqrt),
+    CASE(abs),
+    CASE(sign),
+    CASE(clamp),
+    CASE(where),
+    CASE(relu),
+    CASE(leaky_relu),
+    CASE(elu),
+    CASE(gelu),
+    CASE(silu),
+    CASE(sigmoid),
+    CASE(tanh),
+    CASE(softplus),
+    CASE(hardtanh),
+    CASE(sum),
+    CASE(mean),
+    CASE(prod),
+    CASE(var),
+    CASE(std),
+    CASE(logsumexp),
+    CASE(norm),
+    CASE(max),
+    CASE(min),
+    CASE(max_all),
+    CASE(min_all),
+    CASE(argmax),
+    CASE(argmin),
+    CASE(sum_all),
+    CASE(mean_all),
+    CASE(matmul),
+    CASE(bmm),
+    CASE(addmm),
+    CASE(outer),
+    VIEW(reshape),
+    VIEW(view),
+    VIEW(flatten),
+    VIEW(transpose),
+    VIEW(permute),
+    VIEW(contiguous),
+    VIEW(squeeze),
+    VIEW(squeeze_all),
+    VIEW(unsqueeze),
+    VIEW(expand),
+    CASE(repeat),
+    CASE(cat),
+    CASE(stack),
+    VIEW(narrow),
+    VIEW(slice),
+    CASE(index_select),
+    CASE(gather),
+    CASE(scatter_add),
+    CASE(masked_fill),
+    CASE(one_hot),
+    CASE(tril),
+    CASE(triu),
+    CASE(softmax),
+    CASE(log_softmax),
+    CASE(cross_entropy),
+    CASE(nll_loss),
+    CASE(mse_loss),
+    CASE(l1_loss),
+    CASE(smooth_l1_loss),
+    CASE(binary_cross_entropy),
+    CASE(binary_cross_entropy_with_logits),
+    CASE(kl_div),
+    CASE(dropout),
+    CASE(clone),
+    CASE(to_dtype),
+    CASE(bernoulli),
+    CASE(zeros_like),
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
@@ -192,11 +275,12 @@ static void test_foreign_device_is_refused(void **state) {
         volt_tensor *out = cases[k].call(on_cuda(a), b, i);
         if (cases[k].view) {
             if (!out || out->device.type != VOLT_CUDA)
-                fail_msg("view %s on a cuda tensor: got %p and \"%s\"", cases[k].name,
-                         (void *)out, volt_error_message());
+                fail_msg("view %s on a cuda tensor: got %p and \"%s\"", cases[k].name, (void *)out,
+                         volt_error_message());
             continue;
         }
-        if (out || volt_error_status() != VOLT_ERR_DEVICE || !strstr(volt_error_message(), "cuda:0"))
+        if (out || volt_error_status() != VOLT_ERR_DEVICE ||
+            !strstr(volt_error_message(), "cuda:0"))
             fail_msg("%s(cuda tensor, ...): got %p and %s \"%s\"", cases[k].name, (void *)out,
                      volt_status_name(volt_error_status()), volt_error_message());
         volt_error_clear();

@@ -7,67 +7,67 @@
 
 /* Defines static void NAME(char **p, strides, n, ctx) computing
  * out = EXPR(a, b) with out of type TO and operands of type TI. */
-#define BINARY_LOOP(NAME, TO, TI, EXPR)                                                     \
-    static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                    \
-        const double alpha_d = *(const double *)ctx;                                        \
-        const TI alpha = (TI)alpha_d;                                                       \
-        (void)alpha;                                                                        \
-        TO *o = (TO *)p[0];                                                                 \
-        const TI *x = (const TI *)p[1], *y = (const TI *)p[2];                              \
-        const int64_t eo = (int64_t)sizeof(TO), ei = (int64_t)sizeof(TI);                   \
-        if (s[0] == eo && s[1] == ei && s[2] == ei) {                                       \
-            for (int64_t i = 0; i < n; i++) {                                               \
-                TI a = x[i], b = y[i];                                                      \
-                o[i] = (TO)(EXPR);                                                          \
-            }                                                                               \
-        } else if (s[0] == eo && s[1] == ei && s[2] == 0) {                                 \
-            const TI b = *y;                                                                \
-            for (int64_t i = 0; i < n; i++) {                                               \
-                TI a = x[i];                                                                \
-                o[i] = (TO)(EXPR);                                                          \
-            }                                                                               \
-        } else if (s[0] == eo && s[1] == 0 && s[2] == ei) {                                 \
-            const TI a = *x;                                                                \
-            for (int64_t i = 0; i < n; i++) {                                               \
-                TI b = y[i];                                                                \
-                o[i] = (TO)(EXPR);                                                          \
-            }                                                                               \
-        } else {                                                                            \
-            for (int64_t i = 0; i < n; i++) {                                               \
-                TI a = *(const TI *)(p[1] + i * s[1]), b = *(const TI *)(p[2] + i * s[2]);  \
-                *(TO *)(p[0] + i * s[0]) = (TO)(EXPR);                                      \
-            }                                                                               \
-        }                                                                                   \
+#define BINARY_LOOP(NAME, TO, TI, EXPR)                                                            \
+    static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                           \
+        const double alpha_d = *(const double *)ctx;                                               \
+        const TI alpha = (TI)alpha_d;                                                              \
+        (void)alpha;                                                                               \
+        TO *o = (TO *)p[0];                                                                        \
+        const TI *x = (const TI *)p[1], *y = (const TI *)p[2];                                     \
+        const int64_t eo = (int64_t)sizeof(TO), ei = (int64_t)sizeof(TI);                          \
+        if (s[0] == eo && s[1] == ei && s[2] == ei) {                                              \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                TI a = x[i], b = y[i];                                                             \
+                o[i] = (TO)(EXPR);                                                                 \
+            }                                                                                      \
+        } else if (s[0] == eo && s[1] == ei && s[2] == 0) {                                        \
+            const TI b = *y;                                                                       \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                TI a = x[i];                                                                       \
+                o[i] = (TO)(EXPR);                                                                 \
+            }                                                                                      \
+        } else if (s[0] == eo && s[1] == 0 && s[2] == ei) {                                        \
+            const TI a = *x;                                                                       \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                TI b = y[i];                                                                       \
+                o[i] = (TO)(EXPR);                                                                 \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                TI a = *(const TI *)(p[1] + i * s[1]), b = *(const TI *)(p[2] + i * s[2]);         \
+                *(TO *)(p[0] + i * s[0]) = (TO)(EXPR);                                             \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* Arithmetic on floating types (NaN-propagating maximum/minimum). */
-#define FLOAT_LOOPS(T, SUF)                                                                 \
-    BINARY_LOOP(add_##SUF, T, T, a + alpha * b)                                             \
-    BINARY_LOOP(sub_##SUF, T, T, a - alpha * b)                                             \
-    BINARY_LOOP(mul_##SUF, T, T, a * b)                                                     \
-    BINARY_LOOP(div_##SUF, T, T, a / b)                                                     \
-    BINARY_LOOP(pow_##SUF, T, T, pow((double)a, (double)b))                                 \
-    BINARY_LOOP(maximum_##SUF, T, T, (a != a || a > b) ? a : b)                             \
+#define FLOAT_LOOPS(T, SUF)                                                                        \
+    BINARY_LOOP(add_##SUF, T, T, a + alpha * b)                                                    \
+    BINARY_LOOP(sub_##SUF, T, T, a - alpha * b)                                                    \
+    BINARY_LOOP(mul_##SUF, T, T, a *b)                                                             \
+    BINARY_LOOP(div_##SUF, T, T, a / b)                                                            \
+    BINARY_LOOP(pow_##SUF, T, T, pow((double)a, (double)b))                                        \
+    BINARY_LOOP(maximum_##SUF, T, T, (a != a || a > b) ? a : b)                                    \
     BINARY_LOOP(minimum_##SUF, T, T, (a != a || a < b) ? a : b)
 
 /* Arithmetic on integer types (division is never integer: ops promote it). */
-#define INT_LOOPS(T, SUF)                                                                   \
-    BINARY_LOOP(add_##SUF, T, T, a + alpha * b)                                             \
-    BINARY_LOOP(sub_##SUF, T, T, a - alpha * b)                                             \
-    BINARY_LOOP(mul_##SUF, T, T, a * b)                                                     \
-    BINARY_LOOP(pow_##SUF, T, T, pow((double)a, (double)b))                                 \
-    BINARY_LOOP(maximum_##SUF, T, T, a > b ? a : b)                                         \
+#define INT_LOOPS(T, SUF)                                                                          \
+    BINARY_LOOP(add_##SUF, T, T, a + alpha * b)                                                    \
+    BINARY_LOOP(sub_##SUF, T, T, a - alpha * b)                                                    \
+    BINARY_LOOP(mul_##SUF, T, T, a *b)                                                             \
+    BINARY_LOOP(pow_##SUF, T, T, pow((double)a, (double)b))                                        \
+    BINARY_LOOP(maximum_##SUF, T, T, a > b ? a : b)                                                \
     BINARY_LOOP(minimum_##SUF, T, T, a < b ? a : b)
 
 /* Comparisons and logical ops: bool out. */
-#define COMPARE_LOOPS(T, SUF)                                                               \
-    BINARY_LOOP(eq_##SUF, uint8_t, T, a == b)                                               \
-    BINARY_LOOP(ne_##SUF, uint8_t, T, a != b)                                               \
-    BINARY_LOOP(lt_##SUF, uint8_t, T, a < b)                                                \
-    BINARY_LOOP(le_##SUF, uint8_t, T, a <= b)                                               \
-    BINARY_LOOP(gt_##SUF, uint8_t, T, a > b)                                                \
-    BINARY_LOOP(ge_##SUF, uint8_t, T, a >= b)                                               \
-    BINARY_LOOP(and_##SUF, uint8_t, T, (a != 0) && (b != 0))                                \
+#define COMPARE_LOOPS(T, SUF)                                                                      \
+    BINARY_LOOP(eq_##SUF, uint8_t, T, a == b)                                                      \
+    BINARY_LOOP(ne_##SUF, uint8_t, T, a != b)                                                      \
+    BINARY_LOOP(lt_##SUF, uint8_t, T, a < b)                                                       \
+    BINARY_LOOP(le_##SUF, uint8_t, T, a <= b)                                                      \
+    BINARY_LOOP(gt_##SUF, uint8_t, T, a > b)                                                       \
+    BINARY_LOOP(ge_##SUF, uint8_t, T, a >= b)                                                      \
+    BINARY_LOOP(and_##SUF, uint8_t, T, (a != 0) && (b != 0))                                       \
     BINARY_LOOP(or_##SUF, uint8_t, T, (a != 0) || (b != 0))
 
 #pragma GCC diagnostic push
@@ -85,9 +85,9 @@ COMPARE_LOOPS(int32_t, i32)
 COMPARE_LOOPS(uint8_t, u8)
 #pragma GCC diagnostic pop
 
-#define ROW(OP, F32, F64, I64, I32, U8, BOOL)                                               \
-    [OP] = {[VOLT_F32] = F32, [VOLT_F64] = F64, [VOLT_I64] = I64, [VOLT_I32] = I32,          \
-            [VOLT_U8] = U8, [VOLT_BOOL] = BOOL}
+#define ROW(OP, F32, F64, I64, I32, U8, BOOL)                                                      \
+    [OP] = {[VOLT_F32] = F32, [VOLT_F64] = F64, [VOLT_I64] = I64,                                  \
+            [VOLT_I32] = I32, [VOLT_U8] = U8,   [VOLT_BOOL] = BOOL}
 
 static const volt_loop_fn kernels[VOLT_BIN_COUNT][VOLT_DTYPE_COUNT] = {
     ROW(VOLT_BIN_ADD, add_f32, add_f64, add_i64, add_i32, add_u8, NULL),

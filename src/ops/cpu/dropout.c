@@ -11,31 +11,32 @@ static void philox_block(const volt_generator *g, uint64_t counter, uint32_t out
     volt_philox4x32(key, ctr, out);
 }
 
-#define DROPOUT_KERNEL(SUF, T)                                                              \
-    static void dropout_##SUF(T *out, uint8_t *mask, const T *x, int64_t n, double p,       \
-                              double scale, const volt_generator *gen, uint64_t first) {    \
-        const T s = (T)scale;                                                               \
+#define DROPOUT_KERNEL(SUF, T)                                                                     \
+    static void dropout_##SUF(T *out, uint8_t *mask, const T *x, int64_t n, double p,              \
+                              double scale, const volt_generator *gen, uint64_t first) {           \
+        const T s = (T)scale;                                                                      \
         _Pragma("omp parallel for if (n > VOLT_PARALLEL_GRAIN) \
-                 num_threads(volt_get_num_threads()) schedule(static)")                     \
-        for (int64_t b = 0; b < (n + 3) / 4; b++) {                                         \
-            uint32_t r[4];                                                                  \
-            philox_block(gen, first + (uint64_t)b, r);                                      \
-            for (int64_t k = 0; k < 4 && 4 * b + k < n; k++) {                              \
-                int64_t i = 4 * b + k;                                                      \
-                uint8_t keep = (double)volt_uniform_from_u32(r[k]) >= p;                    \
-                mask[i] = keep;                                                             \
-                out[i] = x[i] * (T)keep * s;                                                \
-            }                                                                               \
-        }                                                                                   \
-    }                                                                                       \
-                                                                                            \
-    static void dropout_grad_##SUF(char **ptr, const int64_t *st, int64_t n, void *ctx) {   \
-        const T s = (T)(*(const double *)ctx);                                              \
-        for (int64_t i = 0; i < n; i++) {                                                   \
-            T g = *(const T *)(ptr[1] + i * st[1]);                                         \
-            uint8_t m = *(const uint8_t *)(ptr[2] + i * st[2]);                             \
-            *(T *)(ptr[0] + i * st[0]) = g * (T)m * s;                                      \
-        }                                                                                   \
+                 num_threads(volt_get_num_threads()) schedule(static)") for (int64_t b = 0;        \
+                                                                             b < (n + 3) / 4;      \
+                                                                             b++) {                \
+            uint32_t r[4];                                                                         \
+            philox_block(gen, first + (uint64_t)b, r);                                             \
+            for (int64_t k = 0; k < 4 && 4 * b + k < n; k++) {                                     \
+                int64_t i = 4 * b + k;                                                             \
+                uint8_t keep = (double)volt_uniform_from_u32(r[k]) >= p;                           \
+                mask[i] = keep;                                                                    \
+                out[i] = x[i] * (T)keep * s;                                                       \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+                                                                                                   \
+    static void dropout_grad_##SUF(char **ptr, const int64_t *st, int64_t n, void *ctx) {          \
+        const T s = (T)(*(const double *)ctx);                                                     \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T g = *(const T *)(ptr[1] + i * st[1]);                                                \
+            uint8_t m = *(const uint8_t *)(ptr[2] + i * st[2]);                                    \
+            *(T *)(ptr[0] + i * st[0]) = g * (T)m * s;                                             \
+        }                                                                                          \
     }
 
 DROPOUT_KERNEL(f32, float)

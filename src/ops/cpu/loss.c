@@ -21,130 +21,126 @@ static void class_plan(volt_row_plan *p, const volt_tensor *x, const volt_class_
     volt_row_plan_init(p, x->ndim ? a->class_dim : 0, 4, t);
 }
 
-#define CLASS_LOSS(SUF, T, EXP)                                                             \
-    /* logsumexp of one row, shifted by its max (NaN in, NaN out). */                       \
-    static inline double row_lse_##SUF(const T *x, int64_t s, int64_t n) {                  \
-        T m = volt_row_max_##SUF(x, s, n);                                                  \
-        return (double)m + log(volt_row_expsum_##SUF(x, s, m, n));                          \
-    }                                                                                       \
-                                                                                            \
-    /* Loss of a row with class-index target t (not ignored). */                            \
-    static inline double index_row_##SUF(const T *xr, int64_t sx, int64_t C, int64_t t,     \
-                                         const T *W, const volt_class_loss_args *a,         \
-                                         double *lse) {                                     \
-        double l = a->from_logits ? row_lse_##SUF(xr, sx, C) : 0.0;                         \
-        double eps = a->smoothing, wt = W ? (double)W[t] : 1.0;                             \
-        double val = -(1.0 - eps) * wt * ((double)xr[t * sx] - l);                          \
-        if (eps > 0) /* sum_c w[c] (x[c] - l) */                                            \
-            val -= eps / (double)C *                                                        \
-                   (volt_row_dot_##SUF(xr, sx, W, 1, C) - l * a->weight_total);             \
-        *lse = l;                                                                           \
-        return val;                                                                         \
-    }                                                                                       \
-                                                                                            \
-    /* Loss of a row with probability targets p: -sum_c w[c] q[c] logp[c]. */               \
-    static inline double prob_row_##SUF(const T *xr, int64_t sx, const T *pr, int64_t sp,   \
-                                        int64_t C, const T *W, double eps, double *lse) {   \
-        double l = row_lse_##SUF(xr, sx, C), val = 0.0, eps_c = eps / (double)C;            \
-        for (int64_t c = 0; c < C; c++) {                                                   \
-            double q = (1.0 - eps) * (double)pr[c * sp] + eps_c;                            \
-            val -= (W ? (double)W[c] : 1.0) * q * ((double)xr[c * sx] - l);                 \
-        }                                                                                   \
-        *lse = l;                                                                           \
-        return val;                                                                         \
-    }                                                                                       \
-                                                                                            \
-    static void class_loss_##SUF(const volt_tensor *x, const volt_class_loss_args *a,       \
-                                 volt_tensor *loss, volt_tensor *lse) {                     \
-        volt_row_plan p;                                                                    \
-        class_plan(&p, x, a, NULL, NULL);                                                   \
-        const T *X = volt_tensor_data(x), *W = a->weight;                                   \
-        const T *P = a->probs ? volt_tensor_data(a->probs) : NULL;                          \
-        T *L = volt_tensor_data(loss), *LSE = lse ? volt_tensor_data(lse) : NULL;           \
-        const int64_t C = p.n, sx = p.dim_stride[0], sp = p.dim_stride[1];                  \
+#define CLASS_LOSS(SUF, T, EXP)                                                                    \
+    /* logsumexp of one row, shifted by its max (NaN in, NaN out). */                              \
+    static inline double row_lse_##SUF(const T *x, int64_t s, int64_t n) {                         \
+        T m = volt_row_max_##SUF(x, s, n);                                                         \
+        return (double)m + log(volt_row_expsum_##SUF(x, s, m, n));                                 \
+    }                                                                                              \
+                                                                                                   \
+    /* Loss of a row with class-index target t (not ignored). */                                   \
+    static inline double index_row_##SUF(const T *xr, int64_t sx, int64_t C, int64_t t,            \
+                                         const T *W, const volt_class_loss_args *a, double *lse) { \
+        double l = a->from_logits ? row_lse_##SUF(xr, sx, C) : 0.0;                                \
+        double eps = a->smoothing, wt = W ? (double)W[t] : 1.0;                                    \
+        double val = -(1.0 - eps) * wt * ((double)xr[t * sx] - l);                                 \
+        if (eps > 0) /* sum_c w[c] (x[c] - l) */                                                   \
+            val -= eps / (double)C * (volt_row_dot_##SUF(xr, sx, W, 1, C) - l * a->weight_total);  \
+        *lse = l;                                                                                  \
+        return val;                                                                                \
+    }                                                                                              \
+                                                                                                   \
+    /* Loss of a row with probability targets p: -sum_c w[c] q[c] logp[c]. */                      \
+    static inline double prob_row_##SUF(const T *xr, int64_t sx, const T *pr, int64_t sp,          \
+                                        int64_t C, const T *W, double eps, double *lse) {          \
+        double l = row_lse_##SUF(xr, sx, C), val = 0.0, eps_c = eps / (double)C;                   \
+        for (int64_t c = 0; c < C; c++) {                                                          \
+            double q = (1.0 - eps) * (double)pr[c * sp] + eps_c;                                   \
+            val -= (W ? (double)W[c] : 1.0) * q * ((double)xr[c * sx] - l);                        \
+        }                                                                                          \
+        *lse = l;                                                                                  \
+        return val;                                                                                \
+    }                                                                                              \
+                                                                                                   \
+    static void class_loss_##SUF(const volt_tensor *x, const volt_class_loss_args *a,              \
+                                 volt_tensor *loss, volt_tensor *lse) {                            \
+        volt_row_plan p;                                                                           \
+        class_plan(&p, x, a, NULL, NULL);                                                          \
+        const T *X = volt_tensor_data(x), *W = a->weight;                                          \
+        const T *P = a->probs ? volt_tensor_data(a->probs) : NULL;                                 \
+        T *L = volt_tensor_data(loss), *LSE = lse ? volt_tensor_data(lse) : NULL;                  \
+        const int64_t C = p.n, sx = p.dim_stride[0], sp = p.dim_stride[1];                         \
         _Pragma("omp parallel for if (p.rows * C > VOLT_PARALLEL_GRAIN) \
-                 num_threads(volt_get_num_threads()) schedule(static)")                     \
-        for (int64_t r = 0; r < p.rows; r++) {                                              \
-            const T *xr = X + volt_row_offset(&p, 0, r);                                    \
-            double val = 0.0, l = 0.0;                                                      \
-            if (P)                                                                          \
-                val = prob_row_##SUF(xr, sx, P + volt_row_offset(&p, 1, r), sp, C, W,       \
-                                     a->smoothing, &l);                                     \
-            else if (a->target[r] != a->ignore_index && sx == 1)                            \
-                val = index_row_##SUF(xr, 1, C, a->target[r], W, a, &l);                    \
-            else if (a->target[r] != a->ignore_index)                                       \
-                val = index_row_##SUF(xr, sx, C, a->target[r], W, a, &l);                   \
-            L[r] = (T)val;                                                                  \
-            if (LSE) LSE[r] = (T)l;                                                         \
-        }                                                                                   \
-    }                                                                                       \
-                                                                                            \
-    /* d/dx of a class-index row: A p[j] - B w[j], minus (1 - eps) w[t] gs at t, with       \
-     * A = gs ((1 - eps) w[t] + eps W / C), B = gs eps / C, p = softmax (0 for nll). */     \
-    static inline void index_row_backward_##SUF(T *gx, int64_t sgx, const T *xr,            \
-                                                int64_t sx, int64_t C, int64_t t, T l,      \
-                                                const T *W, const volt_class_loss_args *a,  \
-                                                double gs) {                                \
-        const double eps_c = a->smoothing / (double)C;                                      \
-        const double hit = (1.0 - a->smoothing) * (W ? (double)W[t] : 1.0);                 \
-        const T A = (T)(gs * (hit + eps_c * a->weight_total)), B = (T)(gs * eps_c);         \
-        if (a->from_logits && W)                                                            \
-            for (int64_t j = 0; j < C; j++) gx[j * sgx] = A * EXP(xr[j * sx] - l) - B * W[j]; \
-        else if (a->from_logits)                                                            \
-            for (int64_t j = 0; j < C; j++) gx[j * sgx] = A * EXP(xr[j * sx] - l) - B;      \
-        else                                                                                \
-            for (int64_t j = 0; j < C; j++) gx[j * sgx] = 0;                                \
-        gx[t * sgx] -= (T)(gs * hit);                                                       \
-    }                                                                                       \
-                                                                                            \
-    /* d/dx and d/dprobs of a probability row. */                                           \
-    static inline void prob_row_backward_##SUF(T *gx, int64_t sgx, T *gp, int64_t sgp,      \
-                                               const T *xr, int64_t sx, const T *pr,        \
-                                               int64_t sp, int64_t C, T l, const T *W,      \
-                                               double eps, double gs) {                     \
-        double eps_c = eps / (double)C, sum_wq = 0.0;                                       \
-        for (int64_t c = 0; c < C; c++)                                                     \
-            sum_wq += (W ? (double)W[c] : 1.0) * ((1.0 - eps) * (double)pr[c * sp] + eps_c); \
-        for (int64_t j = 0; j < C; j++) {                                                   \
-            double wj = W ? (double)W[j] : 1.0;                                             \
-            double qj = (1.0 - eps) * (double)pr[j * sp] + eps_c;                           \
-            double pj = (double)EXP(xr[j * sx] - l);                                        \
-            gx[j * sgx] = (T)(gs * (pj * sum_wq - wj * qj));                                \
-            if (gp) gp[j * sgp] = (T)(-gs * (1.0 - eps) * wj * (double)(xr[j * sx] - l));   \
-        }                                                                                   \
-    }                                                                                       \
-                                                                                            \
-    static void class_loss_backward_##SUF(const volt_tensor *x, const volt_class_loss_args *a, \
-                                          const volt_tensor *lse, const volt_tensor *g,     \
-                                          double scale, volt_tensor *gx, volt_tensor *gp) { \
-        volt_row_plan p;                                                                    \
-        class_plan(&p, x, a, gx, gp);                                                       \
-        const T *X = volt_tensor_data(x), *W = a->weight;                                   \
-        const T *P = a->probs ? volt_tensor_data(a->probs) : NULL;                          \
-        const T *LSE = lse ? volt_tensor_data(lse) : NULL;                                  \
-        const T *Gr = g ? volt_tensor_data(g) : NULL;                                       \
-        T *GX = volt_tensor_data(gx), *GP = gp ? volt_tensor_data(gp) : NULL;               \
-        const int64_t C = p.n, sx = p.dim_stride[0], sp = p.dim_stride[1];                  \
-        const int64_t sgx = p.dim_stride[2], sgp = p.dim_stride[3];                         \
+                 num_threads(volt_get_num_threads()) schedule(static)") for (int64_t r = 0;        \
+                                                                             r < p.rows; r++) {    \
+            const T *xr = X + volt_row_offset(&p, 0, r);                                           \
+            double val = 0.0, l = 0.0;                                                             \
+            if (P)                                                                                 \
+                val = prob_row_##SUF(xr, sx, P + volt_row_offset(&p, 1, r), sp, C, W,              \
+                                     a->smoothing, &l);                                            \
+            else if (a->target[r] != a->ignore_index && sx == 1)                                   \
+                val = index_row_##SUF(xr, 1, C, a->target[r], W, a, &l);                           \
+            else if (a->target[r] != a->ignore_index)                                              \
+                val = index_row_##SUF(xr, sx, C, a->target[r], W, a, &l);                          \
+            L[r] = (T)val;                                                                         \
+            if (LSE) LSE[r] = (T)l;                                                                \
+        }                                                                                          \
+    }                                                                                              \
+                                                                                                   \
+    /* d/dx of a class-index row: A p[j] - B w[j], minus (1 - eps) w[t] gs at t, with              \
+     * A = gs ((1 - eps) w[t] + eps W / C), B = gs eps / C, p = softmax (0 for nll). */            \
+    static inline void index_row_backward_##SUF(T *gx, int64_t sgx, const T *xr, int64_t sx,       \
+                                                int64_t C, int64_t t, T l, const T *W,             \
+                                                const volt_class_loss_args *a, double gs) {        \
+        const double eps_c = a->smoothing / (double)C;                                             \
+        const double hit = (1.0 - a->smoothing) * (W ? (double)W[t] : 1.0);                        \
+        const T A = (T)(gs * (hit + eps_c * a->weight_total)), B = (T)(gs * eps_c);                \
+        if (a->from_logits && W)                                                                   \
+            for (int64_t j = 0; j < C; j++) gx[j * sgx] = A * EXP(xr[j * sx] - l) - B * W[j];      \
+        else if (a->from_logits)                                                                   \
+            for (int64_t j = 0; j < C; j++) gx[j * sgx] = A * EXP(xr[j * sx] - l) - B;             \
+        else                                                                                       \
+            for (int64_t j = 0; j < C; j++) gx[j * sgx] = 0;                                       \
+        gx[t * sgx] -= (T)(gs * hit);                                                              \
+    }                                                                                              \
+                                                                                                   \
+    /* d/dx and d/dprobs of a probability row. */                                                  \
+    static inline void prob_row_backward_##SUF(                                                    \
+        T *gx, int64_t sgx, T *gp, int64_t sgp, const T *xr, int64_t sx, const T *pr, int64_t sp,  \
+        int64_t C, T l, const T *W, double eps, double gs) {                                       \
+        double eps_c = eps / (double)C, sum_wq = 0.0;                                              \
+        for (int64_t c = 0; c < C; c++)                                                            \
+            sum_wq += (W ? (double)W[c] : 1.0) * ((1.0 - eps) * (double)pr[c * sp] + eps_c);       \
+        for (int64_t j = 0; j < C; j++) {                                                          \
+            double wj = W ? (double)W[j] : 1.0;                                                    \
+            double qj = (1.0 - eps) * (double)pr[j * sp] + eps_c;                                  \
+            double pj = (double)EXP(xr[j * sx] - l);                                               \
+            gx[j * sgx] = (T)(gs * (pj * sum_wq - wj * qj));                                       \
+            if (gp) gp[j * sgp] = (T)(-gs * (1.0 - eps) * wj * (double)(xr[j * sx] - l));          \
+        }                                                                                          \
+    }                                                                                              \
+                                                                                                   \
+    static void class_loss_backward_##SUF(const volt_tensor *x, const volt_class_loss_args *a,     \
+                                          const volt_tensor *lse, const volt_tensor *g,            \
+                                          double scale, volt_tensor *gx, volt_tensor *gp) {        \
+        volt_row_plan p;                                                                           \
+        class_plan(&p, x, a, gx, gp);                                                              \
+        const T *X = volt_tensor_data(x), *W = a->weight;                                          \
+        const T *P = a->probs ? volt_tensor_data(a->probs) : NULL;                                 \
+        const T *LSE = lse ? volt_tensor_data(lse) : NULL;                                         \
+        const T *Gr = g ? volt_tensor_data(g) : NULL;                                              \
+        T *GX = volt_tensor_data(gx), *GP = gp ? volt_tensor_data(gp) : NULL;                      \
+        const int64_t C = p.n, sx = p.dim_stride[0], sp = p.dim_stride[1];                         \
+        const int64_t sgx = p.dim_stride[2], sgp = p.dim_stride[3];                                \
         _Pragma("omp parallel for if (p.rows * C > VOLT_PARALLEL_GRAIN) \
-                 num_threads(volt_get_num_threads()) schedule(static)")                     \
-        for (int64_t r = 0; r < p.rows; r++) {                                              \
-            const T *xr = X + volt_row_offset(&p, 0, r);                                    \
-            T *gxr = GX + volt_row_offset(&p, 2, r);                                        \
-            const double gs = scale * (Gr ? (double)Gr[r] : 1.0);                           \
-            const T l = LSE ? LSE[r] : (T)0;                                                \
-            if (P) {                                                                        \
-                prob_row_backward_##SUF(gxr, sgx, GP ? GP + volt_row_offset(&p, 3, r) : NULL, \
-                                        sgp, xr, sx, P + volt_row_offset(&p, 1, r), sp, C,  \
-                                        l, W, a->smoothing, gs);                            \
-            } else if (a->target[r] == a->ignore_index) {                                   \
-                for (int64_t j = 0; j < C; j++) gxr[j * sgx] = 0;                           \
-            } else if (sx == 1 && sgx == 1) {                                               \
-                index_row_backward_##SUF(gxr, 1, xr, 1, C, a->target[r], l, W, a, gs);      \
-            } else {                                                                        \
-                index_row_backward_##SUF(gxr, sgx, xr, sx, C, a->target[r], l, W, a, gs);   \
-            }                                                                               \
-        }                                                                                   \
+                 num_threads(volt_get_num_threads()) schedule(static)") for (int64_t r = 0;        \
+                                                                             r < p.rows; r++) {    \
+            const T *xr = X + volt_row_offset(&p, 0, r);                                           \
+            T *gxr = GX + volt_row_offset(&p, 2, r);                                               \
+            const double gs = scale * (Gr ? (double)Gr[r] : 1.0);                                  \
+            const T l = LSE ? LSE[r] : (T)0;                                                       \
+            if (P) {                                                                               \
+                prob_row_backward_##SUF(gxr, sgx, GP ? GP + volt_row_offset(&p, 3, r) : NULL, sgp, \
+                                        xr, sx, P + volt_row_offset(&p, 1, r), sp, C, l, W,        \
+                                        a->smoothing, gs);                                         \
+            } else if (a->target[r] == a->ignore_index) {                                          \
+                for (int64_t j = 0; j < C; j++) gxr[j * sgx] = 0;                                  \
+            } else if (sx == 1 && sgx == 1) {                                                      \
+                index_row_backward_##SUF(gxr, 1, xr, 1, C, a->target[r], l, W, a, gs);             \
+            } else {                                                                               \
+                index_row_backward_##SUF(gxr, sgx, xr, sx, C, a->target[r], l, W, a, gs);          \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 CLASS_LOSS(f32, float, volt_expf)
@@ -198,11 +194,12 @@ static inline double sigmoid_neg(double x) {
     return x >= 0 ? e / (1.0 + e) : 1.0 / (1.0 + e);
 }
 
-static inline double pw_eval(volt_pointwise_loss kind, volt_pointwise_what what, double x,
-                             double y, double w, double beta) {
+static inline double pw_eval(volt_pointwise_loss kind, volt_pointwise_what what, double x, double y,
+                             double w, double beta) {
     double d = x - y;
     switch (kind) {
-    case VOLT_PW_MSE: return what == VOLT_PW_VALUE ? d * d : what == VOLT_PW_GRAD_X ? 2 * d : -2 * d;
+    case VOLT_PW_MSE:
+        return what == VOLT_PW_VALUE ? d * d : what == VOLT_PW_GRAD_X ? 2 * d : -2 * d;
     case VOLT_PW_L1:
         return what == VOLT_PW_VALUE ? fabs(d) : what == VOLT_PW_GRAD_X ? sign_of(d) : -sign_of(d);
     case VOLT_PW_SMOOTH_L1: {
@@ -235,21 +232,21 @@ static inline double pw_eval(volt_pointwise_loss kind, volt_pointwise_what what,
     return NAN;
 }
 
-#define POINTWISE_LOOP(SUF, T)                                                              \
-    static void pointwise_##SUF(volt_pointwise_loss kind, volt_pointwise_what what,         \
-                                double beta, volt_tensor *out, volt_flat_arg x,             \
-                                volt_flat_arg y, volt_flat_arg w, volt_flat_arg g) {        \
-        T *o = volt_tensor_data(out);                                                       \
-        const T *X = x.data, *Y = y.data, *Wp = w.data, *G = g.data;                        \
-        const int64_t n = volt_tensor_numel(out);                                           \
+#define POINTWISE_LOOP(SUF, T)                                                                     \
+    static void pointwise_##SUF(volt_pointwise_loss kind, volt_pointwise_what what, double beta,   \
+                                volt_tensor *out, volt_flat_arg x, volt_flat_arg y,                \
+                                volt_flat_arg w, volt_flat_arg g) {                                \
+        T *o = volt_tensor_data(out);                                                              \
+        const T *X = x.data, *Y = y.data, *Wp = w.data, *G = g.data;                               \
+        const int64_t n = volt_tensor_numel(out);                                                  \
         _Pragma("omp parallel for if (n > VOLT_PARALLEL_GRAIN) \
-                 num_threads(volt_get_num_threads()) schedule(static)")                     \
-        for (int64_t i = 0; i < n; i++) {                                                   \
-            double wi = Wp ? (double)Wp[i * w.stride] : 1.0;                                \
-            double gi = G ? (double)G[i * g.stride] : 1.0;                                  \
-            o[i] = (T)(gi * pw_eval(kind, what, (double)X[i * x.stride],                    \
-                                    (double)Y[i * y.stride], wi, beta));                    \
-        }                                                                                   \
+                 num_threads(volt_get_num_threads()) schedule(static)") for (int64_t i = 0; i < n; \
+                                                                             i++) {                \
+            double wi = Wp ? (double)Wp[i * w.stride] : 1.0;                                       \
+            double gi = G ? (double)G[i * g.stride] : 1.0;                                         \
+            o[i] = (T)(gi * pw_eval(kind, what, (double)X[i * x.stride], (double)Y[i * y.stride],  \
+                                    wi, beta));                                                    \
+        }                                                                                          \
     }
 
 POINTWISE_LOOP(f32, float)

@@ -25,7 +25,7 @@ typedef struct {
     const void *weight;       /* C values of x's dtype (contiguous), or NULL */
     double weight_total;      /* sum of the weights (C without weight) */
     int64_t ignore_index;
-    double smoothing;         /* eps in [0, 1] */
+    double smoothing; /* eps in [0, 1] */
     bool from_logits;
 } volt_class_loss_args;
 

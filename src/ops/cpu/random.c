@@ -21,7 +21,8 @@ void volt_cpu_uniform(volt_tensor *out, const volt_generator *gen, uint64_t firs
         for (int64_t b = 0; b < (n + 3) / 4; b++) {
             uint32_t r[4];
             block(gen, first_block + (uint64_t)b, r);
-            for (int64_t k = 0; k < 4 && 4 * b + k < n; k++) p[4 * b + k] = volt_uniform_from_u32(r[k]);
+            for (int64_t k = 0; k < 4 && 4 * b + k < n; k++)
+                p[4 * b + k] = volt_uniform_from_u32(r[k]);
         }
     } else {
         double *p = volt_tensor_data(out);
@@ -58,7 +59,8 @@ void volt_cpu_normal(volt_tensor *out, const volt_generator *gen, uint64_t first
         for (int64_t b = 0; b < (n + 1) / 2; b++) {
             uint32_t r[4];
             block(gen, first_block + (uint64_t)b, r);
-            double u1 = 1.0 - volt_uniform_from_u64(r[0], r[1]), u2 = volt_uniform_from_u64(r[2], r[3]);
+            double u1 = 1.0 - volt_uniform_from_u64(r[0], r[1]),
+                   u2 = volt_uniform_from_u64(r[2], r[3]);
             double rad = sqrt(-2.0 * log(u1));
             p[2 * b] = rad * cos(two_pi * u2);
             if (2 * b + 1 < n) p[2 * b + 1] = rad * sin(two_pi * u2);

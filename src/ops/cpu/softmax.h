@@ -91,65 +91,65 @@ static inline double volt_exp_f64(double x) { return exp(x); }
  *   volt_row_expsum_SUF(x, sx, shift, n): sum of EXP(x - shift) in double;
  *   volt_row_exp_SUF(y, sy, x, sx, shift, n): y = EXP(x - shift), returns its sum;
  *   volt_row_dot_SUF(a, sa, b, sb, n):    sum of a * b in double (b NULL: sum of a). */
-#define VOLT_ROW_PRIMITIVES(SUF, T, EXP)                                                    \
-    static inline T volt_row_max_##SUF(const T *x, int64_t sx, int64_t n) {                 \
-        T m[VOLT_ROW_LANES];                                                                \
-        for (int k = 0; k < VOLT_ROW_LANES; k++) m[k] = (T)-INFINITY;                       \
-        int64_t i = 0;                                                                      \
-        for (; i + VOLT_ROW_LANES <= n; i += VOLT_ROW_LANES)                                \
-            for (int k = 0; k < VOLT_ROW_LANES; k++) {                                      \
-                T v = x[(i + k) * sx];                                                      \
-                m[k] = v > m[k] ? v : m[k];                                                 \
-            }                                                                               \
-        for (; i < n; i++) m[0] = x[i * sx] > m[0] ? x[i * sx] : m[0];                      \
-        T r = m[0];                                                                         \
-        for (int k = 1; k < VOLT_ROW_LANES; k++) r = m[k] > r ? m[k] : r;                   \
-        return r;                                                                           \
-    }                                                                                       \
-                                                                                            \
-    static inline double volt_row_expsum_##SUF(const T *x, int64_t sx, T shift, int64_t n) { \
-        double acc[VOLT_ROW_LANES] = {0};                                                   \
-        int64_t i = 0;                                                                      \
-        for (; i + VOLT_ROW_LANES <= n; i += VOLT_ROW_LANES)                                \
-            for (int k = 0; k < VOLT_ROW_LANES; k++)                                        \
-                acc[k] += (double)EXP(x[(i + k) * sx] - shift);                             \
-        for (; i < n; i++) acc[0] += (double)EXP(x[i * sx] - shift);                        \
-        double s = 0.0;                                                                     \
-        for (int k = 0; k < VOLT_ROW_LANES; k++) s += acc[k];                               \
-        return s;                                                                           \
-    }                                                                                       \
-                                                                                            \
-    static inline double volt_row_exp_##SUF(T *y, int64_t sy, const T *x, int64_t sx,       \
-                                            T shift, int64_t n) {                           \
-        double acc[VOLT_ROW_LANES] = {0};                                                   \
-        int64_t i = 0;                                                                      \
-        for (; i + VOLT_ROW_LANES <= n; i += VOLT_ROW_LANES)                                \
-            for (int k = 0; k < VOLT_ROW_LANES; k++) {                                      \
-                T e = EXP(x[(i + k) * sx] - shift);                                         \
-                y[(i + k) * sy] = e;                                                        \
-                acc[k] += (double)e;                                                        \
-            }                                                                               \
-        for (; i < n; i++) {                                                                \
-            T e = EXP(x[i * sx] - shift);                                                   \
-            y[i * sy] = e;                                                                  \
-            acc[0] += (double)e;                                                            \
-        }                                                                                   \
-        double s = 0.0;                                                                     \
-        for (int k = 0; k < VOLT_ROW_LANES; k++) s += acc[k];                               \
-        return s;                                                                           \
-    }                                                                                       \
-                                                                                            \
-    static inline double volt_row_dot_##SUF(const T *a, int64_t sa, const T *b, int64_t sb, \
-                                            int64_t n) {                                    \
-        double acc[VOLT_ROW_LANES] = {0};                                                   \
-        int64_t i = 0;                                                                      \
-        for (; i + VOLT_ROW_LANES <= n; i += VOLT_ROW_LANES)                                \
-            for (int k = 0; k < VOLT_ROW_LANES; k++)                                        \
-                acc[k] += (double)a[(i + k) * sa] * (b ? (double)b[(i + k) * sb] : 1.0);    \
-        for (; i < n; i++) acc[0] += (double)a[i * sa] * (b ? (double)b[i * sb] : 1.0);     \
-        double s = 0.0;                                                                     \
-        for (int k = 0; k < VOLT_ROW_LANES; k++) s += acc[k];                               \
-        return s;                                                                           \
+#define VOLT_ROW_PRIMITIVES(SUF, T, EXP)                                                           \
+    static inline T volt_row_max_##SUF(const T *x, int64_t sx, int64_t n) {                        \
+        T m[VOLT_ROW_LANES];                                                                       \
+        for (int k = 0; k < VOLT_ROW_LANES; k++) m[k] = (T)-INFINITY;                              \
+        int64_t i = 0;                                                                             \
+        for (; i + VOLT_ROW_LANES <= n; i += VOLT_ROW_LANES)                                       \
+            for (int k = 0; k < VOLT_ROW_LANES; k++) {                                             \
+                T v = x[(i + k) * sx];                                                             \
+                m[k] = v > m[k] ? v : m[k];                                                        \
+            }                                                                                      \
+        for (; i < n; i++) m[0] = x[i * sx] > m[0] ? x[i * sx] : m[0];                             \
+        T r = m[0];                                                                                \
+        for (int k = 1; k < VOLT_ROW_LANES; k++) r = m[k] > r ? m[k] : r;                          \
+        return r;                                                                                  \
+    }                                                                                              \
+                                                                                                   \
+    static inline double volt_row_expsum_##SUF(const T *x, int64_t sx, T shift, int64_t n) {       \
+        double acc[VOLT_ROW_LANES] = {0};                                                          \
+        int64_t i = 0;                                                                             \
+        for (; i + VOLT_ROW_LANES <= n; i += VOLT_ROW_LANES)                                       \
+            for (int k = 0; k < VOLT_ROW_LANES; k++)                                               \
+                acc[k] += (double)EXP(x[(i + k) * sx] - shift);                                    \
+        for (; i < n; i++) acc[0] += (double)EXP(x[i * sx] - shift);                               \
+        double s = 0.0;                                                                            \
+        for (int k = 0; k < VOLT_ROW_LANES; k++) s += acc[k];                                      \
+        return s;                                                                                  \
+    }                                                                                              \
+                                                                                                   \
+    static inline double volt_row_exp_##SUF(T *y, int64_t sy, const T *x, int64_t sx, T shift,     \
+                                            int64_t n) {                                           \
+        double acc[VOLT_ROW_LANES] = {0};                                                          \
+        int64_t i = 0;                                                                             \
+        for (; i + VOLT_ROW_LANES <= n; i += VOLT_ROW_LANES)                                       \
+            for (int k = 0; k < VOLT_ROW_LANES; k++) {                                             \
+                T e = EXP(x[(i + k) * sx] - shift);                                                \
+                y[(i + k) * sy] = e;                                                               \
+                acc[k] += (double)e;                                                               \
+            }                                                                                      \
+        for (; i < n; i++) {                                                                       \
+            T e = EXP(x[i * sx] - shift);                                                          \
+            y[i * sy] = e;                                                                         \
+            acc[0] += (double)e;                                                                   \
+        }                                                                                          \
+        double s = 0.0;                                                                            \
+        for (int k = 0; k < VOLT_ROW_LANES; k++) s += acc[k];                                      \
+        return s;                                                                                  \
+    }                                                                                              \
+                                                                                                   \
+    static inline double volt_row_dot_##SUF(const T *a, int64_t sa, const T *b, int64_t sb,        \
+                                            int64_t n) {                                           \
+        double acc[VOLT_ROW_LANES] = {0};                                                          \
+        int64_t i = 0;                                                                             \
+        for (; i + VOLT_ROW_LANES <= n; i += VOLT_ROW_LANES)                                       \
+            for (int k = 0; k < VOLT_ROW_LANES; k++)                                               \
+                acc[k] += (double)a[(i + k) * sa] * (b ? (double)b[(i + k) * sb] : 1.0);           \
+        for (; i < n; i++) acc[0] += (double)a[i * sa] * (b ? (double)b[i * sb] : 1.0);            \
+        double s = 0.0;                                                                            \
+        for (int k = 0; k < VOLT_ROW_LANES; k++) s += acc[k];                                      \
+        return s;                                                                                  \
     }
 
 VOLT_ROW_PRIMITIVES(f32, float, volt_expf)
@@ -165,7 +165,7 @@ void volt_cpu_softmax(volt_tensor *out, const volt_tensor *x, int dim, bool lg);
  * (any strides) into gx (contiguous):
  *   softmax:     gx = y * (g - sum(g * y))
  *   log_softmax: gx = g - exp(y) * sum(g)     (sums along dim) */
-void volt_cpu_softmax_backward(volt_tensor *gx, const volt_tensor *g, const volt_tensor *y,
-                               int dim, bool lg);
+void volt_cpu_softmax_backward(volt_tensor *gx, const volt_tensor *g, const volt_tensor *y, int dim,
+                               bool lg);
 
 #endif
