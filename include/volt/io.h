@@ -19,6 +19,7 @@
 #define VOLT_IO_H
 
 #include "volt/core.h"
+#include "volt/nn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -72,6 +73,21 @@ const char *volt_safetensors_metadata(const volt_safetensors *f, const char *key
 
 /* The safetensors name of a dtype ("F32", "BF16", "BOOL", ...), NULL if invalid. */
 const char *volt_safetensors_dtype_name(volt_dtype dtype);
+
+/* ------------------------------------------------------- module state */
+
+/* Writes a state dict (volt_module_state_dict) as a safetensors file, tensors
+ * named by their dotted names; metadata_json as for volt_safetensors_save. */
+volt_status volt_state_dict_save(const char *path, const volt_state_dict *sd,
+                                 const char *metadata_json);
+/* Reads every tensor of a safetensors file into a new state dict that owns
+ * its tensors (free with volt_state_dict_free). NULL with an error. */
+volt_state_dict *volt_state_dict_load(const char *path);
+/* volt_module_state_dict + volt_state_dict_save / volt_state_dict_load +
+ * volt_module_load_state_dict, in one call. */
+volt_status volt_module_save(volt_module *m, const char *path);
+volt_status volt_module_load(volt_module *m, const char *path, bool strict,
+                             volt_load_report *report);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,7 @@
 #include "volt/autograd.h"
 #include "volt/core.h"
 #include "volt/io.h"
+#include "volt/nn.h"
 #include "volt/ops.h"
 
 #endif /* VOLT_VOLT_H */
