@@ -8,3 +8,4 @@ build=${1:-build}
 threads=${2:-$(nproc)}
 echo "== bench/ops (threads: $threads)"
 "$here/ops/run.sh" "$build" "$threads"
+echo "== bench/data (threads: $threads)"; "$here/data/run.sh" "$build" "$threads"

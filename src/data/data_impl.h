@@ -1,0 +1,89 @@
+/* data_impl.h: declarations shared inside the data layer — the random
+ * streams every data-side choice draws from, batch ownership helpers, and
+ * the loader's internals shared by loader.c and loader_workers.c. */
+#ifndef VOLT_DATA_IMPL_H
+#define VOLT_DATA_IMPL_H
+
+#include "core/core_impl.h"
+#include "volt/data.h"
+
+/* ------------------------------------------------------------ randomness */
+
+/* Purposes, so that two uses of one seed never share a stream. */
+enum {
+    VOLT_DATA_STREAM_SHUFFLE = 1,
+    VOLT_DATA_STREAM_TRANSFORM,
+    VOLT_DATA_STREAM_SPLIT,
+    VOLT_DATA_STREAM_WEIGHTED,
+    VOLT_DATA_STREAM_DISTRIBUTED,
+};
+
+/* A Philox stream id mixed from (purpose, a, b) with splitmix64 steps. */
+uint64_t volt_data_stream(uint64_t purpose, uint64_t a, uint64_t b);
+
+/* A buffered reader of one Philox stream: uses all four words of a block. */
+typedef struct {
+    volt_generator gen;
+    uint32_t buf[4];
+    int used; /* words of buf already handed out */
+} volt_data_rng;
+
+void volt_data_rng_init(volt_data_rng *r, uint64_t seed, uint64_t stream);
+uint32_t volt_data_rng_u32(volt_data_rng *r);
+/* Uniform [0, 1) with 53 random bits. */
+double volt_data_rng_uniform(volt_data_rng *r);
+/* Uniform integer in [0, k) (k >= 1), from 64 random bits. */
+uint64_t volt_data_rng_below(volt_data_rng *r, uint64_t k);
+/* Fisher-Yates shuffle of a[0..n) drawing from stream (seed, stream). */
+void volt_data_shuffle(int64_t *a, int64_t n, uint64_t seed, uint64_t stream);
+
+/* ------------------------------------------------------------- batches */
+
+/* Takes every tensor of b out of its scope: the caller owns them. */
+void volt_batch_persist(volt_batch *b);
+/* Registers every (caller-owned) tensor of b with the current scope. */
+void volt_batch_adopt(volt_batch *b);
+/* Replaces field i's tensor by t, freeing the old one (both caller-owned or
+ * in the same scope), and keeps x/y in step. */
+void volt_batch_replace(volt_batch *b, int i, volt_tensor *t);
+
+/* An IO error naming the file and strerror(errno); returns VOLT_ERR_IO. */
+volt_status volt_data_io_error(const char *what, const char *path);
+
+/* --------------------------------------------------------------- loader */
+
+typedef struct volt_loader_pool volt_loader_pool;
+
+struct volt_data_loader {
+    volt_dataset *dataset;
+    volt_data_loader_options opt; /* transforms -> the copy below */
+    volt_transform *transforms;
+    volt_sampler *sampler; /* borrowed; NULL: sequential or shuffled order */
+    int64_t dataset_len;
+    int64_t n_items; /* indices per epoch */
+    int64_t n_batches;
+    uint64_t seed;
+    int64_t epoch;
+    int64_t position; /* batches delivered in this epoch */
+    /* the running epoch */
+    bool running;
+    int64_t *order;         /* n_items dataset indices */
+    volt_loader_pool *pool; /* NULL with 0 workers */
+};
+
+/* Builds batch k of the running epoch (order, transforms, flatten, u8
+ * conversion) into *out with caller-owned tensors. Safe from any thread: it
+ * only reads the loader. Opens and closes its own scope. */
+volt_status volt_loader_build(const volt_data_loader *l, int64_t k, volt_batch *out);
+
+/* The worker threads (loader_workers.c). pool_start spawns num_workers
+ * threads that build batches [first, n_batches) of the running epoch into a
+ * ring of prefetch_factor * num_workers slots. */
+volt_loader_pool *volt_loader_pool_start(volt_data_loader *l, int64_t first);
+/* Waits for batch k (the next in order) and moves it into *out: VOLT_OK, or
+ * the status of the error raised while building it (re-recorded here). */
+volt_status volt_loader_pool_take(volt_loader_pool *p, int64_t k, volt_batch *out);
+/* Stops and joins the workers, frees undelivered batches and the pool. */
+void volt_loader_pool_stop(volt_loader_pool *p);
+
+#endif
