@@ -64,8 +64,9 @@ if(VOLT_LIBM)
     string(APPEND VOLT_PC_LIBS_PRIVATE " -lm")
 endif()
 list(APPEND _volt_requires libcjson zlib)
+# oneDNN ships no .pc file: its library goes in Libs.private directly.
+string(APPEND VOLT_PC_LIBS_PRIVATE " -ldnnl")
 # Later: list(APPEND _volt_requires yaml-0.1 libprotobuf-c ompi-c)
-#        and -ldnnl in VOLT_PC_LIBS_PRIVATE (oneDNN ships no .pc file).
 if(_volt_requires)
     list(JOIN _volt_requires ", " _volt_requires)
     set(VOLT_PC_REQUIRES_PRIVATE_LINE "Requires.private: ${_volt_requires}")

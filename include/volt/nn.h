@@ -218,9 +218,312 @@ volt_status volt_init_orthogonal_(volt_tensor *t, double gain, volt_generator *g
 /* --- layers: Linear, Bilinear, Embedding, Dropout, Flatten, Identity,
  *     Sequential, LayerNorm, GroupNorm, RMSNorm, MultiheadSelfAttention
  *     (layers.c and friends) --- */
+/* The struct fields are for reading. Parameters are reached by name
+ * (volt_module_get(&layer->base, "weight")), never through cached pointers,
+ * so volt_module_replace (another dtype, loaded values) is always seen.
+ * Layers whose name collides with an op carry a _layer suffix
+ * (volt_embedding_layer, volt_dropout_layer, volt_flatten_layer). A forward
+ * returns a tensor in the current scope; inputs must have the parameters'
+ * dtype. */
+
+/* Options of Linear and Bilinear. */
+typedef struct {
+    bool no_bias;        /* false: with a bias */
+    volt_generator *gen; /* NULL: the default generator */
+} volt_linear_options;
+
+/* Linear: y = x W^T + b for x [..., in] -> [..., out]. Parameters "weight"
+ * [out, in] (kaiming_uniform a = sqrt(5), i.e. U(+-1/sqrt(in))) and "bias"
+ * [out] (U(+-1/sqrt(in))). The product goes to BLAS with W^T as a
+ * transposed view (no copy). */
+typedef struct {
+    volt_module base;
+    int64_t in_features, out_features;
+    bool has_bias;
+} volt_linear;
+volt_linear *volt_linear_new(volt_module *parent, const char *name, int64_t in_features,
+                             int64_t out_features);
+volt_linear *volt_linear_new_ex(volt_module *parent, const char *name, int64_t in_features,
+                                int64_t out_features, const volt_linear_options *options);
+volt_tensor *volt_linear_forward(volt_linear *layer, const volt_tensor *x);
+
+/* Bilinear: y[o] = x1^T W[o] x2 + b[o] for x1 [..., in1], x2 [..., in2]
+ * (same leading dims) -> [..., out]. "weight" [out, in1, in2] and "bias"
+ * [out], both U(+-1/sqrt(in1)). No class forward (two inputs). */
+typedef struct {
+    volt_module base;
+    int64_t in1_features, in2_features, out_features;
+    bool has_bias;
+} volt_bilinear;
+volt_bilinear *volt_bilinear_new(volt_module *parent, const char *name, int64_t in1_features,
+                                 int64_t in2_features, int64_t out_features,
+                                 const volt_linear_options *options);
+volt_tensor *volt_bilinear_forward(volt_bilinear *layer, const volt_tensor *x1,
+                                   const volt_tensor *x2);
+
+/* Embedding: integer indices (i64/i32) [*] -> [*, dim] rows of "weight"
+ * [num, dim] (N(0, 1)). padding_idx: a row in [-num, num) (negative counts
+ * from the end) initialised to zero whose gradient is always zero, or
+ * VOLT_NO_PADDING_IDX. */
+typedef struct {
+    volt_module base;
+    int64_t num_embeddings, embedding_dim;
+    int64_t padding_idx; /* in [0, num), or VOLT_NO_PADDING_IDX */
+} volt_embedding_layer;
+volt_embedding_layer *volt_embedding_layer_new(volt_module *parent, const char *name,
+                                               int64_t num_embeddings, int64_t embedding_dim,
+                                               int64_t padding_idx);
+volt_tensor *volt_embedding_layer_forward(volt_embedding_layer *layer, const volt_tensor *indices);
+
+/* Dropout with probability p in [0, 1] (PyTorch's range) while the module is
+ * training; identity in eval mode. Masks come from the default generator. */
+typedef struct {
+    volt_module base;
+    double p;
+} volt_dropout_layer;
+volt_dropout_layer *volt_dropout_layer_new(volt_module *parent, const char *name, double p);
+volt_tensor *volt_dropout_layer_forward(volt_dropout_layer *layer, const volt_tensor *x);
+
+/* Flatten dims start_dim..end_dim (PyTorch's defaults: 1, -1) into one. */
+typedef struct {
+    volt_module base;
+    int start_dim, end_dim;
+} volt_flatten_layer;
+volt_flatten_layer *volt_flatten_layer_new(volt_module *parent, const char *name, int start_dim,
+                                           int end_dim);
+volt_tensor *volt_flatten_layer_forward(volt_flatten_layer *layer, const volt_tensor *x);
+
+/* Identity: y is a view of x carrying its gradient. */
+typedef struct {
+    volt_module base;
+} volt_identity;
+volt_identity *volt_identity_new(volt_module *parent, const char *name);
+volt_tensor *volt_identity_forward(volt_identity *layer, const volt_tensor *x);
+
+/* Sequential: runs its children's class forward in registration order.
+ * Children are layers created with &seq->base as parent (any names) or
+ * appended, which names them by position: "0", "1", ... (state-dict keys
+ * "0.weight", ...). An empty Sequential is the identity. */
+typedef struct {
+    volt_module base;
+} volt_sequential;
+volt_sequential *volt_sequential_new(volt_module *parent, const char *name);
+/* Registers `layer` (which must have no parent yet) as child
+ * "<number of children>"; a layer from a constructor is then freed with the
+ * Sequential. On error (layer NULL or already a child) the layer is left
+ * as it was. */
+volt_status volt_sequential_append(volt_sequential *seq, volt_module *layer);
+volt_tensor *volt_sequential_forward(volt_sequential *seq, const volt_tensor *x);
+
+/* Options of LayerNorm, GroupNorm and RMSNorm. */
+typedef struct {
+    double eps;     /* 0: 1e-5 (RMSNorm: 0 or NAN: the machine epsilon of x's dtype) */
+    bool no_affine; /* true: no weight/bias (elementwise_affine / affine = False) */
+} volt_norm_options;
+
+/* LayerNorm over the last dims of x, which must equal normalized_shape:
+ * "weight" (ones) and "bias" (zeros) of that shape. */
+typedef struct {
+    volt_module base;
+    int normalized_ndim;
+    int64_t normalized_shape[VOLT_MAX_DIMS];
+    double eps;
+    bool affine;
+} volt_layernorm;
+volt_layernorm *volt_layernorm_new(volt_module *parent, const char *name, int normalized_ndim,
+                                   const int64_t *normalized_shape,
+                                   const volt_norm_options *options);
+volt_tensor *volt_layernorm_forward(volt_layernorm *layer, const volt_tensor *x);
+
+/* GroupNorm of x [N, num_channels, *] in num_groups groups (dividing
+ * num_channels); "weight" (ones) and "bias" (zeros) [num_channels]. */
+typedef struct {
+    volt_module base;
+    int64_t num_groups, num_channels;
+    double eps;
+    bool affine;
+} volt_groupnorm;
+volt_groupnorm *volt_groupnorm_new(volt_module *parent, const char *name, int64_t num_groups,
+                                   int64_t num_channels, const volt_norm_options *options);
+volt_tensor *volt_groupnorm_forward(volt_groupnorm *layer, const volt_tensor *x);
+
+/* RMSNorm (torch.nn.RMSNorm) over the last dims: "weight" (ones) of
+ * normalized_shape. */
+typedef struct {
+    volt_module base;
+    int normalized_ndim;
+    int64_t normalized_shape[VOLT_MAX_DIMS];
+    double eps; /* NAN: the machine epsilon of the input's dtype */
+    bool affine;
+} volt_rmsnorm;
+volt_rmsnorm *volt_rmsnorm_new(volt_module *parent, const char *name, int normalized_ndim,
+                               const int64_t *normalized_shape, const volt_norm_options *options);
+volt_tensor *volt_rmsnorm_forward(volt_rmsnorm *layer, const volt_tensor *x);
+
+/* Multi-head self-attention (torch.nn.MultiheadAttention with
+ * batch_first=True, query = key = value = x, need_weights=False):
+ * x [B, T, E] (or [T, E]) -> same shape. Parameters as PyTorch names them:
+ * "in_proj_weight" [3E, E] (xavier_uniform; q, k, v stacked), "in_proj_bias"
+ * [3E] (zeros), and the child Linear "out_proj" (its default weight, zero
+ * bias). */
+typedef struct {
+    bool no_bias;        /* false: in_proj_bias and out_proj.bias */
+    double dropout;      /* on the attention probabilities while training, in [0, 1] */
+    bool causal;         /* query t attends to keys <= t only */
+    volt_generator *gen; /* NULL: the default generator (initialisation) */
+} volt_multihead_attention_options;
+typedef struct {
+    volt_module base;
+    int64_t embed_dim, num_heads;
+    double dropout;
+    bool causal, has_bias;
+    volt_linear *out_proj;
+} volt_multihead_attention;
+volt_multihead_attention *
+volt_multihead_attention_new(volt_module *parent, const char *name, int64_t embed_dim,
+                             int64_t num_heads, const volt_multihead_attention_options *options);
+/* Through volt_scaled_dot_product_attention; while training with dropout > 0
+ * it runs the reference path (dropout needs the probabilities). */
+volt_tensor *volt_multihead_attention_forward(volt_multihead_attention *layer,
+                                              const volt_tensor *x);
+/* The reference: the same layer from plain ops (matmul, scale, masked_fill,
+ * softmax, dropout, matmul). */
+volt_tensor *volt_multihead_attention_forward_reference(volt_multihead_attention *layer,
+                                                        const volt_tensor *x);
 
 /* --- layers: Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d,
  *     AdaptiveAvgPool2d, BatchNorm1d, BatchNorm2d (conv.c and friends) --- */
+/* Thin wrappers over the ops of volt/ops.h (volt_conv2d, volt_max_pool2d,
+ * volt_batch_norm, ...), with the same conventions as the layers above
+ * (fields for reading, parameters by name, _layer suffix where a name
+ * collides with an op). Per-dimension fields are {H, W}; the 1-d layers use
+ * entry 0. Constructor errors name the layer and the bad value, e.g.
+ * "Conv2d 'conv1': kernel_size 0 (must be >= 1)"; forward errors name the
+ * layer and the input, e.g. "Conv2d 'conv1': input f32[8,3,28,28] has 3
+ * channels, expected 1" (errors of the op underneath are prefixed with the
+ * layer's label). */
+
+struct volt_dnnl_weight_cache;
+
+/* Options of Conv1d, Conv2d and ConvTranspose2d; zero fields mean PyTorch's
+ * defaults. */
+typedef struct {
+    int64_t stride[2];         /* 0: 1 */
+    int64_t padding[2];        /* 0; VOLT_PADDING_SAME: "same" (stride 1, not transposed) */
+    int64_t output_padding[2]; /* ConvTranspose2d; < max(stride, dilation) */
+    int64_t dilation[2];       /* 0: 1 */
+    int64_t groups;            /* 0: 1; must divide in and out channels */
+    bool no_bias;              /* false: with a bias */
+    volt_generator *gen;       /* NULL: the default generator */
+} volt_conv_options;
+
+/* Conv1d / Conv2d / ConvTranspose2d. "weight" [out, in / groups, kH, kW]
+ * ([in, out / groups, kH, kW] transposed; Conv1d without kH), initialised
+ * kaiming_uniform a = sqrt(5) (U(+-1/sqrt(fan_in)), fan_in = dim 1 times
+ * the kernel area) and "bias" [out] U(+-1/sqrt(fan_in)), like PyTorch.
+ * Conv1d and Conv2d keep the weights reordered for oneDNN between steps
+ * (until the weight changes). Inputs: [N, C, L] or [C, L] (1d), [N, C, H, W]
+ * or [C, H, W] (2d). */
+typedef struct {
+    volt_module base;
+    int64_t in_channels, out_channels;
+    int64_t kernel_size[2], stride[2], padding[2], output_padding[2], dilation[2], groups;
+    bool has_bias;
+    /* private: */
+    int dims; /* 1 or 2 */
+    bool transposed;
+    struct volt_dnnl_weight_cache *weight_cache;
+} volt_conv_layer;
+typedef volt_conv_layer volt_conv1d_layer;
+typedef volt_conv_layer volt_conv2d_layer;
+typedef volt_conv_layer volt_conv_transpose2d_layer;
+
+/* options NULL: the defaults. */
+volt_conv1d_layer *volt_conv1d_layer_new(volt_module *parent, const char *name, int64_t in_channels,
+                                         int64_t out_channels, int64_t kernel_size,
+                                         const volt_conv_options *options);
+volt_conv2d_layer *volt_conv2d_layer_new(volt_module *parent, const char *name, int64_t in_channels,
+                                         int64_t out_channels, int64_t kernel_h, int64_t kernel_w,
+                                         const volt_conv_options *options);
+volt_conv_transpose2d_layer *volt_conv_transpose2d_layer_new(volt_module *parent, const char *name,
+                                                             int64_t in_channels,
+                                                             int64_t out_channels, int64_t kernel_h,
+                                                             int64_t kernel_w,
+                                                             const volt_conv_options *options);
+volt_tensor *volt_conv1d_layer_forward(volt_conv1d_layer *layer, const volt_tensor *x);
+volt_tensor *volt_conv2d_layer_forward(volt_conv2d_layer *layer, const volt_tensor *x);
+volt_tensor *volt_conv_transpose2d_layer_forward(volt_conv_transpose2d_layer *layer,
+                                                 const volt_tensor *x);
+
+/* Options of MaxPool2d and AvgPool2d; zero fields mean PyTorch's defaults. */
+typedef struct {
+    int64_t stride[2];   /* 0: the kernel size */
+    int64_t padding[2];  /* at most half the kernel */
+    int64_t dilation[2]; /* MaxPool2d; 0: 1 */
+    bool ceil_mode;
+    bool exclude_pad; /* AvgPool2d: count_include_pad = false */
+} volt_pool_options;
+
+/* MaxPool2d / AvgPool2d over [N, C, H, W] or [C, H, W]; no parameters. */
+typedef struct {
+    volt_module base;
+    int64_t kernel_size[2], stride[2], padding[2], dilation[2];
+    bool ceil_mode, count_include_pad;
+} volt_pool2d_layer;
+typedef volt_pool2d_layer volt_max_pool2d_layer;
+typedef volt_pool2d_layer volt_avg_pool2d_layer;
+volt_max_pool2d_layer *volt_max_pool2d_layer_new(volt_module *parent, const char *name,
+                                                 int64_t kernel_h, int64_t kernel_w,
+                                                 const volt_pool_options *options);
+volt_avg_pool2d_layer *volt_avg_pool2d_layer_new(volt_module *parent, const char *name,
+                                                 int64_t kernel_h, int64_t kernel_w,
+                                                 const volt_pool_options *options);
+volt_tensor *volt_max_pool2d_layer_forward(volt_max_pool2d_layer *layer, const volt_tensor *x);
+volt_tensor *volt_avg_pool2d_layer_forward(volt_avg_pool2d_layer *layer, const volt_tensor *x);
+
+/* AdaptiveAvgPool2d to [out_h, out_w]. */
+typedef struct {
+    volt_module base;
+    int64_t output_size[2];
+} volt_adaptive_avg_pool2d_layer;
+volt_adaptive_avg_pool2d_layer *volt_adaptive_avg_pool2d_layer_new(volt_module *parent,
+                                                                   const char *name, int64_t out_h,
+                                                                   int64_t out_w);
+volt_tensor *volt_adaptive_avg_pool2d_layer_forward(volt_adaptive_avg_pool2d_layer *layer,
+                                                    const volt_tensor *x);
+
+/* Options of BatchNorm1d / BatchNorm2d; zero fields mean PyTorch's
+ * defaults. */
+typedef struct {
+    double eps;                  /* 0: 1e-5 */
+    double momentum;             /* 0: 0.1; NAN: cumulative average (PyTorch's None) */
+    bool no_affine;              /* no "weight" (ones) and "bias" (zeros) */
+    bool no_track_running_stats; /* no buffers: batch statistics always */
+} volt_batch_norm_options;
+
+/* BatchNorm1d ([N, C] or [N, C, L]) / BatchNorm2d ([N, C, H, W]). Buffers
+ * "running_mean" (zeros), "running_var" (ones) and "num_batches_tracked"
+ * (i64, 0-d), as in PyTorch's state dicts. Training mode: batch statistics,
+ * running statistics updated (num_batches_tracked + 1); eval mode: the
+ * running statistics (batch ones without tracked statistics). */
+typedef struct {
+    volt_module base;
+    int64_t num_features;
+    double eps, momentum;
+    bool affine, track_running_stats;
+    /* private: */
+    int dims; /* 1 or 2 */
+} volt_batch_norm_layer;
+typedef volt_batch_norm_layer volt_batch_norm1d;
+typedef volt_batch_norm_layer volt_batch_norm2d;
+volt_batch_norm1d *volt_batch_norm1d_new(volt_module *parent, const char *name,
+                                         int64_t num_features,
+                                         const volt_batch_norm_options *options);
+volt_batch_norm2d *volt_batch_norm2d_new(volt_module *parent, const char *name,
+                                         int64_t num_features,
+                                         const volt_batch_norm_options *options);
+volt_tensor *volt_batch_norm1d_forward(volt_batch_norm1d *layer, const volt_tensor *x);
+volt_tensor *volt_batch_norm2d_forward(volt_batch_norm2d *layer, const volt_tensor *x);
 
 #ifdef __cplusplus
 }

@@ -111,7 +111,9 @@ volt_tensor *volt_add_scaled(const volt_tensor *a, const volt_tensor *b, double 
 
 volt_tensor *volt_neg(const volt_tensor *a);
 volt_tensor *volt_exp(const volt_tensor *a);
-volt_tensor *volt_log(const volt_tensor *a);
+/* Natural logarithm (torch.log; named ln because volt_log is the trainer's
+ * metric logging, volt/train.h). */
+volt_tensor *volt_ln(const volt_tensor *a);
 volt_tensor *volt_log1p(const volt_tensor *a);
 volt_tensor *volt_sqrt(const volt_tensor *a);
 volt_tensor *volt_rsqrt(const volt_tensor *a);
@@ -301,6 +303,116 @@ volt_tensor *volt_kl_div(const volt_tensor *input, const volt_tensor *target,
  * its gradient) otherwise or when p = 0. The mask comes from `gen` (NULL: the
  * default generator), so the same generator state gives the same mask. */
 volt_tensor *volt_dropout(const volt_tensor *a, double p, bool training, volt_generator *gen);
+
+/* ------------------------------------------------- nn ops: norms, embedding,
+ * attention (src/ops/norm.c, embedding.c, attention.c) --- */
+/* f32 and f64; x, weight and bias share one dtype. Statistics are computed
+ * per row in double, with the biased variance; eps >= 0. Each has a fused
+ * backward for x, weight and bias. */
+
+/* Normalises over the last `normalized_ndim` dims of x ([..., *S], 1 <=
+ * normalized_ndim <= x->ndim): y = (x - mean) / sqrt(var + eps) * weight +
+ * bias; weight and bias NULL or of shape S. */
+volt_tensor *volt_layer_norm(const volt_tensor *x, int normalized_ndim, const volt_tensor *weight,
+                             const volt_tensor *bias, double eps);
+/* x [N, C, *]: statistics per sample over each of num_groups groups of
+ * C / num_groups channels (num_groups must divide C); weight and bias NULL
+ * or [C], applied per channel. */
+volt_tensor *volt_group_norm(const volt_tensor *x, int64_t num_groups, const volt_tensor *weight,
+                             const volt_tensor *bias, double eps);
+/* y = x / sqrt(mean(x^2) + eps) * weight over the last normalized_ndim dims;
+ * weight NULL or of their shape S. eps NAN: the machine epsilon of x's dtype
+ * (torch's default). */
+volt_tensor *volt_rms_norm(const volt_tensor *x, int normalized_ndim, const volt_tensor *weight,
+                           double eps);
+
+/* padding_idx value meaning "no padding row". */
+#define VOLT_NO_PADDING_IDX INT64_MIN
+/* weight [N, D] (floating), indices integer (i64 or i32) of any shape, each
+ * in [0, N) -> [*indices, D] rows of weight. padding_idx: a row in [-N, N)
+ * (negative counts from the end) whose gradient is always zero, or
+ * VOLT_NO_PADDING_IDX. Backward adds the output gradient's rows into the
+ * weight gradient (no gradient to indices). */
+volt_tensor *volt_embedding(const volt_tensor *weight, const volt_tensor *indices,
+                            int64_t padding_idx);
+
+/* softmax(q @ k^T * scale (+ causal mask)) @ v over the last two dims:
+ * q [..., T, D], k [..., S, D], v [..., S, Dv] with the same leading dims
+ * (typically [B, H, T, D]) -> [..., T, Dv]. causal: query i sees keys
+ * j <= i (torch's is_causal, aligned top-left). scale 0 or NAN: 1/sqrt(D).
+ * f32/f64, q, k and v one dtype. One node: backward through the saved
+ * attention probabilities. */
+volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_tensor *k,
+                                               const volt_tensor *v, bool causal, double scale);
+
+/* ------------------------------------------- nn ops: convolution, pooling,
+ * batch norm (src/ops/conv.c, pool.c, batch_norm.c; oneDNN + reference) --- */
+/* torch.nn.functional's conv2d, conv1d, conv_transpose2d, max_pool2d,
+ * avg_pool2d, adaptive_avg_pool2d and batch_norm, with their gradients.
+ * f32 convolution and pooling run through oneDNN, f32 batch norm through
+ * volt's own fused kernels (faster than oneDNN's on NCHW), f64 through
+ * simple reference kernels (which also take the few f32 problems oneDNN
+ * does not); other dtypes are refused. x, weight and bias share one dtype.
+ * Per-dimension arguments are arrays of 2 ({H, W}); NULL gives the default
+ * (stride 1, padding 0, dilation 1). A 3-D input [C, H, W] is taken as a
+ * batch of one (the result is 3-D too).
+ * Output size per dim: (in + 2 padding - dilation (k - 1) - 1) / stride + 1
+ * (floor; ceil_mode rounds up, like PyTorch). Errors name the op and shapes:
+ * channel mismatch, groups not dividing channels, stride or dilation < 1,
+ * negative padding, an empty output ("kernel larger than the padded
+ * input"). */
+
+/* padding[i] == VOLT_PADDING_SAME: "same" padding in dim i (stride 1 only):
+ * total dilation (k - 1), the odd one at the end, like PyTorch. */
+#define VOLT_PADDING_SAME (-1)
+
+/* x [N, C, H, W], w [O, C / groups, kH, kW], bias NULL or [O] ->
+ * [N, O, OH, OW]. */
+volt_tensor *volt_conv2d(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
+                         const int64_t stride[2], const int64_t padding[2],
+                         const int64_t dilation[2], int64_t groups);
+/* x [N, C, L] (or [C, L]), w [O, C / groups, k], bias NULL or [O]; padding
+ * may be VOLT_PADDING_SAME. */
+volt_tensor *volt_conv1d(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
+                         int64_t stride, int64_t padding, int64_t dilation, int64_t groups);
+/* The gradient of conv2d with respect to its input, as a layer: x
+ * [N, C, H, W], w [C, O / groups, kH, kW], bias NULL or [O] -> [N, O, OH,
+ * OW] with OH = (H - 1) stride - 2 padding + dilation (kH - 1) +
+ * output_padding + 1; output_padding[i] < max(stride[i], dilation[i])
+ * (NULL: 0). "same" padding is not taken. */
+volt_tensor *volt_conv_transpose2d(const volt_tensor *x, const volt_tensor *w,
+                                   const volt_tensor *bias, const int64_t stride[2],
+                                   const int64_t padding[2], const int64_t output_padding[2],
+                                   const int64_t dilation[2], int64_t groups);
+
+/* Max over kernel windows of x [N, C, H, W]; stride NULL: the kernel size;
+ * padding (implicit -inf) at most half the dilated kernel. indices (may be
+ * NULL) receives an i64 tensor of the output's shape holding each maximum's
+ * position h * W + w in its input plane (the first one on ties), like
+ * PyTorch's return_indices. The gradient goes to the maximum of each
+ * window. */
+volt_tensor *volt_max_pool2d(const volt_tensor *x, const int64_t kernel[2], const int64_t stride[2],
+                             const int64_t padding[2], const int64_t dilation[2], bool ceil_mode,
+                             volt_tensor **indices);
+/* Mean over kernel windows; count_include_pad: padding zeros count in the
+ * divisor (not the part of a ceil_mode window past the padding), like
+ * PyTorch. */
+volt_tensor *volt_avg_pool2d(const volt_tensor *x, const int64_t kernel[2], const int64_t stride[2],
+                             const int64_t padding[2], bool ceil_mode, bool count_include_pad);
+/* x [N, C, H, W] -> [N, C, out_h, out_w]: output cell i averages input rows
+ * floor(i H / out_h) .. ceil((i + 1) H / out_h) - 1 (and so for columns). */
+volt_tensor *volt_adaptive_avg_pool2d(const volt_tensor *x, int64_t out_h, int64_t out_w);
+
+/* x [N, C, *] normalised per channel. training: with the batch's mean and
+ * (biased) variance, and, when running_mean / running_var are given (both
+ * or neither, [C], x's dtype), updates them in place: r = (1 - momentum) r +
+ * momentum s, with the unbiased variance for running_var (needs more than
+ * one value per channel). Not training: with running_mean / running_var
+ * (required). weight, bias: NULL or [C]. Gradients to x, weight and bias in
+ * both modes; none to the running statistics. */
+volt_tensor *volt_batch_norm(const volt_tensor *x, volt_tensor *running_mean,
+                             volt_tensor *running_var, const volt_tensor *weight,
+                             const volt_tensor *bias, bool training, double momentum, double eps);
 
 #ifdef __cplusplus
 }

@@ -34,5 +34,6 @@
 #include "volt/io.h"
 #include "volt/nn.h"
 #include "volt/ops.h"
+#include "volt/optim.h"
 
 #endif /* VOLT_VOLT_H */

@@ -122,9 +122,20 @@ static volt_status accumulate_into_leaf(volt_node *acc) {
     volt_tensor *leaf = acc->leaf, *g = acc->grad_buffer;
     if (!leaf || !g) return VOLT_OK;
     if (!leaf->grad) {
-        volt_tensor *copy = volt_clone(g);
-        if (!copy) return volt_error_status();
-        leaf->grad = volt_persist(copy);
+        /* A gradient nothing else refers to (the usual fresh output of a
+         * backward op) becomes the leaf's own; anything else is copied. */
+        bool sole = g->refcount == 1 && g->scope_depth < 0 && volt_tensor_is_contiguous(g) &&
+                    g->offset == 0 && volt_storage_refcount(g->storage) == 1 &&
+                    volt_storage_nbytes(g->storage) ==
+                        (size_t)volt_tensor_numel(g) * volt_dtype_size(g->dtype) &&
+                    g->dtype == leaf->dtype;
+        if (sole) {
+            leaf->grad = volt_tensor_retain(g);
+        } else {
+            volt_tensor *copy = volt_clone(g);
+            if (!copy) return volt_error_status();
+            leaf->grad = volt_persist(copy);
+        }
     } else if (!volt_add_(leaf->grad, g)) {
         return volt_error_status();
     }
@@ -203,8 +214,15 @@ volt_status volt_backward_ex(volt_tensor *output, const volt_tensor *grad_output
     volt_set_grad_enabled(false);
     volt_scope_begin();
     if (st == VOLT_OK) {
-        volt_tensor *seed =
-            grad_output ? volt_to_dtype(grad_output, output->dtype) : volt_ones_like(output);
+        /* The caller's grad_output is used as it is when its dtype fits: the
+         * engine never writes into a gradient it does not own. */
+        volt_tensor *seed;
+        if (!grad_output)
+            seed = volt_ones_like(output);
+        else if (grad_output->dtype == output->dtype)
+            seed = (volt_tensor *)grad_output;
+        else
+            seed = volt_to_dtype(grad_output, output->dtype);
         st = seed ? add_to_buffer(root, seed) : volt_error_status();
     }
     if (st == VOLT_OK) heap_push(&ready, root);

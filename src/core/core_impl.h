@@ -34,6 +34,9 @@ void volt_autograd_tensor_freed(volt_tensor *t);
  * element count without overflow), naming `op` in the error. */
 volt_status volt_check_new_tensor(const char *op, int ndim, const int64_t *shape, volt_dtype dtype);
 
+/* References to a storage (tensors and views sharing it). */
+int volt_storage_refcount(const volt_storage *s);
+
 /* Geometry helpers. */
 int64_t volt_shape_numel(int ndim, const int64_t *shape);
 void volt_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);

@@ -79,6 +79,10 @@ void volt_storage_release(volt_storage *s) {
 
 void *volt_storage_data(const volt_storage *s) { return s ? s->data : NULL; }
 
+int volt_storage_refcount(const volt_storage *s) {
+    return s ? atomic_load_explicit(&s->refcount, memory_order_acquire) : 0;
+}
+
 size_t volt_storage_nbytes(const volt_storage *s) { return s ? s->nbytes : 0; }
 
 uint64_t volt_storage_version(const volt_storage *s) {

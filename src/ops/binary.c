@@ -51,7 +51,7 @@ static volt_status pow_backward(volt_node *node, volt_tensor *g, volt_tensor **g
     if (node->inputs[1].needs) {
         volt_tensor *out = volt_node_saved(node, 2);
         volt_tensor *mask = volt_logical_and(volt_eq(a, zero), volt_ge(b, zero));
-        volt_tensor *d = volt_where(mask, zero, volt_mul(out, volt_log(a)));
+        volt_tensor *d = volt_where(mask, zero, volt_mul(out, volt_ln(a)));
         grads[1] = volt_mul(g, d);
     }
     return VOLT_OK;

@@ -132,7 +132,24 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
         volt_tensor_free(bt);
         if (!grads[ia]) st = volt_error_status();
     }
-    if (st == VOLT_OK && node->inputs[ia + 1].needs) {
+    /* A column-major b (a transposed weight, as in Linear) gets its gradient
+     * in the same layout: (g^T a) computed contiguous and handed back
+     * transposed, so that the transpose's own backward yields a contiguous
+     * gradient the engine can keep without a copy. Same arithmetic, one gemm. */
+    bool b_colmajor = mb && mb->ndim == 2 && mb->strides[0] == 1 && mb->shape[0] > 1 &&
+                      mb->shape[1] > 1 && mb->strides[1] >= mb->shape[0];
+    if (st == VOLT_OK && node->inputs[ia + 1].needs && b_colmajor) {
+        int64_t k = ma->shape[ma->ndim - 1], m = shape[nd - 1];
+        int64_t rows = volt_tensor_numel(ma) / (k ? k : 1);
+        volt_tensor *g2 = volt_reshape(gf, VOLT_SHAPE(rows, m));
+        volt_tensor *gt = transposed(g2);
+        volt_tensor *a2 = volt_reshape(ma, VOLT_SHAPE(rows, k));
+        volt_tensor *gbt = product(node->name, gt, a2, alpha, NULL, 0, gt, a2); /* [m, k] */
+        volt_tensor_free(gt);
+        volt_tensor *gb = gbt ? transposed(gbt) : NULL;
+        grads[ia + 1] = drop_added_dim(gb, how_b);
+        if (!grads[ia + 1]) st = volt_error_status();
+    } else if (st == VOLT_OK && node->inputs[ia + 1].needs) {
         volt_tensor *gb;
         if (mb->ndim == 2 && ma->ndim > 2) {
             /* b shared by every batch: one product over the stacked batches,

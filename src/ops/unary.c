@@ -153,8 +153,8 @@ volt_tensor *volt_neg(const volt_tensor *a) {
 volt_tensor *volt_exp(const volt_tensor *a) {
     return volt_unary_apply(VOLT_UN_EXP, "exp", a, 0, 0);
 }
-volt_tensor *volt_log(const volt_tensor *a) {
-    return volt_unary_apply(VOLT_UN_LOG, "log", a, 0, 0);
+volt_tensor *volt_ln(const volt_tensor *a) {
+    return volt_unary_apply(VOLT_UN_LOG, "ln", a, 0, 0);
 }
 volt_tensor *volt_log1p(const volt_tensor *a) {
     return volt_unary_apply(VOLT_UN_LOG1P, "log1p", a, 0, 0);

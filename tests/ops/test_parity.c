@@ -131,7 +131,7 @@ static const struct {
 } unary_ops[] = {
     {"neg", volt_neg},
     {"exp", volt_exp},
-    {"log", volt_log},
+    {"log", volt_ln},
     {"log1p", volt_log1p},
     {"sqrt", volt_sqrt},
     {"rsqrt", volt_rsqrt},

@@ -36,7 +36,7 @@ static void test_exp_log_values(void **state) {
         assert_int_equal(e->dtype, d);
         EXPECT(e, tol(d), 1, 2.718281828459045, 0.36787944117144233, 7.38905609893065, 0);
         assert_true(isinf(volt_tensor_get_flat(volt_exp(VEC(d, 1000)), 0)));
-        volt_tensor *l = volt_log(VEC(d, 1, 2.718281828459045, 0.5, 0, -1));
+        volt_tensor *l = volt_ln(VEC(d, 1, 2.718281828459045, 0.5, 0, -1));
         assert_true(fabs(volt_tensor_get_flat(l, 0)) <= tol(d));
         assert_true(fabs(volt_tensor_get_flat(l, 1) - 1) <= 2 * tol(d));
         assert_true(fabs(volt_tensor_get_flat(l, 2) + 0.6931471805599453) <= tol(d));
@@ -137,7 +137,7 @@ static void test_math_ops_promote_integers_to_f32(void **state) {
     volt_tensor *s = volt_sqrt(VEC(VOLT_U8, 4, 9));
     assert_int_equal(s->dtype, VOLT_F32);
     EXPECT(s, 0, 2, 3);
-    volt_tensor *l = volt_log(volt_to_dtype(VEC(VOLT_F64, 1, 0), VOLT_BOOL));
+    volt_tensor *l = volt_ln(volt_to_dtype(VEC(VOLT_F64, 1, 0), VOLT_BOOL));
     assert_int_equal(l->dtype, VOLT_F32);
     assert_true(volt_tensor_get_flat(l, 0) == 0 && isinf(volt_tensor_get_flat(l, 1)));
     VT_ASSERT_NO_ERROR();
@@ -334,7 +334,7 @@ static void test_gradient_conventions(void **state) {
     assert_int_equal(volt_backward(volt_sum_all(volt_exp(e))), VOLT_OK);
     EXPECT(e->grad, 1e-15, 1, 2.718281828459045, 0.36787944117144233);
     volt_tensor *l = LEAF(0.5, 4);
-    assert_int_equal(volt_backward(volt_sum_all(volt_log(l))), VOLT_OK);
+    assert_int_equal(volt_backward(volt_sum_all(volt_ln(l))), VOLT_OK);
     EXPECT(l->grad, 1e-15, 2, 0.25);
     volt_tensor *l1 = LEAF(0, 3);
     assert_int_equal(volt_backward(volt_sum_all(volt_log1p(l1))), VOLT_OK);
@@ -385,7 +385,7 @@ static volt_tensor *op_exp(const volt_tensor *a, const double *p) {
 }
 static volt_tensor *op_log(const volt_tensor *a, const double *p) {
     (void)p;
-    return volt_log(a);
+    return volt_ln(a);
 }
 static volt_tensor *op_log1p(const volt_tensor *a, const double *p) {
     (void)p;

@@ -46,7 +46,7 @@ OP(logical_or, volt_logical_or(a, b))
 OP(logical_not, volt_logical_not(a))
 OP(neg, volt_neg(a))
 OP(exp, volt_exp(a))
-OP(log, volt_log(a))
+OP(ln, volt_ln(a))
 OP(log1p, volt_log1p(a))
 OP(sqrt, volt_sqrt(a))
 OP(rsqrt, volt_rsqrt(a))
@@ -151,7 +151,7 @@ static const op_case cases[] = {
     CASE(logical_not),
     CASE(neg),
     CASE(exp),
-    CASE(log),
+    CASE(ln),
     CASE(log1p),
     CASE(sqrt),
     CASE(rsqrt),

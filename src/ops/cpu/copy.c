@@ -71,7 +71,45 @@ static void copy_convert(char **p, const int64_t *s, int64_t n, void *vctx) {
     for (int64_t i = 0; i < n; i++) store(p[0] + i * s[0], c->out, load(p[1] + i * s[1], c->in));
 }
 
+/* out (contiguous [rows, cols]) = src, where src's element (i, j) sits at
+ * i + j * ld (a transposed view of a contiguous matrix): copied in square
+ * tiles so that both sides stay in cache (a plain row loop strides through
+ * src with every element). */
+#define TILE 32
+#define TRANSPOSE_COPY(NAME, T)                                                             \
+    static void NAME(T *dst, const T *srcp, int64_t rows, int64_t cols, int64_t ld) {       \
+        _Pragma("omp parallel for if (rows * cols > VOLT_PARALLEL_GRAIN) \
+                 num_threads(volt_get_num_threads()) schedule(static)")                   \
+        for (int64_t i0 = 0; i0 < rows; i0 += TILE)                                         \
+            for (int64_t j0 = 0; j0 < cols; j0 += TILE) {                                   \
+                int64_t i1 = i0 + TILE < rows ? i0 + TILE : rows;                           \
+                int64_t j1 = j0 + TILE < cols ? j0 + TILE : cols;                           \
+                for (int64_t j = j0; j < j1; j++)                                           \
+                    for (int64_t i = i0; i < i1; i++) dst[i * cols + j] = srcp[i + j * ld]; \
+            }                                                                               \
+    }
+TRANSPOSE_COPY(transpose_copy_4, uint32_t)
+TRANSPOSE_COPY(transpose_copy_8, uint64_t)
+
+static bool copy_transposed(volt_tensor *out, const volt_tensor *src) {
+    size_t e = volt_dtype_size(out->dtype);
+    if (out->dtype != src->dtype || out->ndim != 2 || src->ndim != 2 || (e != 4 && e != 8) ||
+        !volt_tensor_is_contiguous(out) || src->strides[0] != 1 || src->shape[0] < 2 ||
+        src->shape[1] < 2 || src->strides[1] < src->shape[0] ||
+        out->shape[0] != src->shape[0] || out->shape[1] != src->shape[1] ||
+        volt_tensor_numel(out) < 4096)
+        return false;
+    if (e == 4)
+        transpose_copy_4(volt_tensor_data(out), volt_tensor_data(src), out->shape[0],
+                         out->shape[1], src->strides[1]);
+    else
+        transpose_copy_8(volt_tensor_data(out), volt_tensor_data(src), out->shape[0],
+                         out->shape[1], src->strides[1]);
+    return true;
+}
+
 void volt_cpu_copy(volt_tensor *out, const volt_tensor *src) {
+    if (copy_transposed(out, src)) return;
     copy_ctx c = {out->dtype, src->dtype, volt_dtype_size(out->dtype)};
     volt_loop_fn fn = copy_convert;
     if (c.out == c.in)

@@ -1,0 +1,128 @@
+/* attention.c: scaled dot-product attention, softmax(q k^T * scale + mask) v,
+ * as one autograd node: the score and output products go to BLAS (k^T as
+ * a transposed view, no copy), the scaled causal softmax is one kernel pass,
+ * and the backward runs from the saved probabilities. Kernels:
+ * ops/cpu/attention.c. */
+#include <math.h>
+
+#include "ops/cpu/attention.h"
+
+/* A view of t with its last two dims swapped (no autograd). */
+static volt_tensor *swap_last(const volt_tensor *t) {
+    int64_t shape[VOLT_MAX_DIMS], strides[VOLT_MAX_DIMS];
+    int nd = t->ndim;
+    for (int i = 0; i < nd; i++) {
+        int j = i == nd - 2 ? nd - 1 : i == nd - 1 ? nd - 2 : i;
+        shape[i] = t->shape[j];
+        strides[i] = t->strides[j];
+    }
+    return volt_tensor_alias(t, nd, shape, strides, t->offset);
+}
+
+/* a @ swap_last(b) and swap_last(a) @ b, with grad mode off (callers). */
+static volt_tensor *mm_bt(const volt_tensor *a, const volt_tensor *b) {
+    volt_tensor *bt = swap_last(b);
+    volt_tensor *out = bt ? volt_matmul(a, bt) : NULL;
+    volt_tensor_free(bt);
+    return out;
+}
+
+static volt_tensor *mm_at(const volt_tensor *a, const volt_tensor *b) {
+    volt_tensor *at = swap_last(a);
+    volt_tensor *out = at ? volt_matmul(at, b) : NULL;
+    volt_tensor_free(at);
+    return out;
+}
+
+/* args[0] = scale; iargs[0] = causal; saved: q 0, k 1, v 2, probabilities 3.
+ *   dv = p^T g,  dp = g v^T,  ds = scale * p * (dp - rowsum(dp * p)),
+ *   dq = ds k,   dk = ds^T q. */
+static volt_status attention_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    volt_tensor *q = volt_node_saved(node, 0), *k = volt_node_saved(node, 1),
+                *v = volt_node_saved(node, 2), *p = volt_node_saved(node, 3);
+    const volt_tensor *gd = volt_as_dtype(g, q->dtype);
+    if (!gd) return volt_error_status();
+    if (node->inputs[2].needs && !(grads[2] = mm_at(p, gd))) return volt_error_status();
+    if (!node->inputs[0].needs && !node->inputs[1].needs) return VOLT_OK;
+    volt_tensor *ds = mm_bt(gd, v); /* a new contiguous tensor */
+    if (!ds) return volt_error_status();
+    volt_cpu_attention_softmax_backward(ds, p, node->iargs[0] != 0, node->args[0]);
+    if (node->inputs[0].needs && !(grads[0] = volt_matmul(ds, k))) return volt_error_status();
+    if (node->inputs[1].needs && !(grads[1] = mm_at(ds, q))) return volt_error_status();
+    volt_tensor_free(ds);
+    return VOLT_OK;
+}
+
+/* q [..., T, D], k [..., S, D], v [..., S, Dv]: same dtype (f32/f64),
+ * device, rank and leading dims. */
+static bool check_qkv(const char *op, const volt_tensor *q, const volt_tensor *k,
+                      const volt_tensor *v) {
+    if (!volt_check_not_null(op, q, "q") || !volt_check_not_null(op, k, "k") ||
+        !volt_check_not_null(op, v, "v"))
+        return false;
+    if (!volt_check_device_supported(op, q) || !volt_check_same_device(op, q, k) ||
+        !volt_check_same_device(op, q, v) || !volt_check_f32_f64(op, q))
+        return false;
+    char bq[96], bk[96], bv[96];
+    volt_shape_str(q, bq, sizeof bq);
+    volt_shape_str(k, bk, sizeof bk);
+    volt_shape_str(v, bv, sizeof bv);
+    if (k->dtype != q->dtype || v->dtype != q->dtype) {
+        volt_error_set(VOLT_ERR_DTYPE, "%s: q %s, k %s, v %s: dtypes differ", op, bq, bk, bv);
+        return false;
+    }
+    int nd = q->ndim;
+    bool ok = nd >= 2 && k->ndim == nd && v->ndim == nd;
+    for (int i = 0; ok && i < nd - 2; i++)
+        ok = k->shape[i] == q->shape[i] && v->shape[i] == q->shape[i];
+    if (!ok) {
+        volt_error_set(VOLT_ERR_SHAPE,
+                       "%s: q %s, k %s, v %s: expected [..., T, D], [..., S, D], [..., S, Dv] "
+                       "with the same leading dims",
+                       op, bq, bk, bv);
+        return false;
+    }
+    if (k->shape[nd - 1] != q->shape[nd - 1]) {
+        volt_error_set(VOLT_ERR_SHAPE, "%s: q %s and k %s: head dims differ (%lld vs %lld)", op, bq,
+                       bk, (long long)q->shape[nd - 1], (long long)k->shape[nd - 1]);
+        return false;
+    }
+    if (v->shape[nd - 2] != k->shape[nd - 2]) {
+        volt_error_set(VOLT_ERR_SHAPE, "%s: k %s and v %s: key counts differ (%lld vs %lld)", op,
+                       bk, bv, (long long)k->shape[nd - 2], (long long)v->shape[nd - 2]);
+        return false;
+    }
+    return true;
+}
+
+volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_tensor *k,
+                                               const volt_tensor *v, bool causal, double scale) {
+    const char *op = "scaled_dot_product_attention";
+    if (!check_qkv(op, q, k, v)) return NULL;
+    if (isinf(scale)) {
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: scale %g (must be finite)", op, scale);
+        return NULL;
+    }
+    int64_t d = q->shape[q->ndim - 1];
+    if (scale == 0.0 || isnan(scale)) scale = d > 0 ? 1.0 / sqrt((double)d) : 1.0;
+    volt_tensor *p = NULL, *out = NULL;
+    VOLT_NO_GRAD {
+        p = mm_bt(q, k);
+        if (p) volt_cpu_attention_softmax(p, causal, scale);
+        out = p ? volt_matmul(p, v) : NULL;
+    }
+    if (!out) return NULL;
+    const volt_tensor *inputs[3] = {q, k, v};
+    if (volt_autograd_should_record(3, inputs)) {
+        volt_node *node = volt_autograd_record(op, attention_backward, out, 3, inputs);
+        if (!node) return NULL;
+        node->args[0] = scale;
+        node->iargs[0] = causal;
+        volt_node_save(node, q);
+        volt_node_save(node, k);
+        volt_node_save(node, v);
+        volt_node_save(node, p);
+    }
+    volt_tensor_free(p);
+    return out;
+}

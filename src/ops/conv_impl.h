@@ -1,0 +1,23 @@
+/* conv_impl.h: what the conv, pool and batch-norm op files share with each
+ * other and with the layers in src/nn: the conv ops with a layer's weight
+ * cache, and the helpers for dense 4-D views. */
+#ifndef VOLT_CONV_IMPL_H
+#define VOLT_CONV_IMPL_H
+
+#include "ops/cpu/dnnl_conv.h"
+
+/* volt_conv2d / volt_conv1d / volt_conv_transpose2d reusing `cache` (may be
+ * NULL) for the weights reordered into oneDNN's layout (f32). */
+volt_tensor *volt_conv2d_cached(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
+                                const int64_t stride[2], const int64_t padding[2],
+                                const int64_t dilation[2], int64_t groups,
+                                volt_dnnl_weight_cache *cache);
+volt_tensor *volt_conv1d_cached(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
+                                int64_t stride, int64_t padding, int64_t dilation, int64_t groups,
+                                volt_dnnl_weight_cache *cache);
+
+/* A contiguous tensor holding t's elements seen as (ndim, shape) (same
+ * count): an alias of t when t is contiguous, else a copy. No autograd. */
+volt_tensor *volt_dense_as(const volt_tensor *t, int ndim, const int64_t *shape);
+
+#endif

@@ -1,0 +1,254 @@
+/* dnnl_common.c: the oneDNN engine and stream, the primitive cache (LRU,
+ * byte keys), reorders, scratch memory and the status check shared by the
+ * oneDNN paths of conv and pooling (see dnnl_common.h), and the switch of
+ * the fast kernels. */
+#include "ops/cpu/dnnl_common.h"
+
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_CAPACITY 96
+
+typedef struct {
+    void *key; /* NULL: free slot */
+    size_t key_size;
+    uint64_t last_use;
+    volt_dnnl_prim p;
+} cache_entry;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+static dnnl_engine_t engine;
+static dnnl_stream_t stream;
+static dnnl_status_t init_status = dnnl_success;
+static cache_entry cache[CACHE_CAPACITY];
+static uint64_t use_clock;
+static int64_t n_created;
+static bool disabled;
+
+const char *volt_dnnl_status_name(dnnl_status_t status) {
+    switch (status) {
+    case dnnl_success: return "dnnl_success";
+    case dnnl_out_of_memory: return "dnnl_out_of_memory";
+    case dnnl_invalid_arguments: return "dnnl_invalid_arguments";
+    case dnnl_unimplemented: return "dnnl_unimplemented";
+    case dnnl_iterator_ends: return "dnnl_iterator_ends";
+    case dnnl_runtime_error: return "dnnl_runtime_error";
+    case dnnl_not_required: return "dnnl_not_required";
+    }
+    return "unknown dnnl status";
+}
+
+bool volt_dnnl_check(dnnl_status_t status, const char *call, const char *file, int line) {
+    if (status == dnnl_success) return true;
+    volt_error_set(status == dnnl_out_of_memory ? VOLT_ERR_OUT_OF_MEMORY : VOLT_ERR_INTERNAL,
+                   "dnnl: %s failed: %s (%s:%d)", call, volt_dnnl_status_name(status), file, line);
+    return false;
+}
+
+bool volt_fast_kernels_enabled(void) { return !__atomic_load_n(&disabled, __ATOMIC_RELAXED); }
+
+void volt_set_fast_kernels(bool enabled) {
+    __atomic_store_n(&disabled, !enabled, __ATOMIC_RELAXED);
+}
+
+static const char *init_call = "dnnl_engine_create(&engine, dnnl_cpu, 0)";
+
+static void init_engine(void) {
+    init_status = dnnl_engine_create(&engine, dnnl_cpu, 0);
+    if (init_status != dnnl_success) return;
+    init_call = "dnnl_stream_create(&stream, engine, dnnl_stream_default_flags)";
+    init_status = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
+}
+
+bool volt_dnnl_lock(void) {
+    pthread_once(&init_once, init_engine);
+    if (!volt_dnnl_check(init_status, init_call, __FILE__, __LINE__)) return false;
+    pthread_mutex_lock(&mutex);
+    /* oneDNN (OpenMP build) runs with the calling thread's team size. */
+    int n = volt_get_num_threads();
+    if (omp_get_max_threads() != n) omp_set_num_threads(n);
+    return true;
+}
+
+void volt_dnnl_unlock(void) { pthread_mutex_unlock(&mutex); }
+
+static void entry_clear(cache_entry *e) {
+    if (e->p.prim) dnnl_primitive_destroy(e->p.prim);
+    if (e->p.pd) dnnl_primitive_desc_destroy(e->p.pd);
+    free(e->key);
+    memset(e, 0, sizeof *e);
+}
+
+int64_t volt_dnnl_primitives_created(void) { return __atomic_load_n(&n_created, __ATOMIC_RELAXED); }
+
+/* The entry for key, made with make(ctx) on a miss (the least recently used
+ * entry is evicted when the cache is full). */
+static const volt_dnnl_prim *cache_get(const void *key, size_t key_size, volt_dnnl_make_pd_fn make,
+                                       void *ctx, bool *unsupported) {
+    *unsupported = false;
+    cache_entry *victim = NULL; /* a free slot, else the least recently used */
+    for (int i = 0; i < CACHE_CAPACITY; i++) {
+        cache_entry *e = &cache[i];
+        if (e->key && e->key_size == key_size && memcmp(e->key, key, key_size) == 0) {
+            e->last_use = ++use_clock;
+            return &e->p;
+        }
+        if (!e->key) {
+            if (!victim || victim->key) victim = e;
+        } else if (!victim || (victim->key && e->last_use < victim->last_use)) {
+            victim = e;
+        }
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = make(&pd, engine, ctx);
+    if (st == dnnl_unimplemented || st == dnnl_invalid_arguments) {
+        if (pd) dnnl_primitive_desc_destroy(pd);
+        *unsupported = true;
+        return NULL;
+    }
+    if (!VOLT_DNNL_CHECK(st)) return NULL;
+    dnnl_primitive_t prim = NULL;
+    if (!VOLT_DNNL_CHECK(dnnl_primitive_create(&prim, pd))) {
+        dnnl_primitive_desc_destroy(pd);
+        return NULL;
+    }
+    void *k = malloc(key_size);
+    if (!k) {
+        dnnl_primitive_destroy(prim);
+        dnnl_primitive_desc_destroy(pd);
+        volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "dnnl: out of memory for the primitive cache");
+        return NULL;
+    }
+    memcpy(k, key, key_size);
+    entry_clear(victim);
+    victim->key = k;
+    victim->key_size = key_size;
+    victim->last_use = ++use_clock;
+    victim->p.pd = pd;
+    victim->p.prim = prim;
+    __atomic_add_fetch(&n_created, 1, __ATOMIC_RELAXED);
+    return &victim->p;
+}
+
+const volt_dnnl_prim *volt_dnnl_cache_get(volt_dnnl_key *key, volt_dnnl_make_pd_fn make, void *ctx,
+                                          bool *unsupported) {
+    key->n_threads = omp_get_max_threads();
+    return cache_get(key, sizeof *key, make, ctx, unsupported);
+}
+
+bool volt_dnnl_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *shape) {
+    dnnl_dims_t dims = {0}, strides = {0};
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        dims[i] = shape[i];
+        strides[i] = s;
+        s *= shape[i] > 0 ? shape[i] : 1;
+    }
+    return VOLT_DNNL_CHECK(dnnl_memory_desc_init_by_strides(md, ndim, dims, dnnl_f32, strides));
+}
+
+const dnnl_memory_desc_t *volt_dnnl_query_md(const volt_dnnl_prim *p, dnnl_query_t what,
+                                             int index) {
+    return dnnl_primitive_desc_query_md(p->pd, what, index);
+}
+
+bool volt_dnnl_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
+    return dnnl_memory_desc_equal(a, b) != 0;
+}
+
+bool volt_dnnl_execute(const volt_dnnl_prim *p, int n, const int *args,
+                       const dnnl_memory_desc_t *const *mds, void *const *data) {
+    enum { MAX_ARGS = 12 };
+    VOLT_ASSERT(n <= MAX_ARGS);
+    dnnl_exec_arg_t exec[MAX_ARGS] = {{0, NULL}};
+    int made = 0;
+    bool ok = true;
+    for (; made < n && ok; made++) {
+        exec[made].arg = args[made];
+        ok = VOLT_DNNL_CHECK(dnnl_memory_create(&exec[made].memory, mds[made], engine, data[made]));
+    }
+    if (!ok) made--; /* the failed one was not created */
+    if (ok) ok = VOLT_DNNL_CHECK(dnnl_primitive_execute(p->prim, stream, n, exec));
+    if (ok) ok = VOLT_DNNL_CHECK(dnnl_stream_wait(stream));
+    for (int i = 0; i < made; i++) dnnl_memory_destroy(exec[i].memory);
+    return ok;
+}
+
+typedef struct {
+    const dnnl_memory_desc_t *from, *to;
+} reorder_ctx;
+
+static dnnl_status_t make_reorder(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, void *ctx) {
+    reorder_ctx *c = ctx;
+    return dnnl_reorder_primitive_desc_create(pd, c->from, eng, c->to, eng, NULL);
+}
+
+bool volt_dnnl_reorder(const dnnl_memory_desc_t *from, const void *src,
+                       const dnnl_memory_desc_t *to, void *dst) {
+    struct {
+        int32_t kind, n_threads;
+        dnnl_memory_desc_t from, to;
+    } key;
+    memset(&key, 0, sizeof key);
+    key.kind = -1;
+    key.n_threads = omp_get_max_threads();
+    key.from = *from;
+    key.to = *to;
+    reorder_ctx ctx = {from, to};
+    bool unsupported;
+    const volt_dnnl_prim *p = cache_get(&key, sizeof key, make_reorder, &ctx, &unsupported);
+    if (!p) {
+        if (unsupported)
+            volt_error_set(VOLT_ERR_INTERNAL, "dnnl: no reorder between these memory layouts");
+        return false;
+    }
+    const int args[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
+    const dnnl_memory_desc_t *mds[2] = {from, to};
+    void *data[2] = {(void *)src, dst};
+    return volt_dnnl_execute(p, 2, args, mds, data);
+}
+
+void *volt_dnnl_scratch(size_t nbytes) {
+    void *p = volt_cpu_alloc(nbytes ? nbytes : 64);
+    if (!p)
+        volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "dnnl: out of memory for %zu bytes of scratch",
+                       nbytes);
+    return p;
+}
+
+void volt_dnnl_scratch_free(void *p) {
+    if (p) volt_cpu_free(p);
+}
+
+void *volt_dnnl_as_layout(const dnnl_memory_desc_t *have, const void *data,
+                          const dnnl_memory_desc_t *want, void **scratch) {
+    *scratch = NULL;
+    if (volt_dnnl_md_equal(have, want)) return (void *)data;
+    void *buf = volt_dnnl_scratch(dnnl_memory_desc_get_size(want));
+    if (!buf) return NULL;
+    if (!volt_dnnl_reorder(have, data, want, buf)) {
+        volt_dnnl_scratch_free(buf);
+        return NULL;
+    }
+    *scratch = buf;
+    return buf;
+}
+
+void *volt_dnnl_output(const dnnl_memory_desc_t *want, const dnnl_memory_desc_t *have, void *data,
+                       void **scratch) {
+    *scratch = NULL;
+    if (volt_dnnl_md_equal(want, have)) return data;
+    *scratch = volt_dnnl_scratch(dnnl_memory_desc_get_size(want));
+    return *scratch;
+}
+
+bool volt_dnnl_output_finish(const dnnl_memory_desc_t *want, void *scratch,
+                             const dnnl_memory_desc_t *have, void *data) {
+    if (!scratch) return true;
+    bool ok = volt_dnnl_reorder(want, scratch, have, data);
+    volt_dnnl_scratch_free(scratch);
+    return ok;
+}

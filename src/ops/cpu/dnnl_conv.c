@@ -1,0 +1,314 @@
+/* dnnl_conv.c: f32 2-D convolution through oneDNN's convolution primitives
+ * (forward_training, backward_data, backward_weights; direct algorithm).
+ * Activations stay plain NCHW in volt: oneDNN picks its layouts ("any") and
+ * they are reordered in and out here, which pays (its blocked kernels are
+ * about twice as fast as its NCHW ones on this problem size). Weights are
+ * reordered too, once per weight version when a layer passes its cache. */
+#include "ops/cpu/dnnl_conv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/cpu/dnnl_common.h"
+
+enum { KIND_FWD = 1, KIND_BWD_DATA, KIND_BWD_WEIGHTS };
+
+struct volt_dnnl_weight_cache {
+    volt_storage *storage; /* referenced; NULL: empty */
+    int64_t offset;
+    uint64_t version;
+    dnnl_memory_desc_t md;
+    void *data;
+    size_t capacity;
+};
+
+static int64_t n_weight_reorders;
+
+volt_dnnl_weight_cache *volt_dnnl_weight_cache_new(void) {
+    volt_dnnl_weight_cache *c = calloc(1, sizeof *c);
+    if (!c) volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "dnnl: out of memory for a weight cache");
+    return c;
+}
+
+void volt_dnnl_weight_cache_free(volt_dnnl_weight_cache *c) {
+    if (!c) return;
+    if (c->storage) volt_storage_release(c->storage);
+    volt_dnnl_scratch_free(c->data);
+    free(c);
+}
+
+int64_t volt_dnnl_weight_reorders(void) {
+    return __atomic_load_n(&n_weight_reorders, __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------ descriptors */
+
+/* The plain (volt) layouts of src, weights ([groups, o/g, c/g, kh, kw] when
+ * grouped), dst and bias. */
+typedef struct {
+    dnnl_memory_desc_t src, w, dst, b;
+} plain_mds;
+
+static bool plain_descs(const volt_conv_geom *g, plain_mds *m) {
+    int64_t cg = g->c / g->groups, og = g->o / g->groups;
+    bool ok = volt_dnnl_md_plain(&m->src, 4, (int64_t[]){g->n, g->c, g->h, g->w}) &&
+              volt_dnnl_md_plain(&m->dst, 4, (int64_t[]){g->n, g->o, g->oh, g->ow}) &&
+              volt_dnnl_md_plain(&m->b, 1, (int64_t[]){g->o});
+    if (g->groups == 1)
+        return ok && volt_dnnl_md_plain(&m->w, 4, (int64_t[]){g->o, cg, g->kh, g->kw});
+    return ok && volt_dnnl_md_plain(&m->w, 5, (int64_t[]){g->groups, og, cg, g->kh, g->kw});
+}
+
+static dnnl_status_t any_desc(dnnl_memory_desc_t *md, int ndim, const int64_t *shape) {
+    dnnl_dims_t dims = {0};
+    for (int i = 0; i < ndim; i++) dims[i] = shape[i];
+    return dnnl_memory_desc_init_by_tag(md, ndim, dims, dnnl_f32, dnnl_format_tag_any);
+}
+
+/* Right/bottom padding that makes oneDNN's size formula give (oh, ow). */
+static int64_t pad_end(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d, int64_t pad) {
+    return (out - 1) * s + d * (k - 1) + 1 - in - pad;
+}
+
+typedef struct {
+    const volt_conv_geom *g;
+    int kind;
+    bool bias;
+    const_dnnl_primitive_desc_t hint;
+} conv_ctx;
+
+static dnnl_status_t make_conv(dnnl_primitive_desc_t *pd, dnnl_engine_t engine, void *vctx) {
+    conv_ctx *ctx = vctx;
+    const volt_conv_geom *g = ctx->g;
+    int64_t cg = g->c / g->groups, og = g->o / g->groups;
+    dnnl_memory_desc_t src, w, dst, b;
+    dnnl_status_t st = any_desc(&src, 4, (int64_t[]){g->n, g->c, g->h, g->w});
+    if (st == dnnl_success) st = any_desc(&dst, 4, (int64_t[]){g->n, g->o, g->oh, g->ow});
+    if (st == dnnl_success) st = any_desc(&b, 1, (int64_t[]){g->o});
+    if (st == dnnl_success)
+        st = g->groups == 1 ? any_desc(&w, 4, (int64_t[]){g->o, cg, g->kh, g->kw})
+                            : any_desc(&w, 5, (int64_t[]){g->groups, og, cg, g->kh, g->kw});
+    if (st != dnnl_success) return st;
+    dnnl_dims_t strides = {g->sh, g->sw}, dil = {g->dh - 1, g->dw - 1}, pl = {g->ph, g->pw};
+    dnnl_dims_t pr = {pad_end(g->h, g->oh, g->kh, g->sh, g->dh, g->ph),
+                      pad_end(g->w, g->ow, g->kw, g->sw, g->dw, g->pw)};
+    dnnl_convolution_desc_t d;
+    const dnnl_memory_desc_t *bias = ctx->bias ? &b : NULL;
+    if (ctx->kind == KIND_FWD)
+        st = dnnl_dilated_convolution_forward_desc_init(&d, dnnl_forward_training,
+                                                        dnnl_convolution_direct, &src, &w, bias,
+                                                        &dst, strides, dil, pl, pr);
+    else if (ctx->kind == KIND_BWD_DATA)
+        st = dnnl_dilated_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, &src, &w,
+                                                              &dst, strides, dil, pl, pr);
+    else
+        st = dnnl_dilated_convolution_backward_weights_desc_init(
+            &d, dnnl_convolution_direct, &src, &w, bias, &dst, strides, dil, pl, pr);
+    if (st != dnnl_success) return st;
+    return dnnl_primitive_desc_create(pd, &d, NULL, engine, ctx->hint);
+}
+
+/* The cached primitive of this kind (backward ones get the forward one as
+ * their hint). NULL: *unsupported, or an error. */
+static const volt_dnnl_prim *get_conv(const volt_conv_geom *g, int kind, bool bias,
+                                      bool *unsupported) {
+    const_dnnl_primitive_desc_t hint = NULL;
+    if (kind != KIND_FWD) {
+        const volt_dnnl_prim *fwd = get_conv(g, KIND_FWD, g->with_bias, unsupported);
+        if (!fwd) return NULL;
+        hint = fwd->pd;
+    }
+    volt_dnnl_key key;
+    memset(&key, 0, sizeof key);
+    key.kind = kind;
+    int64_t p[] = {g->n,  g->c,  g->h,  g->w,  g->o,  g->oh, g->ow,     g->kh,        g->kw,
+                   g->sh, g->sw, g->dh, g->dw, g->ph, g->pw, g->groups, g->with_bias, bias};
+    memcpy(key.p, p, sizeof p);
+    conv_ctx ctx = {g, kind, bias, hint};
+    return volt_dnnl_cache_get(&key, make_conv, &ctx, unsupported);
+}
+
+/* oneDNN's own limits on the geometry (checked before asking it). */
+static bool geometry_ok(const volt_conv_geom *g) {
+    int64_t prh = pad_end(g->h, g->oh, g->kh, g->sh, g->dh, g->ph);
+    int64_t prw = pad_end(g->w, g->ow, g->kw, g->sw, g->dw, g->pw);
+    return g->n > 0 && g->oh > 0 && g->ow > 0 && prh + g->sh > 0 && prw + g->sw > 0 && g->ph >= 0 &&
+           g->pw >= 0;
+}
+
+/* ------------------------------------------------------------ weights */
+
+/* Weights in the layout `want`: from the cache when it holds this version. */
+static void *weights_for(volt_dnnl_weight_cache *c, const volt_tensor *w,
+                         const dnnl_memory_desc_t *have, const dnnl_memory_desc_t *want,
+                         void **scratch) {
+    *scratch = NULL;
+    if (!c || volt_dnnl_md_equal(have, want))
+        return volt_dnnl_as_layout(have, volt_tensor_data(w), want, scratch);
+    uint64_t version = volt_storage_version(w->storage);
+    if (c->storage == w->storage && c->offset == w->offset && c->version == version &&
+        volt_dnnl_md_equal(&c->md, want))
+        return c->data;
+    size_t size = dnnl_memory_desc_get_size(want);
+    if (size > c->capacity) {
+        volt_dnnl_scratch_free(c->data);
+        c->capacity = 0;
+        if (!(c->data = volt_dnnl_scratch(size))) return NULL;
+        c->capacity = size;
+    }
+    if (c->storage) volt_storage_release(c->storage);
+    c->storage = NULL;
+    if (!volt_dnnl_reorder(have, volt_tensor_data(w), want, c->data)) return NULL;
+    volt_storage_retain(w->storage);
+    c->storage = w->storage;
+    c->offset = w->offset;
+    c->version = version;
+    c->md = *want;
+    __atomic_add_fetch(&n_weight_reorders, 1, __ATOMIC_RELAXED);
+    return c->data;
+}
+
+/* ------------------------------------------------------------- passes */
+
+static volt_status status_of(bool ok, bool unsupported) {
+    if (ok) return VOLT_OK;
+    return unsupported ? VOLT_ERR_UNSUPPORTED : volt_error_status();
+}
+
+static volt_status forward_locked(const volt_conv_geom *g, const volt_tensor *src,
+                                  const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
+                                  volt_dnnl_weight_cache *cache) {
+    bool unsupported = false;
+    plain_mds m;
+    const volt_dnnl_prim *p =
+        plain_descs(g, &m) ? get_conv(g, KIND_FWD, g->with_bias, &unsupported) : NULL;
+    if (!p) return status_of(false, unsupported);
+    const dnnl_memory_desc_t *want_src = volt_dnnl_query_md(p, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *want_w = volt_dnnl_query_md(p, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *want_dst = volt_dnnl_query_md(p, dnnl_query_dst_md, 0);
+    void *s_src, *s_w = NULL, *s_dst = NULL, *y = NULL;
+    void *x = volt_dnnl_as_layout(&m.src, volt_tensor_data(src), want_src, &s_src);
+    void *wt = x ? weights_for(cache, w, &m.w, want_w, &s_w) : NULL;
+    if (wt) y = volt_dnnl_output(want_dst, &m.dst, volt_tensor_data(dst), &s_dst);
+    bool ok = false;
+    if (y) {
+        const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+        const dnnl_memory_desc_t *mds[4] = {want_src, want_w, want_dst, &m.b};
+        void *data[4] = {x, wt, y, g->with_bias ? volt_tensor_data(b) : NULL};
+        ok = volt_dnnl_execute(p, g->with_bias ? 4 : 3, args, mds, data);
+        if (ok) ok = volt_dnnl_output_finish(want_dst, s_dst, &m.dst, volt_tensor_data(dst));
+        if (ok) s_dst = NULL; /* freed by finish */
+    }
+    volt_dnnl_scratch_free(s_dst);
+    volt_dnnl_scratch_free(s_src);
+    volt_dnnl_scratch_free(s_w);
+    return status_of(ok, false);
+}
+
+/* diff_dst in the layout a backward primitive wants, reordered at most once
+ * for both backward primitives when they want the same one. */
+typedef struct {
+    const dnnl_memory_desc_t *md; /* of data; NULL: nothing yet */
+    void *data, *scratch;
+} shared_input;
+
+static void *shared_as(shared_input *s, const dnnl_memory_desc_t *have, const volt_tensor *t,
+                       const dnnl_memory_desc_t *want) {
+    if (s->md && volt_dnnl_md_equal(s->md, want)) return s->data;
+    volt_dnnl_scratch_free(s->scratch);
+    s->md = want;
+    s->data = volt_dnnl_as_layout(have, volt_tensor_data(t), want, &s->scratch);
+    if (!s->data) s->md = NULL;
+    return s->data;
+}
+
+static volt_status backward_data_locked(const volt_conv_geom *g, const plain_mds *m,
+                                        shared_input *gys, const volt_tensor *diff_dst,
+                                        const volt_tensor *w, volt_tensor *diff_src) {
+    bool unsupported = false;
+    const volt_dnnl_prim *p = get_conv(g, KIND_BWD_DATA, false, &unsupported);
+    if (!p) return status_of(false, unsupported);
+    const dnnl_memory_desc_t *want_gy = volt_dnnl_query_md(p, dnnl_query_diff_dst_md, 0);
+    const dnnl_memory_desc_t *want_w = volt_dnnl_query_md(p, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *want_gx = volt_dnnl_query_md(p, dnnl_query_diff_src_md, 0);
+    void *s_w = NULL, *s_gx = NULL, *gx = NULL;
+    void *gy = shared_as(gys, &m->dst, diff_dst, want_gy);
+    void *wt = gy ? volt_dnnl_as_layout(&m->w, volt_tensor_data(w), want_w, &s_w) : NULL;
+    if (wt) gx = volt_dnnl_output(want_gx, &m->src, volt_tensor_data(diff_src), &s_gx);
+    bool ok = false;
+    if (gx) {
+        const int args[3] = {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC};
+        const dnnl_memory_desc_t *mds[3] = {want_gy, want_w, want_gx};
+        void *data[3] = {gy, wt, gx};
+        ok = volt_dnnl_execute(p, 3, args, mds, data);
+        if (ok) ok = volt_dnnl_output_finish(want_gx, s_gx, &m->src, volt_tensor_data(diff_src));
+        if (ok) s_gx = NULL; /* freed by finish */
+    }
+    volt_dnnl_scratch_free(s_gx);
+    volt_dnnl_scratch_free(s_w);
+    return status_of(ok, false);
+}
+
+static volt_status backward_weights_locked(const volt_conv_geom *g, const plain_mds *m,
+                                           shared_input *gys, const volt_tensor *src,
+                                           const volt_tensor *diff_dst, volt_tensor *diff_w,
+                                           volt_tensor *diff_b) {
+    bool unsupported = false;
+    const volt_dnnl_prim *p = get_conv(g, KIND_BWD_WEIGHTS, diff_b != NULL, &unsupported);
+    if (!p) return status_of(false, unsupported);
+    const dnnl_memory_desc_t *want_x = volt_dnnl_query_md(p, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *want_gy = volt_dnnl_query_md(p, dnnl_query_diff_dst_md, 0);
+    const dnnl_memory_desc_t *want_gw = volt_dnnl_query_md(p, dnnl_query_diff_weights_md, 0);
+    const dnnl_memory_desc_t *want_gb = volt_dnnl_query_md(p, dnnl_query_diff_weights_md, 1);
+    void *s_x, *s_gw = NULL, *s_gb = NULL, *gw = NULL, *gb = NULL;
+    void *x = volt_dnnl_as_layout(&m->src, volt_tensor_data(src), want_x, &s_x);
+    void *gy = x ? shared_as(gys, &m->dst, diff_dst, want_gy) : NULL;
+    if (gy) gw = volt_dnnl_output(want_gw, &m->w, volt_tensor_data(diff_w), &s_gw);
+    if (gw && diff_b) gb = volt_dnnl_output(want_gb, &m->b, volt_tensor_data(diff_b), &s_gb);
+    bool ok = false;
+    if (gw && (gb || !diff_b)) {
+        const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS,
+                             DNNL_ARG_DIFF_BIAS};
+        const dnnl_memory_desc_t *mds[4] = {want_x, want_gy, want_gw, want_gb};
+        void *data[4] = {x, gy, gw, gb};
+        ok = volt_dnnl_execute(p, diff_b ? 4 : 3, args, mds, data);
+        if (ok) {
+            bool done_w = volt_dnnl_output_finish(want_gw, s_gw, &m->w, volt_tensor_data(diff_w));
+            bool done_b =
+                !diff_b || volt_dnnl_output_finish(want_gb, s_gb, &m->b, volt_tensor_data(diff_b));
+            s_gw = s_gb = NULL; /* freed by finish */
+            ok = done_w && done_b;
+        }
+    }
+    volt_dnnl_scratch_free(s_gw);
+    volt_dnnl_scratch_free(s_gb);
+    volt_dnnl_scratch_free(s_x);
+    return status_of(ok, false);
+}
+
+volt_status volt_dnnl_conv_forward(const volt_conv_geom *g, const volt_tensor *src,
+                                   const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
+                                   volt_dnnl_weight_cache *cache) {
+    if (!geometry_ok(g)) return VOLT_ERR_UNSUPPORTED;
+    if (!volt_dnnl_lock()) return volt_error_status();
+    volt_status st = forward_locked(g, src, w, b, dst, cache);
+    volt_dnnl_unlock();
+    return st;
+}
+
+volt_status volt_dnnl_conv_backward(const volt_conv_geom *g, const volt_tensor *src,
+                                    const volt_tensor *diff_dst, const volt_tensor *w,
+                                    volt_tensor *diff_src, volt_tensor *diff_w,
+                                    volt_tensor *diff_b) {
+    if (!geometry_ok(g)) return VOLT_ERR_UNSUPPORTED;
+    plain_mds m;
+    if (!volt_dnnl_lock()) return volt_error_status();
+    shared_input gys = {NULL, NULL, NULL};
+    volt_status st = plain_descs(g, &m) ? VOLT_OK : volt_error_status();
+    if (st == VOLT_OK && diff_src) st = backward_data_locked(g, &m, &gys, diff_dst, w, diff_src);
+    if (st == VOLT_OK && diff_w)
+        st = backward_weights_locked(g, &m, &gys, src, diff_dst, diff_w, diff_b);
+    volt_dnnl_scratch_free(gys.scratch);
+    volt_dnnl_unlock();
+    return st;
+}

@@ -1,0 +1,37 @@
+/* dnnl_conv.h: f32 2-D convolution through oneDNN — forward, backward data,
+ * backward weights — on contiguous NCHW tensors (volt_conv_geom), and the
+ * cache of weights reordered into the forward primitive's layout that a
+ * layer keeps between steps. */
+#ifndef VOLT_DNNL_CONV_H
+#define VOLT_DNNL_CONV_H
+
+#include "ops/cpu/conv_ref.h"
+
+/* Weights reordered for the forward primitive, reused while the weight's
+ * storage, offset and version are unchanged (an optimizer step or any other
+ * in-place write bumps the version and so invalidates it). Owned by a layer:
+ * it holds a reference to the weight's storage until freed. */
+typedef struct volt_dnnl_weight_cache volt_dnnl_weight_cache;
+volt_dnnl_weight_cache *volt_dnnl_weight_cache_new(void);
+void volt_dnnl_weight_cache_free(volt_dnnl_weight_cache *cache);
+/* Reorders of weights into a cache done since the process started. */
+int64_t volt_dnnl_weight_reorders(void);
+
+/* Each takes contiguous f32 tensors shaped as g says (weights [o, c/groups,
+ * kh, kw]) and returns VOLT_OK; VOLT_ERR_UNSUPPORTED, with no error
+ * recorded, when oneDNN takes no such problem (the caller then runs the
+ * reference kernel); or another status with an error recorded. */
+
+/* dst = conv(src, w) + b (b may be NULL); cache may be NULL. */
+volt_status volt_dnnl_conv_forward(const volt_conv_geom *g, const volt_tensor *src,
+                                   const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
+                                   volt_dnnl_weight_cache *cache);
+/* The gradients of src (diff_src), of the weights (diff_w) and of the bias
+ * (diff_b, only with diff_w), each NULL when not wanted; src is needed for
+ * diff_w, w for diff_src. diff_dst is reordered once for both. */
+volt_status volt_dnnl_conv_backward(const volt_conv_geom *g, const volt_tensor *src,
+                                    const volt_tensor *diff_dst, const volt_tensor *w,
+                                    volt_tensor *diff_src, volt_tensor *diff_w,
+                                    volt_tensor *diff_b);
+
+#endif

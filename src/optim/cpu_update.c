@@ -1,0 +1,234 @@
+/* cpu_update.c: the fused CPU update of each built-in optimizer — one loop
+ * over a parameter that reads the parameter, its gradient and its state and
+ * writes them back, in f32 and f64. Each element follows PyTorch 1.13's
+ * single-tensor implementation operation by operation (the same order, the
+ * hyperparameters rounded to the parameter's dtype as PyTorch's scalars
+ * are), so a step matches PyTorch's to the last bits in most elements.
+ * Elements are independent: results do not depend on the thread count. */
+#include <math.h>
+
+#include "optim/cpu_update.h"
+
+#define OMP_FOR                                                                                    \
+    _Pragma("omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads()) \
+             schedule(static)")
+
+/* ------------------------------------------------------------------ SGD */
+
+/* d = ±g (+ wd p); buf = d on the first step, else momentum buf + (1 -
+ * dampening) d; d = nesterov ? d + momentum buf : buf; p -= lr d. */
+#define SGD_KERNEL(SUF, T)                                                                         \
+    static void sgd_##SUF(T *restrict p, const T *restrict g, T *restrict buf, int64_t n,          \
+                          const volt_optim_hparams *hp, bool fresh) {                              \
+        const T wd = (T)hp->weight_decay, mom = (T)hp->momentum;                                   \
+        const T keep = (T)(1.0 - hp->dampening), neg_lr = (T)(-hp->lr);                            \
+        const bool use_wd = hp->weight_decay != 0, use_mom = hp->momentum != 0;                    \
+        const bool nesterov = hp->nesterov, maximize = hp->maximize;                               \
+        OMP_FOR for (int64_t i = 0; i < n; i++) {                                                  \
+            T d = maximize ? -g[i] : g[i];                                                         \
+            if (use_wd) d = d + wd * p[i];                                                         \
+            if (use_mom) {                                                                         \
+                T b = fresh ? d : buf[i] * mom + keep * d;                                         \
+                buf[i] = b;                                                                        \
+                d = nesterov ? d + mom * b : b;                                                    \
+            }                                                                                      \
+            p[i] = p[i] + neg_lr * d;                                                              \
+        }                                                                                          \
+    }
+
+SGD_KERNEL(f32, float)
+SGD_KERNEL(f64, double)
+
+void volt_cpu_sgd_update(const volt_optim_update *u) {
+    int64_t n = volt_tensor_numel(u->param);
+    bool fresh = u->fresh & 1u;
+    if (u->param->dtype == VOLT_F32)
+        sgd_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp, fresh);
+    else
+        sgd_f64(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp, fresh);
+}
+
+/* ----------------------------------------------------------- Adam, AdamW */
+
+typedef struct {
+    double b1, b2, wd, decay, bc2_sqrt, eps, neg_step_size;
+    bool l2, decoupled, amsgrad, maximize;
+} adam_coef;
+
+/* g = ±g; AdamW: p *= 1 - lr wd, Adam: g += wd p; m = b1 m + (1 - b1) g;
+ * v = b2 v + (1 - b2) g g; vmax = max(vmax, v) (amsgrad);
+ * p += -lr / bc1 * m / (sqrt(v or vmax) / sqrt(bc2) + eps). */
+#define ADAM_KERNEL(SUF, T, SQRT)                                                                  \
+    static void adam_##SUF(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,       \
+                           T *restrict vmax, int64_t n, const adam_coef *c) {                      \
+        const T b1 = (T)c->b1, one_b1 = (T)(1.0 - c->b1), b2 = (T)c->b2;                           \
+        const T one_b2 = (T)(1.0 - c->b2), wd = (T)c->wd, decay = (T)c->decay;                     \
+        const T bc2_sqrt = (T)c->bc2_sqrt, eps = (T)c->eps, neg_ss = (T)c->neg_step_size;          \
+        const bool l2 = c->l2, decoupled = c->decoupled, amsgrad = c->amsgrad;                     \
+        const bool maximize = c->maximize;                                                         \
+        OMP_FOR for (int64_t i = 0; i < n; i++) {                                                  \
+            T gi = maximize ? -g[i] : g[i];                                                        \
+            T pi = p[i];                                                                           \
+            if (decoupled)                                                                         \
+                pi = pi * decay;                                                                   \
+            else if (l2)                                                                           \
+                gi = gi + wd * pi;                                                                 \
+            T mi = m[i] * b1 + one_b1 * gi;                                                        \
+            T vi = v[i] * b2 + one_b2 * gi * gi;                                                   \
+            m[i] = mi;                                                                             \
+            v[i] = vi;                                                                             \
+            T den;                                                                                 \
+            if (amsgrad) {                                                                         \
+                T mx = (isnan(vi) || vi > vmax[i]) ? vi : vmax[i];                                 \
+                vmax[i] = mx;                                                                      \
+                den = SQRT(mx) / bc2_sqrt + eps;                                                   \
+            } else {                                                                               \
+                den = SQRT(vi) / bc2_sqrt + eps;                                                   \
+            }                                                                                      \
+            p[i] = pi + neg_ss * mi / den;                                                         \
+        }                                                                                          \
+    }
+
+ADAM_KERNEL(f32, float, sqrtf)
+ADAM_KERNEL(f64, double, sqrt)
+
+static void adam_update(const volt_optim_update *u, bool decoupled) {
+    const volt_optim_hparams *hp = u->hp;
+    double step = (double)u->step;
+    double bc1 = 1.0 - pow(hp->beta1, step), bc2 = 1.0 - pow(hp->beta2, step);
+    adam_coef c = {
+        .b1 = hp->beta1,
+        .b2 = hp->beta2,
+        .wd = hp->weight_decay,
+        .decay = 1.0 - hp->lr * hp->weight_decay,
+        .bc2_sqrt = sqrt(bc2),
+        .eps = hp->eps,
+        .neg_step_size = -(hp->lr / bc1),
+        .l2 = !decoupled && hp->weight_decay != 0,
+        .decoupled = decoupled,
+        .amsgrad = hp->amsgrad,
+        .maximize = hp->maximize,
+    };
+    int64_t n = volt_tensor_numel(u->param);
+    if (u->param->dtype == VOLT_F32)
+        adam_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], u->slot[1],
+                 u->slot[2], n, &c);
+    else
+        adam_f64(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], u->slot[1],
+                 u->slot[2], n, &c);
+}
+
+void volt_cpu_adam_update(const volt_optim_update *u) { adam_update(u, false); }
+void volt_cpu_adamw_update(const volt_optim_update *u) { adam_update(u, true); }
+
+/* --------------------------------------------------------------- RMSprop */
+
+/* g = ±g (+ wd p); sq = alpha sq + (1 - alpha) g g; centered: ga = alpha ga
+ * + (1 - alpha) g, avg = sqrt(sq - ga ga), else avg = sqrt(sq); avg += eps;
+ * momentum: buf = momentum buf + g / avg, p -= lr buf; else p -= lr g / avg. */
+#define RMSPROP_KERNEL(SUF, T, SQRT)                                                               \
+    static void rmsprop_##SUF(T *restrict p, const T *restrict g, T *restrict sq, T *restrict buf, \
+                              T *restrict ga, int64_t n, const volt_optim_hparams *hp) {           \
+        const T alpha = (T)hp->alpha, one_alpha = (T)(1.0 - hp->alpha), wd = (T)hp->weight_decay;  \
+        const T eps = (T)hp->eps, mom = (T)hp->momentum, neg_lr = (T)(-hp->lr);                    \
+        const bool use_wd = hp->weight_decay != 0, use_mom = hp->momentum > 0;                     \
+        const bool centered = hp->centered, maximize = hp->maximize;                               \
+        OMP_FOR for (int64_t i = 0; i < n; i++) {                                                  \
+            T gi = maximize ? -g[i] : g[i];                                                        \
+            if (use_wd) gi = gi + wd * p[i];                                                       \
+            T s = sq[i] * alpha + one_alpha * gi * gi;                                             \
+            sq[i] = s;                                                                             \
+            T avg;                                                                                 \
+            if (centered) {                                                                        \
+                T a = ga[i] * alpha + one_alpha * gi;                                              \
+                ga[i] = a;                                                                         \
+                avg = SQRT(s - a * a);                                                             \
+            } else {                                                                               \
+                avg = SQRT(s);                                                                     \
+            }                                                                                      \
+            avg = avg + eps;                                                                       \
+            if (use_mom) {                                                                         \
+                T b = buf[i] * mom + gi / avg;                                                     \
+                buf[i] = b;                                                                        \
+                p[i] = p[i] + neg_lr * b;                                                          \
+            } else {                                                                               \
+                p[i] = p[i] + neg_lr * gi / avg;                                                   \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+RMSPROP_KERNEL(f32, float, sqrtf)
+RMSPROP_KERNEL(f64, double, sqrt)
+
+void volt_cpu_rmsprop_update(const volt_optim_update *u) {
+    int64_t n = volt_tensor_numel(u->param);
+    if (u->param->dtype == VOLT_F32)
+        rmsprop_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], u->slot[1],
+                    u->slot[2], n, u->hp);
+    else
+        rmsprop_f64(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], u->slot[1],
+                    u->slot[2], n, u->hp);
+}
+
+/* --------------------------------------------------------------- Adagrad */
+
+/* g = ±g (+ wd p); sum += g g; p -= clr g / (sqrt(sum) + eps) with
+ * clr = lr / (1 + (step - 1) lr_decay). */
+#define ADAGRAD_KERNEL(SUF, T, SQRT)                                                               \
+    static void adagrad_##SUF(T *restrict p, const T *restrict g, T *restrict sum, int64_t n,      \
+                              const volt_optim_hparams *hp, double clr) {                          \
+        const T wd = (T)hp->weight_decay, eps = (T)hp->eps, neg_clr = (T)(-clr);                   \
+        const bool use_wd = hp->weight_decay != 0, maximize = hp->maximize;                        \
+        OMP_FOR for (int64_t i = 0; i < n; i++) {                                                  \
+            T gi = maximize ? -g[i] : g[i];                                                        \
+            if (use_wd) gi = gi + wd * p[i];                                                       \
+            T s = sum[i] + gi * gi;                                                                \
+            sum[i] = s;                                                                            \
+            T std = SQRT(s) + eps;                                                                 \
+            p[i] = p[i] + neg_clr * gi / std;                                                      \
+        }                                                                                          \
+    }
+
+ADAGRAD_KERNEL(f32, float, sqrtf)
+ADAGRAD_KERNEL(f64, double, sqrt)
+
+void volt_cpu_adagrad_update(const volt_optim_update *u) {
+    const volt_optim_hparams *hp = u->hp;
+    double clr = hp->lr / (1.0 + (double)(u->step - 1) * hp->lr_decay);
+    int64_t n = volt_tensor_numel(u->param);
+    if (u->param->dtype == VOLT_F32)
+        adagrad_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, hp, clr);
+    else
+        adagrad_f64(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, hp, clr);
+}
+
+/* ------------------------------------------------------------------ Lion */
+
+/* g = ±g; p *= 1 - lr wd; p -= lr sign(b1 m + (1 - b1) g);
+ * m = b2 m + (1 - b2) g. */
+#define LION_KERNEL(SUF, T)                                                                        \
+    static void lion_##SUF(T *restrict p, const T *restrict g, T *restrict m, int64_t n,           \
+                           const volt_optim_hparams *hp) {                                         \
+        const T b1 = (T)hp->beta1, one_b1 = (T)(1.0 - hp->beta1), b2 = (T)hp->beta2;               \
+        const T one_b2 = (T)(1.0 - hp->beta2), decay = (T)(1.0 - hp->lr * hp->weight_decay);       \
+        const T neg_lr = (T)(-hp->lr);                                                             \
+        const bool maximize = hp->maximize;                                                        \
+        OMP_FOR for (int64_t i = 0; i < n; i++) {                                                  \
+            T gi = maximize ? -g[i] : g[i];                                                        \
+            T c = m[i] * b1 + one_b1 * gi;                                                         \
+            T s = (T)(c > 0) - (T)(c < 0);                                                         \
+            p[i] = p[i] * decay + neg_lr * s;                                                      \
+            m[i] = m[i] * b2 + one_b2 * gi;                                                        \
+        }                                                                                          \
+    }
+
+LION_KERNEL(f32, float)
+LION_KERNEL(f64, double)
+
+void volt_cpu_lion_update(const volt_optim_update *u) {
+    int64_t n = volt_tensor_numel(u->param);
+    if (u->param->dtype == VOLT_F32)
+        lion_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp);
+    else
+        lion_f64(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp);
+}
