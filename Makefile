@@ -1,7 +1,7 @@
 # Makefile: the short commands. CMake does the work (CMakeLists.txt).
 #   make test            Release build in build/, then the whole ctest suite
 #   make test-sanitize   ASan + UBSan (+ LeakSanitizer) build in build-sanitize/, suite
-#   make demo            build, then run build/examples/demo
+#   make demo            build, then train the MLP on Fashion-MNIST (examples/mlp_fashion_mnist.c)
 #   make bench           build, then bench/run.sh (if present)
 #   make install PREFIX=/usr/local
 #   make format | format-check | clean
@@ -47,7 +47,7 @@ test-sanitize: build-sanitize
 	$(SAN_ENV) $(CTEST) --test-dir $(SAN_DIR) --output-on-failure -j$(CTEST_JOBS)
 
 demo: build
-	./$(BUILD_DIR)/examples/demo
+	./$(BUILD_DIR)/examples/mlp_fashion_mnist
 
 bench: build
 	@if [ -x bench/run.sh ]; then bench/run.sh $(BUILD_DIR); \

@@ -9,3 +9,5 @@ threads=${2:-$(nproc)}
 echo "== bench/ops (threads: $threads)"
 "$here/ops/run.sh" "$build" "$threads"
 echo "== bench/data (threads: $threads)"; "$here/data/run.sh" "$build" "$threads"
+echo "== bench/layers (threads: $threads)"; "$here/layers/run.sh" "$build" "$threads"
+echo "== bench/trainer (threads: $threads)"; "$here/trainer/run.sh" "$build" "$threads"

@@ -1,9 +1,9 @@
-/* demo.c: the main example until the Fashion-MNIST job lands — trains a
+/* spirals_engine.c: volt's engine without the framework — trains a
  * two-layer MLP with volt's engine (tensors, autograd, ops) on a synthetic
  * three-class spiral data set, by hand: forward, cross-entropy, backward, SGD
  * with momentum. Prints the loss as it falls and the final accuracy.
  *
- *   make demo                 (or build/examples/demo [epochs])            */
+ *   build/examples/spirals_engine [epochs]                                  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,415 @@
+/* volt/train.h: the train layer (DESIGN.md §4) — the module's training hooks
+ * (volt_module_ops), optimizer setup, the trainer and its configuration,
+ * volt_log, callbacks, loggers (CSV) and metric tables.
+ *
+ * A module embeds volt_module first and points it at a const
+ * volt_module_ops table; the trainer runs the loops:
+ *
+ *     volt_trainer_config cfg = volt_trainer_defaults();
+ *     cfg.max_epochs = 5;
+ *     volt_trainer *t = volt_trainer_new(&cfg);
+ *     volt_status st = volt_trainer_fit(t, &m.base, data, NULL);
+ *     if (st == VOLT_OK) st = volt_trainer_test(t, &m.base, data, NULL, NULL);
+ *     volt_trainer_free(t);
+ *
+ * Lifetimes. The trainer opens one scope per step (training, validation,
+ * test and predict batches): every tensor a step or a hook creates is freed
+ * at its end, so model code never frees an intermediate. Optimizers and
+ * schedulers added in configure_optimizers belong to the trainer and are
+ * freed when the next fit starts or the trainer is freed.
+ *
+ * Hook order (PyTorch Lightning 2.x): a callback's hook runs before the
+ * module's hook of the same name; in a training batch: on_train_batch_start,
+ * training_step, on_before_zero_grad, zero_grad, on_before_backward,
+ * backward, on_after_backward, on_before_optimizer_step,
+ * configure_gradient_clipping, optimizer_step, on_train_batch_end (zero_grad
+ * on the first batch of an accumulation window, the optimizer hooks on its
+ * last); at the end of a training epoch the monitoring callbacks run after
+ * the module.
+ *
+ * Errors. A hook or step that returns an error status, returns NULL where a
+ * value is required, or leaves the sticky error set stops the run: the
+ * on_exception hooks run, loggers are flushed and closed, and the entry
+ * point returns the status with a message naming the hook, the epoch and the
+ * batch ("volt: fit: training_step failed at epoch 2, batch 17: ..."). */
+#ifndef VOLT_TRAIN_H
+#define VOLT_TRAIN_H
+
+#include "volt/core.h"
+#include "volt/data.h"
+#include "volt/nn.h"
+#include "volt/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct volt_trainer volt_trainer;
+typedef struct volt_step volt_step;
+typedef struct volt_optim_setup volt_optim_setup;
+typedef struct volt_callback volt_callback;
+typedef struct volt_logger volt_logger;
+
+/* "None" for the integer and real fields of volt_trainer_config that
+ * Lightning lets be None (exactly representable as a double too). */
+#define VOLT_NONE INT64_MIN
+/* A count of batches for the limit_*_batches, overfit_batches and
+ * val_check_interval fields, Lightning's int (VOLT_BATCHES(1) is one batch;
+ * 1.0 is all of them). A whole number > 1 written plainly is a count too;
+ * other negative values are refused. */
+#define VOLT_BATCHES_TAG 1e15
+#define VOLT_BATCHES(n) (-(VOLT_BATCHES_TAG + (double)(n)))
+
+/* -------------------------------------------------------- metric tables */
+
+/* name -> value, in insertion order. Owned by whoever returned it. */
+typedef struct {
+    int64_t count;
+    char **names;
+    double *values;
+    int64_t cap;
+} volt_metrics;
+
+/* The value of `name`, NAN when absent (no error). */
+double volt_metrics_get(const volt_metrics *m, const char *name);
+bool volt_metrics_has(const volt_metrics *m, const char *name);
+/* Sets (adds or replaces) name -> value. */
+volt_status volt_metrics_set(volt_metrics *m, const char *name, double value);
+/* Empties the table (keeps it usable). */
+void volt_metrics_clear(volt_metrics *m);
+/* Frees a table returned by volt_trainer_validate/test. NULL is a no-op. */
+void volt_metrics_free(volt_metrics *m);
+
+/* Predictions of volt_trainer_predict: one tensor per batch, caller-owned
+ * (outside every scope); free the whole list with volt_predictions_free. */
+typedef struct {
+    int64_t count;
+    volt_tensor **items;
+} volt_predictions;
+void volt_predictions_free(volt_predictions *p);
+
+/* ------------------------------------------------------- optimizer setup */
+
+typedef enum { VOLT_INTERVAL_EPOCH = 0, VOLT_INTERVAL_STEP } volt_interval;
+
+/* Lightning's lr_scheduler_config. */
+typedef struct {
+    volt_interval interval; /* epoch */
+    int64_t frequency;      /* 0: 1; step every `frequency` intervals */
+    const char *monitor;    /* ReduceLROnPlateau's metric (a callback_metrics key; copied) */
+    bool strict;            /* true: a missing monitor is an error (else skipped) */
+} volt_lr_scheduler_config;
+
+/* Adds an optimizer and its scheduler (NULL: none); the trainer owns both
+ * from now on, also when this fails (then it frees them). NULL optimizer:
+ * error. */
+volt_status volt_optim_setup_add(volt_optim_setup *setup, volt_optimizer *optimizer,
+                                 volt_lr_scheduler *scheduler, volt_interval interval);
+/* The same with a full scheduler configuration (config NULL: epoch, 1,
+ * no monitor, strict). */
+volt_status volt_optim_setup_add_ex(volt_optim_setup *setup, volt_optimizer *optimizer,
+                                    volt_lr_scheduler *scheduler,
+                                    const volt_lr_scheduler_config *config);
+
+/* ------------------------------------------------------------ the module */
+
+/* Every hook gets the step context: the trainer, the batch and its index
+ * (batch hooks), the loss (on_before_backward), the optimizer (optimizer
+ * hooks); see the volt_step_* accessors. Return VOLT_OK to go on. */
+typedef volt_status (*volt_module_hook)(volt_module *self, volt_step *step);
+/* A step: returns a tensor in the step's scope. training_step returns the
+ * scalar loss (automatic optimization: NULL is an error; manual: the return
+ * value is ignored and may be NULL). validation_step and test_step usually
+ * return NULL (with no error recorded); predict_step returns the prediction
+ * (kept by volt_trainer_predict). */
+typedef volt_tensor *(*volt_step_fn)(volt_module *self, volt_batch *batch, int64_t batch_idx,
+                                     volt_step *step);
+
+struct volt_module_ops {
+    const char *name;
+    volt_step_fn training_step; /* required by fit */
+    volt_step_fn validation_step;
+    volt_step_fn test_step;
+    volt_step_fn predict_step;
+    /* Adds optimizers (and schedulers) with volt_optim_setup_add. Adding
+     * none is an error in automatic optimization. NULL: no optimizer. */
+    volt_status (*configure_optimizers)(volt_module *self, volt_optim_setup *setup);
+    /* Lightning's automatic_optimization = False: training_step does its own
+     * volt_manual_backward and volt_optimizer_step. */
+    bool manual_optimization;
+
+    /* Hooks; NULL = Lightning's default (nothing). */
+    volt_module_hook setup, teardown; /* volt_step_stage() says which stage */
+    volt_module_hook on_fit_start, on_fit_end;
+    volt_module_hook on_sanity_check_start, on_sanity_check_end;
+    volt_module_hook on_train_start, on_train_end;
+    volt_module_hook on_train_epoch_start, on_train_epoch_end;
+    volt_module_hook on_train_batch_start, on_train_batch_end;
+    volt_module_hook on_validation_start, on_validation_end;
+    volt_module_hook on_validation_epoch_start, on_validation_epoch_end;
+    volt_module_hook on_validation_batch_start, on_validation_batch_end;
+    volt_module_hook on_test_start, on_test_end;
+    volt_module_hook on_test_epoch_start, on_test_epoch_end;
+    volt_module_hook on_test_batch_start, on_test_batch_end;
+    volt_module_hook on_predict_start, on_predict_end;
+    volt_module_hook on_predict_epoch_start, on_predict_epoch_end;
+    volt_module_hook on_predict_batch_start, on_predict_batch_end;
+    volt_module_hook on_before_backward, on_after_backward;
+    volt_module_hook on_before_optimizer_step, on_before_zero_grad;
+    /* Default: volt_optimizer_step(volt_step_optimizer(step)). */
+    volt_module_hook optimizer_step;
+    /* Default: volt_clip_gradients(step, gradient_clip_val, algorithm). */
+    volt_module_hook configure_gradient_clipping;
+    volt_module_hook on_save_checkpoint, on_load_checkpoint; /* checkpoints: a later issue */
+    volt_module_hook on_exception;                           /* the error is volt_step_error() */
+};
+
+/* ------------------------------------------------------ the step context */
+
+/* What a step or hook can read. Pointers live until the hook returns. */
+volt_trainer *volt_step_trainer(const volt_step *step);
+const char *volt_step_hook_name(const volt_step *step); /* "training_step", ... */
+volt_stage volt_step_stage(const volt_step *step);      /* the running entry point */
+volt_batch *volt_step_batch(const volt_step *step);     /* batch hooks; else NULL */
+int64_t volt_step_batch_idx(const volt_step *step);     /* -1 outside batch hooks */
+/* training: the loss (on_before_backward, on_train_batch_end); the step's
+ * output in validation/test/predict batch-end hooks; else NULL. */
+volt_tensor *volt_step_outputs(const volt_step *step);
+/* The optimizer of the optimizer hooks; else NULL. */
+volt_optimizer *volt_step_optimizer(const volt_step *step);
+/* The message of the failure (on_exception); else "". */
+const char *volt_step_error(const volt_step *step);
+
+/* Default gradient clipping: clips the gradients of `optimizer`'s parameters
+ * by norm ("norm", 2-norm) or value ("value"); clip_val <= 0: nothing.
+ * What configure_gradient_clipping overrides call. */
+volt_status volt_clip_gradients(volt_step *step, volt_optimizer *optimizer, double clip_val,
+                                const char *algorithm);
+/* Manual optimization: backward of `loss` with the backward hooks around it. */
+volt_status volt_manual_backward(volt_step *step, volt_tensor *loss);
+/* The i-th optimizer / scheduler (manual optimization); NULL + error if absent. */
+volt_optimizer *volt_trainer_optimizer(volt_trainer *t, int i);
+volt_lr_scheduler *volt_trainer_lr_scheduler(volt_trainer *t, int i);
+int volt_trainer_num_optimizers(const volt_trainer *t);
+
+/* ----------------------------------------------------------------- logging */
+
+/* Flags of volt_log. With neither ON_STEP nor ON_EPOCH the hook's defaults
+ * apply (training_step and training batch hooks: on_step; validation/test
+ * steps and epoch hooks: on_epoch); naming either sets both explicitly. */
+enum {
+    VOLT_LOG_PROG_BAR = 1u << 0,   /* shown in the progress bar */
+    VOLT_LOG_ON_STEP = 1u << 1,    /* the value of each step */
+    VOLT_LOG_ON_EPOCH = 1u << 2,   /* the epoch's reduction */
+    VOLT_LOG_NO_LOGGER = 1u << 3,  /* not sent to the loggers (logger=False) */
+    VOLT_LOG_REDUCE_SUM = 1u << 4, /* epoch reduction: sum (default: batch-size-weighted mean) */
+    VOLT_LOG_REDUCE_MIN = 1u << 5,
+    VOLT_LOG_REDUCE_MAX = 1u << 6,
+    VOLT_LOG_SYNC_DIST = 1u << 7, /* reduce across processes (one process: nothing) */
+};
+
+/* Lightning's self.log: records `value` (a one-element tensor; read at once)
+ * under `name`. Both on_step and on_epoch: logged as name_step and
+ * name_epoch. The epoch value is the mean of the step values weighted by
+ * the batch size (the batch's size; volt_log_ex to give another). Refused
+ * (VOLT_ERR_STATE, naming the hook) where Lightning refuses it: setup,
+ * teardown, on_fit_*, on_train_end, on_*_end of validation/test, predict,
+ * configure_optimizers, checkpoint hooks, on_exception; on_step in epoch-level
+ * hooks. A no-op under barebones. */
+volt_status volt_log(volt_step *step, const char *name, const volt_tensor *value, unsigned flags);
+/* With a plain value and an explicit batch size (0: the batch's). */
+volt_status volt_log_ex(volt_step *step, const char *name, double value, unsigned flags,
+                        int64_t batch_size);
+/* volt_log of n (name, value) pairs. */
+volt_status volt_log_dict(volt_step *step, int n, const char *const *names,
+                          volt_tensor *const *values, unsigned flags);
+
+/* -------------------------------------------------------------- callbacks */
+
+typedef volt_status (*volt_callback_hook)(volt_callback *self, volt_module *module,
+                                          volt_step *step);
+
+/* A callback: hooks of the same names and meanings as the module's, run
+ * before the module's (monitoring callbacks run after it at train epoch
+ * end), plus its state for checkpoints. */
+typedef struct {
+    const char *name;
+    bool monitoring; /* checkpoint and early-stopping kinds */
+    volt_callback_hook setup, teardown;
+    volt_callback_hook on_fit_start, on_fit_end;
+    volt_callback_hook on_sanity_check_start, on_sanity_check_end;
+    volt_callback_hook on_train_start, on_train_end;
+    volt_callback_hook on_train_epoch_start, on_train_epoch_end;
+    volt_callback_hook on_train_batch_start, on_train_batch_end;
+    volt_callback_hook on_validation_start, on_validation_end;
+    volt_callback_hook on_validation_epoch_start, on_validation_epoch_end;
+    volt_callback_hook on_validation_batch_start, on_validation_batch_end;
+    volt_callback_hook on_test_start, on_test_end;
+    volt_callback_hook on_test_epoch_start, on_test_epoch_end;
+    volt_callback_hook on_test_batch_start, on_test_batch_end;
+    volt_callback_hook on_predict_start, on_predict_end;
+    volt_callback_hook on_predict_epoch_start, on_predict_epoch_end;
+    volt_callback_hook on_predict_batch_start, on_predict_batch_end;
+    volt_callback_hook on_before_backward, on_after_backward;
+    volt_callback_hook on_before_optimizer_step, on_before_zero_grad;
+    volt_callback_hook on_save_checkpoint, on_load_checkpoint;
+    volt_callback_hook on_exception;
+    /* malloc'd JSON object text (NULL entry: "{}"), and its restore. */
+    char *(*state_dict)(volt_callback *self);
+    volt_status (*load_state_dict)(volt_callback *self, const char *json);
+    /* Frees the callback (NULL: the trainer only borrows it). */
+    void (*free)(volt_callback *self);
+} volt_callback_ops;
+
+/* Embed first in a callback struct, or use `state` for private data. */
+struct volt_callback {
+    const volt_callback_ops *ops;
+    void *state;
+};
+
+/* Appends a callback (run in the order added). The trainer frees it with
+ * ops->free when it is freed. */
+volt_status volt_trainer_add_callback(volt_trainer *t, volt_callback *cb);
+/* The callback's state (its state_dict, or "{}"); malloc'd. */
+char *volt_callback_state_dict(volt_callback *cb);
+
+/* ---------------------------------------------------------------- loggers */
+
+/* The logger interface (CSV here; TensorBoard and others implement it). */
+typedef struct {
+    const char *name;
+    /* The module's hyperparameter record (volt_module_hparam_*). */
+    volt_status (*log_hyperparams)(volt_logger *self, const volt_module *module);
+    /* One row of metrics at `step` (metrics may hold "epoch"). */
+    volt_status (*log_metrics)(volt_logger *self, const volt_metrics *metrics, int64_t step);
+    /* Writes what is buffered (whole files, atomically). */
+    volt_status (*flush)(volt_logger *self);
+    /* The run ended (success or not): flush and close. */
+    volt_status (*finalize)(volt_logger *self, bool success);
+    /* Its directory ("<root>/volt_logs/version_3"); NULL before it has one. */
+    const char *(*log_dir)(volt_logger *self);
+    void (*free)(volt_logger *self);
+} volt_logger_ops;
+
+struct volt_logger {
+    const volt_logger_ops *ops;
+};
+
+/* Lightning's CSVLogger: <save_dir>/<name>/version_<N>/metrics.csv (one row
+ * per logged step, the union of the columns, "epoch" and "step" among them)
+ * and hparams.yaml. version < 0: one more than the largest existing. The
+ * directory is made when something is first written; files are rewritten
+ * whole and atomically on flush (every flush_every rows, 0: 100) and at the
+ * end. NULL + error on bad arguments. */
+volt_logger *volt_csv_logger_new(const char *save_dir, const char *name, int64_t version,
+                                 int64_t flush_every);
+/* Adds a logger (the trainer owns it). With none added, fit/validate/test
+ * use a CSV logger at <default_root_dir>/volt_logs when config.logger. */
+volt_status volt_trainer_add_logger(volt_trainer *t, volt_logger *lg);
+/* The first logger's directory, NULL when there is none. */
+const char *volt_trainer_log_dir(const volt_trainer *t);
+
+/* ------------------------------------------------------------- the trainer */
+
+/* Lightning's Trainer arguments with their names, defaults and meanings.
+ * Start from volt_trainer_defaults() (a function: overriding fields of a
+ * designated-initialiser macro trips -Woverride-init) and set fields.
+ * Strings are copied by volt_trainer_new where the trainer keeps them
+ * (default_root_dir, gradient_clip_algorithm). */
+typedef struct {
+    /* Hardware and precision (later issues: other values are refused). */
+    const char *accelerator; /* "auto" or "cpu" */
+    const char *strategy;    /* "auto" */
+    int64_t devices;         /* 1 */
+    int64_t num_nodes;       /* 1 */
+    const char *precision;   /* "32-true"; Lightning's other values: later */
+
+    /* Loop lengths. */
+    int64_t max_epochs; /* VOLT_NONE: 1000 unless max_steps/max_time; -1: no limit */
+    int64_t min_epochs; /* VOLT_NONE (0) */
+    int64_t max_steps;  /* -1: no limit (optimizer steps) */
+    int64_t min_steps;  /* VOLT_NONE (0) */
+    double max_time;    /* seconds since fit began (Lightning: "DD:HH:MM:SS"); VOLT_NONE */
+
+    /* Batches per stage: a fraction in [0, 1] or a count (VOLT_BATCHES). */
+    double limit_train_batches;      /* 1.0 */
+    double limit_val_batches;        /* 1.0 */
+    double limit_test_batches;       /* 1.0 */
+    double limit_predict_batches;    /* 1.0 */
+    double overfit_batches;          /* 0.0: off; else the same first batches every epoch */
+    double val_check_interval;       /* 1.0: every epoch; fraction or count */
+    int64_t check_val_every_n_epoch; /* 1; VOLT_NONE: counts run across epochs */
+    int64_t num_sanity_val_steps;    /* 2; -1: all */
+    int64_t fast_dev_run;            /* 0; n: n batches per stage, no loggers, 1 epoch */
+
+    /* Optimization. */
+    int64_t accumulate_grad_batches;     /* 1 */
+    double gradient_clip_val;            /* 0 (None): no clipping */
+    const char *gradient_clip_algorithm; /* NULL: "norm"; "value" */
+
+    /* Logging and output. */
+    int64_t log_every_n_steps;    /* 50 */
+    const char *default_root_dir; /* NULL: the current directory */
+    bool logger;                  /* true: a CSV logger unless one was added */
+    bool enable_checkpointing;    /* true (no effect until checkpoints land) */
+    bool enable_progress_bar;     /* true */
+    bool enable_model_summary;    /* true */
+    bool barebones;               /* false; true: none of the above, volt_log a no-op */
+
+    /* Behaviour. */
+    bool deterministic;                        /* false; volt's CPU kernels always are */
+    bool inference_mode;                       /* true: evaluation without autograd */
+    bool detect_anomaly;                       /* false; true: a NaN/Inf loss stops fit */
+    int64_t reload_dataloaders_every_n_epochs; /* 0 */
+    int64_t seed;    /* VOLT_NONE; else volt_seed_everything(seed) at each entry */
+    int num_threads; /* 0: unchanged; else volt_set_num_threads */
+} volt_trainer_config;
+
+volt_trainer_config volt_trainer_defaults(void);
+/* Checks a configuration: the first invalid value or combination is an
+ * error (VOLT_ERR_INVALID_ARGUMENT) naming the field and the value. */
+volt_status volt_trainer_config_check(const volt_trainer_config *cfg);
+
+/* A trainer with a copy of cfg (NULL: defaults); NULL + error if invalid. */
+volt_trainer *volt_trainer_new(const volt_trainer_config *cfg);
+void volt_trainer_free(volt_trainer *t);
+
+/* The entry points. ckpt_path must be NULL for now (checkpoints are a later
+ * issue: anything else is VOLT_ERR_UNSUPPORTED). validate/test write the
+ * epoch metrics of the run into *metrics (caller-owned; metrics may be NULL);
+ * predict writes the predictions into *out (out may be NULL). */
+volt_status volt_trainer_fit(volt_trainer *t, volt_module *module, volt_datamodule *data,
+                             const char *ckpt_path);
+volt_status volt_trainer_validate(volt_trainer *t, volt_module *module, volt_datamodule *data,
+                                  const char *ckpt_path, volt_metrics **metrics);
+volt_status volt_trainer_test(volt_trainer *t, volt_module *module, volt_datamodule *data,
+                              const char *ckpt_path, volt_metrics **metrics);
+volt_status volt_trainer_predict(volt_trainer *t, volt_module *module, volt_datamodule *data,
+                                 const char *ckpt_path, volt_predictions **out);
+
+/* Lightning's trainer.callback_metrics, logged_metrics, progress_bar_metrics
+ * (owned by the trainer, valid until its next run). */
+const volt_metrics *volt_trainer_callback_metrics(const volt_trainer *t);
+const volt_metrics *volt_trainer_logged_metrics(const volt_trainer *t);
+const volt_metrics *volt_trainer_progress_bar_metrics(const volt_trainer *t);
+
+/* Progress. */
+int64_t volt_trainer_current_epoch(const volt_trainer *t);
+int64_t volt_trainer_global_step(const volt_trainer *t); /* optimizer steps */
+bool volt_trainer_sanity_checking(const volt_trainer *t);
+/* Asks fit to stop after the current batch (Lightning's should_stop; it still
+ * honours min_epochs/min_steps). */
+void volt_trainer_request_stop(volt_trainer *t);
+const volt_trainer_config *volt_trainer_get_config(const volt_trainer *t);
+
+/* ---------------------------------------------------------------- metrics */
+
+/* Fraction of rows whose argmax over the last dim of logits [N, C] equals
+ * target [N] (integer), as an f32 scalar in the current scope (no grad). */
+volt_tensor *volt_accuracy(const volt_tensor *logits, const volt_tensor *target);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VOLT_TRAIN_H */

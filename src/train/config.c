@@ -1,0 +1,249 @@
+/* config.c: the trainer configuration — Lightning's defaults, the checks of
+ * every field and combination, and the limit_*_batches arithmetic. */
+#include <math.h>
+#include <string.h>
+
+#include "train/train_impl.h"
+
+volt_trainer_config volt_trainer_defaults(void) {
+    volt_trainer_config c;
+    memset(&c, 0, sizeof c);
+    c.accelerator = "auto";
+    c.strategy = "auto";
+    c.devices = 1;
+    c.num_nodes = 1;
+    c.precision = "32-true";
+    c.max_epochs = VOLT_NONE;
+    c.min_epochs = VOLT_NONE;
+    c.max_steps = -1;
+    c.min_steps = VOLT_NONE;
+    c.max_time = (double)VOLT_NONE;
+    c.limit_train_batches = 1.0;
+    c.limit_val_batches = 1.0;
+    c.limit_test_batches = 1.0;
+    c.limit_predict_batches = 1.0;
+    c.overfit_batches = 0.0;
+    c.val_check_interval = 1.0;
+    c.check_val_every_n_epoch = 1;
+    c.num_sanity_val_steps = 2;
+    c.fast_dev_run = 0;
+    c.accumulate_grad_batches = 1;
+    c.gradient_clip_val = 0.0;
+    c.gradient_clip_algorithm = NULL;
+    c.log_every_n_steps = 50;
+    c.default_root_dir = NULL;
+    c.logger = true;
+    c.enable_checkpointing = true;
+    c.enable_progress_bar = true;
+    c.enable_model_summary = true;
+    c.barebones = false;
+    c.deterministic = false;
+    c.inference_mode = true;
+    c.detect_anomaly = false;
+    c.reload_dataloaders_every_n_epochs = 0;
+    c.seed = VOLT_NONE;
+    c.num_threads = 0;
+    return c;
+}
+
+bool volt_limit_is_count(double v, int64_t *count) {
+    if (v <= -VOLT_BATCHES_TAG) {
+        *count = (int64_t)(-v - VOLT_BATCHES_TAG);
+        return true;
+    }
+    if (v > 1.0) {
+        *count = (int64_t)v;
+        return true;
+    }
+    return false;
+}
+
+/* A fraction in [0, 1], a whole number > 1, or VOLT_BATCHES(n). */
+static volt_status check_limit(const char *field, double v, bool allow_zero) {
+    if (isnan(v) || isinf(v))
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: %s = %g is not a number of batches", field, v);
+    if (v <= -VOLT_BATCHES_TAG) {
+        double n = -v - VOLT_BATCHES_TAG;
+        if (n != floor(n) || (n == 0 && !allow_zero))
+            return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                                  "trainer: %s = VOLT_BATCHES(%g): a count must be a whole "
+                                  "number >= %d",
+                                  field, n, allow_zero ? 0 : 1);
+        return VOLT_OK;
+    }
+    if (v < 0)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: %s = %g is negative (a fraction in [0, 1] or a count "
+                              "of batches)",
+                              field, v);
+    if (v > 1.0 && v != floor(v))
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: %s = %g: a fraction must be in [0, 1] and a count of "
+                              "batches a whole number",
+                              field, v);
+    if (v == 0 && !allow_zero)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "trainer: %s = 0 (must be > 0)", field);
+    return VOLT_OK;
+}
+
+int64_t volt_limit_batches(double limit, int64_t n, const char *field) {
+    int64_t count;
+    if (volt_limit_is_count(limit, &count)) return count < n ? count : n;
+    if (limit >= 1.0) return n;
+    int64_t k = (int64_t)floor((double)n * limit);
+    if (k == 0 && limit > 0 && n > 0) {
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                       "trainer: %s = %g of %lld batches gives 0 batches; raise it or set it "
+                       "to 0 to skip the stage",
+                       field, limit, (long long)n);
+        return -1;
+    }
+    return k;
+}
+
+static bool is_one_of(const char *s, const char *const *list) {
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0) return true;
+    return false;
+}
+
+static volt_status check_hardware(const volt_trainer_config *c) {
+    static const char *const later_acc[] = {"gpu", "cuda", "mps", "tpu", NULL};
+    static const char *const later_prec[] = {
+        "64-true", "64", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "bf16", "16", NULL};
+    static const char *const later_strat[] = {"ddp", "ddp_spawn", "fsdp", "deepspeed", NULL};
+    if (c->accelerator && strcmp(c->accelerator, "auto") != 0 && strcmp(c->accelerator, "cpu") != 0)
+        return volt_error_set(
+            is_one_of(c->accelerator, later_acc) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
+            "trainer: accelerator '%s' %s", c->accelerator,
+            is_one_of(c->accelerator, later_acc) ? "is not supported yet (use \"cpu\")"
+                                                 : "is unknown (\"auto\", \"cpu\")");
+    if (c->strategy && strcmp(c->strategy, "auto") != 0 &&
+        strcmp(c->strategy, "single_device") != 0)
+        return volt_error_set(
+            is_one_of(c->strategy, later_strat) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
+            "trainer: strategy '%s' %s", c->strategy,
+            is_one_of(c->strategy, later_strat) ? "is not supported yet" : "is unknown (\"auto\")");
+    if (c->devices != VOLT_NONE && c->devices != -1 && c->devices < 1)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: devices = %lld (must be >= 1, or -1 for all)",
+                              (long long)c->devices);
+    if (c->devices > 1)
+        return volt_error_set(VOLT_ERR_UNSUPPORTED,
+                              "trainer: devices = %lld is not supported yet (one process)",
+                              (long long)c->devices);
+    if (c->num_nodes < 1)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "trainer: num_nodes = %lld (must be >= 1)",
+                              (long long)c->num_nodes);
+    if (c->num_nodes > 1)
+        return volt_error_set(VOLT_ERR_UNSUPPORTED,
+                              "trainer: num_nodes = %lld is not supported yet",
+                              (long long)c->num_nodes);
+    if (c->precision && strcmp(c->precision, "32-true") != 0 && strcmp(c->precision, "32") != 0)
+        return volt_error_set(
+            is_one_of(c->precision, later_prec) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
+            "trainer: precision '%s' %s", c->precision,
+            is_one_of(c->precision, later_prec) ? "is not supported yet (use \"32-true\")"
+                                                : "is unknown (\"32-true\", \"bf16-mixed\", ...)");
+    return VOLT_OK;
+}
+
+static volt_status check_lengths(const volt_trainer_config *c) {
+    if (c->max_epochs != VOLT_NONE && c->max_epochs < -1)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: max_epochs = %lld (must be >= 0, -1 for no limit, or "
+                              "VOLT_NONE)",
+                              (long long)c->max_epochs);
+    if (c->min_epochs != VOLT_NONE && c->min_epochs < 0)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: min_epochs = %lld (must be >= 0)",
+                              (long long)c->min_epochs);
+    if (c->min_epochs != VOLT_NONE && c->max_epochs != VOLT_NONE && c->max_epochs >= 0 &&
+        c->min_epochs > c->max_epochs)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: min_epochs = %lld exceeds max_epochs = %lld",
+                              (long long)c->min_epochs, (long long)c->max_epochs);
+    if (c->max_steps < -1)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: max_steps = %lld (must be >= 0, or -1 for no limit)",
+                              (long long)c->max_steps);
+    if (c->min_steps != VOLT_NONE && c->min_steps < 0)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "trainer: min_steps = %lld (must be >= 0)",
+                              (long long)c->min_steps);
+    if (c->min_steps != VOLT_NONE && c->max_steps >= 0 && c->min_steps > c->max_steps)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: min_steps = %lld exceeds max_steps = %lld",
+                              (long long)c->min_steps, (long long)c->max_steps);
+    if (c->max_time != (double)VOLT_NONE && !(c->max_time >= 0 && isfinite(c->max_time)))
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: max_time = %g (seconds >= 0, or VOLT_NONE)", c->max_time);
+    if (c->fast_dev_run < 0)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: fast_dev_run = %lld (must be >= 0)",
+                              (long long)c->fast_dev_run);
+    return VOLT_OK;
+}
+
+static volt_status check_batches(const volt_trainer_config *c) {
+    volt_status st;
+    if ((st = check_limit("limit_train_batches", c->limit_train_batches, true))) return st;
+    if ((st = check_limit("limit_val_batches", c->limit_val_batches, true))) return st;
+    if ((st = check_limit("limit_test_batches", c->limit_test_batches, true))) return st;
+    if ((st = check_limit("limit_predict_batches", c->limit_predict_batches, true))) return st;
+    if ((st = check_limit("overfit_batches", c->overfit_batches, true))) return st;
+    if ((st = check_limit("val_check_interval", c->val_check_interval, false))) return st;
+    if (c->check_val_every_n_epoch != VOLT_NONE && c->check_val_every_n_epoch < 1)
+        return volt_error_set(
+            VOLT_ERR_INVALID_ARGUMENT,
+            "trainer: check_val_every_n_epoch = %lld (must be >= 1, or VOLT_NONE)",
+            (long long)c->check_val_every_n_epoch);
+    if (c->num_sanity_val_steps < -1)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: num_sanity_val_steps = %lld (must be >= 0, or -1 for all)",
+                              (long long)c->num_sanity_val_steps);
+    if (c->accumulate_grad_batches < 1)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: accumulate_grad_batches = %lld (must be >= 1)",
+                              (long long)c->accumulate_grad_batches);
+    return VOLT_OK;
+}
+
+static volt_status check_rest(const volt_trainer_config *c) {
+    if (c->gradient_clip_val != (double)VOLT_NONE &&
+        !(c->gradient_clip_val >= 0 && isfinite(c->gradient_clip_val)))
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: gradient_clip_val = %g (must be >= 0)",
+                              c->gradient_clip_val);
+    if (c->gradient_clip_algorithm && strcmp(c->gradient_clip_algorithm, "norm") != 0 &&
+        strcmp(c->gradient_clip_algorithm, "value") != 0)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: gradient_clip_algorithm '%s' is unknown (\"norm\" or "
+                              "\"value\")",
+                              c->gradient_clip_algorithm);
+    if (c->log_every_n_steps < 0)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: log_every_n_steps = %lld (must be >= 0)",
+                              (long long)c->log_every_n_steps);
+    if (c->reload_dataloaders_every_n_epochs < 0)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: reload_dataloaders_every_n_epochs = %lld (must be >= 0)",
+                              (long long)c->reload_dataloaders_every_n_epochs);
+    if (c->seed != VOLT_NONE && c->seed < 0)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: seed = %lld (must be >= 0, or VOLT_NONE)",
+                              (long long)c->seed);
+    if (c->num_threads < 0)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "trainer: num_threads = %d (must be >= 0)",
+                              c->num_threads);
+    return VOLT_OK;
+}
+
+volt_status volt_trainer_config_check(const volt_trainer_config *cfg) {
+    if (!cfg) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "trainer: NULL configuration");
+    volt_status st;
+    if ((st = check_hardware(cfg))) return st;
+    if ((st = check_lengths(cfg))) return st;
+    if ((st = check_batches(cfg))) return st;
+    return check_rest(cfg);
+}

@@ -1,0 +1,220 @@
+/* fit_loop.c: Lightning's fit loop — configure_optimizers, model summary,
+ * on_fit_start, the sanity check, epochs of training batches with
+ * validation at val_check_interval / check_val_every_n_epoch, epoch-end
+ * hooks, logging and schedulers, and the stopping rules (max/min epochs and
+ * steps, max_time, fast_dev_run, should_stop). */
+#include <stdlib.h>
+
+#include "train/train_impl.h"
+#include "train/train_loop.h"
+
+typedef struct {
+    volt_data_loader *train_dl, *val_dl;
+    int64_t n_train, n_val, val_check_batch;
+    int64_t max_epochs, min_epochs, max_steps, min_steps;
+    bool done;
+} fit_plan;
+
+static volt_status configure(volt_trainer *t, volt_step *s) {
+    volt_trainer_free_optims(t);
+    const volt_module_ops *ops = t->module->ops;
+    const char *name = ops->name ? ops->name : "module";
+    if (ops->configure_optimizers) {
+        volt_optim_setup setup = {t};
+        s->hook = VOLT_HK_CONFIGURE_OPTIMIZERS;
+        volt_status st = ops->configure_optimizers(t->module, &setup);
+        s->hook = VOLT_HK_COUNT;
+        if (st || volt_error_status())
+            return volt_hook_fail(t, s, VOLT_HK_CONFIGURE_OPTIMIZERS, st);
+    }
+    if (ops->manual_optimization) return VOLT_OK;
+    if (t->n_optims == 0)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fit: configure_optimizers of module '%s' added no optimizer "
+                              "(automatic optimization needs one)",
+                              name);
+    if (t->n_optims > 1)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fit: configure_optimizers of module '%s' added %d optimizers; "
+                              "automatic optimization takes one (set manual_optimization)",
+                              name, t->n_optims);
+    return VOLT_OK;
+}
+
+static volt_status plan_loaders(volt_trainer *t, fit_plan *p) {
+    const volt_trainer_config *c = &t->cfg;
+    p->train_dl = volt_datamodule_train_loader(t->data);
+    if (!p->train_dl)
+        return volt_error_status() ? volt_error_status()
+                                   : volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                                                    "fit: the datamodule has no train loader");
+    double fdr = VOLT_BATCHES(c->fast_dev_run);
+    double lt = t->fast_dev               ? fdr
+                : c->overfit_batches != 0 ? c->overfit_batches
+                                          : c->limit_train_batches;
+    p->n_train = volt_limit_batches(lt, volt_data_loader_len(p->train_dl), "limit_train_batches");
+    if (p->n_train < 0) return volt_error_status();
+    p->val_dl = t->module->ops->validation_step ? volt_datamodule_val_loader(t->data) : NULL;
+    if (!p->val_dl && volt_error_status()) return volt_error_status();
+    if (p->val_dl) {
+        double lv = t->fast_dev               ? fdr
+                    : c->overfit_batches != 0 ? c->overfit_batches
+                                              : c->limit_val_batches;
+        p->n_val = volt_limit_batches(lv, volt_data_loader_len(p->val_dl), "limit_val_batches");
+        if (p->n_val < 0) return volt_error_status();
+    }
+    int64_t count;
+    if (t->fast_dev) {
+        p->val_check_batch = p->n_train;
+    } else if (volt_limit_is_count(c->val_check_interval, &count)) {
+        if (c->check_val_every_n_epoch != VOLT_NONE && count > p->n_train && p->n_val > 0)
+            return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                                  "fit: val_check_interval = %lld batches exceeds the %lld "
+                                  "training batches of an epoch; set check_val_every_n_epoch = "
+                                  "VOLT_NONE to count across epochs, or limit_val_batches = 0 "
+                                  "to skip validation",
+                                  (long long)count, (long long)p->n_train);
+        p->val_check_batch = count;
+    } else {
+        p->val_check_batch = (int64_t)((double)p->n_train * c->val_check_interval);
+        if (p->val_check_batch < 1) p->val_check_batch = 1;
+    }
+    return VOLT_OK;
+}
+
+static void plan_lengths(const volt_trainer *t, fit_plan *p) {
+    const volt_trainer_config *c = &t->cfg;
+    p->max_epochs = c->max_epochs;
+    if (p->max_epochs == VOLT_NONE)
+        p->max_epochs = (c->max_steps == -1 && c->max_time == (double)VOLT_NONE) ? 1000 : -1;
+    p->max_steps = c->max_steps;
+    if (t->fast_dev) {
+        p->max_epochs = 1;
+        p->max_steps = c->fast_dev_run;
+    }
+    p->min_epochs = c->min_epochs == VOLT_NONE ? 0 : c->min_epochs;
+    p->min_steps = c->min_steps == VOLT_NONE ? 0 : c->min_steps;
+}
+
+static bool time_up(const volt_trainer *t) {
+    return t->cfg.max_time != (double)VOLT_NONE &&
+           volt_time_now() - t->start_time >= t->cfg.max_time;
+}
+
+static bool should_validate(const volt_trainer *t, const fit_plan *p, int64_t i) {
+    if (!p->val_dl || p->n_val == 0) return false;
+    int64_t every = t->cfg.check_val_every_n_epoch;
+    if (every != VOLT_NONE && (t->epoch + 1) % every != 0) return false;
+    int64_t it = every == VOLT_NONE ? t->total_batches : i;
+    return (it + 1) % p->val_check_batch == 0;
+}
+
+static volt_status validate(volt_trainer *t, fit_plan *p) {
+    volt_progress saved = t->progress; /* the training bar goes on after */
+    volt_status st = volt_eval_run(t, VOLT_EVAL_VAL, p->val_dl, p->n_val, NULL, NULL);
+    t->progress = saved;
+    return st;
+}
+
+/* The batches of one epoch. */
+static volt_status epoch_batches(volt_trainer *t, fit_plan *p) {
+    for (int64_t i = 0; i < p->n_train; i++) {
+        volt_scope_begin();
+        volt_batch b;
+        volt_status st = VOLT_OK;
+        if (volt_data_loader_next(p->train_dl, &b))
+            st = volt_fit_train_batch(t, &b, i, i == p->n_train - 1);
+        else
+            st = volt_error_status()
+                     ? volt_error_status()
+                     : volt_error_set(VOLT_ERR_STATE, "the train loader ended early");
+        volt_scope_end();
+        volt_hook_id where = VOLT_HK_DATALOADER;
+        if (!st && (st = volt_interrupt_check())) where = VOLT_HK_INTERRUPT;
+        if (st) {
+            volt_step s = volt_step_make(t, NULL);
+            s.batch_idx = i;
+            return volt_hook_fail(t, &s, where, st);
+        }
+        t->total_batches++;
+        volt_progress_update(t, "train", i + 1, p->n_train, false);
+        if (i == p->n_train - 1 &&
+            (st = volt_fit_step_schedulers(t, VOLT_INTERVAL_EPOCH, false, t->epoch + 1)))
+            return volt_hook_fail(t, NULL, VOLT_HK_ON_TRAIN_EPOCH_END, st);
+        if (should_validate(t, p, i) && (st = validate(t, p))) return st;
+        bool min_done = t->epoch >= p->min_epochs && t->global_step >= p->min_steps;
+        if ((p->max_steps >= 0 && t->global_step >= p->max_steps) || time_up(t) ||
+            (t->should_stop && min_done)) {
+            p->done = true;
+            break;
+        }
+    }
+    return VOLT_OK;
+}
+
+static volt_status run_epoch(volt_trainer *t, fit_plan *p) {
+    volt_log_results_reset(&t->train_results);
+    volt_data_loader_set_epoch(p->train_dl, t->cfg.overfit_batches != 0 ? 0 : t->epoch);
+    volt_step s = volt_step_make(t, &t->train_results);
+    volt_status st = volt_hook_run(t, &s, VOLT_HK_ON_TRAIN_EPOCH_START);
+    if (st) return st;
+    volt_progress_begin(t, "train", p->n_train);
+    st = epoch_batches(t, p);
+    volt_data_loader_stop(p->train_dl);
+    if (st) return st;
+    int64_t step = t->log_step > 0 ? t->log_step - 1 : 0;
+    if ((st = volt_log_epoch_end(t, &t->train_results, false, step, NULL)))
+        return volt_hook_fail(t, &s, VOLT_HK_ON_TRAIN_EPOCH_END, st);
+    if ((st = volt_hook_run_ex(t, &s, VOLT_HK_ON_TRAIN_EPOCH_END, true))) return st;
+    if ((st = volt_log_epoch_end(t, &t->train_results, true, step, NULL)))
+        return volt_hook_fail(t, &s, VOLT_HK_ON_TRAIN_EPOCH_END, st);
+    volt_progress_end(t, "train", p->n_train);
+    st = volt_fit_step_schedulers(t, VOLT_INTERVAL_EPOCH, true, t->epoch + 1);
+    return st ? volt_hook_fail(t, &s, VOLT_HK_ON_TRAIN_EPOCH_END, st) : VOLT_OK;
+}
+
+static volt_status sanity_check(volt_trainer *t, fit_plan *p, volt_step *s) {
+    int64_t n = t->cfg.num_sanity_val_steps;
+    if (t->fast_dev || !p->val_dl || n == 0 || p->n_val == 0) return VOLT_OK;
+    if (n < 0 || n > p->n_val) n = p->n_val;
+    t->sanity = true;
+    volt_status st = volt_hook_run(t, s, VOLT_HK_ON_SANITY_CHECK_START);
+    if (!st) st = volt_eval_run(t, VOLT_EVAL_SANITY, p->val_dl, n, NULL, NULL);
+    if (!st) st = volt_hook_run(t, s, VOLT_HK_ON_SANITY_CHECK_END);
+    t->sanity = false;
+    volt_metrics_clear(&t->callback_metrics);
+    volt_metrics_clear(&t->logged_metrics);
+    volt_metrics_clear(&t->pbar_metrics);
+    return st;
+}
+
+static volt_status epochs(volt_trainer *t, fit_plan *p, volt_step *s) {
+    volt_status st = volt_hook_run(t, s, VOLT_HK_ON_TRAIN_START);
+    int64_t reload = t->cfg.reload_dataloaders_every_n_epochs;
+    while (!st && !p->done && (p->max_epochs < 0 || t->epoch < p->max_epochs)) {
+        if (reload > 0 && t->epoch > 0 && t->epoch % reload == 0 && (st = plan_loaders(t, p)))
+            break;
+        st = run_epoch(t, p);
+        if (st) break;
+        t->epoch++;
+        bool min_done = t->epoch >= p->min_epochs && t->global_step >= p->min_steps;
+        if (time_up(t) || (t->should_stop && min_done)) p->done = true;
+    }
+    if (!st) st = volt_hook_run(t, s, VOLT_HK_ON_TRAIN_END);
+    return st;
+}
+
+volt_status volt_fit_run(volt_trainer *t) {
+    volt_step s = volt_step_make(t, NULL);
+    fit_plan p = {0};
+    volt_status st = configure(t, &s);
+    if (!st) st = plan_loaders(t, &p);
+    if (st) return st;
+    plan_lengths(t, &p);
+    if (t->cfg.enable_model_summary) volt_model_summary_print(t->module, 1, stderr);
+    volt_module_train(t->module, true);
+    if ((st = volt_hook_run(t, &s, VOLT_HK_ON_FIT_START))) return st;
+    if ((st = sanity_check(t, &p, &s))) return st;
+    if (p.n_train > 0 && (st = epochs(t, &p, &s))) return st;
+    return volt_hook_run(t, &s, VOLT_HK_ON_FIT_END);
+}

@@ -1,0 +1,139 @@
+/* train_batch.c: one training batch in Lightning's order — batch start,
+ * training_step, zero_grad (first batch of an accumulation window), backward
+ * with its hooks, then (last batch of the window) on_before_optimizer_step,
+ * gradient clipping, optimizer_step and step-interval schedulers — and the
+ * scheduler stepping shared with the epoch loop. */
+#include <math.h>
+#include <string.h>
+
+#include "train/train_impl.h"
+#include "train/train_loop.h"
+
+/* Steps the schedulers of `interval` (plateau ones only when `plateau`,
+ * the others only when not), honouring each one's frequency. */
+volt_status volt_fit_step_schedulers(volt_trainer *t, volt_interval interval, bool plateau,
+                                     int64_t count) {
+    for (int i = 0; i < t->n_optims; i++) {
+        volt_optim_entry *e = &t->optims[i];
+        if (!e->sched || e->cfg.interval != interval) continue;
+        bool needs = volt_lr_scheduler_needs_metric(e->sched);
+        if (needs != plateau || count % e->cfg.frequency != 0) continue;
+        volt_status st;
+        if (!needs) {
+            st = volt_lr_scheduler_step(e->sched);
+        } else if (!volt_metrics_has(&t->callback_metrics, e->monitor)) {
+            if (!e->cfg.strict) continue;
+            st = volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                                "%s conditioned on metric '%s', which is not available (log it, "
+                                "or set strict = false)",
+                                volt_lr_scheduler_name(e->sched), e->monitor);
+        } else {
+            st = volt_lr_scheduler_step_metric(e->sched,
+                                               volt_metrics_get(&t->callback_metrics, e->monitor));
+        }
+        if (st) return st;
+    }
+    return VOLT_OK;
+}
+
+static volt_status check_loss(volt_trainer *t, volt_step *s, volt_tensor *loss) {
+    if (!loss)
+        return volt_hook_fail(t, s, VOLT_HK_TRAINING_STEP,
+                              volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                                             "returned NULL; automatic optimization needs the "
+                                             "loss"));
+    if (volt_tensor_numel(loss) != 1) {
+        char buf[64];
+        return volt_hook_fail(t, s, VOLT_HK_TRAINING_STEP,
+                              volt_error_set(VOLT_ERR_SHAPE, "the loss %s is not a scalar",
+                                             volt_shape_str(loss, buf, sizeof buf)));
+    }
+    if (t->cfg.detect_anomaly) {
+        double v = volt_tensor_item(loss);
+        if (!isfinite(v))
+            return volt_hook_fail(
+                t, s, VOLT_HK_TRAINING_STEP,
+                volt_error_set(VOLT_ERR_STATE, "detect_anomaly: the loss is %g", v));
+    }
+    return VOLT_OK;
+}
+
+/* The optimizer part of a batch that ends an accumulation window. */
+static volt_status optimizer_step(volt_trainer *t, volt_step *s) {
+    const volt_module_ops *ops = t->module->ops;
+    volt_status st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_OPTIMIZER_STEP);
+    if (st) return st;
+    if (ops->configure_gradient_clipping) {
+        st = volt_hook_run(t, s, VOLT_HK_CONFIGURE_GRADIENT_CLIPPING);
+    } else {
+        st = volt_clip_gradients(s, s->optimizer, t->cfg.gradient_clip_val,
+                                 t->cfg.gradient_clip_algorithm);
+        if (st) st = volt_hook_fail(t, s, VOLT_HK_CONFIGURE_GRADIENT_CLIPPING, st);
+    }
+    if (st) return st;
+    if (ops->optimizer_step) {
+        st = volt_hook_run(t, s, VOLT_HK_OPTIMIZER_STEP);
+    } else {
+        st = volt_optimizer_step(s->optimizer);
+        if (st) st = volt_hook_fail(t, s, VOLT_HK_OPTIMIZER_STEP, st);
+    }
+    if (st) return st;
+    t->global_step++;
+    st = volt_fit_step_schedulers(t, VOLT_INTERVAL_STEP, false, t->global_step);
+    if (!st) st = volt_fit_step_schedulers(t, VOLT_INTERVAL_STEP, true, t->global_step);
+    return st ? volt_hook_fail(t, s, VOLT_HK_OPTIMIZER_STEP, st) : VOLT_OK;
+}
+
+static volt_status automatic(volt_trainer *t, volt_step *s, volt_tensor *loss, bool last,
+                             bool *stepped) {
+    volt_status st = check_loss(t, s, loss);
+    if (st) return st;
+    int64_t acc = t->cfg.accumulate_grad_batches;
+    s->optimizer = t->optims[0].opt;
+    if (s->batch_idx % acc == 0) {
+        if ((st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_ZERO_GRAD))) return st;
+        volt_optimizer_zero_grad(s->optimizer);
+    }
+    volt_tensor *scaled = acc > 1 ? volt_div_scalar(loss, (double)acc) : loss;
+    s->outputs = scaled;
+    if ((st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_BACKWARD))) return st;
+    st = volt_backward(scaled);
+    if (st) return volt_hook_fail(t, s, VOLT_HK_BACKWARD, st);
+    if ((st = volt_hook_run(t, s, VOLT_HK_ON_AFTER_BACKWARD))) return st;
+    *stepped = (s->batch_idx + 1) % acc == 0 || last;
+    if (*stepped && (st = optimizer_step(t, s))) return st;
+    s->outputs = loss;
+    return VOLT_OK;
+}
+
+static int64_t optimizer_steps(const volt_trainer *t) {
+    int64_t n = 0;
+    for (int i = 0; i < t->n_optims; i++) n += volt_optimizer_step_count(t->optims[i].opt);
+    return n;
+}
+
+volt_status volt_fit_train_batch(volt_trainer *t, volt_batch *b, int64_t i, bool last) {
+    volt_step s = volt_step_make(t, &t->train_results);
+    s.batch = b;
+    s.batch_idx = i;
+    volt_status st = volt_hook_run(t, &s, VOLT_HK_ON_TRAIN_BATCH_START);
+    if (st) return st;
+    bool manual = t->module->ops->manual_optimization, stepped = true;
+    int64_t before = manual ? optimizer_steps(t) : 0;
+    volt_tensor *loss = NULL;
+    st = volt_hook_step(t, &s, VOLT_HK_TRAINING_STEP, t->module->ops->training_step, &loss);
+    if (st) return st;
+    if (manual) {
+        s.outputs = loss;
+        t->global_step += optimizer_steps(t) - before;
+    } else if ((st = automatic(t, &s, loss, last, &stepped))) {
+        return st;
+    }
+    if ((st = volt_hook_run(t, &s, VOLT_HK_ON_TRAIN_BATCH_END))) return st;
+    if (!stepped) return VOLT_OK;
+    int64_t every = t->cfg.log_every_n_steps;
+    bool write = every > 0 && (t->log_step + 1) % every == 0;
+    st = volt_log_step_end(t, &t->train_results, write, t->log_step);
+    t->log_step++;
+    return st ? volt_hook_fail(t, &s, VOLT_HK_ON_TRAIN_BATCH_END, st) : VOLT_OK;
+}

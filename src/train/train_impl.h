@@ -1,0 +1,220 @@
+/* train_impl.h: trainer internals shared by the files of src/train — the
+ * trainer struct, hook identifiers and dispatch, the step context, logged
+ * results, loop entry points, the progress bar and the model summary. */
+#ifndef VOLT_TRAIN_IMPL_H
+#define VOLT_TRAIN_IMPL_H
+
+#include <stdio.h>
+
+#include "volt/train.h"
+
+/* ------------------------------------------------------------------ hooks */
+
+typedef enum {
+    VOLT_HK_SETUP = 0,
+    VOLT_HK_TEARDOWN,
+    VOLT_HK_ON_FIT_START,
+    VOLT_HK_ON_FIT_END,
+    VOLT_HK_ON_SANITY_CHECK_START,
+    VOLT_HK_ON_SANITY_CHECK_END,
+    VOLT_HK_ON_TRAIN_START,
+    VOLT_HK_ON_TRAIN_END,
+    VOLT_HK_ON_TRAIN_EPOCH_START,
+    VOLT_HK_ON_TRAIN_EPOCH_END,
+    VOLT_HK_ON_TRAIN_BATCH_START,
+    VOLT_HK_ON_TRAIN_BATCH_END,
+    VOLT_HK_ON_VALIDATION_START,
+    VOLT_HK_ON_VALIDATION_END,
+    VOLT_HK_ON_VALIDATION_EPOCH_START,
+    VOLT_HK_ON_VALIDATION_EPOCH_END,
+    VOLT_HK_ON_VALIDATION_BATCH_START,
+    VOLT_HK_ON_VALIDATION_BATCH_END,
+    VOLT_HK_ON_TEST_START,
+    VOLT_HK_ON_TEST_END,
+    VOLT_HK_ON_TEST_EPOCH_START,
+    VOLT_HK_ON_TEST_EPOCH_END,
+    VOLT_HK_ON_TEST_BATCH_START,
+    VOLT_HK_ON_TEST_BATCH_END,
+    VOLT_HK_ON_PREDICT_START,
+    VOLT_HK_ON_PREDICT_END,
+    VOLT_HK_ON_PREDICT_EPOCH_START,
+    VOLT_HK_ON_PREDICT_EPOCH_END,
+    VOLT_HK_ON_PREDICT_BATCH_START,
+    VOLT_HK_ON_PREDICT_BATCH_END,
+    VOLT_HK_ON_BEFORE_BACKWARD,
+    VOLT_HK_ON_AFTER_BACKWARD,
+    VOLT_HK_ON_BEFORE_OPTIMIZER_STEP,
+    VOLT_HK_ON_BEFORE_ZERO_GRAD,
+    VOLT_HK_ON_SAVE_CHECKPOINT,
+    VOLT_HK_ON_LOAD_CHECKPOINT,
+    VOLT_HK_ON_EXCEPTION,
+    /* module-only */
+    VOLT_HK_OPTIMIZER_STEP,
+    VOLT_HK_CONFIGURE_GRADIENT_CLIPPING,
+    VOLT_HK_TRAINING_STEP,
+    VOLT_HK_VALIDATION_STEP,
+    VOLT_HK_TEST_STEP,
+    VOLT_HK_PREDICT_STEP,
+    VOLT_HK_CONFIGURE_OPTIMIZERS,
+    VOLT_HK_BACKWARD,   /* not hooks: the trainer's own work (for messages) */
+    VOLT_HK_DATALOADER, /* the next batch */
+    VOLT_HK_INTERRUPT,  /* SIGINT */
+    VOLT_HK_COUNT
+} volt_hook_id;
+
+/* Where volt_log is allowed in a hook (Lightning's _FxValidator). */
+typedef enum {
+    VOLT_LOGRULE_REFUSED = 0,
+    VOLT_LOGRULE_STEP,      /* default on_step; both allowed */
+    VOLT_LOGRULE_EVAL_STEP, /* default on_epoch; both allowed */
+    VOLT_LOGRULE_EPOCH,     /* on_epoch only */
+} volt_log_rule;
+
+const char *volt_hook_name(volt_hook_id id);
+volt_log_rule volt_hook_log_rule(volt_hook_id id);
+
+/* --------------------------------------------------------------- results */
+
+typedef struct {
+    char *name;
+    bool on_step, on_epoch, prog_bar, logger;
+    unsigned reduce; /* 0 mean, else VOLT_LOG_REDUCE_* */
+    bool fresh;      /* logged since the last step end */
+    double value;    /* the last value */
+    double sum, weight, min, max;
+    int64_t n;
+} volt_log_entry;
+
+typedef struct {
+    volt_log_entry *e;
+    int64_t n, cap;
+} volt_log_results;
+
+void volt_log_results_reset(volt_log_results *r);
+
+/* ------------------------------------------------------------ step context */
+
+struct volt_step {
+    volt_trainer *trainer;
+    volt_hook_id hook;
+    volt_batch *batch;
+    int64_t batch_idx;
+    volt_tensor *outputs;
+    volt_optimizer *optimizer;
+    const char *error;
+    volt_log_results *results; /* where volt_log writes; NULL: nowhere */
+};
+
+/* ------------------------------------------------------------ the trainer */
+
+typedef struct {
+    volt_optimizer *opt;
+    volt_lr_scheduler *sched;
+    volt_lr_scheduler_config cfg;
+    char *monitor;
+} volt_optim_entry;
+
+struct volt_optim_setup {
+    volt_trainer *trainer;
+};
+
+typedef struct {
+    bool enabled, tty;
+    double last_print;
+    double stage_start;
+    int last_len;
+} volt_progress;
+
+struct volt_trainer {
+    volt_trainer_config cfg;
+    char *root_dir;
+    char *clip_algorithm;
+
+    volt_callback **callbacks;
+    int n_callbacks, cap_callbacks;
+    volt_logger **loggers;
+    int n_loggers, cap_loggers;
+    bool default_logger; /* loggers[0] was made by the trainer */
+
+    volt_optim_entry *optims;
+    int n_optims, cap_optims;
+
+    /* the current run */
+    volt_module *module;
+    volt_datamodule *data;
+    volt_stage stage;
+    bool running, sanity, should_stop, failed, log_enabled, fast_dev;
+    int64_t epoch, global_step, total_batches;
+    int64_t log_step; /* batches that stepped (loggers' step) */
+    double start_time;
+
+    volt_metrics callback_metrics, logged_metrics, pbar_metrics;
+    volt_log_results train_results, eval_results;
+    volt_progress progress;
+};
+
+/* hooks.c: runs hook `id` on the callbacks (monitoring ones last when
+ * monitoring_last) and the module; returns the status, with a failure
+ * wrapped as "<stage>: <hook> failed at epoch E[, batch B]: <message>". */
+volt_status volt_hook_run(volt_trainer *t, volt_step *s, volt_hook_id id);
+volt_status volt_hook_run_ex(volt_trainer *t, volt_step *s, volt_hook_id id, bool monitoring_last);
+/* Wraps the current (or a new) error for hook `id`; returns the status. */
+volt_status volt_hook_fail(volt_trainer *t, const volt_step *s, volt_hook_id id,
+                           volt_status status);
+/* Calls a step function and checks its result; *out its tensor. */
+volt_status volt_hook_step(volt_trainer *t, volt_step *s, volt_hook_id id, volt_step_fn fn,
+                           volt_tensor **out);
+/* A step context for hook calls outside batches. */
+volt_step volt_step_make(volt_trainer *t, volt_log_results *results);
+/* on_exception hooks with the saved message; restores the error after. */
+void volt_hook_exception(volt_trainer *t, volt_status status);
+
+/* metrics.c: frees the arrays of a table embedded in other memory. */
+void volt_metrics_release(volt_metrics *m);
+
+/* log.c */
+/* After a batch: step values to callback/logged/progress-bar metrics; a row
+ * to the loggers when write. */
+volt_status volt_log_step_end(volt_trainer *t, volt_log_results *r, bool write, int64_t step);
+/* After an epoch: epoch reductions into the metric tables; a row to the
+ * loggers when write; *epoch_metrics (may be NULL) receives them too. */
+volt_status volt_log_epoch_end(volt_trainer *t, volt_log_results *r, bool write, int64_t step,
+                               volt_metrics *epoch_metrics);
+volt_status volt_loggers_write(volt_trainer *t, volt_metrics *row, int64_t step);
+
+/* config.c: the effective number of batches of a loader of n batches under
+ * a limit value; -1 + error when a fraction leaves none. */
+int64_t volt_limit_batches(double limit, int64_t n, const char *field);
+/* Whether a limit value is a count, and which. */
+bool volt_limit_is_count(double v, int64_t *count);
+
+/* fit_loop.c / eval_loop.c */
+volt_status volt_fit_run(volt_trainer *t);
+typedef enum {
+    VOLT_EVAL_SANITY = 0,
+    VOLT_EVAL_VAL,
+    VOLT_EVAL_TEST,
+    VOLT_EVAL_PREDICT
+} volt_eval_kind;
+volt_status volt_eval_run(volt_trainer *t, volt_eval_kind kind, volt_data_loader *dl,
+                          int64_t n_batches, volt_metrics *epoch_metrics, volt_predictions *preds);
+
+/* interrupt.c: SIGINT during a run sets a flag the loops check after each
+ * batch (volt_interrupt_check records the error). */
+void volt_interrupt_arm(void);
+void volt_interrupt_disarm(void);
+volt_status volt_interrupt_check(void);
+
+/* trainer.c */
+void volt_trainer_free_optims(volt_trainer *t);
+bool volt_trainer_has_val(volt_trainer *t, int64_t *n_val, volt_data_loader **dl);
+
+/* progress.c: the bar (stderr). */
+void volt_progress_begin(volt_trainer *t, const char *stage, int64_t n);
+void volt_progress_update(volt_trainer *t, const char *stage, int64_t i, int64_t n, bool force);
+void volt_progress_end(volt_trainer *t, const char *stage, int64_t n);
+
+/* summary.c: the model summary table (stderr), depth-limited. */
+void volt_model_summary_print(volt_module *m, int max_depth, FILE *out);
+
+#endif

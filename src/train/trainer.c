@@ -1,0 +1,302 @@
+/* trainer.c: the trainer object (configuration, callbacks, loggers, metric
+ * tables) and the four entry points — fit, validate, test, predict — with
+ * what they share: argument checks, seeding, prepare_data/setup/teardown,
+ * logger set-up and the clean failure path (on_exception, loggers closed). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/train_impl.h"
+
+volt_trainer *volt_trainer_new(const volt_trainer_config *cfg) {
+    volt_trainer_config c = cfg ? *cfg : volt_trainer_defaults();
+    if (volt_trainer_config_check(&c)) return NULL;
+    volt_trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "trainer: out of memory");
+        return NULL;
+    }
+    t->cfg = c;
+    t->root_dir = strdup(c.default_root_dir ? c.default_root_dir : ".");
+    t->clip_algorithm = strdup(c.gradient_clip_algorithm ? c.gradient_clip_algorithm : "norm");
+    if (!t->root_dir || !t->clip_algorithm) {
+        volt_trainer_free(t);
+        volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "trainer: out of memory");
+        return NULL;
+    }
+    t->cfg.default_root_dir = t->root_dir;
+    t->cfg.gradient_clip_algorithm = t->clip_algorithm;
+    if (c.barebones) {
+        t->cfg.logger = t->cfg.enable_progress_bar = t->cfg.enable_model_summary = false;
+        t->cfg.enable_checkpointing = false;
+    }
+    return t;
+}
+
+void volt_trainer_free(volt_trainer *t) {
+    if (!t) return;
+    volt_trainer_free_optims(t);
+    free(t->optims);
+    for (int i = 0; i < t->n_callbacks; i++)
+        if (t->callbacks[i]->ops->free) t->callbacks[i]->ops->free(t->callbacks[i]);
+    free(t->callbacks);
+    for (int i = 0; i < t->n_loggers; i++) t->loggers[i]->ops->free(t->loggers[i]);
+    free(t->loggers);
+    volt_metrics_release(&t->callback_metrics);
+    volt_metrics_release(&t->logged_metrics);
+    volt_metrics_release(&t->pbar_metrics);
+    volt_log_results_reset(&t->train_results);
+    volt_log_results_reset(&t->eval_results);
+    free(t->train_results.e);
+    free(t->eval_results.e);
+    free(t->root_dir);
+    free(t->clip_algorithm);
+    free(t);
+}
+
+static bool grow(void **arr, int *cap, int n, size_t size) {
+    if (n < *cap) return true;
+    int c = *cap ? 2 * *cap : 4;
+    void *g = realloc(*arr, (size_t)c * size);
+    if (!g) return false;
+    *arr = g;
+    *cap = c;
+    return true;
+}
+
+volt_status volt_trainer_add_callback(volt_trainer *t, volt_callback *cb) {
+    if (!t || !cb || !cb->ops)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "add_callback: NULL trainer or callback");
+    if (!grow((void **)&t->callbacks, &t->cap_callbacks, t->n_callbacks, sizeof *t->callbacks))
+        return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "add_callback: out of memory");
+    t->callbacks[t->n_callbacks++] = cb;
+    return VOLT_OK;
+}
+
+char *volt_callback_state_dict(volt_callback *cb) {
+    if (cb && cb->ops && cb->ops->state_dict) return cb->ops->state_dict(cb);
+    return strdup("{}");
+}
+
+volt_status volt_trainer_add_logger(volt_trainer *t, volt_logger *lg) {
+    if (!t || !lg || !lg->ops || !lg->ops->free)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "add_logger: NULL trainer or logger");
+    if (t->default_logger) { /* an explicit logger replaces the default one */
+        t->loggers[0]->ops->free(t->loggers[0]);
+        t->n_loggers = 0;
+        t->default_logger = false;
+    }
+    if (!grow((void **)&t->loggers, &t->cap_loggers, t->n_loggers, sizeof *t->loggers))
+        return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "add_logger: out of memory");
+    t->loggers[t->n_loggers++] = lg;
+    return VOLT_OK;
+}
+
+const char *volt_trainer_log_dir(const volt_trainer *t) {
+    if (!t || t->n_loggers == 0 || !t->loggers[0]->ops->log_dir) return NULL;
+    return t->loggers[0]->ops->log_dir(t->loggers[0]);
+}
+
+const volt_metrics *volt_trainer_callback_metrics(const volt_trainer *t) {
+    return t ? &t->callback_metrics : NULL;
+}
+const volt_metrics *volt_trainer_logged_metrics(const volt_trainer *t) {
+    return t ? &t->logged_metrics : NULL;
+}
+const volt_metrics *volt_trainer_progress_bar_metrics(const volt_trainer *t) {
+    return t ? &t->pbar_metrics : NULL;
+}
+int64_t volt_trainer_current_epoch(const volt_trainer *t) { return t ? t->epoch : 0; }
+int64_t volt_trainer_global_step(const volt_trainer *t) { return t ? t->global_step : 0; }
+bool volt_trainer_sanity_checking(const volt_trainer *t) { return t && t->sanity; }
+void volt_trainer_request_stop(volt_trainer *t) {
+    if (t) t->should_stop = true;
+}
+const volt_trainer_config *volt_trainer_get_config(const volt_trainer *t) {
+    return t ? &t->cfg : NULL;
+}
+
+/* ------------------------------------------------------------- entry points */
+
+static volt_status check_args(volt_trainer *t, volt_stage stage, volt_module *m,
+                              volt_datamodule *dm, const char *ckpt_path) {
+    const char *what = volt_stage_name(stage);
+    if (!t || !m || !dm)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: NULL trainer, module or datamodule",
+                              what);
+    if (volt_error_status())
+        return volt_error_set(volt_error_status(), "%s: an error is already recorded", what);
+    if (ckpt_path)
+        return volt_error_set(VOLT_ERR_UNSUPPORTED,
+                              "%s: ckpt_path '%s': checkpoints are not supported yet (pass NULL)",
+                              what, ckpt_path);
+    if (t->running)
+        return volt_error_set(VOLT_ERR_STATE, "%s: the trainer is already running", what);
+    if (!m->ops)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "%s: the module has no volt_module_ops (volt_module_init(&m, &ops))",
+                              what);
+    const char *name = m->ops->name ? m->ops->name : "module";
+    static const char *const need[] = {"training_step", "validation_step", "test_step",
+                                       "predict_step"};
+    volt_step_fn fns[] = {m->ops->training_step, m->ops->validation_step, m->ops->test_step,
+                          m->ops->predict_step};
+    if (!fns[stage])
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: module '%s' has no %s", what, name,
+                              need[stage]);
+    if (stage == VOLT_STAGE_FIT && m->ops->manual_optimization &&
+        t->cfg.accumulate_grad_batches > 1)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fit: accumulate_grad_batches = %lld needs automatic optimization "
+                              "(module '%s' optimizes manually)",
+                              (long long)t->cfg.accumulate_grad_batches, name);
+    if (stage == VOLT_STAGE_FIT && m->ops->manual_optimization && t->cfg.gradient_clip_val > 0)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fit: gradient_clip_val needs automatic optimization (module '%s' "
+                              "optimizes manually: clip in training_step)",
+                              name);
+    return VOLT_OK;
+}
+
+static volt_status prepare_loggers(volt_trainer *t) {
+    t->log_enabled = !t->cfg.barebones && !t->fast_dev && (t->cfg.logger || t->n_loggers > 0);
+    if (!t->log_enabled) return VOLT_OK;
+    if (t->n_loggers == 0) {
+        volt_logger *lg = volt_csv_logger_new(t->root_dir, "volt_logs", -1, 100);
+        if (!lg) return volt_error_status();
+        volt_status st = volt_trainer_add_logger(t, lg);
+        if (st) {
+            lg->ops->free(lg);
+            return st;
+        }
+        t->default_logger = true;
+    }
+    for (int i = 0; i < t->n_loggers; i++) {
+        volt_logger *lg = t->loggers[i];
+        if (!lg->ops->log_hyperparams) continue;
+        volt_status st = lg->ops->log_hyperparams(lg, t->module);
+        if (st) return st;
+    }
+    return VOLT_OK;
+}
+
+static volt_status finish_loggers(volt_trainer *t, bool success) {
+    volt_status first = VOLT_OK;
+    if (!t->log_enabled) return VOLT_OK;
+    for (int i = 0; i < t->n_loggers; i++) {
+        volt_logger *lg = t->loggers[i];
+        volt_status st = lg->ops->finalize ? lg->ops->finalize(lg, success) : VOLT_OK;
+        if (!first) first = st;
+    }
+    return first;
+}
+
+static volt_status run_stage(volt_trainer *t, volt_stage stage, volt_metrics *metrics,
+                             volt_predictions *preds) {
+    volt_step s = volt_step_make(t, NULL);
+    volt_status st = volt_datamodule_prepare_data(t->data);
+    if (!st) st = volt_datamodule_setup(t->data, stage);
+    if (st) return volt_hook_fail(t, &s, VOLT_HK_SETUP, st);
+    if ((st = volt_hook_run(t, &s, VOLT_HK_SETUP))) return st;
+    if (stage == VOLT_STAGE_FIT) {
+        st = volt_fit_run(t);
+    } else {
+        volt_data_loader *dl = stage == VOLT_STAGE_VALIDATE ? volt_datamodule_val_loader(t->data)
+                               : stage == VOLT_STAGE_TEST   ? volt_datamodule_test_loader(t->data)
+                                                          : volt_datamodule_predict_loader(t->data);
+        if (!dl) {
+            if (volt_error_status()) return volt_hook_fail(t, &s, VOLT_HK_SETUP, VOLT_OK);
+            return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: the datamodule has no %s loader",
+                                  volt_stage_name(stage), volt_stage_name(stage));
+        }
+        double limit = stage == VOLT_STAGE_VALIDATE ? t->cfg.limit_val_batches
+                       : stage == VOLT_STAGE_TEST   ? t->cfg.limit_test_batches
+                                                    : t->cfg.limit_predict_batches;
+        if (t->fast_dev) limit = VOLT_BATCHES(t->cfg.fast_dev_run);
+        int64_t n = volt_limit_batches(limit, volt_data_loader_len(dl), "limit_batches");
+        if (n < 0) return volt_error_status();
+        volt_eval_kind kind = stage == VOLT_STAGE_VALIDATE ? VOLT_EVAL_VAL
+                              : stage == VOLT_STAGE_TEST   ? VOLT_EVAL_TEST
+                                                           : VOLT_EVAL_PREDICT;
+        st = volt_eval_run(t, kind, dl, n, metrics, preds);
+    }
+    if (st) return st;
+    if ((st = volt_hook_run(t, &s, VOLT_HK_TEARDOWN))) return st;
+    return VOLT_OK;
+}
+
+static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_datamodule *dm,
+                       const char *ckpt_path, volt_metrics **metrics, volt_predictions **preds) {
+    if (metrics) *metrics = NULL;
+    if (preds) *preds = NULL;
+    volt_status st = check_args(t, stage, m, dm, ckpt_path);
+    if (st) return st;
+    volt_metrics *mt = metrics ? calloc(1, sizeof *mt) : NULL;
+    volt_predictions *pr = preds ? calloc(1, sizeof *pr) : NULL;
+    if ((metrics && !mt) || (preds && !pr)) {
+        free(mt);
+        free(pr);
+        return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "%s: out of memory", volt_stage_name(stage));
+    }
+    t->running = true;
+    t->module = m;
+    t->data = dm;
+    t->stage = stage;
+    t->failed = t->should_stop = t->sanity = false;
+    t->fast_dev = t->cfg.fast_dev_run > 0;
+    if (stage == VOLT_STAGE_FIT) t->epoch = t->global_step = t->log_step = t->total_batches = 0;
+    volt_metrics_clear(&t->callback_metrics);
+    volt_metrics_clear(&t->logged_metrics);
+    volt_metrics_clear(&t->pbar_metrics);
+    if (t->cfg.seed != VOLT_NONE) volt_seed_everything((uint64_t)t->cfg.seed);
+    if (t->cfg.num_threads > 0) st = volt_set_num_threads(t->cfg.num_threads);
+    t->start_time = volt_time_now();
+    volt_interrupt_arm();
+    if (!st) st = prepare_loggers(t);
+    if (!st) st = run_stage(t, stage, mt, pr);
+    volt_interrupt_disarm();
+    if (st || volt_error_status()) {
+        if (!st) st = volt_error_status();
+        volt_hook_exception(t, st);
+        char *msg = strdup(volt_error_message());
+        volt_error_clear();
+        finish_loggers(t, false);
+        volt_error_clear();
+        volt_error_set(st, "%s", msg ? msg + (strncmp(msg, "volt: ", 6) == 0 ? 6 : 0) : "");
+        free(msg);
+        volt_metrics_free(mt);
+        volt_predictions_free(pr);
+    } else {
+        st = finish_loggers(t, true);
+        if (metrics)
+            *metrics = mt;
+        else
+            volt_metrics_free(mt);
+        if (preds)
+            *preds = pr;
+        else
+            volt_predictions_free(pr);
+        if (st) {
+            if (metrics) volt_metrics_free(*metrics), *metrics = NULL;
+            if (preds) volt_predictions_free(*preds), *preds = NULL;
+        }
+    }
+    t->running = false;
+    return st;
+}
+
+volt_status volt_trainer_fit(volt_trainer *t, volt_module *module, volt_datamodule *data,
+                             const char *ckpt_path) {
+    return run(t, VOLT_STAGE_FIT, module, data, ckpt_path, NULL, NULL);
+}
+volt_status volt_trainer_validate(volt_trainer *t, volt_module *module, volt_datamodule *data,
+                                  const char *ckpt_path, volt_metrics **metrics) {
+    return run(t, VOLT_STAGE_VALIDATE, module, data, ckpt_path, metrics, NULL);
+}
+volt_status volt_trainer_test(volt_trainer *t, volt_module *module, volt_datamodule *data,
+                              const char *ckpt_path, volt_metrics **metrics) {
+    return run(t, VOLT_STAGE_TEST, module, data, ckpt_path, metrics, NULL);
+}
+volt_status volt_trainer_predict(volt_trainer *t, volt_module *module, volt_datamodule *data,
+                                 const char *ckpt_path, volt_predictions **out) {
+    return run(t, VOLT_STAGE_PREDICT, module, data, ckpt_path, NULL, out);
+}
