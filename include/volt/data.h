@@ -406,7 +406,8 @@ volt_status volt_datamodule_prepare_data(volt_datamodule *dm);
 volt_status volt_datamodule_setup(volt_datamodule *dm, volt_stage stage);
 volt_status volt_datamodule_teardown(volt_datamodule *dm, volt_stage stage);
 /* The loaders. Each first runs prepare_data and the matching setup (fit for
- * train and val, test, predict) if they have not run. NULL without an error:
+ * train; fit for val unless only validate has been set up; test; predict)
+ * if they have not run. NULL without an error:
  * the datamodule has no such loader; NULL with an error: it failed. */
 volt_data_loader *volt_datamodule_train_loader(volt_datamodule *dm);
 volt_data_loader *volt_datamodule_val_loader(volt_datamodule *dm);

@@ -19,19 +19,31 @@
  * freed when the next fit starts or the trainer is freed.
  *
  * Hook order (PyTorch Lightning 2.x): a callback's hook runs before the
- * module's hook of the same name; in a training batch: on_train_batch_start,
- * training_step, on_before_zero_grad, zero_grad, on_before_backward,
- * backward, on_after_backward, on_before_optimizer_step,
- * configure_gradient_clipping, optimizer_step, on_train_batch_end (zero_grad
- * on the first batch of an accumulation window, the optimizer hooks on its
+ * module's hook of the same name; in a training batch:
+ * on_before_batch_transfer, transfer_batch_to_device,
+ * on_after_batch_transfer, on_train_batch_start, training_step,
+ * on_before_zero_grad, zero_grad, on_before_backward, backward,
+ * on_after_backward, on_before_optimizer_step, configure_gradient_clipping,
+ * optimizer_step, on_train_batch_end (zero_grad on the first batch of an
+ * accumulation window that produces a gradient, the optimizer hooks on its
  * last); at the end of a training epoch the monitoring callbacks run after
- * the module.
+ * the module. An evaluation run (validation, sanity check, test, predict):
+ * on_<stage>_model_eval, on_<stage>_start, on_<stage>_epoch_start, per
+ * batch the three transfer hooks, on_<stage>_batch_start, the step,
+ * on_<stage>_batch_end; on_<stage>_epoch_end, on_<stage>_end,
+ * on_<stage>_model_train (not for predict).
  *
  * Errors. A hook or step that returns an error status, returns NULL where a
  * value is required, or leaves the sticky error set stops the run: the
  * on_exception hooks run, loggers are flushed and closed, and the entry
  * point returns the status with a message naming the hook, the epoch and the
- * batch ("volt: fit: training_step failed at epoch 2, batch 17: ..."). */
+ * batch ("volt: fit: training_step failed at epoch 2, batch 17: ...").
+ *
+ * Set-up and tear-down (Lightning's order): prepare_data, then setup(stage)
+ * of the datamodule, the callbacks and the module; at the end of a
+ * successful run teardown(stage) of the datamodule, the callbacks and the
+ * module (after on_fit_end / on_*_end). A failed run skips the teardown
+ * hooks (as Lightning does) after on_exception. */
 #ifndef VOLT_TRAIN_H
 #define VOLT_TRAIN_H
 
@@ -118,10 +130,15 @@ volt_status volt_optim_setup_add_ex(volt_optim_setup *setup, volt_optimizer *opt
  * hooks); see the volt_step_* accessors. Return VOLT_OK to go on. */
 typedef volt_status (*volt_module_hook)(volt_module *self, volt_step *step);
 /* A step: returns a tensor in the step's scope. training_step returns the
- * scalar loss (automatic optimization: NULL is an error; manual: the return
- * value is ignored and may be NULL). validation_step and test_step usually
- * return NULL (with no error recorded); predict_step returns the prediction
- * (kept by volt_trainer_predict). */
+ * scalar loss. NULL with an error recorded is a failure (fit stops, naming
+ * the hook, epoch and batch); NULL with no error recorded skips the batch
+ * (Lightning's returning None): in automatic optimization it contributes no
+ * gradient — no zero_grad, backward or optimizer hooks run for it, and
+ * on_train_batch_end sees NULL outputs; an accumulation window whose other
+ * batches produced gradients still steps at its end. In manual optimization
+ * the return value is ignored. validation_step and test_step usually return
+ * NULL (with no error recorded); predict_step returns the prediction (kept
+ * by volt_trainer_predict). */
 typedef volt_tensor *(*volt_step_fn)(volt_module *self, volt_batch *batch, int64_t batch_idx,
                                      volt_step *step);
 
@@ -162,6 +179,35 @@ struct volt_module_ops {
     volt_module_hook configure_gradient_clipping;
     volt_module_hook on_save_checkpoint, on_load_checkpoint; /* checkpoints: a later issue */
     volt_module_hook on_exception;                           /* the error is volt_step_error() */
+
+    /* Module-only hooks of Lightning 2.x (callbacks have none of these). */
+    /* Mode switches around evaluation. Default on_*_model_eval: the module
+     * and its children to eval mode (before on_validation_start /
+     * on_test_start / on_predict_start); default on_*_model_train: back to
+     * the mode the module had before (after on_validation_end /
+     * on_test_end). An override replaces the default. Predict has no
+     * model_train hook (Lightning's neither); volt restores the mode
+     * silently after predict. */
+    volt_module_hook on_validation_model_eval, on_validation_model_train;
+    volt_module_hook on_test_model_eval, on_test_model_train;
+    volt_module_hook on_predict_model_eval;
+    /* Batch transfer, before on_<stage>_batch_start of every batch (train,
+     * validation, test, predict): on_before_batch_transfer,
+     * transfer_batch_to_device (to volt_step_device(); default: nothing on
+     * the CPU — the seam a CUDA accelerator fills), on_after_batch_transfer.
+     * They edit volt_step_batch(step) in place (volt_batch_set); tensors they
+     * make live in the batch's scope. */
+    volt_module_hook on_before_batch_transfer, transfer_batch_to_device, on_after_batch_transfer;
+
+    /* The model summary (Lightning's example_input_array): when both are
+     * set, the summary at fit start runs forward(example_input()) once in
+     * eval mode under no-grad (the module's mode is restored after) and
+     * shows the input and output shapes of every child that ran through its
+     * class forward (volt_module_forward, Sequential); children called
+     * otherwise, or with no example input, show "?". Tensors in the
+     * summary's own scope. */
+    volt_tensor *(*forward)(volt_module *self, const volt_tensor *x);
+    volt_tensor *(*example_input)(volt_module *self);
 };
 
 /* ------------------------------------------------------ the step context */
@@ -179,6 +225,16 @@ volt_tensor *volt_step_outputs(const volt_step *step);
 volt_optimizer *volt_step_optimizer(const volt_step *step);
 /* The message of the failure (on_exception); else "". */
 const char *volt_step_error(const volt_step *step);
+/* The device batches go to (transfer_batch_to_device): the CPU for now. */
+volt_device volt_step_device(const volt_step *step);
+/* Lightning's returning -1 from on_train_batch_start: called there (by the
+ * module or a callback), the rest of the current training epoch is skipped —
+ * this batch does not run (no training_step, no on_train_batch_end, no
+ * validation at it) and the epoch ends as usual (on_train_epoch_end, epoch
+ * logging, epoch-interval schedulers; gradients of an unfinished
+ * accumulation window are dropped). Elsewhere: VOLT_ERR_STATE naming the
+ * hook. */
+volt_status volt_step_skip_epoch(volt_step *step);
 
 /* Default gradient clipping: clips the gradients of `optimizer`'s parameters
  * by norm ("norm", 2-norm) or value ("value"); clip_val <= 0: nothing.
@@ -348,17 +404,30 @@ typedef struct {
     const char *gradient_clip_algorithm; /* NULL: "norm"; "value" */
 
     /* Logging and output. */
-    int64_t log_every_n_steps;    /* 50 */
-    const char *default_root_dir; /* NULL: the current directory */
-    bool logger;                  /* true: a CSV logger unless one was added */
-    bool enable_checkpointing;    /* true (no effect until checkpoints land) */
-    bool enable_progress_bar;     /* true */
-    bool enable_model_summary;    /* true */
-    bool barebones;               /* false; true: none of the above, volt_log a no-op */
+    int64_t log_every_n_steps;       /* 50 */
+    const char *default_root_dir;    /* NULL: the current directory */
+    bool logger;                     /* true: a CSV logger unless one was added */
+    bool enable_checkpointing;       /* true (no effect until checkpoints land) */
+    bool enable_progress_bar;        /* true */
+    bool enable_model_summary;       /* true */
+    int64_t model_summary_max_depth; /* 1 (ModelSummary's max_depth); -1: all; 0: no rows */
+    bool barebones;                  /* false; true: none of the above, volt_log a no-op */
 
     /* Behaviour. */
-    bool deterministic;                        /* false; volt's CPU kernels always are */
-    bool inference_mode;                       /* true: evaluation without autograd */
+    /* false. true: the run is reproducible bit for bit — the same
+     * configuration, module, data and seed give bitwise-identical weights,
+     * metrics and predictions on the same machine and thread count. volt's
+     * CPU kernels are deterministic by design and data loaders (workers
+     * included) deliver batches in a seeded order, so what it adds is: a seed is
+     * required (volt_seed_everything(seed) at each entry point), and the
+     * settings whose effect depends on the clock are refused (max_time). */
+    bool deterministic;
+    /* true. Evaluation loops (validation, test, predict, sanity check) run
+     * with gradient recording off either way: Lightning's inference_mode=True
+     * (torch.inference_mode) and False (torch.no_grad) are both no-grad, and
+     * volt has a single no-grad mode, so this flag changes nothing today;
+     * predictions never require grad. */
+    bool inference_mode;
     bool detect_anomaly;                       /* false; true: a NaN/Inf loss stops fit */
     int64_t reload_dataloaders_every_n_epochs; /* 0 */
     int64_t seed;    /* VOLT_NONE; else volt_seed_everything(seed) at each entry */
@@ -386,6 +455,25 @@ volt_status volt_trainer_test(volt_trainer *t, volt_module *module, volt_datamod
                               const char *ckpt_path, volt_metrics **metrics);
 volt_status volt_trainer_predict(volt_trainer *t, volt_module *module, volt_datamodule *data,
                                  const char *ckpt_path, volt_predictions **out);
+
+/* The same with loaders instead of a datamodule (Lightning's
+ * train_dataloaders / val_dataloaders / dataloaders arguments). The caller
+ * keeps the loaders: the trainer borrows them for the call and never frees
+ * them. fit: train required, val NULL: no validation (nor sanity check);
+ * validate/test/predict: the loader is required. Module hooks
+ * (setup/teardown included) run as with a datamodule; there is no
+ * datamodule setup/teardown. */
+volt_status volt_trainer_fit_loaders(volt_trainer *t, volt_module *module, volt_data_loader *train,
+                                     volt_data_loader *val, const char *ckpt_path);
+volt_status volt_trainer_validate_loaders(volt_trainer *t, volt_module *module,
+                                          volt_data_loader *loader, const char *ckpt_path,
+                                          volt_metrics **metrics);
+volt_status volt_trainer_test_loaders(volt_trainer *t, volt_module *module,
+                                      volt_data_loader *loader, const char *ckpt_path,
+                                      volt_metrics **metrics);
+volt_status volt_trainer_predict_loaders(volt_trainer *t, volt_module *module,
+                                         volt_data_loader *loader, const char *ckpt_path,
+                                         volt_predictions **out);
 
 /* Lightning's trainer.callback_metrics, logged_metrics, progress_bar_metrics
  * (owned by the trainer, valid until its next run). */

@@ -89,7 +89,12 @@ volt_data_loader *volt_datamodule_train_loader(volt_datamodule *dm) {
 
 volt_data_loader *volt_datamodule_val_loader(volt_datamodule *dm) {
     if (check_dm(dm, "datamodule_val_loader") != VOLT_OK) return NULL;
-    return get_loader(dm, dm->ops->val_loader, VOLT_STAGE_FIT);
+    /* Validation belongs to fit and to validate: a datamodule already set up
+     * for either is not set up again for the other (as in Lightning). */
+    volt_stage stage = dm->set_up[VOLT_STAGE_VALIDATE] && !dm->set_up[VOLT_STAGE_FIT]
+                           ? VOLT_STAGE_VALIDATE
+                           : VOLT_STAGE_FIT;
+    return get_loader(dm, dm->ops->val_loader, stage);
 }
 
 volt_data_loader *volt_datamodule_test_loader(volt_datamodule *dm) {

@@ -36,6 +36,7 @@ volt_trainer_config volt_trainer_defaults(void) {
     c.enable_checkpointing = true;
     c.enable_progress_bar = true;
     c.enable_model_summary = true;
+    c.model_summary_max_depth = 1;
     c.barebones = false;
     c.deterministic = false;
     c.inference_mode = true;
@@ -233,6 +234,21 @@ static volt_status check_rest(const volt_trainer_config *c) {
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "trainer: seed = %lld (must be >= 0, or VOLT_NONE)",
                               (long long)c->seed);
+    if (c->model_summary_max_depth < -1 || c->model_summary_max_depth > 1000)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: model_summary_max_depth = %lld (must be >= 0, or -1 for "
+                              "all levels)",
+                              (long long)c->model_summary_max_depth);
+    if (c->deterministic && c->seed == VOLT_NONE)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: deterministic = true needs a seed (set seed; the run's "
+                              "randomness starts from it)");
+    if (c->deterministic && c->max_time != (double)VOLT_NONE)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: deterministic = true refuses max_time = %g (where a "
+                              "clock stops training is not reproducible; use max_steps or "
+                              "max_epochs)",
+                              c->max_time);
     if (c->num_threads < 0)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "trainer: num_threads = %d (must be >= 0)",
                               c->num_threads);

@@ -1,7 +1,10 @@
 /* eval_loop.c: the evaluation loops — the sanity check, validation inside
- * fit, validate, test and predict — in eval mode under no-grad: start and
- * epoch-start hooks, one scope per batch (batch hooks around the step),
- * epoch-end hooks, epoch metrics to the loggers, end hooks. */
+ * fit, validate, test and predict — under no-grad (whatever inference_mode
+ * says: both of Lightning's modes are no-grad): on_*_model_eval (default:
+ * eval mode), start and epoch-start hooks, one scope per batch (batch
+ * transfer and batch hooks around the step), epoch-end hooks, epoch metrics
+ * to the loggers, end hooks, on_*_model_train (default: the mode from
+ * before). */
 #include <stdlib.h>
 
 #include "train/train_impl.h"
@@ -9,24 +12,29 @@
 typedef struct {
     volt_hook_id start, end, epoch_start, epoch_end, batch_start, batch_end, step;
     const char *label;
+    volt_hook_id model_eval, model_train; /* VOLT_HK_COUNT: none */
 } eval_hooks;
 
 static const eval_hooks kinds[] = {
     [VOLT_EVAL_SANITY] = {VOLT_HK_ON_VALIDATION_START, VOLT_HK_ON_VALIDATION_END,
                           VOLT_HK_ON_VALIDATION_EPOCH_START, VOLT_HK_ON_VALIDATION_EPOCH_END,
                           VOLT_HK_ON_VALIDATION_BATCH_START, VOLT_HK_ON_VALIDATION_BATCH_END,
-                          VOLT_HK_VALIDATION_STEP, "sanity"},
+                          VOLT_HK_VALIDATION_STEP, "sanity", VOLT_HK_ON_VALIDATION_MODEL_EVAL,
+                          VOLT_HK_ON_VALIDATION_MODEL_TRAIN},
     [VOLT_EVAL_VAL] = {VOLT_HK_ON_VALIDATION_START, VOLT_HK_ON_VALIDATION_END,
                        VOLT_HK_ON_VALIDATION_EPOCH_START, VOLT_HK_ON_VALIDATION_EPOCH_END,
                        VOLT_HK_ON_VALIDATION_BATCH_START, VOLT_HK_ON_VALIDATION_BATCH_END,
-                       VOLT_HK_VALIDATION_STEP, "val"},
+                       VOLT_HK_VALIDATION_STEP, "val", VOLT_HK_ON_VALIDATION_MODEL_EVAL,
+                       VOLT_HK_ON_VALIDATION_MODEL_TRAIN},
     [VOLT_EVAL_TEST] = {VOLT_HK_ON_TEST_START, VOLT_HK_ON_TEST_END, VOLT_HK_ON_TEST_EPOCH_START,
                         VOLT_HK_ON_TEST_EPOCH_END, VOLT_HK_ON_TEST_BATCH_START,
-                        VOLT_HK_ON_TEST_BATCH_END, VOLT_HK_TEST_STEP, "test"},
+                        VOLT_HK_ON_TEST_BATCH_END, VOLT_HK_TEST_STEP, "test",
+                        VOLT_HK_ON_TEST_MODEL_EVAL, VOLT_HK_ON_TEST_MODEL_TRAIN},
     [VOLT_EVAL_PREDICT] = {VOLT_HK_ON_PREDICT_START, VOLT_HK_ON_PREDICT_END,
                            VOLT_HK_ON_PREDICT_EPOCH_START, VOLT_HK_ON_PREDICT_EPOCH_END,
                            VOLT_HK_ON_PREDICT_BATCH_START, VOLT_HK_ON_PREDICT_BATCH_END,
-                           VOLT_HK_PREDICT_STEP, "predict"},
+                           VOLT_HK_PREDICT_STEP, "predict", VOLT_HK_ON_PREDICT_MODEL_EVAL,
+                           VOLT_HK_COUNT},
 };
 
 static volt_step_fn step_fn(const volt_module_ops *ops, volt_eval_kind kind) {
@@ -53,7 +61,8 @@ static volt_status eval_batch(volt_trainer *t, volt_eval_kind kind, volt_batch *
     volt_step s = volt_step_make(t, &t->eval_results);
     s.batch = b;
     s.batch_idx = i;
-    volt_status st = volt_hook_run(t, &s, h->batch_start);
+    volt_status st = volt_hook_batch_transfer(t, &s);
+    if (!st) st = volt_hook_run(t, &s, h->batch_start);
     volt_tensor *out = NULL;
     if (!st) st = volt_hook_step(t, &s, h->step, step_fn(t->module->ops, kind), &out);
     if (!st && kind == VOLT_EVAL_PREDICT && (st = keep_prediction(preds, out)))
@@ -115,16 +124,29 @@ static volt_status eval_body(volt_trainer *t, volt_eval_kind kind, volt_data_loa
     return st;
 }
 
+/* A model_eval / model_train hook: the module's override, or the default
+ * mode switch. */
+static volt_status model_mode(volt_trainer *t, volt_hook_id id, bool training) {
+    if (id == VOLT_HK_COUNT) return VOLT_OK;
+    if (!volt_hook_defined(t, id)) {
+        volt_module_train(t->module, training);
+        return VOLT_OK;
+    }
+    volt_step s = volt_step_make(t, NULL);
+    return volt_hook_run(t, &s, id);
+}
+
 volt_status volt_eval_run(volt_trainer *t, volt_eval_kind kind, volt_data_loader *dl,
                           int64_t n_batches, volt_metrics *epoch_metrics, volt_predictions *preds) {
     if (n_batches == 0) return VOLT_OK;
     volt_log_results_reset(&t->eval_results);
     bool was_training = volt_module_is_training(t->module);
-    volt_module_train(t->module, false);
     volt_no_grad_begin();
-    volt_status st = eval_body(t, kind, dl, n_batches, epoch_metrics, preds);
+    volt_status st = model_mode(t, kinds[kind].model_eval, false);
+    if (!st) st = eval_body(t, kind, dl, n_batches, epoch_metrics, preds);
+    if (!st) st = model_mode(t, kinds[kind].model_train, was_training);
     volt_no_grad_end();
-    volt_module_train(t->module, was_training);
+    if (kind == VOLT_EVAL_PREDICT || st) volt_module_train(t->module, was_training);
     volt_log_results_reset(&t->eval_results);
     return st;
 }

@@ -2,7 +2,8 @@
  * on_fit_start, the sanity check, epochs of training batches with
  * validation at val_check_interval / check_val_every_n_epoch, epoch-end
  * hooks, logging and schedulers, and the stopping rules (max/min epochs and
- * steps, max_time, fast_dev_run, should_stop). */
+ * steps, max_time, fast_dev_run, should_stop, an epoch cut short by
+ * volt_step_skip_epoch). */
 #include <stdlib.h>
 
 #include "train/train_impl.h"
@@ -136,6 +137,10 @@ static volt_status epoch_batches(volt_trainer *t, fit_plan *p) {
             s.batch_idx = i;
             return volt_hook_fail(t, &s, where, st);
         }
+        if (t->epoch_skipped) { /* the epoch ends here: its schedulers still step */
+            st = volt_fit_step_schedulers(t, VOLT_INTERVAL_EPOCH, false, t->epoch + 1);
+            return st ? volt_hook_fail(t, NULL, VOLT_HK_ON_TRAIN_EPOCH_END, st) : VOLT_OK;
+        }
         t->total_batches++;
         volt_progress_update(t, "train", i + 1, p->n_train, false);
         if (i == p->n_train - 1 &&
@@ -154,6 +159,7 @@ static volt_status epoch_batches(volt_trainer *t, fit_plan *p) {
 
 static volt_status run_epoch(volt_trainer *t, fit_plan *p) {
     volt_log_results_reset(&t->train_results);
+    t->epoch_skipped = t->window_grads = false;
     volt_data_loader_set_epoch(p->train_dl, t->cfg.overfit_batches != 0 ? 0 : t->epoch);
     volt_step s = volt_step_make(t, &t->train_results);
     volt_status st = volt_hook_run(t, &s, VOLT_HK_ON_TRAIN_EPOCH_START);
@@ -211,7 +217,8 @@ volt_status volt_fit_run(volt_trainer *t) {
     if (!st) st = plan_loaders(t, &p);
     if (st) return st;
     plan_lengths(t, &p);
-    if (t->cfg.enable_model_summary) volt_model_summary_print(t->module, 1, stderr);
+    if (t->cfg.enable_model_summary)
+        volt_model_summary_print(t->module, (int)t->cfg.model_summary_max_depth, stderr);
     volt_module_train(t->module, true);
     if ((st = volt_hook_run(t, &s, VOLT_HK_ON_FIT_START))) return st;
     if ((st = sanity_check(t, &p, &s))) return st;

@@ -65,6 +65,14 @@ static const hook_info hooks[VOLT_HK_COUNT] = {
     MOD(VOLT_HK_TEST_STEP, test_step, VOLT_LOGRULE_EVAL_STEP),
     MOD(VOLT_HK_PREDICT_STEP, predict_step, VOLT_LOGRULE_REFUSED),
     MOD(VOLT_HK_CONFIGURE_OPTIMIZERS, configure_optimizers, VOLT_LOGRULE_REFUSED),
+    MOD(VOLT_HK_ON_VALIDATION_MODEL_EVAL, on_validation_model_eval, VOLT_LOGRULE_REFUSED),
+    MOD(VOLT_HK_ON_VALIDATION_MODEL_TRAIN, on_validation_model_train, VOLT_LOGRULE_REFUSED),
+    MOD(VOLT_HK_ON_TEST_MODEL_EVAL, on_test_model_eval, VOLT_LOGRULE_REFUSED),
+    MOD(VOLT_HK_ON_TEST_MODEL_TRAIN, on_test_model_train, VOLT_LOGRULE_REFUSED),
+    MOD(VOLT_HK_ON_PREDICT_MODEL_EVAL, on_predict_model_eval, VOLT_LOGRULE_REFUSED),
+    MOD(VOLT_HK_ON_BEFORE_BATCH_TRANSFER, on_before_batch_transfer, VOLT_LOGRULE_REFUSED),
+    MOD(VOLT_HK_TRANSFER_BATCH_TO_DEVICE, transfer_batch_to_device, VOLT_LOGRULE_REFUSED),
+    MOD(VOLT_HK_ON_AFTER_BATCH_TRANSFER, on_after_batch_transfer, VOLT_LOGRULE_REFUSED),
     [VOLT_HK_BACKWARD] = {"backward", NO_OFFSET, NO_OFFSET, VOLT_LOGRULE_REFUSED},
     [VOLT_HK_DATALOADER] = {"dataloader", NO_OFFSET, NO_OFFSET, VOLT_LOGRULE_REFUSED},
     [VOLT_HK_INTERRUPT] = {"interrupt", NO_OFFSET, NO_OFFSET, VOLT_LOGRULE_REFUSED},
@@ -147,6 +155,22 @@ volt_status volt_hook_run(volt_trainer *t, volt_step *s, volt_hook_id id) {
     return volt_hook_run_ex(t, s, id, false);
 }
 
+bool volt_hook_defined(const volt_trainer *t, volt_hook_id id) {
+    if (id < 0 || id >= VOLT_HK_COUNT || hooks[id].module_off == NO_OFFSET) return false;
+    if (!t->module || !t->module->ops) return false;
+    return *(const volt_module_hook *)((const char *)t->module->ops + hooks[id].module_off) != NULL;
+}
+
+/* Lightning: on_before_batch_transfer, the strategy's batch_to_device (the
+ * module's transfer_batch_to_device; on the CPU the default moves nothing),
+ * on_after_batch_transfer. */
+volt_status volt_hook_batch_transfer(volt_trainer *t, volt_step *s) {
+    volt_status st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_BATCH_TRANSFER);
+    if (!st) st = volt_hook_run(t, s, VOLT_HK_TRANSFER_BATCH_TO_DEVICE);
+    if (!st) st = volt_hook_run(t, s, VOLT_HK_ON_AFTER_BATCH_TRANSFER);
+    return st;
+}
+
 volt_status volt_hook_step(volt_trainer *t, volt_step *s, volt_hook_id id, volt_step_fn fn,
                            volt_tensor **out) {
     volt_hook_id saved = s->hook;
@@ -197,4 +221,19 @@ volt_tensor *volt_step_outputs(const volt_step *step) { return step ? step->outp
 volt_optimizer *volt_step_optimizer(const volt_step *step) { return step ? step->optimizer : NULL; }
 const char *volt_step_error(const volt_step *step) {
     return step && step->error ? step->error : "";
+}
+volt_device volt_step_device(const volt_step *step) {
+    (void)step;
+    return VOLT_DEVICE_CPU;
+}
+
+volt_status volt_step_skip_epoch(volt_step *step) {
+    if (!step) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "step_skip_epoch: NULL step");
+    if (step->hook != VOLT_HK_ON_TRAIN_BATCH_START)
+        return volt_error_set(VOLT_ERR_STATE,
+                              "step_skip_epoch: called in %s; only on_train_batch_start can skip "
+                              "the rest of an epoch",
+                              volt_hook_name(step->hook));
+    step->skip_epoch = true;
+    return VOLT_OK;
 }

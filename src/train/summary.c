@@ -1,12 +1,117 @@
 /* summary.c: the model summary printed when fit starts (Lightning's
  * ModelSummary): one row per sub-module down to max_depth (dotted name,
- * type, parameters, mode), then trainable, non-trainable and total
- * parameters and their size in MB. Output shapes are not known without a
- * forward pass and are not shown. */
+ * type, parameters, mode, input and output sizes), then trainable,
+ * non-trainable and total parameters and their size in MB.
+ *
+ * Sizes come from one forward pass of the module's example_input (module
+ * ops forward + example_input), in eval mode under no-grad: while it runs,
+ * every descendant with a class forward gets a stand-in class whose forward
+ * calls the real one and notes the shapes of its first call; the real
+ * classes are back before anything else sees the modules. Children the
+ * forward calls by their typed functions (volt_linear_forward) bypass the
+ * class and show "?", as does every row without an example input. */
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/nn_impl.h"
 #include "train/train_impl.h"
+
+typedef struct {
+    volt_module *m;
+    const volt_module_class *orig;
+    volt_module_class shim;
+    bool seen;
+    char in[64], out[64];
+} probe_entry;
+
+typedef struct {
+    probe_entry *e;
+    int n, cap;
+    bool ran;
+    char model_in[64], model_out[64];
+} probe;
+
+static _Thread_local probe *active; /* the probe of the forward running now */
+
+static probe_entry *probe_find(probe *p, const volt_module *m) {
+    for (int i = 0; p && i < p->n; i++)
+        if (p->e[i].m == m) return &p->e[i];
+    return NULL;
+}
+
+/* "[5, 4]", as Lightning's summary writes sizes. */
+static void shape_str(const volt_tensor *t, char *buf, size_t size) {
+    size_t n = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < t->ndim && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+    if (n < size) snprintf(buf + n, size - n, "]");
+}
+
+static volt_tensor *shim_forward(volt_module *self, const volt_tensor *x) {
+    probe_entry *e = probe_find(active, self);
+    VOLT_ASSERT(e != NULL);
+    volt_tensor *y = e->orig->forward(self, x);
+    if (!e->seen && x && y) {
+        e->seen = true;
+        shape_str(x, e->in, sizeof e->in);
+        shape_str(y, e->out, sizeof e->out);
+    }
+    return y;
+}
+
+static void probe_collect(probe *p, volt_module *m) {
+    for (int i = 0; i < m->n_children; i++) {
+        volt_module *c = m->children[i].module;
+        if (c->cls && c->cls->forward && p->n < p->cap) {
+            probe_entry *e = &p->e[p->n++];
+            e->m = c;
+            e->orig = c->cls;
+            e->shim = *c->cls;
+            e->shim.forward = shim_forward;
+        }
+        probe_collect(p, c);
+    }
+}
+
+static int count_modules(const volt_module *m) {
+    int n = 0;
+    for (int i = 0; i < m->n_children; i++) n += 1 + count_modules(m->children[i].module);
+    return n;
+}
+
+/* Runs forward(example_input()) with the stand-in classes installed. */
+static void probe_run(probe *p, volt_module *m, FILE *out) {
+    const volt_module_ops *ops = m->ops;
+    if (!ops || !ops->forward || !ops->example_input) return;
+    p->cap = count_modules(m);
+    p->e = p->cap ? calloc((size_t)p->cap, sizeof *p->e) : NULL;
+    if (p->cap && !p->e) return;
+    probe_collect(p, m);
+    for (int i = 0; i < p->n; i++) p->e[i].m->cls = &p->e[i].shim;
+    probe *saved = active;
+    active = p;
+    bool was_training = volt_module_is_training(m);
+    volt_module_train(m, false);
+    volt_scope_begin();
+    volt_no_grad_begin();
+    volt_tensor *x = ops->example_input(m);
+    volt_tensor *y = x ? ops->forward(m, x) : NULL;
+    volt_no_grad_end();
+    if (x && y && !volt_error_status()) {
+        p->ran = true;
+        shape_str(x, p->model_in, sizeof p->model_in);
+        shape_str(y, p->model_out, sizeof p->model_out);
+    } else {
+        fprintf(out, "(no sizes: the example input's forward failed: %s)\n",
+                volt_error_status() ? volt_error_message() : "it returned NULL");
+        volt_error_clear();
+    }
+    volt_scope_end();
+    volt_module_train(m, was_training);
+    active = saved;
+    for (int i = 0; i < p->n; i++) p->e[i].m->cls = p->e[i].orig;
+}
 
 static void human(char *buf, size_t n, double v) {
     const char *unit[] = {"", " K", " M", " B", " T"};
@@ -27,6 +132,7 @@ static const char *type_name(const volt_module *m) {
 typedef struct {
     FILE *out;
     int row, max_depth;
+    probe *p;
 } walk;
 
 static void rows(walk *w, const volt_module *m, const char *prefix, int depth) {
@@ -37,25 +143,33 @@ static void rows(walk *w, const volt_module *m, const char *prefix, int depth) {
             0)
             continue;
         human(params, sizeof params, (double)volt_module_num_parameters(c, false));
-        fprintf(w->out, "%-3d| %-24s| %-20s| %-8s| %s\n", w->row++, name, type_name(c), params,
-                volt_module_is_training(c) ? "train" : "eval");
+        const probe_entry *e = probe_find(w->p, c);
+        bool known = e && e->seen;
+        fprintf(w->out, "%-3d| %-24s| %-20s| %-8s| %-6s| %-14s| %s\n", w->row++, name, type_name(c),
+                params, volt_module_is_training(c) ? "train" : "eval", known ? e->in : "?",
+                known ? e->out : "?");
         if (depth + 1 < w->max_depth) rows(w, c, name, depth + 1);
     }
 }
 
 void volt_model_summary_print(volt_module *m, int max_depth, FILE *out) {
-    walk w = {out, 0, max_depth};
-    fprintf(out, "   | %-24s| %-20s| %-8s| %s\n", "Name", "Type", "Params", "Mode");
-    fprintf(out, "---------------------------------------------------------------------\n");
-    if (max_depth > 0) rows(&w, m, "", 0);
-    fprintf(out, "---------------------------------------------------------------------\n");
+    probe p = {0};
+    probe_run(&p, m, out);
+    walk w = {out, 0, max_depth < 0 ? INT_MAX : max_depth, &p};
+    fprintf(out, "   | %-24s| %-20s| %-8s| %-6s| %-14s| %s\n", "Name", "Type", "Params", "Mode",
+            "In sizes", "Out sizes");
+    fprintf(out, "---------------------------------------------------------------------"
+                 "-----------------------\n");
+    if (w.max_depth > 0) rows(&w, m, "", 0);
+    fprintf(out, "---------------------------------------------------------------------"
+                 "-----------------------\n");
     int64_t total = volt_module_num_parameters(m, false);
     int64_t trainable = volt_module_num_parameters(m, true);
     double bytes = 0;
-    volt_params p = volt_module_parameters(m);
-    for (int64_t i = 0; i < p.count; i++)
-        bytes +=
-            (double)volt_tensor_numel(p.tensors[i]) * (double)volt_dtype_size(p.tensors[i]->dtype);
+    volt_params ps = volt_module_parameters(m);
+    for (int64_t i = 0; i < ps.count; i++)
+        bytes += (double)volt_tensor_numel(ps.tensors[i]) *
+                 (double)volt_dtype_size(ps.tensors[i]->dtype);
     char a[32], b[32], c[32];
     human(a, sizeof a, (double)trainable);
     human(b, sizeof b, (double)(total - trainable));
@@ -63,4 +177,6 @@ void volt_model_summary_print(volt_module *m, int max_depth, FILE *out) {
     fprintf(out, "%-10s Trainable params\n%-10s Non-trainable params\n%-10s Total params\n", a, b,
             c);
     fprintf(out, "%-10.3f Total estimated model params size (MB)\n", bytes / 1e6);
+    if (p.ran) fprintf(out, "Model input %s -> output %s\n", p.model_in, p.model_out);
+    free(p.e);
 }

@@ -1,8 +1,10 @@
-/* train_batch.c: one training batch in Lightning's order — batch start,
- * training_step, zero_grad (first batch of an accumulation window), backward
- * with its hooks, then (last batch of the window) on_before_optimizer_step,
- * gradient clipping, optimizer_step and step-interval schedulers — and the
- * scheduler stepping shared with the epoch loop. */
+/* train_batch.c: one training batch in Lightning's order — batch transfer
+ * hooks, batch start (which may skip the rest of the epoch), training_step
+ * (NULL without an error: the batch is skipped), zero_grad (first batch of
+ * an accumulation window that produces gradients), backward with its hooks,
+ * then (last batch of the window) on_before_optimizer_step, gradient
+ * clipping, optimizer_step and step-interval schedulers — and the scheduler
+ * stepping shared with the epoch loop. */
 #include <math.h>
 #include <string.h>
 
@@ -37,11 +39,6 @@ volt_status volt_fit_step_schedulers(volt_trainer *t, volt_interval interval, bo
 }
 
 static volt_status check_loss(volt_trainer *t, volt_step *s, volt_tensor *loss) {
-    if (!loss)
-        return volt_hook_fail(t, s, VOLT_HK_TRAINING_STEP,
-                              volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
-                                             "returned NULL; automatic optimization needs the "
-                                             "loss"));
     if (volt_tensor_numel(loss) != 1) {
         char buf[64];
         return volt_hook_fail(t, s, VOLT_HK_TRAINING_STEP,
@@ -78,6 +75,7 @@ static volt_status optimizer_step(volt_trainer *t, volt_step *s) {
         if (st) st = volt_hook_fail(t, s, VOLT_HK_OPTIMIZER_STEP, st);
     }
     if (st) return st;
+    t->window_grads = false;
     t->global_step++;
     st = volt_fit_step_schedulers(t, VOLT_INTERVAL_STEP, false, t->global_step);
     if (!st) st = volt_fit_step_schedulers(t, VOLT_INTERVAL_STEP, true, t->global_step);
@@ -86,11 +84,18 @@ static volt_status optimizer_step(volt_trainer *t, volt_step *s) {
 
 static volt_status automatic(volt_trainer *t, volt_step *s, volt_tensor *loss, bool last,
                              bool *stepped) {
+    int64_t acc = t->cfg.accumulate_grad_batches;
+    bool closes = (s->batch_idx + 1) % acc == 0 || last;
+    s->optimizer = t->optims[0].opt;
+    if (!loss) { /* skipped: no gradient from this batch */
+        *stepped = closes && t->window_grads;
+        volt_status st = *stepped ? optimizer_step(t, s) : VOLT_OK;
+        s->outputs = NULL;
+        return st;
+    }
     volt_status st = check_loss(t, s, loss);
     if (st) return st;
-    int64_t acc = t->cfg.accumulate_grad_batches;
-    s->optimizer = t->optims[0].opt;
-    if (s->batch_idx % acc == 0) {
+    if (!t->window_grads) {
         if ((st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_ZERO_GRAD))) return st;
         volt_optimizer_zero_grad(s->optimizer);
     }
@@ -99,8 +104,9 @@ static volt_status automatic(volt_trainer *t, volt_step *s, volt_tensor *loss, b
     if ((st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_BACKWARD))) return st;
     st = volt_backward(scaled);
     if (st) return volt_hook_fail(t, s, VOLT_HK_BACKWARD, st);
+    t->window_grads = true;
     if ((st = volt_hook_run(t, s, VOLT_HK_ON_AFTER_BACKWARD))) return st;
-    *stepped = (s->batch_idx + 1) % acc == 0 || last;
+    *stepped = closes;
     if (*stepped && (st = optimizer_step(t, s))) return st;
     s->outputs = loss;
     return VOLT_OK;
@@ -116,8 +122,13 @@ volt_status volt_fit_train_batch(volt_trainer *t, volt_batch *b, int64_t i, bool
     volt_step s = volt_step_make(t, &t->train_results);
     s.batch = b;
     s.batch_idx = i;
-    volt_status st = volt_hook_run(t, &s, VOLT_HK_ON_TRAIN_BATCH_START);
+    volt_status st = volt_hook_batch_transfer(t, &s);
+    if (!st) st = volt_hook_run(t, &s, VOLT_HK_ON_TRAIN_BATCH_START);
     if (st) return st;
+    if (s.skip_epoch) {
+        t->epoch_skipped = true;
+        return VOLT_OK;
+    }
     bool manual = t->module->ops->manual_optimization, stepped = true;
     int64_t before = manual ? optimizer_steps(t) : 0;
     volt_tensor *loss = NULL;

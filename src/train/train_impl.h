@@ -56,6 +56,14 @@ typedef enum {
     VOLT_HK_TEST_STEP,
     VOLT_HK_PREDICT_STEP,
     VOLT_HK_CONFIGURE_OPTIMIZERS,
+    VOLT_HK_ON_VALIDATION_MODEL_EVAL,
+    VOLT_HK_ON_VALIDATION_MODEL_TRAIN,
+    VOLT_HK_ON_TEST_MODEL_EVAL,
+    VOLT_HK_ON_TEST_MODEL_TRAIN,
+    VOLT_HK_ON_PREDICT_MODEL_EVAL,
+    VOLT_HK_ON_BEFORE_BATCH_TRANSFER,
+    VOLT_HK_TRANSFER_BATCH_TO_DEVICE,
+    VOLT_HK_ON_AFTER_BATCH_TRANSFER,
     VOLT_HK_BACKWARD,   /* not hooks: the trainer's own work (for messages) */
     VOLT_HK_DATALOADER, /* the next batch */
     VOLT_HK_INTERRUPT,  /* SIGINT */
@@ -103,6 +111,7 @@ struct volt_step {
     volt_optimizer *optimizer;
     const char *error;
     volt_log_results *results; /* where volt_log writes; NULL: nowhere */
+    bool skip_epoch;           /* volt_step_skip_epoch was called */
 };
 
 /* ------------------------------------------------------------ the trainer */
@@ -145,7 +154,9 @@ struct volt_trainer {
     volt_stage stage;
     bool running, sanity, should_stop, failed, log_enabled, fast_dev;
     int64_t epoch, global_step, total_batches;
-    int64_t log_step; /* batches that stepped (loggers' step) */
+    int64_t log_step;   /* batches that stepped (loggers' step) */
+    bool epoch_skipped; /* on_train_batch_start asked to skip the rest of the epoch */
+    bool window_grads;  /* the open accumulation window holds gradients */
     double start_time;
 
     volt_metrics callback_metrics, logged_metrics, pbar_metrics;
@@ -164,6 +175,10 @@ volt_status volt_hook_fail(volt_trainer *t, const volt_step *s, volt_hook_id id,
 /* Calls a step function and checks its result; *out its tensor. */
 volt_status volt_hook_step(volt_trainer *t, volt_step *s, volt_hook_id id, volt_step_fn fn,
                            volt_tensor **out);
+/* Whether the module defines hook `id` (module-only hooks with defaults). */
+bool volt_hook_defined(const volt_trainer *t, volt_hook_id id);
+/* The batch-transfer hooks of a batch (s->batch set), in Lightning's order. */
+volt_status volt_hook_batch_transfer(volt_trainer *t, volt_step *s);
 /* A step context for hook calls outside batches. */
 volt_step volt_step_make(volt_trainer *t, volt_log_results *results);
 /* on_exception hooks with the saved message; restores the error after. */
@@ -214,7 +229,9 @@ void volt_progress_begin(volt_trainer *t, const char *stage, int64_t n);
 void volt_progress_update(volt_trainer *t, const char *stage, int64_t i, int64_t n, bool force);
 void volt_progress_end(volt_trainer *t, const char *stage, int64_t n);
 
-/* summary.c: the model summary table (stderr), depth-limited. */
+/* summary.c: the model summary table, depth-limited (max_depth < 0: all
+ * levels); with the module's forward and example_input, the input and
+ * output shapes of the children that run through their class forward. */
 void volt_model_summary_print(volt_module *m, int max_depth, FILE *out);
 
 #endif

@@ -1,7 +1,9 @@
 /* trainer.c: the trainer object (configuration, callbacks, loggers, metric
- * tables) and the four entry points — fit, validate, test, predict — with
- * what they share: argument checks, seeding, prepare_data/setup/teardown,
- * logger set-up and the clean failure path (on_exception, loggers closed). */
+ * tables) and the entry points — fit, validate, test, predict, with a
+ * datamodule or with loaders (wrapped in a borrowed datamodule) — with what
+ * they share: argument checks, seeding, prepare_data/setup/teardown of the
+ * datamodule, callbacks and module in Lightning's order, logger set-up and
+ * the clean failure path (on_exception, loggers closed). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,6 +222,8 @@ static volt_status run_stage(volt_trainer *t, volt_stage stage, volt_metrics *me
         st = volt_eval_run(t, kind, dl, n, metrics, preds);
     }
     if (st) return st;
+    if ((st = volt_datamodule_teardown(t->data, stage)))
+        return volt_hook_fail(t, &s, VOLT_HK_TEARDOWN, st);
     if ((st = volt_hook_run(t, &s, VOLT_HK_TEARDOWN))) return st;
     return VOLT_OK;
 }
@@ -242,6 +246,7 @@ static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_d
     t->data = dm;
     t->stage = stage;
     t->failed = t->should_stop = t->sanity = false;
+    t->epoch_skipped = t->window_grads = false;
     t->fast_dev = t->cfg.fast_dev_run > 0;
     if (stage == VOLT_STAGE_FIT) t->epoch = t->global_step = t->log_step = t->total_batches = 0;
     volt_metrics_clear(&t->callback_metrics);
@@ -281,6 +286,7 @@ static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_d
         }
     }
     t->running = false;
+    t->data = NULL; /* may be a borrowed loader wrapper on the caller's stack */
     return st;
 }
 
@@ -299,4 +305,76 @@ volt_status volt_trainer_test(volt_trainer *t, volt_module *module, volt_datamod
 volt_status volt_trainer_predict(volt_trainer *t, volt_module *module, volt_datamodule *data,
                                  const char *ckpt_path, volt_predictions **out) {
     return run(t, VOLT_STAGE_PREDICT, module, data, ckpt_path, NULL, out);
+}
+
+/* ------------------------------------------------------- loader entry points */
+
+/* A datamodule over borrowed loaders: no setup, teardown or free of its own. */
+typedef struct {
+    volt_datamodule base;
+    volt_data_loader *train, *val, *eval;
+} loader_dm;
+
+static volt_data_loader *ld_train(volt_datamodule *d) { return ((loader_dm *)d)->train; }
+static volt_data_loader *ld_val(volt_datamodule *d) { return ((loader_dm *)d)->val; }
+static volt_data_loader *ld_eval(volt_datamodule *d) { return ((loader_dm *)d)->eval; }
+
+static const volt_datamodule_ops loader_dm_ops = {
+    .name = "loaders",
+    .train_loader = ld_train,
+    .val_loader = ld_val,
+    .test_loader = ld_eval,
+    .predict_loader = ld_eval,
+};
+
+static void loader_dm_init(loader_dm *d, volt_data_loader *train, volt_data_loader *val,
+                           volt_data_loader *eval) {
+    volt_datamodule_init(&d->base, &loader_dm_ops);
+    d->train = train;
+    d->val = val;
+    d->eval = eval;
+}
+
+static volt_status need_loader(const volt_data_loader *dl, volt_stage stage, const char *which) {
+    if (dl) return VOLT_OK;
+    return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: NULL %s loader", volt_stage_name(stage),
+                          which);
+}
+
+volt_status volt_trainer_fit_loaders(volt_trainer *t, volt_module *module, volt_data_loader *train,
+                                     volt_data_loader *val, const char *ckpt_path) {
+    if (need_loader(train, VOLT_STAGE_FIT, "train")) return volt_error_status();
+    loader_dm d;
+    loader_dm_init(&d, train, val, NULL);
+    return run(t, VOLT_STAGE_FIT, module, &d.base, ckpt_path, NULL, NULL);
+}
+
+/* validate/test/predict read their loader from the val (validate) or the
+ * eval slot (test, predict). */
+static volt_status eval_loaders(volt_trainer *t, volt_stage stage, volt_module *module,
+                                volt_data_loader *dl, const char *ckpt_path, volt_metrics **metrics,
+                                volt_predictions **preds) {
+    if (metrics) *metrics = NULL;
+    if (preds) *preds = NULL;
+    if (need_loader(dl, stage, volt_stage_name(stage))) return volt_error_status();
+    loader_dm d;
+    loader_dm_init(&d, NULL, stage == VOLT_STAGE_VALIDATE ? dl : NULL,
+                   stage == VOLT_STAGE_VALIDATE ? NULL : dl);
+    return run(t, stage, module, &d.base, ckpt_path, metrics, preds);
+}
+
+volt_status volt_trainer_validate_loaders(volt_trainer *t, volt_module *module,
+                                          volt_data_loader *loader, const char *ckpt_path,
+                                          volt_metrics **metrics) {
+    return eval_loaders(t, VOLT_STAGE_VALIDATE, module, loader, ckpt_path, metrics, NULL);
+}
+volt_status volt_trainer_test_loaders(volt_trainer *t, volt_module *module,
+                                      volt_data_loader *loader, const char *ckpt_path,
+                                      volt_metrics **metrics) {
+    return eval_loaders(t, VOLT_STAGE_TEST, module, loader, ckpt_path, metrics, NULL);
+}
+volt_status volt_trainer_predict_loaders(volt_trainer *t, volt_module *module,
+                                         volt_data_loader *loader, const char *ckpt_path,
+                                         volt_predictions **out) {
+    return eval_loaders(t, VOLT_STAGE_PREDICT, module, loader, ckpt_path, NULL, out);
 }

@@ -1,6 +1,8 @@
 /* test_hooks.c: the hook order of fit (sanity check, gradient accumulation,
- * mid-epoch validation, a monitoring callback), validate, test and predict,
- * against expected lists written out here from Lightning 2.x's order. */
+ * mid-epoch validation, a monitoring callback, datamodule set-up and
+ * tear-down, model eval/train switches, batch transfer), validate, test and
+ * predict, with a datamodule or with loaders, against expected lists written
+ * out here from Lightning 2.x's order; skipped batches and epochs. */
 #include "train_fixture.h"
 
 /* A callback recording "Callback.<hook>" (or "Monitor.<hook>"). */
@@ -64,13 +66,23 @@ static void both(name_list *l, const char *name) {
     list_add(l, "", name);
 }
 
+/* The batch-transfer hooks (module only) before every batch. */
+static void expect_transfer(name_list *l) {
+    list_add(l, "", "on_before_batch_transfer");
+    list_add(l, "", "transfer_batch_to_device");
+    list_add(l, "", "on_after_batch_transfer");
+}
+
 static void expect_eval(name_list *l, const char *kind, const char *step, int n_batches) {
     char name[64];
+    snprintf(name, sizeof name, "on_%s_model_eval", kind); /* module only */
+    list_add(l, "", name);
     snprintf(name, sizeof name, "on_%s_start", kind);
     both(l, name);
     snprintf(name, sizeof name, "on_%s_epoch_start", kind);
     both(l, name);
     for (int i = 0; i < n_batches; i++) {
+        expect_transfer(l);
         snprintf(name, sizeof name, "on_%s_batch_start", kind);
         both(l, name);
         list_add(l, "", step);
@@ -81,11 +93,16 @@ static void expect_eval(name_list *l, const char *kind, const char *step, int n_
     both(l, name);
     snprintf(name, sizeof name, "on_%s_end", kind);
     both(l, name);
+    if (strcmp(kind, "predict") != 0) { /* Lightning has no on_predict_model_train */
+        snprintf(name, sizeof name, "on_%s_model_train", kind);
+        list_add(l, "", name);
+    }
 }
 
 /* A training batch with accumulation: zero_grad on the first batch of a
  * window, the optimizer hooks on its last. */
 static void expect_train_batch(name_list *l, bool first_of_window, bool steps) {
+    expect_transfer(l);
     both(l, "on_train_batch_start");
     list_add(l, "", "training_step");
     if (first_of_window) both(l, "on_before_zero_grad");
@@ -112,6 +129,7 @@ static void hook_run_init(hook_run *r, volt_trainer_config cfg, int64_t n_train,
     lin_init(&r->m, &lin_rec_ops, 3, 0.01);
     r->m.rec = &r->got;
     r->dm = tiny_dm_new(n_train, n_val, 3, 2);
+    ((tiny_dm *)r->dm)->rec = &r->got;
     r->t = volt_trainer_new(&cfg);
     assert_non_null(r->t);
     r->cb = (rec_callback){{&rec_cb_ops, NULL}, &r->got, "Callback."};
@@ -142,6 +160,7 @@ static void test_fit_order(void **state) {
     assert_int_equal(volt_trainer_fit(r.t, &r.m.base, r.dm, NULL), VOLT_OK);
 
     name_list *w = &r.want;
+    list_add(w, "Datamodule.", "setup(fit)"); /* datamodule, callbacks, module */
     both(w, "setup");
     list_add(w, "", "configure_optimizers");
     both(w, "on_fit_start");
@@ -159,8 +178,12 @@ static void test_fit_order(void **state) {
     list_add(w, "Monitor.", "on_train_epoch_end"); /* monitoring callbacks after the module */
     both(w, "on_train_end");
     both(w, "on_fit_end");
+    list_add(w, "Datamodule.", "teardown(fit)");
     both(w, "teardown");
     list_assert_equal(&r.got, w);
+    tiny_dm *dm = (tiny_dm *)r.dm;
+    assert_int_equal(dm->setups[VOLT_STAGE_FIT], 1);
+    assert_int_equal(dm->teardowns[VOLT_STAGE_FIT], 1);
     assert_int_equal(volt_trainer_global_step(r.t), 2);
     assert_int_equal(volt_trainer_current_epoch(r.t), 1);
     hook_run_free(&r);
@@ -174,16 +197,20 @@ static void test_validate_test_predict_order(void **state) {
     assert_int_equal(volt_trainer_validate(r.t, &r.m.base, r.dm, NULL, &metrics), VOLT_OK);
     assert_non_null(metrics);
     volt_metrics_free(metrics);
+    list_add(&r.want, "Datamodule.", "setup(validate)");
     both(&r.want, "setup");
     expect_eval(&r.want, "validation", "validation_step", 3);
+    list_add(&r.want, "Datamodule.", "teardown(validate)");
     both(&r.want, "teardown");
     list_assert_equal(&r.got, &r.want);
 
     list_clear(&r.got);
     list_clear(&r.want);
     assert_int_equal(volt_trainer_test(r.t, &r.m.base, r.dm, NULL, NULL), VOLT_OK);
+    list_add(&r.want, "Datamodule.", "setup(test)");
     both(&r.want, "setup");
     expect_eval(&r.want, "test", "test_step", 3);
+    list_add(&r.want, "Datamodule.", "teardown(test)");
     both(&r.want, "teardown");
     list_assert_equal(&r.got, &r.want);
 
@@ -191,8 +218,10 @@ static void test_validate_test_predict_order(void **state) {
     list_clear(&r.want);
     volt_predictions *p = NULL;
     assert_int_equal(volt_trainer_predict(r.t, &r.m.base, r.dm, NULL, &p), VOLT_OK);
+    list_add(&r.want, "Datamodule.", "setup(predict)");
     both(&r.want, "setup");
     expect_eval(&r.want, "predict", "predict_step", 3);
+    list_add(&r.want, "Datamodule.", "teardown(predict)");
     both(&r.want, "teardown");
     list_assert_equal(&r.got, &r.want);
     /* one prediction per batch: [2, 1] each, equal to x w + b */
@@ -225,6 +254,10 @@ static void test_failure_names_hook(void **state) {
     assert_true(r.m.exception_seen);
     assert_int_equal(list_count(&r.got, "on_exception"), 1);
     assert_int_equal(list_count(&r.got, "on_train_end"), 0);
+    /* a failed run skips the teardown hooks, as Lightning does */
+    assert_int_equal(list_count(&r.got, "Datamodule.setup(fit)"), 1);
+    assert_int_equal(list_count(&r.got, "Datamodule.teardown(fit)"), 0);
+    assert_int_equal(list_count(&r.got, "teardown"), 0);
     assert_int_equal(list_count(&r.got, "training_step"), 4 + 3);
     hook_run_free(&r);
 }

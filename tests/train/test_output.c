@@ -1,6 +1,7 @@
 /* test_output.c: what the trainer prints — the progress bar off a terminal
  * (plain lines at stage ends, no carriage returns), the model summary
- * (rows per child, parameter totals) — and a clean stop on Ctrl-C. */
+ * (rows per child, parameter totals, input/output sizes from an example
+ * input, depth limits) — and a clean stop on Ctrl-C. */
 #include <signal.h>
 #include <unistd.h>
 
@@ -78,6 +79,110 @@ static void test_summary_rows(void **state) {
     volt_module_free(&root);
 }
 
+/* A model: a Sequential "net" (Linear 4->8, Identity) run through its class
+ * forward, then a Linear "head" called by its typed forward. */
+typedef struct {
+    volt_module base;
+    volt_sequential *net;
+    volt_linear *head;
+    int examples;
+} sum_model;
+
+static volt_tensor *sum_forward(volt_module *self, const volt_tensor *x) {
+    sum_model *m = (sum_model *)self;
+    assert_false(volt_grad_enabled());
+    assert_false(volt_module_is_training(self));
+    volt_tensor *h = volt_module_forward(&m->net->base, x);
+    return volt_linear_forward(m->head, h);
+}
+
+static volt_tensor *sum_example(volt_module *self) {
+    ((sum_model *)self)->examples++;
+    return volt_zeros(2, (int64_t[]){5, 4}, VOLT_F32);
+}
+
+/* The line of buf that starts with prefix (static copy), or fails. */
+static const char *line_of(const char *buf, const char *prefix) {
+    static char line[256];
+    for (const char *p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, prefix, strlen(prefix)) != 0) continue;
+        size_t n = strcspn(p, "\n");
+        if (n >= sizeof line) n = sizeof line - 1;
+        memcpy(line, p, n);
+        line[n] = 0;
+        return line;
+    }
+    fail_msg("no line starting with '%s' in:\n%s", prefix, buf);
+    return "";
+}
+
+static char *summary_text(volt_module *m, int max_depth) {
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    volt_model_summary_print(m, max_depth, f);
+    fclose(f);
+    return buf;
+}
+
+static void test_summary_sizes_and_depth(void **state) {
+    (void)state;
+    static const volt_module_ops ops = {
+        .name = "Summed", .forward = sum_forward, .example_input = sum_example};
+    static const volt_module_ops no_example = {.name = "Summed", .forward = sum_forward};
+    sum_model m = {0};
+    volt_module_init(&m.base, &ops);
+    m.net = volt_sequential_new(&m.base, "net");
+    assert_non_null(volt_linear_new(&m.net->base, "fc", 4, 8));
+    assert_non_null(volt_identity_new(&m.net->base, "id"));
+    m.head = volt_linear_new(&m.base, "head", 8, 2);
+    assert_non_null(m.head);
+
+    char *buf = summary_text(&m.base, 2);
+    const char *l = line_of(buf, "0  | net ");
+    assert_non_null(strstr(l, "| Sequential "));
+    assert_non_null(strstr(l, "| [5, 4]        | [5, 8]"));
+    l = line_of(buf, "1  | net.fc ");
+    assert_non_null(strstr(l, "| Linear "));
+    assert_non_null(strstr(l, "| 40 "));
+    assert_non_null(strstr(l, "| train | [5, 4]        | [5, 8]"));
+    l = line_of(buf, "2  | net.id ");
+    assert_non_null(strstr(l, "| [5, 8]        | [5, 8]"));
+    l = line_of(buf, "3  | head "); /* called by its typed forward: unknown */
+    assert_non_null(strstr(l, "| ?             | ?"));
+    assert_non_null(strstr(buf, "Model input [5, 4] -> output [5, 2]\n"));
+    assert_int_equal(m.examples, 1);
+    free(buf);
+    /* the module is as it was: train mode, real classes */
+    assert_true(volt_module_is_training(&m.base));
+    volt_scope_begin();
+    volt_tensor *y = volt_module_forward(&m.net->base, volt_zeros(2, (int64_t[]){1, 4}, VOLT_F32));
+    VT_ASSERT_SHAPE(y, 1, 8);
+    volt_scope_end();
+
+    /* depth 1: only the direct children; 0: no rows; -1: every level */
+    buf = summary_text(&m.base, 1);
+    assert_non_null(strstr(buf, "0  | net "));
+    assert_non_null(strstr(buf, "1  | head "));
+    assert_null(strstr(buf, "net.fc"));
+    free(buf);
+    buf = summary_text(&m.base, 0);
+    assert_null(strstr(buf, "| net "));
+    assert_non_null(strstr(buf, "Total params"));
+    free(buf);
+    buf = summary_text(&m.base, -1);
+    assert_non_null(strstr(buf, "1  | net.fc "));
+    free(buf);
+
+    /* without an example input every size is "?" */
+    m.base.ops = &no_example;
+    buf = summary_text(&m.base, 1);
+    assert_non_null(strstr(line_of(buf, "0  | net "), "| ?             | ?"));
+    assert_null(strstr(buf, "Model input"));
+    free(buf);
+    volt_module_free(&m.base);
+}
+
 static volt_status interrupt_hook(volt_module *self, volt_step *step) {
     (void)self;
     if (volt_step_batch_idx(step) == 1) raise(SIGINT);
@@ -112,6 +217,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_plain_progress_and_summary),
         VT_TEST(test_summary_rows),
+        VT_TEST(test_summary_sizes_and_depth),
         VT_TEST(test_interrupt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,27 @@ typedef struct {
     volt_datamodule base;
     volt_dataset *train_ds, *val_ds;
     volt_data_loader *train, *val, *test, *predict;
+    struct name_list *rec; /* "Datamodule.setup(<stage>)", ...; NULL: none */
+    int setups[VOLT_STAGE_COUNT], teardowns[VOLT_STAGE_COUNT];
 } tiny_dm;
+
+static inline void list_add(struct name_list *l, const char *prefix, const char *name);
+static inline volt_status tiny_setup(volt_datamodule *d, volt_stage stage) {
+    tiny_dm *dm = (tiny_dm *)d;
+    dm->setups[stage]++;
+    char name[48];
+    snprintf(name, sizeof name, "setup(%s)", volt_stage_name(stage));
+    if (dm->rec) list_add(dm->rec, "Datamodule.", name);
+    return VOLT_OK;
+}
+static inline volt_status tiny_teardown(volt_datamodule *d, volt_stage stage) {
+    tiny_dm *dm = (tiny_dm *)d;
+    dm->teardowns[stage]++;
+    char name[48];
+    snprintf(name, sizeof name, "teardown(%s)", volt_stage_name(stage));
+    if (dm->rec) list_add(dm->rec, "Datamodule.", name);
+    return VOLT_OK;
+}
 
 static inline volt_data_loader *tiny_train(volt_datamodule *d) { return ((tiny_dm *)d)->train; }
 static inline volt_data_loader *tiny_val(volt_datamodule *d) { return ((tiny_dm *)d)->val; }
@@ -35,6 +55,8 @@ static inline void tiny_free(volt_datamodule *d) {
 }
 static const volt_datamodule_ops tiny_ops = {
     .name = "tiny",
+    .setup = tiny_setup,
+    .teardown = tiny_teardown,
     .train_loader = tiny_train,
     .val_loader = tiny_val,
     .test_loader = tiny_test,
@@ -86,7 +108,7 @@ static inline volt_datamodule *tiny_dm_new(int64_t n_train, int64_t n_val, int64
 #define REC_MAX 2048
 
 /* A recorded list of names. */
-typedef struct {
+typedef struct name_list {
     int n;
     char *items[REC_MAX];
 } name_list;
@@ -142,6 +164,9 @@ static inline volt_status lin_hook(volt_module *self, volt_step *step) {
     const char *name = volt_step_hook_name(step);
     if (m->rec) list_add(m->rec, "", name);
     if (strcmp(name, "on_exception") == 0) m->exception_seen = true;
+    /* the model_eval / model_train overrides do the default's work */
+    if (strstr(name, "_model_eval")) volt_module_train(self, false);
+    if (strstr(name, "_model_train")) volt_module_train(self, true);
     if (strcmp(name, "optimizer_step") == 0) {
         volt_params p = volt_optimizer_params(volt_step_optimizer(step));
         double sq = 0, mx = 0;
@@ -253,6 +278,14 @@ static const volt_module_ops lin_rec_ops = {
     .optimizer_step = lin_hook,
     .configure_gradient_clipping = lin_hook,
     .on_exception = lin_hook,
+    .on_validation_model_eval = lin_hook,
+    .on_validation_model_train = lin_hook,
+    .on_test_model_eval = lin_hook,
+    .on_test_model_train = lin_hook,
+    .on_predict_model_eval = lin_hook,
+    .on_before_batch_transfer = lin_hook,
+    .transfer_batch_to_device = lin_hook,
+    .on_after_batch_transfer = lin_hook,
 };
 
 /* Weights w[j] = 0.1 (j + 1), b = 0. */
