@@ -34,6 +34,11 @@ void volt_autograd_tensor_freed(volt_tensor *t);
  * element count without overflow), naming `op` in the error. */
 volt_status volt_check_new_tensor(const char *op, int ndim, const int64_t *shape, volt_dtype dtype);
 
+/* One element of `dtype` at p, as a double / written from a double (with
+ * the dtype's rounding; bool stores v != 0). */
+double volt_load_as_double(const void *p, volt_dtype dtype);
+void volt_store_from_double(void *p, volt_dtype dtype, double v);
+
 /* References to a storage (tensors and views sharing it). */
 int volt_storage_refcount(const volt_storage *s);
 

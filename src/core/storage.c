@@ -16,6 +16,18 @@ struct volt_storage {
     bool external;
 };
 
+static void storage_init(volt_storage *s, volt_device device, void *data, size_t nbytes,
+                         void (*release)(void *, void *), void *ctx, bool external) {
+    s->data = data;
+    s->nbytes = nbytes;
+    s->device = device;
+    atomic_init(&s->refcount, 1);
+    atomic_init(&s->version, 0);
+    s->release = release;
+    s->release_ctx = ctx;
+    s->external = external;
+}
+
 volt_storage *volt_storage_new(volt_device device, size_t nbytes) {
     if (volt_device_check(device) != VOLT_OK) return NULL;
     volt_storage *s = volt_cache_alloc(VOLT_CACHE_STORAGE, sizeof *s);
@@ -28,14 +40,7 @@ volt_storage *volt_storage_new(volt_device device, size_t nbytes) {
                        nbytes, (long long)m.allocated_bytes, (long long)m.reserved_bytes);
         return NULL;
     }
-    s->data = data;
-    s->nbytes = nbytes;
-    s->device = device;
-    atomic_init(&s->refcount, 1);
-    atomic_init(&s->version, 0);
-    s->release = NULL;
-    s->release_ctx = NULL;
-    s->external = false;
+    storage_init(s, device, data, nbytes, NULL, NULL, false);
     return s;
 }
 
@@ -51,14 +56,7 @@ volt_storage *volt_storage_wrap(volt_device device, void *data, size_t nbytes,
         volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "storage_wrap: out of memory");
         return NULL;
     }
-    s->data = data;
-    s->nbytes = nbytes;
-    s->device = device;
-    atomic_init(&s->refcount, 1);
-    atomic_init(&s->version, 0);
-    s->release = release;
-    s->release_ctx = ctx;
-    s->external = true;
+    storage_init(s, device, data, nbytes, release, ctx, true);
     return s;
 }
 

@@ -129,7 +129,7 @@ void volt_tensor_release(volt_tensor *t) {
 
 /* ----------------------------------------------------- element access */
 
-static double load_as_double(const void *p, volt_dtype dtype) {
+double volt_load_as_double(const void *p, volt_dtype dtype) {
     switch (dtype) {
     case VOLT_F32: return *(const float *)p;
     case VOLT_F64: return *(const double *)p;
@@ -144,7 +144,7 @@ static double load_as_double(const void *p, volt_dtype dtype) {
     return NAN;
 }
 
-static void store_from_double(void *p, volt_dtype dtype, double v) {
+void volt_store_from_double(void *p, volt_dtype dtype, double v) {
     switch (dtype) {
     case VOLT_F32: *(float *)p = (float)v; break;
     case VOLT_F64: *(double *)p = v; break;
@@ -177,7 +177,7 @@ double volt_tensor_get_flat(const volt_tensor *t, int64_t i) {
                        (long long)n);
         return NAN;
     }
-    return load_as_double(element_ptr(t, i), t->dtype);
+    return volt_load_as_double(element_ptr(t, i), t->dtype);
 }
 
 double volt_tensor_get(const volt_tensor *t, const int64_t *index) {
@@ -192,7 +192,7 @@ double volt_tensor_get(const volt_tensor *t, const int64_t *index) {
         }
         flat = flat * t->shape[d] + index[d];
     }
-    return load_as_double(element_ptr(t, flat), t->dtype);
+    return volt_load_as_double(element_ptr(t, flat), t->dtype);
 }
 
 double volt_tensor_item(const volt_tensor *t) {
@@ -203,7 +203,7 @@ double volt_tensor_item(const volt_tensor *t) {
                        volt_shape_str(t, buf, sizeof buf), (long long)volt_tensor_numel(t));
         return NAN;
     }
-    return load_as_double(element_ptr(t, 0), t->dtype);
+    return volt_load_as_double(element_ptr(t, 0), t->dtype);
 }
 
 char *volt_shape_str(const volt_tensor *t, char *buf, size_t size) {
@@ -231,7 +231,7 @@ volt_status volt_tensor_copy_to_array(const volt_tensor *t, volt_dtype dtype, vo
         return VOLT_OK;
     }
     for (int64_t i = 0; i < n; i++)
-        store_from_double((char *)out + (size_t)i * esize, dtype,
-                          load_as_double(element_ptr(t, i), t->dtype));
+        volt_store_from_double((char *)out + (size_t)i * esize, dtype,
+                               volt_load_as_double(element_ptr(t, i), t->dtype));
     return VOLT_OK;
 }

@@ -4,35 +4,6 @@
 
 #include "ops/cpu/cpu_kernels.h"
 
-static double load(const char *p, volt_dtype d) {
-    switch (d) {
-    case VOLT_F32: return *(const float *)p;
-    case VOLT_F64: return *(const double *)p;
-    case VOLT_BF16: return volt_bf16_to_f32(*(const uint16_t *)p);
-    case VOLT_F16: return volt_f16_to_f32(*(const uint16_t *)p);
-    case VOLT_I64: return (double)*(const int64_t *)p;
-    case VOLT_I32: return *(const int32_t *)p;
-    case VOLT_U8: return *(const uint8_t *)p;
-    case VOLT_BOOL: return *(const uint8_t *)p != 0;
-    case VOLT_DTYPE_COUNT: break;
-    }
-    return 0;
-}
-
-static void store(char *p, volt_dtype d, double v) {
-    switch (d) {
-    case VOLT_F32: *(float *)p = (float)v; break;
-    case VOLT_F64: *(double *)p = v; break;
-    case VOLT_BF16: *(uint16_t *)p = volt_f32_to_bf16((float)v); break;
-    case VOLT_F16: *(uint16_t *)p = volt_f32_to_f16((float)v); break;
-    case VOLT_I64: *(int64_t *)p = (int64_t)v; break;
-    case VOLT_I32: *(int32_t *)p = (int32_t)v; break;
-    case VOLT_U8: *(uint8_t *)p = (uint8_t)(int64_t)v; break;
-    case VOLT_BOOL: *(uint8_t *)p = v != 0; break;
-    case VOLT_DTYPE_COUNT: break;
-    }
-}
-
 typedef struct {
     volt_dtype out, in;
     size_t esize;
@@ -68,7 +39,9 @@ static void copy_u8_f32(char **p, const int64_t *s, int64_t n, void *ctx) {
 
 static void copy_convert(char **p, const int64_t *s, int64_t n, void *vctx) {
     const copy_ctx *c = vctx;
-    for (int64_t i = 0; i < n; i++) store(p[0] + i * s[0], c->out, load(p[1] + i * s[1], c->in));
+    for (int64_t i = 0; i < n; i++)
+        volt_store_from_double(p[0] + i * s[0], c->out,
+                               volt_load_as_double(p[1] + i * s[1], c->in));
 }
 
 /* out (contiguous [rows, cols]) = src, where src's element (i, j) sits at
@@ -76,17 +49,23 @@ static void copy_convert(char **p, const int64_t *s, int64_t n, void *vctx) {
  * tiles so that both sides stay in cache (a plain row loop strides through
  * src with every element). */
 #define TILE 32
-#define TRANSPOSE_COPY(NAME, T)                                                             \
-    static void NAME(T *dst, const T *srcp, int64_t rows, int64_t cols, int64_t ld) {       \
+#define TRANSPOSE_COPY(NAME, T)                                                                    \
+    static void NAME(T *dst, const T *srcp, int64_t rows, int64_t cols, int64_t ld) {              \
         _Pragma("omp parallel for if (rows * cols > VOLT_PARALLEL_GRAIN) \
-                 num_threads(volt_get_num_threads()) schedule(static)")                   \
-        for (int64_t i0 = 0; i0 < rows; i0 += TILE)                                         \
-            for (int64_t j0 = 0; j0 < cols; j0 += TILE) {                                   \
-                int64_t i1 = i0 + TILE < rows ? i0 + TILE : rows;                           \
-                int64_t j1 = j0 + TILE < cols ? j0 + TILE : cols;                           \
-                for (int64_t j = j0; j < j1; j++)                                           \
-                    for (int64_t i = i0; i < i1; i++) dst[i * cols + j] = srcp[i + j * ld]; \
-            }                                                                               \
+                 num_threads(volt_get_num_threads()) schedule(static)") for (int64_t i0 = 0;       \
+                                                                             i0 < rows;            \
+                                                                             i0 +=                 \
+                                                                             TILE) for (int64_t    \
+                                                                                            j0 =   \
+                                                                                                0; \
+                                                                                        j0 < cols; \
+                                                                                        j0 +=      \
+                                                                                        TILE) {    \
+            int64_t i1 = i0 + TILE < rows ? i0 + TILE : rows;                                      \
+            int64_t j1 = j0 + TILE < cols ? j0 + TILE : cols;                                      \
+            for (int64_t j = j0; j < j1; j++)                                                      \
+                for (int64_t i = i0; i < i1; i++) dst[i * cols + j] = srcp[i + j * ld];            \
+        }                                                                                          \
     }
 TRANSPOSE_COPY(transpose_copy_4, uint32_t)
 TRANSPOSE_COPY(transpose_copy_8, uint64_t)
@@ -95,16 +74,15 @@ static bool copy_transposed(volt_tensor *out, const volt_tensor *src) {
     size_t e = volt_dtype_size(out->dtype);
     if (out->dtype != src->dtype || out->ndim != 2 || src->ndim != 2 || (e != 4 && e != 8) ||
         !volt_tensor_is_contiguous(out) || src->strides[0] != 1 || src->shape[0] < 2 ||
-        src->shape[1] < 2 || src->strides[1] < src->shape[0] ||
-        out->shape[0] != src->shape[0] || out->shape[1] != src->shape[1] ||
-        volt_tensor_numel(out) < 4096)
+        src->shape[1] < 2 || src->strides[1] < src->shape[0] || out->shape[0] != src->shape[0] ||
+        out->shape[1] != src->shape[1] || volt_tensor_numel(out) < 4096)
         return false;
     if (e == 4)
-        transpose_copy_4(volt_tensor_data(out), volt_tensor_data(src), out->shape[0],
-                         out->shape[1], src->strides[1]);
+        transpose_copy_4(volt_tensor_data(out), volt_tensor_data(src), out->shape[0], out->shape[1],
+                         src->strides[1]);
     else
-        transpose_copy_8(volt_tensor_data(out), volt_tensor_data(src), out->shape[0],
-                         out->shape[1], src->strides[1]);
+        transpose_copy_8(volt_tensor_data(out), volt_tensor_data(src), out->shape[0], out->shape[1],
+                         src->strides[1]);
     return true;
 }
 
@@ -144,7 +122,7 @@ static void fill_zero_row(char **p, const int64_t *s, int64_t n, void *vctx) {
 
 void volt_cpu_fill(volt_tensor *out, double value) {
     fill_ctx c = {.esize = volt_dtype_size(out->dtype)};
-    store(c.value, out->dtype, value);
+    volt_store_from_double(c.value, out->dtype, value);
     bool zero = true;
     for (size_t i = 0; i < c.esize; i++) zero = zero && c.value[i] == 0;
     const volt_tensor *ops[1] = {out};
