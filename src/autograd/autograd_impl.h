@@ -65,8 +65,6 @@ int volt_node_save_output(volt_node *node, const volt_tensor *output);
  * checked its version). */
 volt_tensor *volt_node_saved(const volt_node *node, int slot);
 
-/* Records "op: argument 'tensor' is NULL" and returns false for NULL. */
-bool volt_check_not_null_tensor(const volt_tensor *t, const char *op);
 /* Calls a leaf's grad-ready hooks in the order they were added. */
 void volt_autograd_fire_hooks(volt_tensor *leaf);
 

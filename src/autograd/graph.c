@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/autograd_impl.h"
-#include "core/core_impl.h"
+#include "ops/ops_impl.h"
 
 struct volt_grad_hook {
     volt_grad_hook_fn fn;
@@ -184,7 +183,7 @@ void volt_autograd_tensor_freed(volt_tensor *t) {
 }
 
 volt_tensor *volt_requires_grad(volt_tensor *t, bool requires_grad) {
-    if (!volt_check_not_null_tensor(t, "requires_grad")) return NULL;
+    if (!volt_check_not_null("requires_grad", t, "tensor")) return NULL;
     char buf[96];
     if (t->grad_fn) {
         volt_error_set(VOLT_ERR_STATE,
@@ -203,7 +202,7 @@ volt_tensor *volt_requires_grad(volt_tensor *t, bool requires_grad) {
 }
 
 volt_tensor *volt_tensor_detach(const volt_tensor *t) {
-    if (!volt_check_not_null_tensor(t, "detach")) return NULL;
+    if (!volt_check_not_null("detach", t, "tensor")) return NULL;
     return volt_tensor_alias(t, t->ndim, t->shape, t->strides, t->offset);
 }
 
@@ -242,8 +241,3 @@ const char *volt_grad_fn_name(const volt_tensor *t) {
     return t && t->grad_fn ? t->grad_fn->name : NULL;
 }
 
-bool volt_check_not_null_tensor(const volt_tensor *t, const char *op) {
-    if (t) return true;
-    volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: argument 'tensor' is NULL", op);
-    return false;
-}

@@ -170,7 +170,3 @@ const volt_tensor *volt_as_dtype(const volt_tensor *t, volt_dtype dtype) {
     return t->dtype == dtype ? t : volt_to_dtype(t, dtype);
 }
 
-volt_tensor *volt_new_like_shape(const volt_tensor *t, volt_dtype dtype, int ndim,
-                                 const int64_t *shape) {
-    return volt_tensor_new(dtype, t->device, ndim, shape);
-}

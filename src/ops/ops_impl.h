@@ -48,10 +48,6 @@ void volt_broadcast_strides(const volt_tensor *t, int ndim, const int64_t *shape
  * (not a new reference) when it already has that dtype. */
 const volt_tensor *volt_as_dtype(const volt_tensor *t, volt_dtype dtype);
 
-/* A new contiguous tensor on t's device. */
-volt_tensor *volt_new_like_shape(const volt_tensor *t, volt_dtype dtype, int ndim,
-                                 const int64_t *shape);
-
 /* --------------------------------------------------- elementwise loop */
 
 /* Inner loop: n elements; ptrs[i] and byte strides[i] of operand i (operand 0

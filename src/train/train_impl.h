@@ -222,7 +222,6 @@ volt_status volt_interrupt_check(void);
 
 /* trainer.c */
 void volt_trainer_free_optims(volt_trainer *t);
-bool volt_trainer_has_val(volt_trainer *t, int64_t *n_val, volt_data_loader **dl);
 
 /* progress.c: the bar (stderr). */
 void volt_progress_begin(volt_trainer *t, const char *stage, int64_t n);

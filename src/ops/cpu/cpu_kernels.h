@@ -36,10 +36,6 @@ typedef enum {
 volt_status volt_cpu_binary(volt_binary_op op, volt_tensor *out, const volt_tensor *a,
                             const volt_tensor *b, double alpha);
 
-/* out[o] = sum of a over the dims where reduce[d] (out has a's ndim, size 1 on
- * reduced dims). Accumulates in double for floating types. */
-void volt_cpu_sum(volt_tensor *out, const volt_tensor *a, const bool reduce[VOLT_MAX_DIMS]);
-
 /* Fills out (f32/f64) with uniform [0,1) or standard normal numbers from
  * blocks first_block, first_block + 1, ... of gen (one block per 4 numbers,
  * or per 2 normals / 2 doubles). */

@@ -452,13 +452,6 @@ void volt_cpu_reduce_i64(bool product, volt_tensor *out, const volt_tensor *a,
     }
 }
 
-void volt_cpu_sum(volt_tensor *out, const volt_tensor *a, const bool reduce[VOLT_MAX_DIMS]) {
-    if (a->dtype == VOLT_I64)
-        volt_cpu_reduce_i64(false, out, a, reduce);
-    else
-        volt_cpu_reduce(VOLT_RED_SUM, VOLT_RED_FINAL_NONE, 1.0, out, a, reduce, NULL);
-}
-
 /* ------------------------------------------------- max / min along a dim */
 
 typedef struct {

@@ -1,5 +1,4 @@
-/* reduce.h: the CPU reduction kernels (volt_cpu_sum itself is declared in
- * cpu_kernels.h): floating reductions accumulated in double, integer sum and
+/* reduce.h: the CPU reduction kernels: floating reductions accumulated in double, integer sum and
  * product, max/min with indices along one dim, and the elementwise kernels
  * the reductions' gradients are made of. */
 #ifndef VOLT_CPU_REDUCE_H
