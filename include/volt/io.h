@@ -71,6 +71,13 @@ int volt_safetensors_metadata_count(const volt_safetensors *f);
 const char *volt_safetensors_metadata_key(const volt_safetensors *f, int i);
 const char *volt_safetensors_metadata(const volt_safetensors *f, const char *key);
 
+/* The CRC-32 (zlib's, as in gzip) of the data section — every tensor's
+ * bytes in file order — read from the file now: what checkpoints store as
+ * their checksum. VOLT_ERR_IO when the file cannot be read whole. */
+volt_status volt_safetensors_crc32(volt_safetensors *f, uint32_t *crc);
+/* The path the file was opened with. */
+const char *volt_safetensors_path(const volt_safetensors *f);
+
 /* The safetensors name of a dtype ("F32", "BF16", "BOOL", ...), NULL if invalid. */
 const char *volt_safetensors_dtype_name(volt_dtype dtype);
 

@@ -41,6 +41,12 @@ volt_atomic_file *volt_atomic_file_open(const char *path, const char *op) {
         volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: empty or NULL path", op);
         return NULL;
     }
+    /* "dir/" would put the temporary file inside dir, then fail the rename. */
+    if (path[strlen(path) - 1] == '/') {
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: %s names a directory (ends with '/')", op,
+                       path);
+        return NULL;
+    }
     volt_atomic_file *f = calloc(1, sizeof *f);
     size_t room = strlen(path) + 64;
     if (f) f->tmp_path = malloc(room);
@@ -72,7 +78,14 @@ volt_status volt_atomic_file_write(volt_atomic_file *f, const void *data, size_t
     while (n > 0) {
         ssize_t w = write(f->fd, p, n);
         if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return io_error(f->op, "cannot write", f->tmp_path, errno);
+        if (w < 0) {
+            /* Name the file the caller asked for; the temporary one goes. */
+            char buf[128];
+            const char *reason = strerror_r(errno, buf, sizeof buf);
+            const char *slash = strrchr(f->tmp_path, '/');
+            return volt_error_set(VOLT_ERR_IO, "%s: cannot write %s (temporary file %s): %s", f->op,
+                                  f->path, slash ? slash + 1 : f->tmp_path, reason);
+        }
         p += w;
         n -= (size_t)w;
     }

@@ -20,6 +20,11 @@ volt_status volt_atomic_file_write(volt_atomic_file *f, const void *data, size_t
 volt_status volt_atomic_file_commit(volt_atomic_file *f);
 void volt_atomic_file_abort(volt_atomic_file *f);
 
+/* mkdir -p of `dir`, and of the directory that holds `path` (make_dirs.c);
+ * `op` prefixes error messages. */
+volt_status volt_make_dirs(const char *dir, const char *op);
+volt_status volt_make_parent_dirs(const char *path, const char *op);
+
 /* safetensors dtype names (safetensors_dtype.c): the volt dtype of "F32",
  * "BOOL", ...; false for an unknown name. */
 bool volt_safetensors_dtype_parse(const char *name, volt_dtype *dtype);

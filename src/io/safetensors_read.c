@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <zlib.h>
 
 #include "io/io_impl.h"
 
@@ -31,6 +32,7 @@ struct volt_safetensors {
     int fd;
     char *path;
     uint64_t data_start; /* 8 + header length */
+    uint64_t data_bytes; /* the data section's length */
     int count;
     entry *entries;        /* in header order */
     const entry **by_name; /* the entries sorted by name */
@@ -319,6 +321,7 @@ static volt_status read_header(volt_safetensors *f) {
         st = io_error("safetensors_open", f->path, "cannot read", errno);
     text[len] = '\0';
     f->data_start = 8 + len;
+    f->data_bytes = size - 8 - len;
     if (st == VOLT_OK) st = parse_header(f, text, len, size - 8 - len);
     free(text);
     return st;
@@ -443,3 +446,32 @@ const char *volt_safetensors_metadata(const volt_safetensors *f, const char *key
         if (strcmp(f->meta_keys[i], key) == 0) return f->meta_values[i];
     return NULL;
 }
+
+volt_status volt_safetensors_crc32(volt_safetensors *f, uint32_t *crc) {
+    if (!f || !crc)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "safetensors_crc32: NULL argument");
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "safetensors_crc32: out of memory");
+    uLong c = crc32(0L, Z_NULL, 0);
+    volt_status st = VOLT_OK;
+    for (uint64_t done = 0; done < f->data_bytes && st == VOLT_OK;) {
+        uint64_t left = f->data_bytes - done;
+        size_t n = left < CHUNK ? (size_t)left : CHUNK;
+        if (!read_at(f->fd, buf, n, f->data_start + done)) {
+            st = errno ? io_error("safetensors_crc32", f->path, "cannot read", errno)
+                       : volt_error_set(VOLT_ERR_IO,
+                                        "safetensors_crc32: %s: file ends early (truncated "
+                                        "since it was opened?)",
+                                        f->path);
+            break;
+        }
+        c = crc32(c, buf, (uInt)n);
+        done += n;
+    }
+    free(buf);
+    if (st == VOLT_OK) *crc = (uint32_t)c;
+    return st;
+}
+
+const char *volt_safetensors_path(const volt_safetensors *f) { return f ? f->path : NULL; }

@@ -55,22 +55,6 @@ static const char *csv_log_dir(volt_logger *self) {
     return l->dir;
 }
 
-static volt_status make_dirs(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != 0) continue;
-        char c = *p;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return volt_error_set(VOLT_ERR_IO, "csv logger: cannot create directory %s: %s", buf,
-                                  strerror(errno));
-        *p = c;
-        if (c == 0) break;
-    }
-    return VOLT_OK;
-}
-
 /* Whole numbers as integers, others as the shortest %g text that reads
  * back as v. */
 static void fmt_number(char *buf, size_t n, double v) {
@@ -166,7 +150,7 @@ static volt_status csv_flush(volt_logger *self) {
     if (!l->dirty) return VOLT_OK;
     const char *dir = csv_log_dir(self);
     if (!dir) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "csv logger: out of memory");
-    volt_status st = make_dirs(dir);
+    volt_status st = volt_make_dirs(dir, "csv logger");
     if (!st && l->hparams) {
         text y = {0};
         put(&y, l->hparams);
