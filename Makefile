@@ -1,6 +1,7 @@
 # Makefile: the short commands. CMake does the work (CMakeLists.txt).
 #   make test            Release build in build/, then the whole ctest suite
-#   make test-sanitize   ASan + UBSan (+ LeakSanitizer) build in build-sanitize/, suite
+#   make test-sanitize   ASan + UBSan (+ LeakSanitizer) build in build-sanitize/, suite, then fuzz
+#   make fuzz            clang libFuzzer build in build-fuzz/, each fuzz target for FUZZ_RUNS inputs
 #   make demo            build, then train the MLP on Fashion-MNIST (examples/mlp_fashion_mnist.c)
 #   make bench           build, then bench/run.sh (if present)
 #   make install PREFIX=/usr/local
@@ -9,6 +10,8 @@
 
 BUILD_DIR    ?= build
 SAN_DIR      ?= build-sanitize
+FUZZ_DIR     ?= build-fuzz
+FUZZ_RUNS    ?= 200000
 PREFIX       ?= /usr/local
 WERROR       ?= ON
 JOBS         ?= $(shell nproc 2>/dev/null || echo 2)
@@ -20,14 +23,14 @@ CMAKE_ARGS   ?=
 
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-FORMAT_DIRS  = $(wildcard src include tests examples bench)
+FORMAT_DIRS  = $(wildcard src include tests examples bench tools)
 FORMAT_FILES = $(shell find $(FORMAT_DIRS) -name '.*' -prune -o \
                  -type f \( -name '*.c' -o -name '*.h' \) -print 2>/dev/null)
 
 # `env -u MAKEFLAGS ...`: cmake --build runs its own make; without this it
 # inherits our make level and prints "Entering directory" around every step.
 
-.PHONY: all build build-sanitize test test-sanitize demo bench install clean format format-check
+.PHONY: all build build-sanitize test test-sanitize fuzz demo bench install clean format format-check
 
 all: build
 
@@ -45,6 +48,11 @@ test: build
 
 test-sanitize: build-sanitize
 	$(SAN_ENV) $(CTEST) --test-dir $(SAN_DIR) --output-on-failure -j$(CTEST_JOBS)
+	$(MAKE) --no-print-directory fuzz
+
+# The parsers' fuzz targets (tests/fuzz), built with clang by scripts/fuzz.sh.
+fuzz:
+	FUZZ_RUNS=$(FUZZ_RUNS) scripts/fuzz.sh $(FUZZ_DIR)
 
 demo: build
 	./$(BUILD_DIR)/examples/mlp_fashion_mnist
@@ -58,7 +66,7 @@ install: build
 	$(CMAKE) --install $(BUILD_DIR) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD_DIR) $(SAN_DIR)
+	rm -rf $(BUILD_DIR) $(SAN_DIR) $(FUZZ_DIR)
 
 format:
 	$(if $(FORMAT_FILES),$(CLANG_FORMAT) -i $(FORMAT_FILES),@echo "make format: no files")

@@ -1,4 +1,5 @@
 # VoltInstall.cmake: what `cmake --install` puts under the prefix:
+#   bin/volt                   the command line program (tools/volt), when built
 #   include/volt/*.h
 #   <libdir>/libvolt.so.0.1.0, libvolt.so.0, libvolt.so, libvolt.a
 #   <libdir>/pkgconfig/volt.pc
@@ -15,6 +16,9 @@ install(TARGETS volt volt_static EXPORT voltTargets
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}"
         INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+if(TARGET volt_cli)
+    install(TARGETS volt_cli RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+endif()
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/volt"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
         FILES_MATCHING PATTERN "*.h")

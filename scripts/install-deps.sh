@@ -2,8 +2,9 @@
 # install-deps.sh: installs the Debian packages volt builds and tests with
 # (DESIGN.md §7) and selects the OpenMP build of OpenBLAS. Idempotent: prints
 # nothing when everything is already in place. Needs root or sudo only when
-# something is missing. Python tooling (tests/parity, bench) is not installed
-# here; those keep their own virtual environments.
+# something is missing. Python is for tooling only: Debian's torch and venv
+# are installed here (the parity recorder, the interop test); PyPI packages
+# go into the ignored .venv that .ci/run (or the developer) makes.
 set -euo pipefail
 
 packages=(
@@ -18,6 +19,8 @@ packages=(
     libcmocka-dev                    # unit tests
     dataset-fashion-mnist            # real data for examples and tests
     clang-format                     # make format / format-check
+    clang libclang-rt-14-dev libomp-14-dev # make fuzz: clang, libFuzzer + sanitizer runtimes, OpenMP
+    python3-venv python3-torch       # tooling: tests/parity, tests/io/test_interop (+ .venv)
 )
 # Not needed: the sanitizer build uses gcc, whose ASan/UBSan/LSan runtimes
 # (libasan8, libubsan1, liblsan0) come with gcc itself.

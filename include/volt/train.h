@@ -49,6 +49,7 @@
 
 #include "volt/core.h"
 #include "volt/data.h"
+#include "volt/io.h"
 #include "volt/nn.h"
 #include "volt/optim.h"
 
@@ -177,8 +178,10 @@ struct volt_module_ops {
     volt_module_hook optimizer_step;
     /* Default: volt_clip_gradients(step, gradient_clip_val, algorithm). */
     volt_module_hook configure_gradient_clipping;
-    volt_module_hook on_save_checkpoint, on_load_checkpoint; /* checkpoints: a later issue */
-    volt_module_hook on_exception;                           /* the error is volt_step_error() */
+    /* Checkpoints: the file being written / read is volt_step_checkpoint();
+     * add or read extra entries there (Lightning's checkpoint dict). */
+    volt_module_hook on_save_checkpoint, on_load_checkpoint;
+    volt_module_hook on_exception; /* the error is volt_step_error() */
 
     /* Module-only hooks of Lightning 2.x (callbacks have none of these). */
     /* Mode switches around evaluation. Default on_*_model_eval: the module
@@ -315,6 +318,11 @@ typedef struct {
     volt_status (*load_state_dict)(volt_callback *self, const char *json);
     /* Frees the callback (NULL: the trainer only borrows it). */
     void (*free)(volt_callback *self);
+    /* The key of its state in checkpoints (Lightning's state_key), malloc'd:
+     * callbacks of one kind with other settings need other keys
+     * ("ModelCheckpoint{monitor=val_loss,mode=min,...}"). NULL entry: the
+     * name; a key used twice gets "#2", "#3", ... in the order added. */
+    char *(*state_key)(volt_callback *self);
 } volt_callback_ops;
 
 /* Embed first in a callback struct, or use `state` for private data. */
@@ -323,9 +331,13 @@ struct volt_callback {
     void *state;
 };
 
-/* Appends a callback (run in the order added). The trainer frees it with
- * ops->free when it is freed. */
+/* Adds a callback. Callbacks run in the order added, except that the
+ * checkpoint kinds (ModelCheckpoint, OnExceptionCheckpoint) run after all
+ * others, as in Lightning. The trainer frees it with ops->free when it is
+ * freed. */
 volt_status volt_trainer_add_callback(volt_trainer *t, volt_callback *cb);
+/* The n-th (0-based) callback whose ops->name is `name`; NULL if none. */
+volt_callback *volt_trainer_find_callback(const volt_trainer *t, const char *name, int n);
 /* The callback's state (its state_dict, or "{}"); malloc'd. */
 char *volt_callback_state_dict(volt_callback *cb);
 
@@ -407,7 +419,7 @@ typedef struct {
     int64_t log_every_n_steps;       /* 50 */
     const char *default_root_dir;    /* NULL: the current directory */
     bool logger;                     /* true: a CSV logger unless one was added */
-    bool enable_checkpointing;       /* true (no effect until checkpoints land) */
+    bool enable_checkpointing;       /* true: a ModelCheckpoint unless one was added */
     bool enable_progress_bar;        /* true */
     bool enable_model_summary;       /* true */
     int64_t model_summary_max_depth; /* 1 (ModelSummary's max_depth); -1: all; 0: no rows */
@@ -443,8 +455,9 @@ volt_status volt_trainer_config_check(const volt_trainer_config *cfg);
 volt_trainer *volt_trainer_new(const volt_trainer_config *cfg);
 void volt_trainer_free(volt_trainer *t);
 
-/* The entry points. ckpt_path must be NULL for now (checkpoints are a later
- * issue: anything else is VOLT_ERR_UNSUPPORTED). validate/test write the
+/* The entry points. ckpt_path: NULL (fit: from scratch; the others: the
+ * module's current weights), a checkpoint file, "last" or "best" (see
+ * Checkpoints below). validate/test write the
  * epoch metrics of the run into *metrics (caller-owned; metrics may be NULL);
  * predict writes the predictions into *out (out may be NULL). */
 volt_status volt_trainer_fit(volt_trainer *t, volt_module *module, volt_datamodule *data,
@@ -489,6 +502,221 @@ bool volt_trainer_sanity_checking(const volt_trainer *t);
  * honours min_epochs/min_steps). */
 void volt_trainer_request_stop(volt_trainer *t);
 const volt_trainer_config *volt_trainer_get_config(const volt_trainer *t);
+
+/* ------------------------------------------------------------- checkpoints */
+
+/* A checkpoint (DESIGN.md §4) is one safetensors file (it opens with
+ * Python's safetensors and torch) holding the tensors
+ *     state_dict.<name>             the module's parameters and persistent buffers
+ *     optimizer.<i>.<param>.<slot>  optimizer i's state; <param> the parameter's
+ *                                   dotted name in the module (its index in the
+ *                                   optimizer if the module does not hold it)
+ *     <name>                        tensors a hook added (volt_checkpoint_add_tensor)
+ * and, as metadata strings (JSON where structured): "format"
+ * ("volt-checkpoint-1"; readers refuse other versions), "volt_version",
+ * "epoch", "global_step", "weights_only", "loops" (every loop counter and
+ * where in the loop it was written), "optimizers", "lr_schedulers",
+ * "callbacks" (each callback's state under its state key), "rng" (the
+ * default generator), "train_loader" (the data-loader position),
+ * "datamodule", "hparams", "precision", the keys hooks added, and
+ * "checksum" ("crc32:<8 hex digits>" of the data section). Writes are
+ * atomic: a temporary file in the same directory, fsync, rename, fsync of
+ * the directory; a failed save (full disk, unwritable directory) leaves the
+ * previous file intact and removes the temporary one. */
+typedef struct volt_checkpoint volt_checkpoint;
+
+/* Lightning's trainer.save_checkpoint: writes the state of the current (or
+ * last) run of `t` to `path`. weights_only: the module's tensors, epoch,
+ * global step, hparams and the keys of on_save_checkpoint hooks, nothing to
+ * resume training from. The on_save_checkpoint hooks of the callbacks and the
+ * module run first. The directory is created if need be. VOLT_ERR_STATE
+ * before any run. */
+volt_status volt_trainer_save_checkpoint(volt_trainer *t, const char *path, bool weights_only);
+
+/* Opens and checks a checkpoint: valid safetensors, the format version, the
+ * checksum. NULL + an error naming the file and the fault (VOLT_ERR_IO,
+ * VOLT_ERR_FORMAT). */
+volt_checkpoint *volt_checkpoint_open(const char *path);
+void volt_checkpoint_close(volt_checkpoint *ck);
+/* volt_checkpoint_open + close: VOLT_OK for a sound checkpoint. */
+volt_status volt_checkpoint_verify(const char *path);
+const char *volt_checkpoint_path(const volt_checkpoint *ck);
+int64_t volt_checkpoint_epoch(const volt_checkpoint *ck);
+int64_t volt_checkpoint_global_step(const volt_checkpoint *ck);
+bool volt_checkpoint_weights_only(const volt_checkpoint *ck);
+/* The underlying file (tensor and metadata listing). */
+volt_safetensors *volt_checkpoint_file(volt_checkpoint *ck);
+
+/* In on_save_checkpoint / on_load_checkpoint hooks: the checkpoint being
+ * written or read; NULL elsewhere. */
+volt_checkpoint *volt_step_checkpoint(const volt_step *step);
+/* Extra entries, as Lightning's hooks add keys to the checkpoint dict.
+ * set_meta (on_save_checkpoint): key -> value, both copied; keys the format
+ * uses are refused. add_tensor: a copy of the tensor (CPU) is written under
+ * `name`; names starting with "state_dict." or "optimizer." are refused. meta / tensor read either
+ * checkpoint: meta NULL when absent (no error); tensor NULL + VOLT_ERR_INVALID_ARGUMENT when
+ * absent, else a new tensor in the current scope. */
+volt_status volt_checkpoint_set_meta(volt_checkpoint *ck, const char *key, const char *value);
+const char *volt_checkpoint_meta(const volt_checkpoint *ck, const char *key);
+volt_status volt_checkpoint_add_tensor(volt_checkpoint *ck, const char *name,
+                                       const volt_tensor *tensor);
+volt_tensor *volt_checkpoint_tensor(volt_checkpoint *ck, const char *name);
+
+/* Lightning's load_from_checkpoint for the weights: copies the checkpoint's
+ * state_dict.* tensors into m (strict and report as volt_module_load_state_dict),
+ * after checking the file as volt_checkpoint_open does. */
+volt_status volt_module_load_checkpoint(volt_module *m, const char *path, bool strict,
+                                        volt_load_report *report);
+
+/* Resuming: ckpt_path = a file, "last" or "best".
+ *  - fit restores everything and continues where the run stopped — at an
+ *    epoch boundary or mid-epoch (the data loader's position, the loop
+ *    counters, the generator, the optimizers, schedulers and callbacks), so a
+ *    deterministic run resumed from any checkpoint ends bitwise equal to the
+ *    uninterrupted one. validate/test/predict load the module's weights.
+ *  - "last": the newest (by modification time) last*.ckpt in the dirpaths of
+ *    the ModelCheckpoint callbacks, or else in
+ *    <default_root_dir>/volt_logs/version_* /checkpoints and
+ *    <default_root_dir>/checkpoints; none found: a warning on stderr and fit
+ *    starts from scratch (validate/test/predict: an error).
+ *  - "best": the best_model_path of the first ModelCheckpoint; none: an error.
+ * A checkpoint that does not open, fails its checksum or does not match the
+ * module (missing, unexpected or mis-shaped keys; other optimizers) is an
+ * error naming the file and the key before any training, and nothing is
+ * written. The path resumed from, NULL when none: */
+const char *volt_trainer_ckpt_path(const volt_trainer *t);
+/* Where checkpoints go by default (Lightning's): <log_dir>/checkpoints with a
+ * logger, else <default_root_dir>/checkpoints. Valid until the next run. */
+const char *volt_trainer_default_checkpoint_dir(volt_trainer *t);
+/* Seconds of fit so far, the time of the runs resumed from included. */
+double volt_trainer_time_elapsed(const volt_trainer *t);
+/* GradientAccumulationScheduler's knob: the accumulation factor from the
+ * next accumulation window on (>= 1; automatic optimization only; call it in
+ * on_train_epoch_start). */
+volt_status volt_trainer_set_accumulate_grad_batches(volt_trainer *t, int64_t n);
+int64_t volt_trainer_accumulate_grad_batches(const volt_trainer *t);
+/* Writes a row of metrics to every logger at `step` (LearningRateMonitor's
+ * way in; a no-op when logging is off). */
+volt_status volt_trainer_log_metrics(volt_trainer *t, const volt_metrics *metrics, int64_t step);
+/* Validation batches per validation run of the current fit (0: none). */
+int64_t volt_trainer_num_val_batches(const volt_trainer *t);
+/* Optimizer steps counted for the loggers (Lightning's
+ * _batches_that_stepped): the `step` of logged rows. */
+int64_t volt_trainer_logger_step(const volt_trainer *t);
+
+/* The status fit returns after a preemption signal (see
+ * volt_preemption_new), and the exit status a program should end with then:
+ * sysexits' EX_TEMPFAIL, "try again". */
+#define VOLT_EXIT_PREEMPTED 75
+/* 0 for VOLT_OK, VOLT_EXIT_PREEMPTED after a preemption, 1 otherwise. */
+int volt_exit_code(const volt_trainer *t, volt_status status);
+
+/* --------------------------------------------------- built-in callbacks */
+/* Each constructor returns a callback the trainer frees after
+ * volt_trainer_add_callback (free it with ops->free if never added), or NULL
+ * + VOLT_ERR_INVALID_ARGUMENT naming the bad option. Options start from the
+ * *_defaults() function (Lightning's defaults). */
+
+/* Lightning's ModelCheckpoint. */
+typedef enum { VOLT_SAVE_LAST_NO = 0, VOLT_SAVE_LAST_YES, VOLT_SAVE_LAST_LINK } volt_save_last;
+typedef struct {
+    const char *dirpath;  /* NULL: volt_trainer_default_checkpoint_dir() at setup */
+    const char *filename; /* NULL: "{epoch}-{step}"; {name} and {name:.4f} fields */
+    const char *monitor;  /* NULL: none (keeps the latest) */
+    bool verbose;
+    volt_save_last save_last;     /* NO */
+    int64_t save_top_k;           /* 1; -1: all; 0: none */
+    bool save_weights_only;       /* false */
+    const char *mode;             /* "min" or "max" */
+    bool auto_insert_metric_name; /* true: "epoch=3-val_loss=0.2811.ckpt" */
+    int64_t every_n_train_steps;  /* 0: off */
+    double train_time_interval;   /* seconds; 0: off */
+    int64_t every_n_epochs;       /* VOLT_NONE: 1 unless one of the two above */
+    int save_on_train_epoch_end;  /* -1 (None): auto; 0; 1 */
+    bool enable_version_counter;  /* true: "name-v1.ckpt" when "name.ckpt" exists */
+} volt_model_checkpoint_options;
+volt_model_checkpoint_options volt_model_checkpoint_defaults(void);
+volt_callback *volt_model_checkpoint_new(const volt_model_checkpoint_options *opt);
+/* Its results ("" / NAN when none yet); strings valid until its next save. */
+const char *volt_model_checkpoint_dirpath(volt_callback *cb);
+const char *volt_model_checkpoint_best_model_path(volt_callback *cb);
+double volt_model_checkpoint_best_model_score(volt_callback *cb);
+const char *volt_model_checkpoint_last_model_path(volt_callback *cb);
+/* best_k_models: count, then the i-th path and score (best first). */
+int volt_model_checkpoint_best_k_count(volt_callback *cb);
+const char *volt_model_checkpoint_best_k_path(volt_callback *cb, int i);
+double volt_model_checkpoint_best_k_score(volt_callback *cb, int i);
+
+/* Lightning's EarlyStopping. */
+typedef struct {
+    const char *monitor;           /* required */
+    double min_delta;              /* 0 */
+    int64_t patience;              /* 3 validation checks */
+    bool verbose;                  /* false */
+    const char *mode;              /* "min" or "max" */
+    bool strict;                   /* true: a missing monitor is an error */
+    bool check_finite;             /* true: stop on NaN/Inf */
+    double stopping_threshold;     /* NAN: none */
+    double divergence_threshold;   /* NAN: none */
+    bool check_on_train_epoch_end; /* false: at validation end */
+} volt_early_stopping_options;
+volt_early_stopping_options volt_early_stopping_defaults(void);
+volt_callback *volt_early_stopping_new(const volt_early_stopping_options *opt);
+/* Why it stopped ("" while it has not), the epoch it stopped at (-1:
+ * not), the checks without improvement so far. */
+const char *volt_early_stopping_reason(volt_callback *cb);
+int64_t volt_early_stopping_stopped_epoch(volt_callback *cb);
+int64_t volt_early_stopping_wait_count(volt_callback *cb);
+
+/* Lightning's LearningRateMonitor: logs "lr-<Optimizer>" ("lr-SGD/pg1" for
+ * several groups; "lr-SGD-momentum", "lr-SGD-weight_decay" when asked). */
+typedef struct {
+    const char *logging_interval; /* NULL: each scheduler's interval; "step"; "epoch" */
+    bool log_momentum;
+    bool log_weight_decay;
+} volt_lr_monitor_options;
+volt_callback *volt_lr_monitor_new(const volt_lr_monitor_options *opt);
+
+/* Lightning's Timer: stops fit after `duration` seconds (checked at every
+ * step or epoch); elapsed time per stage; its state resumes. */
+typedef struct {
+    double duration;      /* seconds; NAN: none (only measures) */
+    const char *interval; /* "step" (default) or "epoch" */
+    bool verbose;
+} volt_timer_options;
+volt_timer_options volt_timer_defaults(void);                 /* NAN, "step", verbose */
+volt_callback *volt_timer_new(const volt_timer_options *opt); /* NULL: defaults but quiet */
+double volt_timer_time_elapsed(volt_callback *cb, volt_stage stage);
+double volt_timer_time_remaining(volt_callback *cb, volt_stage stage); /* NAN: no duration */
+
+/* Lightning's OnExceptionCheckpoint: when fit fails, saves
+ * <dirpath>/<filename>.ckpt (filename NULL: "on_exception"). */
+volt_callback *volt_on_exception_checkpoint_new(const char *dirpath, const char *filename);
+
+/* Lightning's GradientAccumulationScheduler: from epoch epochs[i] on,
+ * accumulate factors[i] batches (epochs ascending, factors >= 1). */
+volt_callback *volt_grad_accumulation_scheduler_new(int n, const int64_t *epochs,
+                                                    const int64_t *factors);
+
+/* An exponential moving average of the weights: after every
+ * update_every_n_steps optimizer steps, ema = decay * ema + (1 - decay) * w.
+ * Validation runs with the EMA weights (swapped in and back); checkpoints
+ * hold them as "ema.<name>" tensors and resume them. */
+typedef struct {
+    double decay;                   /* in [0, 1]; 0.999 */
+    int64_t update_every_n_steps;   /* 1 */
+    bool validate_original_weights; /* false: validate the EMA weights */
+} volt_ema_options;
+volt_ema_options volt_ema_defaults(void);
+volt_callback *volt_ema_new(const volt_ema_options *opt); /* NULL: defaults */
+
+/* Preemption: while fit runs, SIGTERM or SIGUSR1 makes it save a checkpoint
+ * at the next step boundary (path NULL: <default checkpoint dir>/last.ckpt,
+ * which ckpt_path = "last" finds) and stop cleanly: fit returns
+ * VOLT_ERR_STATE with "preempted (SIGTERM): checkpoint saved to ..." and
+ * volt_exit_code() gives VOLT_EXIT_PREEMPTED. The previous handlers are
+ * restored when fit ends. */
+volt_callback *volt_preemption_new(const char *path);
 
 /* ---------------------------------------------------------------- metrics */
 

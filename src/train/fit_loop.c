@@ -45,6 +45,7 @@ static volt_status configure(volt_trainer *t, volt_step *s) {
 static volt_status plan_loaders(volt_trainer *t, fit_plan *p) {
     const volt_trainer_config *c = &t->cfg;
     p->train_dl = volt_datamodule_train_loader(t->data);
+    t->train_dl = p->train_dl;
     if (!p->train_dl)
         return volt_error_status() ? volt_error_status()
                                    : volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
@@ -64,6 +65,7 @@ static volt_status plan_loaders(volt_trainer *t, fit_plan *p) {
         p->n_val = volt_limit_batches(lv, volt_data_loader_len(p->val_dl), "limit_val_batches");
         if (p->n_val < 0) return volt_error_status();
     }
+    t->num_val_batches = p->val_dl ? p->n_val : 0;
     int64_t count;
     if (t->fast_dev) {
         p->val_check_batch = p->n_train;
@@ -98,8 +100,7 @@ static void plan_lengths(const volt_trainer *t, fit_plan *p) {
 }
 
 static bool time_up(const volt_trainer *t) {
-    return t->cfg.max_time != (double)VOLT_NONE &&
-           volt_time_now() - t->start_time >= t->cfg.max_time;
+    return t->cfg.max_time != (double)VOLT_NONE && volt_trainer_time_elapsed(t) >= t->cfg.max_time;
 }
 
 static bool should_validate(const volt_trainer *t, const fit_plan *p, int64_t i) {
@@ -117,12 +118,42 @@ static volt_status validate(volt_trainer *t, fit_plan *p) {
     return st;
 }
 
-/* The batches of one epoch. */
-static volt_status epoch_batches(volt_trainer *t, fit_plan *p) {
-    for (int64_t i = 0; i < p->n_train; i++) {
+/* What follows batch i's on_train_batch_end: counters, the epoch-interval
+ * schedulers after the epoch's last batch, validation when due (all
+ * skipped when resuming from a checkpoint written after them), then the
+ * stopping rules. */
+static volt_status after_batch(volt_trainer *t, fit_plan *p, int64_t i, bool done_already) {
+    volt_status st;
+    if (!done_already) {
+        t->total_batches++;
+        volt_progress_update(t, "train", i + 1, p->n_train, false);
+        if (i == p->n_train - 1 &&
+            (st = volt_fit_step_schedulers(t, VOLT_INTERVAL_EPOCH, false, t->epoch + 1)))
+            return volt_hook_fail(t, NULL, VOLT_HK_ON_TRAIN_EPOCH_END, st);
+        t->phase = VOLT_PHASE_BATCH_DONE;
+        if (should_validate(t, p, i) && (st = validate(t, p))) return st;
+    }
+    bool min_done = t->epoch >= p->min_epochs && t->global_step >= p->min_steps;
+    if ((p->max_steps >= 0 && t->global_step >= p->max_steps) || time_up(t) ||
+        (t->should_stop && min_done))
+        p->done = true;
+    return VOLT_OK;
+}
+
+/* The batches of one epoch, from batch `first` (a resumed run: the one after
+ * the checkpoint's, whose remaining work runs first). */
+static volt_status epoch_batches(volt_trainer *t, fit_plan *p, volt_loop_phase from) {
+    int64_t first = 0;
+    volt_status st = VOLT_OK;
+    if (from == VOLT_PHASE_BATCH_END || from == VOLT_PHASE_BATCH_DONE) {
+        first = t->batch_pos;
+        if (from == VOLT_PHASE_BATCH_END) st = volt_fit_batch_end_log(t, first - 1);
+        if (!st) st = after_batch(t, p, first - 1, from == VOLT_PHASE_BATCH_DONE);
+        if (st || p->done) return st;
+    }
+    for (int64_t i = first; i < p->n_train; i++) {
         volt_scope_begin();
         volt_batch b;
-        volt_status st = VOLT_OK;
         if (volt_data_loader_next(p->train_dl, &b))
             st = volt_fit_train_batch(t, &b, i, i == p->n_train - 1);
         else
@@ -141,37 +172,36 @@ static volt_status epoch_batches(volt_trainer *t, fit_plan *p) {
             st = volt_fit_step_schedulers(t, VOLT_INTERVAL_EPOCH, false, t->epoch + 1);
             return st ? volt_hook_fail(t, NULL, VOLT_HK_ON_TRAIN_EPOCH_END, st) : VOLT_OK;
         }
-        t->total_batches++;
-        volt_progress_update(t, "train", i + 1, p->n_train, false);
-        if (i == p->n_train - 1 &&
-            (st = volt_fit_step_schedulers(t, VOLT_INTERVAL_EPOCH, false, t->epoch + 1)))
-            return volt_hook_fail(t, NULL, VOLT_HK_ON_TRAIN_EPOCH_END, st);
-        if (should_validate(t, p, i) && (st = validate(t, p))) return st;
-        bool min_done = t->epoch >= p->min_epochs && t->global_step >= p->min_steps;
-        if ((p->max_steps >= 0 && t->global_step >= p->max_steps) || time_up(t) ||
-            (t->should_stop && min_done)) {
-            p->done = true;
-            break;
-        }
+        if ((st = after_batch(t, p, i, false))) return st;
+        if (p->done) break;
     }
     return VOLT_OK;
 }
 
-static volt_status run_epoch(volt_trainer *t, fit_plan *p) {
-    volt_log_results_reset(&t->train_results);
+/* One epoch, or the rest of one from a checkpoint's phase. A resumed
+ * mid-epoch run calls on_train_epoch_start again, as Lightning does. */
+static volt_status run_epoch(volt_trainer *t, fit_plan *p, volt_loop_phase from) {
     t->epoch_skipped = t->window_grads = false;
-    volt_data_loader_set_epoch(p->train_dl, t->cfg.overfit_batches != 0 ? 0 : t->epoch);
     volt_step s = volt_step_make(t, &t->train_results);
-    volt_status st = volt_hook_run(t, &s, VOLT_HK_ON_TRAIN_EPOCH_START);
-    if (st) return st;
-    volt_progress_begin(t, "train", p->n_train);
-    st = epoch_batches(t, p);
-    volt_data_loader_stop(p->train_dl);
-    if (st) return st;
+    volt_status st;
     int64_t step = t->log_step > 0 ? t->log_step - 1 : 0;
-    if ((st = volt_log_epoch_end(t, &t->train_results, false, step, NULL)))
-        return volt_hook_fail(t, &s, VOLT_HK_ON_TRAIN_EPOCH_END, st);
-    if ((st = volt_hook_run_ex(t, &s, VOLT_HK_ON_TRAIN_EPOCH_END, true))) return st;
+    if (from != VOLT_PHASE_EPOCH_END) {
+        if (from == VOLT_PHASE_EPOCH_START) {
+            volt_log_results_reset(&t->train_results);
+            t->batch_pos = 0;
+            volt_data_loader_set_epoch(p->train_dl, t->cfg.overfit_batches != 0 ? 0 : t->epoch);
+        }
+        if ((st = volt_hook_run(t, &s, VOLT_HK_ON_TRAIN_EPOCH_START))) return st;
+        volt_progress_begin(t, "train", p->n_train);
+        st = epoch_batches(t, p, from);
+        volt_data_loader_stop(p->train_dl);
+        if (st) return st;
+        step = t->log_step > 0 ? t->log_step - 1 : 0;
+        if ((st = volt_log_epoch_end(t, &t->train_results, false, step, NULL)))
+            return volt_hook_fail(t, &s, VOLT_HK_ON_TRAIN_EPOCH_END, st);
+        t->phase = VOLT_PHASE_EPOCH_END;
+        if ((st = volt_hook_run_ex(t, &s, VOLT_HK_ON_TRAIN_EPOCH_END, true))) return st;
+    }
     if ((st = volt_log_epoch_end(t, &t->train_results, true, step, NULL)))
         return volt_hook_fail(t, &s, VOLT_HK_ON_TRAIN_EPOCH_END, st);
     volt_progress_end(t, "train", p->n_train);
@@ -184,11 +214,20 @@ static volt_status sanity_check(volt_trainer *t, fit_plan *p, volt_step *s) {
     if (t->fast_dev || !p->val_dl || n == 0 || p->n_val == 0) return VOLT_OK;
     if (n < 0 || n > p->n_val) n = p->n_val;
     t->sanity = true;
-    volt_status st = volt_hook_run(t, s, VOLT_HK_ON_SANITY_CHECK_START);
+    /* Nothing of the check survives it: the generator (Lightning's
+     * isolate_rng) and the callback metrics (empty, or a checkpoint's). */
+    volt_generator rng = *volt_default_generator();
+    volt_metrics kept = {0};
+    volt_status st = VOLT_OK;
+    for (int64_t i = 0; i < t->callback_metrics.count && !st; i++)
+        st = volt_metrics_set(&kept, t->callback_metrics.names[i], t->callback_metrics.values[i]);
+    if (!st) st = volt_hook_run(t, s, VOLT_HK_ON_SANITY_CHECK_START);
     if (!st) st = volt_eval_run(t, VOLT_EVAL_SANITY, p->val_dl, n, NULL, NULL);
     if (!st) st = volt_hook_run(t, s, VOLT_HK_ON_SANITY_CHECK_END);
+    *volt_default_generator() = rng;
     t->sanity = false;
-    volt_metrics_clear(&t->callback_metrics);
+    volt_metrics_release(&t->callback_metrics);
+    t->callback_metrics = kept;
     volt_metrics_clear(&t->logged_metrics);
     volt_metrics_clear(&t->pbar_metrics);
     return st;
@@ -197,12 +236,17 @@ static volt_status sanity_check(volt_trainer *t, fit_plan *p, volt_step *s) {
 static volt_status epochs(volt_trainer *t, fit_plan *p, volt_step *s) {
     volt_status st = volt_hook_run(t, s, VOLT_HK_ON_TRAIN_START);
     int64_t reload = t->cfg.reload_dataloaders_every_n_epochs;
+    volt_loop_phase from = t->phase; /* EPOCH_START unless resuming */
     while (!st && !p->done && (p->max_epochs < 0 || t->epoch < p->max_epochs)) {
-        if (reload > 0 && t->epoch > 0 && t->epoch % reload == 0 && (st = plan_loaders(t, p)))
+        if (from == VOLT_PHASE_EPOCH_START && reload > 0 && t->epoch > 0 &&
+            t->epoch % reload == 0 && (st = plan_loaders(t, p)))
             break;
-        st = run_epoch(t, p);
+        st = run_epoch(t, p, from);
         if (st) break;
+        from = VOLT_PHASE_EPOCH_START;
         t->epoch++;
+        t->phase = VOLT_PHASE_EPOCH_START;
+        t->batch_pos = 0;
         bool min_done = t->epoch >= p->min_epochs && t->global_step >= p->min_steps;
         if (time_up(t) || (t->should_stop && min_done)) p->done = true;
     }
@@ -216,6 +260,9 @@ volt_status volt_fit_run(volt_trainer *t) {
     volt_status st = configure(t, &s);
     if (!st) st = plan_loaders(t, &p);
     if (st) return st;
+    if ((st = volt_ckpt_restore_training(t, p.train_dl)))
+        return volt_hook_fail(t, &s, VOLT_HK_ON_LOAD_CHECKPOINT, st);
+    volt_ckpt_release(t);
     plan_lengths(t, &p);
     if (t->cfg.enable_model_summary)
         volt_model_summary_print(t->module, (int)t->cfg.model_summary_max_depth, stderr);

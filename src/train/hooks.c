@@ -199,10 +199,17 @@ void volt_hook_exception(volt_trainer *t, volt_status status) {
     }
     if (t->module && t->module->ops && t->module->ops->on_exception)
         t->module->ops->on_exception(t->module, &s);
+    /* the first failure of an on_exception hook is told after the cause */
+    char *later = volt_error_status() ? strdup(volt_error_message()) : NULL;
     volt_error_clear();
     t->failed = was_failed;
-    volt_error_set(status, "%s",
-                   msg && strncmp(msg, "volt: ", 6) == 0 ? msg + 6 : (msg ? msg : ""));
+    const char *cause = msg && strncmp(msg, "volt: ", 6) == 0 ? msg + 6 : (msg ? msg : "");
+    if (later)
+        volt_error_set(status, "%s; then on_exception failed: %s", cause,
+                       strncmp(later, "volt: ", 6) == 0 ? later + 6 : later);
+    else
+        volt_error_set(status, "%s", cause);
+    free(later);
     free(msg);
 }
 

@@ -84,7 +84,7 @@ static volt_status optimizer_step(volt_trainer *t, volt_step *s) {
 
 static volt_status automatic(volt_trainer *t, volt_step *s, volt_tensor *loss, bool last,
                              bool *stepped) {
-    int64_t acc = t->cfg.accumulate_grad_batches;
+    int64_t acc = t->accumulate;
     bool closes = (s->batch_idx + 1) % acc == 0 || last;
     s->optimizer = t->optims[0].opt;
     if (!loss) { /* skipped: no gradient from this batch */
@@ -140,11 +140,21 @@ volt_status volt_fit_train_batch(volt_trainer *t, volt_batch *b, int64_t i, bool
     } else if ((st = automatic(t, &s, loss, last, &stepped))) {
         return st;
     }
+    t->phase = VOLT_PHASE_BATCH_END; /* a checkpoint written now resumes after this hook */
+    t->batch_pos = i + 1;
+    t->batch_stepped = stepped;
     if ((st = volt_hook_run(t, &s, VOLT_HK_ON_TRAIN_BATCH_END))) return st;
-    if (!stepped) return VOLT_OK;
+    return volt_fit_batch_end_log(t, i);
+}
+
+volt_status volt_fit_batch_end_log(volt_trainer *t, int64_t i) {
+    if (!t->batch_stepped) return VOLT_OK;
     int64_t every = t->cfg.log_every_n_steps;
     bool write = every > 0 && (t->log_step + 1) % every == 0;
-    st = volt_log_step_end(t, &t->train_results, write, t->log_step);
+    volt_status st = volt_log_step_end(t, &t->train_results, write, t->log_step);
     t->log_step++;
-    return st ? volt_hook_fail(t, &s, VOLT_HK_ON_TRAIN_BATCH_END, st) : VOLT_OK;
+    if (!st) return VOLT_OK;
+    volt_step s = volt_step_make(t, &t->train_results);
+    s.batch_idx = i;
+    return volt_hook_fail(t, &s, VOLT_HK_ON_TRAIN_BATCH_END, st);
 }

@@ -110,8 +110,9 @@ struct volt_step {
     volt_tensor *outputs;
     volt_optimizer *optimizer;
     const char *error;
-    volt_log_results *results; /* where volt_log writes; NULL: nowhere */
-    bool skip_epoch;           /* volt_step_skip_epoch was called */
+    volt_log_results *results;   /* where volt_log writes; NULL: nowhere */
+    bool skip_epoch;             /* volt_step_skip_epoch was called */
+    volt_checkpoint *checkpoint; /* on_save_checkpoint / on_load_checkpoint */
 };
 
 /* ------------------------------------------------------------ the trainer */
@@ -126,6 +127,14 @@ typedef struct {
 struct volt_optim_setup {
     volt_trainer *trainer;
 };
+
+/* Where the fit loop is, for checkpoints and exact resume. */
+typedef enum {
+    VOLT_PHASE_EPOCH_START = 0, /* epoch `epoch` has not begun */
+    VOLT_PHASE_BATCH_END,       /* batch `batch_pos - 1` reached on_train_batch_end */
+    VOLT_PHASE_BATCH_DONE,      /* ... and everything after it, validation included */
+    VOLT_PHASE_EPOCH_END,       /* the batches of `epoch` are done: on_train_epoch_end */
+} volt_loop_phase;
 
 typedef struct {
     bool enabled, tty;
@@ -158,6 +167,19 @@ struct volt_trainer {
     bool epoch_skipped; /* on_train_batch_start asked to skip the rest of the epoch */
     bool window_grads;  /* the open accumulation window holds gradients */
     double start_time;
+    double time_offset; /* seconds of the runs resumed from */
+
+    /* checkpoints */
+    volt_loop_phase phase;
+    int64_t batch_pos;          /* batches of this epoch through on_train_batch_end */
+    bool batch_stepped;         /* that batch closed an accumulation window */
+    int64_t accumulate;         /* the accumulation factor in force */
+    char *ckpt_path;            /* resumed from (resolved), NULL: none */
+    volt_checkpoint *ckpt;      /* open while a run restores from it */
+    char *ckpt_dir;             /* volt_trainer_default_checkpoint_dir's answer */
+    volt_data_loader *train_dl; /* fit's, while it runs */
+    int64_t num_val_batches;    /* fit's per validation run */
+    bool preempted;             /* the last fit stopped for a preemption signal */
 
     volt_metrics callback_metrics, logged_metrics, pbar_metrics;
     volt_log_results train_results, eval_results;
@@ -222,6 +244,45 @@ volt_status volt_interrupt_check(void);
 
 /* trainer.c */
 void volt_trainer_free_optims(volt_trainer *t);
+
+/* checkpoint_restore.c: resolves ckpt_path ("last", "best", a file) and
+ * opens and checks it against the module before anything runs (t->ckpt,
+ * t->ckpt_path; a "last" that finds nothing leaves both NULL for fit). */
+volt_status volt_ckpt_prepare(volt_trainer *t, volt_stage stage, const char *ckpt_path);
+/* After setup: the module's weights, the datamodule, (fit) the callbacks,
+ * with the on_load_checkpoint hooks. */
+volt_status volt_ckpt_restore_modules(volt_trainer *t);
+/* After configure_optimizers (fit): optimizers, schedulers, generator, loop
+ * counters and the train loader's position. */
+volt_status volt_ckpt_restore_training(volt_trainer *t, volt_data_loader *train_dl);
+/* Closes t->ckpt (the run no longer needs it). */
+void volt_ckpt_release(volt_trainer *t);
+
+/* loop_state.c: the loop counters, results and metrics as JSON text, and back. */
+char *volt_loop_state_to_json(const volt_trainer *t);
+volt_status volt_loop_state_from_json(volt_trainer *t, const char *json, const char *path);
+
+/* checkpoint.c: the checkpoint object shared by save and restore. */
+volt_checkpoint *volt_checkpoint_for_write(void);
+/* Adds a tensor by reference (the caller keeps it alive until the write). */
+volt_status volt_checkpoint_put(volt_checkpoint *ck, const char *name, volt_tensor *t);
+/* Sets a metadata key the format owns. */
+volt_status volt_checkpoint_put_meta(volt_checkpoint *ck, const char *key, const char *value);
+/* The state_dict.* tensors of an open checkpoint as a state dict (owning
+ * its tensors, names without the prefix); NULL + error. */
+volt_state_dict *volt_checkpoint_state_dict(volt_checkpoint *ck);
+/* The checkpoint key of callback i: its state_key (or name), with "#k"
+ * for the k-th callback of the same key; malloc'd. */
+char *volt_callback_key(const volt_trainer *t, int i);
+/* Rewrites the recorded error as "<prefix>: <message>"; returns status. */
+volt_status volt_error_prefix(volt_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Computes the checksum and writes the file atomically. */
+volt_status volt_checkpoint_write(volt_checkpoint *ck, const char *path);
+/* Runs on_save_checkpoint / on_load_checkpoint (callbacks, then the module;
+ * fit only for the callbacks' on_load_checkpoint). */
+volt_status volt_checkpoint_hooks(volt_trainer *t, volt_checkpoint *ck, volt_hook_id id,
+                                  bool callbacks);
 
 /* progress.c: the bar (stderr). */
 void volt_progress_begin(volt_trainer *t, const char *stage, int64_t n);

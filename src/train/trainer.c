@@ -52,6 +52,9 @@ void volt_trainer_free(volt_trainer *t) {
     free(t->eval_results.e);
     free(t->root_dir);
     free(t->clip_algorithm);
+    volt_ckpt_release(t);
+    free(t->ckpt_path);
+    free(t->ckpt_dir);
     free(t);
 }
 
@@ -65,12 +68,25 @@ static bool grow(void **arr, int *cap, int n, size_t size) {
     return true;
 }
 
+static bool is_checkpoint(const volt_callback *cb) {
+    const char *n = cb->ops->name;
+    return n && (strcmp(n, "ModelCheckpoint") == 0 || strcmp(n, "OnExceptionCheckpoint") == 0);
+}
+
 volt_status volt_trainer_add_callback(volt_trainer *t, volt_callback *cb) {
     if (!t || !cb || !cb->ops)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "add_callback: NULL trainer or callback");
     if (!grow((void **)&t->callbacks, &t->cap_callbacks, t->n_callbacks, sizeof *t->callbacks))
         return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "add_callback: out of memory");
-    t->callbacks[t->n_callbacks++] = cb;
+    /* Lightning runs checkpoint callbacks last (after, say, an EMA that
+     * swaps weights): others go before the first of them. */
+    int at = t->n_callbacks;
+    if (!is_checkpoint(cb))
+        while (at > 0 && is_checkpoint(t->callbacks[at - 1])) at--;
+    memmove(&t->callbacks[at + 1], &t->callbacks[at],
+            (size_t)(t->n_callbacks - at) * sizeof *t->callbacks);
+    t->callbacks[at] = cb;
+    t->n_callbacks++;
     return VOLT_OK;
 }
 
@@ -120,17 +136,13 @@ const volt_trainer_config *volt_trainer_get_config(const volt_trainer *t) {
 /* ------------------------------------------------------------- entry points */
 
 static volt_status check_args(volt_trainer *t, volt_stage stage, volt_module *m,
-                              volt_datamodule *dm, const char *ckpt_path) {
+                              volt_datamodule *dm) {
     const char *what = volt_stage_name(stage);
     if (!t || !m || !dm)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: NULL trainer, module or datamodule",
                               what);
     if (volt_error_status())
         return volt_error_set(volt_error_status(), "%s: an error is already recorded", what);
-    if (ckpt_path)
-        return volt_error_set(VOLT_ERR_UNSUPPORTED,
-                              "%s: ckpt_path '%s': checkpoints are not supported yet (pass NULL)",
-                              what, ckpt_path);
     if (t->running)
         return volt_error_set(VOLT_ERR_STATE, "%s: the trainer is already running", what);
     if (!m->ops)
@@ -157,6 +169,26 @@ static volt_status check_args(volt_trainer *t, volt_stage stage, volt_module *m,
                               "optimizes manually: clip in training_step)",
                               name);
     return VOLT_OK;
+}
+
+/* Lightning adds a ModelCheckpoint when enable_checkpointing and none was
+ * given (not under fast_dev_run, which writes no files), and refuses one
+ * when checkpointing is off. */
+static volt_status add_default_checkpointing(volt_trainer *t) {
+    if (!t->cfg.enable_checkpointing && volt_trainer_find_callback(t, "ModelCheckpoint", 0))
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fit: enable_checkpointing is false%s but a ModelCheckpoint was "
+                              "added; enable checkpointing or remove the callback",
+                              t->cfg.barebones ? " (barebones)" : "");
+    if (!t->cfg.enable_checkpointing || t->fast_dev ||
+        volt_trainer_find_callback(t, "ModelCheckpoint", 0))
+        return VOLT_OK;
+    volt_model_checkpoint_options o = volt_model_checkpoint_defaults();
+    volt_callback *cb = volt_model_checkpoint_new(&o);
+    if (!cb) return volt_error_status();
+    volt_status st = volt_trainer_add_callback(t, cb);
+    if (st) cb->ops->free(cb);
+    return st;
 }
 
 static volt_status prepare_loggers(volt_trainer *t) {
@@ -199,6 +231,7 @@ static volt_status run_stage(volt_trainer *t, volt_stage stage, volt_metrics *me
     if (!st) st = volt_datamodule_setup(t->data, stage);
     if (st) return volt_hook_fail(t, &s, VOLT_HK_SETUP, st);
     if ((st = volt_hook_run(t, &s, VOLT_HK_SETUP))) return st;
+    if ((st = volt_ckpt_restore_modules(t))) return st;
     if (stage == VOLT_STAGE_FIT) {
         st = volt_fit_run(t);
     } else {
@@ -232,7 +265,7 @@ static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_d
                        const char *ckpt_path, volt_metrics **metrics, volt_predictions **preds) {
     if (metrics) *metrics = NULL;
     if (preds) *preds = NULL;
-    volt_status st = check_args(t, stage, m, dm, ckpt_path);
+    volt_status st = check_args(t, stage, m, dm);
     if (st) return st;
     volt_metrics *mt = metrics ? calloc(1, sizeof *mt) : NULL;
     volt_predictions *pr = preds ? calloc(1, sizeof *pr) : NULL;
@@ -248,15 +281,31 @@ static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_d
     t->failed = t->should_stop = t->sanity = false;
     t->epoch_skipped = t->window_grads = false;
     t->fast_dev = t->cfg.fast_dev_run > 0;
-    if (stage == VOLT_STAGE_FIT) t->epoch = t->global_step = t->log_step = t->total_batches = 0;
+    if (stage == VOLT_STAGE_FIT) {
+        t->epoch = t->global_step = t->log_step = t->total_batches = t->batch_pos = 0;
+        t->phase = VOLT_PHASE_EPOCH_START;
+        t->time_offset = 0;
+        t->accumulate = t->cfg.accumulate_grad_batches;
+        t->preempted = false;
+    }
     volt_metrics_clear(&t->callback_metrics);
     volt_metrics_clear(&t->logged_metrics);
     volt_metrics_clear(&t->pbar_metrics);
     if (t->cfg.seed != VOLT_NONE) volt_seed_everything((uint64_t)t->cfg.seed);
     if (t->cfg.num_threads > 0) st = volt_set_num_threads(t->cfg.num_threads);
     t->start_time = volt_time_now();
+    t->log_enabled = false;
+    if (!st) st = volt_ckpt_prepare(t, stage, ckpt_path);
+    if (!st && stage == VOLT_STAGE_FIT) st = add_default_checkpointing(t);
+    if (st) { /* nothing ran: no hooks, no files */
+        t->running = false;
+        t->data = NULL;
+        volt_metrics_free(mt);
+        volt_predictions_free(pr);
+        return st;
+    }
     volt_interrupt_arm();
-    if (!st) st = prepare_loggers(t);
+    st = prepare_loggers(t);
     if (!st) st = run_stage(t, stage, mt, pr);
     volt_interrupt_disarm();
     if (st || volt_error_status()) {
@@ -285,8 +334,10 @@ static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_d
             if (preds) volt_predictions_free(*preds), *preds = NULL;
         }
     }
+    volt_ckpt_release(t);
     t->running = false;
     t->data = NULL; /* may be a borrowed loader wrapper on the caller's stack */
+    t->train_dl = NULL;
     return st;
 }
 

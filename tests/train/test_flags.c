@@ -322,8 +322,8 @@ static void test_module_errors(void **state) {
     volt_module_free(&m.base);
 
     lin_init(&m, &lin_plain_ops, 3, 0.1);
-    assert_int_equal(volt_trainer_fit(t, &m.base, dm, "last"), VOLT_ERR_UNSUPPORTED);
-    VT_ASSERT_ERROR(VOLT_ERR_UNSUPPORTED, "ckpt_path 'last': checkpoints are not supported yet");
+    assert_int_equal(volt_trainer_fit(t, &m.base, dm, "/nonexistent/x.ckpt"), VOLT_ERR_IO);
+    VT_ASSERT_ERROR(VOLT_ERR_IO, "fit: cannot resume from ckpt_path '/nonexistent/x.ckpt'");
     /* detect_anomaly: a NaN loss stops fit */
     volt_trainer_free(t);
     cfg.detect_anomaly = true;

@@ -303,12 +303,14 @@ static inline void lin_init(lin_module *m, const volt_module_ops *ops, int64_t d
     volt_scope_end();
 }
 
-/* A quiet configuration: no progress bar, summary or logger, one thread. */
+/* A quiet configuration: no progress bar, summary, logger or checkpoints,
+ * one thread. */
 static inline volt_trainer_config quiet_config(void) {
     volt_trainer_config c = volt_trainer_defaults();
     c.enable_progress_bar = false;
     c.enable_model_summary = false;
     c.logger = false;
+    c.enable_checkpointing = false;
     c.num_threads = 1;
     return c;
 }
