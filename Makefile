@@ -2,7 +2,11 @@
 #   make test            Release build in build/, then the whole ctest suite
 #   make test-sanitize   ASan + UBSan (+ LeakSanitizer) build in build-sanitize/, suite, then fuzz
 #   make fuzz            clang libFuzzer build in build-fuzz/, each fuzz target for FUZZ_RUNS inputs
-#   make demo            build, then train the MLP on Fashion-MNIST (examples/mlp_fashion_mnist.c)
+#   make demo            install-deps, build, then `volt fit -c examples/configs/fashion_mnist_cnn.yaml`:
+#                        the CNN on Fashion-MNIST, then a test of its best checkpoint
+#                        (logs and checkpoints under $(BUILD_DIR)/demo; DEMO_ARGS=... adds
+#                        overrides, e.g. DEMO_ARGS=--trainer.max_epochs=1)
+#   make demo-mlp        build, then examples/mlp_fashion_mnist.c (the module written by hand)
 #   make bench           build, then bench/run.sh (if present)
 #   make install PREFIX=/usr/local
 #   make format | format-check | clean
@@ -20,6 +24,8 @@ CMAKE        ?= cmake
 CTEST        ?= ctest
 CLANG_FORMAT ?= clang-format
 CMAKE_ARGS   ?=
+DEMO_CONFIG  ?= examples/configs/fashion_mnist_cnn.yaml
+DEMO_ARGS    ?=
 
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
@@ -30,7 +36,8 @@ FORMAT_FILES = $(shell find $(FORMAT_DIRS) -name '.*' -prune -o \
 # `env -u MAKEFLAGS ...`: cmake --build runs its own make; without this it
 # inherits our make level and prints "Entering directory" around every step.
 
-.PHONY: all build build-sanitize test test-sanitize fuzz demo bench install clean format format-check
+.PHONY: all deps build build-sanitize test test-sanitize fuzz demo demo-mlp bench install clean format \
+	format-check
 
 all: build
 
@@ -54,7 +61,15 @@ test-sanitize: build-sanitize
 fuzz:
 	FUZZ_RUNS=$(FUZZ_RUNS) scripts/fuzz.sh $(FUZZ_DIR)
 
-demo: build
+# The README's first command: dependencies (silent when present), build, train.
+demo: deps build
+	./$(BUILD_DIR)/tools/volt/volt fit -c $(DEMO_CONFIG) \
+		--trainer.default_root_dir=$(BUILD_DIR)/demo $(DEMO_ARGS)
+
+deps:
+	scripts/install-deps.sh
+
+demo-mlp: build
 	./$(BUILD_DIR)/examples/mlp_fashion_mnist
 
 bench: build

@@ -130,6 +130,8 @@ typedef struct {
 } volt_memory_stats;
 
 volt_memory_stats volt_cpu_memory_stats(void);
+/* Starts a new peak: peak_allocated_bytes = allocated_bytes now. */
+void volt_cpu_reset_peak_memory_stats(void);
 /* Returns cached free blocks to the system. */
 void volt_cpu_empty_cache(void);
 /* Test hook: the n-th CPU allocation from now (1 = the next one) fails as if
@@ -280,6 +282,26 @@ int volt_get_num_threads(void);
 
 /* Monotonic wall-clock time in seconds. */
 double volt_time_now(void);
+
+/* ------------------------------------------------------------ op tracing */
+
+/* The profiler's seam into the ops layer: while a hook is installed on a
+ * thread, the heavy ops that thread runs (matmul and its kin, convolution,
+ * pooling, norms, softmax, losses, reductions, element-wise arithmetic and
+ * activations, forward and backward alike) call begin(ctx, name) before their
+ * work and end(ctx) after it, properly nested; `name` is a string literal
+ * ("matmul", "conv2d", "add", ...). Ops on other threads (data-loader workers)
+ * are not reported. With no hook installed anywhere an op pays one load and
+ * one predictable branch. */
+typedef struct {
+    void (*begin)(void *ctx, const char *name);
+    void (*end)(void *ctx);
+    void *ctx;
+} volt_trace_hook;
+/* Installs `hook` (borrowed: it must outlive its installation) for the
+ * calling thread; NULL removes it. Returns the hook it replaces (NULL: none),
+ * so nested users can restore it. */
+const volt_trace_hook *volt_trace_hook_set(const volt_trace_hook *hook);
 
 #ifdef __cplusplus
 }

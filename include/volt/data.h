@@ -445,6 +445,41 @@ typedef struct {
  * loaders' states ({"train": {...}, ...}). Refuses batch_size < 1, bad
  * worker counts or transforms. */
 volt_datamodule *volt_fashion_mnist_new(const volt_fashion_mnist_options *opt);
+/* Changes the batch size of every loader (the tuner's scale_batch_size):
+ * the loaders are freed and rebuilt at the new size when next asked for
+ * (their positions restart). Not while a run uses them. VOLT_ERR_INVALID_ARGUMENT
+ * for batch_size < 1 or a datamodule not made by volt_fashion_mnist_new. */
+volt_status volt_fashion_mnist_set_batch_size(volt_datamodule *dm, int64_t batch_size);
+
+/* A datamodule over CSV files of numbers (volt_csv_dataset_new): rows
+ * "x" f32 [B, n_features] and "y" (class indices, or f32 with
+ * csv.float_label). Start from volt_csv_datamodule_defaults(). */
+typedef struct {
+    const char *train_path; /* required */
+    const char *val_path;   /* NULL: val_fraction of the training rows held out */
+    const char *test_path;  /* NULL: no test or predict loader; else both read it */
+    double val_fraction;    /* 0.1; in [0, 1); 0: no validation (without val_path) */
+    volt_csv_options csv;   /* label column, delimiter, header, float labels (all files) */
+    int64_t batch_size;     /* 64; >= 1 */
+    int num_workers;        /* 0; per loader, in [0, 64] */
+    int prefetch_factor;    /* 0: 2 */
+    uint64_t seed;          /* split and shuffle seed; 0: volt_global_seed() */
+    bool drop_last;         /* of the training loader */
+    bool normalize;         /* false; true: every feature column standardised with
+                             * the mean and (population) standard deviation of the
+                             * training rows (1 for a constant column), in every loader */
+} volt_csv_datamodule_options;
+
+volt_csv_datamodule_options volt_csv_datamodule_defaults(void);
+/* Paths are copied. prepare_data checks the files can be read; setup(fit)
+ * reads the training file (and the validation file) and splits it with
+ * `seed` (val_fraction: floor(fraction * rows) rows, at least one, held
+ * out); setup(test/predict) reads the test file. The files must have the
+ * same number of feature columns. The training loader shuffles; the others
+ * do not. state_dict holds the loaders' states, as Fashion-MNIST's does.
+ * NULL + VOLT_ERR_INVALID_ARGUMENT naming the option: no train_path, a
+ * val_fraction outside [0, 1), batch_size < 1, bad worker counts. */
+volt_datamodule *volt_csv_datamodule_new(const volt_csv_datamodule_options *opt);
 
 #ifdef __cplusplus
 }

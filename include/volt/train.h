@@ -246,6 +246,13 @@ volt_status volt_clip_gradients(volt_step *step, volt_optimizer *optimizer, doub
                                 const char *algorithm);
 /* Manual optimization: backward of `loss` with the backward hooks around it. */
 volt_status volt_manual_backward(volt_step *step, volt_tensor *loss);
+/* LightningCLI's optimizer: / lr_scheduler: sections: fn replaces the
+ * module's configure_optimizers (called with ctx) from the next fit on;
+ * NULL restores the module's own. */
+typedef volt_status (*volt_configure_optimizers_fn)(void *ctx, volt_module *module,
+                                                    volt_optim_setup *setup);
+void volt_trainer_set_configure_optimizers(volt_trainer *t, volt_configure_optimizers_fn fn,
+                                           void *ctx);
 /* The i-th optimizer / scheduler (manual optimization); NULL + error if absent. */
 volt_optimizer *volt_trainer_optimizer(volt_trainer *t, int i);
 volt_lr_scheduler *volt_trainer_lr_scheduler(volt_trainer *t, int i);
@@ -371,8 +378,22 @@ struct volt_logger {
  * end. NULL + error on bad arguments. */
 volt_logger *volt_csv_logger_new(const char *save_dir, const char *name, int64_t version,
                                  int64_t flush_every);
+/* Lightning's TensorBoardLogger: an event file
+ * <save_dir>/<name>/version_<N>/events.out.tfevents.<time>.<host>.<pid>.<n>
+ * (`tensorboard --logdir <save_dir>/<name>`) with one scalar per logged
+ * metric at its step ("epoch" among them) and the module's hyperparameters
+ * for the HPARAMS tab (a session start summary, and its end with the run's
+ * status). version < 0: one more than the largest existing. Records are
+ * buffered: the file is made at the first row of metrics, then written to
+ * when a row finds flush_secs (>= 0; Lightning's default is 120; 0: every
+ * row) passed since the last write, on flush and at the end. A run that
+ * fails before logging a metric leaves nothing. NULL + error on bad
+ * arguments. */
+volt_logger *volt_tensorboard_logger_new(const char *save_dir, const char *name, int64_t version,
+                                         double flush_secs);
 /* Adds a logger (the trainer owns it). With none added, fit/validate/test
- * use a CSV logger at <default_root_dir>/volt_logs when config.logger. */
+ * use a CSV and a TensorBoard logger at <default_root_dir>/volt_logs (one
+ * version_N for both) when config.logger. */
 volt_status volt_trainer_add_logger(volt_trainer *t, volt_logger *lg);
 /* The first logger's directory, NULL when there is none. */
 const char *volt_trainer_log_dir(const volt_trainer *t);
@@ -418,12 +439,29 @@ typedef struct {
     /* Logging and output. */
     int64_t log_every_n_steps;       /* 50 */
     const char *default_root_dir;    /* NULL: the current directory */
-    bool logger;                     /* true: a CSV logger unless one was added */
+    bool logger;                     /* true: CSV + TensorBoard loggers unless one was added */
     bool enable_checkpointing;       /* true: a ModelCheckpoint unless one was added */
     bool enable_progress_bar;        /* true */
     bool enable_model_summary;       /* true */
     int64_t model_summary_max_depth; /* 1 (ModelSummary's max_depth); -1: all; 0: no rows */
     bool barebones;                  /* false; true: none of the above, volt_log a no-op */
+    /* Lightning's profiler. NULL or "": off. "simple": at the end of each
+     * fit/validate/test/predict, a table of the time spent per action —
+     * loops (run_training_epoch, run_training_batch, ...), data waits
+     * (get_train_batch, ...), backward, optimizer_step, zero_grad, each hook
+     * of each callback and of the module ("[Callback]ModelCheckpoint.
+     * on_train_epoch_end", "[LightningModule]mlp.training_step") — with its
+     * calls, mean, total and percentage of the run, on stderr. "trace": a
+     * Chrome/Perfetto trace (JSON; chrome://tracing, ui.perfetto.dev) of the
+     * same actions and of the ops (matmul, conv2d, ...) on the trainer's
+     * thread, holding every run of the trainer, rewritten atomically at the
+     * end of each. Refused with barebones (as in Lightning). */
+    const char *profiler;
+    /* simple: NULL (or ""), stderr; else the report is written to this
+     * file. trace: NULL (or ""), <log_dir>/trace.json (the first logger's
+     * directory; with no logger <default_root_dir>/trace.json); else this
+     * file. Copied. */
+    const char *profiler_path;
 
     /* Behaviour. */
     /* false. true: the run is reproducible bit for bit — the same
@@ -717,6 +755,295 @@ volt_callback *volt_ema_new(const volt_ema_options *opt); /* NULL: defaults */
  * volt_exit_code() gives VOLT_EXIT_PREEMPTED. The previous handlers are
  * restored when fit ends. */
 volt_callback *volt_preemption_new(const char *path);
+
+/* ------------------------------------------ option tables and the command line */
+/* An option table describes the fields of an options struct, one entry per
+ * field, in the manner of FFmpeg's AVOption (DESIGN.md §4); one engine
+ * derives from it the defaults, parsing from text and YAML, YAML output,
+ * --help and range checks. A table ends with an entry whose name is NULL.
+ *
+ * Text forms (what YAML scalars and --section.key=VALUE hold): integers
+ * ("3", "-1"), reals ("0.1", "1e-3", ".inf"), booleans (true/false, yes/no,
+ * on/off), null ("null", "~", empty); counts of batches are integers ("10")
+ * and fractions are reals ("0.25", "1.0"); lists of integers "[30, 60]".
+ *
+ * Strings. The engine owns the strings it stores: a struct filled by
+ * volt_options_defaults holds copies, each set frees the string it
+ * replaces, and volt_options_release frees them all. Never pass the engine
+ * a struct whose strings it did not make (from a *_defaults() function). */
+typedef enum {
+    VOLT_OPTION_BOOL = 1, /* bool */
+    VOLT_OPTION_INT,      /* int64_t */
+    VOLT_OPTION_INT32,    /* int */
+    VOLT_OPTION_UINT64,   /* uint64_t */
+    VOLT_OPTION_DOUBLE,   /* double */
+    VOLT_OPTION_STRING,   /* const char * */
+    VOLT_OPTION_CHOICE,   /* const char *, one of `choices` (matched ignoring case) */
+    VOLT_OPTION_ENUM,     /* int: choices[i] stores values[i] (values NULL: i) */
+    VOLT_OPTION_BATCHES,  /* double: a fraction in [0, 1] or VOLT_BATCHES(count) */
+    VOLT_OPTION_INT_LIST, /* volt_int_list */
+} volt_option_type;
+
+enum {
+    /* null is allowed: VOLT_NONE (INT, DOUBLE), NULL (strings), -1 (ENUM),
+     * n = 0 (INT_LIST). */
+    VOLT_OPTION_NULLABLE = 1u << 0,
+    VOLT_OPTION_NULL_NAN = 1u << 1,   /* DOUBLE: null is NAN (implies NULLABLE) */
+    VOLT_OPTION_REQUIRED = 1u << 2,   /* null by default, but must be set */
+    VOLT_OPTION_OPTIM_ZERO = 1u << 3, /* DOUBLE: 0 is stored as VOLT_OPTIM_ZERO */
+};
+
+#define VOLT_INT_LIST_MAX 32
+typedef struct {
+    int n;
+    int64_t v[VOLT_INT_LIST_MAX];
+} volt_int_list;
+
+typedef struct {
+    const char *name; /* the key; NULL ends the table */
+    volt_option_type type;
+    size_t offset;              /* offsetof(struct, field) */
+    const char *def;            /* the default, as text ("10", "null", "auto") */
+    const char *help;           /* one line */
+    double min, max;            /* numbers (and list items) allowed; both 0: any */
+    const char *const *choices; /* CHOICE, ENUM: NULL-terminated */
+    const int *values;          /* ENUM */
+    unsigned flags;
+} volt_option;
+
+/* Sets every field the table describes to its default. */
+volt_status volt_options_defaults(const volt_option *table, void *obj);
+/* Frees the strings the engine stored (the fields become NULL). */
+void volt_options_release(const volt_option *table, void *obj);
+/* Sets `key` from text (value NULL: null). Errors (VOLT_ERR_INVALID_ARGUMENT)
+ * name `section`, the key and the value: "unknown key 'max_epoch' in
+ * trainer (did you mean max_epochs?)", "trainer.max_epochs: 'x' is not an
+ * integer", "ema.decay: 2 is out of range [0, 1]", "trainer.
+ * gradient_clip_algorithm: 'nrm' is not one of norm, value (did you mean
+ * norm?)". */
+volt_status volt_options_set(const volt_option *table, void *obj, const char *section,
+                             const char *key, const char *value);
+/* VOLT_ERR_INVALID_ARGUMENT naming the first REQUIRED field still null. */
+volt_status volt_options_check(const volt_option *table, const void *obj, const char *section);
+/* Sets the keys of a YAML file holding one mapping of the table's keys (an
+ * empty file sets none): errors name the file, line and column (syntax
+ * errors, unknown keys, bad values; VOLT_ERR_IO for a missing file). */
+volt_status volt_options_load_yaml(const volt_option *table, void *obj, const char *section,
+                                   const char *path);
+/* obj as YAML text (one mapping, every key) that volt_options_load_yaml
+ * reads back to the same values; malloc'd (free() it), NULL + error. */
+char *volt_options_to_yaml(const volt_option *table, const void *obj);
+/* The help of a table, malloc'd: one entry per key (--section.key, type,
+ * default, range or choices, help). */
+char *volt_options_help(const volt_option *table, const char *section);
+
+/* The tables of volt's option structs. */
+extern const volt_option volt_trainer_config_table[];
+extern const volt_option volt_model_checkpoint_table[], volt_early_stopping_table[],
+    volt_lr_monitor_table[], volt_timer_table[], volt_ema_table[];
+extern const volt_option volt_sgd_table[], volt_adam_table[], volt_adamw_table[],
+    volt_rmsprop_table[], volt_adagrad_table[], volt_lion_table[];
+extern const volt_option volt_mlp_table[], volt_cnn_table[], volt_resnet_table[];
+
+/* LightningCLI for C. A registry names the models and datamodules a program
+ * can build: each class has an options table, the size of its options
+ * struct and a constructor taking that struct (filled from the config;
+ * strings in it live until the run ends). new_module returns a module that
+ * volt_module_free frees whole (volt_module_new(NULL, NULL, &cls) with
+ * cls.size the size of the module's struct); new_datamodule one that
+ * volt_datamodule_free frees; NULL + error refuses the options. The key
+ * "name" is the class's. */
+typedef struct {
+    const char *name;                                /* chosen by model.name / data.name ("cnn") */
+    const char *help;                                /* one line */
+    const volt_option *options;                      /* its options table */
+    size_t options_size;                             /* sizeof its options struct */
+    volt_module *(*new_module)(const void *options); /* models */
+    volt_datamodule *(*new_datamodule)(const void *options); /* datamodules */
+} volt_cli_class;
+
+typedef struct {
+    const char *prog; /* the program's name in usage and messages; NULL: argv[0] */
+    const volt_cli_class *models;
+    int n_models; /* the first is the default */
+    const volt_cli_class *datamodules;
+    int n_datamodules; /* the first is the default */
+} volt_cli_registry;
+
+/* Models mlp, cnn, resnet; datamodules fashion-mnist, csv. */
+const volt_cli_registry *volt_cli_builtin_registry(void);
+
+/* The whole command line (LightningCLI): argv[1] is a subcommand — fit,
+ * validate, test, predict, tune — followed by -c/--config FILE (YAML,
+ * repeatable), overrides --section.key=VALUE (or --section.key VALUE),
+ * --print-config (the resolved YAML, which -c reads back) and --help
+ * [SECTION | CLASS]. Environment variables VOLT_<SECTION>__<KEY> are
+ * defaults; files and overrides apply in order, later ones winning.
+ * Top-level keys seed_everything, ckpt_path, test_after_fit,
+ * predictions_path; sections trainer (with callbacks: a list of built-in
+ * callbacks by name; --trainer.callbacks+=NAME), model and data (name: a
+ * registry class), optimizer and lr_scheduler (replace the module's
+ * configure_optimizers), tuner (for tune). Fit saves the resolved YAML as
+ * <log_dir>/config.yaml. Prints progress and results on stdout, errors on
+ * stderr; returns the exit status: 0; 1 when the run fails; 2 for a bad
+ * command line or configuration (nothing has run); VOLT_EXIT_PREEMPTED.
+ * Never exits the process. */
+int volt_cli_main(int argc, char **argv, const volt_cli_registry *registry);
+
+/* ------------------------------------------------------------------ tuner */
+/* Lightning's Tuner (lightning.pytorch.tuner). Each search runs short fits
+ * of `module` on `data` with a private trainer made from t's configuration
+ * (t NULL: volt_trainer_defaults()) and t's configure_optimizers override,
+ * with no logger, checkpointing, progress bar, model summary, sanity check,
+ * validation, callbacks, detect_anomaly or LR schedulers (those
+ * configure_optimizers adds are dropped), so nothing is written to disk
+ * but the files asked for; t itself is not touched (it must not be
+ * running). Afterwards the module's parameters and persistent buffers come
+ * back bit for bit, with its gradients, its train/eval mode and the default
+ * generator; the optimizers made during the search are freed. The module
+ * must use automatic optimization. Errors name the tuner ("lr_find: ...",
+ * "scale_batch_size: ...") and the bad option. */
+
+/* Tuner.lr_find: num_training optimizer steps, step i at
+ * lr_i = min_lr * (max_lr / min_lr)^(i / (num_training - 1)) ("exponential")
+ * or min_lr + (max_lr - min_lr) i / (num_training - 1) ("linear") for every
+ * group of the optimizer, recording after each step the loss smoothed as
+ * Lightning does: avg = 0.98 avg + 0.02 loss, smoothed = avg / (1 - 0.98^(i+1))
+ * (the mean loss of the step's batches under gradient accumulation). */
+typedef struct {
+    double min_lr;               /* 1e-8; finite, > 0 */
+    double max_lr;               /* 1; finite, > min_lr */
+    int64_t num_training;        /* 100 optimizer steps; >= 2 */
+    const char *mode;            /* "exponential" (NULL) or "linear" */
+    double early_stop_threshold; /* 4: stop once the smoothed loss > 4 x the best so far
+                                    (or is NaN/Inf); NAN: never stop early */
+    double *update_attr;         /* NULL; else receives the suggestion when there is
+                                    one (Lightning's update_attr: e.g. &my_module.lr) */
+    const char *csv_path;        /* NULL; else the curve, "lr,loss" then one row per
+                                    step (smoothed loss), written atomically */
+    bool verbose;                /* false; true: early stop and suggestion on stderr */
+} volt_lr_find_options;
+volt_lr_find_options volt_lr_find_defaults(void);
+
+typedef struct {
+    int64_t count;            /* steps recorded: num_training unless stopped early */
+    double *lrs;              /* the learning rate of each step */
+    double *losses;           /* the smoothed loss after it */
+    double *raw_losses;       /* the loss training_step returned */
+    bool stopped_early;       /* the loss diverged (early_stop_threshold) */
+    double suggestion;        /* volt_lr_find_suggest(r, 10, 1, ...); NAN: none */
+    int64_t suggestion_index; /* its step; -1: none */
+} volt_lr_find_result;
+void volt_lr_find_result_free(volt_lr_find_result *r);
+
+/* Runs the sweep; *out (caller-owned) receives the result. A sweep whose
+ * suggestion cannot be computed (too few finite points) still succeeds with
+ * suggestion NAN. options NULL: the defaults. */
+volt_status volt_tuner_lr_find(volt_trainer *t, volt_module *module, volt_datamodule *data,
+                               const volt_lr_find_options *options, volt_lr_find_result **out);
+/* Lightning's LRFinder.suggestion(skip_begin, skip_end): of the points
+ * [skip_begin, count - skip_end) with a finite smoothed loss, the learning
+ * rate where the loss falls fastest (the smallest torch.gradient of the
+ * losses, unit spacing); *index (may be NULL) its step. NAN and -1 with
+ * fewer than 2 such points. */
+double volt_lr_find_suggest(const volt_lr_find_result *r, int64_t skip_begin, int64_t skip_end,
+                            int64_t *index);
+
+/* Tuner.scale_batch_size. The datamodule's batch size is changed through
+ * set_batch_size, which must make the datamodule's loaders deliver batches
+ * of `batch_size` from the next fit on (rebuild them). Each trial sets the
+ * size and fits steps_per_trial optimizer steps; it fails when the fit
+ * runs out of memory (VOLT_ERR_OUT_OF_MEMORY: the error is cleared and the
+ * search goes on; any other error ends it), when memory_budget > 0 and the
+ * peak bytes allocated by volt's CPU allocator during the trial (its
+ * peak_allocated_bytes, reset before the trial; everything the process
+ * holds counts) exceed the budget, or when it ran no optimizer
+ * step (a batch larger than the data with drop_last). "power": from
+ * init_val, doubling while trials pass (halving while none has); the
+ * result is the largest size that passed. "binsearch": doubling until a
+ * failure, then bisecting between the largest size that passed and the
+ * smallest that failed until they are adjacent. A size whose batch holds
+ * the whole training set ends the growth. At most max_trials trials. On
+ * success the datamodule is left at the result (set_batch_size called with
+ * it); with no size passing: VOLT_ERR_OUT_OF_MEMORY naming the last trial. */
+typedef volt_status (*volt_set_batch_size_fn)(volt_datamodule *dm, int64_t batch_size, void *ctx);
+typedef struct {
+    const char *mode;                      /* "power" (NULL) or "binsearch" */
+    int64_t init_val;                      /* 2; >= 1 */
+    int64_t max_trials;                    /* 25; >= 1 */
+    int64_t steps_per_trial;               /* 3; >= 1 */
+    int64_t memory_budget;                 /* bytes; 0: none (only allocation failures) */
+    volt_set_batch_size_fn set_batch_size; /* required */
+    void *ctx;                             /* passed to set_batch_size */
+    bool verbose;                          /* false; true: each trial on stderr */
+} volt_batch_size_options;
+volt_batch_size_options volt_batch_size_defaults(void);
+
+typedef struct {
+    int64_t batch_size; /* the trial's size */
+    int64_t peak_bytes; /* the allocator's peak during it */
+    int64_t steps;      /* optimizer steps it ran */
+    bool passed;
+    const char *why; /* "passed", "out of memory", "over the memory budget",
+                        "no training batch" (static) */
+} volt_batch_size_trial;
+typedef struct {
+    int64_t batch_size; /* the largest size that passed */
+    int64_t n_trials;
+    volt_batch_size_trial *trials; /* in the order run */
+} volt_batch_size_result;
+void volt_batch_size_result_free(volt_batch_size_result *r);
+
+volt_status volt_tuner_scale_batch_size(volt_trainer *t, volt_module *module, volt_datamodule *data,
+                                        const volt_batch_size_options *options,
+                                        volt_batch_size_result **out);
+
+/* ---------------------------------------------------------- built-in models */
+/* Modules the volt program trains by name (src/train/models/). Each is a
+ * classifier of [B, C, H, W] or [B, F] images into num_classes: it logs
+ * train_loss, val_loss, val_acc, test_loss, test_acc (prog_bar), returns the
+ * logits from predict_step, and configures its default optimizer (Adam at
+ * `lr`, weight_decay; the CLI's optimizer section replaces it). Free with
+ * volt_module_free. NULL + VOLT_ERR_INVALID_ARGUMENT naming a bad option. */
+typedef struct {
+    int64_t in_features; /* 784 */
+    int64_t hidden;      /* 256 */
+    int64_t num_classes; /* 10 */
+    double dropout;      /* 0 */
+    double lr;           /* 1e-3 */
+    double weight_decay; /* 0 */
+} volt_mlp_options;
+volt_mlp_options volt_mlp_defaults(void);
+volt_module *volt_mlp_new(const volt_mlp_options *opt);
+
+/* Two conv blocks (conv 3x3, batch norm, ReLU, 2x2 max pool), dropout, two
+ * linear layers. Input [B, in_channels, H, W]. */
+typedef struct {
+    int64_t in_channels; /* 1 */
+    int64_t image_size;  /* 28 (square) */
+    int64_t channels;    /* 32: first block; the second has twice as many */
+    int64_t hidden;      /* 128 */
+    int64_t num_classes; /* 10 */
+    double dropout;      /* 0.25 */
+    double lr;           /* 1e-3 */
+    double weight_decay; /* 0 */
+} volt_cnn_options;
+volt_cnn_options volt_cnn_defaults(void);
+volt_module *volt_cnn_new(const volt_cnn_options *opt);
+
+/* A small ResNet for 28x28 inputs: a stem, `blocks` basic blocks per stage
+ * over three stages (width, 2 width, 4 width; stride 2 between stages),
+ * global average pooling, a linear head. */
+typedef struct {
+    int64_t in_channels; /* 1 */
+    int64_t width;       /* 16 */
+    int64_t blocks;      /* 2 */
+    int64_t num_classes; /* 10 */
+    double lr;           /* 1e-3 */
+    double weight_decay; /* 5e-4 */
+} volt_resnet_options;
+volt_resnet_options volt_resnet_defaults(void);
+volt_module *volt_resnet_new(const volt_resnet_options *opt);
 
 /* ---------------------------------------------------------------- metrics */
 

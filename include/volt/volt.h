@@ -48,6 +48,7 @@
 #include "volt/autograd.h"
 #include "volt/core.h"
 #include "volt/data.h"
+#include "volt/dist.h"
 #include "volt/io.h"
 #include "volt/nn.h"
 #include "volt/ops.h"

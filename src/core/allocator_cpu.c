@@ -94,6 +94,12 @@ volt_memory_stats volt_cpu_memory_stats(void) {
     return s;
 }
 
+void volt_cpu_reset_peak_memory_stats(void) {
+    pthread_mutex_lock(&lock);
+    stats.peak_allocated_bytes = stats.allocated_bytes;
+    pthread_mutex_unlock(&lock);
+}
+
 void volt_cpu_empty_cache(void) {
     pthread_mutex_lock(&lock);
     for (int k = 0; k < N_CLASSES; k++) {

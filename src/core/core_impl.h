@@ -46,4 +46,22 @@ int volt_storage_refcount(const volt_storage *s);
 int64_t volt_shape_numel(int ndim, const int64_t *shape);
 void volt_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 
+/* Op tracing (trace.c, core.h's volt_trace_hook). An op marks its body with
+ * VOLT_TRACE_OP("name"); at its first statement: begin now, end when the
+ * function returns (any return). Off — no hook on any thread — it is one
+ * load and branch on entry and a branch on a local at exit. */
+extern int volt_trace_hooks_installed __attribute__((visibility("hidden")));
+bool volt_trace_begin_slow(const char *name);
+void volt_trace_end_slow(void);
+static inline bool volt_trace_begin(const char *name) {
+    if (__builtin_expect(__atomic_load_n(&volt_trace_hooks_installed, __ATOMIC_RELAXED) == 0, 1))
+        return false;
+    return volt_trace_begin_slow(name);
+}
+static inline void volt_trace_end(const bool *began) {
+    if (__builtin_expect(*began, 0)) volt_trace_end_slow();
+}
+#define VOLT_TRACE_OP(name)                                                                        \
+    __attribute__((cleanup(volt_trace_end))) const bool volt_trace_began_ = volt_trace_begin(name)
+
 #endif

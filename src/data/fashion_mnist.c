@@ -257,6 +257,23 @@ static const volt_datamodule_ops fashion_mnist_ops = {
     .free = fm_free,
 };
 
+volt_status volt_fashion_mnist_set_batch_size(volt_datamodule *dm, int64_t batch_size) {
+    if (!dm || dm->ops != &fashion_mnist_ops)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fashion_mnist: set_batch_size: not a Fashion-MNIST datamodule");
+    if (batch_size < 1)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fashion_mnist: batch_size must be >= 1 (got %lld)",
+                              (long long)batch_size);
+    fashion_mnist *m = (fashion_mnist *)dm;
+    m->opt.batch_size = batch_size;
+    for (int i = 0; i < N_LOADERS; i++) { /* rebuilt at the new size when next asked for */
+        volt_data_loader_free(m->loaders[i]);
+        m->loaders[i] = NULL;
+    }
+    return VOLT_OK;
+}
+
 static volt_status check_options(const volt_fashion_mnist_options *o) {
     if (o->batch_size < 1)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,

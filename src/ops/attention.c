@@ -98,6 +98,7 @@ static bool check_qkv(const char *op, const volt_tensor *q, const volt_tensor *k
 volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_tensor *k,
                                                const volt_tensor *v, bool causal, double scale) {
     const char *op = "scaled_dot_product_attention";
+    VOLT_TRACE_OP(op);
     if (!check_qkv(op, q, k, v)) return NULL;
     if (isinf(scale)) {
         volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: scale %g (must be finite)", op, scale);

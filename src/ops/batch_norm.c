@@ -28,6 +28,7 @@ static volt_status run_forward(const volt_bn_geom *g, const volt_tensor *x, volt
 /* Saved: 0 x (dense [N, C, S, 1]), 1 mean, 2 var, 3 weight (if any);
  * iargs[0] training, iargs[1..3] = N, C, S; args[0] = eps. */
 static volt_status batch_norm_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    VOLT_TRACE_OP("batch_norm_backward");
     volt_bn_geom geo = {node->iargs[1], node->iargs[2], node->iargs[3], node->args[0],
                         node->iargs[0] != 0};
     volt_tensor *x = volt_node_saved(node, 0), *mean = volt_node_saved(node, 1);
@@ -140,6 +141,7 @@ static void update_running(volt_tensor *r, const volt_tensor *s, double momentum
 volt_tensor *volt_batch_norm(const volt_tensor *x, volt_tensor *running_mean,
                              volt_tensor *running_var, const volt_tensor *weight,
                              const volt_tensor *bias, bool training, double momentum, double eps) {
+    VOLT_TRACE_OP("batch_norm");
     if (!check_args(x, running_mean, running_var, weight, bias, training, momentum, eps))
         return NULL;
     int64_t n = x->shape[0], c = x->shape[1], s = c ? volt_tensor_numel(x) / n / c : 0;

@@ -125,6 +125,7 @@ static void record(volt_binary_op op, volt_tensor *out, const volt_tensor *a, co
 static volt_tensor *binary(volt_binary_op op, const volt_tensor *a, const volt_tensor *b,
                            double alpha) {
     const char *name = infos[op].name;
+    VOLT_TRACE_OP(name);
     if (!volt_check_not_null(name, a, "a") || !volt_check_not_null(name, b, "b")) return NULL;
     if (!volt_check_same_device(name, a, b) || !volt_check_device_supported(name, a)) return NULL;
     int ndim;
@@ -242,6 +243,7 @@ volt_tensor *volt_pow_scalar(const volt_tensor *a, double exponent) {
 
 static volt_tensor *binary_inplace(volt_binary_op op, const char *name, volt_tensor *self,
                                    const volt_tensor *other, double alpha) {
+    VOLT_TRACE_OP(name);
     if (!volt_check_not_null(name, self, "self") || !volt_check_not_null(name, other, "other"))
         return NULL;
     if (!volt_check_inplace(name, self) || !volt_check_same_device(name, self, other)) return NULL;

@@ -73,6 +73,7 @@ static volt_tensor *as_input_shape(volt_tensor *t4, const volt_node_input *in) {
 }
 
 static volt_status conv_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    VOLT_TRACE_OP("conv_backward");
     const conv_info *ci = node->extra;
     const volt_conv_geom *geo = &ci->g;
     volt_dtype dt = node->inputs[0].dtype;
@@ -329,6 +330,7 @@ static void record(const conv_args *a, volt_tensor *y, const volt_tensor *const 
 
 static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
                             const volt_tensor *bias, volt_dnnl_weight_cache *cache) {
+    VOLT_TRACE_OP(a->op);
     volt_conv_geom geo;
     int64_t x4[4], w4[4], y4[4];
     if (!conv_geometry(a, x, w, bias, &geo, x4, w4, y4)) return NULL;

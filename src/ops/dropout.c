@@ -16,6 +16,7 @@ static volt_status dropout_backward(volt_node *node, volt_tensor *g, volt_tensor
 }
 
 volt_tensor *volt_dropout(const volt_tensor *a, double p, bool training, volt_generator *gen) {
+    VOLT_TRACE_OP("dropout");
     if (!volt_check_not_null("dropout", a, "a")) return NULL;
     if (!(p >= 0.0 && p <= 1.0)) {
         volt_error_set(VOLT_ERR_INVALID_ARGUMENT,

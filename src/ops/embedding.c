@@ -33,6 +33,7 @@ static volt_status embedding_backward(volt_node *node, volt_tensor *g, volt_tens
 volt_tensor *volt_embedding(const volt_tensor *weight, const volt_tensor *indices,
                             int64_t padding_idx) {
     const char *op = "embedding";
+    VOLT_TRACE_OP(op);
     if (!volt_check_not_null(op, weight, "weight") || !volt_check_not_null(op, indices, "indices"))
         return NULL;
     if (!volt_check_device_supported(op, weight) || !volt_check_same_device(op, weight, indices))

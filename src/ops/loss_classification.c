@@ -30,6 +30,7 @@ typedef struct {
  * (-1), 8 slot of the weight (-1). args: 0 smoothing, 1 scale of a mean,
  * 2 sum of the weights. Inputs: 0 = logits, 1 = probabilities (if any). */
 static volt_status class_loss_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    VOLT_TRACE_OP("class_loss_backward");
     const int64_t *ia = node->iargs;
     volt_tensor *x = volt_node_saved(node, (int)ia[5]);
     volt_tensor *target = volt_node_saved(node, (int)ia[6]);
@@ -191,6 +192,7 @@ static bool check_options(const class_loss_options *o, const volt_tensor *x,
 
 static volt_tensor *class_loss(const class_loss_options *o, const volt_tensor *x,
                                const volt_tensor *target, const volt_tensor *weight) {
+    VOLT_TRACE_OP(o->op);
     if (!check_options(o, x, target)) return NULL;
     const int class_dim = x->ndim == 1 ? 0 : 1;
     const int64_t C = x->shape[class_dim];

@@ -122,6 +122,7 @@ static bool check_pair(const char *op, const volt_tensor *input, const volt_tens
  * (pos_weight) broadcast to input, as a differentiable op. */
 static volt_tensor *pointwise(const char *op, volt_pointwise_loss kind, const volt_tensor *xc,
                               const volt_tensor *yc, const volt_tensor *w, double beta) {
+    VOLT_TRACE_OP(op);
     int64_t sx, sy, sw = 0;
     const volt_tensor *xf = flat_tensor(xc, xc->dtype, NULL, &sx);
     const volt_tensor *yf = flat_tensor(yc, xc->dtype, NULL, &sy);

@@ -116,6 +116,7 @@ static volt_tensor *drop_added_dim(volt_tensor *t, int how) {
  * grad a = alpha g @ b^T, grad b = alpha a^T @ g, with transposed views; the
  * engine sums batch dims that were broadcast back to each input's shape. */
 static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    VOLT_TRACE_OP("matmul_backward");
     int how_a = (int)node->iargs[0], how_b = (int)node->iargs[1], ia = (int)node->iargs[2];
     double alpha = node->args[0], beta = node->args[1];
     volt_tensor *a = volt_node_saved(node, 0), *b = volt_node_saved(node, 1);
@@ -217,6 +218,7 @@ static bool check_inner(const char *op, const volt_tensor *a, const volt_tensor 
 static volt_tensor *product_op(const char *op, const volt_tensor *bias, const volt_tensor *a,
                                const volt_tensor *b, int how_a, int how_b, double alpha,
                                double beta) {
+    VOLT_TRACE_OP(op);
     volt_tensor *ma = as_matrix(a, how_a), *mb = as_matrix(b, how_b);
     volt_tensor *full = product(op, ma, mb, alpha, bias, beta, a, b);
     volt_tensor_free(ma);

@@ -26,6 +26,7 @@ static volt_tensor *dense(const volt_tensor *t) {
  * = rows, n, groups, inner; iargs[4] = rms; iargs[5] = has weight; saved:
  * x (contiguous) 0, mean 1, rstd 2, weight (contiguous) 3. */
 static volt_status norm_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    VOLT_TRACE_OP("norm_backward");
     volt_norm_geom geom = {node->iargs[0], node->iargs[1],      node->iargs[2],
                            node->iargs[3], node->iargs[4] != 0, 0.0};
     volt_tensor *x = volt_node_saved(node, 0), *mean = volt_node_saved(node, 1),
@@ -51,6 +52,7 @@ static volt_status norm_backward(volt_node *node, volt_tensor *g, volt_tensor **
 /* Runs the kernel on validated arguments and records the node. */
 static volt_tensor *norm_run(const char *op, const volt_tensor *x, const volt_norm_geom *geom,
                              const volt_tensor *weight, const volt_tensor *bias) {
+    VOLT_TRACE_OP(op);
     volt_tensor *y = volt_tensor_new(x->dtype, x->device, x->ndim, x->shape);
     volt_tensor *mean = volt_tensor_new(VOLT_F64, x->device, 1, &geom->rows);
     volt_tensor *rstd = volt_tensor_new(VOLT_F64, x->device, 1, &geom->rows);

@@ -23,6 +23,7 @@ static bool use_dnnl(const volt_tensor *t) {
 }
 
 static volt_status pool_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    VOLT_TRACE_OP("pool_backward");
     const volt_pool_geom *geo = &((const pool_info *)node->extra)->g;
     pool_kind kind = (pool_kind)node->iargs[0];
     const volt_node_input *in = &node->inputs[0];
@@ -147,6 +148,7 @@ static volt_tensor *unbatch(volt_tensor *t, const volt_tensor *x) {
 
 static volt_tensor *pool_op(pool_kind kind, const char *op, const volt_tensor *x,
                             volt_pool_geom geo, volt_tensor **indices) {
+    VOLT_TRACE_OP(op);
     bool batched = x->ndim == 4;
     geo.n = batched ? x->shape[0] : 1;
     geo.c = x->shape[x->ndim - 3];

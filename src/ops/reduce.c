@@ -40,7 +40,7 @@ static bool prologue(const char *op, const volt_tensor *a, int n_dims, const int
 
 /* One kernel pass over a floating `a` into a new tensor of the reduced
  * shape; center: NULL or an f64 tensor with one element per output. */
-static volt_tensor *run_reduce(volt_reduce_op op, volt_reduce_final final, double p,
+static volt_tensor *run_reduce(volt_cpu_reduce_op op, volt_reduce_final final, double p,
                                const volt_tensor *a, const bool mask[VOLT_MAX_DIMS], bool keepdim,
                                volt_dtype dtype, const volt_tensor *center) {
     int64_t shape[VOLT_MAX_DIMS];
@@ -129,6 +129,7 @@ static volt_status sum_backward(volt_node *node, volt_tensor *g, volt_tensor **g
 }
 
 volt_tensor *volt_sum(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
+    VOLT_TRACE_OP("sum");
     bool mask[VOLT_MAX_DIMS];
     if (!prologue("sum", a, n_dims, dims, mask, false)) return NULL;
     if (!volt_dtype_is_float(a->dtype)) return reduce_integer(false, a, mask, keepdim);
@@ -148,6 +149,7 @@ static volt_status mean_backward(volt_node *node, volt_tensor *g, volt_tensor **
 }
 
 volt_tensor *volt_mean(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
+    VOLT_TRACE_OP("mean");
     bool mask[VOLT_MAX_DIMS];
     if (!prologue("mean", a, n_dims, dims, mask, true)) return NULL;
     double count = (double)reduced_count(a, mask); /* 0: NaN, like PyTorch */
@@ -209,6 +211,7 @@ static volt_status var_std_backward(volt_node *node, volt_tensor *g, volt_tensor
 
 static volt_tensor *var_std(const char *op, const volt_tensor *a, int n_dims, const int *dims,
                             double correction, bool keepdim, bool root) {
+    VOLT_TRACE_OP(op);
     bool mask[VOLT_MAX_DIMS];
     if (!prologue(op, a, n_dims, dims, mask, true)) return NULL;
     double count = (double)reduced_count(a, mask);
@@ -252,6 +255,7 @@ static volt_status logsumexp_backward(volt_node *node, volt_tensor *g, volt_tens
 }
 
 volt_tensor *volt_logsumexp(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
+    VOLT_TRACE_OP("logsumexp");
     bool mask[VOLT_MAX_DIMS];
     if (!prologue("logsumexp", a, n_dims, dims, mask, true)) return NULL;
     /* log(sum(exp(x - m))) + m with m the group's max (0 where it is not
@@ -298,6 +302,7 @@ static volt_status norm_backward(volt_node *node, volt_tensor *g, volt_tensor **
 }
 
 volt_tensor *volt_norm(const volt_tensor *a, double p, int n_dims, const int *dims, bool keepdim) {
+    VOLT_TRACE_OP("norm");
     bool mask[VOLT_MAX_DIMS];
     if (!prologue("norm", a, n_dims, dims, mask, true)) return NULL;
     volt_tensor *out;
@@ -353,6 +358,7 @@ static volt_status select_backward(volt_node *node, volt_tensor *g, volt_tensor 
  * or min along dim. */
 static volt_tensor *extreme_dim(const char *op, const volt_tensor *a, int dim, bool keepdim,
                                 volt_tensor **indices, bool is_max) {
+    VOLT_TRACE_OP(op);
     if (indices) *indices = NULL;
     if (!volt_check_not_null(op, a, "a") || !volt_check_device_supported(op, a)) return NULL;
     int d = volt_normalize_dim(op, a, dim);
@@ -429,6 +435,7 @@ static volt_status extreme_all_backward(volt_node *node, volt_tensor *g, volt_te
 }
 
 static volt_tensor *extreme_all(const char *op, const volt_tensor *a, bool is_max) {
+    VOLT_TRACE_OP(op);
     if (!volt_check_not_null(op, a, "a") || !volt_check_device_supported(op, a)) return NULL;
     if (!check_ordered(op, a)) return NULL;
     char buf[96];

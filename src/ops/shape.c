@@ -166,6 +166,7 @@ volt_tensor *volt_expand(const volt_tensor *a, int ndim, const int64_t *shape) {
 }
 
 volt_tensor *volt_contiguous(const volt_tensor *a) {
+    VOLT_TRACE_OP("contiguous");
     if (!volt_check_not_null("contiguous", a, "a")) return NULL;
     if (volt_tensor_is_contiguous(a)) return volt_alias_with_grad(a, "contiguous");
     return volt_clone(a);
@@ -544,6 +545,7 @@ static bool cat_check(const char *op, int n, volt_tensor *const *ts, int ref, in
 }
 
 static volt_tensor *cat_impl(const char *op, int n, volt_tensor *const *ts, int dim) {
+    VOLT_TRACE_OP(op);
     if (n < 1 || !ts) {
         volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: expected at least one tensor, got %d", op,
                        ts ? n : 0);

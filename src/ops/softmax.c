@@ -4,6 +4,7 @@
 
 /* node->iargs[0] = dim, iargs[1] = 1 for log_softmax; saved[0] = output. */
 static volt_status softmax_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    VOLT_TRACE_OP("softmax_backward");
     volt_tensor *y = volt_node_saved(node, 0);
     volt_tensor *gx = volt_tensor_new(y->dtype, y->device, y->ndim, y->shape);
     if (!gx) return volt_error_status();
@@ -15,6 +16,7 @@ static volt_status softmax_backward(volt_node *node, volt_tensor *g, volt_tensor
 }
 
 static volt_tensor *softmax_impl(const char *op, const volt_tensor *a, int dim, bool log) {
+    VOLT_TRACE_OP(op);
     if (!volt_check_not_null(op, a, "a") || !volt_check_device_supported(op, a) ||
         !volt_check_f32_f64(op, a))
         return NULL;

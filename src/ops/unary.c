@@ -48,6 +48,7 @@ static const unary_info infos[VOLT_UN_COUNT] = {
 /* node->iargs[0] = kind, node->args[0..1] = its parameters, saved slot 0 =
  * the input or output the kernel reads. */
 static volt_status unary_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    VOLT_TRACE_OP("unary_backward");
     volt_unary_op op = (volt_unary_op)node->iargs[0];
     if (op == VOLT_UN_NEG) {
         grads[0] = volt_neg(g);
@@ -125,6 +126,7 @@ static void record(volt_unary_op op, const char *name, volt_tensor *out, const v
 
 volt_tensor *volt_unary_apply(volt_unary_op op, const char *name, const volt_tensor *a, double p0,
                               double p1) {
+    VOLT_TRACE_OP(name);
     if (!volt_check_not_null(name, a, "a") || !volt_check_device_supported(name, a)) return NULL;
     volt_unary_args args = {p0, p1, 0, 0};
     const volt_tensor *x = kernel_input(op, name, a, &args);
@@ -230,6 +232,7 @@ static volt_status where_backward(volt_node *node, volt_tensor *g, volt_tensor *
 }
 
 volt_tensor *volt_where(const volt_tensor *cond, const volt_tensor *a, const volt_tensor *b) {
+    VOLT_TRACE_OP("where");
     if (!volt_check_not_null("where", cond, "cond") || !volt_check_not_null("where", a, "a") ||
         !volt_check_not_null("where", b, "b"))
         return NULL;

@@ -38,6 +38,8 @@ volt_trainer_config volt_trainer_defaults(void) {
     c.enable_model_summary = true;
     c.model_summary_max_depth = 1;
     c.barebones = false;
+    c.profiler = NULL;
+    c.profiler_path = NULL;
     c.deterministic = false;
     c.inference_mode = true;
     c.detect_anomaly = false;
@@ -255,11 +257,28 @@ static volt_status check_rest(const volt_trainer_config *c) {
     return VOLT_OK;
 }
 
+static volt_status check_profiler(const volt_trainer_config *c) {
+    const char *p = c->profiler;
+    if (!p || !*p) return VOLT_OK;
+    if (strcmp(p, "simple") != 0 && strcmp(p, "trace") != 0)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: profiler '%s' is unknown (\"simple\", \"trace\", or "
+                              "NULL for none)",
+                              p);
+    if (c->barebones)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: profiler '%s' with barebones = true (barebones turns "
+                              "every extra off; set profiler = NULL)",
+                              p);
+    return VOLT_OK;
+}
+
 volt_status volt_trainer_config_check(const volt_trainer_config *cfg) {
     if (!cfg) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "trainer: NULL configuration");
     volt_status st;
     if ((st = check_hardware(cfg))) return st;
     if ((st = check_lengths(cfg))) return st;
     if ((st = check_batches(cfg))) return st;
+    if ((st = check_profiler(cfg))) return st;
     return check_rest(cfg);
 }

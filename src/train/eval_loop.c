@@ -86,9 +86,11 @@ static volt_status batches(volt_trainer *t, volt_eval_kind kind, volt_data_loade
     for (int64_t i = 0; i < n && !st; i++) {
         volt_scope_begin();
         volt_batch b;
-        if (volt_data_loader_next(dl, &b))
+        if (volt_profiled_next(t, dl, &b, volt_profiler_eval_action(kind, VOLT_PROF_EVAL_NEXT))) {
+            int pt = volt_profile_begin(t, volt_profiler_eval_action(kind, VOLT_PROF_EVAL_BATCH));
             st = eval_batch(t, kind, &b, i, preds);
-        else
+            volt_profile_end(t, pt);
+        } else
             st = volt_error_status()
                      ? volt_error_status()
                      : volt_error_set(VOLT_ERR_STATE, "the %s loader ended early", label);
@@ -139,6 +141,7 @@ static volt_status model_mode(volt_trainer *t, volt_hook_id id, bool training) {
 volt_status volt_eval_run(volt_trainer *t, volt_eval_kind kind, volt_data_loader *dl,
                           int64_t n_batches, volt_metrics *epoch_metrics, volt_predictions *preds) {
     if (n_batches == 0) return VOLT_OK;
+    int pt = volt_profile_begin(t, volt_profiler_eval_action(kind, VOLT_PROF_EVAL_RUN));
     volt_log_results_reset(&t->eval_results);
     bool was_training = volt_module_is_training(t->module);
     volt_no_grad_begin();
@@ -148,5 +151,6 @@ volt_status volt_eval_run(volt_trainer *t, volt_eval_kind kind, volt_data_loader
     volt_no_grad_end();
     if (kind == VOLT_EVAL_PREDICT || st) volt_module_train(t->module, was_training);
     volt_log_results_reset(&t->eval_results);
+    volt_profile_end(t, pt);
     return st;
 }

@@ -20,10 +20,12 @@ static volt_status configure(volt_trainer *t, volt_step *s) {
     volt_trainer_free_optims(t);
     const volt_module_ops *ops = t->module->ops;
     const char *name = ops->name ? ops->name : "module";
-    if (ops->configure_optimizers) {
+    if (ops->configure_optimizers || t->configure_override) {
         volt_optim_setup setup = {t};
         s->hook = VOLT_HK_CONFIGURE_OPTIMIZERS;
-        volt_status st = ops->configure_optimizers(t->module, &setup);
+        volt_status st = t->configure_override
+                             ? t->configure_override(t->configure_ctx, t->module, &setup)
+                             : ops->configure_optimizers(t->module, &setup);
         s->hook = VOLT_HK_COUNT;
         if (st || volt_error_status())
             return volt_hook_fail(t, s, VOLT_HK_CONFIGURE_OPTIMIZERS, st);
@@ -154,9 +156,11 @@ static volt_status epoch_batches(volt_trainer *t, fit_plan *p, volt_loop_phase f
     for (int64_t i = first; i < p->n_train; i++) {
         volt_scope_begin();
         volt_batch b;
-        if (volt_data_loader_next(p->train_dl, &b))
+        if (volt_profiled_next(t, p->train_dl, &b, "get_train_batch")) {
+            int pt = volt_profile_begin(t, "run_training_batch");
             st = volt_fit_train_batch(t, &b, i, i == p->n_train - 1);
-        else
+            volt_profile_end(t, pt);
+        } else
             st = volt_error_status()
                      ? volt_error_status()
                      : volt_error_set(VOLT_ERR_STATE, "the train loader ended early");
@@ -241,7 +245,9 @@ static volt_status epochs(volt_trainer *t, fit_plan *p, volt_step *s) {
         if (from == VOLT_PHASE_EPOCH_START && reload > 0 && t->epoch > 0 &&
             t->epoch % reload == 0 && (st = plan_loaders(t, p)))
             break;
+        int pt = volt_profile_begin(t, "run_training_epoch");
         st = run_epoch(t, p, from);
+        volt_profile_end(t, pt);
         if (st) break;
         from = VOLT_PHASE_EPOCH_START;
         t->epoch++;

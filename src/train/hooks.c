@@ -131,7 +131,9 @@ static volt_status run_callbacks(volt_trainer *t, volt_step *s, volt_hook_id id,
         if (which >= 0 && (int)cb->ops->monitoring != which) continue;
         volt_callback_hook fn = *(const volt_callback_hook *)((const char *)cb->ops + off);
         if (!fn) continue;
+        int pt = volt_profile_callback(t, cb, id);
         volt_status st = checked(t, s, id, fn(cb, t->module, s));
+        volt_profile_end(t, pt);
         if (st) return st;
     }
     return VOLT_OK;
@@ -144,7 +146,9 @@ volt_status volt_hook_run_ex(volt_trainer *t, volt_step *s, volt_hook_id id, boo
     size_t off = hooks[id].module_off;
     if (!st && off != NO_OFFSET && t->module->ops) {
         volt_module_hook fn = *(const volt_module_hook *)((const char *)t->module->ops + off);
+        int pt = fn ? volt_profile_module(t, id) : -1;
         if (fn) st = checked(t, s, id, fn(t->module, s));
+        volt_profile_end(t, pt);
     }
     if (!st && monitoring_last) st = run_callbacks(t, s, id, 1);
     s->hook = saved;
@@ -175,7 +179,9 @@ volt_status volt_hook_step(volt_trainer *t, volt_step *s, volt_hook_id id, volt_
                            volt_tensor **out) {
     volt_hook_id saved = s->hook;
     s->hook = id;
+    int pt = volt_profile_module(t, id);
     volt_tensor *r = fn(t->module, s->batch, s->batch_idx, s);
+    volt_profile_end(t, pt);
     s->hook = saved;
     *out = r;
     return checked(t, s, id, VOLT_OK);

@@ -68,12 +68,14 @@ static volt_status optimizer_step(volt_trainer *t, volt_step *s) {
         if (st) st = volt_hook_fail(t, s, VOLT_HK_CONFIGURE_GRADIENT_CLIPPING, st);
     }
     if (st) return st;
+    int pt = volt_profile_begin(t, "optimizer_step");
     if (ops->optimizer_step) {
         st = volt_hook_run(t, s, VOLT_HK_OPTIMIZER_STEP);
     } else {
         st = volt_optimizer_step(s->optimizer);
         if (st) st = volt_hook_fail(t, s, VOLT_HK_OPTIMIZER_STEP, st);
     }
+    volt_profile_end(t, pt);
     if (st) return st;
     t->window_grads = false;
     t->global_step++;
@@ -97,12 +99,16 @@ static volt_status automatic(volt_trainer *t, volt_step *s, volt_tensor *loss, b
     if (st) return st;
     if (!t->window_grads) {
         if ((st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_ZERO_GRAD))) return st;
+        int pt = volt_profile_begin(t, "zero_grad");
         volt_optimizer_zero_grad(s->optimizer);
+        volt_profile_end(t, pt);
     }
     volt_tensor *scaled = acc > 1 ? volt_div_scalar(loss, (double)acc) : loss;
     s->outputs = scaled;
     if ((st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_BACKWARD))) return st;
+    int pt = volt_profile_begin(t, "backward");
     st = volt_backward(scaled);
+    volt_profile_end(t, pt);
     if (st) return volt_hook_fail(t, s, VOLT_HK_BACKWARD, st);
     t->window_grads = true;
     if ((st = volt_hook_run(t, s, VOLT_HK_ON_AFTER_BACKWARD))) return st;

@@ -152,10 +152,12 @@ struct volt_trainer {
     int n_callbacks, cap_callbacks;
     volt_logger **loggers;
     int n_loggers, cap_loggers;
-    bool default_logger; /* loggers[0] was made by the trainer */
+    bool default_logger; /* loggers[] were all made by the trainer */
 
     volt_optim_entry *optims;
     int n_optims, cap_optims;
+    volt_configure_optimizers_fn configure_override; /* the CLI's optimizer section */
+    void *configure_ctx;
 
     /* the current run */
     volt_module *module;
@@ -184,6 +186,7 @@ struct volt_trainer {
     volt_metrics callback_metrics, logged_metrics, pbar_metrics;
     volt_log_results train_results, eval_results;
     volt_progress progress;
+    struct volt_profiler *profiler; /* config.profiler; NULL: off */
 };
 
 /* hooks.c: runs hook `id` on the callbacks (monitoring ones last when
@@ -293,5 +296,62 @@ void volt_progress_end(volt_trainer *t, const char *stage, int64_t n);
  * levels); with the module's forward and example_input, the input and
  * output shapes of the children that run through their class forward. */
 void volt_model_summary_print(volt_module *m, int max_depth, FILE *out);
+
+/* -------------------------------------------------------------- profiler */
+
+/* profiler.c, profiler_trace.c: config.profiler. When it is on the trainer
+ * holds one (t->profiler) and the calls below time spans on the trainer's
+ * thread: begin returns a token for the matching end, which closes that span
+ * and any left open inside it. Off, each is one branch. An action is a
+ * string literal (keyed by its address) or a hook of a callback or of the
+ * module. No allocation per span beyond the growth of buffers. */
+typedef struct volt_profiler volt_profiler;
+/* volt_trainer_new: makes t->profiler when config.profiler asks, and points
+ * the config's profiler strings at the profiler's copies. */
+volt_status volt_profiler_setup(volt_trainer *t);
+void volt_profiler_free(volt_profiler *p);
+/* run(): opens the run's span (and, for a trace, hooks the ops) / closes
+ * every span, prints the report or writes the trace. run_end returns `st`,
+ * or when st is VOLT_OK the failure to write the report or trace. */
+void volt_profiler_run_start(volt_trainer *t);
+volt_status volt_profiler_run_end(volt_trainer *t, volt_status st);
+int volt_profiler_begin(volt_profiler *p, const char *action);
+int volt_profiler_begin_hook(volt_profiler *p, bool callback, const void *owner,
+                             const char *owner_name, volt_hook_id id);
+void volt_profiler_end(volt_profiler *p, int token);
+/* The action names of an evaluation loop: its run, a batch, a data wait. */
+typedef enum { VOLT_PROF_EVAL_RUN = 0, VOLT_PROF_EVAL_BATCH, VOLT_PROF_EVAL_NEXT } volt_prof_eval;
+static inline const char *volt_profiler_eval_action(volt_eval_kind kind, volt_prof_eval what) {
+    static const char *const names[][3] = {
+        [VOLT_EVAL_SANITY] = {"run_sanity_check", "run_validation_batch", "get_validation_batch"},
+        [VOLT_EVAL_VAL] = {"run_validation_epoch", "run_validation_batch", "get_validation_batch"},
+        [VOLT_EVAL_TEST] = {"run_test_epoch", "run_test_batch", "get_test_batch"},
+        [VOLT_EVAL_PREDICT] = {"run_predict_epoch", "run_predict_batch", "get_predict_batch"},
+    };
+    return names[kind][what];
+}
+
+static inline int volt_profile_begin(volt_trainer *t, const char *action) {
+    return t->profiler ? volt_profiler_begin(t->profiler, action) : -1;
+}
+static inline int volt_profile_callback(volt_trainer *t, const volt_callback *cb, volt_hook_id id) {
+    return t->profiler ? volt_profiler_begin_hook(t->profiler, true, cb, cb->ops->name, id) : -1;
+}
+static inline int volt_profile_module(volt_trainer *t, volt_hook_id id) {
+    return t->profiler
+               ? volt_profiler_begin_hook(t->profiler, false, t->module, t->module->ops->name, id)
+               : -1;
+}
+static inline void volt_profile_end(volt_trainer *t, int token) {
+    if (token >= 0) volt_profiler_end(t->profiler, token);
+}
+/* volt_data_loader_next timed as `action` (a data wait). */
+static inline bool volt_profiled_next(volt_trainer *t, volt_data_loader *dl, volt_batch *b,
+                                      const char *action) {
+    int token = volt_profile_begin(t, action);
+    bool got = volt_data_loader_next(dl, b);
+    volt_profile_end(t, token);
+    return got;
+}
 
 #endif

@@ -20,7 +20,7 @@ volt_trainer *volt_trainer_new(const volt_trainer_config *cfg) {
     t->cfg = c;
     t->root_dir = strdup(c.default_root_dir ? c.default_root_dir : ".");
     t->clip_algorithm = strdup(c.gradient_clip_algorithm ? c.gradient_clip_algorithm : "norm");
-    if (!t->root_dir || !t->clip_algorithm) {
+    if (!t->root_dir || !t->clip_algorithm || volt_profiler_setup(t)) {
         volt_trainer_free(t);
         volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "trainer: out of memory");
         return NULL;
@@ -55,6 +55,7 @@ void volt_trainer_free(volt_trainer *t) {
     volt_ckpt_release(t);
     free(t->ckpt_path);
     free(t->ckpt_dir);
+    volt_profiler_free(t->profiler);
     free(t);
 }
 
@@ -98,8 +99,8 @@ char *volt_callback_state_dict(volt_callback *cb) {
 volt_status volt_trainer_add_logger(volt_trainer *t, volt_logger *lg) {
     if (!t || !lg || !lg->ops || !lg->ops->free)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "add_logger: NULL trainer or logger");
-    if (t->default_logger) { /* an explicit logger replaces the default one */
-        t->loggers[0]->ops->free(t->loggers[0]);
+    if (t->default_logger) { /* an explicit logger replaces the default ones */
+        for (int i = 0; i < t->n_loggers; i++) t->loggers[i]->ops->free(t->loggers[i]);
         t->n_loggers = 0;
         t->default_logger = false;
     }
@@ -194,15 +195,26 @@ static volt_status add_default_checkpointing(volt_trainer *t) {
 static volt_status prepare_loggers(volt_trainer *t) {
     t->log_enabled = !t->cfg.barebones && !t->fast_dev && (t->cfg.logger || t->n_loggers > 0);
     if (!t->log_enabled) return VOLT_OK;
-    if (t->n_loggers == 0) {
-        volt_logger *lg = volt_csv_logger_new(t->root_dir, "volt_logs", -1, 100);
-        if (!lg) return volt_error_status();
-        volt_status st = volt_trainer_add_logger(t, lg);
+    if (t->n_loggers == 0) { /* CSV and TensorBoard, sharing volt_logs/version_<N> */
+        volt_logger *csv = volt_csv_logger_new(t->root_dir, "volt_logs", -1, 100);
+        const char *dir = csv ? csv->ops->log_dir(csv) : NULL;
+        const char *v = dir ? strrchr(dir, '_') : NULL; /* ".../version_<N>" */
+        volt_logger *tb =
+            v ? volt_tensorboard_logger_new(t->root_dir, "volt_logs", strtoll(v + 1, NULL, 10), 120)
+              : NULL;
+        volt_status st = tb ? volt_trainer_add_logger(t, csv) : volt_error_status();
+        if (!tb && !st) st = volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "loggers: out of memory");
         if (st) {
-            lg->ops->free(lg);
+            if (csv) csv->ops->free(csv);
+            if (tb) tb->ops->free(tb);
             return st;
         }
+        st = volt_trainer_add_logger(t, tb);
         t->default_logger = true;
+        if (st) {
+            tb->ops->free(tb);
+            return st;
+        }
     }
     for (int i = 0; i < t->n_loggers; i++) {
         volt_logger *lg = t->loggers[i];
@@ -304,10 +316,12 @@ static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_d
         volt_predictions_free(pr);
         return st;
     }
+    volt_profiler_run_start(t);
     volt_interrupt_arm();
     st = prepare_loggers(t);
     if (!st) st = run_stage(t, stage, mt, pr);
     volt_interrupt_disarm();
+    st = volt_profiler_run_end(t, st);
     if (st || volt_error_status()) {
         if (!st) st = volt_error_status();
         volt_hook_exception(t, st);

@@ -76,3 +76,10 @@ int volt_exit_code(const volt_trainer *t, volt_status status) {
     if (status == VOLT_OK) return 0;
     return t && t->preempted ? VOLT_EXIT_PREEMPTED : 1;
 }
+
+void volt_trainer_set_configure_optimizers(volt_trainer *t, volt_configure_optimizers_fn fn,
+                                           void *ctx) {
+    if (!t) return;
+    t->configure_override = fn;
+    t->configure_ctx = fn ? ctx : NULL;
+}

@@ -92,6 +92,23 @@ static void test_split_is_seeded(void **state) {
     volt_datamodule_free(c);
 }
 
+static void test_set_batch_size(void **state) {
+    (void)state;
+    volt_fashion_mnist_options o = {.batch_size = 1000, .seed = 1, .val_size = 3000};
+    volt_datamodule *dm = volt_fashion_mnist_new(&o);
+    assert_int_equal(volt_data_loader_len(volt_datamodule_val_loader(dm)), 3);
+    assert_int_equal(volt_fashion_mnist_set_batch_size(dm, 500), VOLT_OK);
+    assert_int_equal(volt_data_loader_len(volt_datamodule_val_loader(dm)), 6);
+    assert_int_equal(volt_data_loader_len(volt_datamodule_train_loader(dm)), 114); /* 57000/500 */
+    assert_int_equal(volt_fashion_mnist_set_batch_size(dm, 0), VOLT_ERR_INVALID_ARGUMENT);
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "batch_size must be >= 1 (got 0)");
+    volt_datamodule other;
+    volt_datamodule_init(&other, &(volt_datamodule_ops){.name = "other"});
+    assert_int_equal(volt_fashion_mnist_set_batch_size(&other, 8), VOLT_ERR_INVALID_ARGUMENT);
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "not a Fashion-MNIST datamodule");
+    volt_datamodule_free(dm);
+}
+
 static void test_images_and_transforms(void **state) {
     (void)state;
     volt_transform eval[1] = {volt_transform_normalize(1, (double[]){0.2860}, (double[]){0.3530})};
@@ -306,6 +323,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_real_files),
         VT_TEST(test_split_is_seeded),
+        VT_TEST(test_set_batch_size),
         VT_TEST(test_images_and_transforms),
         VT_TEST(test_state_dict),
         VT_TEST(test_directory_of_raw_files),

@@ -552,6 +552,17 @@ static void test_bad_checkpoints_refused(void **state) {
     t = volt_trainer_new(&c);
     assert_int_equal(volt_trainer_fit(t, &extra.base, dm, good), VOLT_ERR_INVALID_ARGUMENT);
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "key 'state_dict.gain' is missing");
+    /* ... and the other way round: "unexpected" */
+    file_in(bad, dir, "extra.ckpt");
+    assert_int_equal(volt_trainer_fit(t, &extra.base, dm, NULL), VOLT_OK);
+    assert_int_equal(volt_trainer_save_checkpoint(t, bad, false), VOLT_OK);
+    volt_trainer_free(t);
+    t = volt_trainer_new(&c);
+    lin_module plain;
+    noisy_init(&plain, 1.0);
+    assert_int_equal(volt_trainer_fit(t, &plain.base, dm, bad), VOLT_ERR_INVALID_ARGUMENT);
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "unexpected key 'state_dict.gain'");
+    volt_module_free(&plain.base);
     volt_trainer_free(t);
     volt_module_free(&extra.base);
     volt_datamodule_free(dm);

@@ -4,6 +4,9 @@
  * logger's files (metrics.csv rows and columns, hparams.yaml, versions,
  * what a failed fit leaves). */
 #include "train/train_impl.h"
+#include <dirent.h>
+#include <unistd.h>
+
 #include "train_fixture.h"
 
 /* |a - b| <= 1e-12, printing both otherwise. */
@@ -140,6 +143,39 @@ static volt_status csv_fit(const char *root, int mode, int64_t max_epochs, log_m
     return st;
 }
 
+/* The default loggers (CSV and TensorBoard) share version_N; a logger
+ * added after a run replaces both (LeakSanitizer: both freed). */
+static void test_default_loggers_replaced(void **state) {
+    (void)state;
+    char root[1024], path[1200];
+    snprintf(root, sizeof root, "%s", fresh_dir("default_loggers"));
+    log_module m;
+    memset(&m, 0, sizeof m);
+    lin_init(&m.lin, &csv_ops, 3, 0.1);
+    volt_datamodule *dm = tiny_dm_new(4, 2, 3, 2);
+    volt_trainer_config cfg = quiet_config();
+    cfg.logger = true;
+    cfg.default_root_dir = root;
+    cfg.max_epochs = 1;
+    volt_trainer *t = volt_trainer_new(&cfg);
+    assert_int_equal(volt_trainer_fit(t, &m.lin.base, dm, NULL), VOLT_OK);
+    snprintf(path, sizeof path, "%s/volt_logs/version_0/metrics.csv", root);
+    assert_int_equal(access(path, R_OK), 0);
+    snprintf(path, sizeof path, "%s/volt_logs/version_0", root);
+    DIR *d = opendir(path);
+    int events = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        events += strncmp(e->d_name, "events.out.tfevents.", 20) == 0;
+    if (d) closedir(d);
+    assert_int_equal(events, 1);
+    volt_logger *mine = volt_csv_logger_new(root, "mine", 0, 0);
+    assert_int_equal(volt_trainer_add_logger(t, mine), VOLT_OK);
+    assert_non_null(strstr(volt_trainer_log_dir(t), "mine/version_0"));
+    volt_trainer_free(t);
+    volt_datamodule_free(dm);
+    volt_module_free(&m.lin.base);
+}
+
 static void test_csv_contents(void **state) {
     (void)state;
     const char *root0 = fresh_dir("csv");
@@ -219,6 +255,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_epoch_aggregation),
         VT_TEST(test_csv_contents),
+        VT_TEST(test_default_loggers_replaced),
         VT_TEST(test_refusals_and_failures),
         VT_TEST(test_log_bad_values),
     };

@@ -1,15 +1,32 @@
 /* main.c: the `volt` command line program (DESIGN.md §1, layer "tools") —
- * dispatches its first argument to a command (ckpt, ...), and answers
- * --help and --version. Exit codes: 0 success, 1 the command failed, 2 a
- * usage error (volt_cli.h). */
+ * dispatches its first argument to a command (fit, validate, test, predict
+ * and tune go to the library's volt_cli_main with the built-in models and
+ * datamodules; ckpt to ckpt.c), and answers --help and --version. Exit
+ * codes: 0 success, 1 the command failed, 2 a usage error (volt_cli.h),
+ * 75 a preempted fit (VOLT_EXIT_PREEMPTED). */
 #include <string.h>
 
 #include <volt/core.h>
+#include <volt/train.h>
 
 #include "volt_cli.h"
 
+/* fit/validate/test/predict/tune: volt_cli_main reads the whole command
+ * line, program name first (argv[-1] is the program: the dispatcher passed
+ * argv + 1). */
+static int train_command(int argc, char **argv) {
+    return volt_cli_main(argc + 1, argv - 1, volt_cli_builtin_registry());
+}
+
 /* The commands; a new one is a row here and a file beside this one. */
 static const volt_cli_command commands[] = {
+    {"fit", "[-c CONFIG.yaml] [--KEY=VALUE]", "train a model (volt fit --help)", train_command},
+    {"validate", "[-c CONFIG.yaml] [--KEY=VALUE]", "evaluate on the validation set", train_command},
+    {"test", "[-c CONFIG.yaml] [--KEY=VALUE]", "evaluate on the test set", train_command},
+    {"predict", "[-c CONFIG.yaml] [--KEY=VALUE]", "predict, optionally saving the predictions",
+     train_command},
+    {"tune", "[-c CONFIG.yaml] [--KEY=VALUE]", "find a learning rate or the largest batch size",
+     train_command},
     {"ckpt", "inspect|verify FILE", "look into and check checkpoints and safetensors files",
      volt_cli_ckpt},
 };
@@ -50,8 +67,10 @@ static void usage(FILE *out) {
                  "       volt --help | --version\n\n"
                  "commands:\n");
     volt_cli_print_commands(out, commands, N_COMMANDS);
-    fprintf(out, "\n'volt COMMAND --help' describes a command.\n"
-                 "Exit status: 0 success, 1 failure, 2 usage error.\n");
+    fprintf(out, "\n'volt COMMAND --help' describes a command. First run:\n"
+                 "  volt fit -c examples/configs/fashion_mnist_cnn.yaml\n"
+                 "Exit status: 0 success, 1 failure, 2 usage or configuration error,\n"
+                 "75 a preempted fit (run it again with --ckpt_path=last).\n");
 }
 
 int main(int argc, char **argv) {

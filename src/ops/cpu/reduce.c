@@ -223,7 +223,7 @@ static const col_fn cols[VOLT_RED_COUNT][2] = {
     [VOLT_RED_MIN] = {col_min_f32, col_min_f64},
 };
 
-static double identity_of(volt_reduce_op op) {
+static double identity_of(volt_cpu_reduce_op op) {
     switch (op) {
     case VOLT_RED_PROD: return 1.0;
     case VOLT_RED_MAX: return -INFINITY;
@@ -233,7 +233,7 @@ static double identity_of(volt_reduce_op op) {
 }
 
 /* Folds a block's partial result into acc. */
-static double combine(volt_reduce_op op, double acc, double part) {
+static double combine(volt_cpu_reduce_op op, double acc, double part) {
     switch (op) {
     case VOLT_RED_PROD: return acc * part;
     case VOLT_RED_MAXABS:
@@ -254,7 +254,7 @@ static double finish(volt_reduce_final f, double acc, double p, double c) {
 }
 
 typedef struct {
-    volt_reduce_op op;
+    volt_cpu_reduce_op op;
     volt_reduce_final final;
     double p;
     const double *center;
@@ -371,7 +371,7 @@ static void reduce_cols(const red_ctx *r) {
     }
 }
 
-static void setup(red_ctx *r, volt_reduce_op op, volt_reduce_final final, double p,
+static void setup(red_ctx *r, volt_cpu_reduce_op op, volt_reduce_final final, double p,
                   volt_tensor *out, const volt_tensor *a, const double *center) {
     VOLT_ASSERT(a->dtype == VOLT_F32 || a->dtype == VOLT_F64);
     VOLT_ASSERT(out->dtype == VOLT_F32 || out->dtype == VOLT_F64);
@@ -388,7 +388,7 @@ static void setup(red_ctx *r, volt_reduce_op op, volt_reduce_final final, double
     r->out_f64 = out->dtype == VOLT_F64;
 }
 
-void volt_cpu_reduce(volt_reduce_op op, volt_reduce_final final, double p, volt_tensor *out,
+void volt_cpu_reduce(volt_cpu_reduce_op op, volt_reduce_final final, double p, volt_tensor *out,
                      const volt_tensor *a, const bool reduce[VOLT_MAX_DIMS], const double *center) {
     red_ctx r;
     setup(&r, op, final, p, out, a, center);
@@ -405,7 +405,7 @@ void volt_cpu_reduce(volt_reduce_op op, volt_reduce_final final, double p, volt_
         reduce_rows(&r);
 }
 
-void volt_cpu_reduce_reference(volt_reduce_op op, volt_reduce_final final, double p,
+void volt_cpu_reduce_reference(volt_cpu_reduce_op op, volt_reduce_final final, double p,
                                volt_tensor *out, const volt_tensor *a,
                                const bool reduce[VOLT_MAX_DIMS], const double *center) {
     red_ctx r;

@@ -19,7 +19,7 @@ typedef enum {
     VOLT_RED_MAX,    /* max x, NaN propagates      (-inf) */
     VOLT_RED_MIN,    /* min x, NaN propagates      (+inf) */
     VOLT_RED_COUNT
-} volt_reduce_op;
+} volt_cpu_reduce_op;
 
 /* How the accumulator becomes the output value. */
 typedef enum {
@@ -36,11 +36,11 @@ typedef enum {
  * dims contiguous innermost (columns: whole rows are accumulated into the
  * outputs). Long groups are split into blocks fixed by the group size, so
  * results never depend on the thread count. */
-void volt_cpu_reduce(volt_reduce_op op, volt_reduce_final final, double p, volt_tensor *out,
+void volt_cpu_reduce(volt_cpu_reduce_op op, volt_reduce_final final, double p, volt_tensor *out,
                      const volt_tensor *a, const bool reduce[VOLT_MAX_DIMS], const double *center);
 /* The same through the simple strided loop only (tests hold the fast paths
  * to it). */
-void volt_cpu_reduce_reference(volt_reduce_op op, volt_reduce_final final, double p,
+void volt_cpu_reduce_reference(volt_cpu_reduce_op op, volt_reduce_final final, double p,
                                volt_tensor *out, const volt_tensor *a,
                                const bool reduce[VOLT_MAX_DIMS], const double *center);
 
