@@ -6,6 +6,7 @@
 #                        the CNN on Fashion-MNIST, then a test of its best checkpoint
 #                        (logs and checkpoints under $(BUILD_DIR)/demo; DEMO_ARGS=... adds
 #                        overrides, e.g. DEMO_ARGS=--trainer.max_epochs=1)
+#   make cli-reference   docs/cli.md from the option tables
 #   make demo-mlp        build, then examples/mlp_fashion_mnist.c (the module written by hand)
 #   make bench           build, then bench/run.sh (if present)
 #   make install PREFIX=/usr/local
@@ -36,7 +37,7 @@ FORMAT_FILES = $(shell find $(FORMAT_DIRS) -name '.*' -prune -o \
 # `env -u MAKEFLAGS ...`: cmake --build runs its own make; without this it
 # inherits our make level and prints "Entering directory" around every step.
 
-.PHONY: all deps build build-sanitize test test-sanitize fuzz demo demo-mlp bench install clean format \
+.PHONY: all deps cli-reference build build-sanitize test test-sanitize fuzz demo demo-mlp bench install clean format \
 	format-check
 
 all: build
@@ -68,6 +69,10 @@ demo: deps build
 
 deps:
 	scripts/install-deps.sh
+
+# docs/cli.md from the option tables (the test tools/cli_reference checks it).
+cli-reference: build
+	scripts/cli-reference.sh $(BUILD_DIR)/tools/volt/volt
 
 demo-mlp: build
 	./$(BUILD_DIR)/examples/mlp_fashion_mnist

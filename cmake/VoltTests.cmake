@@ -124,6 +124,14 @@ foreach(_test tools/test_volt_cli tools/test_volt_cli_fit)
     endif()
 endforeach()
 
+# docs/cli.md is generated from the option tables; it must be current.
+if(TARGET volt_cli)
+    add_test(NAME tools/cli_reference
+             COMMAND bash "${PROJECT_SOURCE_DIR}/scripts/cli-reference.sh"
+                     "$<TARGET_FILE:volt_cli>" --check)
+    set_tests_properties(tools/cli_reference PROPERTIES LABELS tools)
+endif()
+
 # The installed package works for a consumer: find_package(volt) and
 # pkg-config, shared and static (tests/install/run.sh). It installs this build
 # into a temporary prefix, so it needs nothing but the built libraries.

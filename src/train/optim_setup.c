@@ -107,7 +107,9 @@ volt_status volt_manual_backward(volt_step *step, volt_tensor *loss) {
     step->outputs = loss;
     volt_status st = volt_hook_run(t, step, VOLT_HK_ON_BEFORE_BACKWARD);
     if (!st) {
+        int pt = volt_profile_begin(t, "backward");
         st = volt_backward(loss);
+        volt_profile_end(t, pt);
         if (st) st = volt_hook_fail(t, step, VOLT_HK_BACKWARD, st);
     }
     if (!st) st = volt_hook_run(t, step, VOLT_HK_ON_AFTER_BACKWARD);
