@@ -15,9 +15,6 @@
 
 #define NAME "csv_datamodule"
 
-enum { L_TRAIN, L_VAL, L_TEST, L_PREDICT, N_LOADERS };
-static const char *const loader_keys[N_LOADERS] = {"train", "val", "test", "predict"};
-
 /* A dataset whose "x" rows are standardised: (x - mean) * inv_std. It
  * changes the rows its inner dataset returns in place, which is right for
  * the CSV dataset (and subsets of it): every get builds fresh tensors. */
@@ -40,7 +37,7 @@ typedef struct {
     norm_dataset *norm[3];            /* the wrappers, when normalising */
     float *mean, *inv_std;            /* [n_features] */
     int64_t n_features;
-    volt_data_loader *loaders[N_LOADERS];
+    volt_data_loader *loaders[VOLT_DM_LOADERS];
 } csv_dm;
 
 /* ---------------------------------------------------------- normalising */
@@ -194,8 +191,8 @@ static volt_status setup_fit(csv_dm *m) {
     }
     if (m->opt.normalize && !m->mean && compute_stats(m, train) != VOLT_OK)
         return volt_error_status();
-    m->val = maybe_normalised(m, L_VAL, val);
-    m->train = maybe_normalised(m, L_TRAIN, train);
+    m->val = maybe_normalised(m, VOLT_DM_VAL, val);
+    m->train = maybe_normalised(m, VOLT_DM_TRAIN, train);
     return m->train && (m->val || !val) ? VOLT_OK : volt_error_status();
 }
 
@@ -204,7 +201,7 @@ static volt_status setup_test(csv_dm *m) {
     /* the statistics (and the feature count) come from the training rows */
     if (m->opt.normalize && setup_fit(m) != VOLT_OK) return volt_error_status();
     if (!m->test_file && !(m->test_file = read_file(m, 2))) return volt_error_status();
-    m->test = maybe_normalised(m, L_TEST, m->test_file);
+    m->test = maybe_normalised(m, VOLT_DM_TEST, m->test_file);
     return m->test ? VOLT_OK : volt_error_status();
 }
 
@@ -219,10 +216,11 @@ static volt_status csv_setup(volt_datamodule *self, volt_stage stage) {
 static volt_data_loader *make_loader(csv_dm *m, int which, volt_dataset *ds, bool set_up) {
     if (m->loaders[which] || !ds) {
         if (!m->loaders[which] && !set_up)
-            volt_error_set(VOLT_ERR_STATE, NAME ": %s loader before setup", loader_keys[which]);
+            volt_error_set(VOLT_ERR_STATE, NAME ": %s loader before setup",
+                           volt_dm_loader_keys[which]);
         return m->loaders[which];
     }
-    bool train = which == L_TRAIN;
+    bool train = which == VOLT_DM_TRAIN;
     volt_data_loader_options o = {
         .batch_size = m->opt.batch_size,
         .shuffle = train,
@@ -237,106 +235,44 @@ static volt_data_loader *make_loader(csv_dm *m, int which, volt_dataset *ds, boo
 
 static volt_data_loader *csv_train_loader(volt_datamodule *self) {
     csv_dm *m = (csv_dm *)self;
-    return make_loader(m, L_TRAIN, m->train, false);
+    return make_loader(m, VOLT_DM_TRAIN, m->train, false);
 }
 
 static volt_data_loader *csv_val_loader(volt_datamodule *self) {
     csv_dm *m = (csv_dm *)self;
-    return make_loader(m, L_VAL, m->val, m->train != NULL); /* none without validation */
+    return make_loader(m, VOLT_DM_VAL, m->val, m->train != NULL); /* none without validation */
 }
 
 static volt_data_loader *csv_test_loader(volt_datamodule *self) {
     csv_dm *m = (csv_dm *)self;
-    return make_loader(m, L_TEST, m->test, !m->paths[2]);
+    return make_loader(m, VOLT_DM_TEST, m->test, !m->paths[2]);
 }
 
 static volt_data_loader *csv_predict_loader(volt_datamodule *self) {
     csv_dm *m = (csv_dm *)self;
-    return make_loader(m, L_PREDICT, m->test, !m->paths[2]);
+    return make_loader(m, VOLT_DM_PREDICT, m->test, !m->paths[2]);
 }
 
 static volt_status csv_teardown(volt_datamodule *self, volt_stage stage) {
-    csv_dm *m = (csv_dm *)self;
-    int first = stage == VOLT_STAGE_FIT        ? L_TRAIN
-                : stage == VOLT_STAGE_VALIDATE ? L_VAL
-                : stage == VOLT_STAGE_TEST     ? L_TEST
-                                               : L_PREDICT;
-    int last = stage == VOLT_STAGE_FIT ? L_VAL : first;
-    for (int i = first; i <= last; i++) {
-        volt_data_loader_free(m->loaders[i]);
-        m->loaders[i] = NULL;
-    }
+    volt_dm_loaders_teardown(((csv_dm *)self)->loaders, stage);
     return VOLT_OK;
 }
 
 /* ---------------------------------------------------------------- state */
 
 static char *csv_state_dict(volt_datamodule *self) {
-    csv_dm *m = (csv_dm *)self;
-    cJSON *o = cJSON_CreateObject();
-    bool ok = o != NULL;
-    for (int i = 0; ok && i < N_LOADERS; i++) {
-        if (!m->loaders[i]) continue;
-        volt_data_loader_state s = volt_data_loader_state_get(m->loaders[i]);
-        char *text = volt_data_loader_state_to_json(&s);
-        cJSON *item = text ? cJSON_Parse(text) : NULL;
-        free(text);
-        ok = item && cJSON_AddItemToObject(o, loader_keys[i], item);
-    }
-    char *out = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!out && volt_error_status() == VOLT_OK)
-        volt_error_set(VOLT_ERR_OUT_OF_MEMORY, NAME ": state_dict: out of memory");
-    return out;
-}
-
-static volt_data_loader *loader_by_index(volt_datamodule *dm, int i) {
-    switch (i) {
-    case L_TRAIN: return volt_datamodule_train_loader(dm);
-    case L_VAL: return volt_datamodule_val_loader(dm);
-    case L_TEST: return volt_datamodule_test_loader(dm);
-    default: return volt_datamodule_predict_loader(dm);
-    }
-}
-
-static volt_status load_one(volt_datamodule *self, int i, const cJSON *item) {
-    char *text = cJSON_PrintUnformatted(item);
-    if (!text) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, NAME ": out of memory");
-    volt_data_loader_state s;
-    volt_status st = volt_data_loader_state_from_json(text, &s);
-    cJSON_free(text);
-    if (st != VOLT_OK) return st;
-    volt_data_loader *l = loader_by_index(self, i);
-    if (l) return volt_data_loader_state_set(l, &s);
-    if (volt_error_status() != VOLT_OK) return volt_error_status();
-    return volt_error_set(VOLT_ERR_FORMAT,
-                          NAME ": load_state_dict: a '%s' state, but this datamodule has no "
-                               "such loader",
-                          loader_keys[i]);
+    return volt_dm_loaders_state_dict(((csv_dm *)self)->loaders, NAME);
 }
 
 static volt_status csv_load_state_dict(volt_datamodule *self, const char *json) {
-    cJSON *o = cJSON_Parse(json);
-    volt_status st = cJSON_IsObject(o) ? VOLT_OK
-                                       : volt_error_set(VOLT_ERR_FORMAT, NAME
-                                                        ": load_state_dict: not a JSON object");
-    for (const cJSON *item = o ? o->child : NULL; item && st == VOLT_OK; item = item->next) {
-        int i = 0;
-        while (i < N_LOADERS && strcmp(item->string, loader_keys[i]) != 0) i++;
-        st = i < N_LOADERS
-                 ? load_one(self, i, item)
-                 : volt_error_set(VOLT_ERR_FORMAT, NAME ": load_state_dict: unknown key '%s'",
-                                  item->string);
-    }
-    cJSON_Delete(o);
-    return st;
+    return volt_dm_loaders_load_state_dict(self, json, NAME);
 }
 
 /* ------------------------------------------------------------- lifetime */
 
 static void csv_free(volt_datamodule *self) {
     csv_dm *m = (csv_dm *)self;
-    for (int i = 0; i < N_LOADERS; i++) volt_data_loader_free(m->loaders[i]);
+    for (int i = 0; i < VOLT_DM_LOADERS; i++) volt_data_loader_free(m->loaders[i]);
     for (int i = 0; i < 3; i++) free(m->norm[i]);
     volt_dataset_free(m->split[0]);
     volt_dataset_free(m->split[1]);

@@ -86,4 +86,16 @@ volt_status volt_loader_pool_take(volt_loader_pool *p, int64_t k, volt_batch *ou
 /* Stops and joins the workers, frees undelivered batches and the pool. */
 void volt_loader_pool_stop(volt_loader_pool *p);
 
+/* Datamodules that keep their four loaders in an array indexed like this
+ * (datamodule_loaders.c): the state dict {"train": {...}, ...} of the
+ * loaders made so far, its restore (which makes the loaders it names
+ * through the datamodule's getters), and teardown(stage) freeing the
+ * stage's loaders. `who` prefixes error messages. */
+enum { VOLT_DM_TRAIN, VOLT_DM_VAL, VOLT_DM_TEST, VOLT_DM_PREDICT, VOLT_DM_LOADERS };
+extern const char *const volt_dm_loader_keys[VOLT_DM_LOADERS];
+char *volt_dm_loaders_state_dict(volt_data_loader *const *loaders, const char *who);
+volt_status volt_dm_loaders_load_state_dict(volt_datamodule *dm, const char *json,
+                                            const char *who);
+void volt_dm_loaders_teardown(volt_data_loader **loaders, volt_stage stage);
+
 #endif

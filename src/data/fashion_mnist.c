@@ -20,9 +20,6 @@ static const char *const file_names[N_FILES] = {"train-images-idx3-ubyte",
                                                 "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                                                 "t10k-labels-idx1-ubyte"};
 
-enum { L_TRAIN, L_VAL, L_TEST, L_PREDICT, N_LOADERS };
-static const char *const loader_keys[N_LOADERS] = {"train", "val", "test", "predict"};
-
 typedef struct {
     volt_datamodule base;
     volt_fashion_mnist_options opt; /* transforms point at the copies below */
@@ -32,7 +29,7 @@ typedef struct {
     uint64_t seed;
     volt_dataset *train_full, *test_set;
     volt_dataset *split[2]; /* training and validation subsets */
-    volt_data_loader *loaders[N_LOADERS];
+    volt_data_loader *loaders[VOLT_DM_LOADERS];
 } fashion_mnist;
 
 /* ------------------------------------------------------------ files */
@@ -100,11 +97,12 @@ static volt_status fm_setup(volt_datamodule *self, volt_stage stage) {
 static volt_data_loader *make_loader(fashion_mnist *m, int which, volt_dataset *ds) {
     if (m->loaders[which]) return m->loaders[which];
     if (!ds) {
-        if (which == L_VAL && m->train_full) return NULL; /* val_size -1: no validation */
-        volt_error_set(VOLT_ERR_STATE, "fashion_mnist: %s loader before setup", loader_keys[which]);
+        if (which == VOLT_DM_VAL && m->train_full) return NULL; /* val_size -1: no validation */
+        volt_error_set(VOLT_ERR_STATE, "fashion_mnist: %s loader before setup",
+                       volt_dm_loader_keys[which]);
         return NULL;
     }
-    bool train = which == L_TRAIN;
+    bool train = which == VOLT_DM_TRAIN;
     volt_data_loader_options o = {
         .batch_size = m->opt.batch_size,
         .shuffle = train,
@@ -122,116 +120,44 @@ static volt_data_loader *make_loader(fashion_mnist *m, int which, volt_dataset *
 
 static volt_data_loader *fm_train_loader(volt_datamodule *self) {
     fashion_mnist *m = (fashion_mnist *)self;
-    return make_loader(m, L_TRAIN, m->split[0] ? m->split[0] : m->train_full);
+    return make_loader(m, VOLT_DM_TRAIN, m->split[0] ? m->split[0] : m->train_full);
 }
 
 static volt_data_loader *fm_val_loader(volt_datamodule *self) {
     fashion_mnist *m = (fashion_mnist *)self;
-    return make_loader(m, L_VAL, m->split[1]);
+    return make_loader(m, VOLT_DM_VAL, m->split[1]);
 }
 
 static volt_data_loader *fm_test_loader(volt_datamodule *self) {
     fashion_mnist *m = (fashion_mnist *)self;
-    return make_loader(m, L_TEST, m->test_set);
+    return make_loader(m, VOLT_DM_TEST, m->test_set);
 }
 
 static volt_data_loader *fm_predict_loader(volt_datamodule *self) {
     fashion_mnist *m = (fashion_mnist *)self;
-    return make_loader(m, L_PREDICT, m->test_set);
+    return make_loader(m, VOLT_DM_PREDICT, m->test_set);
 }
 
 static volt_status fm_teardown(volt_datamodule *self, volt_stage stage) {
-    fashion_mnist *m = (fashion_mnist *)self;
-    int first = stage == VOLT_STAGE_FIT        ? L_TRAIN
-                : stage == VOLT_STAGE_VALIDATE ? L_VAL
-                : stage == VOLT_STAGE_TEST     ? L_TEST
-                                               : L_PREDICT;
-    int last = stage == VOLT_STAGE_FIT ? L_VAL : first;
-    for (int i = first; i <= last; i++) {
-        volt_data_loader_free(m->loaders[i]);
-        m->loaders[i] = NULL;
-    }
+    volt_dm_loaders_teardown(((fashion_mnist *)self)->loaders, stage);
     return VOLT_OK;
 }
 
 /* ------------------------------------------------------------ state */
 
 static char *fm_state_dict(volt_datamodule *self) {
-    fashion_mnist *m = (fashion_mnist *)self;
-    size_t cap = 16 + N_LOADERS * 192, len = 0;
-    char *out = malloc(cap);
-    if (!out) {
-        volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "fashion_mnist: out of memory");
-        return NULL;
-    }
-    len += (size_t)snprintf(out, cap, "{");
-    for (int i = 0; i < N_LOADERS; i++) {
-        if (!m->loaders[i]) continue;
-        volt_data_loader_state s = volt_data_loader_state_get(m->loaders[i]);
-        char *json = volt_data_loader_state_to_json(&s);
-        if (!json) {
-            free(out);
-            return NULL;
-        }
-        len += (size_t)snprintf(out + len, cap - len, "%s\"%s\": %s", len > 1 ? ", " : "",
-                                loader_keys[i], json);
-        free(json);
-    }
-    snprintf(out + len, cap - len, "}");
-    return out;
-}
-
-static volt_data_loader *loader_by_index(volt_datamodule *dm, int i) {
-    switch (i) {
-    case L_TRAIN: return volt_datamodule_train_loader(dm);
-    case L_VAL: return volt_datamodule_val_loader(dm);
-    case L_TEST: return volt_datamodule_test_loader(dm);
-    default: return volt_datamodule_predict_loader(dm);
-    }
-}
-
-static volt_status load_one(volt_datamodule *self, int i, const cJSON *item) {
-    char *text = cJSON_PrintUnformatted(item);
-    if (!text) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "fashion_mnist: out of memory");
-    volt_data_loader_state s;
-    volt_status st = volt_data_loader_state_from_json(text, &s);
-    cJSON_free(text);
-    if (st != VOLT_OK) return st;
-    volt_data_loader *l = loader_by_index(self, i);
-    if (!l)
-        return volt_error_status() != VOLT_OK
-                   ? volt_error_status()
-                   : volt_error_set(VOLT_ERR_FORMAT,
-                                    "fashion_mnist: load_state_dict: a '%s' "
-                                    "state, but this datamodule has no such loader",
-                                    loader_keys[i]);
-    return volt_data_loader_state_set(l, &s);
+    return volt_dm_loaders_state_dict(((fashion_mnist *)self)->loaders, "fashion_mnist");
 }
 
 static volt_status fm_load_state_dict(volt_datamodule *self, const char *json) {
-    cJSON *o = cJSON_Parse(json);
-    volt_status st = cJSON_IsObject(o)
-                         ? VOLT_OK
-                         : volt_error_set(VOLT_ERR_FORMAT, "fashion_mnist: "
-                                                           "load_state_dict: not a JSON object");
-    for (const cJSON *item = o ? o->child : NULL; item && st == VOLT_OK; item = item->next) {
-        int i = 0;
-        while (i < N_LOADERS && strcmp(item->string, loader_keys[i]) != 0) i++;
-        st = i < N_LOADERS ? load_one(self, i, item)
-                           : volt_error_set(VOLT_ERR_FORMAT,
-                                            "fashion_mnist: load_state_dict: "
-                                            "unknown key '%s'",
-                                            item->string);
-    }
-    cJSON_Delete(o);
-    return st;
+    return volt_dm_loaders_load_state_dict(self, json, "fashion_mnist");
 }
 
 /* ------------------------------------------------------------ lifetime */
 
 static void fm_free(volt_datamodule *self) {
     fashion_mnist *m = (fashion_mnist *)self;
-    for (int i = 0; i < N_LOADERS; i++) volt_data_loader_free(m->loaders[i]);
+    for (int i = 0; i < VOLT_DM_LOADERS; i++) volt_data_loader_free(m->loaders[i]);
     volt_dataset_free(m->split[0]);
     volt_dataset_free(m->split[1]);
     volt_dataset_free(m->train_full);
@@ -267,7 +193,7 @@ volt_status volt_fashion_mnist_set_batch_size(volt_datamodule *dm, int64_t batch
                               (long long)batch_size);
     fashion_mnist *m = (fashion_mnist *)dm;
     m->opt.batch_size = batch_size;
-    for (int i = 0; i < N_LOADERS; i++) { /* rebuilt at the new size when next asked for */
+    for (int i = 0; i < VOLT_DM_LOADERS; i++) { /* rebuilt at the new size when next asked for */
         volt_data_loader_free(m->loaders[i]);
         m->loaders[i] = NULL;
     }

@@ -179,7 +179,7 @@ static void test_state_dict(void **state) {
     char *json = volt_datamodule_state_dict(dm);
     assert_non_null(json);
     assert_non_null(strstr(json, "\"train\""));
-    assert_non_null(strstr(json, "\"position\":2"));
+    assert_non_null(strstr(json, "\"position\": 2")); /* the loader state text, as written */
     double want = next_first(train);
     volt_datamodule_free(dm);
 

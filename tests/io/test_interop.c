@@ -24,12 +24,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "python_script.h"
+
 #include <volt/io.h>
 
 #include "tiny_checkpoint.h"
-
-static char python[1024];
-static char script[1024];
 
 /* This test's scratch directory, and a path in it (from a ring of 8). */
 static const char *tmp_dir(void) {
@@ -42,51 +41,6 @@ static const char *tmp_path(const char *name) {
     char *out = buf[next++ % 8];
     snprintf(out, sizeof buf[0], "%s/%s", tmp_dir(), name);
     return out;
-}
-
-/* Runs `py script ARGS...` (NULL-terminated), its output going to ours;
- * returns its exit status (-1 when it did not exit). */
-static int run_script(const char *py, const char *arg, ...) {
-    const char *argv[8] = {py, script};
-    int argc = 2;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a && argc < 7; a = va_arg(ap, const char *)) argv[argc++] = a;
-    va_end(ap);
-    argv[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        execvp(py, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
-    return WEXITSTATUS(status);
-}
-
-/* The first candidate Python that imports torch and safetensors.torch. */
-static bool find_python(void) {
-    const char *src = getenv("VOLT_SOURCE_DIR");
-    if (!src || !*src) src = ".";
-    snprintf(script, sizeof script, "%s/tests/io/interop/check_checkpoint.py", src);
-    char venv[1024], bench_venv[1024];
-    snprintf(venv, sizeof venv, "%s/.venv/bin/python3", src);
-    snprintf(bench_venv, sizeof bench_venv, "%s/bench/.venv/bin/python3", src);
-    const char *candidates[] = {getenv("VOLT_PYTHON"), venv, bench_venv, "/usr/bin/python3",
-                                "python3"};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        const char *py = candidates[i];
-        if (!py || !*py || (strchr(py, '/') && access(py, X_OK) != 0)) continue;
-        printf("interop: trying %s\n", py);
-        if (run_script(py, "probe", NULL) == 0) {
-            snprintf(python, sizeof python, "%s", py);
-            return true;
-        }
-    }
-    return false;
 }
 
 /* ------------------------------------------------------- JSON helpers */
@@ -257,7 +211,7 @@ static void test_torch_state_dict_loads_into_volt(void **state) {
 }
 
 int main(void) {
-    if (!find_python()) {
+    if (!find_python("check_checkpoint.py")) {
         printf("SKIPPED: io/test_interop: no Python with torch and safetensors (tried "
                "$VOLT_PYTHON, .venv, bench/.venv, /usr/bin/python3, python3); set one up with\n"
                "  /usr/bin/python3 -m venv --system-site-packages .venv && "
