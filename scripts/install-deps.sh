@@ -12,6 +12,7 @@ packages=(
     libopenblas-openmp-dev           # BLAS, the OpenMP build
     libdnnl-dev                      # oneDNN
     libopenmpi-dev openmpi-bin       # MPI
+    iproute2                         # ip netns: tests/dist/two_hosts.sh
     libcjson-dev                     # JSON
     libyaml-dev                      # YAML
     libprotobuf-c-dev protobuf-c-compiler # TensorBoard event files

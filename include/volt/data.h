@@ -320,7 +320,9 @@ volt_data_loader *volt_data_loader_new(volt_dataset *ds, const volt_data_loader_
 void volt_data_loader_free(volt_data_loader *l);
 
 /* Batches per epoch: ceil(n / batch_size), or floor with drop_last, where n
- * is the sampler's length (the dataset's without one). -1 for NULL. */
+ * is the sampler's length (the dataset's without one), or after
+ * volt_data_loader_set_distributed the shard's, ceil(n / world_size). -1
+ * for NULL. */
 int64_t volt_data_loader_len(const volt_data_loader *l);
 
 /* Delivers the next batch of the current epoch into *out (its tensors in the
@@ -339,6 +341,34 @@ bool volt_data_loader_next(volt_data_loader *l, volt_batch *out);
 void volt_data_loader_stop(volt_data_loader *l);
 /* Stops, then selects `epoch` from its first batch. */
 void volt_data_loader_set_epoch(volt_data_loader *l, int64_t epoch);
+
+/* Distributed training: this loader delivers only shard `rank` of
+ * `world_size` of every epoch (PyTorch's DistributedSampler, Lightning's
+ * DistributedSamplerWrapper). The epoch's whole order — the sampler's
+ * indices, the shuffled permutation, or 0..n-1 — is padded by repeating its
+ * first indices to a multiple of world_size, and rank r takes the indices at
+ * positions r, r + world_size, r + 2 * world_size, ...: the shards have the
+ * same length, ceil(n / world_size), and together cover every index, the
+ * padding (fewer than world_size indices) counted twice. batch_size and
+ * drop_last apply to the shard. The order does not depend on the world
+ * size (a shuffling loader's permutation is volt_random_sampler_new(n,
+ * seed)'s), so the ranks' batch k together hold the items of batch k of one
+ * process with world_size times the batch size. The ranks' shards are disjoint only when their orders agree: every rank
+ * needs the same seed (volt_data_loader_set_seed; the trainer makes them
+ * agree) and the same sampler (not a volt_distributed_sampler: that would
+ * shard twice). world_size 1 restores the whole order (and the shuffle of a
+ * loader never sharded). Stops the loader, keeps the epoch, restarts it from
+ * its first batch (position 0); the state (position, n_batches) then counts
+ * the shard's batches. VOLT_ERR_INVALID_ARGUMENT for
+ * a NULL loader, world_size < 1, or a rank outside [0, world_size). */
+volt_status volt_data_loader_set_distributed(volt_data_loader *l, int rank, int world_size);
+/* The shard: rank 0 of 1 unless set_distributed changed it; -1 for NULL. */
+int volt_data_loader_rank(const volt_data_loader *l);
+int volt_data_loader_world_size(const volt_data_loader *l);
+/* Stops the loader and replaces the seed its shuffle and transforms draw
+ * from (taken as it is: 0 is a seed like any other); epoch and position are
+ * kept. VOLT_ERR_INVALID_ARGUMENT for NULL. */
+volt_status volt_data_loader_set_seed(volt_data_loader *l, uint64_t seed);
 
 /* Everything needed to resume exactly: the next batch delivered after a
  * restore is batch `position` of epoch `epoch`. */

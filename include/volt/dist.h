@@ -238,6 +238,193 @@ bool volt_work_is_completed(volt_work *w);
  * storage alive for good: MPI may still write into it. */
 void volt_work_free(volt_work *w);
 
+
+/* ------------------------------------------------------ gradient reducer */
+
+/* Data-parallel gradient averaging (DESIGN.md §5), what strategy="ddp" and
+ * volt_fabric use: gradients are packed into buckets of about bucket_cap_mb
+ * megabytes in reverse parameter order (the order backward produces them),
+ * and each bucket is all-reduced asynchronously as soon as the grad-ready
+ * hooks (volt/autograd.h) of all its parameters fired, while backward goes
+ * on with the earlier layers. volt_grad_reducer_finish waits for every
+ * bucket and writes the averaged gradients back, so that after it every
+ * rank holds the same gradients: the mean over ranks of each rank's
+ * gradient. Buckets are started strictly in bucket order on every rank
+ * (a ready bucket waits for the ones before it), so the ranks' collectives
+ * always match. Each bucket also carries one flag per parameter, whether
+ * that rank produced a gradient for it: a parameter no rank produced a
+ * gradient for keeps grad NULL (the optimizer skips it, as without
+ * distribution); one that only some ranks produced counts as zero on the
+ * others.
+ *
+ *     volt_grad_reducer *r = volt_grad_reducer_new(pg, params.tensors,
+ *                                                  params.names, params.count, NULL);
+ *     for (micro-batch) {
+ *         volt_grad_reducer_set_sync(r, last_micro_batch); // no_sync otherwise
+ *         loss = ...; volt_backward(loss);
+ *     }
+ *     volt_grad_reducer_finish(r);   // after the last micro-batch's backward
+ *     volt_optimizer_step(opt);
+ *
+ * With sync off the hooks do nothing and gradients accumulate locally
+ * (Lightning's no_sync on accumulation micro-batches). Parameters must be contiguous f32 or f64 CPU leaves requiring
+ * grad (buckets hold one dtype). */
+typedef struct volt_grad_reducer volt_grad_reducer;
+
+typedef struct {
+    /* Bucket capacity in megabytes (10^6 bytes); 0: 25 (PyTorch's). A
+     * parameter larger than the capacity gets a bucket of its own. */
+    double bucket_cap_mb;
+} volt_grad_reducer_options;
+
+/* Where the time of the reductions went, since the reducer was made. */
+typedef struct {
+    int64_t reductions;   /* finished volt_grad_reducer_finish calls */
+    int64_t buckets;      /* buckets per reduction */
+    int64_t bytes;        /* bytes all-reduced per reduction (flags included) */
+    double wait_seconds;  /* time spent inside finish waiting for the buckets */
+} volt_grad_reducer_stats;
+
+/* A reducer over params[0..n) (names[i] names them in messages; names may
+ * be NULL), a collective call: the ranks check that they have the same
+ * parameters (count, dtypes, shapes), or fail on every rank with a message
+ * naming the first parameter that differs and the shapes on both ranks (a
+ * rank whose own arguments are bad fails with its message, the others
+ * naming that rank). The hooks it adds to the parameters cannot be removed:
+ * they stay, doing nothing once it is freed (16 bytes per parameter stay
+ * allocated for the process's life); the caller keeps the parameters alive
+ * longer than the reducer.
+ * NULL + error (VOLT_ERR_INVALID_ARGUMENT for bad parameters or options,
+ * the group's errors). */
+volt_grad_reducer *volt_grad_reducer_new(volt_process_group *pg, volt_tensor *const *params,
+                                         const char *const *names, int64_t n,
+                                         const volt_grad_reducer_options *options);
+/* Waits for any bucket in flight, then frees. NULL is ignored. */
+void volt_grad_reducer_free(volt_grad_reducer *r);
+/* true (the default): the next backward passes start the buckets; false:
+ * the hooks do nothing (gradient accumulation without communication). */
+void volt_grad_reducer_set_sync(volt_grad_reducer *r, bool sync);
+bool volt_grad_reducer_sync(const volt_grad_reducer *r);
+/* After the last backward of an accumulation window: starts the buckets
+ * still waiting — their parameters whose hook did not fire in a
+ * synchronized pass contribute their current grad (accumulated during
+ * no_sync passes), or zeros and a 0 flag when they have none — waits for
+ * all of them (bounded by the group's timeout), and writes the mean into
+ * each parameter's grad (allocating it where a rank had none). So finish
+ * also works after passes that all ran with sync off (every bucket is then
+ * started here), and with no backward at all. Resets for the next window.
+ * A failure (a timeout, a broken group, a hook that could not copy a
+ * gradient, a second backward reaching a parameter after its hook fired in
+ * a synchronized pass of this window) is returned here with its message;
+ * the grads are then left as backward made them. */
+volt_status volt_grad_reducer_finish(volt_grad_reducer *r);
+volt_grad_reducer_stats volt_grad_reducer_get_stats(const volt_grad_reducer *r);
+
+/* -------------------------------------------------------------- launcher */
+
+/* Makes this program one of `nprocs` ranks — Lightning's subprocess
+ * launcher, the MPI way; what the trainer does at the start of
+ * fit/validate/test/predict when devices > 1, and volt_fabric's launch.
+ *
+ *   nprocs <= 1: VOLT_OK, nothing happens.
+ *   Already a rank of a job (volt_cluster_env_detect() finds a launcher:
+ *   mpirun, srun, RANK/WORLD_SIZE): VOLT_OK when the launcher started
+ *   exactly nprocs processes, else VOLT_ERR_INVALID_ARGUMENT ("devices=4
+ *   but the launcher (openmpi) started 2 processes; ...").
+ *   No launcher: the process REPLACES ITSELF (execv) by
+ *       mpiexec -n N --oversubscribe --bind-to none [--allow-run-as-root]
+ *               <this executable> <this program's arguments>
+ *   and does not return; each rank then calls volt_dist_launch(N) again,
+ *   sees the launcher, and goes on.
+ *
+ * Consequences, as with Lightning: everything the program did before the
+ * call runs again in every rank (so call it early, before expensive work,
+ * output or files the ranks would repeat); the ranks' stdout and stderr go
+ * to the terminal (mpiexec forwards them; stdin goes to rank 0); the exit
+ * status of the command is mpiexec's (non-zero when a rank fails). Output
+ * buffered before the call is flushed first (fflush(NULL)). The ranks start
+ * in the working directory of the call, with this environment and the
+ * arguments the program was started with (/proc/self/cmdline).
+ *
+ * Environment:
+ *   VOLT_MPIEXEC             the mpiexec to run (a path, or a name looked up
+ *                            in PATH); default: mpiexec from PATH. It must be
+ *                            Open MPI's (the one volt was built against).
+ *   VOLT_ALLOW_OVERSUBSCRIBE =1 allows more processes than CPUs available
+ *                            to this process (its affinity mask); without
+ *                            it that is refused with an error.
+ *   VOLT_NUM_THREADS         when unset, the ranks get max(1, CPUs / N), so
+ *                            that N ranks do not each run a thread per CPU.
+ *   VOLT_LAUNCHED            set to N for the ranks: a rank that finds no
+ *                            launcher environment fails (VOLT_ERR_STATE)
+ *                            instead of starting mpiexec again.
+ * Ranks are not pinned to cores (--bind-to none): the kernel spreads them.
+ * --oversubscribe is always passed because volt counts the CPUs itself and
+ * Open MPI's own count (cores, not hardware threads) can be lower.
+ *
+ * Errors, when it returns: VOLT_ERR_INVALID_ARGUMENT (nprocs above the
+ * CPUs, a launcher with another size, a malformed launcher environment),
+ * VOLT_ERR_UNSUPPORTED (no mpiexec: the message names the package,
+ * openmpi-bin, and the alternative, `mpirun -np N <program>`),
+ * VOLT_ERR_STATE (VOLT_LAUNCHED without a launcher), VOLT_ERR_IO (execv
+ * failed: the reason from errno). Single-node only; across hosts start the
+ * program with mpirun/srun yourself (the top of this file). */
+volt_status volt_dist_launch(int nprocs);
+
+
+/* ------------------------------------------------------ sync batch norm */
+
+/* Synchronized batch normalization (PyTorch's SyncBatchNorm), what
+ * sync_batchnorm=true turns on under strategy="ddp": in training mode the
+ * batch statistics of each BatchNorm layer are those of the batch made of
+ * every rank's batch (the ranks' batch sizes may differ), so that the
+ * layer behaves as if one process ran the concatenated batch:
+ *
+ *   forward   one all_gather of each rank's [count, mean[C], M2[C]] (f64),
+ *             combined in rank order (Chan et al.'s pairwise update, stable
+ *             where sums of squares are not), so every rank gets the same
+ *             global mean and biased variance; the running statistics are
+ *             updated with them (the unbiased variance uses the global
+ *             count), identically on every rank;
+ *   backward  one all_reduce(sum) of [sum(dy)[C], sum(dy * xhat)[C]] (f64),
+ *             when x needs its gradient: the input gradient is the one of
+ *             the concatenated batch. The weight and bias gradients stay
+ *             this rank's sums, as in PyTorch: their sum over the ranks
+ *             (DDP's average times the world size) is the concatenated
+ *             batch's.
+ *
+ * Every rank of pg must run each synchronized layer's forward and backward,
+ * in the same order (collective calls). Eval mode is plain batch norm with
+ * the running statistics, no communication. A rank's batch may be empty,
+ * as long as the ranks together have more than one value per channel. */
+typedef struct volt_module volt_module;
+
+/* Makes every BatchNorm1d / BatchNorm2d layer among m and its descendants
+ * synchronized over pg (through the layers' train_fn, volt/nn.h), in
+ * place; pg NULL or a group of world size 1 restores plain batch norm.
+ * pg is not owned: keep it alive while m trains, or convert back with NULL
+ * before freeing it. Not a collective call. A module without batch norm
+ * layers is left as it is (VOLT_OK). Errors: VOLT_ERR_INVALID_ARGUMENT for
+ * a NULL m. */
+volt_status volt_sync_batch_norm_convert(volt_module *m, volt_process_group *pg);
+
+/* The op underneath: volt_batch_norm (volt/ops.h), same arguments and
+ * contract, with training-mode statistics over every rank of pg as above
+ * (a collective call in training mode; its autograd node is named
+ * "sync_batch_norm"). Not training, pg NULL or world size 1: exactly
+ * volt_batch_norm (PyTorch's SyncBatchNorm does the same). The node keeps
+ * pg for the backward: free the group only after that ran or the graph was
+ * dropped. Errors: volt_batch_norm's, named "sync_batch_norm: input
+ * f32[4,3]: ...", with "expected more than 1 value per channel when
+ * training" counting the values of every rank, and the group's errors
+ * ("sync_batch_norm: all_gather: ..."). A rank whose arguments are invalid
+ * still takes part in the collective, so that every rank fails (the others
+ * with "rank 1 passed invalid arguments") instead of waiting for it. */
+volt_tensor *volt_sync_batch_norm(volt_process_group *pg, const volt_tensor *x,
+                                  volt_tensor *running_mean, volt_tensor *running_var,
+                                  const volt_tensor *weight, const volt_tensor *bias, bool training,
+                                  double momentum, double eps);
+
 #ifdef __cplusplus
 }
 #endif

@@ -501,16 +501,31 @@ typedef struct {
     bool no_track_running_stats; /* no buffers: batch statistics always */
 } volt_batch_norm_options;
 
+/* A replacement of volt_batch_norm for the training-mode forward of a batch
+ * norm layer: called instead of volt_batch_norm(x, running_mean,
+ * running_var, weight, bias, true, momentum, eps), with the same arguments
+ * and contract (running statistics updated in place), plus the ctx it was
+ * set with. What volt_sync_batch_norm_convert (volt/dist.h) installs, so
+ * that the batch statistics cover every rank's batch. */
+typedef volt_tensor *(*volt_batch_norm_train_fn)(void *ctx, const volt_tensor *x,
+                                                 volt_tensor *running_mean,
+                                                 volt_tensor *running_var,
+                                                 const volt_tensor *weight, const volt_tensor *bias,
+                                                 double momentum, double eps);
+
 /* BatchNorm1d ([N, C] or [N, C, L]) / BatchNorm2d ([N, C, H, W]). Buffers
  * "running_mean" (zeros), "running_var" (ones) and "num_batches_tracked"
  * (i64, 0-d), as in PyTorch's state dicts. Training mode: batch statistics,
- * running statistics updated (num_batches_tracked + 1); eval mode: the
- * running statistics (batch ones without tracked statistics). */
+ * running statistics updated (num_batches_tracked + 1), through train_fn
+ * when one is set; eval mode: the running statistics (batch ones without
+ * tracked statistics), never through train_fn. */
 typedef struct {
     volt_module base;
     int64_t num_features;
     double eps, momentum;
     bool affine, track_running_stats;
+    volt_batch_norm_train_fn train_fn; /* NULL: volt_batch_norm */
+    void *train_ctx;                   /* train_fn's context, not owned */
     /* private: */
     int dims; /* 1 or 2 */
 } volt_batch_norm_layer;
@@ -524,6 +539,11 @@ volt_batch_norm2d *volt_batch_norm2d_new(volt_module *parent, const char *name,
                                          const volt_batch_norm_options *options);
 volt_tensor *volt_batch_norm1d_forward(volt_batch_norm1d *layer, const volt_tensor *x);
 volt_tensor *volt_batch_norm2d_forward(volt_batch_norm2d *layer, const volt_tensor *x);
+/* Sets train_fn and ctx (fn NULL: plain volt_batch_norm again, ctx
+ * ignored) on every BatchNorm1d / BatchNorm2d layer among m and its
+ * descendants. Returns how many layers it set, or -1 with
+ * VOLT_ERR_INVALID_ARGUMENT for a NULL m. */
+int64_t volt_batch_norm_set_train_fn(volt_module *m, volt_batch_norm_train_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

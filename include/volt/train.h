@@ -49,6 +49,7 @@
 
 #include "volt/core.h"
 #include "volt/data.h"
+#include "volt/dist.h"
 #include "volt/io.h"
 #include "volt/nn.h"
 #include "volt/optim.h"
@@ -271,7 +272,9 @@ enum {
     VOLT_LOG_REDUCE_SUM = 1u << 4, /* epoch reduction: sum (default: batch-size-weighted mean) */
     VOLT_LOG_REDUCE_MIN = 1u << 5,
     VOLT_LOG_REDUCE_MAX = 1u << 6,
-    VOLT_LOG_SYNC_DIST = 1u << 7, /* reduce across processes (one process: nothing) */
+    /* reduce over the processes at each call (one process: nothing): the
+     * batch-size-weighted mean, or the sum/min/max with a REDUCE flag */
+    VOLT_LOG_SYNC_DIST = 1u << 7,
 };
 
 /* Lightning's self.log: records `value` (a one-element tensor; read at once)
@@ -359,7 +362,9 @@ typedef struct {
     volt_status (*log_metrics)(volt_logger *self, const volt_metrics *metrics, int64_t step);
     /* Writes what is buffered (whole files, atomically). */
     volt_status (*flush)(volt_logger *self);
-    /* The run ended (success or not): flush and close. */
+    /* The run ended (success or not): write everything buffered. The
+     * trainer keeps its loggers for its next run, so a logger may keep its
+     * files open until free. */
     volt_status (*finalize)(volt_logger *self, bool success);
     /* Its directory ("<root>/volt_logs/version_3"); NULL before it has one. */
     const char *(*log_dir)(volt_logger *self);
@@ -386,8 +391,11 @@ volt_logger *volt_csv_logger_new(const char *save_dir, const char *name, int64_t
  * status). version < 0: one more than the largest existing. Records are
  * buffered: the file is made at the first row of metrics, then written to
  * when a row finds flush_secs (>= 0; Lightning's default is 120; 0: every
- * row) passed since the last write, on flush and at the end. A run that
- * fails before logging a metric leaves nothing. NULL + error on bad
+ * row) passed since the last write, on flush and at the end. One file per
+ * logger: every run of the trainer (fit, then test, ...) appends to it and
+ * free closes it; the HPARAMS session is started by the first run that logs
+ * hyperparameters and ended with that run's status. A run that fails
+ * before logging a metric leaves nothing. NULL + error on bad
  * arguments. */
 volt_logger *volt_tensorboard_logger_new(const char *save_dir, const char *name, int64_t version,
                                          double flush_secs);
@@ -408,10 +416,22 @@ const char *volt_trainer_log_dir(const volt_trainer *t);
 typedef struct {
     /* Hardware and precision (later issues: other values are refused). */
     const char *accelerator; /* "auto" or "cpu" */
-    const char *strategy;    /* "auto" */
-    int64_t devices;         /* 1 */
-    int64_t num_nodes;       /* 1 */
-    const char *precision;   /* "32-true"; Lightning's other values: later */
+    /* "auto": "ddp" when the processes are more than one (devices * num_nodes
+     * > 1, or a launcher started several), else "single_device". "ddp":
+     * data parallel over MPI (see "Distributed training" below). "zero1":
+     * "ddp" with the optimizer state sharded across the processes. */
+    const char *strategy;
+    /* Processes per node on the CPU (1; -1: one per CPU core available).
+     * With a launcher around the program (mpirun, srun) the launcher's
+     * process count is used: devices must be 1 (the default, which adopts
+     * it) or equal it per node. Without one and devices > 1, the trainer
+     * starts the processes itself (see below). */
+    int64_t devices;
+    int64_t num_nodes;           /* 1 */
+    const char *precision;       /* "32-true"; Lightning's other values: later */
+    bool sync_batchnorm;         /* false; true: batch norm statistics over every process */
+    bool use_distributed_sampler; /* true: each process gets its own shard of every loader */
+    double bucket_cap_mb;        /* 25: DDP gradient bucket size (DDPStrategy's bucket_cap_mb) */
 
     /* Loop lengths. */
     int64_t max_epochs; /* VOLT_NONE: 1000 unless max_steps/max_time; -1: no limit */
@@ -540,6 +560,74 @@ bool volt_trainer_sanity_checking(const volt_trainer *t);
  * honours min_epochs/min_steps). */
 void volt_trainer_request_stop(volt_trainer *t);
 const volt_trainer_config *volt_trainer_get_config(const volt_trainer *t);
+
+/* ---------------------------------------------------- distributed training */
+/* strategy "ddp" (DESIGN.md §5; Lightning's DDPStrategy over MPI). Every
+ * process runs the same program and the same trainer calls; the trainer
+ * makes them one training run:
+ * - Launch. Under `mpirun -np N` / `mpiexec -n N` (Open MPI) or `srun`
+ *   (SLURM, with --mpi=pmix) each process is one rank. Without a launcher,
+ *   devices = N > 1 re-executes the program under `mpiexec -n N` at the
+ *   start of the first entry point (volt_dist_launch, volt/dist.h): the
+ *   program starts again in N processes, so what it did before runs again
+ *   in each, and mpiexec's exit status becomes the program's. Several nodes:
+ *   start the program on each with mpirun/srun (num_nodes = the nodes,
+ *   devices = the processes per node).
+ * - Setup (fit): after configure_optimizers and any checkpoint restore,
+ *   rank 0's parameters and buffers are broadcast to the others; with
+ *   sync_batchnorm the module's batch norm layers use statistics over all
+ *   ranks (volt_sync_batch_norm_convert) for the run.
+ * - Gradients: averaged across ranks by a volt_grad_reducer (buckets of
+ *   bucket_cap_mb, all-reduced while backward runs); no communication on
+ *   the micro-batches of an accumulation window but its last. A module
+ *   that optimizes manually calls volt_trainer_all_reduce_gradients before
+ *   its optimizer step.
+ * - Data: with use_distributed_sampler, every loader the trainer iterates
+ *   is sharded for the run (volt_data_loader_set_distributed: each rank a
+ *   disjoint shard of equal length; the ranks' loader seeds are set to
+ *   rank 0's) and restored afterwards.
+ * - Output: loggers, the progress bar, the model summary and checkpoint
+ *   files exist on rank 0 only; a checkpoint save is collective (every rank
+ *   calls it, rank 0 writes, all wait for it and share its outcome).
+ *   volt_log(..., VOLT_LOG_SYNC_DIST) reduces the value over the ranks.
+ *   ModelCheckpoint saves when every rank finds the score in its top k;
+ *   EarlyStopping stops when any rank asks to.
+ * - Failures: a rank that fails or dies makes the others fail within the
+ *   group's timeout (VOLT_DIST_TIMEOUT) instead of hanging (volt/dist.h).
+ * strategy "zero1": the same, with the optimizer state sharded: each rank
+ * owns a balanced share of the parameters, receives their mean gradient by
+ * a reduce-scatter (so on_after_backward and on_before_optimizer_step see
+ * gradients of the owned parameters only; the others are NULL), updates and
+ * keeps state for them alone, then the ranks all-gather the parameters.
+ * Gradient clipping by norm uses the global norm. Checkpoints gather the
+ * whole optimizer state on rank 0: they load at any world size, under any
+ * strategy. Automatic optimization only.
+ * With one process every call below is trivial. */
+
+/* This process's rank among all (0 .. world_size-1), the number of
+ * processes, its rank on its node, its node. Known once an entry point
+ * started (before: 0, 1, 0, 0). */
+int volt_trainer_global_rank(const volt_trainer *t);
+int volt_trainer_world_size(const volt_trainer *t);
+int volt_trainer_local_rank(const volt_trainer *t);
+int volt_trainer_node_rank(const volt_trainer *t);
+/* Lightning's is_global_zero: rank 0 (always true with one process). */
+bool volt_trainer_is_global_zero(const volt_trainer *t);
+/* The trainer's process group (NULL with one process and a single-device
+ * strategy). Borrowed; lives as long as the trainer. */
+volt_process_group *volt_trainer_process_group(const volt_trainer *t);
+/* Lightning's strategy.reduce_boolean_decision, a collective call: *value
+ * becomes true when every rank's is true (all) / any rank's is (!all). */
+volt_status volt_trainer_reduce_bool(volt_trainer *t, bool *value, bool all);
+/* Waits for every rank (strategy.barrier). */
+volt_status volt_trainer_barrier(volt_trainer *t);
+/* Averages the module's gradients across ranks now (manual optimization,
+ * before the optimizer step; automatic optimization does it itself). */
+volt_status volt_trainer_all_reduce_gradients(volt_trainer *t);
+/* The gradient reducer's figures (volt/dist.h) of the running or last fit
+ * under ddp: reductions, buckets, bytes, seconds waited for the buckets
+ * after backward. Zeros otherwise. */
+volt_grad_reducer_stats volt_trainer_gradient_sync_stats(const volt_trainer *t);
 
 /* ------------------------------------------------------------- checkpoints */
 

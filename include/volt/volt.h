@@ -49,6 +49,7 @@
 #include "volt/core.h"
 #include "volt/data.h"
 #include "volt/dist.h"
+#include "volt/fabric.h"
 #include "volt/io.h"
 #include "volt/nn.h"
 #include "volt/ops.h"

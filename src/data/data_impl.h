@@ -60,7 +60,9 @@ struct volt_data_loader {
     volt_transform *transforms;
     volt_sampler *sampler; /* borrowed; NULL: sequential or shuffled order */
     int64_t dataset_len;
-    int64_t n_items; /* indices per epoch */
+    int64_t n_full;       /* indices of the whole epoch's order (all ranks) */
+    int rank, world_size; /* this loader's shard (loader_distributed.c) */
+    int64_t n_items;      /* indices per epoch of this shard (n_full for world 1) */
     int64_t n_batches;
     uint64_t seed;
     int64_t epoch;
@@ -70,6 +72,13 @@ struct volt_data_loader {
     int64_t *order;         /* n_items dataset indices */
     volt_loader_pool *pool; /* NULL with 0 workers */
 };
+
+/* Sets n_items and n_batches from n_full, the shard and the batch size. */
+void volt_loader_count(volt_data_loader *l);
+/* Rank l->rank's shard of the whole order all[0..n_full) into
+ * out[0..n_items): padded by repeating its first entries to a multiple of
+ * world_size, every world_size-th entry from rank. */
+void volt_loader_shard(const volt_data_loader *l, const int64_t *all, int64_t *out);
 
 /* Builds batch k of the running epoch (order, transforms, flatten, u8
  * conversion) into *out with caller-owned tensors. Safe from any thread: it
@@ -94,8 +103,7 @@ void volt_loader_pool_stop(volt_loader_pool *p);
 enum { VOLT_DM_TRAIN, VOLT_DM_VAL, VOLT_DM_TEST, VOLT_DM_PREDICT, VOLT_DM_LOADERS };
 extern const char *const volt_dm_loader_keys[VOLT_DM_LOADERS];
 char *volt_dm_loaders_state_dict(volt_data_loader *const *loaders, const char *who);
-volt_status volt_dm_loaders_load_state_dict(volt_datamodule *dm, const char *json,
-                                            const char *who);
+volt_status volt_dm_loaders_load_state_dict(volt_datamodule *dm, const char *json, const char *who);
 void volt_dm_loaders_teardown(volt_data_loader **loaders, volt_stage stage);
 
 #endif

@@ -2,7 +2,8 @@
  * seeded shuffle), building batch k (get_batch, u8 -> f32, transforms,
  * flatten), in-order delivery into the caller's scope, early stop, and the
  * resumable state (seed, epoch, position). The worker threads are in
- * loader_workers.c. */
+ * loader_workers.c, the shards of distributed training in
+ * loader_distributed.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,11 +62,17 @@ volt_data_loader *volt_data_loader_new(volt_dataset *ds, const volt_data_loader_
     l->transforms = t;
     l->sampler = opt->sampler;
     l->dataset_len = len;
-    l->n_items = n;
-    l->n_batches =
-        opt->drop_last ? n / opt->batch_size : (n + opt->batch_size - 1) / opt->batch_size;
+    l->n_full = n;
+    l->world_size = 1;
+    volt_loader_count(l);
     l->seed = opt->seed ? opt->seed : volt_global_seed();
     return l;
+}
+
+void volt_loader_count(volt_data_loader *l) {
+    int64_t n = l->n_full, w = l->world_size, b = l->opt.batch_size;
+    l->n_items = w > 1 ? (n + w - 1) / w : n;
+    l->n_batches = l->opt.drop_last ? l->n_items / b : (l->n_items + b - 1) / b;
 }
 
 int64_t volt_data_loader_len(const volt_data_loader *l) {
@@ -156,26 +163,50 @@ volt_status volt_loader_build(const volt_data_loader *l, int64_t k, volt_batch *
 
 /* -------------------------------------------------------------- epochs */
 
-static volt_status start_epoch(volt_data_loader *l) {
-    l->order = malloc((size_t)(l->n_items > 0 ? l->n_items : 1) * sizeof *l->order);
-    if (!l->order) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "data_loader: out of memory");
-    volt_status st = VOLT_OK;
-    if (l->sampler) {
-        volt_sampler_set_epoch(l->sampler, l->epoch);
-        st = volt_sampler_indices(l->sampler, l->order);
-        for (int64_t i = 0; st == VOLT_OK && i < l->n_items; i++)
-            if (l->order[i] < 0 || l->order[i] >= l->dataset_len)
-                st = volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
-                                    "data_loader: %s gave index %lld "
-                                    "for a dataset of %lld items",
-                                    l->sampler->ops->name ? l->sampler->ops->name : "sampler",
-                                    (long long)l->order[i], (long long)l->dataset_len);
-    } else {
-        for (int64_t i = 0; i < l->n_items; i++) l->order[i] = i;
+/* The whole epoch's order (every rank's), n_full indices, into all: the
+ * sampler's, or 0..n-1, shuffled from (seed, epoch) — the same for every
+ * world size, so that the ranks' shards interleave into the order of one
+ * process. */
+static volt_status epoch_order(const volt_data_loader *l, int64_t *all) {
+    if (!l->sampler) {
+        for (int64_t i = 0; i < l->n_full; i++) all[i] = i;
         if (l->opt.shuffle)
-            volt_data_shuffle(l->order, l->n_items, l->seed,
+            volt_data_shuffle(all, l->n_full, l->seed,
                               volt_data_stream(VOLT_DATA_STREAM_SHUFFLE, (uint64_t)l->epoch, 0));
+        return VOLT_OK;
     }
+    volt_sampler_set_epoch(l->sampler, l->epoch);
+    volt_status st = volt_sampler_indices(l->sampler, all);
+    for (int64_t i = 0; st == VOLT_OK && i < l->n_full; i++)
+        if (all[i] < 0 || all[i] >= l->dataset_len)
+            st = volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                                "data_loader: %s gave index %lld "
+                                "for a dataset of %lld items",
+                                l->sampler->ops->name ? l->sampler->ops->name : "sampler",
+                                (long long)all[i], (long long)l->dataset_len);
+    return st;
+}
+
+/* This rank's order of the epoch into l->order (n_items indices). */
+static volt_status shard_order(volt_data_loader *l) {
+    bool sharded = l->world_size > 1;
+    l->order = malloc((size_t)(l->n_items > 0 ? l->n_items : 1) * sizeof *l->order);
+    int64_t *all =
+        sharded ? malloc((size_t)(l->n_full > 0 ? l->n_full : 1) * sizeof *all) : l->order;
+    if (!l->order || !all) {
+        if (sharded) free(all);
+        return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "data_loader: out of memory");
+    }
+    volt_status st = epoch_order(l, all);
+    if (sharded) {
+        if (st == VOLT_OK) volt_loader_shard(l, all, l->order);
+        free(all);
+    }
+    return st;
+}
+
+static volt_status start_epoch(volt_data_loader *l) {
+    volt_status st = shard_order(l);
     if (st == VOLT_OK && l->opt.num_workers > 0) {
         l->pool = volt_loader_pool_start(l, l->position);
         if (!l->pool) st = volt_error_status();
@@ -252,8 +283,10 @@ volt_status volt_data_loader_state_set(volt_data_loader *l, const volt_data_load
     if (s->n_batches != l->n_batches)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "data_loader_state_set: the state was saved "
-                              "by a loader of %lld batches per epoch, this one has %lld",
-                              (long long)s->n_batches, (long long)l->n_batches);
+                              "by a loader of %lld batches per epoch, this one has %lld "
+                              "(rank %d of %d)",
+                              (long long)s->n_batches, (long long)l->n_batches, l->rank,
+                              l->world_size);
     if (s->epoch < 0 || s->position < 0 || s->position > l->n_batches)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "data_loader_state_set: epoch %lld, "

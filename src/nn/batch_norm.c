@@ -1,7 +1,8 @@
 /* batch_norm.c: the BatchNorm1d and BatchNorm2d layers — affine parameters,
  * running statistics and num_batches_tracked as buffers (PyTorch's state
  * dict keys), momentum or the cumulative average, train/eval behaviour —
- * over volt_batch_norm (src/ops/batch_norm.c). */
+ * over volt_batch_norm (src/ops/batch_norm.c), or in training over the
+ * replacement a caller installed (train_fn: dist's sync batch norm). */
 #include <math.h>
 
 #include "nn/conv_layers_impl.h"
@@ -91,7 +92,9 @@ static volt_tensor *bn_forward(const char *type, volt_batch_norm_layer *l, const
     }
     bool had_error = volt_error_status() != VOLT_OK;
     /* Batch statistics in training, and in eval without running ones. */
-    volt_tensor *y = volt_batch_norm(x, rm, rv, w, b, training || !rm, factor, l->eps);
+    volt_tensor *y = training && l->train_fn
+                         ? l->train_fn(l->train_ctx, x, rm, rv, w, b, factor, l->eps)
+                         : volt_batch_norm(x, rm, rv, w, b, training || !rm, factor, l->eps);
     return volt_conv_layer_result(&l->base, y, had_error);
 }
 
@@ -101,4 +104,24 @@ volt_tensor *volt_batch_norm1d_forward(volt_batch_norm1d *layer, const volt_tens
 
 volt_tensor *volt_batch_norm2d_forward(volt_batch_norm2d *layer, const volt_tensor *x) {
     return bn_forward("BatchNorm2d", layer, x);
+}
+
+static int64_t set_train_fn(volt_module *m, volt_batch_norm_train_fn fn, void *ctx) {
+    int64_t count = 0;
+    if (m->cls == &bn1_class || m->cls == &bn2_class) {
+        volt_batch_norm_layer *l = (volt_batch_norm_layer *)m;
+        l->train_fn = fn;
+        l->train_ctx = fn ? ctx : NULL;
+        count++;
+    }
+    for (int i = 0; i < m->n_children; i++) count += set_train_fn(m->children[i].module, fn, ctx);
+    return count;
+}
+
+int64_t volt_batch_norm_set_train_fn(volt_module *m, volt_batch_norm_train_fn fn, void *ctx) {
+    if (!m) {
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "volt_batch_norm_set_train_fn: module is NULL");
+        return -1;
+    }
+    return set_train_fn(m, fn, ctx);
 }

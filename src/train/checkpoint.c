@@ -36,6 +36,7 @@ static const char *const reserved[] = {
     "format",       "volt_version", "epoch",         "global_step", "weights_only",
     "loops",        "optimizers",   "lr_schedulers", "callbacks",   "rng",
     "train_loader", "datamodule",   "hparams",       "precision",   "checksum",
+    "world_size",   "fabric",
 };
 
 static bool is_reserved(const char *key) {

@@ -293,10 +293,14 @@ static volt_status restore_optimizers(volt_trainer *t, volt_checkpoint *ck) {
         volt_state_dict sd = {.owns_tensors = true};
         sd.names = calloc((size_t)n + 1, sizeof *sd.names);
         sd.tensors = calloc((size_t)n + 1, sizeof *sd.tensors);
-        char *json = cJSON_PrintUnformatted(cJSON_GetArrayItem(opts, i));
-        st = sd.names && sd.tensors && json
+        cJSON *item = cJSON_GetArrayItem(opts, i);
+        st = sd.names && sd.tensors
                  ? optimizer_tensors(t, ck, i, &sd)
                  : volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
+        /* zero1: this rank's shard of the (always unsharded) state */
+        if (!st && i == 0 && t->zero1_state) st = volt_zero1_keep_owned(t->zero1_state, &sd, item);
+        char *json = st ? NULL : cJSON_PrintUnformatted(item);
+        if (!st && !json) st = volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
         if (!st) st = volt_optimizer_load_state_dict(t->optims[i].opt, &sd, json);
         cJSON_free(json);
         for (int64_t k = 0; k < sd.count; k++) {
@@ -344,6 +348,31 @@ static volt_status restore_rng(volt_checkpoint *ck) {
     return VOLT_OK;
 }
 
+/* A mid-epoch checkpoint of another world size (ddp shards the loader, so
+ * its batches per epoch differ): resumes at the same fraction of the epoch
+ * (exact when the global batch is the same), saying that the rest of the
+ * epoch's order is not the uninterrupted run's. */
+static volt_status convert_position(volt_trainer *t, volt_checkpoint *ck, volt_data_loader *dl,
+                                    volt_data_loader_state *ls) {
+    const char *w = volt_checkpoint_meta(ck, "world_size");
+    int64_t saved_world = w ? strtoll(w, NULL, 10) : 1, n = volt_data_loader_len(dl);
+    if (saved_world == volt_trainer_world_size(t) || ls->n_batches == n || ls->n_batches <= 0)
+        return VOLT_OK;
+    int64_t pos = ls->position * n / ls->n_batches;
+    if (pos < 1) pos = 1;
+    if (pos > n) pos = n;
+    if (volt_trainer_is_global_zero(t))
+        fprintf(stderr,
+                "volt: checkpoint %s was written by %lld processes and resumes on %d: the epoch "
+                "goes on from batch %lld of %lld (was %lld of %lld), in this world size's order\n",
+                volt_checkpoint_path(ck), (long long)saved_world, volt_trainer_world_size(t),
+                (long long)pos, (long long)n, (long long)ls->position, (long long)ls->n_batches);
+    ls->position = pos;
+    ls->n_batches = n;
+    t->batch_pos = pos;
+    return VOLT_OK;
+}
+
 volt_status volt_ckpt_restore_training(volt_trainer *t, volt_data_loader *train_dl) {
     volt_checkpoint *ck = t->ckpt;
     if (!ck) return VOLT_OK;
@@ -355,6 +384,7 @@ volt_status volt_ckpt_restore_training(volt_trainer *t, volt_data_loader *train_
     if (!st && mid) {
         volt_data_loader_state ls;
         st = volt_data_loader_state_from_json(volt_checkpoint_meta(ck, "train_loader"), &ls);
+        if (!st) st = convert_position(t, ck, train_dl, &ls);
         if (!st) st = volt_data_loader_state_set(train_dl, &ls);
         if (st) volt_error_prefix(st, "checkpoint %s: the train loader's position", path);
     }

@@ -78,11 +78,13 @@ static const char *param_name(const volt_params *mp, const volt_tensor *p) {
     return NULL;
 }
 
-/* "state.<j>.<slot>" of optimizer i -> "optimizer.<i>.<param name>.<slot>". */
+/* "state.<j>.<slot>" of optimizer i -> "optimizer.<i>.<param name>.<slot>".
+ * z: zero1's sharded state of opt (gathered: the unsharded state), or NULL. */
 static volt_status add_optimizer(volt_checkpoint *ck, volt_module *m, int i, volt_optimizer *opt,
-                                 cJSON *list) {
+                                 volt_zero1 *z, cJSON *list) {
     char *json = NULL;
-    volt_state_dict *sd = volt_optimizer_state_dict(opt, &json);
+    volt_state_dict *sd =
+        z ? volt_zero1_state_dict(z, &json) : volt_optimizer_state_dict(opt, &json);
     if (!sd) return volt_error_status();
     cJSON *v = cJSON_Parse(json);
     free(json);
@@ -108,11 +110,23 @@ static volt_status add_optimizer(volt_checkpoint *ck, volt_module *m, int i, vol
     return st;
 }
 
+/* zero1's sharding of optimizer 0 (NULL: none): the run's, or for a save
+ * after the run, which freed it, the same one made again (*made; a
+ * collective call, as the save is). */
+static volt_zero1 *zero1_sharding(volt_trainer *t, bool *made) {
+    *made = !t->zero1_state && t->zero1 && t->pg && t->n_optims > 0 &&
+            !t->module->ops->manual_optimization;
+    return *made ? volt_zero1_new(t, t->optims[0].opt) : t->zero1_state;
+}
+
 static volt_status add_optimizers(volt_checkpoint *ck, volt_trainer *t) {
     cJSON *opts = cJSON_CreateArray(), *scheds = cJSON_CreateArray();
     volt_status st = opts && scheds ? VOLT_OK : oom();
+    bool made = false;
+    volt_zero1 *z = st ? NULL : zero1_sharding(t, &made);
+    if (made && !z) st = volt_error_status();
     for (int i = 0; i < t->n_optims && !st; i++) {
-        st = add_optimizer(ck, t->module, i, t->optims[i].opt, opts);
+        st = add_optimizer(ck, t->module, i, t->optims[i].opt, i == 0 ? z : NULL, opts);
         if (st) break;
         cJSON *s = NULL;
         if (t->optims[i].sched) {
@@ -126,6 +140,7 @@ static volt_status add_optimizers(volt_checkpoint *ck, volt_trainer *t) {
         if (!st && !cJSON_AddItemToArray(scheds, s)) st = oom();
         if (st) cJSON_Delete(s);
     }
+    if (made) volt_zero1_free(z);
     if (st) {
         cJSON_Delete(opts);
         cJSON_Delete(scheds);
@@ -215,6 +230,18 @@ static volt_status add_training_state(volt_checkpoint *ck, volt_trainer *t) {
     return st;
 }
 
+/* Every rank returns an error when any rank failed (one process: st). */
+static volt_status share_outcome(volt_trainer *t, const char *path, volt_status st) {
+    if (!t->pg || t->world < 2) return st;
+    bool ok = st == VOLT_OK;
+    volt_status cst = volt_trainer_reduce_bool(t, &ok, true);
+    if (st || cst) return st ? st : cst;
+    if (!ok)
+        return volt_error_set(VOLT_ERR_IO,
+                              OP ": %s: another rank failed to save it (see its error)", path);
+    return VOLT_OK;
+}
+
 volt_status volt_trainer_save_checkpoint(volt_trainer *t, const char *path, bool weights_only) {
     if (!t || !path || !*path)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, OP ": NULL trainer or empty path");
@@ -222,21 +249,36 @@ volt_status volt_trainer_save_checkpoint(volt_trainer *t, const char *path, bool
         return volt_error_set(VOLT_ERR_STATE,
                               OP ": %s: the trainer has no module yet (save after or during a run)",
                               path);
-    if (volt_make_parent_dirs(path, OP)) return volt_error_status();
+    /* Collective under ddp (Lightning's order): every rank builds the
+     * checkpoint and runs the hooks, rank 0 writes, all learn the outcome. */
+    bool writer = t->rank == 0;
+    /* a failure on rank 0 is shared at the end, after the collectives every
+     * rank goes through (zero1's gather of the optimizer state) */
+    volt_status early = writer ? volt_make_parent_dirs(path, OP) : VOLT_OK;
+    char *early_msg = early ? strdup(volt_error_message()) : NULL;
+    if (early) volt_error_clear(); /* raised again below */
     volt_checkpoint *ck = volt_checkpoint_for_write();
-    if (!ck) return volt_error_status();
+    if (!ck) {
+        free(early_msg);
+        return share_outcome(t, path, volt_error_status());
+    }
     volt_scope_begin();
     volt_status st = volt_checkpoint_put_meta(ck, "format", "volt-checkpoint-1");
     if (!st) st = volt_checkpoint_put_meta(ck, "volt_version", volt_version());
     if (!st) st = put_int(ck, "epoch", t->epoch);
     if (!st) st = put_int(ck, "global_step", t->global_step);
+    if (!st) st = put_int(ck, "world_size", t->world > 0 ? t->world : 1);
     if (!st) st = volt_checkpoint_put_meta(ck, "weights_only", weights_only ? "true" : "false");
     if (!st) st = add_module(ck, t->module);
     if (!st) st = add_hparams(ck, t->module);
     if (!st && !weights_only) st = add_training_state(ck, t);
     if (!st) st = volt_checkpoint_hooks(t, ck, VOLT_HK_ON_SAVE_CHECKPOINT, !weights_only);
-    if (!st) st = volt_checkpoint_write(ck, path);
+    if (!st && writer && !early) st = volt_checkpoint_write(ck, path);
+    if (!st && early) /* the message without its "volt: " */
+        st = volt_error_set(early, "%s",
+                            early_msg ? early_msg + 6 * !strncmp(early_msg, "volt: ", 6) : OP);
+    free(early_msg);
     volt_checkpoint_close(ck);
     volt_scope_end();
-    return st;
+    return share_outcome(t, path, st);
 }

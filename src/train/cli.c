@@ -48,6 +48,12 @@ static void print_table(FILE *out, const volt_option *table, const char *section
 
 static void print_class(FILE *out, const char *section, const volt_cli_class *cls) {
     fprintf(out, "\n%s: %s — %s\n", section, cls->name, cls->help ? cls->help : "");
+    /* a callback's keys are spelled --trainer.callbacks.<name>.<key> */
+    char keys[160];
+    if (strcmp(section, "trainer.callbacks") == 0) {
+        snprintf(keys, sizeof keys, "%s.%s", section, cls->name);
+        section = keys;
+    }
     print_table(out, cls->options, section);
 }
 

@@ -134,10 +134,20 @@ static double seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Under ddp rank 0 alone reports (the other ranks' stream is /dev/null,
+ * opened once and kept); errors are printed by every rank that has one. */
+static FILE *rank_zero(volt_trainer *t, FILE *out) {
+    static FILE *devnull;
+    if (volt_trainer_is_global_zero(t)) return out;
+    if (!devnull) devnull = fopen("/dev/null", "w");
+    return devnull ? devnull : out;
+}
+
 static volt_status run_fit(const cli_resolved *r, cli_built *b, FILE *out) {
     double start = seconds();
     volt_status st = volt_trainer_fit(b->trainer, b->model, b->data, r->top.ckpt_path);
     if (st) return st;
+    out = rank_zero(b->trainer, out);
     fprintf(out, "\nfit: %lld epochs, %lld optimizer steps, %.1f s\n",
             (long long)volt_trainer_current_epoch(b->trainer),
             (long long)volt_trainer_global_step(b->trainer), seconds() - start);
@@ -179,13 +189,15 @@ static volt_status run_eval(cli_command cmd, const cli_resolved *r, cli_built *b
     if (cmd == CLI_PREDICT) {
         volt_predictions *p = NULL;
         st = volt_trainer_predict(b->trainer, b->model, b->data, ckpt, &p);
+        out = rank_zero(b->trainer, out);
         int64_t items = 0;
         for (int64_t i = 0; !st && p && i < p->count; i++)
             items += p->items[i] && p->items[i]->ndim > 0 ? p->items[i]->shape[0] : 0;
         if (!st)
             fprintf(out, "predict: %lld batches, %lld items\n", (long long)(p ? p->count : 0),
                     (long long)items);
-        if (!st && p && r->top.predictions_path) {
+        /* under ddp each rank predicted its shard: rank 0 saves its own */
+        if (!st && p && r->top.predictions_path && volt_trainer_is_global_zero(b->trainer)) {
             st = save_predictions(r->top.predictions_path, p);
             if (!st) fprintf(out, "predictions: %s\n", r->top.predictions_path);
         }
@@ -194,7 +206,8 @@ static volt_status run_eval(cli_command cmd, const cli_resolved *r, cli_built *b
     }
     st = cmd == CLI_VALIDATE ? volt_trainer_validate(b->trainer, b->model, b->data, ckpt, &m)
                              : volt_trainer_test(b->trainer, b->model, b->data, ckpt, &m);
-    if (!st) print_metrics(out, cmd == CLI_VALIDATE ? "validate" : "test", m);
+    if (!st)
+        print_metrics(rank_zero(b->trainer, out), cmd == CLI_VALIDATE ? "validate" : "test", m);
     volt_metrics_free(m);
     return st;
 }

@@ -13,6 +13,8 @@ volt_trainer_config volt_trainer_defaults(void) {
     c.devices = 1;
     c.num_nodes = 1;
     c.precision = "32-true";
+    c.use_distributed_sampler = true;
+    c.bucket_cap_mb = 25;
     c.max_epochs = VOLT_NONE;
     c.min_epochs = VOLT_NONE;
     c.max_steps = -1;
@@ -115,33 +117,30 @@ static volt_status check_hardware(const volt_trainer_config *c) {
     static const char *const later_acc[] = {"gpu", "cuda", "mps", "tpu", NULL};
     static const char *const later_prec[] = {
         "64-true", "64", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "bf16", "16", NULL};
-    static const char *const later_strat[] = {"ddp", "ddp_spawn", "fsdp", "deepspeed", NULL};
+    static const char *const later_strat[] = {"ddp_spawn", "fsdp", "deepspeed", NULL};
+    static const char *const strategies[] = {"auto", "single_device", "ddp", "zero1", NULL};
     if (c->accelerator && strcmp(c->accelerator, "auto") != 0 && strcmp(c->accelerator, "cpu") != 0)
         return volt_error_set(
             is_one_of(c->accelerator, later_acc) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
             "trainer: accelerator '%s' %s", c->accelerator,
             is_one_of(c->accelerator, later_acc) ? "is not supported yet (use \"cpu\")"
                                                  : "is unknown (\"auto\", \"cpu\")");
-    if (c->strategy && strcmp(c->strategy, "auto") != 0 &&
-        strcmp(c->strategy, "single_device") != 0)
+    if (c->strategy && !is_one_of(c->strategy, strategies))
         return volt_error_set(
             is_one_of(c->strategy, later_strat) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
             "trainer: strategy '%s' %s", c->strategy,
-            is_one_of(c->strategy, later_strat) ? "is not supported yet" : "is unknown (\"auto\")");
+            is_one_of(c->strategy, later_strat)
+                ? "is not supported yet (\"ddp\", \"zero1\")"
+                : "is unknown (\"auto\", \"single_device\", \"ddp\", \"zero1\")");
     if (c->devices != VOLT_NONE && c->devices != -1 && c->devices < 1)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "trainer: devices = %lld (must be >= 1, or -1 for all)",
                               (long long)c->devices);
-    if (c->devices > 1)
-        return volt_error_set(VOLT_ERR_UNSUPPORTED,
-                              "trainer: devices = %lld is not supported yet (one process)",
-                              (long long)c->devices);
+    if (c->bucket_cap_mb < 0 || !isfinite(c->bucket_cap_mb))
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "trainer: bucket_cap_mb = %g (must be >= 0; 0: 25)", c->bucket_cap_mb);
     if (c->num_nodes < 1)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "trainer: num_nodes = %lld (must be >= 1)",
-                              (long long)c->num_nodes);
-    if (c->num_nodes > 1)
-        return volt_error_set(VOLT_ERR_UNSUPPORTED,
-                              "trainer: num_nodes = %lld is not supported yet",
                               (long long)c->num_nodes);
     if (c->precision && strcmp(c->precision, "32-true") != 0 && strcmp(c->precision, "32") != 0)
         return volt_error_set(

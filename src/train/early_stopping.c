@@ -175,6 +175,11 @@ static volt_status run_check(early_stopping *es, volt_trainer *t) {
     if (!volt_metrics_has(logs, es->monitor)) return missing_monitor(es, logs);
     char *reason = NULL;
     bool stop = evaluate(es, volt_metrics_get(logs, es->monitor), &reason);
+    volt_status st = volt_trainer_reduce_bool(t, &stop, false); /* ddp: any rank stops all */
+    if (st) {
+        free(reason);
+        return st;
+    }
     if (stop) {
         volt_trainer_request_stop(t);
         es->stopped_epoch = volt_trainer_current_epoch(t);

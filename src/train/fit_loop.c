@@ -52,6 +52,8 @@ static volt_status plan_loaders(volt_trainer *t, fit_plan *p) {
         return volt_error_status() ? volt_error_status()
                                    : volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                                                     "fit: the datamodule has no train loader");
+    volt_status st = volt_strategy_shard_loader(t, p->train_dl);
+    if (st) return st;
     double fdr = VOLT_BATCHES(c->fast_dev_run);
     double lt = t->fast_dev               ? fdr
                 : c->overfit_batches != 0 ? c->overfit_batches
@@ -60,6 +62,7 @@ static volt_status plan_loaders(volt_trainer *t, fit_plan *p) {
     if (p->n_train < 0) return volt_error_status();
     p->val_dl = t->module->ops->validation_step ? volt_datamodule_val_loader(t->data) : NULL;
     if (!p->val_dl && volt_error_status()) return volt_error_status();
+    if (p->val_dl && (st = volt_strategy_shard_loader(t, p->val_dl))) return st;
     if (p->val_dl) {
         double lv = t->fast_dev               ? fdr
                     : c->overfit_batches != 0 ? c->overfit_batches
@@ -266,11 +269,12 @@ volt_status volt_fit_run(volt_trainer *t) {
     volt_status st = configure(t, &s);
     if (!st) st = plan_loaders(t, &p);
     if (st) return st;
+    if ((st = volt_strategy_fit_setup(t))) return st;
     if ((st = volt_ckpt_restore_training(t, p.train_dl)))
         return volt_hook_fail(t, &s, VOLT_HK_ON_LOAD_CHECKPOINT, st);
     volt_ckpt_release(t);
     plan_lengths(t, &p);
-    if (t->cfg.enable_model_summary)
+    if (t->cfg.enable_model_summary && t->rank == 0)
         volt_model_summary_print(t->module, (int)t->cfg.model_summary_max_depth, stderr);
     volt_module_train(t->module, true);
     if ((st = volt_hook_run(t, &s, VOLT_HK_ON_FIT_START))) return st;

@@ -62,6 +62,11 @@ volt_status volt_log_ex(volt_step *step, const char *name, double value, unsigne
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "log('%s'): batch_size %lld < 0", name,
                               (long long)batch_size);
     if (batch_size == 0) batch_size = step->batch && step->batch->size > 0 ? step->batch->size : 1;
+    double weight = (double)batch_size;
+    if (flags & VOLT_LOG_SYNC_DIST) { /* the value over every rank (weights summed) */
+        volt_status st = volt_strategy_sync_value(t, reduce, &value, &weight);
+        if (st) return volt_error_prefix(st, "log('%s', sync_dist)", name);
+    }
     volt_log_entry *e = entry(step->results, name);
     if (!e) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "log('%s'): out of memory", name);
     e->on_step = on_step;
@@ -71,8 +76,8 @@ volt_status volt_log_ex(volt_step *step, const char *name, double value, unsigne
     e->reduce = reduce;
     e->fresh = true;
     e->value = value;
-    e->sum += reduce == VOLT_LOG_REDUCE_SUM ? value : value * (double)batch_size;
-    e->weight += (double)batch_size;
+    e->sum += reduce == VOLT_LOG_REDUCE_SUM ? value : value * weight;
+    e->weight += weight;
     if (value < e->min) e->min = value;
     if (value > e->max) e->max = value;
     e->n++;

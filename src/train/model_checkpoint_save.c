@@ -130,7 +130,9 @@ static bool should_remove(const volt_model_ckpt *mc, volt_trainer *t, const char
     return strncmp(prev, other, n) == 0 && prev[n] == '/';
 }
 
-static volt_status remove_file(const char *path) {
+/* Files are removed and linked by rank 0 alone (ddp). */
+static volt_status remove_file(volt_trainer *t, const char *path) {
+    if (!volt_trainer_is_global_zero(t)) return VOLT_OK;
     if (unlink(path) != 0 && errno != ENOENT)
         return volt_error_set(VOLT_ERR_IO, "ModelCheckpoint: cannot remove %s: %s", path,
                               strerror(errno));
@@ -139,13 +141,14 @@ static volt_status remove_file(const char *path) {
 
 /* Lightning's _link_checkpoint: linkpath becomes a symbolic link to
  * target (by its name alone when both are in one directory). */
-static volt_status link_file(const char *target, const char *linkpath) {
+static volt_status link_file(volt_trainer *t, const char *target, const char *linkpath) {
+    if (!volt_trainer_is_global_zero(t)) return VOLT_OK;
     struct stat sb;
     if (lstat(linkpath, &sb) == 0) {
         if (S_ISDIR(sb.st_mode))
             return volt_error_set(VOLT_ERR_IO, "ModelCheckpoint: cannot link %s: it is a directory",
                                   linkpath);
-        volt_status st = remove_file(linkpath);
+        volt_status st = remove_file(t, linkpath);
         if (st) return st;
     }
     const char *ts = strrchr(target, '/'), *ls = strrchr(linkpath, '/');
@@ -220,9 +223,9 @@ static volt_status update_best_and_save(volt_model_ckpt *mc, volt_trainer *t, co
         mc->best_model_score = mc->best[b].score;
         st = volt_mc_set_str(&mc->best_model_path, mc->best[b].path);
     }
-    if (!st) print_saved(mc, c, current, k, path);
+    if (!st && volt_trainer_is_global_zero(t)) print_saved(mc, c, current, k, path);
     if (!st) st = save_file(mc, t, path);
-    if (!st && del && should_remove(mc, t, del, path)) st = remove_file(del);
+    if (!st && del && should_remove(mc, t, del, path)) st = remove_file(t, del);
     free(del);
     return st;
 }
@@ -269,7 +272,7 @@ static volt_status save_none_monitor(volt_model_ckpt *mc, volt_trainer *t, const
     }
     st = save_file(mc, t, path);
     if (!st && mc->save_top_k == 1 && *previous && should_remove(mc, t, previous, path))
-        st = remove_file(previous);
+        st = remove_file(t, previous);
     free(previous);
     return st;
 }
@@ -283,9 +286,12 @@ volt_status volt_mc_save_topk(volt_model_ckpt *mc, volt_trainer *t) {
         if (st) return st;
     } else {
         double current = volt_metrics_get(c.metrics, mc->monitor);
-        if (in_top_k(mc, current)) return update_best_and_save(mc, t, &c, current);
+        bool top = in_top_k(mc, current);
+        volt_status st = volt_trainer_reduce_bool(t, &top, true); /* ddp: every rank agrees */
+        if (st) return st;
+        if (top) return update_best_and_save(mc, t, &c, current);
     }
-    if (mc->verbose)
+    if (mc->verbose && volt_trainer_is_global_zero(t))
         fprintf(stderr, "Epoch %lld, global step %lld: '%s' was not in top %lld\n",
                 (long long)c.epoch, (long long)c.step, mc->monitor, (long long)mc->save_top_k);
     return VOLT_OK;
@@ -306,10 +312,10 @@ volt_status volt_mc_save_last(volt_model_ckpt *mc, volt_trainer *t) {
         return st;
     }
     if (mc->save_last == VOLT_SAVE_LAST_LINK && *mc->last_saved && mc->save_top_k != 0)
-        st = link_file(mc->last_saved, path);
+        st = link_file(t, mc->last_saved, path);
     else
         st = save_file(mc, t, path);
-    if (!st && *previous && should_remove(mc, t, previous, path)) st = remove_file(previous);
+    if (!st && *previous && should_remove(mc, t, previous, path)) st = remove_file(t, previous);
     free(previous);
     return st;
 }

@@ -84,7 +84,6 @@ int volt_trainer_num_optimizers(const volt_trainer *t) { return t ? t->n_optims 
 
 volt_status volt_clip_gradients(volt_step *step, volt_optimizer *optimizer, double clip_val,
                                 const char *algorithm) {
-    (void)step;
     if (!optimizer)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "clip_gradients: NULL optimizer");
     if (!(clip_val > 0) || clip_val == (double)VOLT_NONE) return VOLT_OK;
@@ -94,6 +93,10 @@ volt_status volt_clip_gradients(volt_step *step, volt_optimizer *optimizer, doub
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "clip_gradients: unknown algorithm '%s' (\"norm\" or \"value\")",
                               algorithm);
+    /* zero1: each rank holds its shard's gradients; the norm is global */
+    volt_trainer *t = step ? step->trainer : NULL;
+    if (t && t->zero1_state && t->n_optims > 0 && optimizer == t->optims[0].opt)
+        return volt_zero1_clip_grad_norm(t->zero1_state, clip_val, NULL);
     double norm = volt_clip_grad_norm(p, clip_val, 2.0, false);
     return isnan(norm) && volt_error_status() ? volt_error_status() : VOLT_OK;
 }

@@ -17,10 +17,18 @@
 
 const volt_option volt_trainer_config_table[] = {
     T(accelerator, STRING, "auto", "hardware: auto or cpu (gpu: later)"),
-    T(strategy, STRING, "auto", "distribution strategy: auto (ddp, fsdp: later)"),
-    T(devices, INT, "1", "devices per node (-1: all)", VOLT_GE(-1), VOLT_NULLABLE),
-    T(num_nodes, INT, "1", "nodes", VOLT_GE(1)),
+    T(strategy, STRING, "auto",
+      "distribution: auto, single_device, ddp (data parallel over MPI), zero1 (ddp with sharded "
+      "optimizer state)"),
+    T(devices, INT, "1",
+      "processes per node (-1: one per CPU core); > 1 without mpirun/srun: the program "
+      "re-executes itself under mpiexec",
+      VOLT_GE(-1), VOLT_NULLABLE),
+    T(num_nodes, INT, "1", "nodes (started by mpirun/srun)", VOLT_GE(1)),
     T(precision, STRING, "32-true", "numeric precision: 32-true (bf16-mixed, 16-mixed: later)"),
+    T(sync_batchnorm, BOOL, "false", "ddp: batch norm statistics over every process"),
+    T(use_distributed_sampler, BOOL, "true", "ddp: each process iterates its own shard of the data"),
+    T(bucket_cap_mb, DOUBLE, "25", "ddp: gradient bucket size in megabytes", VOLT_GE(0)),
     T(max_epochs, INT, "null",
       "stop after this many epochs (null: 1000 unless max_steps or max_time; -1: no limit)",
       VOLT_GE(-1), VOLT_NULLABLE),

@@ -12,7 +12,7 @@
 #define TTY_EVERY_S 0.1
 
 static bool enabled(const volt_trainer *t) {
-    return t->cfg.enable_progress_bar && !t->cfg.barebones;
+    return t->cfg.enable_progress_bar && !t->cfg.barebones && t->rank == 0;
 }
 
 void volt_progress_begin(volt_trainer *t, const char *stage, int64_t n) {

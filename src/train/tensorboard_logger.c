@@ -1,9 +1,18 @@
-/* tensorboard_logger.c: Lightning's TensorBoardLogger — an event file
+/* tensorboard_logger.c: Lightning's TensorBoardLogger — one event file
  * (io/tfevents.h) under <save_dir>/<name>/version_<N> with a scalar per
  * logged metric and the module's hyperparameters as the HPARAMS plugin's
- * session summaries; records are buffered and reach the file at the first
- * row, when a write finds flush_secs passed since the last flush, on flush
- * and at the end. */
+ * session summaries. One logger keeps one writer, so every run of a
+ * trainer (fit, then validate/test/predict) appends to the same file: each
+ * finalize writes what is buffered and leaves the file open for the next
+ * run; free closes it (fsync). Records are buffered and reach the file at
+ * the first row, when a write finds flush_secs passed since the last flush,
+ * on flush and at the end of each run.
+ *
+ * The HPARAMS session: TensorBoard reads the first session_start_info and
+ * the first session_end_info of a run directory, so the file holds one of
+ * each: the start at the first run that logs hyperparameters, the end (its
+ * status) at the end of that run. A first run that fails before logging a
+ * metric leaves nothing (the file is never made); a later one adds nothing. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +27,9 @@ typedef struct {
     char *save_dir, *name, *dir;
     int64_t version;
     double flush_secs, last_flush; /* last_flush: monotonic seconds */
-    volt_tfevents *w;              /* NULL until something is logged, and after finalize */
-    bool session;                  /* a session_start_info was written to w */
+    volt_tfevents *w;              /* NULL until something is logged; then kept until free */
+    bool session;                  /* w holds a session_start_info */
+    bool session_ended;            /* ... and its session_end_info */
     bool rows;                     /* w holds metrics */
 } tb_logger;
 
@@ -66,7 +76,7 @@ static volt_tfevents *writer(tb_logger *l) {
     }
     l->w = volt_tfevents_new(dir);
     l->last_flush = mono_secs();
-    l->session = l->rows = false;
+    l->session = l->session_ended = l->rows = false;
     return l->w;
 }
 
@@ -93,7 +103,8 @@ static volt_status tb_log_metrics(volt_logger *self, const volt_metrics *m, int6
 static volt_status tb_log_hyperparams(volt_logger *self, const volt_module *m) {
     tb_logger *l = (tb_logger *)self;
     int n = volt_module_hparam_count(m);
-    if (n <= 0) return VOLT_OK; /* no HPARAMS row for a module without any */
+    if (n <= 0) return VOLT_OK;     /* no HPARAMS row for a module without any */
+    if (l->session) return VOLT_OK; /* one session per file: TensorBoard reads the first */
     volt_tfevents_hparam *hp = calloc((size_t)n, sizeof *hp);
     if (!hp) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "tensorboard logger: out of memory");
     for (int i = 0; i < n; i++) {
@@ -118,28 +129,39 @@ static volt_status tb_log_hyperparams(volt_logger *self, const volt_module *m) {
     return st;
 }
 
-/* Closes the file: with a session_end_info when the run logged metrics;
- * without writing anything when it logged none and failed. */
+/* The end of a run: the session's end (once, with this run's status) and
+ * everything buffered go to the file, which stays open for the trainer's
+ * next run. A run that fails before the file exists and logged no metric
+ * writes nothing: the writer is dropped, and the next run starts afresh. */
 static volt_status tb_finalize(volt_logger *self, bool success) {
     tb_logger *l = (tb_logger *)self;
-    volt_tfevents *w = l->w;
-    l->w = NULL;
-    if (!w) return VOLT_OK;
-    if (!l->rows && !success) {
-        volt_tfevents_free(w);
+    if (!l->w) return VOLT_OK;
+    if (!success && !l->rows && !volt_tfevents_path(l->w)) {
+        volt_tfevents_free(l->w);
+        l->w = NULL;
+        l->session = l->session_ended = l->rows = false;
         return VOLT_OK;
     }
-    volt_status st = l->session ? volt_tfevents_add_session_end(w, success) : VOLT_OK;
-    if (st) {
-        volt_tfevents_free(w);
-        return st;
+    if (l->session && !l->session_ended) {
+        volt_status st = volt_tfevents_add_session_end(l->w, success);
+        if (st) return st;
+        l->session_ended = true;
     }
-    return volt_tfevents_close(w);
+    l->last_flush = mono_secs();
+    return volt_tfevents_flush(l->w);
 }
 
+/* Closes the file (flush, fsync). A free cannot report a failure: with an
+ * error already recorded the file is closed without a sync, and an error of
+ * the close itself is dropped. */
 static void tb_free(volt_logger *self) {
     tb_logger *l = (tb_logger *)self;
-    volt_tfevents_free(l->w);
+    if (l->w && !volt_error_status() && volt_tfevents_path(l->w)) {
+        volt_tfevents_close(l->w);
+        volt_error_clear();
+    } else {
+        volt_tfevents_free(l->w);
+    }
     free(l->save_dir);
     free(l->name);
     free(l->dir);

@@ -76,6 +76,8 @@ static volt_status optimizer_step(volt_trainer *t, volt_step *s) {
         if (st) st = volt_hook_fail(t, s, VOLT_HK_OPTIMIZER_STEP, st);
     }
     volt_profile_end(t, pt);
+    if (!st && (st = volt_strategy_after_optimizer_step(t)))
+        st = volt_hook_fail(t, s, VOLT_HK_OPTIMIZER_STEP, st);
     if (st) return st;
     t->window_grads = false;
     t->global_step++;
@@ -91,7 +93,9 @@ static volt_status automatic(volt_trainer *t, volt_step *s, volt_tensor *loss, b
     s->optimizer = t->optims[0].opt;
     if (!loss) { /* skipped: no gradient from this batch */
         *stepped = closes && t->window_grads;
-        volt_status st = *stepped ? optimizer_step(t, s) : VOLT_OK;
+        volt_status st = *stepped ? volt_strategy_sync_gradients(t) : VOLT_OK;
+        if (st) st = volt_hook_fail(t, s, VOLT_HK_BACKWARD, st);
+        if (!st && *stepped) st = optimizer_step(t, s);
         s->outputs = NULL;
         return st;
     }
@@ -106,9 +110,11 @@ static volt_status automatic(volt_trainer *t, volt_step *s, volt_tensor *loss, b
     volt_tensor *scaled = acc > 1 ? volt_div_scalar(loss, (double)acc) : loss;
     s->outputs = scaled;
     if ((st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_BACKWARD))) return st;
+    volt_strategy_before_backward(t, closes); /* ddp: no_sync inside the window */
     int pt = volt_profile_begin(t, "backward");
     st = volt_backward(scaled);
     volt_profile_end(t, pt);
+    if (!st && closes) st = volt_strategy_sync_gradients(t);
     if (st) return volt_hook_fail(t, s, VOLT_HK_BACKWARD, st);
     t->window_grads = true;
     if ((st = volt_hook_run(t, s, VOLT_HK_ON_AFTER_BACKWARD))) return st;

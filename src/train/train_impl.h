@@ -183,6 +183,19 @@ struct volt_trainer {
     int64_t num_val_batches;    /* fit's per validation run */
     bool preempted;             /* the last fit stopped for a preemption signal */
 
+    /* distribution (strategy.c) */
+    volt_process_group *pg;       /* NULL: one process, single device */
+    volt_grad_reducer *reducer;   /* fit under ddp, while it runs */
+    volt_grad_reducer_stats sync_stats; /* its figures when the last fit ended */
+    bool zero1;                   /* strategy "zero1" */
+    struct volt_zero1 *zero1_state; /* fit under zero1, while it runs */
+    int rank, world, local_rank, node_rank;
+    volt_data_loader *sharded[4]; /* loaders set distributed by the run */
+    uint64_t sharded_seed[4];     /* and their seeds before */
+    int n_sharded;
+    bool sync_bn;                 /* the module's batch norm was made synchronous */
+    bool ckpt_dir_shared;         /* ckpt_dir holds rank 0's default for this run */
+
     volt_metrics callback_metrics, logged_metrics, pbar_metrics;
     volt_log_results train_results, eval_results;
     volt_progress progress;
@@ -247,6 +260,75 @@ volt_status volt_interrupt_check(void);
 
 /* trainer.c */
 void volt_trainer_free_optims(volt_trainer *t);
+
+/* strategy.c: the strategy of a run. setup (every entry point, before
+ * anything runs) resolves strategy/devices/num_nodes against the launcher,
+ * self-launches when asked (not returning then), and makes the process
+ * group once per trainer. fit_setup (after configure_optimizers and the
+ * checkpoint restore) broadcasts rank 0's module state, converts batch norm
+ * with sync_batchnorm and makes the gradient reducer. shard_loader makes a
+ * loader distributed for the run; run_end undoes what the run set up.
+ * sync_gradients: before the optimizer step of a window (automatic
+ * optimization); before_backward tells the reducer whether this backward
+ * ends the window. */
+volt_status volt_strategy_setup(volt_trainer *t);
+volt_status volt_strategy_fit_setup(volt_trainer *t);
+volt_status volt_strategy_shard_loader(volt_trainer *t, volt_data_loader *dl);
+void volt_strategy_before_backward(volt_trainer *t, bool closes_window);
+volt_status volt_strategy_sync_gradients(volt_trainer *t);
+/* zero1: after the optimizer step, every rank gets the updated parameters. */
+volt_status volt_strategy_after_optimizer_step(volt_trainer *t);
+void volt_strategy_run_end(volt_trainer *t);
+/* After the loggers are made: every rank takes rank 0's default checkpoint
+ * directory (which names rank 0's log version) for the run. */
+volt_status volt_strategy_share_checkpoint_dir(volt_trainer *t);
+void volt_strategy_free(volt_trainer *t);
+/* zero1.c: strategy "zero1" (ZeRO stage 1) over the single optimizer's
+ * parameters. Each parameter is owned by one rank (a balanced partition by
+ * size, a pure function of the parameter shapes and the world size). After
+ * the window's last backward, reduce_gradients reduce-scatters the
+ * gradients so that each rank holds the mean gradient of the parameters it
+ * owns and none (grad NULL) for the others — so the optimizer steps, and
+ * keeps state for, only its 1/N; after the optimizer step,
+ * gather_parameters all-gathers the updated parameters to every rank. */
+typedef struct volt_zero1 volt_zero1;
+/* Over t->pg, a collective call: the ranks check that their optimizers
+ * have the same parameters (count, dtypes, shapes; all of one dtype, f32 or
+ * f64) or all fail, naming the first that differs. The partition: largest
+ * parameter first to the least-loaded rank (the lower on ties). */
+volt_zero1 *volt_zero1_new(volt_trainer *t, volt_optimizer *opt);
+void volt_zero1_free(volt_zero1 *z);
+volt_status volt_zero1_reduce_gradients(volt_zero1 *z);
+volt_status volt_zero1_gather_parameters(volt_zero1 *z);
+/* The rank owning parameter i of the optimizer. */
+int volt_zero1_owner(const volt_zero1 *z, int64_t i);
+/* torch's clip_grad_norm_ (2-norm, no error on a non-finite norm) over the
+ * gradients of every rank's shard, a collective call (after
+ * reduce_gradients): the norm of all owned gradients together (the sum of
+ * squares all-reduced), and the owned gradients scaled by max_norm / (norm
+ * + 1e-6) when that is below 1. *total_norm (may be NULL) gets the norm. */
+volt_status volt_zero1_clip_grad_norm(volt_zero1 *z, double max_norm, double *total_norm);
+/* The optimizer's state as volt_optimizer_state_dict of the unsharded
+ * optimizer gives it (same names, same JSON), a collective call: every
+ * rank gets the full JSON; rank 0 gets every tensor, the other ranks only
+ * their own. The dict owns none of its tensors: they are the optimizer's
+ * own or new tensors of the current scope (open one, and keep it open while
+ * they are used: a checkpoint save). */
+volt_state_dict *volt_zero1_state_dict(volt_zero1 *z, char **json);
+/* Cuts a full optimizer state (sd's "state.<i>.<slot>" tensors, freed if
+ * sd owns them, and the "state" entries of `optimizer`, its parsed JSON)
+ * down to the parameters this rank owns, for volt_optimizer_load_state_dict.
+ * Local. */
+struct cJSON;
+volt_status volt_zero1_keep_owned(const volt_zero1 *z, volt_state_dict *sd,
+                                  struct cJSON *optimizer);
+
+/* The value reduced over ranks for volt_log's sync_dist: op 0 the
+ * weighted mean (value, weight summed), else VOLT_LOG_REDUCE_*. */
+volt_status volt_strategy_sync_value(volt_trainer *t, unsigned reduce, double *value,
+                                     double *weight);
+/* Rank 0's string (a path) on every rank: *s replaced (malloc'd). */
+volt_status volt_strategy_broadcast_string(volt_trainer *t, char **s);
 
 /* checkpoint_restore.c: resolves ckpt_path ("last", "best", a file) and
  * opens and checks it against the module before anything runs (t->ckpt,

@@ -56,6 +56,7 @@ void volt_trainer_free(volt_trainer *t) {
     free(t->ckpt_path);
     free(t->ckpt_dir);
     volt_profiler_free(t->profiler);
+    volt_strategy_free(t);
     free(t);
 }
 
@@ -193,7 +194,8 @@ static volt_status add_default_checkpointing(volt_trainer *t) {
 }
 
 static volt_status prepare_loggers(volt_trainer *t) {
-    t->log_enabled = !t->cfg.barebones && !t->fast_dev && (t->cfg.logger || t->n_loggers > 0);
+    t->log_enabled = !t->cfg.barebones && !t->fast_dev && (t->cfg.logger || t->n_loggers > 0) &&
+                     t->rank == 0; /* loggers write on rank 0 only */
     if (!t->log_enabled) return VOLT_OK;
     if (t->n_loggers == 0) { /* CSV and TensorBoard, sharing volt_logs/version_<N> */
         volt_logger *csv = volt_csv_logger_new(t->root_dir, "volt_logs", -1, 100);
@@ -259,6 +261,7 @@ static volt_status run_stage(volt_trainer *t, volt_stage stage, volt_metrics *me
                        : stage == VOLT_STAGE_TEST   ? t->cfg.limit_test_batches
                                                     : t->cfg.limit_predict_batches;
         if (t->fast_dev) limit = VOLT_BATCHES(t->cfg.fast_dev_run);
+        if ((st = volt_strategy_shard_loader(t, dl))) return st;
         int64_t n = volt_limit_batches(limit, volt_data_loader_len(dl), "limit_batches");
         if (n < 0) return volt_error_status();
         volt_eval_kind kind = stage == VOLT_STAGE_VALIDATE ? VOLT_EVAL_VAL
@@ -278,6 +281,7 @@ static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_d
     if (metrics) *metrics = NULL;
     if (preds) *preds = NULL;
     volt_status st = check_args(t, stage, m, dm);
+    if (!st) st = volt_strategy_setup(t); /* may re-execute under mpiexec */
     if (st) return st;
     volt_metrics *mt = metrics ? calloc(1, sizeof *mt) : NULL;
     volt_predictions *pr = preds ? calloc(1, sizeof *pr) : NULL;
@@ -319,6 +323,7 @@ static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_d
     volt_profiler_run_start(t);
     volt_interrupt_arm();
     st = prepare_loggers(t);
+    if (!st) st = volt_strategy_share_checkpoint_dir(t);
     if (!st) st = run_stage(t, stage, mt, pr);
     volt_interrupt_disarm();
     st = volt_profiler_run_end(t, st);
@@ -349,6 +354,7 @@ static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_d
         }
     }
     volt_ckpt_release(t);
+    volt_strategy_run_end(t);
     t->running = false;
     t->data = NULL; /* may be a borrowed loader wrapper on the caller's stack */
     t->train_dl = NULL;

@@ -20,6 +20,7 @@ const char *volt_trainer_ckpt_path(const volt_trainer *t) { return t ? t->ckpt_p
 
 const char *volt_trainer_default_checkpoint_dir(volt_trainer *t) {
     if (!t) return NULL;
+    if (t->ckpt_dir_shared) return t->ckpt_dir; /* rank 0's, for this run */
     const char *log_dir = t->log_enabled ? volt_trainer_log_dir(t) : NULL;
     const char *base = log_dir ? log_dir : t->root_dir;
     size_t n = strlen(base) + sizeof "/checkpoints";

@@ -51,11 +51,13 @@ static void test_layout(void **state) {
     assert_string_equal(volt_process_group_backend(pg), "mpi");
     assert_int_equal(volt_process_group_world_size(pg), 2);
     assert_int_equal(rank, atoi(getenv("OMPI_COMM_WORLD_RANK")));
-    /* Both ranks on this machine. */
-    assert_int_equal(volt_process_group_local_rank(pg), rank);
-    assert_int_equal(volt_process_group_local_world_size(pg), 2);
-    assert_int_equal(volt_process_group_node_rank(pg), 0);
-    assert_int_equal(volt_process_group_num_nodes(pg), 1);
+    /* Both ranks on this machine, or one on each of two hosts
+     * (tests/dist/two_hosts.sh sets VOLT_TWO_HOSTS=1). */
+    bool two_hosts = getenv("VOLT_TWO_HOSTS") != NULL;
+    assert_int_equal(volt_process_group_local_rank(pg), two_hosts ? 0 : rank);
+    assert_int_equal(volt_process_group_local_world_size(pg), two_hosts ? 1 : 2);
+    assert_int_equal(volt_process_group_node_rank(pg), two_hosts ? rank : 0);
+    assert_int_equal(volt_process_group_num_nodes(pg), two_hosts ? 2 : 1);
     assert_true(volt_process_group_timeout(pg) > 0);
     assert_false(volt_process_group_is_broken(pg));
 }

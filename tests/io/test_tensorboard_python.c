@@ -5,7 +5,9 @@
  * steps and (float32) values, the hparams plugin's session summaries hold
  * the hyperparameters and the status, and the HPARAMS tab's backend lists
  * the run; (b) after a fit with the trainer's default loggers, the event
- * file holds exactly what metrics.csv of the same run holds.
+ * file holds exactly what metrics.csv of the same run holds; (c) so does
+ * the one event file after a fit and a test on the same trainer, with
+ * the train and the test scalars and one HPARAMS session.
  * The Python: $VOLT_PYTHON, else <source>/.venv/bin/python3, else
  * <source>/bench/.venv/bin/python3, else /usr/bin/python3, else python3 on
  * PATH — the first that imports tensorboard. None: a visible "SKIPPED" line
@@ -122,14 +124,22 @@ static volt_tensor *fit_val_step(volt_module *self, volt_batch *b, int64_t i, vo
     return NULL;
 }
 
+static volt_tensor *fit_test_step(volt_module *self, volt_batch *b, int64_t i, volt_step *s) {
+    (void)i;
+    volt_log(s, "test_loss",
+             volt_mse_loss(lin_forward((lin_module *)self, b->x), b->y, VOLT_REDUCTION_MEAN), 0);
+    return NULL;
+}
+
 static const volt_module_ops fit_ops = {.name = "fit",
                                         .training_step = fit_train_step,
                                         .validation_step = fit_val_step,
+                                        .test_step = fit_test_step,
                                         .configure_optimizers = lin_configure};
 
-static void test_fit_events_match_metrics_csv(void **state) {
-    (void)state;
-    const char *root = fresh_dir("fit");
+/* A fit (then a test, with_test) with the default loggers; the run's
+ * directory into run[1100]. */
+static void fit_with_default_loggers(const char *root, bool with_test, char *run) {
     lin_module m;
     lin_init(&m, &fit_ops, 3, 0.05);
     volt_module_set_hparam_double(&m.base, "lr", 0.05);
@@ -142,11 +152,34 @@ static void test_fit_events_match_metrics_csv(void **state) {
     cfg.num_sanity_val_steps = 0;
     volt_trainer *t = volt_trainer_new(&cfg);
     assert_int_equal(volt_trainer_fit(t, &m.base, dm, NULL), VOLT_OK);
-    char run[1100];
-    snprintf(run, sizeof run, "%s", volt_trainer_log_dir(t));
+    if (with_test) assert_int_equal(volt_trainer_test(t, &m.base, dm, NULL, NULL), VOLT_OK);
+    snprintf(run, 1100, "%s", volt_trainer_log_dir(t));
     volt_trainer_free(t);
     volt_datamodule_free(dm);
     volt_module_free(&m.base);
+}
+
+static void test_fit_events_match_metrics_csv(void **state) {
+    (void)state;
+    char run[1100];
+    fit_with_default_loggers(fresh_dir("fit"), false, run);
+    assert_int_equal(run_script(python, "csv", run, NULL), 0);
+}
+
+/* metrics.csv holds the test row too (the CSV logger keeps every row of its
+ * trainer's runs): the one event file must hold it as well. */
+static void test_fit_then_test_one_event_file(void **state) {
+    (void)state;
+    char run[1100], path[1200];
+    fit_with_default_loggers(fresh_dir("fit_test"), true, run);
+    snprintf(path, sizeof path, "%s/metrics.csv", run);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char header[256];
+    assert_non_null(fgets(header, sizeof header, f));
+    fclose(f);
+    assert_non_null(strstr(header, "test_loss"));
+    assert_non_null(strstr(header, "train_loss"));
     assert_int_equal(run_script(python, "csv", run, NULL), 0);
 }
 
@@ -163,6 +196,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_logger_rows_read_by_tensorboard),
         VT_TEST(test_fit_events_match_metrics_csv),
+        VT_TEST(test_fit_then_test_one_event_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

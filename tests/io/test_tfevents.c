@@ -3,8 +3,9 @@
  * own Python crc32c), and files read back here with a small protobuf
  * decoder of our own: the writer's records (file_version first, scalars,
  * the hparams plugin's session summaries), the file name, the logger's
- * buffering (flush_secs), directories, versions and bad arguments, and the
- * trainer's default CSV + TensorBoard loggers sharing version_<N>. */
+ * buffering (flush_secs), directories, versions and bad arguments, the
+ * trainer's default CSV + TensorBoard loggers sharing version_<N>, and a
+ * trainer's runs (fit, then test) appending to one event file. */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -402,9 +403,17 @@ static void test_logger_flushes_first_row_then_on_timer(void **state) {
     pb_field sei = pb_must(data.p, data.n, 4, 0, 2);
     assert_int_equal(pb_must(sei.p, sei.n, 1, 0, 0).v, 2); /* FAILURE */
     free(r.data);
-    /* logging after finalize opens a new file beside the first */
+    /* the next run (finalize ended the last) appends to the same file, with
+     * no second session */
+    assert_int_equal(lg->ops->log_hyperparams(lg, &m), VOLT_OK);
     log_row(lg, 5, 0.1);
-    assert_int_equal(event_files(dir, NULL, 0), 2);
+    assert_int_equal(lg->ops->finalize(lg, true), VOLT_OK);
+    assert_int_equal(event_files(dir, path, sizeof path), 1);
+    read_records(path, &r);
+    assert_int_equal(r.count, 6);
+    assert_int_equal(event_step(&r, 5), 5);
+    assert_true(event_scalar(&r, 5, "loss") == 0.1f);
+    free(r.data);
     lg->ops->free(lg);
     volt_module_free(&m);
 }
@@ -429,6 +438,10 @@ static void test_logger_versions_and_failed_runs(void **state) {
     /* one that succeeds without metrics keeps its hyperparameters */
     assert_int_equal(lg->ops->log_hyperparams(lg, &m), VOLT_OK);
     assert_int_equal(lg->ops->finalize(lg, true), VOLT_OK);
+    assert_int_equal(count_records(tmp("v/logs/version_5")), 3);
+    /* a later run that fails before any metric adds nothing */
+    assert_int_equal(lg->ops->log_hyperparams(lg, &m), VOLT_OK);
+    assert_int_equal(lg->ops->finalize(lg, false), VOLT_OK);
     assert_int_equal(count_records(tmp("v/logs/version_5")), 3);
     lg->ops->free(lg);
     volt_module_free(&m);
@@ -520,6 +533,69 @@ static void test_default_loggers_share_version_dir(void **state) {
     assert_int_equal(event_files(dir, NULL, 0), 1);
 }
 
+/* fit, then test on the same trainer: one event file (every record framed
+ * and checksummed, read_records checks) holding the training rows, one
+ * HPARAMS session ended by the fit, then the test row. */
+static volt_tensor *test_logging_step(volt_module *self, volt_batch *b, int64_t i, volt_step *s) {
+    (void)i;
+    volt_log(s, "test_loss",
+             volt_mse_loss(lin_forward((lin_module *)self, b->x), b->y, VOLT_REDUCTION_MEAN), 0);
+    return NULL;
+}
+
+static const volt_module_ops fit_test_ops = {.name = "logging",
+                                             .training_step = logging_step,
+                                             .test_step = test_logging_step,
+                                             .configure_optimizers = lin_configure};
+
+static void test_fit_then_test_append_to_one_file(void **state) {
+    (void)state;
+    const char *root = fresh_dir("fit_test");
+    lin_module m;
+    lin_init(&m, &fit_test_ops, 3, 0.1);
+    volt_module_set_hparam_int(&m.base, "hidden", 3);
+    volt_datamodule *dm = tiny_dm_new(4, 2, 3, 2);
+    volt_trainer_config cfg = quiet_config();
+    cfg.logger = true;
+    cfg.default_root_dir = root;
+    cfg.max_epochs = 2;
+    cfg.log_every_n_steps = 1;
+    cfg.num_sanity_val_steps = 0;
+    cfg.limit_val_batches = 0.0;
+    volt_trainer *t = volt_trainer_new(&cfg);
+    assert_int_equal(volt_trainer_fit(t, &m.base, dm, NULL), VOLT_OK);
+    volt_metrics *got = NULL;
+    assert_int_equal(volt_trainer_test(t, &m.base, dm, NULL, &got), VOLT_OK);
+    double test_loss = volt_metrics_get(got, "test_loss");
+    assert_true(isfinite(test_loss));
+    volt_metrics_free(got);
+    char dir[1100], path[1200];
+    snprintf(dir, sizeof dir, "%s", volt_trainer_log_dir(t));
+    /* the file is complete while the trainer lives */
+    assert_int_equal(event_files(dir, path, sizeof path), 1);
+    records r;
+    read_records(path, &r);
+    /* version, session start, 4 training rows, session end, the test row */
+    assert_int_equal(r.count, 2 + 4 + 1 + 1);
+    hparams_data(&r, 1, "_hparams_/session_start_info");
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(event_step(&r, 2 + k), k);
+        assert_true(event_scalar(&r, 2 + k, "train_v") == 10.0 * (k / 2) + k % 2);
+    }
+    pb_field data = hparams_data(&r, 6, "_hparams_/session_end_info");
+    pb_field sei = pb_must(data.p, data.n, 4, 0, 2);
+    assert_int_equal(pb_must(sei.p, sei.n, 1, 0, 0).v, 1); /* SUCCESS */
+    assert_int_equal(event_step(&r, 7), 3); /* evaluation rows: the last logged step */
+    assert_true(event_scalar(&r, 7, "test_loss") == (float)test_loss);
+    assert_true(event_scalar(&r, 7, "epoch") == 2.0);
+    free(r.data);
+    volt_trainer_free(t);
+    assert_int_equal(event_files(dir, NULL, 0), 1);
+    assert_int_equal(count_records(dir), 8);
+    volt_datamodule_free(dm);
+    volt_module_free(&m.base);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_crc32c_known_answers),
@@ -530,6 +606,7 @@ int main(void) {
         VT_TEST(test_logger_versions_and_failed_runs),
         VT_TEST(test_logger_bad_arguments),
         VT_TEST(test_default_loggers_share_version_dir),
+        VT_TEST(test_fit_then_test_append_to_one_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

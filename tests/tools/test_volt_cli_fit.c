@@ -7,7 +7,8 @@
  * the same configuration; test and predict reuse it with the best
  * checkpoint (the predictions file holds [64, 10] logits); a ckpt_path that
  * does not exist and a bad value exit 2 and create nothing; tune runs
- * lr_find (its curve written) and scale_batch_size. Without the
+ * lr_find (its curve written) and scale_batch_size; devices=2 re-executes
+ * the program under mpiexec and reports once. Without the
  * program or the data set it says so and passes. */
 #include "volt_test.h"
 
@@ -229,6 +230,40 @@ static void test_bad_value_starts_nothing(void **state) {
     assert_false(exists(root));
 }
 
+static int count_of(const char *text, const char *what) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)); p += strlen(what)) n++;
+    return n;
+}
+
+/* devices=2 without a launcher: the program re-executes itself under
+ * mpiexec (issue 8's self-launch); rank 0 alone reports and writes. */
+static void test_fit_on_two_devices(void **state) {
+    (void)state;
+    char root[1100], root_arg[1200];
+    snprintf(root, sizeof root, "%s/two", tmp);
+    remove_tree(root);
+    snprintf(root_arg, sizeof root_arg, "--trainer.default_root_dir=%s", root);
+    setenv("VOLT_ALLOW_OVERSUBSCRIBE", "1", 1); /* a one-CPU machine runs it too */
+    run_result r =
+        run("fit", "--model=mlp", "--model.hidden=32", "--data.batch_size=32",
+            "--trainer.devices=2", "--trainer.max_epochs=1", "--trainer.limit_train_batches=4",
+            "--trainer.limit_val_batches=2", "--trainer.limit_test_batches=2",
+            "--trainer.num_sanity_val_steps=0", "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false", root_arg, "--test_after_fit=true",
+            "--seed_everything=1", NULL);
+    unsetenv("VOLT_ALLOW_OVERSUBSCRIBE");
+    EXPECT(r, 0, "fit: 1 epochs, 4 optimizer steps", "test (", "test_acc");
+    if (count_of(r.out, "fit: 1 epochs") != 1 || count_of(r.out, "test_acc") != 1)
+        fail_msg("rank 0 alone should report; output:\n%s", r.out);
+    free(r.out);
+    char path[1300];
+    snprintf(path, sizeof path, "%s/volt_logs/version_0/config.yaml", root);
+    assert_true(exists(path));
+    snprintf(path, sizeof path, "%s/volt_logs/version_1", root);
+    assert_false(exists(path)); /* the second rank made no logs of its own */
+}
+
 int main(void) {
     const char *dir = getenv("VOLT_TEST_TMPDIR");
     snprintf(tmp, sizeof tmp, "%s", dir && *dir ? dir : "/tmp");
@@ -248,6 +283,7 @@ int main(void) {
         VT_TEST(test_fit_test_predict),
         VT_TEST(test_tune),
         VT_TEST(test_bad_value_starts_nothing),
+        VT_TEST(test_fit_on_two_devices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -273,8 +273,14 @@ static void test_config_errors(void **state) {
     c.precision = "fp9";
     expect_config_error(c, VOLT_ERR_INVALID_ARGUMENT, "precision 'fp9' is unknown");
     c = quiet_config();
-    c.devices = 2;
-    expect_config_error(c, VOLT_ERR_UNSUPPORTED, "devices = 2 is not supported yet");
+    c.strategy = "fsdp";
+    expect_config_error(c, VOLT_ERR_UNSUPPORTED, "strategy 'fsdp' is not supported yet");
+    c = quiet_config();
+    c.strategy = "dp";
+    expect_config_error(c, VOLT_ERR_INVALID_ARGUMENT, "strategy 'dp' is unknown");
+    c = quiet_config();
+    c.bucket_cap_mb = -1;
+    expect_config_error(c, VOLT_ERR_INVALID_ARGUMENT, "bucket_cap_mb = -1");
     c = quiet_config();
     c.max_time = -1;
     expect_config_error(c, VOLT_ERR_INVALID_ARGUMENT, "max_time = -1");

@@ -613,7 +613,9 @@ static void test_help(void **state) {
     assert_non_null(strstr(r.out, "--lr_scheduler.max_lr  real  (required"));
     result_free(&r);
     r = RUN("fit", "--help", "early_stopping");
-    assert_non_null(strstr(r.out, "--trainer.callbacks.monitor  string  (required)"));
+    /* the spelling the parser takes: --trainer.callbacks.<name>.<key> */
+    assert_non_null(
+        strstr(r.out, "--trainer.callbacks.early_stopping.monitor  string  (required)"));
     result_free(&r);
     r = RUN("fit", "--help", "nothing");
     assert_int_equal(r.code, 2);

@@ -98,8 +98,9 @@ static volt_tensor *eval_step(volt_module *self, volt_batch *b, volt_step *step,
     char loss_name[32], acc_name[32];
     snprintf(loss_name, sizeof loss_name, "%s_loss", stage);
     snprintf(acc_name, sizeof acc_name, "%s_acc", stage);
-    if (volt_log(step, loss_name, loss, VOLT_LOG_PROG_BAR) == VOLT_OK)
-        volt_log(step, acc_name, acc, VOLT_LOG_PROG_BAR);
+    /* sync_dist: under ddp each rank sees a shard; the metrics cover all */
+    unsigned flags = VOLT_LOG_PROG_BAR | VOLT_LOG_SYNC_DIST;
+    if (volt_log(step, loss_name, loss, flags) == VOLT_OK) volt_log(step, acc_name, acc, flags);
     return NULL;
 }
 

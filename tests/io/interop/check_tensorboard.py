@@ -17,8 +17,13 @@ three modes:
       those hyperparameters, its scalar tags as metrics and the status.
   check_tensorboard.py csv RUN_DIR
       the same scalar checks against the metrics.csv the CSV logger wrote
-      into RUN_DIR during the same run: every column but "step" is a tag,
-      with a (step, value) point per non-empty cell.
+      into RUN_DIR during the same runs of a trainer (fit, then test: the
+      CSV logger keeps every row): every column but "step" is a tag, with a
+      (step, value) point per non-empty cell; and the run's one event file
+      holds at most one session_start_info and one session_end_info, the
+      end SUCCESS when there is a start.
+In every mode RUN_DIR holds exactly one event file: a logger appends every
+run of its trainer to one file.
 Exit 0 when everything matches, 1 with the first difference otherwise.
 """
 import csv
@@ -47,12 +52,40 @@ def f32(x):
     return struct.unpack("<f", struct.pack("<f", float(x)))[0]
 
 
+def event_files(run_dir):
+    return sorted(n for n in os.listdir(run_dir) if n.startswith("events.out.tfevents."))
+
+
+def check_sessions(run_dir):
+    """Every record of the file (TensorBoard's reader checks the framing and
+    CRCs), counting the hparams plugin's session summaries."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import api_pb2, metadata
+
+    path = os.path.join(run_dir, event_files(run_dir)[0])
+    starts, ends = 0, []
+    for ev in EventFileLoader(path).Load():
+        for v in ev.summary.value:
+            if v.tag == metadata.SESSION_START_INFO_TAG:
+                starts += 1
+            elif v.tag == metadata.SESSION_END_INFO_TAG:
+                data = metadata.parse_session_end_info_plugin_data(
+                    v.metadata.plugin_data.content)
+                ends.append(api_pb2.Status.Name(data.status))
+    if starts > 1 or len(ends) > 1 or len(ends) != starts:
+        fail(f"{starts} session_start_info and {len(ends)} session_end_info summaries "
+             f"({ends}) in {path}, expected at most one of each, paired")
+    if ends and ends[0] != "STATUS_SUCCESS":
+        fail(f"session_end_info status {ends[0]}, expected STATUS_SUCCESS")
+    print(f"check_tensorboard: {starts} HPARAMS session, status {ends}")
+
+
 def load(run_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    names = [n for n in os.listdir(run_dir) if n.startswith("events.out.tfevents.")]
-    if not names:
-        fail(f"no events.out.tfevents.* file in {run_dir}")
+    names = event_files(run_dir)
+    if len(names) != 1:
+        fail(f"{len(names)} events.out.tfevents.* files in {run_dir}, expected one: {names}")
     ea = EventAccumulator(run_dir, size_guidance={"scalars": 0})  # 0: keep every point
     ea.Reload()
     if ea.file_version != 2:
@@ -169,6 +202,7 @@ def csv_mode(run_dir):
     if not want:
         fail(f"{run_dir}/metrics.csv holds no metrics")
     check_scalars(load(run_dir), want)
+    check_sessions(run_dir)
 
 
 def main(argv):

@@ -1,0 +1,55 @@
+/* fabric_impl.h: the volt_fabric struct and the helpers shared by the
+ * fabric_*.c files (volt/fabric.h is the public side). */
+#ifndef VOLT_FABRIC_IMPL_H
+#define VOLT_FABRIC_IMPL_H
+
+#include "train/train_impl.h"
+#include "volt/fabric.h"
+
+/* A module handed to volt_fabric_setup_module. */
+typedef struct {
+    volt_module *module;
+    volt_grad_reducer *reducer; /* NULL with one process or no trainable parameter */
+    bool no_sync;               /* inside a no_backward_sync window */
+    bool sync_bn;               /* its batch norm layers were synchronized */
+} volt_fabric_module;
+
+struct volt_fabric {
+    /* options, resolved: strings the fabric owns */
+    char *strategy; /* "auto", "single_device", "ddp" (launch resolves "auto") */
+    char *root_dir;
+    int64_t devices, num_nodes;
+    double bucket_cap_mb, timeout_s;
+    bool sync_batchnorm;
+
+    bool launched;
+    volt_process_group *pg; /* made by launch; "single" with one process */
+    int rank, world, local_rank, node_rank;
+
+    volt_fabric_module *modules;
+    int n_modules, cap_modules;
+    volt_optimizer **optimizers;
+    int n_optimizers, cap_optimizers;
+
+    volt_logger **loggers;
+    int n_loggers, cap_loggers;
+    int64_t next_log_step;
+};
+
+/* VOLT_ERR_INVALID_ARGUMENT for a NULL fabric, VOLT_ERR_STATE before
+ * launch; `op` names the caller ("setup_module"). */
+volt_status volt_fabric_need_launch(const volt_fabric *f, const char *op);
+/* The entry of a set-up module, NULL if it was not set up. */
+volt_fabric_module *volt_fabric_find_module(volt_fabric *f, const volt_module *m);
+/* Whether the optimizer was registered by setup_optimizers. */
+bool volt_fabric_has_optimizer(const volt_fabric *f, const volt_optimizer *opt);
+/* Every rank learns whether every rank succeeded: `st` when this rank
+ * failed, `others` with a message naming `op` when another did (its own
+ * message is on that rank), VOLT_OK when all did. One process: st.
+ * Collective. */
+volt_status volt_fabric_share_outcome(volt_fabric *f, volt_status st, const char *op,
+                                      volt_status others);
+/* The loggers' end (fabric_log.c): finalize (rank 0) and free them all. */
+void volt_fabric_loggers_free(volt_fabric *f);
+
+#endif

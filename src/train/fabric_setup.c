@@ -1,0 +1,204 @@
+/* fabric_setup.c: volt_fabric_setup_module (rank 0's state broadcast, sync
+ * batch norm, the gradient reducer), volt_fabric_setup_optimizers (its
+ * parameters must belong to set-up modules) and
+ * volt_fabric_setup_dataloaders (a shard per rank, rank 0's seed). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/fabric_impl.h"
+
+static const char *module_name(const volt_module *m) {
+    return m->ops && m->ops->name ? m->ops->name : "module";
+}
+
+/* ------------------------------------------------------------------ module */
+
+static volt_status check_module(volt_fabric *f, volt_module *m) {
+    if (!m) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "fabric: setup_module: NULL module");
+    if (volt_fabric_find_module(f, m))
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fabric: setup_module: module '%s' is set up already (once per "
+                              "module)",
+                              module_name(m));
+    if (f->n_modules == f->cap_modules) {
+        int cap = f->cap_modules ? 2 * f->cap_modules : 4;
+        volt_fabric_module *g = realloc(f->modules, (size_t)cap * sizeof *g);
+        if (!g)
+            return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "fabric: setup_module: out of memory");
+        f->modules = g;
+        f->cap_modules = cap;
+    }
+    return VOLT_OK;
+}
+
+/* The ranks' state dicts must have as many entries, or the broadcasts
+ * below would not pair up. */
+static volt_status agree_on_count(volt_fabric *f, int64_t count) {
+    int64_t v[2] = {count, -count};
+    volt_tensor *t = volt_from_array(v, VOLT_I64, 1, (int64_t[]){2});
+    volt_status st = t ? volt_dist_all_reduce(f->pg, t, VOLT_REDUCE_MAX) : volt_error_status();
+    if (!st) memcpy(v, volt_tensor_data(t), sizeof v);
+    if (t) volt_tensor_free(t);
+    if (st) return volt_error_prefix(st, "fabric: setup_module");
+    if (v[0] != -v[1])
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fabric: setup_module: the ranks' modules differ: between %lld and "
+                              "%lld parameters and buffers (this rank, %d: %lld)",
+                              (long long)-v[1], (long long)v[0], f->rank, (long long)count);
+    return VOLT_OK;
+}
+
+static volt_status broadcast_state(volt_fabric *f, volt_module *m) {
+    volt_state_dict *sd = volt_module_state_dict(m);
+    if (!sd) return volt_error_prefix(volt_error_status(), "fabric: setup_module");
+    volt_status st = agree_on_count(f, sd->count);
+    for (int64_t i = 0; i < sd->count && !st; i++)
+        if ((st = volt_dist_broadcast(f->pg, sd->tensors[i], 0)))
+            st = volt_error_prefix(st, "fabric: setup_module: broadcasting '%s' from rank 0",
+                                   sd->names[i]);
+    volt_state_dict_free(sd);
+    return st;
+}
+
+/* A reducer over the parameters that require grad (NULL when none). */
+static volt_status make_reducer(volt_fabric *f, volt_module *m, volt_grad_reducer **out) {
+    volt_params ps = volt_module_parameters(m);
+    size_t n_alloc = (size_t)(ps.count ? ps.count : 1);
+    volt_tensor **params = malloc(n_alloc * sizeof *params);
+    const char **names = malloc(n_alloc * sizeof *names);
+    if (!params || !names) {
+        free(params);
+        free(names);
+        return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "fabric: setup_module: out of memory");
+    }
+    int64_t n = 0;
+    for (int64_t i = 0; i < ps.count; i++)
+        if (ps.tensors[i]->requires_grad) {
+            params[n] = ps.tensors[i];
+            names[n++] = ps.names[i];
+        }
+    volt_grad_reducer_options o = {.bucket_cap_mb = f->bucket_cap_mb};
+    *out = n > 0 ? volt_grad_reducer_new(f->pg, params, names, n, &o) : NULL;
+    free(params);
+    free(names);
+    if (n > 0 && !*out) return volt_error_prefix(volt_error_status(), "fabric: setup_module: ddp");
+    return VOLT_OK;
+}
+
+volt_status volt_fabric_setup_module(volt_fabric *f, volt_module *module) {
+    volt_status st = volt_fabric_need_launch(f, "setup_module");
+    if (st) return st;
+    bool ddp = f->world > 1;
+    st = volt_fabric_share_outcome(f, check_module(f, module), "setup_module",
+                                   VOLT_ERR_INVALID_ARGUMENT);
+    if (st) return st;
+    volt_fabric_module entry = {.module = module};
+    if (ddp) {
+        st = broadcast_state(f, module);
+        if (!st && f->sync_batchnorm) {
+            st = volt_sync_batch_norm_convert(module, f->pg);
+            entry.sync_bn = !st;
+        }
+        if (!st) st = make_reducer(f, module, &entry.reducer);
+        if (st) {
+            if (entry.sync_bn) volt_sync_batch_norm_convert(module, NULL);
+            return st;
+        }
+    }
+    f->modules[f->n_modules++] = entry;
+    return VOLT_OK;
+}
+
+/* -------------------------------------------------------------- optimizers */
+
+static bool in_set_up_module(volt_fabric *f, const volt_tensor *p) {
+    for (int i = 0; i < f->n_modules; i++) {
+        volt_params ps = volt_module_parameters(f->modules[i].module);
+        for (int64_t k = 0; k < ps.count; k++)
+            if (ps.tensors[k] == p) return true;
+    }
+    return false;
+}
+
+volt_status volt_fabric_setup_optimizers(volt_fabric *f, volt_optimizer *optimizer) {
+    volt_status st = volt_fabric_need_launch(f, "setup_optimizers");
+    if (st) return st;
+    if (!optimizer)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fabric: setup_optimizers: NULL optimizer");
+    const char *name = volt_optimizer_name(optimizer);
+    if (volt_fabric_has_optimizer(f, optimizer))
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fabric: setup_optimizers: this %s optimizer is set up already",
+                              name);
+    volt_params ps = volt_optimizer_params(optimizer);
+    for (int64_t k = 0; k < ps.count; k++)
+        if (!in_set_up_module(f, ps.tensors[k])) {
+            char shape[64];
+            return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                                  "fabric: setup_optimizers: parameter %lld of the %s optimizer "
+                                  "(shape %s) belongs to no module set up with "
+                                  "volt_fabric_setup_module (set the module up first: its "
+                                  "gradients would not be averaged)",
+                                  (long long)k, name,
+                                  volt_shape_str(ps.tensors[k], shape, sizeof shape));
+        }
+    if (f->n_optimizers == f->cap_optimizers) {
+        int cap = f->cap_optimizers ? 2 * f->cap_optimizers : 4;
+        volt_optimizer **g = realloc(f->optimizers, (size_t)cap * sizeof *g);
+        if (!g)
+            return volt_error_set(VOLT_ERR_OUT_OF_MEMORY,
+                                  "fabric: setup_optimizers: out of memory");
+        f->optimizers = g;
+        f->cap_optimizers = cap;
+    }
+    f->optimizers[f->n_optimizers++] = optimizer;
+    return VOLT_OK;
+}
+
+/* ----------------------------------------------------------------- loaders */
+
+/* Every rank's validity and flag: fails on every rank when a rank's loader
+ * is NULL or the ranks disagree on use_distributed_sampler. */
+static volt_status agree_on_loader(volt_fabric *f, bool ok, bool shard) {
+    int32_t v[3] = {ok, shard, -(int32_t)shard};
+    volt_tensor *t = volt_from_array(v, VOLT_I32, 1, (int64_t[]){3});
+    volt_status st = t ? volt_dist_all_reduce(f->pg, t, VOLT_REDUCE_MIN) : volt_error_status();
+    if (!st) memcpy(v, volt_tensor_data(t), sizeof v);
+    if (t) volt_tensor_free(t);
+    if (st) return volt_error_prefix(st, "fabric: setup_dataloaders");
+    if (!ok) return volt_error_status();
+    if (!v[0])
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fabric: setup_dataloaders: another rank passed a NULL loader");
+    if (v[1] != -v[2])
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fabric: setup_dataloaders: the ranks disagree on "
+                              "use_distributed_sampler (this rank, %d: %s)",
+                              f->rank, shard ? "true" : "false");
+    return VOLT_OK;
+}
+
+static volt_status shard(volt_fabric *f, volt_data_loader *dl) {
+    /* Shuffled shards are disjoint only when every rank shuffles alike. */
+    uint64_t seed = volt_data_loader_state_get(dl).seed;
+    volt_tensor *t = volt_from_array(&seed, VOLT_I64, 0, NULL); /* the bits */
+    volt_status st = t ? volt_dist_broadcast(f->pg, t, 0) : volt_error_status();
+    if (!st) memcpy(&seed, volt_tensor_data(t), sizeof seed);
+    if (t) volt_tensor_free(t);
+    if (!st) st = volt_data_loader_set_distributed(dl, f->rank, f->world);
+    if (!st) st = volt_data_loader_set_seed(dl, seed);
+    return st ? volt_error_prefix(st, "fabric: setup_dataloaders") : VOLT_OK;
+}
+
+volt_status volt_fabric_setup_dataloaders(volt_fabric *f, volt_data_loader *loader,
+                                          bool use_distributed_sampler) {
+    volt_status st = volt_fabric_need_launch(f, "setup_dataloaders");
+    if (st) return st;
+    if (!loader)
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "fabric: setup_dataloaders: NULL loader");
+    if (f->world < 2) return loader ? VOLT_OK : volt_error_status();
+    st = agree_on_loader(f, loader != NULL, use_distributed_sampler);
+    if (st || !use_distributed_sampler) return st;
+    return shard(f, loader);
+}
