@@ -212,6 +212,14 @@ volt_status volt_strategy_share_checkpoint_dir(volt_trainer *t) {
     return st;
 }
 
+void volt_strategy_unshard_loaders(volt_trainer *t) {
+    for (int i = 0; i < t->n_sharded; i++) { /* the loaders as they were */
+        volt_data_loader_set_distributed(t->sharded[i], 0, 1);
+        volt_data_loader_set_seed(t->sharded[i], t->sharded_seed[i]);
+    }
+    t->n_sharded = 0;
+}
+
 void volt_strategy_run_end(volt_trainer *t) {
     t->ckpt_dir_shared = false;
     if (t->reducer) t->sync_stats = volt_grad_reducer_get_stats(t->reducer);
@@ -219,11 +227,7 @@ void volt_strategy_run_end(volt_trainer *t) {
     t->reducer = NULL;
     volt_zero1_free(t->zero1_state);
     t->zero1_state = NULL;
-    for (int i = 0; i < t->n_sharded; i++) { /* the loaders as they were */
-        volt_data_loader_set_distributed(t->sharded[i], 0, 1);
-        volt_data_loader_set_seed(t->sharded[i], t->sharded_seed[i]);
-    }
-    t->n_sharded = 0;
+    volt_strategy_unshard_loaders(t);
     if (t->sync_bn && t->module) volt_sync_batch_norm_convert(t->module, NULL);
     t->sync_bn = false;
 }
