@@ -123,6 +123,13 @@ foreach(_test tools/test_volt_cli tools/test_volt_cli_fit)
                      ENVIRONMENT "VOLT_CLI=$<TARGET_FILE:volt_cli>")
     endif()
 endforeach()
+# tools/test_volt_cli_fit runs `volt fit --trainer.devices=2`, which starts
+# MPI ranks: Open MPI's own allocations are suppressed as for tests/dist.
+if(VOLT_SANITIZE AND TEST tools/test_volt_cli_fit)
+    set_property(TEST tools/test_volt_cli_fit APPEND PROPERTY ENVIRONMENT
+        "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/dist/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0")
+    set_property(TEST tools/test_volt_cli_fit APPEND PROPERTY RESOURCE_LOCK mpi)
+endif()
 
 # Two hosts (issue 8): tests/dist/two_hosts.sh runs test_mpi_collectives as
 # one rank in each of two network namespaces joined by a veth pair, MPI over
