@@ -8,7 +8,8 @@
 #                        overrides, e.g. DEMO_ARGS=--trainer.max_epochs=1)
 #   make cli-reference   docs/cli.md from the option tables
 #   make demo-mlp        build, then examples/mlp_fashion_mnist.c (the module written by hand)
-#   make bench           build, then bench/run.sh (if present)
+#   make bench           build, then bench/run.sh on 2 threads (BENCH_THREADS, BENCH_QUICK=1,
+#                        BENCH_SUITES: see bench/README.md), volt vs PyTorch and Lightning
 #   make install PREFIX=/usr/local
 #   make format | format-check | clean
 # Warnings are errors everywhere (WERROR=OFF to relax locally).
@@ -78,9 +79,7 @@ demo-mlp: build
 	./$(BUILD_DIR)/examples/mlp_fashion_mnist
 
 bench: build
-	@if [ -x bench/run.sh ]; then bench/run.sh $(BUILD_DIR); \
-	elif [ -f bench/run.sh ]; then bash bench/run.sh $(BUILD_DIR); \
-	else echo "make bench: no bench/run.sh yet; benchmarks are built in $(BUILD_DIR)/bench/"; fi
+	bash bench/run.sh $(BUILD_DIR) $${BENCH_THREADS:-2}
 
 install: build
 	$(CMAKE) --install $(BUILD_DIR) --prefix $(PREFIX)

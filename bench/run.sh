@@ -1,13 +1,31 @@
 #!/usr/bin/env bash
 # run.sh: `make bench` — runs every benchmark suite against the given build
 # directory. Benchmarks are never tests: they print JSON lines and ratios.
+# Makes bench/.venv first (Debian's torch + PyTorch Lightning, see
+# bench/compare/setup_venv.sh), so every suite's PyTorch side runs there.
 # Usage: bench/run.sh BUILD_DIR [THREADS]
+# Environment: BENCH_SUITES="ops data layers trainer ddp compare" (the
+# default: all, in this order); BENCH_QUICK=1 for a smoke test (fewer epochs and
+# repetitions; bench/compare leaves bench/RESULTS.md alone).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=${1:-build}
 threads=${2:-$(nproc)}
-echo "== bench/ops (threads: $threads)"
-"$here/ops/run.sh" "$build" "$threads"
-echo "== bench/data (threads: $threads)"; "$here/data/run.sh" "$build" "$threads"
-echo "== bench/layers (threads: $threads)"; "$here/layers/run.sh" "$build" "$threads"
-echo "== bench/trainer (threads: $threads)"; "$here/trainer/run.sh" "$build" "$threads"
+suites=${BENCH_SUITES:-ops data layers trainer ddp compare}
+quick=${BENCH_QUICK:-0}
+"$here/compare/setup_venv.sh"
+for suite in $suites; do
+    echo "== bench/$suite (threads: $threads)"
+    case $suite in
+        ops | layers) "$here/$suite/run.sh" "$build" "$threads" ;;
+        data) "$here/data/run.sh" "$build" "$threads" "" "$([ "$quick" = 1 ] && echo 1 || echo 3)" ;;
+        trainer)
+            if [ "$quick" = 1 ]; then "$here/trainer/run.sh" "$build" "$threads" 1 1
+            else "$here/trainer/run.sh" "$build" "$threads"; fi ;;
+        ddp) # 1 and 2 MPI ranks of one thread each (its own thread setting)
+            if [ "$quick" = 1 ]; then "$here/ddp/run.sh" "$build" 20 1
+            else "$here/ddp/run.sh" "$build"; fi ;;
+        compare) "$here/compare/run.sh" "$build" "$threads" ;;
+        *) echo "bench/run.sh: no suite '$suite'" >&2; exit 2 ;;
+    esac
+done

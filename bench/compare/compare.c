@@ -1,0 +1,312 @@
+/* compare.c: volt's side of the side-by-side benchmark against PyTorch and
+ * PyTorch Lightning (bench/compare/harness.py runs it; see bench/README.md).
+ * Trains one of the two models of issue 9 on Fashion-MNIST with
+ * volt_trainer and prints one JSON line with what the harness compares:
+ *
+ *   mlp: Linear 784->512, ReLU, Linear 512->256, ReLU, Linear 256->10;
+ *        SGD lr 0.05 momentum 0.9, batch 128, 3 epochs
+ *   cnn: Conv2d 1->32 3x3 pad 1, ReLU, MaxPool 2; Conv2d 32->64 3x3 pad 1,
+ *        ReLU, MaxPool 2; Linear 3136->128, ReLU; Linear 128->10;
+ *        SGD lr 0.02 momentum 0.9, batch 128, 2 epochs
+ *
+ * Data: the built-in Fashion-MNIST datamodule over all 60,000 training
+ * images (no validation split), pixels / 255, shuffled per epoch, no
+ * loader workers (batches are built on the training thread, as the PyTorch
+ * side does); the test accuracy is over the 10,000 test images.
+ *
+ * Arguments (key=value): model=mlp|cnn  mode=off|defaults  epochs=N
+ * (default: the model's)  limit=N (training batches per epoch, 0: all)
+ * threads=2  seed=42  data=DIR  profiler=simple (off by default).
+ * mode=off: checkpointing, logger, progress bar and model summary off;
+ * mode=defaults: volt_trainer_defaults() with no val loader (so no sanity
+ * check). Writes under the current directory in defaults mode.
+ *
+ * Output fields: first_step_unix (wall-clock seconds since the epoch at the
+ * start of the first training_step, for the harness to subtract its own
+ * launch time), epoch_s (each training epoch, on_train_epoch_start to
+ * on_train_epoch_end), epoch_cpu_s (the CPU time of the process, all threads,
+ * over the same span), fit_s, test_acc, vm_hwm_kb (peak RSS as the process
+ * saw it), blas (the BLAS libraries mapped into the process). Not a test. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <volt/volt.h>
+
+#define MAX_EPOCHS 64
+
+typedef struct {
+    const char *model, *mode, *data, *profiler;
+    int64_t epochs, limit, seed;
+    int threads;
+} settings;
+
+/* ------------------------------------------------------------- arguments */
+
+static const char *arg_str(int argc, char **argv, const char *key, const char *def) {
+    size_t k = strlen(key);
+    for (int i = argc - 1; i >= 1; i--)
+        if (strncmp(argv[i], key, k) == 0 && argv[i][k] == '=') return argv[i] + k + 1;
+    return def;
+}
+
+static int64_t arg_int(int argc, char **argv, const char *key, int64_t def) {
+    const char *v = arg_str(argc, argv, key, NULL);
+    return v ? strtoll(v, NULL, 10) : def;
+}
+
+static double wall_unix(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---------------------------------------------------------------- models */
+
+typedef struct {
+    volt_module base;
+    bool cnn;
+    double lr;
+    volt_linear *fc1, *fc2, *fc3;
+    volt_conv2d_layer *conv1, *conv2;
+    volt_max_pool2d_layer *pool;
+    double first_step_unix; /* 0 until the first training_step */
+} net;
+
+static volt_tensor *mlp_forward(net *m, const volt_tensor *x) {
+    volt_tensor *h = volt_relu(volt_linear_forward(m->fc1, x));
+    h = volt_relu(volt_linear_forward(m->fc2, h));
+    return volt_linear_forward(m->fc3, h);
+}
+
+static volt_tensor *cnn_forward(net *m, const volt_tensor *x) {
+    volt_tensor *h = volt_relu(volt_conv2d_layer_forward(m->conv1, x));
+    h = volt_max_pool2d_layer_forward(m->pool, h);
+    h = volt_relu(volt_conv2d_layer_forward(m->conv2, h));
+    h = volt_flatten(volt_max_pool2d_layer_forward(m->pool, h), 1, -1);
+    h = volt_relu(volt_linear_forward(m->fc1, h));
+    return volt_linear_forward(m->fc2, h);
+}
+
+static volt_tensor *net_forward(net *m, const volt_tensor *x) {
+    return m->cnn ? cnn_forward(m, x) : mlp_forward(m, x);
+}
+
+static volt_tensor *training_step(volt_module *self, volt_batch *b, int64_t i, volt_step *s) {
+    (void)i;
+    net *m = (net *)self;
+    if (m->first_step_unix == 0) m->first_step_unix = wall_unix();
+    volt_tensor *loss = volt_cross_entropy(net_forward(m, b->x), b->y);
+    volt_log(s, "train_loss", loss, VOLT_LOG_PROG_BAR);
+    return loss;
+}
+
+static volt_tensor *test_step(volt_module *self, volt_batch *b, int64_t i, volt_step *s) {
+    (void)i;
+    volt_log(s, "test_acc", volt_accuracy(net_forward((net *)self, b->x), b->y), 0);
+    return NULL;
+}
+
+static volt_status configure(volt_module *self, volt_optim_setup *o) {
+    net *m = (net *)self;
+    volt_optimizer *opt = volt_sgd_new(volt_module_parameters(self),
+                                       &(volt_sgd_options){.lr = m->lr, .momentum = 0.9});
+    return volt_optim_setup_add(o, opt, NULL, VOLT_INTERVAL_EPOCH);
+}
+
+static const volt_module_ops net_ops = {.name = "compare",
+                                        .training_step = training_step,
+                                        .test_step = test_step,
+                                        .configure_optimizers = configure};
+
+static bool net_init(net *m, bool cnn) {
+    memset(m, 0, sizeof *m);
+    volt_module_init(&m->base, &net_ops);
+    m->cnn = cnn;
+    if (!cnn) {
+        m->lr = 0.05;
+        m->fc1 = volt_linear_new(&m->base, "fc1", 784, 512);
+        m->fc2 = volt_linear_new(&m->base, "fc2", 512, 256);
+        m->fc3 = volt_linear_new(&m->base, "fc3", 256, 10);
+        return m->fc1 && m->fc2 && m->fc3;
+    }
+    m->lr = 0.02;
+    volt_conv_options pad1 = {.padding = {1, 1}};
+    m->conv1 = volt_conv2d_layer_new(&m->base, "conv1", 1, 32, 3, 3, &pad1);
+    m->conv2 = volt_conv2d_layer_new(&m->base, "conv2", 32, 64, 3, 3, &pad1);
+    m->pool = volt_max_pool2d_layer_new(&m->base, "pool", 2, 2, NULL);
+    m->fc1 = volt_linear_new(&m->base, "fc1", 64 * 7 * 7, 128);
+    m->fc2 = volt_linear_new(&m->base, "fc2", 128, 10);
+    return m->conv1 && m->conv2 && m->pool && m->fc1 && m->fc2;
+}
+
+/* ------------------------------------------------- epoch timing callback */
+
+typedef struct {
+    volt_callback base;
+    struct timespec start, cpu_start;
+    double epoch_s[MAX_EPOCHS], epoch_cpu_s[MAX_EPOCHS];
+    int n;
+} epoch_timer;
+
+/* Seconds on `clock` since *t0. */
+static double since_on(clockid_t clock, const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+static double since(const struct timespec *t0) { return since_on(CLOCK_MONOTONIC, t0); }
+
+static volt_status epoch_start(volt_callback *self, volt_module *m, volt_step *s) {
+    (void)m;
+    (void)s;
+    epoch_timer *e = (epoch_timer *)self;
+    clock_gettime(CLOCK_MONOTONIC, &e->start);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &e->cpu_start);
+    return VOLT_OK;
+}
+
+static volt_status epoch_end(volt_callback *self, volt_module *m, volt_step *s) {
+    (void)m;
+    (void)s;
+    epoch_timer *e = (epoch_timer *)self;
+    if (e->n == MAX_EPOCHS) return VOLT_OK;
+    e->epoch_s[e->n] = since(&e->start);
+    e->epoch_cpu_s[e->n++] = since_on(CLOCK_PROCESS_CPUTIME_ID, &e->cpu_start);
+    return VOLT_OK;
+}
+
+static const volt_callback_ops epoch_timer_ops = {
+    .name = "epoch_timer", .on_train_epoch_start = epoch_start, .on_train_epoch_end = epoch_end};
+
+/* ------------------------------------------------------ process figures */
+
+/* VmHWM of /proc/self/status in KiB; -1 when unreadable. */
+static long vm_hwm_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0) kb = strtol(line + 6, NULL, 10);
+    if (f) fclose(f);
+    return kb;
+}
+
+/* Prints the distinct mapped files whose name holds "blas", "lapack" or
+ * "mkl" as a JSON array. */
+static void print_blas(FILE *out) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[4096], seen[8][512];
+    int n = 0;
+    fputc('[', out);
+    while (f && fgets(line, sizeof line, f)) {
+        char *path = strchr(line, '/');
+        if (!path) continue;
+        path[strcspn(path, "\n")] = '\0';
+        const char *base = strrchr(path, '/') + 1;
+        if (!strstr(base, "blas") && !strstr(base, "lapack") && !strstr(base, "mkl")) continue;
+        bool dup = false;
+        for (int i = 0; i < n; i++) dup = dup || strcmp(seen[i], path) == 0;
+        if (dup || n == 8) continue;
+        snprintf(seen[n], sizeof seen[n], "%s", path);
+        fprintf(out, "%s\"%s\"", n ? ", " : "", seen[n]);
+        n++;
+    }
+    if (f) fclose(f);
+    fputc(']', out);
+}
+
+static void print_result(const settings *s, const net *m, const epoch_timer *e, double fit_s,
+                         double acc, int64_t n_params) {
+    printf("{\"impl\": \"volt\", \"model\": \"%s\", \"mode\": \"%s\", \"epochs\": %lld, "
+           "\"limit\": %lld, \"threads\": %d, \"params\": %lld, \"first_step_unix\": %.6f, "
+           "\"epoch_s\": [",
+           s->model, s->mode, (long long)s->epochs, (long long)s->limit, volt_get_num_threads(),
+           (long long)n_params, m->first_step_unix);
+    for (int i = 0; i < e->n; i++) printf("%s%.4f", i ? ", " : "", e->epoch_s[i]);
+    printf("], \"epoch_cpu_s\": [");
+    for (int i = 0; i < e->n; i++) printf("%s%.4f", i ? ", " : "", e->epoch_cpu_s[i]);
+    printf("], \"fit_s\": %.4f, \"test_acc\": %.5f, \"vm_hwm_kb\": %ld, \"volt\": \"%s\", "
+           "\"blas\": ",
+           fit_s, acc, vm_hwm_kb(), volt_version());
+    print_blas(stdout);
+    printf("}\n");
+}
+
+/* ------------------------------------------------------------------ main */
+
+static volt_trainer *make_trainer(const settings *s) {
+    volt_trainer_config cfg = volt_trainer_defaults();
+    cfg.max_epochs = s->epochs;
+    cfg.num_threads = s->threads;
+    if (s->limit > 0) cfg.limit_train_batches = VOLT_BATCHES(s->limit);
+    if (strcmp(s->mode, "off") == 0) {
+        cfg.enable_checkpointing = false;
+        cfg.logger = false;
+        cfg.enable_progress_bar = false;
+        cfg.enable_model_summary = false;
+    }
+    if (s->profiler) cfg.profiler = s->profiler;
+    return volt_trainer_new(&cfg);
+}
+
+static int run(const settings *s) {
+    bool cnn = strcmp(s->model, "cnn") == 0;
+    volt_seed_everything((uint64_t)s->seed);
+    net m;
+    bool ok = net_init(&m, cnn);
+    volt_datamodule *data =
+        volt_fashion_mnist_new(&(volt_fashion_mnist_options){.data_dir = s->data,
+                                                             .batch_size = 128,
+                                                             .val_size = -1,
+                                                             .seed = (uint64_t)s->seed,
+                                                             .as_images = cnn});
+    volt_trainer *t = ok && data ? make_trainer(s) : NULL;
+    epoch_timer *e = calloc(1, sizeof *e);
+    e->base.ops = &epoch_timer_ops;
+    volt_status st = t ? volt_trainer_add_callback(t, &e->base) : volt_error_status();
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (st == VOLT_OK) st = volt_trainer_fit(t, &m.base, data, NULL);
+    double fit_s = since(&t0);
+    volt_metrics *res = NULL;
+    if (st == VOLT_OK) st = volt_trainer_test(t, &m.base, data, NULL, &res);
+    if (st == VOLT_OK)
+        print_result(s, &m, e, fit_s, volt_metrics_get(res, "test_acc"),
+                     volt_module_num_parameters(&m.base, false));
+    else
+        fprintf(stderr, "compare: %s\n", volt_error_message());
+    volt_metrics_free(res);
+    volt_trainer_free(t);
+    free(e);
+    volt_module_free(&m.base);
+    volt_datamodule_free(data);
+    return st == VOLT_OK ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    settings s = {
+        .model = arg_str(argc, argv, "model", "mlp"),
+        .mode = arg_str(argc, argv, "mode", "off"),
+        .data = arg_str(argc, argv, "data", VOLT_FASHION_MNIST_DIR),
+        .profiler = arg_str(argc, argv, "profiler", NULL),
+        .limit = arg_int(argc, argv, "limit", 0),
+        .seed = arg_int(argc, argv, "seed", 42),
+        .threads = (int)arg_int(argc, argv, "threads", 2),
+    };
+    bool cnn = strcmp(s.model, "cnn") == 0;
+    s.epochs = arg_int(argc, argv, "epochs", cnn ? 2 : 3);
+    if ((!cnn && strcmp(s.model, "mlp") != 0) ||
+        (strcmp(s.mode, "off") != 0 && strcmp(s.mode, "defaults") != 0) || s.epochs < 1 ||
+        s.epochs > MAX_EPOCHS || s.threads < 1) {
+        fprintf(stderr,
+                "usage: %s model=mlp|cnn mode=off|defaults [epochs=N] [limit=N] "
+                "[threads=2] [seed=42] [data=DIR] [profiler=simple]\n",
+                argv[0]);
+        return 2;
+    }
+    return run(&s);
+}
