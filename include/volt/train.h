@@ -700,11 +700,12 @@ volt_status volt_module_load_checkpoint(volt_module *m, const char *path, bool s
  *    counters, the generator, the optimizers, schedulers and callbacks), so a
  *    deterministic run resumed from any checkpoint ends bitwise equal to the
  *    uninterrupted one. validate/test/predict load the module's weights.
- *  - "last": the newest (by modification time) last*.ckpt in the dirpaths of
- *    the ModelCheckpoint callbacks, or else in
- *    <default_root_dir>/volt_logs/version_* /checkpoints and
- *    <default_root_dir>/checkpoints; none found: a warning on stderr and fit
- *    starts from scratch (validate/test/predict: an error).
+ *  - "last": the newest (by modification time) last*.ckpt among the dirpaths
+ *    of the ModelCheckpoint callbacks, the loggers' <save_dir>/<name>/
+ *    version_* /checkpoints, <default_root_dir>/volt_logs/version_*
+ *    /checkpoints and <default_root_dir>/checkpoints, all searched together;
+ *    none found: a warning on stderr and fit starts from scratch
+ *    (validate/test/predict: an error).
  *  - "best": the best_model_path of the first ModelCheckpoint; none: an error.
  * A checkpoint that does not open, fails its checksum or does not match the
  * module (missing, unexpected or mis-shaped keys; other optimizers) is an
@@ -879,6 +880,7 @@ enum {
     VOLT_OPTION_NULL_NAN = 1u << 1,   /* DOUBLE: null is NAN (implies NULLABLE) */
     VOLT_OPTION_REQUIRED = 1u << 2,   /* null by default, but must be set */
     VOLT_OPTION_OPTIM_ZERO = 1u << 3, /* DOUBLE: 0 is stored as VOLT_OPTIM_ZERO */
+    VOLT_OPTION_TRUE_IS_ONE = 1u << 4, /* INT: true and false also read as 1 and 0 */
 };
 
 #define VOLT_INT_LIST_MAX 32

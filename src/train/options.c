@@ -236,7 +236,12 @@ static volt_status set_integer(const volt_option *o, void *obj, const char *sect
         return VOLT_OK;
     }
     int64_t v;
-    if (!parse_int(value, &v)) return bad(o, section, value, "is not an integer");
+    bool boolean = (o->flags & VOLT_OPTION_TRUE_IS_ONE) &&
+                   (strcmp(value, "true") == 0 || strcmp(value, "false") == 0);
+    if (boolean)
+        v = value[0] == 't';
+    else if (!parse_int(value, &v))
+        return bad(o, section, value, "is not an integer");
     if (!in_range(o, (double)v)) return out_of_range(o, section, value);
     if (o->type == VOLT_OPTION_INT32) {
         if (v < INT_MIN || v > INT_MAX) return bad(o, section, value, "is too large");

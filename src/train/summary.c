@@ -129,11 +129,21 @@ static const char *type_name(const volt_module *m) {
     return "Module";
 }
 
+/* Two walks over the rows: the first (print false) only widens the
+ * columns to their longest entry, the second prints. */
 typedef struct {
     FILE *out;
     int row, max_depth;
     probe *p;
+    bool print;
+    int w_name, w_type, w_in;
 } walk;
+
+/* Entries keep at least one space before the next column's bar. */
+static int widest(int w, const char *s) {
+    int n = (int)strlen(s) + 1;
+    return n > w ? n : w;
+}
 
 static void rows(walk *w, const volt_module *m, const char *prefix, int depth) {
     for (int i = 0; i < m->n_children; i++) {
@@ -142,27 +152,39 @@ static void rows(walk *w, const volt_module *m, const char *prefix, int depth) {
         if (snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", m->children[i].name) <
             0)
             continue;
-        human(params, sizeof params, (double)volt_module_num_parameters(c, false));
         const probe_entry *e = probe_find(w->p, c);
-        bool known = e && e->seen;
-        fprintf(w->out, "%-3d| %-24s| %-20s| %-8s| %-6s| %-14s| %s\n", w->row++, name, type_name(c),
-                params, volt_module_is_training(c) ? "train" : "eval", known ? e->in : "?",
-                known ? e->out : "?");
+        const char *in = e && e->seen ? e->in : "?", *out = e && e->seen ? e->out : "?";
+        if (w->print) {
+            human(params, sizeof params, (double)volt_module_num_parameters(c, false));
+            fprintf(w->out, "%-3d| %-*s| %-*s| %-8s| %-6s| %-*s| %s\n", w->row++, w->w_name,
+                    name, w->w_type, type_name(c), params,
+                    volt_module_is_training(c) ? "train" : "eval", w->w_in, in, out);
+        } else {
+            w->w_name = widest(w->w_name, name);
+            w->w_type = widest(w->w_type, type_name(c));
+            w->w_in = widest(w->w_in, in);
+        }
         if (depth + 1 < w->max_depth) rows(w, c, name, depth + 1);
     }
+}
+
+static void rule(FILE *out, const walk *w) {
+    int n = 5 + w->w_name + 2 + w->w_type + 2 + 10 + 8 + w->w_in + 2 + 14;
+    for (int i = 0; i < n; i++) fputc('-', out);
+    fputc('\n', out);
 }
 
 void volt_model_summary_print(volt_module *m, int max_depth, FILE *out) {
     probe p = {0};
     probe_run(&p, m, out);
-    walk w = {out, 0, max_depth < 0 ? INT_MAX : max_depth, &p};
-    fprintf(out, "   | %-24s| %-20s| %-8s| %-6s| %-14s| %s\n", "Name", "Type", "Params", "Mode",
-            "In sizes", "Out sizes");
-    fprintf(out, "---------------------------------------------------------------------"
-                 "-----------------------\n");
+    walk w = {out, 0, max_depth < 0 ? INT_MAX : max_depth, &p, false, 24, 20, 14};
     if (w.max_depth > 0) rows(&w, m, "", 0);
-    fprintf(out, "---------------------------------------------------------------------"
-                 "-----------------------\n");
+    w.print = true;
+    fprintf(out, "   | %-*s| %-*s| %-8s| %-6s| %-*s| %s\n", w.w_name, "Name", w.w_type, "Type",
+            "Params", "Mode", w.w_in, "In sizes", "Out sizes");
+    rule(out, &w);
+    if (w.max_depth > 0) rows(&w, m, "", 0);
+    rule(out, &w);
     int64_t total = volt_module_num_parameters(m, false);
     int64_t trainable = volt_module_num_parameters(m, true);
     double bytes = 0;

@@ -166,6 +166,26 @@ static void test_optimizer_defaults(void **state) {
     assert_true(s.lr == 1e-3 && s.momentum == 0 && signbit(s.momentum) && !s.nesterov);
 }
 
+/* Lightning's fast_dev_run=True: true reads as 1 and false as 0; other
+ * words are still refused. */
+static void test_fast_dev_run_true(void **state) {
+    (void)state;
+    volt_trainer_config tc = volt_trainer_defaults();
+    assert_int_equal(volt_options_set(volt_trainer_config_table, &tc, "trainer", "fast_dev_run",
+                                      "true"),
+                     VOLT_OK);
+    assert_int_equal(tc.fast_dev_run, 1);
+    assert_int_equal(volt_options_set(volt_trainer_config_table, &tc, "trainer", "fast_dev_run",
+                                      "false"),
+                     VOLT_OK);
+    assert_int_equal(tc.fast_dev_run, 0);
+    assert_int_equal(volt_options_set(volt_trainer_config_table, &tc, "trainer", "fast_dev_run",
+                                      "yes"),
+                     VOLT_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(volt_error_message(), "trainer.fast_dev_run: 'yes' is not an integer"));
+    volt_error_clear();
+}
+
 /* ------------------------------------------------------ a test table */
 
 typedef struct {
@@ -658,6 +678,7 @@ int main(void) {
         VT_TEST(test_tables_cover_their_structs),
         VT_TEST(test_table_defaults_match_the_structs),
         VT_TEST(test_optimizer_defaults),
+        VT_TEST(test_fast_dev_run_true),
         VT_TEST(test_defaults_and_set),
         VT_TEST(test_set_errors),
         VT_TEST(test_required_and_help),
