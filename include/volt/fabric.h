@@ -62,7 +62,14 @@ typedef struct {
     /* NULL: "auto" — "ddp" when there is more than one process (devices *
      * num_nodes > 1, or a launcher started several), else "single_device".
      * "single_device": this process alone (under a launcher too: each rank
-     * then trains on its own). "ddp": data parallel over MPI. */
+     * then trains on its own). "ddp": data parallel over MPI. "zero1": ddp
+     * with the optimizer state sharded (ZeRO stage 1): each rank owns a
+     * balanced share of the parameters of the one optimizer set up,
+     * receives their mean gradient (a reduce-scatter in volt_fabric_backward;
+     * the other parameters' gradients are NULL afterwards), updates and keeps
+     * state for them alone, and volt_fabric_optimizer_step all-gathers the
+     * updated parameters; volt_fabric_save gathers the whole optimizer state
+     * (the file loads at any world size, under any strategy). */
     const char *strategy;
     /* Processes per node on the CPU (0: 1; -1: one per CPU available).
      * Under a launcher (mpirun, srun) its process count is used: devices
@@ -83,7 +90,7 @@ typedef struct {
  * returned) and makes a fabric; nothing else happens until launch. Local. */
 volt_fabric *volt_fabric_new(const volt_fabric_options *options);
 /* Finalizes and frees the loggers (rank 0 writes their files), frees the
- * gradient reducers, restores plain batch norm in modules that
+ * gradient reducers and zero1's sharding, restores plain batch norm in modules that
  * sync_batchnorm converted, then frees the process group. The modules,
  * optimizers and loaders set up stay the caller's (loaders stay sharded:
  * volt_data_loader_set_distributed(l, 0, 1) undoes it). Local (no
@@ -118,7 +125,7 @@ int volt_fabric_local_rank(const volt_fabric *f);
 int volt_fabric_node_rank(const volt_fabric *f);
 /* Rank 0 (true with one process, before launch, and for NULL). */
 bool volt_fabric_is_global_zero(const volt_fabric *f);
-/* The resolved strategy ("single_device", "ddp"); before launch the
+/* The resolved strategy ("single_device", "ddp", "zero1"); before launch the
  * option as given ("auto" when NULL). */
 const char *volt_fabric_strategy(const volt_fabric *f);
 /* The process group (the "single" backend with one process); NULL before
@@ -148,13 +155,18 @@ volt_status volt_fabric_setup_module(volt_fabric *f, volt_module *module);
  * the optimizer belongs to a module set up before (else
  * VOLT_ERR_INVALID_ARGUMENT naming the parameter's index; its gradient would
  * never be averaged) and registers it; its step is the plain
- * volt_optimizer_step. Local. Errors: VOLT_ERR_STATE before launch, NULL or
- * repeated optimizer. */
+ * volt_optimizer_step, or volt_fabric_optimizer_step. Local; under zero1
+ * with several ranks collective: the optimizer is sharded (one optimizer
+ * only, all of its parameters of one dtype, the same on every rank: a
+ * mismatch fails on every rank naming the first parameter that differs).
+ * Errors: VOLT_ERR_STATE before launch, NULL or repeated optimizer,
+ * VOLT_ERR_UNSUPPORTED for a second optimizer under zero1. */
 volt_status volt_fabric_setup_optimizers(volt_fabric *f, volt_optimizer *optimizer);
 /* Lightning's fabric.setup_dataloaders(loader, use_distributed_sampler):
  * with several ranks and use_distributed_sampler, the loader delivers this
  * rank's shard of every epoch (volt_data_loader_set_distributed: disjoint
- * shards of equal length, ceil(n / world_size) items) and takes rank 0's
+ * shards of equal length, ceil(n / world_size) items, the order of
+ * volt_distributed_sampler_new with the same seed) and takes rank 0's
  * seed, so that the ranks' shuffles agree and the shards are disjoint. It
  * restarts from its first batch of the current epoch. One process, or
  * use_distributed_sampler false: nothing changes. The loader stays the
@@ -173,16 +185,21 @@ volt_status volt_fabric_setup_dataloaders(volt_fabric *f, volt_data_loader *load
  * one alone (the others' gradients stay local for this pass). A module in a
  * no_backward_sync window does not communicate (its gradients accumulate
  * locally); its first synchronized backward averages the accumulated sums.
- * Collective (ddp). Errors: VOLT_ERR_STATE before launch or with no module
- * set up, VOLT_ERR_INVALID_ARGUMENT for a NULL loss or a module that was
- * not set up, volt_backward's, and the reduction's (a timeout, a broken
- * group: "ddp: averaging the gradients of module ...: ..."). */
+ * Under zero1 the optimizer's gradients are reduce-scattered instead (each
+ * rank keeps the mean gradient of the parameters it owns, NULL for the
+ * others) when no selected module is in a no_backward_sync window.
+ * Collective (ddp, zero1). Errors: VOLT_ERR_STATE before launch, with no
+ * module set up, or under zero1 with no optimizer set up;
+ * VOLT_ERR_INVALID_ARGUMENT for a NULL loss or a module that was not set
+ * up, volt_backward's, and the reduction's (a timeout, a broken group:
+ * "ddp: averaging the gradients of module ...: ..."). */
 volt_status volt_fabric_backward(volt_fabric *f, volt_tensor *loss, volt_module *module);
 /* Lightning's `with fabric.no_backward_sync(module, enabled)`, C style: a
  * switch instead of a context. enabled true: the following
  * volt_fabric_backward calls of `module` (NULL: every set-up module) skip
  * the communication — gradient accumulation; false: they synchronize again
- * (the default). Typical loop:
+ * (the default); the switch also holds for a plain volt_backward of the
+ * module (its reducer then starts no bucket). Typical loop:
  *     bool accumulating = (i + 1) % k != 0;
  *     volt_fabric_no_backward_sync(f, NULL, accumulating);
  *     volt_fabric_backward(f, loss, NULL);
@@ -199,12 +216,29 @@ volt_status volt_fabric_no_backward_sync(volt_fabric *f, volt_module *module, bo
  * clip_val and max_norm is > 0 (0: not given). *total_norm (may be NULL)
  * receives the norm before clipping (max_norm), or NAN (clip_val). Call it
  * after volt_fabric_backward: the gradients are then the same on every
- * rank, so every rank clips alike. Local. Errors: VOLT_ERR_INVALID_ARGUMENT
- * for both or neither value, a negative one, module and optimizer both
- * NULL, or either not set up; VOLT_ERR_STATE before launch. */
+ * rank, so every rank clips alike. Local; under zero1 clipping by norm is
+ * collective (the norm over every rank's shard; a non-finite norm is
+ * reported after the gradients were scaled). Errors:
+ * VOLT_ERR_INVALID_ARGUMENT for both or neither value, a negative one,
+ * module and optimizer both NULL, or either not set up; VOLT_ERR_STATE
+ * before launch. */
 volt_status volt_fabric_clip_gradients(volt_fabric *f, volt_module *module,
                                        volt_optimizer *optimizer, double clip_val, double max_norm,
                                        double *total_norm);
+
+/* Lightning's optimizer.step() on a set-up optimizer: volt_optimizer_step;
+ * under zero1 (the optimizer it shards) the ranks then all-gather the
+ * updated parameters, so that every rank holds the whole model again (a
+ * rank whose step failed still takes part and returns its error). Local;
+ * collective under zero1. Errors: VOLT_ERR_STATE before launch,
+ * VOLT_ERR_INVALID_ARGUMENT for NULL or an optimizer not set up, the
+ * step's and the all-gather's. */
+volt_status volt_fabric_optimizer_step(volt_fabric *f, volt_optimizer *optimizer);
+
+/* The gradient reducers' figures (volt/dist.h) summed over the set-up
+ * modules under ddp: reductions, buckets, bytes, seconds waited. Zeros with
+ * one process, under zero1, before launch and for NULL. Local. */
+volt_grad_reducer_stats volt_fabric_gradient_sync_stats(const volt_fabric *f);
 
 /* ------------------------------------------------------------ collectives */
 
@@ -223,6 +257,17 @@ volt_status volt_fabric_barrier(volt_fabric *f);
  * rank src's value. */
 volt_status volt_fabric_all_reduce_double(volt_fabric *f, double *value, volt_reduce_op op);
 volt_status volt_fabric_broadcast_double(volt_fabric *f, double *value, int src);
+/* Lightning's strategy.reduce_boolean_decision: *value becomes true when
+ * every rank's is true (all) / any rank's is (!all). Collective. Errors:
+ * VOLT_ERR_STATE before launch, VOLT_ERR_INVALID_ARGUMENT for NULL (on
+ * every rank), the collective's. */
+volt_status volt_fabric_reduce_bool(volt_fabric *f, bool *value, bool all);
+/* Rank src's string on every rank (Lightning's broadcast of an object):
+ * on the other ranks *s is freed and replaced by a malloc'd copy (NULL when
+ * rank src's is NULL); rank src's stays. One process: unchanged.
+ * Collective. Errors: VOLT_ERR_STATE before launch,
+ * VOLT_ERR_INVALID_ARGUMENT for a NULL s or a bad src, the collectives'. */
+volt_status volt_fabric_broadcast_string(volt_fabric *f, char **s, int src);
 
 /* ------------------------------------------------------------ checkpoints */
 

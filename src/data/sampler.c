@@ -113,9 +113,14 @@ static volt_status distributed_indices(const volt_sampler *self, int64_t epoch, 
     int64_t *all = malloc((size_t)s->n * sizeof *all);
     if (!all) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "distributed_sampler: out of memory");
     for (int64_t i = 0; i < s->n; i++) all[i] = i;
+    /* The loader's own shuffle stream (loader.c): a shuffled loader sharded
+     * with volt_data_loader_set_distributed (the trainer's and Fabric's
+     * use_distributed_sampler) and this sampler of the same seed give every
+     * rank the same items in the same order; with world size 1 this is the
+     * random sampler's order. */
     if (s->shuffle)
         volt_data_shuffle(all, s->n, s->seed,
-                          volt_data_stream(VOLT_DATA_STREAM_DISTRIBUTED, (uint64_t)epoch, 0));
+                          volt_data_stream(VOLT_DATA_STREAM_SHUFFLE, (uint64_t)epoch, 0));
     /* Position p of the padded list is all[p % n]; rank r takes r, r + w, ... */
     for (int64_t k = 0; k < s->num_samples; k++) out[k] = all[(s->rank + k * s->world_size) % s->n];
     free(all);

@@ -235,45 +235,6 @@ volt_status volt_ckpt_restore_modules(volt_trainer *t) {
     return st;
 }
 
-/* Optimizer i's tensors "optimizer.<i>.<param>.<slot>" as "state.<j>.<slot>". */
-static volt_status optimizer_tensors(volt_trainer *t, volt_checkpoint *ck, int i,
-                                     volt_state_dict *out) {
-    volt_safetensors *f = volt_checkpoint_file(ck);
-    const char *path = volt_checkpoint_path(ck);
-    volt_optimizer *opt = t->optims[i].opt;
-    volt_params mp = volt_module_parameters(t->module), op = volt_optimizer_params(opt);
-    char prefix[32], name[600];
-    snprintf(prefix, sizeof prefix, "optimizer.%d.", i);
-    size_t pl = strlen(prefix);
-    for (int k = 0; k < volt_safetensors_count(f); k++) {
-        const char *n = volt_safetensors_name(f, k);
-        if (strncmp(n, prefix, pl) != 0) continue;
-        const char *rest = n + pl, *dot = strrchr(rest, '.');
-        int64_t j = -1;
-        for (int64_t q = 0; dot && q < op.count && j < 0; q++) {
-            const char *pn = NULL;
-            for (int64_t r = 0; r < mp.count && !pn; r++)
-                if (mp.tensors[r] == op.tensors[q]) pn = mp.names[r];
-            char own[40];
-            if (!pn) snprintf(own, sizeof own, "%" PRId64, q), pn = own;
-            if (strlen(pn) == (size_t)(dot - rest) && strncmp(pn, rest, (size_t)(dot - rest)) == 0)
-                j = q;
-        }
-        if (j < 0)
-            return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
-                                  "checkpoint %s: '%s' names no parameter of optimizer %d", path, n,
-                                  i);
-        volt_tensor *v = volt_safetensors_get(f, n);
-        if (!v) return volt_error_status();
-        snprintf(name, sizeof name, "state.%" PRId64 ".%s", j, dot + 1);
-        out->names[out->count] = strdup(name);
-        out->tensors[out->count] = volt_persist(v);
-        if (!out->names[out->count++])
-            return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
-    }
-    return VOLT_OK;
-}
-
 static volt_status restore_optimizers(volt_trainer *t, volt_checkpoint *ck) {
     const char *path = volt_checkpoint_path(ck);
     cJSON *opts = cJSON_Parse(volt_checkpoint_meta(ck, "optimizers"));
@@ -288,27 +249,10 @@ static volt_status restore_optimizers(volt_trainer *t, volt_checkpoint *ck) {
         st = volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                             "checkpoint %s holds %d optimizers; configure_optimizers added %d",
                             path, cJSON_GetArraySize(opts), t->n_optims);
-    int n = volt_safetensors_count(volt_checkpoint_file(ck));
     for (int i = 0; i < t->n_optims && !st; i++) {
-        volt_state_dict sd = {.owns_tensors = true};
-        sd.names = calloc((size_t)n + 1, sizeof *sd.names);
-        sd.tensors = calloc((size_t)n + 1, sizeof *sd.tensors);
-        cJSON *item = cJSON_GetArrayItem(opts, i);
-        st = sd.names && sd.tensors
-                 ? optimizer_tensors(t, ck, i, &sd)
-                 : volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
-        /* zero1: this rank's shard of the (always unsharded) state */
-        if (!st && i == 0 && t->zero1_state) st = volt_zero1_keep_owned(t->zero1_state, &sd, item);
-        char *json = st ? NULL : cJSON_PrintUnformatted(item);
-        if (!st && !json) st = volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
-        if (!st) st = volt_optimizer_load_state_dict(t->optims[i].opt, &sd, json);
-        cJSON_free(json);
-        for (int64_t k = 0; k < sd.count; k++) {
-            free(sd.names[k]);
-            volt_tensor_free(sd.tensors[k]);
-        }
-        free(sd.names);
-        free(sd.tensors);
+        st = volt_checkpoint_load_optimizer(ck, t->module, i, t->optims[i].opt,
+                                            cJSON_GetArrayItem(opts, i), t->zero1_state);
+        if (st) volt_error_prefix(st, "checkpoint %s", path);
         const cJSON *s = cJSON_GetArrayItem(scheds, i);
         volt_lr_scheduler *sched = t->optims[i].sched;
         if (!st && (cJSON_IsNull(s) || !s) != !sched)
@@ -316,12 +260,7 @@ static volt_status restore_optimizers(volt_trainer *t, volt_checkpoint *ck) {
                                 "checkpoint %s: optimizer %d %s a scheduler in the checkpoint but "
                                 "%s in configure_optimizers",
                                 path, i, sched ? "has no" : "has", sched ? "one" : "none");
-        if (!st && sched) {
-            char *text = cJSON_PrintUnformatted(s);
-            st = text ? volt_lr_scheduler_load_state_dict(sched, text)
-                      : volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
-            cJSON_free(text);
-        }
+        if (!st && sched) st = volt_checkpoint_load_scheduler(sched, s);
     }
     cJSON_Delete(opts);
     cJSON_Delete(scheds);

@@ -11,28 +11,12 @@
 #include <cjson/cJSON.h>
 
 #include "io/io_impl.h"
-#include "train/train_impl.h"
+#include "train/fabric_impl.h"
 
 #define OP "save_checkpoint"
 
 static volt_status oom(void) {
     return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, OP ": out of memory");
-}
-
-static volt_status put_int(volt_checkpoint *ck, const char *key, int64_t v) {
-    char text[32];
-    snprintf(text, sizeof text, "%" PRId64, v);
-    return volt_checkpoint_put_meta(ck, key, text);
-}
-
-/* Puts a cJSON value as the text of `key`; frees it. */
-static volt_status put_json(volt_checkpoint *ck, const char *key, cJSON *v) {
-    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
-    cJSON_Delete(v);
-    if (!text) return oom();
-    volt_status st = volt_checkpoint_put_meta(ck, key, text);
-    cJSON_free(text);
-    return st;
 }
 
 /* Puts malloc'd JSON text as `key` (NULL text: the error is recorded). */
@@ -43,111 +27,32 @@ static volt_status put_text(volt_checkpoint *ck, const char *key, char *text) {
     return st;
 }
 
-static volt_status add_module(volt_checkpoint *ck, volt_module *m) {
-    volt_state_dict *sd = volt_module_state_dict(m);
-    if (!sd) return volt_error_status();
-    volt_status st = VOLT_OK;
-    char name[512];
-    for (int64_t i = 0; i < sd->count && !st; i++) {
-        snprintf(name, sizeof name, "state_dict.%s", sd->names[i]);
-        st = volt_checkpoint_put(ck, name, sd->tensors[i]);
-    }
-    volt_state_dict_free(sd);
-    return st;
-}
-
-static volt_status add_hparams(volt_checkpoint *ck, const volt_module *m) {
-    cJSON *o = cJSON_CreateObject();
-    for (int i = 0; o && i < volt_module_hparam_count(m); i++) {
-        const char *name = volt_module_hparam_name(m, i), *text = volt_module_hparam_text(m, i);
-        cJSON *v = volt_module_hparam_type(m, i) == VOLT_HPARAM_STRING ? cJSON_CreateString(text)
-                                                                       : cJSON_CreateRaw(text);
-        if (!v || !cJSON_AddItemToObject(o, name, v)) {
-            cJSON_Delete(v);
-            cJSON_Delete(o);
-            return oom();
-        }
-    }
-    return put_json(ck, "hparams", o);
-}
-
-/* The dotted name of parameter p in the module, or NULL. */
-static const char *param_name(const volt_params *mp, const volt_tensor *p) {
-    for (int64_t i = 0; i < mp->count; i++)
-        if (mp->tensors[i] == p) return mp->names[i];
-    return NULL;
-}
-
-/* "state.<j>.<slot>" of optimizer i -> "optimizer.<i>.<param name>.<slot>".
- * z: zero1's sharded state of opt (gathered: the unsharded state), or NULL. */
-static volt_status add_optimizer(volt_checkpoint *ck, volt_module *m, int i, volt_optimizer *opt,
-                                 volt_zero1 *z, cJSON *list) {
-    char *json = NULL;
-    volt_state_dict *sd =
-        z ? volt_zero1_state_dict(z, &json) : volt_optimizer_state_dict(opt, &json);
-    if (!sd) return volt_error_status();
-    cJSON *v = cJSON_Parse(json);
-    free(json);
-    volt_status st = v && cJSON_AddItemToArray(list, v) ? VOLT_OK : oom();
-    if (st) cJSON_Delete(v);
-    volt_params mp = volt_module_parameters(m), op = volt_optimizer_params(opt);
-    char name[600];
-    for (int64_t k = 0; k < sd->count && !st; k++) {
-        long long j;
-        int used = 0;
-        if (sscanf(sd->names[k], "state.%lld.%n", &j, &used) != 1 || j < 0 || j >= op.count) {
-            st = volt_error_set(VOLT_ERR_INTERNAL, OP ": optimizer state name '%s'", sd->names[k]);
-            break;
-        }
-        const char *pn = param_name(&mp, op.tensors[j]);
-        if (pn)
-            snprintf(name, sizeof name, "optimizer.%d.%s.%s", i, pn, sd->names[k] + used);
-        else
-            snprintf(name, sizeof name, "optimizer.%d.%lld.%s", i, j, sd->names[k] + used);
-        st = volt_checkpoint_put(ck, name, sd->tensors[k]);
-    }
-    volt_state_dict_free(sd);
-    return st;
-}
-
 /* zero1's sharding of optimizer 0 (NULL: none): the run's, or for a save
  * after the run, which freed it, the same one made again (*made; a
  * collective call, as the save is). */
 static volt_zero1 *zero1_sharding(volt_trainer *t, bool *made) {
     *made = !t->zero1_state && t->zero1 && t->pg && t->n_optims > 0 &&
             !t->module->ops->manual_optimization;
-    return *made ? volt_zero1_new(t, t->optims[0].opt) : t->zero1_state;
+    return *made ? volt_zero1_new_over(t->pg, t->optims[0].opt) : t->zero1_state;
 }
 
 static volt_status add_optimizers(volt_checkpoint *ck, volt_trainer *t) {
-    cJSON *opts = cJSON_CreateArray(), *scheds = cJSON_CreateArray();
+    int n = t->n_optims;
+    volt_optimizer **opts = malloc((size_t)(n ? n : 1) * sizeof *opts);
+    volt_lr_scheduler **scheds = malloc((size_t)(n ? n : 1) * sizeof *scheds);
     volt_status st = opts && scheds ? VOLT_OK : oom();
+    for (int i = 0; i < n && !st; i++) {
+        opts[i] = t->optims[i].opt;
+        scheds[i] = t->optims[i].sched;
+    }
     bool made = false;
     volt_zero1 *z = st ? NULL : zero1_sharding(t, &made);
     if (made && !z) st = volt_error_status();
-    for (int i = 0; i < t->n_optims && !st; i++) {
-        st = add_optimizer(ck, t->module, i, t->optims[i].opt, i == 0 ? z : NULL, opts);
-        if (st) break;
-        cJSON *s = NULL;
-        if (t->optims[i].sched) {
-            char *text = volt_lr_scheduler_state_dict(t->optims[i].sched);
-            s = text ? cJSON_Parse(text) : NULL;
-            free(text);
-            if (!s) st = volt_error_status() ? volt_error_status() : oom();
-        } else {
-            s = cJSON_CreateNull();
-        }
-        if (!st && !cJSON_AddItemToArray(scheds, s)) st = oom();
-        if (st) cJSON_Delete(s);
-    }
+    if (!st) st = volt_checkpoint_put_optimizers(ck, t->module, n, opts, scheds, z, OP);
     if (made) volt_zero1_free(z);
-    if (st) {
-        cJSON_Delete(opts);
-        cJSON_Delete(scheds);
-        return st;
-    }
-    st = put_json(ck, "optimizers", opts);
-    return st ? (cJSON_Delete(scheds), st) : put_json(ck, "lr_schedulers", scheds);
+    free(opts);
+    free(scheds);
+    return st;
 }
 
 static char *raw_key(volt_callback *cb) {
@@ -194,7 +99,7 @@ static volt_status add_callbacks(volt_checkpoint *ck, volt_trainer *t) {
             return volt_error_status() ? volt_error_status() : oom();
         }
     }
-    return put_json(ck, "callbacks", o);
+    return volt_checkpoint_put_json(ck, "callbacks", o, OP);
 }
 
 static volt_status add_rng(volt_checkpoint *ck) {
@@ -233,13 +138,9 @@ static volt_status add_training_state(volt_checkpoint *ck, volt_trainer *t) {
 /* Every rank returns an error when any rank failed (one process: st). */
 static volt_status share_outcome(volt_trainer *t, const char *path, volt_status st) {
     if (!t->pg || t->world < 2) return st;
-    bool ok = st == VOLT_OK;
-    volt_status cst = volt_trainer_reduce_bool(t, &ok, true);
-    if (st || cst) return st ? st : cst;
-    if (!ok)
-        return volt_error_set(VOLT_ERR_IO,
-                              OP ": %s: another rank failed to save it (see its error)", path);
-    return VOLT_OK;
+    char what[4200];
+    snprintf(what, sizeof what, OP ": %s", path);
+    return volt_fabric_share_outcome(t->fabric, st, what, VOLT_ERR_IO);
 }
 
 volt_status volt_trainer_save_checkpoint(volt_trainer *t, const char *path, bool weights_only) {
@@ -265,12 +166,12 @@ volt_status volt_trainer_save_checkpoint(volt_trainer *t, const char *path, bool
     volt_scope_begin();
     volt_status st = volt_checkpoint_put_meta(ck, "format", "volt-checkpoint-1");
     if (!st) st = volt_checkpoint_put_meta(ck, "volt_version", volt_version());
-    if (!st) st = put_int(ck, "epoch", t->epoch);
-    if (!st) st = put_int(ck, "global_step", t->global_step);
-    if (!st) st = put_int(ck, "world_size", t->world > 0 ? t->world : 1);
+    if (!st) st = volt_checkpoint_put_int(ck, "epoch", t->epoch);
+    if (!st) st = volt_checkpoint_put_int(ck, "global_step", t->global_step);
+    if (!st) st = volt_checkpoint_put_int(ck, "world_size", t->world > 0 ? t->world : 1);
     if (!st) st = volt_checkpoint_put_meta(ck, "weights_only", weights_only ? "true" : "false");
-    if (!st) st = add_module(ck, t->module);
-    if (!st) st = add_hparams(ck, t->module);
+    if (!st) st = volt_checkpoint_put_module(ck, t->module);
+    if (!st) st = volt_checkpoint_put_hparams(ck, t->module, OP);
     if (!st && !weights_only) st = add_training_state(ck, t);
     if (!st) st = volt_checkpoint_hooks(t, ck, VOLT_HK_ON_SAVE_CHECKPOINT, !weights_only);
     if (!st && writer && !early) st = volt_checkpoint_write(ck, path);

@@ -18,8 +18,8 @@ static bool is_one_of(const char *s, const char *const *list) {
 
 static volt_status check_names(const volt_fabric_options *o) {
     static const char *const later_acc[] = {"gpu", "cuda", "mps", "tpu", NULL};
-    static const char *const strategies[] = {"auto", "single_device", "ddp", NULL};
-    static const char *const later_strat[] = {"zero1", "ddp_spawn", "fsdp", "deepspeed", NULL};
+    static const char *const strategies[] = {"auto", "single_device", "ddp", "zero1", NULL};
+    static const char *const later_strat[] = {"ddp_spawn", "fsdp", "deepspeed", NULL};
     static const char *const later_prec[] = {
         "64-true", "64", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "bf16", "16", NULL};
     if (o->accelerator && strcmp(o->accelerator, "auto") != 0 && strcmp(o->accelerator, "cpu") != 0)
@@ -29,12 +29,12 @@ static volt_status check_names(const volt_fabric_options *o) {
             is_one_of(o->accelerator, later_acc) ? "is not supported yet (use \"cpu\")"
                                                  : "is unknown (\"auto\", \"cpu\")");
     if (o->strategy && !is_one_of(o->strategy, strategies))
-        return volt_error_set(
-            is_one_of(o->strategy, later_strat) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
-            "fabric: strategy '%s' %s", o->strategy,
-            is_one_of(o->strategy, later_strat)
-                ? "is not supported by fabric yet (\"ddp\"; the trainer has \"zero1\")"
-                : "is unknown (\"auto\", \"single_device\", \"ddp\")");
+        return volt_error_set(is_one_of(o->strategy, later_strat) ? VOLT_ERR_UNSUPPORTED
+                                                                  : VOLT_ERR_INVALID_ARGUMENT,
+                              "fabric: strategy '%s' %s", o->strategy,
+                              is_one_of(o->strategy, later_strat)
+                                  ? "is not supported yet (\"ddp\", \"zero1\")"
+                                  : "is unknown (\"auto\", \"single_device\", \"ddp\", \"zero1\")");
     if (o->precision && strcmp(o->precision, "32-true") != 0 && strcmp(o->precision, "32") != 0)
         return volt_error_set(
             is_one_of(o->precision, later_prec) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
@@ -88,15 +88,32 @@ volt_fabric *volt_fabric_new(const volt_fabric_options *options) {
     return f;
 }
 
-void volt_fabric_free(volt_fabric *f) {
-    if (!f) return;
-    volt_fabric_loggers_free(f);
+/* Frees the reducers and zero1's sharding, restores plain batch norm;
+ * the modules and optimizers are forgotten. */
+static void release_modules(volt_fabric *f) {
     for (int i = 0; i < f->n_modules; i++) {
         volt_grad_reducer_free(f->modules[i].reducer);
         if (f->modules[i].sync_bn) volt_sync_batch_norm_convert(f->modules[i].module, NULL);
     }
+    f->n_modules = f->n_optimizers = 0;
+    volt_zero1_free(f->zero1);
+    f->zero1 = NULL;
+}
+
+void volt_fabric_release(volt_fabric *f) {
+    if (!f) return;
+    if (f->n_modules > 0) f->last_stats = volt_fabric_gradient_sync_stats(f);
+    release_modules(f);
+    volt_fabric_unshard_loaders(f);
+}
+
+void volt_fabric_free(volt_fabric *f) {
+    if (!f) return;
+    volt_fabric_loggers_free(f);
+    release_modules(f); /* the loaders stay sharded (the header says so) */
     free(f->modules);
     free(f->optimizers);
+    free(f->loaders);
     volt_process_group_free(f->pg);
     free(f->strategy);
     free(f->root_dir);
@@ -137,7 +154,7 @@ static volt_status resolve(volt_fabric *f, const volt_cluster_env *env, int64_t 
     if (strcmp(f->strategy, "auto") == 0 &&
         set_strategy(f, want > 1 || env->world_size > 1 ? "ddp" : "single_device"))
         return volt_error_status();
-    if (strcmp(f->strategy, "ddp") != 0) return VOLT_OK;
+    if (strcmp(f->strategy, "ddp") != 0 && strcmp(f->strategy, "zero1") != 0) return VOLT_OK;
     if (launcher) {
         if (f->devices != 1 && env->world_size != want)
             return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
@@ -241,5 +258,21 @@ volt_status volt_fabric_share_outcome(volt_fabric *f, volt_status st, const char
     if (!all_ok)
         return volt_error_set(others, "fabric: %s: another rank failed (see that rank's error)",
                               op);
+    return VOLT_OK;
+}
+
+volt_status volt_fabric_check_state(const char *op, const char *path, const volt_fabric_state *s) {
+    if (!path || !*path)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: NULL or empty path", op);
+    if (!s || !s->module)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: %s: no state or no module", op, path);
+    if (s->n_optimizers < 0 || (s->n_optimizers > 0 && !s->optimizers))
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "%s: %s: n_optimizers = %d without an optimizers array", op, path,
+                              s->n_optimizers);
+    for (int i = 0; i < s->n_optimizers; i++)
+        if (!s->optimizers[i])
+            return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: %s: optimizer %d is NULL", op,
+                                  path, i);
     return VOLT_OK;
 }

@@ -14,9 +14,16 @@ typedef struct {
     bool sync_bn;               /* its batch norm layers were synchronized */
 } volt_fabric_module;
 
+/* A loader set up by volt_fabric_setup_dataloaders, sharded, and the seed
+ * it had before. */
+typedef struct {
+    volt_data_loader *loader;
+    uint64_t seed;
+} volt_fabric_loader;
+
 struct volt_fabric {
     /* options, resolved: strings the fabric owns */
-    char *strategy; /* "auto", "single_device", "ddp" (launch resolves "auto") */
+    char *strategy; /* "auto", "single_device", "ddp", "zero1" (launch resolves "auto") */
     char *root_dir;
     int64_t devices, num_nodes;
     double bucket_cap_mb, timeout_s;
@@ -30,6 +37,12 @@ struct volt_fabric {
     int n_modules, cap_modules;
     volt_optimizer **optimizers;
     int n_optimizers, cap_optimizers;
+    volt_zero1 *zero1; /* strategy "zero1", several ranks: the optimizer's sharding */
+
+    volt_fabric_loader *loaders; /* sharded by setup_dataloaders */
+    int n_loaders, cap_loaders;
+    /* the reducers' figures, summed, when the modules were last released */
+    volt_grad_reducer_stats last_stats;
 
     volt_logger **loggers;
     int n_loggers, cap_loggers;
@@ -49,7 +62,33 @@ bool volt_fabric_has_optimizer(const volt_fabric *f, const volt_optimizer *opt);
  * Collective. */
 volt_status volt_fabric_share_outcome(volt_fabric *f, volt_status st, const char *op,
                                       volt_status others);
+/* The arguments of save and load (`op` names which): a path, a state with
+ * a module, n_optimizers >= 0 non-NULL optimizers. */
+volt_status volt_fabric_check_state(const char *op, const char *path, const volt_fabric_state *s);
 /* The loggers' end (fabric_log.c): finalize (rank 0) and free them all. */
 void volt_fabric_loggers_free(volt_fabric *f);
+
+/* ------------------------------------------- the trainer's lower layer */
+/* What the trainer (strategy.c) uses beyond the public calls. */
+
+/* Whether a backward would communicate: a module has a gradient reducer,
+ * or zero1 shards an optimizer. */
+bool volt_fabric_syncs_gradients(const volt_fabric *f);
+/* Averages the gradients now, whatever the no_backward_sync switches say:
+ * every reducer finishes (volt_grad_reducer_finish), and zero1
+ * reduce-scatters its optimizer's gradients. Collective; errors unprefixed. */
+volt_status volt_fabric_sync_gradients(volt_fabric *f);
+/* After `optimizer` stepped: under zero1 (the optimizer it shards), the
+ * updated parameters all-gathered. Collective; errors unprefixed. */
+volt_status volt_fabric_after_step(volt_fabric *f, volt_optimizer *optimizer);
+/* Whether the loader was set up (and is sharded) by this fabric. */
+bool volt_fabric_has_loader(const volt_fabric *f, const volt_data_loader *loader);
+/* The loaders set up, back to one process and their own seeds; forgotten. */
+void volt_fabric_unshard_loaders(volt_fabric *f);
+/* The end of a run: the reducers' figures kept (last_stats), the reducers
+ * and zero1 freed, plain batch norm restored, the loaders unsharded; the
+ * modules and optimizers forgotten, so that they may be set up again. The
+ * process group stays. Local. */
+void volt_fabric_release(volt_fabric *f);
 
 #endif

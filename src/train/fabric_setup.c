@@ -1,7 +1,8 @@
 /* fabric_setup.c: volt_fabric_setup_module (rank 0's state broadcast, sync
- * batch norm, the gradient reducer), volt_fabric_setup_optimizers (its
- * parameters must belong to set-up modules) and
- * volt_fabric_setup_dataloaders (a shard per rank, rank 0's seed). */
+ * batch norm, the gradient reducer under ddp), volt_fabric_setup_optimizers
+ * (its parameters must belong to set-up modules; zero1 shards it) and
+ * volt_fabric_setup_dataloaders (a shard per rank, rank 0's seed; the
+ * loaders remembered so that a run's end can restore them). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,12 +100,14 @@ volt_status volt_fabric_setup_module(volt_fabric *f, volt_module *module) {
             st = volt_sync_batch_norm_convert(module, f->pg);
             entry.sync_bn = !st;
         }
-        if (!st) st = make_reducer(f, module, &entry.reducer);
+        /* zero1 reduces the optimizer's gradients itself (setup_optimizers) */
+        if (!st && strcmp(f->strategy, "zero1") != 0) st = make_reducer(f, module, &entry.reducer);
         if (st) {
             if (entry.sync_bn) volt_sync_batch_norm_convert(module, NULL);
             return st;
         }
     }
+    if (f->n_modules == 0) f->last_stats = (volt_grad_reducer_stats){0}; /* a new run */
     f->modules[f->n_modules++] = entry;
     return VOLT_OK;
 }
@@ -120,9 +123,8 @@ static bool in_set_up_module(volt_fabric *f, const volt_tensor *p) {
     return false;
 }
 
-volt_status volt_fabric_setup_optimizers(volt_fabric *f, volt_optimizer *optimizer) {
-    volt_status st = volt_fabric_need_launch(f, "setup_optimizers");
-    if (st) return st;
+/* The local checks and room for one more optimizer. */
+static volt_status check_optimizer(volt_fabric *f, volt_optimizer *optimizer) {
     if (!optimizer)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "fabric: setup_optimizers: NULL optimizer");
@@ -131,6 +133,10 @@ volt_status volt_fabric_setup_optimizers(volt_fabric *f, volt_optimizer *optimiz
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "fabric: setup_optimizers: this %s optimizer is set up already",
                               name);
+    if (f->zero1)
+        return volt_error_set(VOLT_ERR_UNSUPPORTED,
+                              "fabric: setup_optimizers: strategy 'zero1' shards one optimizer, "
+                              "and one is set up already");
     volt_params ps = volt_optimizer_params(optimizer);
     for (int64_t k = 0; k < ps.count; k++)
         if (!in_set_up_module(f, ps.tensors[k])) {
@@ -152,6 +158,20 @@ volt_status volt_fabric_setup_optimizers(volt_fabric *f, volt_optimizer *optimiz
         f->optimizers = g;
         f->cap_optimizers = cap;
     }
+    return VOLT_OK;
+}
+
+volt_status volt_fabric_setup_optimizers(volt_fabric *f, volt_optimizer *optimizer) {
+    volt_status st = volt_fabric_need_launch(f, "setup_optimizers");
+    if (st) return st;
+    bool zero1 = strcmp(f->strategy, "zero1") == 0 && f->world > 1;
+    st = check_optimizer(f, optimizer);
+    if (zero1) { /* collective from here: every rank fails alike */
+        st = volt_fabric_share_outcome(f, st, "setup_optimizers", VOLT_ERR_INVALID_ARGUMENT);
+        if (!st && !(f->zero1 = volt_zero1_new_over(f->pg, optimizer)))
+            st = volt_error_prefix(volt_error_status(), "fabric: setup_optimizers");
+    }
+    if (st) return st;
     f->optimizers[f->n_optimizers++] = optimizer;
     return VOLT_OK;
 }
@@ -179,15 +199,46 @@ static volt_status agree_on_loader(volt_fabric *f, bool ok, bool shard) {
     return VOLT_OK;
 }
 
+bool volt_fabric_has_loader(const volt_fabric *f, const volt_data_loader *loader) {
+    for (int i = 0; f && loader && i < f->n_loaders; i++)
+        if (f->loaders[i].loader == loader) return true;
+    return false;
+}
+
+void volt_fabric_unshard_loaders(volt_fabric *f) {
+    for (int i = 0; f && i < f->n_loaders; i++) {
+        volt_data_loader_set_distributed(f->loaders[i].loader, 0, 1);
+        volt_data_loader_set_seed(f->loaders[i].loader, f->loaders[i].seed);
+    }
+    if (f) f->n_loaders = 0;
+}
+
+/* Remembers the loader and its own seed (once). */
+static volt_status remember(volt_fabric *f, volt_data_loader *dl, uint64_t seed) {
+    if (volt_fabric_has_loader(f, dl)) return VOLT_OK;
+    if (f->n_loaders == f->cap_loaders) {
+        int cap = f->cap_loaders ? 2 * f->cap_loaders : 4;
+        volt_fabric_loader *g = realloc(f->loaders, (size_t)cap * sizeof *g);
+        if (!g)
+            return volt_error_set(VOLT_ERR_OUT_OF_MEMORY,
+                                  "fabric: setup_dataloaders: out of memory");
+        f->loaders = g;
+        f->cap_loaders = cap;
+    }
+    f->loaders[f->n_loaders++] = (volt_fabric_loader){dl, seed};
+    return VOLT_OK;
+}
+
 static volt_status shard(volt_fabric *f, volt_data_loader *dl) {
     /* Shuffled shards are disjoint only when every rank shuffles alike. */
-    uint64_t seed = volt_data_loader_state_get(dl).seed;
+    uint64_t own = volt_data_loader_state_get(dl).seed, seed = own;
     volt_tensor *t = volt_from_array(&seed, VOLT_I64, 0, NULL); /* the bits */
     volt_status st = t ? volt_dist_broadcast(f->pg, t, 0) : volt_error_status();
     if (!st) memcpy(&seed, volt_tensor_data(t), sizeof seed);
     if (t) volt_tensor_free(t);
     if (!st) st = volt_data_loader_set_distributed(dl, f->rank, f->world);
     if (!st) st = volt_data_loader_set_seed(dl, seed);
+    if (!st) st = remember(f, dl, own);
     return st ? volt_error_prefix(st, "fabric: setup_dataloaders") : VOLT_OK;
 }
 

@@ -183,18 +183,13 @@ struct volt_trainer {
     int64_t num_val_batches;    /* fit's per validation run */
     bool preempted;             /* the last fit stopped for a preemption signal */
 
-    /* distribution (strategy.c) */
-    volt_process_group *pg;       /* NULL: one process, single device */
-    volt_grad_reducer *reducer;   /* fit under ddp, while it runs */
-    volt_grad_reducer_stats sync_stats; /* its figures when the last fit ended */
-    bool zero1;                   /* strategy "zero1" */
-    struct volt_zero1 *zero1_state; /* fit under zero1, while it runs */
-    int rank, world, local_rank, node_rank;
-    volt_data_loader *sharded[4]; /* loaders set distributed by the run */
-    uint64_t sharded_seed[4];     /* and their seeds before */
-    int n_sharded;
-    bool sync_bn;                 /* the module's batch norm was made synchronous */
-    bool ckpt_dir_shared;         /* ckpt_dir holds rank 0's default for this run */
+    /* distribution (strategy.c, over the fabric) */
+    struct volt_fabric *fabric;     /* made and launched by the first entry point */
+    volt_process_group *pg;         /* the fabric's; NULL: one process, single device */
+    bool zero1;                     /* strategy "zero1" */
+    struct volt_zero1 *zero1_state; /* the fabric's, during a fit under zero1 */
+    int rank, world, local_rank, node_rank; /* the fabric's */
+    bool ckpt_dir_shared;           /* ckpt_dir holds rank 0's default for this run */
 
     volt_metrics callback_metrics, logged_metrics, pbar_metrics;
     volt_log_results train_results, eval_results;
@@ -261,15 +256,17 @@ volt_status volt_interrupt_check(void);
 /* trainer.c */
 void volt_trainer_free_optims(volt_trainer *t);
 
-/* strategy.c: the strategy of a run. setup (every entry point, before
- * anything runs) resolves strategy/devices/num_nodes against the launcher,
- * self-launches when asked (not returning then), and makes the process
- * group once per trainer. fit_setup (after configure_optimizers and the
- * checkpoint restore) broadcasts rank 0's module state, converts batch norm
- * with sync_batchnorm and makes the gradient reducer. shard_loader makes a
- * loader distributed for the run; run_end undoes what the run set up.
+/* strategy.c: the strategy of a run, over a volt_fabric (t->fabric, made
+ * from the trainer's configuration). setup (every entry point, before
+ * anything runs) makes and launches the fabric once per trainer: strategy /
+ * devices / num_nodes resolved against the launcher, the self-launch (not
+ * returning then), the process group. fit_setup (after configure_optimizers
+ * and the checkpoint restore) sets the module and optimizers up on the
+ * fabric: rank 0's module state broadcast, batch norm converted with
+ * sync_batchnorm, the gradient reducer or zero1's sharding. shard_loader
+ * sets a loader up for the run; run_end undoes what the run set up.
  * sync_gradients: before the optimizer step of a window (automatic
- * optimization); before_backward tells the reducer whether this backward
+ * optimization); before_backward tells the fabric whether this backward
  * ends the window. */
 volt_status volt_strategy_setup(volt_trainer *t);
 volt_status volt_strategy_fit_setup(volt_trainer *t);
@@ -295,12 +292,16 @@ void volt_strategy_free(volt_trainer *t);
  * keeps state for, only its 1/N; after the optimizer step,
  * gather_parameters all-gathers the updated parameters to every rank. */
 typedef struct volt_zero1 volt_zero1;
-/* Over t->pg, a collective call: the ranks check that their optimizers
- * have the same parameters (count, dtypes, shapes; all of one dtype, f32 or
- * f64) or all fail, naming the first that differs. The partition: largest
+/* Over pg, a collective call: the ranks check that their optimizers have
+ * the same parameters (count, dtypes, shapes; all of one dtype, f32 or f64)
+ * or all fail, naming the first that differs. The partition: largest
  * parameter first to the least-loaded rank (the lower on ties). */
+volt_zero1 *volt_zero1_new_over(volt_process_group *pg, volt_optimizer *opt);
+/* The same over t->pg. */
 volt_zero1 *volt_zero1_new(volt_trainer *t, volt_optimizer *opt);
 void volt_zero1_free(volt_zero1 *z);
+/* The optimizer it shards (NULL for NULL). */
+volt_optimizer *volt_zero1_optimizer(const volt_zero1 *z);
 volt_status volt_zero1_reduce_gradients(volt_zero1 *z);
 volt_status volt_zero1_gather_parameters(volt_zero1 *z);
 /* The rank owning parameter i of the optimizer. */
@@ -367,6 +368,40 @@ volt_status volt_error_prefix(volt_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Computes the checksum and writes the file atomically. */
 volt_status volt_checkpoint_write(volt_checkpoint *ck, const char *path);
+/* checkpoint_state.c: the parts of a checkpoint that the trainer's save and
+ * restore and Fabric's save and load share. `op` names the caller in
+ * out-of-memory errors ("save_checkpoint", "fabric: save"). */
+/* Metadata `key`: an integer / a cJSON value's text (v freed, also on
+ * failure). */
+volt_status volt_checkpoint_put_int(volt_checkpoint *ck, const char *key, int64_t v);
+volt_status volt_checkpoint_put_json(volt_checkpoint *ck, const char *key, struct cJSON *v,
+                                     const char *op);
+/* The module's parameters and persistent buffers as state_dict.<name> (by
+ * reference: the module's own tensors). */
+volt_status volt_checkpoint_put_module(volt_checkpoint *ck, volt_module *m);
+/* The module's hyperparameters as metadata "hparams" (a JSON object). */
+volt_status volt_checkpoint_put_hparams(volt_checkpoint *ck, const volt_module *m,
+                                        const char *op);
+/* n optimizers' state: tensors optimizer.<i>.<param>.<slot> (<param> the
+ * parameter's dotted name in m, else its index in the optimizer), metadata
+ * "optimizers" (their JSON) and "lr_schedulers" (scheds[i]'s state, null
+ * when scheds or scheds[i] is NULL). The optimizer that z shards (z may be
+ * NULL) is saved unsharded, gathered by volt_zero1_state_dict: a collective
+ * call then, and its tensors live in the current scope (keep it open until
+ * the write). */
+volt_status volt_checkpoint_put_optimizers(volt_checkpoint *ck, volt_module *m, int n,
+                                           volt_optimizer *const *opts,
+                                           volt_lr_scheduler *const *scheds, volt_zero1 *z,
+                                           const char *op);
+/* Restores optimizer i (opt, over parameters of m) from its tensors in ck
+ * and `json`, its entry of metadata "optimizers"; when z shards opt, only
+ * this rank's part of the state is kept (json is changed then). Errors name
+ * the tensor or the optimizer's mismatch, without the path. */
+volt_status volt_checkpoint_load_optimizer(volt_checkpoint *ck, volt_module *m, int i,
+                                           volt_optimizer *opt, struct cJSON *json,
+                                           const volt_zero1 *z);
+/* A scheduler's state from its entry of metadata "lr_schedulers". */
+volt_status volt_checkpoint_load_scheduler(volt_lr_scheduler *sched, const struct cJSON *json);
 /* Runs on_save_checkpoint / on_load_checkpoint (callbacks, then the module;
  * fit only for the callbacks' on_load_checkpoint). */
 volt_status volt_checkpoint_hooks(volt_trainer *t, volt_checkpoint *ck, volt_hook_id id,

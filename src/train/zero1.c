@@ -45,6 +45,8 @@ int volt_zero1_owner(const volt_zero1 *z, int64_t i) {
     return z && i >= 0 && i < z->n ? z->owner[i] : -1;
 }
 
+volt_optimizer *volt_zero1_optimizer(const volt_zero1 *z) { return z ? z->opt : NULL; }
+
 void volt_zero1_free(volt_zero1 *z) {
     if (!z) return;
     volt_tensor_free(z->mine);
@@ -219,7 +221,11 @@ static volt_status check_layout(volt_zero1 *z, volt_status local) {
 }
 
 volt_zero1 *volt_zero1_new(volt_trainer *t, volt_optimizer *opt) {
-    if (!t || !t->pg) {
+    return volt_zero1_new_over(t ? t->pg : NULL, opt);
+}
+
+volt_zero1 *volt_zero1_new_over(volt_process_group *pg, volt_optimizer *opt) {
+    if (!pg) {
         volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "zero1: no process group");
         return NULL;
     }
@@ -228,9 +234,9 @@ volt_zero1 *volt_zero1_new(volt_trainer *t, volt_optimizer *opt) {
         oom();
         return NULL;
     }
-    z->pg = t->pg;
-    z->rank = volt_process_group_rank(t->pg);
-    z->world = volt_process_group_world_size(t->pg);
+    z->pg = pg;
+    z->rank = volt_process_group_rank(pg);
+    z->world = volt_process_group_world_size(pg);
     z->opt = opt;
     volt_params ps = volt_optimizer_params(opt);
     volt_status local = VOLT_OK;

@@ -3,7 +3,8 @@
  * Python implementation of Philox-4x32-10 + splitmix64 + Fisher-Yates);
  * weighted (frequencies, zero weights, without replacement); distributed
  * (PyTorch's padding and drop_last by hand, disjoint complete shuffled shards,
- * set_epoch); and their argument errors. */
+ * set_epoch, the order of a loader sharded with the same seed); and their
+ * argument errors. */
 #include "volt_test.h"
 
 #include <math.h>
@@ -175,7 +176,9 @@ static void test_distributed_shuffled_shards(void **state) {
     assert_true(memcmp(rank0[1], rank0[2], sizeof rank0[0]) != 0);
     /* Without padding (12 items, 3 ranks) the shards are an exact partition,
      * in the order of the shuffle, and set_epoch reshuffles. */
-    static const int64_t perm[12] = {11, 4, 0, 2, 1, 7, 3, 5, 9, 6, 10, 8};
+    /* The loader's shuffle stream (the random sampler's), computed by the
+     * same independent Python model as the random orders above. */
+    static const int64_t perm[12] = {2, 3, 0, 6, 10, 7, 8, 5, 4, 11, 1, 9};
     for (int r = 0; r < 3; r++) {
         volt_sampler *d = volt_distributed_sampler_new(12, r, 3, true, false, 7);
         int64_t expected[4] = {perm[r], perm[r + 3], perm[r + 6], perm[r + 9]};
@@ -187,6 +190,41 @@ static void test_distributed_shuffled_shards(void **state) {
         volt_sampler_free(d);
     }
     for (int r = 0; r < W; r++) volt_sampler_free(s[r]);
+}
+
+/* A shuffled loader sharded like the trainer's and Fabric's
+ * use_distributed_sampler (volt_data_loader_set_distributed) and a shuffled
+ * distributed sampler of the same seed give every rank the same items in
+ * the same order, epoch after epoch (with 10 items and 3 ranks: padded). */
+static void test_distributed_sampler_matches_sharded_loader(void **state) {
+    (void)state;
+    volt_scope_begin();
+    volt_tensor *x = volt_reshape(volt_arange(0, 10, 1, VOLT_F32), VOLT_SHAPE(10, 1));
+    volt_dataset *ds =
+        volt_tensor_dataset_new(1, (const char *const[]){"x"}, (volt_tensor *const[]){x});
+    volt_scope_end();
+    for (int r = 0; r < 3; r++) {
+        volt_data_loader *dl = volt_data_loader_new(
+            ds, &(volt_data_loader_options){.batch_size = 1, .shuffle = true, .seed = 7});
+        assert_int_equal(volt_data_loader_set_distributed(dl, r, 3), VOLT_OK);
+        volt_sampler *s = volt_distributed_sampler_new(10, r, 3, true, false, 7);
+        for (int e = 0; e < 2; e++) {
+            volt_sampler_set_epoch(s, e);
+            int64_t *want = indices_of(s);
+            volt_data_loader_set_epoch(dl, e);
+            volt_batch b;
+            for (int k = 0; k < 4; k++) {
+                volt_scope_begin();
+                assert_true(volt_data_loader_next(dl, &b));
+                assert_int_equal((int64_t)volt_tensor_get_flat(b.x, 0), want[k]);
+                volt_scope_end();
+            }
+            free(want);
+        }
+        volt_sampler_free(s);
+        volt_data_loader_free(dl);
+    }
+    volt_dataset_free(ds);
 }
 
 static void test_distributed_errors(void **state) {
@@ -209,6 +247,7 @@ int main(void) {
         VT_TEST(test_weighted_errors),
         VT_TEST(test_distributed_ordered),
         VT_TEST(test_distributed_shuffled_shards),
+        VT_TEST(test_distributed_sampler_matches_sharded_loader),
         VT_TEST(test_distributed_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
