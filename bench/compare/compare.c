@@ -16,7 +16,8 @@
  *
  * Arguments (key=value): model=mlp|cnn  mode=off|defaults  epochs=N
  * (default: the model's)  limit=N (training batches per epoch, 0: all)
- * threads=2  seed=42  data=DIR  profiler=simple (off by default).
+ * threads=2  seed=42  data=DIR  profiler=simple (off by default)
+ * precision=32-true|bf16-mixed (the trainer's precision; default 32-true).
  * mode=off: checkpointing, logger, progress bar and model summary off;
  * mode=defaults: volt_trainer_defaults() with no val loader (so no sanity
  * check). Writes under the current directory in defaults mode.
@@ -38,7 +39,7 @@
 #define MAX_EPOCHS 64
 
 typedef struct {
-    const char *model, *mode, *data, *profiler;
+    const char *model, *mode, *data, *profiler, *precision;
     int64_t epochs, limit, seed;
     int threads;
 } settings;
@@ -242,6 +243,7 @@ static volt_trainer *make_trainer(const settings *s) {
     volt_trainer_config cfg = volt_trainer_defaults();
     cfg.max_epochs = s->epochs;
     cfg.num_threads = s->threads;
+    cfg.precision = s->precision;
     if (s->limit > 0) cfg.limit_train_batches = VOLT_BATCHES(s->limit);
     if (strcmp(s->mode, "off") == 0) {
         cfg.enable_checkpointing = false;
@@ -293,6 +295,7 @@ int main(int argc, char **argv) {
         .mode = arg_str(argc, argv, "mode", "off"),
         .data = arg_str(argc, argv, "data", VOLT_FASHION_MNIST_DIR),
         .profiler = arg_str(argc, argv, "profiler", NULL),
+        .precision = arg_str(argc, argv, "precision", "32-true"),
         .limit = arg_int(argc, argv, "limit", 0),
         .seed = arg_int(argc, argv, "seed", 42),
         .threads = (int)arg_int(argc, argv, "threads", 2),
@@ -304,7 +307,8 @@ int main(int argc, char **argv) {
         s.epochs > MAX_EPOCHS || s.threads < 1) {
         fprintf(stderr,
                 "usage: %s model=mlp|cnn mode=off|defaults [epochs=N] [limit=N] "
-                "[threads=2] [seed=42] [data=DIR] [profiler=simple]\n",
+                "[threads=2] [seed=42] [data=DIR] [profiler=simple] "
+                "[precision=32-true|bf16-mixed]\n",
                 argv[0]);
         return 2;
     }

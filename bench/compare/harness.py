@@ -10,7 +10,11 @@ torch_compare.py) as five implementations --
                   enable_progress_bar=False, enable_model_summary=False)
   Lightning defaults  pl.Trainer()
 
--- each in its own process in a fresh scratch directory, the implementations
+-- and, in the first --bf16-reps repetitions (default 1), volt (off) and
+Lightning (off) again with precision="bf16-mixed" (bf16 autocast around the
+steps, fp32 weights) --
+
+each in its own process in a fresh scratch directory, the implementations
 alternating within every repetition (their order rotated from one
 repetition to the next), with the same thread count (torch.set_num_threads,
 volt num_threads, OMP/OpenBLAS/MKL_NUM_THREADS), data, batch size, optimizer
@@ -43,7 +47,7 @@ thread count asked for, and every process must have an optimised BLAS
 
 Usage (in bench/.venv, see bench/compare/run.sh):
   python harness.py --build BUILD_DIR [--reps 3] [--threads 2] [--quick]
-                    [--models mlp,cnn] [--write bench/RESULTS.md]
+                    [--models mlp,cnn] [--bf16-reps 1] [--write bench/RESULTS.md]
 """
 import argparse
 import json
@@ -65,9 +69,12 @@ END = "<!-- bench/compare: end -->"
 
 IMPLS = [("volt", "off"), ("volt", "defaults"), ("torch", "plain"), ("lightning", "off"),
          ("lightning", "defaults")]
+# precision="bf16-mixed", otherwise as "off"
+BF16_IMPLS = [("volt", "bf16"), ("lightning", "bf16")]
 LABEL = {("volt", "off"): "volt (off)", ("volt", "defaults"): "volt (defaults)",
          ("torch", "plain"): "PyTorch", ("lightning", "off"): "Lightning (off)",
-         ("lightning", "defaults"): "Lightning (defaults)"}
+         ("lightning", "defaults"): "Lightning (defaults)",
+         ("volt", "bf16"): "volt bf16-mixed", ("lightning", "bf16"): "Lightning bf16-mixed"}
 MODEL_TEXT = {
     "mlp": "MLP 784-512-256-10, ReLU, batch 128, SGD momentum 0.9, lr 0.05, 3 epochs",
     "cnn": "CNN conv 1→32 3×3 pad 1, ReLU, max-pool 2; conv 32→64 3×3 pad 1, ReLU, "
@@ -87,14 +94,16 @@ FIGURES = [("epoch_s", "train epoch (s, mean of epochs 2..N)", "{:.3f}"),
 # ---------------------------------------------------------------- running
 
 def command(args, impl, mode, model, seed):
+    bf16 = mode == "bf16"
     if impl == "volt":
         cmd = [os.path.join(args.build, "bench", "bench_compare_compare"), f"model={model}",
-               f"mode={mode}", f"threads={args.threads}", f"seed={seed}", f"data={args.data}"]
+               f"mode={'off' if bf16 else mode}", f"threads={args.threads}", f"seed={seed}",
+               f"data={args.data}"] + (["precision=bf16-mixed"] if bf16 else [])
         return cmd + ([f"limit={args.limit}"] if args.limit else [])
     cmd = [sys.executable, os.path.join(HERE, "torch_compare.py"), "--impl", impl, "--model",
            model, "--threads", str(args.threads), "--seed", str(seed), "--data", args.data]
     if impl == "lightning":
-        cmd += ["--mode", mode]
+        cmd += ["--mode", "off" if bf16 else mode] + (["--precision", "bf16-mixed"] if bf16 else [])
     return cmd + (["--limit", str(args.limit)] if args.limit else [])
 
 
@@ -137,7 +146,7 @@ def run_once(args, impl, mode, model, seed):
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     epochs = r["epoch_s"]
-    r.update(impl=impl, mode=mode, seed=seed, wall_s=wall,
+    r.update(impl=impl, mode=mode, seed=seed, wall_s=wall,  # mode "bf16": set by the harness
              first_step_s=r["first_step_unix"] - t_launch,
              peak_rss_mb=usage.ru_maxrss / 1024.0,
              epoch1_s=epochs[0],
@@ -181,8 +190,9 @@ def run_all(args, models):
     rows = []
     for rep in range(args.reps):
         for model in models:
-            k = rep % len(IMPLS)
-            for impl, mode in IMPLS[k:] + IMPLS[:k]:
+            impls = IMPLS + (BF16_IMPLS if rep < args.bf16_reps else [])
+            k = rep % len(impls)
+            for impl, mode in impls[k:] + impls[:k]:
                 r = run_once(args, impl, mode, model, 42 + rep)
                 r["rep"] = rep
                 rows.append(r)
@@ -201,9 +211,10 @@ def run_all(args, models):
 
 def medians(rows, model):
     out = {}
-    for key in IMPLS:
+    for key in IMPLS + BF16_IMPLS:
         sel = [r for r in rows if r["model"] == model and (r["impl"], r["mode"]) == key]
-        out[key] = {f: statistics.median(r[f] for r in sel) for f, _, _ in FIGURES}
+        if sel:
+            out[key] = {f: statistics.median(r[f] for r in sel) for f, _, _ in FIGURES}
     return out
 
 
@@ -252,6 +263,31 @@ def model_table(med, model, quick):
     return lines
 
 
+def bf16_table(med, model, quick):
+    """volt and Lightning with precision="bf16-mixed" against each other and
+    against their own fp32 (off) runs."""
+    vb, lb = med[("volt", "bf16")], med[("lightning", "bf16")]
+    vo, lo = med[("volt", "off")], med[("lightning", "off")]
+    lines = ["| figure | volt bf16-mixed | Lightning bf16-mixed | volt fp32 (off) | "
+             "Lightning fp32 (off) | volt/Lightning (bf16) | volt bf16/fp32 | "
+             "Lightning bf16/fp32 | goal | met |", "|" + "---|" * 10]
+    for fig, label, fmt in FIGURES:
+        cells = [fmt.format(x[fig]) for x in (vb, lb, vo, lo)]
+        ratios = [ratio_cell(fig, vb[fig], lb[fig]), ratio_cell(fig, vb[fig], vo[fig]),
+                  ratio_cell(fig, lb[fig], lo[fig])]
+        goal, met = "", ""
+        if fig == "epoch_s":
+            goal = f"≤ {EPOCH_GOAL[model]} × Lightning"
+            met = "n/a (quick)" if quick else ("yes" if vb[fig] / lb[fig] <= EPOCH_GOAL[model]
+                                               else "no")
+        elif fig == "test_acc":
+            goal = "within 0.5 pt of volt fp32"
+            met = "n/a (quick)" if quick else ("yes" if abs(vb[fig] - vo[fig]) <= 0.5 else "no")
+        lines.append(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) +
+                     f" | {goal} | {met} |")
+    return lines
+
+
 def ratio_json(med, model):
     vo, vd = med[("volt", "off")], med[("volt", "defaults")]
     t, lo, ld = med[("torch", "plain")], med[("lightning", "off")], med[("lightning", "defaults")]
@@ -273,11 +309,12 @@ def ratio_json(med, model):
 
 def epoch_lines(rows, model):
     out = []
-    for key in IMPLS:
+    for key in IMPLS + BF16_IMPLS:
         runs = [r["epoch_s_list"] for r in rows
                 if r["model"] == model and (r["impl"], r["mode"]) == key]
         text = "; ".join("[" + ", ".join(f"{e:.2f}" for e in ep) + "]" for ep in runs)
-        out.append(f"- {LABEL[key]}: {text}")
+        if runs:
+            out.append(f"- {LABEL[key]}: {text}")
     return out
 
 
@@ -380,6 +417,12 @@ def section(rows, args, models, load_before, cmdline):
     for model in models:
         med = medians(rows, model)
         out += [f"### {MODEL_TEXT[model]}", ""] + model_table(med, model, quick) + [""]
+        if ("volt", "bf16") in med and ("lightning", "bf16") in med:
+            n = sum(1 for r in rows if r["model"] == model and r["mode"] == "bf16") // 2
+            out += [f"precision=\"bf16-mixed\" (volt: bf16 autocast of matmul/linear/conv on "
+                    f"oneDNN's bf16 kernels, fp32 master weights; Lightning: torch.autocast "
+                    f"bf16 on the CPU), off mode, median of {n} run(s):", ""]
+            out += bf16_table(med, model, quick) + [""]
         out += ["Training epochs of each run (s):", ""] + epoch_lines(rows, model) + [""]
     out.append(END)
     return "\n".join(out) + "\n"
@@ -409,6 +452,9 @@ def main():
                     help="1 repetition, 30 training batches per epoch (smoke test)")
     ap.add_argument("--limit", type=int, default=0, help="training batches per epoch; 0: all")
     ap.add_argument("--models", default="mlp,cnn")
+    ap.add_argument("--bf16-reps", type=int, default=1,
+                    help="repetitions that also run volt and Lightning with "
+                         "precision=bf16-mixed (0: none)")
     ap.add_argument("--data", default=os.environ.get("VOLT_FASHION_MNIST_DIR",
                                                      "/usr/share/datasets/fashion-mnist"))
     ap.add_argument("--write", metavar="RESULTS_MD", help="replace this file's compare section")

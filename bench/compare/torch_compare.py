@@ -21,7 +21,9 @@ pipeline, used by both the plain loop and Lightning. No validation set: all
 
 Usage: python torch_compare.py --impl torch|lightning --model mlp|cnn
            [--mode off|defaults] [--epochs N] [--limit N] [--threads 2]
-           [--seed 42] [--data DIR]
+           [--seed 42] [--data DIR] [--precision 32-true|bf16-mixed]
+--precision applies to Lightning: Trainer(precision=...); bf16-mixed runs the
+steps under torch.autocast("cpu", dtype=torch.bfloat16).
 --mode applies to Lightning: off = Trainer(enable_checkpointing=False,
 logger=False, enable_progress_bar=False, enable_model_summary=False);
 defaults = Trainer() with those left at their defaults (files go to the
@@ -199,7 +201,7 @@ def lightning_loop(args, net, train_dl, test_dl):
             self.cpu.append(time.process_time() - self.cpu_start)
 
     timer = EpochTimer()
-    kw = {"max_epochs": args.epochs, "callbacks": [timer],
+    kw = {"max_epochs": args.epochs, "callbacks": [timer], "precision": args.precision,
           "limit_train_batches": args.limit if args.limit else 1.0}
     if args.mode == "off":
         kw.update(enable_checkpointing=False, logger=False, enable_progress_bar=False,
@@ -246,7 +248,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true")
     args = ap.parse_args()
+    if args.impl == "torch" and args.precision != "32-true":
+        ap.error("--precision applies to --impl lightning")
     args.epochs = args.epochs or SETTINGS[args.model]["epochs"]
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -257,7 +262,7 @@ def main():
     run = plain_loop if args.impl == "torch" else lightning_loop
     out = {"impl": args.impl, "model": args.model,
            "mode": args.mode if args.impl == "lightning" else "plain", "epochs": args.epochs,
-           "limit": args.limit, "threads": torch.get_num_threads(),
+           "limit": args.limit, "threads": torch.get_num_threads(), "precision": args.precision,
            "params": sum(p.numel() for p in net.parameters())}
     out.update(run(args, net, train_dl, test_dl))
     out.update({"vm_hwm_kb": vm_hwm_kb(), "torch": torch.__version__,

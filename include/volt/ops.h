@@ -179,7 +179,8 @@ volt_tensor *volt_sum_all(const volt_tensor *a);
 volt_tensor *volt_mean_all(const volt_tensor *a);
 
 /* -------------------------------------------------------------- matmul */
-/* f32 and f64 through BLAS; transposed operands are passed without copies. */
+/* f32 and f64 through BLAS; transposed operands are passed without copies.
+ * Under bf16 autocast (below), f32 products run in bf16. */
 
 /* torch.matmul: 1-D x 1-D dot, 2-D x 2-D, and batched with broadcast batch
  * dims ([..., n, k] @ [..., k, m]). */
@@ -344,6 +345,38 @@ volt_tensor *volt_embedding(const volt_tensor *weight, const volt_tensor *indice
  * attention probabilities. */
 volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_tensor *k,
                                                const volt_tensor *v, bool causal, double scale);
+
+/* ------------------------------------------------------------ autocast */
+/* Mixed precision (DESIGN.md §6; the trainer's precision "bf16-mixed"). The
+ * mode is per thread, like grad mode, and off by default. While it is
+ * VOLT_AUTOCAST_BF16, matmul, bmm, addmm and outer (and so the Linear
+ * layer) and conv2d, conv1d and conv_transpose2d given f32 operands round
+ * them to bf16 (to nearest even) and multiply with f32 accumulation: their
+ * result is f32, as are the bias and its addition. The gradients of such an
+ * op are computed the same way (the output gradient and the saved operands
+ * rounded to bf16, f32 results) whatever the mode is when backward runs: a
+ * node keeps the mode of its forward. f64 operands and every other op are
+ * unaffected, so parameters, their gradients and optimizer state stay f32.
+ * The bf16 products run on oneDNN's bf16 kernels where the CPU has
+ * AVX-512-BF16 or AMX; elsewhere (or with the fast kernels switched off)
+ * the rounded operands are multiplied in f32, which gives the same numbers
+ * up to the order of the f32 accumulation. */
+typedef enum {
+    VOLT_AUTOCAST_OFF = 0,
+    VOLT_AUTOCAST_BF16,
+} volt_autocast_mode;
+/* This thread's mode. */
+volt_autocast_mode volt_autocast_get(void);
+/* Sets this thread's mode and returns the previous one, to restore after
+ * the region (regions nest that way):
+ *     volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
+ *     ... forward ...
+ *     volt_autocast_set(prev);
+ * A value other than the two modes is taken as VOLT_AUTOCAST_OFF. */
+volt_autocast_mode volt_autocast_set(volt_autocast_mode mode);
+/* Whether bf16 products run on bf16 hardware here (oneDNN's effective ISA
+ * has AVX-512-BF16 or AMX). */
+bool volt_autocast_bf16_native(void);
 
 /* ------------------------------------------- nn ops: convolution, pooling,
  * batch norm (src/ops/conv.c, pool.c, batch_norm.c; oneDNN + reference) --- */

@@ -428,7 +428,9 @@ typedef struct {
      * starts the processes itself (see below). */
     int64_t devices;
     int64_t num_nodes;           /* 1 */
-    const char *precision;       /* "32-true"; Lightning's other values: later */
+    /* "32-true" (default) or "bf16-mixed" (alias "bf16"): bf16 autocast in the
+     * step hooks (docs/precision.md); others refused */
+    const char *precision;
     bool sync_batchnorm;         /* false; true: batch norm statistics over every process */
     bool use_distributed_sampler; /* true: each process gets its own shard of every loader */
     double bucket_cap_mb;        /* 25: DDP gradient bucket size (DDPStrategy's bucket_cap_mb) */

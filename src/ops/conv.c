@@ -2,10 +2,14 @@
  * conv_transpose2d (the input-gradient of a conv2d, run forward) — with
  * validation, "same" padding, unbatched inputs, and their gradients for
  * input, weight and bias. f32 goes to oneDNN (ops/cpu/dnnl_conv.c), f64 and
- * what oneDNN declines to the reference kernels (ops/cpu/conv_ref.c). */
+ * what oneDNN declines to the reference kernels (ops/cpu/conv_ref.c). Under
+ * bf16 autocast (volt/ops.h) f32 convolutions and their gradients run in
+ * bf16 with f32 results: oneDNN's bf16 kernels, or the f32 path on operands
+ * rounded to bf16 where those are missing. */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ops/autocast_impl.h"
 #include "ops/conv_impl.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_common.h"
@@ -27,12 +31,36 @@ static bool use_dnnl(const volt_tensor *t) {
     return t->dtype == VOLT_F32 && volt_fast_kernels_enabled();
 }
 
+/* Copies of the operands rounded to bf16 (f32), for the bf16 fallback; each
+ * NULL where its operand is NULL. false with an error when out of memory. */
+static bool rounded(const volt_tensor *t1, const volt_tensor *t2, const volt_tensor *t3,
+                    volt_tensor **r) {
+    const volt_tensor *in[3] = {t1, t2, t3};
+    bool ok = true;
+    for (int i = 0; i < 3; i++) {
+        r[i] = in[i] && ok ? volt_bf16_rounded(in[i]) : NULL;
+        ok = ok && (r[i] || !in[i]);
+    }
+    return ok;
+}
+
+static void free3(volt_tensor **r) {
+    for (int i = 0; i < 3; i++) volt_tensor_free(r[i]);
+}
+
 static volt_status run_forward(const volt_conv_geom *g, const volt_tensor *src,
                                const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
-                               volt_dnnl_weight_cache *cache) {
+                               volt_dnnl_weight_cache *cache, bool bf16) {
     if (use_dnnl(dst)) {
-        volt_status st = volt_dnnl_conv_forward(g, src, w, b, dst, cache);
+        volt_status st = volt_dnnl_conv_forward(g, src, w, b, dst, cache, bf16);
         if (st != VOLT_ERR_UNSUPPORTED) return st;
+    }
+    if (bf16) { /* the f32 path on rounded operands */
+        volt_tensor *r[3];
+        volt_status st = rounded(src, w, NULL, r) ? VOLT_OK : volt_error_status();
+        if (st == VOLT_OK) st = run_forward(g, r[0], r[1], b, dst, NULL, false);
+        free3(r);
+        return st;
     }
     return volt_cpu_conv_forward_ref(g, src, w, b, dst);
 }
@@ -41,10 +69,21 @@ static volt_status run_forward(const volt_conv_geom *g, const volt_tensor *src,
  * (each NULL when not wanted; diff_b only with diff_w). */
 static volt_status run_backward(const volt_conv_geom *g, const volt_tensor *src,
                                 const volt_tensor *diff_dst, const volt_tensor *w,
-                                volt_tensor *diff_src, volt_tensor *diff_w, volt_tensor *diff_b) {
+                                volt_tensor *diff_src, volt_tensor *diff_w, volt_tensor *diff_b,
+                                bool bf16) {
     if (use_dnnl(diff_dst)) {
-        volt_status st = volt_dnnl_conv_backward(g, src, diff_dst, w, diff_src, diff_w, diff_b);
+        volt_status st =
+            volt_dnnl_conv_backward(g, src, diff_dst, w, diff_src, diff_w, diff_b, bf16);
         if (st != VOLT_ERR_UNSUPPORTED) return st;
+    }
+    if (bf16) { /* the f32 path on rounded operands */
+        volt_tensor *r[3];
+        volt_status st = rounded(diff_w ? src : NULL, diff_dst, diff_src ? w : NULL, r)
+                             ? VOLT_OK
+                             : volt_error_status();
+        if (st == VOLT_OK) st = run_backward(g, r[0], r[1], r[2], diff_src, diff_w, diff_b, false);
+        free3(r);
+        return st;
     }
     volt_status st = VOLT_OK;
     if (diff_src) st = volt_cpu_conv_backward_data_ref(g, diff_dst, w, diff_src);
@@ -61,6 +100,7 @@ typedef struct {
     volt_conv_geom g;
     bool transposed;
     int64_t w4[4]; /* the weight seen as 4-D */
+    bool bf16;     /* the forward ran in bf16 (bf16 autocast): so do the gradients */
 } conv_info;
 
 /* A new tensor of shape (ndim, shape) in t's dtype, or an alias of t4 with the
@@ -97,10 +137,10 @@ static volt_status conv_backward(volt_node *node, volt_tensor *g, volt_tensor **
                          ? VOLT_OK
                          : volt_error_status();
     if (st == VOLT_OK && ci->transposed) {
-        if (gx) st = run_forward(geo, g4, w4, NULL, gx, NULL);
-        if (st == VOLT_OK && gw) st = run_backward(geo, g4, x4, NULL, NULL, gw, NULL);
+        if (gx) st = run_forward(geo, g4, w4, NULL, gx, NULL, ci->bf16);
+        if (st == VOLT_OK && gw) st = run_backward(geo, g4, x4, NULL, NULL, gw, NULL, ci->bf16);
     } else if (st == VOLT_OK && (gx || gw)) {
-        st = run_backward(geo, x4, g4, w4, gx, gw, fused_bias ? gb : NULL);
+        st = run_backward(geo, x4, g4, w4, gx, gw, fused_bias ? gb : NULL, ci->bf16);
     }
     if (st == VOLT_OK && gb && !fused_bias) volt_cpu_channel_sum(g4, gb);
     if (st == VOLT_OK) {
@@ -312,7 +352,7 @@ static volt_tensor *to_caller_rank(volt_tensor *y, const conv_args *a, const vol
 }
 
 static void record(const conv_args *a, volt_tensor *y, const volt_tensor *const *inputs,
-                   const volt_conv_geom *geo, volt_tensor *xd, volt_tensor *wd) {
+                   const volt_conv_geom *geo, volt_tensor *xd, volt_tensor *wd, bool bf16) {
     if (!volt_autograd_should_record(3, inputs)) return;
     conv_info *info = malloc(sizeof *info);
     volt_node *node = info ? volt_autograd_record(a->op, conv_backward, y, 3, inputs) : NULL;
@@ -321,8 +361,8 @@ static void record(const conv_args *a, volt_tensor *y, const volt_tensor *const 
         if (!info) volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "%s: out of memory", a->op);
         return;
     }
-    *info =
-        (conv_info){*geo, a->transposed, {wd->shape[0], wd->shape[1], wd->shape[2], wd->shape[3]}};
+    *info = (conv_info){
+        *geo, a->transposed, {wd->shape[0], wd->shape[1], wd->shape[2], wd->shape[3]}, bf16};
     node->extra = info;
     node->iargs[0] = inputs[1]->requires_grad ? volt_node_save(node, xd) : -1;
     node->iargs[1] = inputs[0]->requires_grad ? volt_node_save(node, wd) : -1;
@@ -334,16 +374,17 @@ static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt
     volt_conv_geom geo;
     int64_t x4[4], w4[4], y4[4];
     if (!conv_geometry(a, x, w, bias, &geo, x4, w4, y4)) return NULL;
+    bool bf16 = volt_autocast_bf16_for(x->dtype);
     volt_tensor *xd = volt_dense_as(x, 4, x4), *wd = volt_dense_as(w, 4, w4);
     const volt_tensor *bd =
         bias && !volt_tensor_is_contiguous(bias) ? volt_dense_as(bias, 1, bias->shape) : bias;
     volt_tensor *y = xd && wd && (bd || !bias) ? volt_tensor_new(x->dtype, x->device, 4, y4) : NULL;
     volt_status st = y ? VOLT_OK : volt_error_status();
     if (st == VOLT_OK && a->transposed) {
-        st = run_backward(&geo, NULL, xd, wd, y, NULL, NULL);
+        st = run_backward(&geo, NULL, xd, wd, y, NULL, NULL, bf16);
         if (st == VOLT_OK && bd) volt_cpu_channel_add(y, bd);
     } else if (st == VOLT_OK) {
-        st = run_forward(&geo, xd, wd, bd, y, cache);
+        st = run_forward(&geo, xd, wd, bd, y, cache, bf16);
     }
     if (bd != bias) volt_tensor_free((volt_tensor *)bd);
     if (st != VOLT_OK) {
@@ -352,7 +393,7 @@ static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt
     }
     y = to_caller_rank(y, a, x);
     const volt_tensor *inputs[3] = {x, w, bias};
-    if (y) record(a, y, inputs, &geo, xd, wd);
+    if (y) record(a, y, inputs, &geo, xd, wd, bf16);
     volt_tensor_free(xd);
     volt_tensor_free(wd);
     return y;

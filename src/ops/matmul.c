@@ -2,9 +2,15 @@
  * vector and batched products with broadcast batch dims), bmm, addmm and
  * outer — and their gradients. Operands reach BLAS as they are laid out (a
  * transposed view goes as CblasTrans, no copy); only layouts BLAS cannot
- * read are made contiguous. Kernels: ops/cpu/matmul.c. */
+ * read are made contiguous. Kernels: ops/cpu/matmul.c. Under bf16 autocast
+ * (volt/ops.h) f32 products, forward and backward, run in bf16 with f32
+ * results: oneDNN's bf16 matmul (ops/cpu/dnnl_matmul.c), or the f32 kernel
+ * on operands rounded to bf16 where the CPU has no bf16 instructions. */
 #include <limits.h>
 
+#include "ops/autocast_impl.h"
+#include "ops/cpu/dnnl_common.h"
+#include "ops/cpu/dnnl_matmul.h"
 #include "ops/cpu/matmul.h"
 
 /* How an operand is seen as a matrix: 1-D operands gain a size-1 dim. */
@@ -68,12 +74,33 @@ static volt_tensor *blas_ready(const volt_tensor *t, bool *failed) {
     return c;
 }
 
+/* out = alpha * a @ b + beta * out (operands BLAS can read) in f32, or in
+ * bf16 with f32 results: oneDNN's bf16 kernel, else the f32 kernel on
+ * copies rounded to bf16. */
+static volt_status gemm(volt_tensor *out, const volt_tensor *a, const volt_tensor *b, double alpha,
+                        double beta, bool bf16) {
+    if (!bf16) {
+        volt_cpu_matmul(out, a, b, alpha, beta);
+        return VOLT_OK;
+    }
+    if (volt_fast_kernels_enabled()) {
+        volt_status st = volt_dnnl_matmul_bf16(out, a, b, alpha, beta);
+        if (st != VOLT_ERR_UNSUPPORTED) return st;
+    }
+    volt_tensor *ra = volt_bf16_rounded(a), *rb = ra ? volt_bf16_rounded(b) : NULL;
+    if (rb) volt_cpu_matmul(out, ra, rb, alpha, beta);
+    volt_tensor_free(ra);
+    volt_tensor_free(rb);
+    return rb ? VOLT_OK : volt_error_status();
+}
+
 /* alpha * ma @ mb (+ beta * bias broadcast, when bias is not NULL and beta is
- * not 0) for matrices or batches of them (ndim >= 2, inner dims equal). No
- * autograd. ua, ub: the user's operands, for messages. */
+ * not 0) for matrices or batches of them (ndim >= 2, inner dims equal), in
+ * bf16 when bf16 (f32 operands). No autograd. ua, ub: the user's operands,
+ * for messages. */
 static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_tensor *mb,
                             double alpha, const volt_tensor *bias, double beta,
-                            const volt_tensor *ua, const volt_tensor *ub) {
+                            const volt_tensor *ua, const volt_tensor *ub, bool bf16) {
     if (!ma || !mb) return NULL;
     int64_t shape[VOLT_MAX_DIMS];
     int nd = product_shape(op, ma, mb, ua, ub, shape);
@@ -91,7 +118,10 @@ static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_te
     if (out) {
         bool add = bias && beta != 0;
         if (add) volt_cpu_copy(out, bias);
-        volt_cpu_matmul(out, ca ? ca : ma, cb ? cb : mb, alpha, add ? beta : 0.0);
+        if (gemm(out, ca ? ca : ma, cb ? cb : mb, alpha, add ? beta : 0.0, bf16) != VOLT_OK) {
+            volt_tensor_free(out);
+            out = NULL;
+        }
     }
     volt_tensor_free(ca);
     volt_tensor_free(cb);
@@ -112,6 +142,7 @@ static volt_tensor *drop_added_dim(volt_tensor *t, int how) {
 
 /* Node layout: iargs[0], iargs[1] = how a and b are seen as matrices;
  * iargs[2] = index of a among the inputs (1 when a bias comes first);
+ * iargs[3] = 1 when the forward ran in bf16 (so do the gradients);
  * args[0] = alpha, args[1] = beta; saved: a (slot 0), b (slot 1).
  * grad a = alpha g @ b^T, grad b = alpha a^T @ g, with transposed views; the
  * engine sums batch dims that were broadcast back to each input's shape. */
@@ -119,6 +150,7 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
     VOLT_TRACE_OP("matmul_backward");
     int how_a = (int)node->iargs[0], how_b = (int)node->iargs[1], ia = (int)node->iargs[2];
     double alpha = node->args[0], beta = node->args[1];
+    bool bf16 = node->iargs[3] != 0;
     volt_tensor *a = volt_node_saved(node, 0), *b = volt_node_saved(node, 1);
     if (ia == 1 && node->inputs[0].needs && beta != 0)
         grads[0] = beta == 1 ? g : volt_mul_scalar(g, beta);
@@ -129,7 +161,8 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
     volt_status st = gf ? VOLT_OK : volt_error_status();
     if (st == VOLT_OK && node->inputs[ia].needs) {
         volt_tensor *bt = transposed(mb);
-        grads[ia] = drop_added_dim(product(node->name, gf, bt, alpha, NULL, 0, gf, bt), how_a);
+        grads[ia] =
+            drop_added_dim(product(node->name, gf, bt, alpha, NULL, 0, gf, bt, bf16), how_a);
         volt_tensor_free(bt);
         if (!grads[ia]) st = volt_error_status();
     }
@@ -145,7 +178,7 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
         volt_tensor *g2 = volt_reshape(gf, VOLT_SHAPE(rows, m));
         volt_tensor *gt = transposed(g2);
         volt_tensor *a2 = volt_reshape(ma, VOLT_SHAPE(rows, k));
-        volt_tensor *gbt = product(node->name, gt, a2, alpha, NULL, 0, gt, a2); /* [m, k] */
+        volt_tensor *gbt = product(node->name, gt, a2, alpha, NULL, 0, gt, a2, bf16); /* [m, k] */
         volt_tensor_free(gt);
         volt_tensor *gb = gbt ? transposed(gbt) : NULL;
         grads[ia + 1] = drop_added_dim(gb, how_b);
@@ -160,11 +193,11 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
             volt_tensor *a2 = volt_reshape(ma, VOLT_SHAPE(rows, k));
             volt_tensor *at = transposed(a2);
             gb = product(node->name, at, volt_reshape(gf, VOLT_SHAPE(rows, m)), alpha, NULL, 0, at,
-                         gf);
+                         gf, bf16);
             volt_tensor_free(at);
         } else {
             volt_tensor *at = transposed(ma);
-            gb = product(node->name, at, gf, alpha, NULL, 0, at, gf);
+            gb = product(node->name, at, gf, alpha, NULL, 0, at, gf, bf16);
             volt_tensor_free(at);
         }
         grads[ia + 1] = drop_added_dim(gb, how_b);
@@ -219,8 +252,9 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
                                const volt_tensor *b, int how_a, int how_b, double alpha,
                                double beta) {
     VOLT_TRACE_OP(op);
+    bool bf16 = volt_autocast_bf16_for(a->dtype);
     volt_tensor *ma = as_matrix(a, how_a), *mb = as_matrix(b, how_b);
-    volt_tensor *full = product(op, ma, mb, alpha, bias, beta, a, b);
+    volt_tensor *full = product(op, ma, mb, alpha, bias, beta, a, b, bf16);
     volt_tensor_free(ma);
     volt_tensor_free(mb);
     if (!full) return NULL;
@@ -243,6 +277,7 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
             node->iargs[0] = how_a;
             node->iargs[1] = how_b;
             node->iargs[2] = bias ? 1 : 0;
+            node->iargs[3] = bf16;
             node->args[0] = alpha;
             node->args[1] = beta;
             volt_node_save(node, a);

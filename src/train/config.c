@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "train/precision_impl.h"
 #include "train/train_impl.h"
 
 volt_trainer_config volt_trainer_defaults(void) {
@@ -113,10 +114,18 @@ static bool is_one_of(const char *s, const char *const *list) {
     return false;
 }
 
+const char *const volt_precision_values[] = {"32-true", "32", "bf16-mixed", "bf16", NULL};
+
+volt_autocast_mode volt_precision_autocast(const char *precision) {
+    if (precision && (strcmp(precision, "bf16-mixed") == 0 || strcmp(precision, "bf16") == 0))
+        return VOLT_AUTOCAST_BF16;
+    return VOLT_AUTOCAST_OFF;
+}
+
 static volt_status check_hardware(const volt_trainer_config *c) {
     static const char *const later_acc[] = {"gpu", "cuda", "mps", "tpu", NULL};
-    static const char *const later_prec[] = {
-        "64-true", "64", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "bf16", "16", NULL};
+    static const char *const later_prec[] = {"64-true", "64",      "16-mixed", "bf16-true",
+                                             "16-true", "16", "transformer-engine", NULL};
     static const char *const later_strat[] = {"ddp_spawn", "fsdp", "deepspeed", NULL};
     static const char *const strategies[] = {"auto", "single_device", "ddp", "zero1", NULL};
     if (c->accelerator && strcmp(c->accelerator, "auto") != 0 && strcmp(c->accelerator, "cpu") != 0)
@@ -142,12 +151,11 @@ static volt_status check_hardware(const volt_trainer_config *c) {
     if (c->num_nodes < 1)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "trainer: num_nodes = %lld (must be >= 1)",
                               (long long)c->num_nodes);
-    if (c->precision && strcmp(c->precision, "32-true") != 0 && strcmp(c->precision, "32") != 0)
+    if (c->precision && !is_one_of(c->precision, volt_precision_values))
         return volt_error_set(
             is_one_of(c->precision, later_prec) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
-            "trainer: precision '%s' %s", c->precision,
-            is_one_of(c->precision, later_prec) ? "is not supported yet (use \"32-true\")"
-                                                : "is unknown (\"32-true\", \"bf16-mixed\", ...)");
+            "trainer: precision '%s' %s (\"32-true\", \"bf16-mixed\"; also \"32\", \"bf16\")",
+            c->precision, is_one_of(c->precision, later_prec) ? "is not supported yet" : "is unknown");
     return VOLT_OK;
 }
 

@@ -7,6 +7,7 @@
  * before). */
 #include <stdlib.h>
 
+#include "train/precision_impl.h"
 #include "train/train_impl.h"
 
 typedef struct {
@@ -64,7 +65,9 @@ static volt_status eval_batch(volt_trainer *t, volt_eval_kind kind, volt_batch *
     volt_status st = volt_hook_batch_transfer(t, &s);
     if (!st) st = volt_hook_run(t, &s, h->batch_start);
     volt_tensor *out = NULL;
+    volt_autocast_mode ac = volt_autocast_set(volt_precision_autocast(t->cfg.precision));
     if (!st) st = volt_hook_step(t, &s, h->step, step_fn(t->module->ops, kind), &out);
+    volt_autocast_set(ac);
     if (!st && kind == VOLT_EVAL_PREDICT && (st = keep_prediction(preds, out)))
         st = volt_hook_fail(t, &s, h->step, st);
     s.outputs = out;

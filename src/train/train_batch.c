@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "train/precision_impl.h"
 #include "train/train_impl.h"
 #include "train/train_loop.h"
 
@@ -144,7 +145,9 @@ volt_status volt_fit_train_batch(volt_trainer *t, volt_batch *b, int64_t i, bool
     bool manual = t->module->ops->manual_optimization, stepped = true;
     int64_t before = manual ? optimizer_steps(t) : 0;
     volt_tensor *loss = NULL;
+    volt_autocast_mode ac = volt_autocast_set(volt_precision_autocast(t->cfg.precision));
     st = volt_hook_step(t, &s, VOLT_HK_TRAINING_STEP, t->module->ops->training_step, &loss);
+    volt_autocast_set(ac);
     if (st) return st;
     if (manual) {
         s.outputs = loss;

@@ -54,6 +54,12 @@ void volt_set_fast_kernels(bool enabled) {
     __atomic_store_n(&disabled, !enabled, __ATOMIC_RELAXED);
 }
 
+bool volt_dnnl_has_bf16(void) {
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    unsigned bf16 = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+    return (isa & bf16) == bf16;
+}
+
 static const char *init_call = "dnnl_engine_create(&engine, dnnl_cpu, 0)";
 
 static void init_engine(void) {
@@ -148,6 +154,16 @@ bool volt_dnnl_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *shape) 
         s *= shape[i] > 0 ? shape[i] : 1;
     }
     return VOLT_DNNL_CHECK(dnnl_memory_desc_init_by_strides(md, ndim, dims, dnnl_f32, strides));
+}
+
+bool volt_dnnl_md_strided(dnnl_memory_desc_t *md, int ndim, const int64_t *shape,
+                          const int64_t *strides, dnnl_data_type_t data_type) {
+    dnnl_dims_t dims = {0}, st = {0};
+    for (int i = 0; i < ndim; i++) {
+        dims[i] = shape[i];
+        st[i] = strides[i];
+    }
+    return VOLT_DNNL_CHECK(dnnl_memory_desc_init_by_strides(md, ndim, dims, data_type, st));
 }
 
 const dnnl_memory_desc_t *volt_dnnl_query_md(const volt_dnnl_prim *p, dnnl_query_t what,

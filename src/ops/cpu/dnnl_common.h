@@ -1,4 +1,4 @@
-/* dnnl_common.h: the oneDNN glue shared by convolution and pooling
+/* dnnl_common.h: the oneDNN glue shared by convolution, pooling and matmul
  * (DESIGN.md §7: oneDNN 2.x C API, v2 style — dnnl_*_desc_init +
  * dnnl_primitive_desc_create). One CPU engine and one stream, created once;
  * a small LRU cache of primitives keyed by (kind, shapes, parameters, thread
@@ -29,6 +29,11 @@ const char *volt_dnnl_status_name(dnnl_status_t status);
  * them with the reference kernels; process-wide. */
 bool volt_fast_kernels_enabled(void);
 void volt_set_fast_kernels(bool enabled);
+
+/* Whether oneDNN runs bf16 primitives on bf16 instructions here (its
+ * effective ISA, capped by ONEDNN_MAX_CPU_ISA, has AVX-512-BF16; AMX
+ * includes it). */
+bool volt_dnnl_has_bf16(void);
 
 /* Takes the glue's mutex, creating the engine and stream on first use, and
  * makes this thread's OpenMP team size volt_get_num_threads(). false (error
@@ -71,6 +76,9 @@ int64_t volt_dnnl_primitives_created(void);
 /* A memory descriptor of a contiguous f32 tensor of this shape (row-major,
  * ndim <= 5). */
 bool volt_dnnl_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *shape);
+/* A memory descriptor of data_type with these dims and element strides. */
+bool volt_dnnl_md_strided(dnnl_memory_desc_t *md, int ndim, const int64_t *shape,
+                          const int64_t *strides, dnnl_data_type_t data_type);
 /* The descriptor of argument `what` (dnnl_query_src_md, ...; index 1 of
  * dnnl_query_weights_md is the bias) of p. */
 const dnnl_memory_desc_t *volt_dnnl_query_md(const volt_dnnl_prim *p, dnnl_query_t what, int index);

@@ -3,7 +3,10 @@
  * Activations stay plain NCHW in volt: oneDNN picks its layouts ("any") and
  * they are reordered in and out here, which pays (its blocked kernels are
  * about twice as fast as its NCHW ones on this problem size). Weights are
- * reordered too, once per weight version when a layer passes its cache. */
+ * reordered too, once per weight version when a layer passes its cache.
+ * For bf16 autocast the same primitives take bf16 sources, weights and
+ * output gradients (the reorders from volt's f32 round them) and give f32
+ * outputs and gradients. */
 #include "ops/cpu/dnnl_conv.h"
 
 #include <stdlib.h>
@@ -59,10 +62,11 @@ static bool plain_descs(const volt_conv_geom *g, plain_mds *m) {
     return ok && volt_dnnl_md_plain(&m->w, 5, (int64_t[]){g->groups, og, cg, g->kh, g->kw});
 }
 
-static dnnl_status_t any_desc(dnnl_memory_desc_t *md, int ndim, const int64_t *shape) {
+static dnnl_status_t any_desc(dnnl_memory_desc_t *md, int ndim, const int64_t *shape,
+                              dnnl_data_type_t type) {
     dnnl_dims_t dims = {0};
     for (int i = 0; i < ndim; i++) dims[i] = shape[i];
-    return dnnl_memory_desc_init_by_tag(md, ndim, dims, dnnl_f32, dnnl_format_tag_any);
+    return dnnl_memory_desc_init_by_tag(md, ndim, dims, type, dnnl_format_tag_any);
 }
 
 /* Right/bottom padding that makes oneDNN's size formula give (oh, ow). */
@@ -73,21 +77,37 @@ static int64_t pad_end(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d,
 typedef struct {
     const volt_conv_geom *g;
     int kind;
-    bool bias;
+    bool bias, bf16;
     const_dnnl_primitive_desc_t hint;
 } conv_ctx;
+
+/* Declines oneDNN's reference (unoptimised) bf16 implementation: the
+ * caller's f32 path on rounded operands is faster. */
+static dnnl_status_t no_ref(dnnl_primitive_desc_t *pd, dnnl_status_t st, bool bf16) {
+    const char *impl = NULL;
+    if (st == dnnl_success && bf16 &&
+        dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+        impl && strncmp(impl, "ref", 3) == 0)
+        return dnnl_unimplemented; /* the cache destroys *pd */
+    return st;
+}
 
 static dnnl_status_t make_conv(dnnl_primitive_desc_t *pd, dnnl_engine_t engine, void *vctx) {
     conv_ctx *ctx = vctx;
     const volt_conv_geom *g = ctx->g;
     int64_t cg = g->c / g->groups, og = g->o / g->groups;
+    /* bf16: the inputs of each pass (src, weights; diff_dst backward) */
+    dnnl_data_type_t in = ctx->bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_data_type_t dst_type = ctx->kind == KIND_FWD ? dnnl_f32 : in;
+    dnnl_data_type_t src_type = ctx->kind == KIND_BWD_DATA ? dnnl_f32 : in;
+    dnnl_data_type_t w_type = ctx->kind == KIND_BWD_WEIGHTS ? dnnl_f32 : in;
     dnnl_memory_desc_t src, w, dst, b;
-    dnnl_status_t st = any_desc(&src, 4, (int64_t[]){g->n, g->c, g->h, g->w});
-    if (st == dnnl_success) st = any_desc(&dst, 4, (int64_t[]){g->n, g->o, g->oh, g->ow});
-    if (st == dnnl_success) st = any_desc(&b, 1, (int64_t[]){g->o});
+    dnnl_status_t st = any_desc(&src, 4, (int64_t[]){g->n, g->c, g->h, g->w}, src_type);
+    if (st == dnnl_success) st = any_desc(&dst, 4, (int64_t[]){g->n, g->o, g->oh, g->ow}, dst_type);
+    if (st == dnnl_success) st = any_desc(&b, 1, (int64_t[]){g->o}, dnnl_f32);
     if (st == dnnl_success)
-        st = g->groups == 1 ? any_desc(&w, 4, (int64_t[]){g->o, cg, g->kh, g->kw})
-                            : any_desc(&w, 5, (int64_t[]){g->groups, og, cg, g->kh, g->kw});
+        st = g->groups == 1 ? any_desc(&w, 4, (int64_t[]){g->o, cg, g->kh, g->kw}, w_type)
+                            : any_desc(&w, 5, (int64_t[]){g->groups, og, cg, g->kh, g->kw}, w_type);
     if (st != dnnl_success) return st;
     dnnl_dims_t strides = {g->sh, g->sw}, dil = {g->dh - 1, g->dw - 1}, pl = {g->ph, g->pw};
     dnnl_dims_t pr = {pad_end(g->h, g->oh, g->kh, g->sh, g->dh, g->ph),
@@ -105,26 +125,26 @@ static dnnl_status_t make_conv(dnnl_primitive_desc_t *pd, dnnl_engine_t engine, 
         st = dnnl_dilated_convolution_backward_weights_desc_init(
             &d, dnnl_convolution_direct, &src, &w, bias, &dst, strides, dil, pl, pr);
     if (st != dnnl_success) return st;
-    return dnnl_primitive_desc_create(pd, &d, NULL, engine, ctx->hint);
+    return no_ref(pd, dnnl_primitive_desc_create(pd, &d, NULL, engine, ctx->hint), ctx->bf16);
 }
 
 /* The cached primitive of this kind (backward ones get the forward one as
  * their hint). NULL: *unsupported, or an error. */
-static const volt_dnnl_prim *get_conv(const volt_conv_geom *g, int kind, bool bias,
+static const volt_dnnl_prim *get_conv(const volt_conv_geom *g, int kind, bool bias, bool bf16,
                                       bool *unsupported) {
     const_dnnl_primitive_desc_t hint = NULL;
     if (kind != KIND_FWD) {
-        const volt_dnnl_prim *fwd = get_conv(g, KIND_FWD, g->with_bias, unsupported);
+        const volt_dnnl_prim *fwd = get_conv(g, KIND_FWD, g->with_bias, bf16, unsupported);
         if (!fwd) return NULL;
         hint = fwd->pd;
     }
     volt_dnnl_key key;
     memset(&key, 0, sizeof key);
     key.kind = kind;
-    int64_t p[] = {g->n,  g->c,  g->h,  g->w,  g->o,  g->oh, g->ow,     g->kh,        g->kw,
-                   g->sh, g->sw, g->dh, g->dw, g->ph, g->pw, g->groups, g->with_bias, bias};
+    int64_t p[] = {g->n,  g->c,  g->h,  g->w,  g->o,  g->oh,     g->ow,        g->kh, g->kw, g->sh,
+                   g->sw, g->dh, g->dw, g->ph, g->pw, g->groups, g->with_bias, bias,  bf16};
     memcpy(key.p, p, sizeof p);
-    conv_ctx ctx = {g, kind, bias, hint};
+    conv_ctx ctx = {g, kind, bias, bf16, hint};
     return volt_dnnl_cache_get(&key, make_conv, &ctx, unsupported);
 }
 
@@ -177,11 +197,11 @@ static volt_status status_of(bool ok, bool unsupported) {
 
 static volt_status forward_locked(const volt_conv_geom *g, const volt_tensor *src,
                                   const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
-                                  volt_dnnl_weight_cache *cache) {
+                                  volt_dnnl_weight_cache *cache, bool bf16) {
     bool unsupported = false;
     plain_mds m;
     const volt_dnnl_prim *p =
-        plain_descs(g, &m) ? get_conv(g, KIND_FWD, g->with_bias, &unsupported) : NULL;
+        plain_descs(g, &m) ? get_conv(g, KIND_FWD, g->with_bias, bf16, &unsupported) : NULL;
     if (!p) return status_of(false, unsupported);
     const dnnl_memory_desc_t *want_src = volt_dnnl_query_md(p, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *want_w = volt_dnnl_query_md(p, dnnl_query_weights_md, 0);
@@ -224,9 +244,9 @@ static void *shared_as(shared_input *s, const dnnl_memory_desc_t *have, const vo
 
 static volt_status backward_data_locked(const volt_conv_geom *g, const plain_mds *m,
                                         shared_input *gys, const volt_tensor *diff_dst,
-                                        const volt_tensor *w, volt_tensor *diff_src) {
+                                        const volt_tensor *w, volt_tensor *diff_src, bool bf16) {
     bool unsupported = false;
-    const volt_dnnl_prim *p = get_conv(g, KIND_BWD_DATA, false, &unsupported);
+    const volt_dnnl_prim *p = get_conv(g, KIND_BWD_DATA, false, bf16, &unsupported);
     if (!p) return status_of(false, unsupported);
     const dnnl_memory_desc_t *want_gy = volt_dnnl_query_md(p, dnnl_query_diff_dst_md, 0);
     const dnnl_memory_desc_t *want_w = volt_dnnl_query_md(p, dnnl_query_weights_md, 0);
@@ -252,9 +272,9 @@ static volt_status backward_data_locked(const volt_conv_geom *g, const plain_mds
 static volt_status backward_weights_locked(const volt_conv_geom *g, const plain_mds *m,
                                            shared_input *gys, const volt_tensor *src,
                                            const volt_tensor *diff_dst, volt_tensor *diff_w,
-                                           volt_tensor *diff_b) {
+                                           volt_tensor *diff_b, bool bf16) {
     bool unsupported = false;
-    const volt_dnnl_prim *p = get_conv(g, KIND_BWD_WEIGHTS, diff_b != NULL, &unsupported);
+    const volt_dnnl_prim *p = get_conv(g, KIND_BWD_WEIGHTS, diff_b != NULL, bf16, &unsupported);
     if (!p) return status_of(false, unsupported);
     const dnnl_memory_desc_t *want_x = volt_dnnl_query_md(p, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *want_gy = volt_dnnl_query_md(p, dnnl_query_diff_dst_md, 0);
@@ -288,26 +308,27 @@ static volt_status backward_weights_locked(const volt_conv_geom *g, const plain_
 
 volt_status volt_dnnl_conv_forward(const volt_conv_geom *g, const volt_tensor *src,
                                    const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
-                                   volt_dnnl_weight_cache *cache) {
-    if (!geometry_ok(g)) return VOLT_ERR_UNSUPPORTED;
+                                   volt_dnnl_weight_cache *cache, bool bf16) {
+    if (!geometry_ok(g) || (bf16 && !volt_dnnl_has_bf16())) return VOLT_ERR_UNSUPPORTED;
     if (!volt_dnnl_lock()) return volt_error_status();
-    volt_status st = forward_locked(g, src, w, b, dst, cache);
+    volt_status st = forward_locked(g, src, w, b, dst, cache, bf16);
     volt_dnnl_unlock();
     return st;
 }
 
 volt_status volt_dnnl_conv_backward(const volt_conv_geom *g, const volt_tensor *src,
                                     const volt_tensor *diff_dst, const volt_tensor *w,
-                                    volt_tensor *diff_src, volt_tensor *diff_w,
-                                    volt_tensor *diff_b) {
-    if (!geometry_ok(g)) return VOLT_ERR_UNSUPPORTED;
+                                    volt_tensor *diff_src, volt_tensor *diff_w, volt_tensor *diff_b,
+                                    bool bf16) {
+    if (!geometry_ok(g) || (bf16 && !volt_dnnl_has_bf16())) return VOLT_ERR_UNSUPPORTED;
     plain_mds m;
     if (!volt_dnnl_lock()) return volt_error_status();
     shared_input gys = {NULL, NULL, NULL};
     volt_status st = plain_descs(g, &m) ? VOLT_OK : volt_error_status();
-    if (st == VOLT_OK && diff_src) st = backward_data_locked(g, &m, &gys, diff_dst, w, diff_src);
+    if (st == VOLT_OK && diff_src)
+        st = backward_data_locked(g, &m, &gys, diff_dst, w, diff_src, bf16);
     if (st == VOLT_OK && diff_w)
-        st = backward_weights_locked(g, &m, &gys, src, diff_dst, diff_w, diff_b);
+        st = backward_weights_locked(g, &m, &gys, src, diff_dst, diff_w, diff_b, bf16);
     volt_dnnl_scratch_free(gys.scratch);
     volt_dnnl_unlock();
     return st;

@@ -1,5 +1,6 @@
-/* dnnl_conv.h: f32 2-D convolution through oneDNN — forward, backward data,
- * backward weights — on contiguous NCHW tensors (volt_conv_geom), and the
+/* dnnl_conv.h: f32 (and bf16 autocast) 2-D convolution through oneDNN —
+ * forward, backward data, backward weights — on contiguous NCHW tensors
+ * (volt_conv_geom), and the
  * cache of weights reordered into the forward primitive's layout that a
  * layer keeps between steps. */
 #ifndef VOLT_DNNL_CONV_H
@@ -20,18 +21,22 @@ int64_t volt_dnnl_weight_reorders(void);
 /* Each takes contiguous f32 tensors shaped as g says (weights [o, c/groups,
  * kh, kw]) and returns VOLT_OK; VOLT_ERR_UNSUPPORTED, with no error
  * recorded, when oneDNN takes no such problem (the caller then runs the
- * reference kernel); or another status with an error recorded. */
+ * reference kernel); or another status with an error recorded. bf16: the
+ * pass's inputs (src and weights; diff_dst backward) are rounded to bf16
+ * and multiplied with f32 accumulation, outputs stay f32; unsupported where
+ * the CPU has no bf16 instructions or oneDNN has only its reference
+ * implementation for the problem. */
 
 /* dst = conv(src, w) + b (b may be NULL); cache may be NULL. */
 volt_status volt_dnnl_conv_forward(const volt_conv_geom *g, const volt_tensor *src,
                                    const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
-                                   volt_dnnl_weight_cache *cache);
+                                   volt_dnnl_weight_cache *cache, bool bf16);
 /* The gradients of src (diff_src), of the weights (diff_w) and of the bias
  * (diff_b, only with diff_w), each NULL when not wanted; src is needed for
  * diff_w, w for diff_src. diff_dst is reordered once for both. */
 volt_status volt_dnnl_conv_backward(const volt_conv_geom *g, const volt_tensor *src,
                                     const volt_tensor *diff_dst, const volt_tensor *w,
                                     volt_tensor *diff_src, volt_tensor *diff_w,
-                                    volt_tensor *diff_b);
+                                    volt_tensor *diff_b, bool bf16);
 
 #endif

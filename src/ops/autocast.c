@@ -1,0 +1,87 @@
+/* autocast.c: the per-thread autocast mode (volt/ops.h) and the f32 -> bf16
+ * conversions the bf16 products and convolutions use (autocast_impl.h). The
+ * conversion loops are compiled for AVX-512, AVX2 and baseline x86-64 and
+ * picked at load time (GCC's target_clones). */
+#include "ops/autocast_impl.h"
+
+#include <string.h>
+
+#include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/dnnl_common.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+/* Elements per block of the parallel loops. */
+#define BLOCK 16384
+
+static _Thread_local volt_autocast_mode mode;
+
+volt_autocast_mode volt_autocast_get(void) { return mode; }
+
+volt_autocast_mode volt_autocast_set(volt_autocast_mode new_mode) {
+    volt_autocast_mode prev = mode;
+    mode = new_mode == VOLT_AUTOCAST_BF16 ? VOLT_AUTOCAST_BF16 : VOLT_AUTOCAST_OFF;
+    return prev;
+}
+
+bool volt_autocast_bf16_native(void) { return volt_dnnl_has_bf16(); }
+
+bool volt_autocast_bf16_for(volt_dtype dtype) {
+    return mode == VOLT_AUTOCAST_BF16 && dtype == VOLT_F32;
+}
+
+/* The upper 16 bits of x rounded to nearest even; a NaN stays a quiet NaN. */
+static inline uint32_t round_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    uint32_t nan = (u & 0x7fffffffu) > 0x7f800000u;
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return nan ? ((u >> 16) | 0x40u) : rounded;
+}
+
+CLONES static void to_bf16_block(uint16_t *dst, const float *src, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = (uint16_t)round_bits(src[i]);
+}
+
+CLONES static void round_block(float *dst, const float *src, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = round_bits(src[i]) << 16;
+        memcpy(&dst[i], &u, sizeof u);
+    }
+}
+
+void volt_cpu_f32_to_bf16(uint16_t *dst, const float *src, int64_t n) {
+    int64_t blocks = (n + BLOCK - 1) / BLOCK;
+#pragma omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads())          \
+    schedule(static)
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t i0 = b * BLOCK, len = n - i0 < BLOCK ? n - i0 : BLOCK;
+        to_bf16_block(dst + i0, src + i0, len);
+    }
+}
+
+void volt_cpu_round_bf16(float *dst, const float *src, int64_t n) {
+    int64_t blocks = (n + BLOCK - 1) / BLOCK;
+#pragma omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads())          \
+    schedule(static)
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t i0 = b * BLOCK, len = n - i0 < BLOCK ? n - i0 : BLOCK;
+        round_block(dst + i0, src + i0, len);
+    }
+}
+
+volt_tensor *volt_bf16_rounded(const volt_tensor *t) {
+    volt_tensor *r = volt_tensor_new(VOLT_F32, t->device, t->ndim, t->shape);
+    if (!r) return NULL;
+    const float *src = volt_tensor_data(t);
+    if (!volt_tensor_is_contiguous(t)) {
+        volt_cpu_copy(r, t);
+        src = volt_tensor_data(r);
+    }
+    volt_cpu_round_bf16(volt_tensor_data(r), src, volt_tensor_numel(r));
+    return r;
+}

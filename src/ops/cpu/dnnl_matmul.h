@@ -1,0 +1,18 @@
+/* dnnl_matmul.h: bf16 matrix products for autocast through oneDNN's matmul
+ * primitive: f32 operands rounded to bf16, f32 accumulation and result. */
+#ifndef VOLT_DNNL_MATMUL_H
+#define VOLT_DNNL_MATMUL_H
+
+#include "ops/ops_impl.h"
+
+/* out [batch..., n, m] (contiguous f32) = alpha * bf16(a) @ bf16(b) + beta *
+ * out, for f32 a [..., n, k] and b [..., k, m] of any strides whose batch
+ * dims broadcast to out's (beta == 0 ignores out's contents). Returns
+ * VOLT_OK; VOLT_ERR_UNSUPPORTED with no error recorded when the CPU has no
+ * bf16 instructions or oneDNN takes no such problem (the caller then
+ * multiplies the rounded operands in f32); another status with an error
+ * recorded on failure. */
+volt_status volt_dnnl_matmul_bf16(volt_tensor *out, const volt_tensor *a, const volt_tensor *b,
+                                  double alpha, double beta);
+
+#endif
