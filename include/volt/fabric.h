@@ -77,7 +77,9 @@ typedef struct {
      * devices > 1, launch re-executes the program under mpiexec. */
     int64_t devices;
     int64_t num_nodes;     /* 0: 1; > 1 needs a launcher (mpirun/srun) on each node */
-    const char *precision; /* NULL: "32-true" (the only one yet) */
+    /* NULL: "32-true"; "bf16-mixed" (alias "bf16"): volt_fabric_autocast_begin
+     * turns bf16 autocast on (volt/ops.h, docs/precision.md). Also "32". */
+    const char *precision;
     double bucket_cap_mb;  /* 0: 25; DDP gradient buckets (volt_grad_reducer) */
     double timeout_s;      /* 0: VOLT_DIST_TIMEOUT or 1800; bound on waits for other ranks */
     bool sync_batchnorm;   /* true: set-up modules' batch norm over every rank (ddp) */
@@ -194,6 +196,16 @@ volt_status volt_fabric_setup_dataloaders(volt_fabric *f, volt_data_loader *load
  * up, volt_backward's, and the reduction's (a timeout, a broken group:
  * "ddp: averaging the gradients of module ...: ..."). */
 volt_status volt_fabric_backward(volt_fabric *f, volt_tensor *loss, volt_module *module);
+/* Lightning's `with fabric.autocast():`, C style: begin switches this
+ * thread's autocast to the fabric's precision (bf16 for "bf16-mixed", off
+ * for "32-true") and end restores the mode begin found. Put the forward
+ * and the loss between them, not backward (it follows what the forward
+ * recorded). Local. Errors: VOLT_ERR_INVALID_ARGUMENT for NULL,
+ * VOLT_ERR_STATE for begin twice or end without begin. */
+volt_status volt_fabric_autocast_begin(volt_fabric *f);
+volt_status volt_fabric_autocast_end(volt_fabric *f);
+/* "32-true" or "bf16-mixed" (the alias resolved); NULL for NULL. */
+const char *volt_fabric_precision(const volt_fabric *f);
 /* Lightning's `with fabric.no_backward_sync(module, enabled)`, C style: a
  * switch instead of a context. enabled true: the following
  * volt_fabric_backward calls of `module` (NULL: every set-up module) skip

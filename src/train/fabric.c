@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "train/fabric_impl.h"
+#include "train/precision_impl.h"
 
 /* ---------------------------------------------------------------- options */
 
@@ -21,7 +22,7 @@ static volt_status check_names(const volt_fabric_options *o) {
     static const char *const strategies[] = {"auto", "single_device", "ddp", "zero1", NULL};
     static const char *const later_strat[] = {"ddp_spawn", "fsdp", "deepspeed", NULL};
     static const char *const later_prec[] = {
-        "64-true", "64", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "bf16", "16", NULL};
+        "64-true", "64", "16-mixed", "bf16-true", "16-true", "16", NULL};
     if (o->accelerator && strcmp(o->accelerator, "auto") != 0 && strcmp(o->accelerator, "cpu") != 0)
         return volt_error_set(
             is_one_of(o->accelerator, later_acc) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
@@ -35,12 +36,11 @@ static volt_status check_names(const volt_fabric_options *o) {
                               is_one_of(o->strategy, later_strat)
                                   ? "is not supported yet (\"ddp\", \"zero1\")"
                                   : "is unknown (\"auto\", \"single_device\", \"ddp\", \"zero1\")");
-    if (o->precision && strcmp(o->precision, "32-true") != 0 && strcmp(o->precision, "32") != 0)
+    if (o->precision && !is_one_of(o->precision, volt_precision_values))
         return volt_error_set(
             is_one_of(o->precision, later_prec) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
-            "fabric: precision '%s' %s", o->precision,
-            is_one_of(o->precision, later_prec) ? "is not supported yet (use \"32-true\")"
-                                                : "is unknown (\"32-true\", \"bf16-mixed\", ...)");
+            "fabric: precision '%s' %s (\"32-true\", \"bf16-mixed\"; also \"32\", \"bf16\")",
+            o->precision, is_one_of(o->precision, later_prec) ? "is not supported yet" : "is unknown");
     if (o->root_dir && !*o->root_dir)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "fabric: root_dir is empty (NULL for the current directory)");
@@ -73,6 +73,8 @@ volt_fabric *volt_fabric_new(const volt_fabric_options *options) {
     if (f) {
         f->strategy = strdup(o.strategy ? o.strategy : "auto");
         f->root_dir = strdup(o.root_dir ? o.root_dir : ".");
+        f->precision = volt_precision_autocast(o.precision) == VOLT_AUTOCAST_BF16 ? "bf16-mixed"
+                                                                                  : "32-true";
     }
     if (!f || !f->strategy || !f->root_dir) {
         volt_fabric_free(f);
@@ -276,3 +278,24 @@ volt_status volt_fabric_check_state(const char *op, const char *path, const volt
                                   path, i);
     return VOLT_OK;
 }
+
+volt_status volt_fabric_autocast_begin(volt_fabric *f) {
+    if (!f) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "fabric: autocast_begin: NULL fabric");
+    if (f->in_autocast)
+        return volt_error_set(VOLT_ERR_STATE,
+                              "fabric: autocast_begin: already inside autocast (call autocast_end)");
+    f->autocast_saved = volt_autocast_set(volt_precision_autocast(f->precision));
+    f->in_autocast = true;
+    return VOLT_OK;
+}
+
+volt_status volt_fabric_autocast_end(volt_fabric *f) {
+    if (!f) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "fabric: autocast_end: NULL fabric");
+    if (!f->in_autocast)
+        return volt_error_set(VOLT_ERR_STATE, "fabric: autocast_end: no autocast_begin before it");
+    volt_autocast_set(f->autocast_saved);
+    f->in_autocast = false;
+    return VOLT_OK;
+}
+
+const char *volt_fabric_precision(const volt_fabric *f) { return f ? f->precision : NULL; }

@@ -28,6 +28,9 @@ struct volt_fabric {
     int64_t devices, num_nodes;
     double bucket_cap_mb, timeout_s;
     bool sync_batchnorm;
+    const char *precision; /* "32-true" or "bf16-mixed" (static strings) */
+    volt_autocast_mode autocast_saved; /* the mode autocast_begin replaced */
+    bool in_autocast;
 
     bool launched;
     volt_process_group *pg; /* made by launch; "single" with one process */

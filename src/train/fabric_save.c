@@ -38,7 +38,11 @@ static volt_status fill(volt_checkpoint *ck, volt_fabric *f, const volt_fabric_s
     if (!st) st = volt_checkpoint_put_int(ck, "global_step", s->step);
     if (!st) st = volt_checkpoint_put_int(ck, "world_size", f->world);
     if (!st) st = volt_checkpoint_put_meta(ck, "weights_only", s->n_optimizers ? "false" : "true");
-    if (!st) st = volt_checkpoint_put_meta(ck, "precision", "{\"precision\": \"32-true\"}");
+    if (!st) {
+        char precision[64];
+        snprintf(precision, sizeof precision, "{\"precision\": \"%s\"}", f->precision);
+        st = volt_checkpoint_put_meta(ck, "precision", precision);
+    }
     if (!st) st = volt_checkpoint_put_meta(ck, "fabric", s->extra_json ? s->extra_json : "{}");
     if (!st) st = volt_checkpoint_put_hparams(ck, s->module, OP);
     if (!st) st = volt_checkpoint_put_module(ck, s->module);

@@ -127,14 +127,47 @@ static void test_options_refused(void **state) {
     refused((volt_fabric_options){.accelerator = "gpus"}, VOLT_ERR_INVALID_ARGUMENT, "is unknown");
     refused((volt_fabric_options){.strategy = "dpp"}, VOLT_ERR_INVALID_ARGUMENT, "strategy 'dpp'");
     refused((volt_fabric_options){.strategy = "fsdp"}, VOLT_ERR_UNSUPPORTED, "not supported");
-    refused((volt_fabric_options){.precision = "bf16-mixed"}, VOLT_ERR_UNSUPPORTED,
-            "precision 'bf16-mixed'");
+    refused((volt_fabric_options){.precision = "16-mixed"}, VOLT_ERR_UNSUPPORTED,
+            "precision '16-mixed' is not supported yet");
+    refused((volt_fabric_options){.precision = "bf17"}, VOLT_ERR_INVALID_ARGUMENT,
+            "precision 'bf17' is unknown");
     refused((volt_fabric_options){.devices = -2}, VOLT_ERR_INVALID_ARGUMENT, "devices = -2");
     refused((volt_fabric_options){.num_nodes = -1}, VOLT_ERR_INVALID_ARGUMENT, "num_nodes = -1");
     refused((volt_fabric_options){.bucket_cap_mb = -1}, VOLT_ERR_INVALID_ARGUMENT, "bucket_cap_mb");
     refused((volt_fabric_options){.timeout_s = NAN}, VOLT_ERR_INVALID_ARGUMENT, "timeout_s");
     refused((volt_fabric_options){.root_dir = ""}, VOLT_ERR_INVALID_ARGUMENT, "root_dir");
     volt_fabric_free(NULL);
+}
+
+/* Lightning's fabric.autocast(): bf16 between begin and end with
+ * "bf16-mixed" (alias "bf16"), off with "32-true"; the mode found before
+ * begin comes back; begin twice and end alone are refused. */
+static void test_autocast(void **state) {
+    (void)state;
+    volt_fabric *f = volt_fabric_new(&(volt_fabric_options){.precision = "bf16"});
+    assert_non_null(f);
+    assert_string_equal(volt_fabric_precision(f), "bf16-mixed");
+    assert_int_equal(volt_autocast_get(), VOLT_AUTOCAST_OFF);
+    assert_int_equal(volt_fabric_autocast_begin(f), VOLT_OK);
+    assert_int_equal(volt_autocast_get(), VOLT_AUTOCAST_BF16);
+    assert_int_equal(volt_fabric_autocast_begin(f), VOLT_ERR_STATE);
+    VT_ASSERT_ERROR(VOLT_ERR_STATE, "already inside autocast");
+    assert_int_equal(volt_fabric_autocast_end(f), VOLT_OK);
+    assert_int_equal(volt_autocast_get(), VOLT_AUTOCAST_OFF);
+    assert_int_equal(volt_fabric_autocast_end(f), VOLT_ERR_STATE);
+    VT_ASSERT_ERROR(VOLT_ERR_STATE, "no autocast_begin");
+    volt_fabric_free(f);
+
+    f = volt_fabric_new(NULL);
+    assert_non_null(f);
+    assert_string_equal(volt_fabric_precision(f), "32-true");
+    volt_autocast_mode before = volt_autocast_set(VOLT_AUTOCAST_BF16);
+    assert_int_equal(volt_fabric_autocast_begin(f), VOLT_OK);
+    assert_int_equal(volt_autocast_get(), VOLT_AUTOCAST_OFF);
+    assert_int_equal(volt_fabric_autocast_end(f), VOLT_OK);
+    assert_int_equal(volt_autocast_get(), VOLT_AUTOCAST_BF16);
+    volt_autocast_set(before);
+    volt_fabric_free(f);
 }
 
 /* ---------------------------------------------------------------- launch */
@@ -637,6 +670,7 @@ static void test_log_writes_csv(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_options_refused),
+        VT_TEST(test_autocast),
         VT_TEST(test_launch_one_process),
         VT_TEST(test_launch_refusals),
         VT_TEST(test_calls_before_launch),
