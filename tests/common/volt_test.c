@@ -27,6 +27,26 @@ void vt_assert_close(const volt_tensor *t, const double *expected, int64_t n, do
     }
 }
 
+void vt_assert_same_params(volt_module *a, volt_module *b, double rtol, const char *who,
+                           const char *file, int line) {
+    volt_params pa = volt_module_parameters(a), pb = volt_module_parameters(b);
+    if (pa.count != pb.count) {
+        fprintf(stderr, "%s:%d: %s: %lld parameters vs %lld\n", file, line, who,
+                (long long)pa.count, (long long)pb.count);
+        _fail(file, line);
+    }
+    for (int64_t i = 0; i < pa.count; i++)
+        for (int64_t k = 0; k < volt_tensor_numel(pa.tensors[i]); k++) {
+            double x = volt_tensor_get_flat(pa.tensors[i], k);
+            double y = volt_tensor_get_flat(pb.tensors[i], k);
+            if (!(fabs(x - y) <= rtol * fmax(1.0, fabs(y)))) {
+                fprintf(stderr, "%s:%d: %s: %s[%lld]: %.9g vs %.9g\n", file, line, who,
+                        pa.names[i], (long long)k, x, y);
+                _fail(file, line);
+            }
+        }
+}
+
 void vt_assert_shape(const volt_tensor *t, int ndim, const int64_t *shape, const char *file,
                      int line) {
     bool same = t && t->ndim == ndim;

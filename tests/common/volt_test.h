@@ -21,6 +21,14 @@ void vt_assert_close(const volt_tensor *t, const double *expected, int64_t n, do
 #define VT_ASSERT_CLOSE(t, expected, n, rtol, atol)                                                \
     vt_assert_close((t), (expected), (n), (rtol), (atol), __FILE__, __LINE__)
 
+/* Asserts modules a and b have the same parameters (count, and every
+ * element within rtol * max(1, |b|)); a failure names `who` (e.g. "rank 1"),
+ * the parameter and the element. */
+void vt_assert_same_params(volt_module *a, volt_module *b, double rtol, const char *who,
+                           const char *file, int line);
+#define VT_ASSERT_SAME_PARAMS(a, b, rtol, who)                                                     \
+    vt_assert_same_params((a), (b), (rtol), (who), __FILE__, __LINE__)
+
 /* Asserts t's shape equals the given one. */
 void vt_assert_shape(const volt_tensor *t, int ndim, const int64_t *shape, const char *file,
                      int line);

@@ -90,19 +90,11 @@ static volt_fabric *launched(const char *strategy) {
     return f;
 }
 
+/* Same weights as b, within rtol (naming this rank on failure). */
 static void assert_same_weights(net *a, net *b, double rtol) {
-    volt_params pa = volt_module_parameters(&a->base), pb = volt_module_parameters(&b->base);
-    assert_int_equal(pa.count, pb.count);
-    for (int64_t i = 0; i < pa.count; i++)
-        for (int64_t k = 0; k < volt_tensor_numel(pa.tensors[i]); k++) {
-            double x = volt_tensor_get_flat(pa.tensors[i], k);
-            double y = volt_tensor_get_flat(pb.tensors[i], k);
-            if (fabs(x - y) > rtol * fmax(1.0, fabs(y))) {
-                fprintf(stderr, "rank %d: %s[%lld]: %.9g vs %.9g\n", rank, pa.names[i],
-                        (long long)k, x, y);
-                fail();
-            }
-        }
+    char who[32];
+    snprintf(who, sizeof who, "rank %d", rank);
+    VT_ASSERT_SAME_PARAMS(&a->base, &b->base, rtol, who);
 }
 
 /* The next batch of the loader (the next epoch's first at an epoch end),
