@@ -122,25 +122,37 @@ volt_autocast_mode volt_precision_autocast(const char *precision) {
     return VOLT_AUTOCAST_OFF;
 }
 
-static volt_status check_hardware(const volt_trainer_config *c) {
+volt_status volt_check_run_names(const char *who, const char *accelerator, const char *strategy,
+                                 const char *precision) {
     static const char *const later_acc[] = {"gpu", "cuda", "mps", "tpu", NULL};
     static const char *const later_prec[] = {"64-true", "64",      "16-mixed", "bf16-true",
                                              "16-true", "16", "transformer-engine", NULL};
     static const char *const later_strat[] = {"ddp_spawn", "fsdp", "deepspeed", NULL};
     static const char *const strategies[] = {"auto", "single_device", "ddp", "zero1", NULL};
-    if (c->accelerator && strcmp(c->accelerator, "auto") != 0 && strcmp(c->accelerator, "cpu") != 0)
+    if (accelerator && strcmp(accelerator, "auto") != 0 && strcmp(accelerator, "cpu") != 0)
         return volt_error_set(
-            is_one_of(c->accelerator, later_acc) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
-            "trainer: accelerator '%s' %s", c->accelerator,
-            is_one_of(c->accelerator, later_acc) ? "is not supported yet (use \"cpu\")"
-                                                 : "is unknown (\"auto\", \"cpu\")");
-    if (c->strategy && !is_one_of(c->strategy, strategies))
+            is_one_of(accelerator, later_acc) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
+            "%s: accelerator '%s' %s", who, accelerator,
+            is_one_of(accelerator, later_acc) ? "is not supported yet (use \"cpu\")"
+                                              : "is unknown (\"auto\", \"cpu\")");
+    if (strategy && !is_one_of(strategy, strategies))
         return volt_error_set(
-            is_one_of(c->strategy, later_strat) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
-            "trainer: strategy '%s' %s", c->strategy,
-            is_one_of(c->strategy, later_strat)
+            is_one_of(strategy, later_strat) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
+            "%s: strategy '%s' %s", who, strategy,
+            is_one_of(strategy, later_strat)
                 ? "is not supported yet (\"ddp\", \"zero1\")"
                 : "is unknown (\"auto\", \"single_device\", \"ddp\", \"zero1\")");
+    if (precision && !is_one_of(precision, volt_precision_values))
+        return volt_error_set(
+            is_one_of(precision, later_prec) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
+            "%s: precision '%s' %s (\"32-true\", \"bf16-mixed\"; also \"32\", \"bf16\")", who,
+            precision, is_one_of(precision, later_prec) ? "is not supported yet" : "is unknown");
+    return VOLT_OK;
+}
+
+static volt_status check_hardware(const volt_trainer_config *c) {
+    if (volt_check_run_names("trainer", c->accelerator, c->strategy, c->precision))
+        return volt_error_status();
     if (c->devices != VOLT_NONE && c->devices != -1 && c->devices < 1)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "trainer: devices = %lld (must be >= 1, or -1 for all)",
@@ -151,11 +163,6 @@ static volt_status check_hardware(const volt_trainer_config *c) {
     if (c->num_nodes < 1)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "trainer: num_nodes = %lld (must be >= 1)",
                               (long long)c->num_nodes);
-    if (c->precision && !is_one_of(c->precision, volt_precision_values))
-        return volt_error_set(
-            is_one_of(c->precision, later_prec) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
-            "trainer: precision '%s' %s (\"32-true\", \"bf16-mixed\"; also \"32\", \"bf16\")",
-            c->precision, is_one_of(c->precision, later_prec) ? "is not supported yet" : "is unknown");
     return VOLT_OK;
 }
 

@@ -11,36 +11,9 @@
 
 /* ---------------------------------------------------------------- options */
 
-static bool is_one_of(const char *s, const char *const *list) {
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0) return true;
-    return false;
-}
-
 static volt_status check_names(const volt_fabric_options *o) {
-    static const char *const later_acc[] = {"gpu", "cuda", "mps", "tpu", NULL};
-    static const char *const strategies[] = {"auto", "single_device", "ddp", "zero1", NULL};
-    static const char *const later_strat[] = {"ddp_spawn", "fsdp", "deepspeed", NULL};
-    static const char *const later_prec[] = {
-        "64-true", "64", "16-mixed", "bf16-true", "16-true", "16", NULL};
-    if (o->accelerator && strcmp(o->accelerator, "auto") != 0 && strcmp(o->accelerator, "cpu") != 0)
-        return volt_error_set(
-            is_one_of(o->accelerator, later_acc) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
-            "fabric: accelerator '%s' %s", o->accelerator,
-            is_one_of(o->accelerator, later_acc) ? "is not supported yet (use \"cpu\")"
-                                                 : "is unknown (\"auto\", \"cpu\")");
-    if (o->strategy && !is_one_of(o->strategy, strategies))
-        return volt_error_set(is_one_of(o->strategy, later_strat) ? VOLT_ERR_UNSUPPORTED
-                                                                  : VOLT_ERR_INVALID_ARGUMENT,
-                              "fabric: strategy '%s' %s", o->strategy,
-                              is_one_of(o->strategy, later_strat)
-                                  ? "is not supported yet (\"ddp\", \"zero1\")"
-                                  : "is unknown (\"auto\", \"single_device\", \"ddp\", \"zero1\")");
-    if (o->precision && !is_one_of(o->precision, volt_precision_values))
-        return volt_error_set(
-            is_one_of(o->precision, later_prec) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
-            "fabric: precision '%s' %s (\"32-true\", \"bf16-mixed\"; also \"32\", \"bf16\")",
-            o->precision, is_one_of(o->precision, later_prec) ? "is not supported yet" : "is unknown");
+    if (volt_check_run_names("fabric", o->accelerator, o->strategy, o->precision))
+        return volt_error_status();
     if (o->root_dir && !*o->root_dir)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "fabric: root_dir is empty (NULL for the current directory)");

@@ -1,5 +1,6 @@
-/* precision_impl.h: the trainer's precision setting (Lightning's values;
- * config.c checks and maps them): which values are taken, and the autocast
+/* precision_impl.h: the trainer's and Fabric's precision setting
+ * (Lightning's values; config.c checks and maps them, with the accelerator
+ * and strategy names): which values are taken, and the autocast
  * mode the loops switch on around the step hooks (training_step,
  * validation_step, test_step, predict_step; backward follows what the
  * forward recorded). */
@@ -15,5 +16,12 @@ extern const char *const volt_precision_values[];
 /* VOLT_AUTOCAST_BF16 for "bf16-mixed" and "bf16", else VOLT_AUTOCAST_OFF
  * (NULL included). */
 volt_autocast_mode volt_precision_autocast(const char *precision);
+
+/* Checks the names of a run's accelerator, strategy and precision (NULL:
+ * the default) against what volt takes: VOLT_ERR_UNSUPPORTED for one of
+ * Lightning's a later volt will take, VOLT_ERR_INVALID_ARGUMENT for an
+ * unknown one; the message starts with `who` ("trainer", "fabric"). */
+volt_status volt_check_run_names(const char *who, const char *accelerator, const char *strategy,
+                                 const char *precision);
 
 #endif
