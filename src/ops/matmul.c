@@ -117,10 +117,19 @@ static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_te
     volt_tensor *out = failed ? NULL : volt_tensor_new(ma->dtype, ma->device, nd, shape);
     if (out) {
         bool add = bias && beta != 0;
-        if (add) volt_cpu_copy(out, bias);
-        if (gemm(out, ca ? ca : ma, cb ? cb : mb, alpha, add ? beta : 0.0, bf16) != VOLT_OK) {
-            volt_tensor_free(out);
-            out = NULL;
+        /* A linear layer's bias (one row, beta 1): the GEMM adds it itself. */
+        bool row = add && !bf16 && beta == 1 && nd == 2 && out->dtype == VOLT_F32 &&
+                   bias->dtype == VOLT_F32 && volt_tensor_is_contiguous(bias) &&
+                   volt_tensor_numel(bias) == shape[1] &&
+                   (bias->ndim == 1 || (bias->ndim == 2 && bias->shape[0] == 1));
+        if (row) {
+            volt_cpu_matmul_bias(out, ca ? ca : ma, cb ? cb : mb, bias, alpha);
+        } else {
+            if (add) volt_cpu_copy(out, bias);
+            if (gemm(out, ca ? ca : ma, cb ? cb : mb, alpha, add ? beta : 0.0, bf16) != VOLT_OK) {
+                volt_tensor_free(out);
+                out = NULL;
+            }
         }
     }
     volt_tensor_free(ca);

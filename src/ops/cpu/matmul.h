@@ -1,5 +1,5 @@
-/* matmul.h: CPU matrix products through OpenBLAS (cblas_sgemm / cblas_dgemm),
- * batched with broadcast batch dims. */
+/* matmul.h: CPU matrix products through OpenBLAS (cblas_sgemm / cblas_dgemm)
+ * or oneDNN's f32 matmul, batched with broadcast batch dims. */
 #ifndef VOLT_CPU_MATMUL_H
 #define VOLT_CPU_MATMUL_H
 
@@ -19,5 +19,24 @@ bool volt_cpu_gemm_operand(const volt_tensor *t, bool *trans, int64_t *ld);
  * in an int. */
 void volt_cpu_matmul(volt_tensor *out, const volt_tensor *a, const volt_tensor *b, double alpha,
                      double beta);
+
+/* out [n, m] (contiguous, f32) = alpha * a @ b + bias, for 2-D f32 a [n, k]
+ * and b [k, m] that pass volt_cpu_gemm_operand and a contiguous f32 bias of
+ * m elements added to every row (a linear layer's bias). Through oneDNN the
+ * bias is the primitive's own argument (out written once); through OpenBLAS
+ * the rows of out are filled with it and the product added (beta 1), as
+ * also when alpha != 1 (oneDNN would scale the bias too). */
+void volt_cpu_matmul_bias(volt_tensor *out, const volt_tensor *a, const volt_tensor *b,
+                          const volt_tensor *bias, double alpha);
+
+/* Which library runs a single f32 product (batched products of several
+ * small gemms always use OpenBLAS; f64 too). AUTO (the default): oneDNN when
+ * the inner dimension k >= 32, else OpenBLAS. The default comes from the
+ * environment variable VOLT_MATMUL_BACKEND ("openblas", "onednn"; anything
+ * else: auto) at first use; tests and benchmarks switch it process-wide.
+ * Both backends give the same products up to float rounding. */
+typedef enum { VOLT_GEMM_AUTO = 0, VOLT_GEMM_OPENBLAS, VOLT_GEMM_ONEDNN } volt_gemm_backend;
+volt_gemm_backend volt_cpu_matmul_backend(void);
+void volt_cpu_matmul_set_backend(volt_gemm_backend backend);
 
 #endif

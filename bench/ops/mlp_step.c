@@ -1,0 +1,86 @@
+/* mlp_step.c: one training step of the benchmark MLP of issue 9
+ * (784-512-256-10, ReLU, batch 128, cross-entropy, SGD lr 0.05 momentum 0.9)
+ * on a fixed random batch, in a hand-written loop over the engine (scope,
+ * forward, loss, zero_grad, backward, step) — the step alone, without data
+ * loading or the trainer. Prints one JSON line: the median and best ms per
+ * step over `steps` steps (after 20 warm-up steps), the calls into volt's CPU
+ * allocator per step (all, and those that reached the system allocator), and
+ * the last loss (for A/B runs to check they computed the same thing).
+ * Usage: bench_ops_mlp_step [threads] [steps]   (default 2, 300). Not a test;
+ * for instruction counts run it under callgrind with threads=1. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <volt/volt.h>
+
+typedef struct {
+    volt_module base;
+    volt_linear *fc1, *fc2, *fc3;
+} mlp;
+
+static volt_tensor *forward(mlp *m, const volt_tensor *x) {
+    volt_tensor *h = volt_relu(volt_linear_forward(m->fc1, x));
+    h = volt_relu(volt_linear_forward(m->fc2, h));
+    return volt_linear_forward(m->fc3, h);
+}
+
+static const volt_module_ops mlp_ops = {.name = "mlp"};
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double step(mlp *m, volt_optimizer *opt, const volt_tensor *x, const volt_tensor *y) {
+    volt_scope_begin();
+    volt_tensor *loss = volt_cross_entropy(forward(m, x), y);
+    volt_optimizer_zero_grad(opt);
+    volt_backward(loss);
+    volt_optimizer_step(opt);
+    double l = volt_tensor_item(loss);
+    volt_scope_end();
+    return l;
+}
+
+int main(int argc, char **argv) {
+    int threads = argc > 1 ? atoi(argv[1]) : 2;
+    int steps = argc > 2 ? atoi(argv[2]) : 300;
+    if (steps < 1) steps = 1;
+    volt_set_num_threads(threads);
+    volt_seed_everything(0);
+    mlp m;
+    volt_module_init(&m.base, &mlp_ops);
+    m.fc1 = volt_linear_new(&m.base, "fc1", 784, 512);
+    m.fc2 = volt_linear_new(&m.base, "fc2", 512, 256);
+    m.fc3 = volt_linear_new(&m.base, "fc3", 256, 10);
+    volt_tensor *x = volt_persist(volt_rand(VOLT_SHAPE(128, 784), VOLT_F32, NULL));
+    volt_tensor *y = volt_persist(volt_randint(0, 10, VOLT_SHAPE(128), VOLT_I64, NULL));
+    volt_optimizer *opt = volt_sgd_new(volt_module_parameters(&m.base),
+                                       &(volt_sgd_options){.lr = 0.05, .momentum = 0.9});
+    double loss = 0;
+    for (int i = 0; i < 20; i++) loss = step(&m, opt, x, y);
+    double *ms = malloc((size_t)steps * sizeof *ms);
+    volt_memory_stats s0 = volt_cpu_memory_stats();
+    for (int i = 0; i < steps; i++) {
+        double t0 = volt_time_now();
+        loss = step(&m, opt, x, y);
+        ms[i] = (volt_time_now() - t0) * 1e3;
+    }
+    volt_memory_stats s1 = volt_cpu_memory_stats();
+    qsort(ms, (size_t)steps, sizeof *ms, compare_doubles);
+    printf(
+        "{\"bench\":\"mlp_step\",\"threads\":%d,\"steps\":%d,\"median_ms\":%.3f,\"best_ms\":%.3f,"
+        "\"allocs_per_step\":%.1f,\"system_allocs_per_step\":%.2f,\"loss\":%.6f}\n",
+        threads, steps, ms[steps / 2], ms[0], (double)(s1.n_allocs - s0.n_allocs) / steps,
+        (double)(s1.n_system_allocs - s0.n_system_allocs) / steps, loss);
+    free(ms);
+    volt_tensor_free(x);
+    volt_tensor_free(y);
+    volt_optimizer_free(opt);
+    volt_module_free(&m.base);
+    if (volt_error_status() != VOLT_OK) {
+        fprintf(stderr, "%s\n", volt_error_message());
+        return 1;
+    }
+    return 0;
+}
