@@ -7,8 +7,11 @@ backward (with a fixed upstream gradient, y.backward(gy)) of
   - fc1:   Linear(784, 512) on [128, 784] (input needs no grad)
   - fc2:   Linear(512, 256) on [128, 512] (input needs grad)
   - bn:    BatchNorm2d(32), training mode, on [128, 32, 28, 28] (input needs grad)
+  - relu1, relu2: ReLU on [128, 32, 28, 28] and [128, 64, 14, 14]
+  - pool1, pool2: MaxPool2d(2) on the same two shapes (inputs need grad)
 milliseconds per forward + backward, the median (ms) and the fastest (ms_min)
-of the timed runs after warm-up. Prints one JSON line per layer.
+of the timed runs after warm-up, and the median of the forward alone (fwd_ms).
+Prints one JSON line per layer.
 
 Usage: python3 layers_torch.py THREADS
 """
@@ -27,10 +30,11 @@ def case(name, layer, x_shape, x_grad):
     x = torch.randn(*x_shape, requires_grad=x_grad)
     with torch.no_grad():
         gy = torch.randn_like(layer(x))
-    times = []
+    times, fwd_times = [], []
     for i in range(WARMUP + RUNS):
         t0 = time.perf_counter()
         y = layer(x)
+        t_fwd = time.perf_counter() - t0
         y.backward(gy)
         t = time.perf_counter() - t0
         for p in layer.parameters():
@@ -38,8 +42,9 @@ def case(name, layer, x_shape, x_grad):
         x.grad = None
         if i >= WARMUP:
             times.append(t)
+            fwd_times.append(t_fwd)
     return {"bench": "layers." + name, "impl": "torch", "ms": round(statistics.median(times) * 1e3, 4),
-            "ms_min": round(min(times) * 1e3, 4)}
+            "ms_min": round(min(times) * 1e3, 4), "fwd_ms": round(statistics.median(fwd_times) * 1e3, 4)}
 
 
 def main():
@@ -52,6 +57,10 @@ def main():
         ("fc1", torch.nn.Linear(784, 512), (128, 784), False),
         ("fc2", torch.nn.Linear(512, 256), (128, 512), True),
         ("bn", torch.nn.BatchNorm2d(32), (128, 32, 28, 28), True),
+        ("relu1", torch.nn.ReLU(), (128, 32, 28, 28), True),
+        ("relu2", torch.nn.ReLU(), (128, 64, 14, 14), True),
+        ("pool1", torch.nn.MaxPool2d(2), (128, 32, 28, 28), True),
+        ("pool2", torch.nn.MaxPool2d(2), (128, 64, 14, 14), True),
     ]
     for name, layer, shape, grad in cases:
         out = case(name, layer, shape, grad)

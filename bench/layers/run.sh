@@ -3,7 +3,10 @@
 # (layers_torch.py) on the same thread count — and prints the JSON lines and
 # the ratios volt/torch of forward + backward time per layer (goal <= 1.0),
 # on the median and on the fastest run (the latter is steadier on a busy
-# machine). Usage: bench/layers/run.sh BUILD_DIR [THREADS] [PYTHON]
+# machine); then the per-op profile of one training step of issue 9's CNN
+# on both sides (bench_layers_cnn_ops, cnn_ops_torch.py: milliseconds per
+# op per step) and volt's direct conv1 kernels beside its oneDNN path
+# (bench_layers_conv_c1). Usage: bench/layers/run.sh BUILD_DIR [THREADS] [PYTHON]
 # PYTHON defaults to bench/.venv/bin/python if present, else /usr/bin/python3
 # (Debian's python3-torch).
 set -euo pipefail
@@ -22,8 +25,11 @@ OMP_NUM_THREADS=$threads "$python" "$here/layers_torch.py" "$threads" | tee -a "
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 get = lambda **k: next(r for r in rows if all(r.get(a) == b for a, b in k.items()))
-for name in ("conv1", "conv2", "fc1", "fc2", "bn"):
+for name in ("conv1", "conv2", "fc1", "fc2", "bn", "relu1", "relu2", "pool1", "pool2"):
     v, t = get(bench="layers." + name, impl="volt"), get(bench="layers." + name, impl="torch")
     print(json.dumps({"ratio": f"{name} volt/torch forward+backward time", "median": round(v["ms"] / t["ms"], 3),
                       "fastest": round(v["ms_min"] / t["ms_min"], 3), "goal": "<= 1.0"}))
 PY
+OMP_NUM_THREADS=$threads "$build/bench/bench_layers_cnn_ops" "$threads"
+OMP_NUM_THREADS=$threads "$python" "$here/cnn_ops_torch.py" "$threads"
+OMP_NUM_THREADS=$threads "$build/bench/bench_layers_conv_c1" "$threads"

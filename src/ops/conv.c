@@ -1,16 +1,18 @@
 /* conv.c: convolutions — conv2d, conv1d (a conv2d over a height of 1) and
  * conv_transpose2d (the input-gradient of a conv2d, run forward) — with
  * validation, "same" padding, unbatched inputs, and their gradients for
- * input, weight and bias. f32 goes to oneDNN (ops/cpu/dnnl_conv.c), f64 and
- * what oneDNN declines to the reference kernels (ops/cpu/conv_ref.c). Under
- * bf16 autocast (volt/ops.h) f32 convolutions and their gradients run in
- * bf16 with f32 results: oneDNN's bf16 kernels, or the f32 path on operands
- * rounded to bf16 where those are missing. */
+ * input, weight and bias. f32 goes to the direct kernel for one input
+ * channel (ops/cpu/conv_c1.c) or oneDNN (ops/cpu/dnnl_conv.c), f64 and what
+ * oneDNN declines to the reference kernels (ops/cpu/conv_ref.c). Under bf16
+ * autocast (volt/ops.h) f32 convolutions and their gradients run in bf16
+ * with f32 results: oneDNN's bf16 kernels, or the f32 path on operands
+ * rounded to bf16 where those are missing or slower (one input channel). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "ops/autocast_impl.h"
 #include "ops/conv_impl.h"
+#include "ops/cpu/conv_c1.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_common.h"
 
@@ -48,21 +50,72 @@ static void free3(volt_tensor **r) {
     for (int i = 0; i < 3; i++) volt_tensor_free(r[i]);
 }
 
+/* The f32 kernels of each pass, in one place: the direct kernel of
+ * ops/cpu/conv_c1.c where it applies (one input channel, 3x3, padding 1:
+ * no layout reorders), oneDNN, then the reference kernel where oneDNN
+ * declines. */
+static volt_status forward_f32(const volt_conv_geom *g, const volt_tensor *src,
+                               const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
+                               volt_dnnl_weight_cache *cache) {
+    if (use_dnnl(dst) && volt_cpu_conv_c1_3x3_applies(g))
+        return volt_cpu_conv_c1_3x3_forward_f32(g, volt_tensor_data(src), volt_tensor_data(w),
+                                                b ? volt_tensor_data(b) : NULL,
+                                                volt_tensor_data(dst));
+    if (use_dnnl(dst)) {
+        volt_status st = volt_dnnl_conv_forward(g, src, w, b, dst, cache, false);
+        if (st != VOLT_ERR_UNSUPPORTED) return st;
+    }
+    return volt_cpu_conv_forward_ref(g, src, w, b, dst);
+}
+
+static volt_status backward_f32(const volt_conv_geom *g, const volt_tensor *src,
+                                const volt_tensor *diff_dst, const volt_tensor *w,
+                                volt_tensor *diff_src, volt_tensor *diff_w, volt_tensor *diff_b) {
+    if (use_dnnl(diff_dst) && volt_cpu_conv_c1_3x3_applies(g) && diff_w && !diff_src)
+        return volt_cpu_conv_c1_3x3_backward_weights_f32(
+            g, volt_tensor_data(src), volt_tensor_data(diff_dst), volt_tensor_data(diff_w),
+            diff_b ? volt_tensor_data(diff_b) : NULL);
+    if (use_dnnl(diff_dst)) {
+        volt_status st =
+            volt_dnnl_conv_backward(g, src, diff_dst, w, diff_src, diff_w, diff_b, false);
+        if (st != VOLT_ERR_UNSUPPORTED) return st;
+    }
+    volt_status st = VOLT_OK;
+    if (diff_src) st = volt_cpu_conv_backward_data_ref(g, diff_dst, w, diff_src);
+    if (st == VOLT_OK && diff_w)
+        st = volt_cpu_conv_backward_weights_ref(g, src, diff_dst, diff_w, diff_b);
+    return st;
+}
+
+/* Whether a bf16 convolution of this shape runs faster as the f32 kernels
+ * on operands rounded to bf16 (the same numbers) than on oneDNN's bf16
+ * ones. Measured (bench/layers/conv_bf16.c, batch 128, 2 threads, paired
+ * runs): for the CNN's Conv2d(1, 32, 3, padding=1) on 28x28 the bf16
+ * products are tiny and converting the 32-channel output and its gradient
+ * to and from oneDNN's bf16 layouts costs most of the time: the direct f32
+ * kernel on plain NCHW takes about 0.9 ms forward and 2.6 ms for the weight
+ * gradient (rounding included) against 2.6 and 5.4 on oneDNN's bf16
+ * primitives. With 32 input channels (conv2) the AMX convolutions win.
+ * So: where the direct kernel applies, and for the backward pass only when
+ * no input gradient is wanted (the kernel computes weight gradients). */
+static bool bf16_on_f32_kernels(const volt_conv_geom *g, bool wants_diff_src) {
+    return volt_cpu_conv_c1_3x3_applies(g) && !wants_diff_src;
+}
+
 static volt_status run_forward(const volt_conv_geom *g, const volt_tensor *src,
                                const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
                                volt_dnnl_weight_cache *cache, bool bf16) {
-    if (use_dnnl(dst)) {
-        volt_status st = volt_dnnl_conv_forward(g, src, w, b, dst, cache, bf16);
+    if (!bf16) return forward_f32(g, src, w, b, dst, cache);
+    if (use_dnnl(dst) && !bf16_on_f32_kernels(g, false)) {
+        volt_status st = volt_dnnl_conv_forward(g, src, w, b, dst, cache, true);
         if (st != VOLT_ERR_UNSUPPORTED) return st;
     }
-    if (bf16) { /* the f32 path on rounded operands */
-        volt_tensor *r[3];
-        volt_status st = rounded(src, w, NULL, r) ? VOLT_OK : volt_error_status();
-        if (st == VOLT_OK) st = run_forward(g, r[0], r[1], b, dst, NULL, false);
-        free3(r);
-        return st;
-    }
-    return volt_cpu_conv_forward_ref(g, src, w, b, dst);
+    /* the f32 path on rounded operands */
+    volt_tensor *r[3];
+    volt_status st = rounded(src, w, NULL, r) ? VOLT_OK : volt_error_status();
+    if (st == VOLT_OK) st = forward_f32(g, r[0], r[1], b, dst, NULL);
+    free3(r);
+    return st;
 }
 
 /* The gradients of the convolution src -> dst: diff_src, diff_w and diff_b
@@ -71,24 +124,18 @@ static volt_status run_backward(const volt_conv_geom *g, const volt_tensor *src,
                                 const volt_tensor *diff_dst, const volt_tensor *w,
                                 volt_tensor *diff_src, volt_tensor *diff_w, volt_tensor *diff_b,
                                 bool bf16) {
-    if (use_dnnl(diff_dst)) {
+    if (!bf16) return backward_f32(g, src, diff_dst, w, diff_src, diff_w, diff_b);
+    if (use_dnnl(diff_dst) && !bf16_on_f32_kernels(g, diff_src != NULL)) {
         volt_status st =
-            volt_dnnl_conv_backward(g, src, diff_dst, w, diff_src, diff_w, diff_b, bf16);
+            volt_dnnl_conv_backward(g, src, diff_dst, w, diff_src, diff_w, diff_b, true);
         if (st != VOLT_ERR_UNSUPPORTED) return st;
     }
-    if (bf16) { /* the f32 path on rounded operands */
-        volt_tensor *r[3];
-        volt_status st = rounded(diff_w ? src : NULL, diff_dst, diff_src ? w : NULL, r)
-                             ? VOLT_OK
-                             : volt_error_status();
-        if (st == VOLT_OK) st = run_backward(g, r[0], r[1], r[2], diff_src, diff_w, diff_b, false);
-        free3(r);
-        return st;
-    }
-    volt_status st = VOLT_OK;
-    if (diff_src) st = volt_cpu_conv_backward_data_ref(g, diff_dst, w, diff_src);
-    if (st == VOLT_OK && diff_w)
-        st = volt_cpu_conv_backward_weights_ref(g, src, diff_dst, diff_w, diff_b);
+    /* the f32 path on rounded operands */
+    volt_tensor *r[3];
+    bool ok = rounded(diff_w ? src : NULL, diff_dst, diff_src ? w : NULL, r);
+    volt_status st = ok ? VOLT_OK : volt_error_status();
+    if (st == VOLT_OK) st = backward_f32(g, r[0], r[1], r[2], diff_src, diff_w, diff_b);
+    free3(r);
     return st;
 }
 

@@ -1,7 +1,9 @@
 /* pool.c: 2-D pooling — max_pool2d (indices optional), avg_pool2d and
  * adaptive_avg_pool2d — with PyTorch's output sizes (ceil_mode), validation,
- * unbatched inputs and gradients. f32 goes to oneDNN (ops/cpu/dnnl_pool.c;
- * max pooling keeps its workspace for the backward pass), f64, max pooling
+ * unbatched inputs and gradients. f32 max pooling 2x2 / stride 2 goes to
+ * the direct kernels (ops/cpu/pool_fast.c; a one-byte argmax per output
+ * kept for the backward pass), other f32 pooling to oneDNN
+ * (ops/cpu/dnnl_pool.c; max pooling keeps its workspace), f64, max pooling
  * with indices and what oneDNN declines to the reference kernels
  * (ops/cpu/pool_ref.c). */
 #include <stdlib.h>
@@ -9,11 +11,15 @@
 #include "ops/conv_impl.h"
 #include "ops/cpu/dnnl_common.h"
 #include "ops/cpu/dnnl_pool.h"
+#include "ops/cpu/pool_fast.h"
 
 typedef enum { POOL_MAX, POOL_AVG, POOL_ADAPTIVE } pool_kind;
 
-/* node->extra: the geometry; iargs[0]: the kind; iargs[1]: 1 when saved slot
- * 0 holds oneDNN's workspace, 0 when it holds the indices (max pooling). */
+/* What saved slot 0 of a max-pooling node holds. */
+typedef enum { SAVED_INDICES, SAVED_DNNL_WORKSPACE, SAVED_ARGMAX_2X2 } saved_kind;
+
+/* node->extra: the geometry; iargs[0]: the kind; iargs[1]: the saved_kind
+ * (max pooling). */
 typedef struct {
     volt_pool_geom g;
 } pool_info;
@@ -36,8 +42,15 @@ static volt_status pool_backward(volt_node *node, volt_tensor *g, volt_tensor **
     volt_status st = gx ? VOLT_ERR_UNSUPPORTED : volt_error_status();
     if (kind == POOL_MAX && gx) {
         volt_tensor *saved = volt_node_saved(node, 0);
-        st = node->iargs[1] ? volt_dnnl_pool_backward(geo, true, g4, saved, gx)
-                            : volt_cpu_max_pool_backward_ref(geo, g4, saved, gx);
+        saved_kind sk = (saved_kind)node->iargs[1];
+        if (sk == SAVED_ARGMAX_2X2) {
+            volt_cpu_max_pool2x2_backward_f32(geo, volt_tensor_data(g4), volt_tensor_data(saved),
+                                              volt_tensor_data(gx));
+            st = VOLT_OK;
+        } else {
+            st = sk == SAVED_DNNL_WORKSPACE ? volt_dnnl_pool_backward(geo, true, g4, saved, gx)
+                                            : volt_cpu_max_pool_backward_ref(geo, g4, saved, gx);
+        }
     } else if (gx) {
         if (kind == POOL_AVG && use_dnnl(gx))
             st = volt_dnnl_pool_backward(geo, false, g4, NULL, gx);
@@ -118,17 +131,32 @@ static bool pool_dim(const pool_args *a, const volt_tensor *x, int i, int64_t in
 
 /* ----------------------------------------------------------------- op */
 
+/* The direct 2x2 max-pooling kernel; *argmax (when the backward pass will
+ * need it) a new u8 tensor of y's shape. */
+static volt_status max_pool_2x2(const volt_pool_geom *g, const volt_tensor *x4, volt_tensor *y,
+                                bool want_grad, volt_tensor **argmax) {
+    if (want_grad && !(*argmax = volt_tensor_new(VOLT_U8, y->device, 4, y->shape)))
+        return volt_error_status();
+    volt_cpu_max_pool2x2_f32(g, volt_tensor_data(x4), volt_tensor_data(y),
+                             want_grad ? volt_tensor_data(*argmax) : NULL);
+    return VOLT_OK;
+}
+
 /* Runs the forward kernel; *saved receives what max pooling's backward
- * needs (workspace or indices), *from_dnnl which one. */
+ * needs (argmax, workspace or indices), *saved_as which one. */
 static volt_status pool_forward(pool_kind kind, const volt_pool_geom *g, const volt_tensor *x4,
                                 volt_tensor *y, bool want_indices, bool want_grad,
-                                volt_tensor **saved, bool *from_dnnl) {
+                                volt_tensor **saved, saved_kind *saved_as) {
     volt_status st = VOLT_ERR_UNSUPPORTED;
-    *from_dnnl = false;
+    *saved_as = SAVED_INDICES;
+    if (kind == POOL_MAX && use_dnnl(y) && !want_indices && volt_cpu_max_pool2x2_applies(g)) {
+        *saved_as = SAVED_ARGMAX_2X2;
+        return max_pool_2x2(g, x4, y, want_grad, saved);
+    }
     if (kind != POOL_ADAPTIVE && use_dnnl(y) && !want_indices) {
         st = volt_dnnl_pool_forward(g, kind == POOL_MAX, x4, y,
                                     kind == POOL_MAX && want_grad ? saved : NULL);
-        *from_dnnl = st == VOLT_OK;
+        if (st == VOLT_OK) *saved_as = SAVED_DNNL_WORKSPACE;
     }
     if (st != VOLT_ERR_UNSUPPORTED) return st;
     if (kind == POOL_AVG) return volt_cpu_avg_pool_ref(g, x4, y);
@@ -158,11 +186,11 @@ static volt_tensor *pool_op(pool_kind kind, const char *op, const volt_tensor *x
     volt_tensor *y =
         x4 ? volt_tensor_new(x->dtype, x->device, 4, (int64_t[]){geo.n, geo.c, geo.oh, geo.ow})
            : NULL;
-    bool record = volt_autograd_should_record(1, &x), from_dnnl = false;
+    bool record = volt_autograd_should_record(1, &x);
+    saved_kind saved_as = SAVED_INDICES;
     volt_tensor *saved = NULL;
-    volt_status st =
-        y ? pool_forward(kind, &geo, x4, y, indices != NULL, record, &saved, &from_dnnl)
-          : volt_error_status();
+    volt_status st = y ? pool_forward(kind, &geo, x4, y, indices != NULL, record, &saved, &saved_as)
+                       : volt_error_status();
     volt_tensor_free(x4);
     if (st != VOLT_OK) {
         volt_tensor_free(y);
@@ -176,7 +204,7 @@ static volt_tensor *pool_op(pool_kind kind, const char *op, const volt_tensor *x
         info->g = geo;
         node->extra = info;
         node->iargs[0] = kind;
-        node->iargs[1] = from_dnnl;
+        node->iargs[1] = saved_as;
         if (saved) volt_node_save(node, saved);
     } else {
         free(info);

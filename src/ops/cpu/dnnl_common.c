@@ -202,6 +202,13 @@ static dnnl_status_t make_reorder(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, 
     return dnnl_reorder_primitive_desc_create(pd, c->from, eng, c->to, eng, NULL);
 }
 
+/* Reorders of at most this many bytes (source and destination together)
+ * run on the calling thread alone: waking a second OpenMP thread costs
+ * more than the copy (a layer's weights, a weight gradient: a few tens of
+ * microseconds of work, and up to milliseconds of waiting for the second
+ * thread on a busy machine). */
+#define SERIAL_REORDER_BYTES ((size_t)1 << 20)
+
 bool volt_dnnl_reorder(const dnnl_memory_desc_t *from, const void *src,
                        const dnnl_memory_desc_t *to, void *dst) {
     struct {
@@ -209,6 +216,10 @@ bool volt_dnnl_reorder(const dnnl_memory_desc_t *from, const void *src,
         dnnl_memory_desc_t from, to;
     } key;
     memset(&key, 0, sizeof key);
+    int team = omp_get_max_threads();
+    bool serial = team > 1 && dnnl_memory_desc_get_size(from) + dnnl_memory_desc_get_size(to) <=
+                                  SERIAL_REORDER_BYTES;
+    if (serial) omp_set_num_threads(1); /* oneDNN runs with the caller's team size */
     key.kind = -1;
     key.n_threads = omp_get_max_threads();
     key.from = *from;
@@ -216,15 +227,17 @@ bool volt_dnnl_reorder(const dnnl_memory_desc_t *from, const void *src,
     reorder_ctx ctx = {from, to};
     bool unsupported;
     const volt_dnnl_prim *p = cache_get(&key, sizeof key, make_reorder, &ctx, &unsupported);
-    if (!p) {
-        if (unsupported)
-            volt_error_set(VOLT_ERR_INTERNAL, "dnnl: no reorder between these memory layouts");
-        return false;
+    bool ok = p != NULL;
+    if (!ok && unsupported)
+        volt_error_set(VOLT_ERR_INTERNAL, "dnnl: no reorder between these memory layouts");
+    if (ok) {
+        const int args[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
+        const dnnl_memory_desc_t *mds[2] = {from, to};
+        void *data[2] = {(void *)src, dst};
+        ok = volt_dnnl_execute(p, 2, args, mds, data);
     }
-    const int args[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
-    const dnnl_memory_desc_t *mds[2] = {from, to};
-    void *data[2] = {(void *)src, dst};
-    return volt_dnnl_execute(p, 2, args, mds, data);
+    if (serial) omp_set_num_threads(team);
+    return ok;
 }
 
 void *volt_dnnl_scratch(size_t nbytes) {

@@ -90,7 +90,8 @@ bool volt_dnnl_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b
 bool volt_dnnl_execute(const volt_dnnl_prim *p, int n, const int *args,
                        const dnnl_memory_desc_t *const *mds, void *const *data);
 /* Copies src laid out as `from` into dst laid out as `to` (a cached reorder
- * primitive; lock held). */
+ * primitive; lock held). Small ones (1 MiB or less, both sides together)
+ * run on the calling thread alone. */
 bool volt_dnnl_reorder(const dnnl_memory_desc_t *from, const void *src,
                        const dnnl_memory_desc_t *to, void *dst);
 

@@ -2,11 +2,15 @@
  * forward and one fused backward inner loop per (kind, dtype), each with a
  * contiguous fast path and a strided path — plus logical_not and where.
  * <tgmath.h> makes exp, log, erf, ... pick the float or double function from
- * the argument, so one expression serves f32 and f64. */
+ * the argument, so one expression serves f32 and f64. f32 ReLU and its
+ * backward take the vectorised spans of ops/cpu/relu_simd.c on contiguous
+ * rows. */
 #include <string.h>
 #include <tgmath.h>
 
 #include "ops/cpu/unary.h"
+
+#include "ops/cpu/relu_simd.h"
 
 /* Defines static void NAME(char **p, strides, n, ctx) computing
  * out = EXPR(x) with out of type TO and input x of type TI; PARAMS declares
@@ -230,9 +234,25 @@ static const volt_loop_fn backward[VOLT_UN_COUNT][VOLT_DTYPE_COUNT] = {
     FLOAT_ROW(VOLT_UN_HARDTANH, hardtanh_bw),
 };
 
+/* f32 ReLU rows: the vectorised span when contiguous. */
+static void relu_f32_rows(char **p, const int64_t *s, int64_t n, void *ctx) {
+    if (s[0] == 4 && s[1] == 4)
+        volt_cpu_relu_span_f32((float *)p[0], (const float *)p[1], n);
+    else
+        relu_f32(p, s, n, ctx);
+}
+
+static void relu_bw_f32_rows(char **p, const int64_t *s, int64_t n, void *ctx) {
+    if (s[0] == 4 && s[1] == 4 && s[2] == 4)
+        volt_cpu_relu_backward_span_f32((float *)p[0], (const float *)p[1], (const float *)p[2], n);
+    else
+        relu_bw_f32(p, s, n, ctx);
+}
+
 volt_status volt_cpu_unary(volt_unary_op op, volt_tensor *out, const volt_tensor *in,
                            const volt_unary_args *args) {
-    volt_loop_fn fn = forward[op][in->dtype];
+    volt_loop_fn fn =
+        op == VOLT_UN_RELU && in->dtype == VOLT_F32 ? relu_f32_rows : forward[op][in->dtype];
     if (!fn) return VOLT_ERR_DTYPE;
     const volt_tensor *ops[2] = {out, in};
     volt_elementwise_loop(2, ops, fn, (void *)args);
@@ -242,7 +262,9 @@ volt_status volt_cpu_unary(volt_unary_op op, volt_tensor *out, const volt_tensor
 volt_status volt_cpu_unary_backward(volt_unary_op op, volt_tensor *grad_in,
                                     const volt_tensor *grad_out, const volt_tensor *saved,
                                     const volt_unary_args *args) {
-    volt_loop_fn fn = backward[op][grad_in->dtype];
+    volt_loop_fn fn = op == VOLT_UN_RELU && grad_in->dtype == VOLT_F32
+                          ? relu_bw_f32_rows
+                          : backward[op][grad_in->dtype];
     if (!fn || grad_out->dtype != grad_in->dtype || saved->dtype != grad_in->dtype)
         return VOLT_ERR_DTYPE;
     const volt_tensor *ops[3] = {grad_in, grad_out, saved};
