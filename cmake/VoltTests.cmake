@@ -94,7 +94,8 @@ foreach(_src IN LISTS VOLT_TEST_SOURCES)
     set_tests_properties(${_dir}/${_name} PROPERTIES
         TIMEOUT ${VOLT_TEST_TIMEOUT}
         LABELS ${_dir}
-        ENVIRONMENT "VOLT_SOURCE_DIR=${PROJECT_SOURCE_DIR};VOLT_TEST_TMPDIR=${_tmp}")
+        ENVIRONMENT
+        "VOLT_SOURCE_DIR=${PROJECT_SOURCE_DIR};VOLT_TEST_TMPDIR=${_tmp};XDG_CACHE_HOME=${PROJECT_BINARY_DIR}/test-cache")
     if(_dir STREQUAL "dist")
         set_tests_properties(${_dir}/${_name} PROPERTIES PROCESSORS 2 RESOURCE_LOCK mpi)
         set_property(TEST ${_dir}/${_name} APPEND PROPERTY ENVIRONMENT
@@ -159,7 +160,8 @@ if(VOLT_BUILD_EXAMPLES AND TARGET test_dist_mpi_collectives)  # the example is d
     set_tests_properties(dist/two_hosts_train PROPERTIES
         TIMEOUT ${VOLT_TEST_TIMEOUT} LABELS dist SKIP_RETURN_CODE 77
         PROCESSORS 2 RESOURCE_LOCK mpi
-        ENVIRONMENT "VOLT_MPIEXEC=${MPIEXEC_EXECUTABLE};OMP_NUM_THREADS=1")
+        ENVIRONMENT
+        "VOLT_MPIEXEC=${MPIEXEC_EXECUTABLE};OMP_NUM_THREADS=1;XDG_CACHE_HOME=${PROJECT_BINARY_DIR}/test-cache")
     if(VOLT_SANITIZE)
         set_property(TEST dist/two_hosts_train APPEND PROPERTY ENVIRONMENT
             "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/dist/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0")

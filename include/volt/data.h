@@ -156,10 +156,19 @@ volt_status volt_random_split(volt_dataset *base, int n, const double *lengths, 
  * bytes, naming the file. */
 volt_tensor *volt_idx_read(const char *path);
 
-/* Images (IDX, [N, H, W] u8) with their labels (IDX, [N] u8). Pixels stay u8
- * in memory. Item i: "x" f32 [1, H, W] = pixel / 255, "y" i64 [] the label.
- * Its get_batch converts straight from the u8 pixels into the batch. Refuses
- * image and label files whose counts differ. */
+/* Images (IDX, [N, H, W] u8) with their labels (IDX, [N] u8). Item i: "x" f32
+ * [1, H, W] = pixel / 255, "y" i64 [] the label. Its get_batch converts
+ * straight from the u8 pixels into the batch. The pixels do not stay in the
+ * process's memory: each item's bytes are read (pread) from a raw images
+ * file itself, or from the uncompressed copy of a gzip'd one (1 MiB and
+ * more) that the first use writes to $XDG_CACHE_HOME/volt (else
+ * $HOME/.cache/volt), named after the file and keyed by its real path, size
+ * and modification time, so a changed file gets a new copy; old copies are
+ * not removed. Where no copy can be written (no such directory can be made,
+ * a full disk) the pixels are decompressed into memory instead, without an
+ * error. The labels are read into memory. An images file that gets shorter
+ * while the dataset reads it makes get / get_batch fail with VOLT_ERR_IO.
+ * Refuses image and label files whose counts differ. */
 volt_dataset *volt_idx_dataset_new(const char *images_path, const char *labels_path);
 
 typedef struct {

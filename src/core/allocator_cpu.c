@@ -1,14 +1,30 @@
 /* allocator_cpu.c: the CPU allocator — 64-byte aligned blocks rounded up to
  * size classes (four per power of two, so at most 25% is wasted), freed blocks
- * cached per class for reuse, statistics, and a fail-after-N test hook. */
+ * cached per class for reuse, statistics, and a fail-after-N test hook. A
+ * request whose class has no cached block takes a cached one of the next
+ * classes up to twice its size before it asks the system, so that a smaller
+ * batch (the last one of an epoch) reuses the blocks of the full ones instead
+ * of reserving a second set; the block keeps its class. Large blocks (1 MiB
+ * and more) are mapped directly, and a large request that must be mapped
+ * first unmaps cached large blocks too small to serve it (up to its size):
+ * the forward pass's activations that backward's larger gradients cannot
+ * use. Smaller requests never give back larger blocks, so a repeated pattern
+ * of sizes settles and its steady state maps nothing. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "core/core_impl.h"
 
 #define ALIGNMENT 64
 #define N_CLASSES 240
 #define BLOCK_MAGIC 0x766f6c74u /* "volt" */
+/* A miss may take a block of up to this many classes above its own (four
+ * classes: one power of two, so at most half the block is unused). */
+#define MAX_CLASSES_UP 4
+/* Blocks of classes this large are mapped and unmapped directly, so that
+ * releasing one gives its pages back to the system. */
+#define LARGE_BYTES ((size_t)1 << 20)
 
 /* Sits in the 64 bytes before the pointer handed out. */
 typedef struct block_header {
@@ -43,6 +59,64 @@ static size_t class_size(int k) {
     return ((size_t)1 << p) + j * ((size_t)1 << (p - 2));
 }
 
+/* A cached block of class k, else of the smallest class above it within
+ * MAX_CLASSES_UP; NULL when there is none. Under the lock. */
+static block_header *take_cached(int k) {
+    for (int c = k; c < N_CLASSES && c <= k + MAX_CLASSES_UP; c++) {
+        block_header *h = free_lists[c];
+        if (h) {
+            free_lists[c] = h->next_free;
+            return h;
+        }
+    }
+    return NULL;
+}
+
+/* A new block of class k from the system (the lock not held); NULL when
+ * there is no memory. */
+static block_header *system_alloc(int k) {
+    size_t bytes = ALIGNMENT + class_size(k);
+    void *mem = NULL;
+    if (class_size(k) >= LARGE_BYTES) {
+        mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) return NULL;
+    } else if (posix_memalign(&mem, ALIGNMENT, bytes) != 0) {
+        return NULL;
+    }
+    block_header *h = mem;
+    h->magic = BLOCK_MAGIC;
+    h->size_class = k;
+    return h;
+}
+
+static void system_free(block_header *h) {
+    size_t bytes = class_size(h->size_class);
+    if (bytes >= LARGE_BYTES)
+        munmap(h, ALIGNMENT + bytes);
+    else
+        free(h);
+}
+
+/* Before a large block of class k is made: gives back cached large blocks
+ * too small to serve it (the smallest first) — those of a pattern that has
+ * moved on, such as the forward activations while the larger gradients of
+ * backward are made — up to the size of the new block. Under the lock;
+ * the released blocks are handed back through *out. */
+static void release_smaller(int k, block_header **out) {
+    int64_t want = (int64_t)class_size(k);
+    for (int c = 0; c < k && want > 0; c++) {
+        if (class_size(c) < LARGE_BYTES) continue;
+        while (free_lists[c] && want > 0) {
+            block_header *h = free_lists[c];
+            free_lists[c] = h->next_free;
+            h->next_free = *out;
+            *out = h;
+            want -= (int64_t)class_size(c);
+            stats.reserved_bytes -= (int64_t)class_size(c);
+        }
+    }
+}
+
 void *volt_cpu_alloc(size_t nbytes) {
     size_t class_bytes;
     int k = size_class_of(nbytes, &class_bytes);
@@ -52,22 +126,24 @@ void *volt_cpu_alloc(size_t nbytes) {
         pthread_mutex_unlock(&lock);
         return NULL;
     }
-    block_header *h = free_lists[k];
-    if (h) {
-        free_lists[k] = h->next_free;
-    } else {
+    block_header *h = take_cached(k);
+    if (!h) {
+        block_header *released = NULL;
+        if (class_bytes >= LARGE_BYTES) release_smaller(k, &released);
         pthread_mutex_unlock(&lock);
-        void *mem = NULL;
-        if (posix_memalign(&mem, ALIGNMENT, ALIGNMENT + class_bytes) != 0) return NULL;
-        h = mem;
-        h->magic = BLOCK_MAGIC;
-        h->size_class = k;
+        while (released) {
+            block_header *next = released->next_free;
+            system_free(released);
+            released = next;
+        }
+        h = system_alloc(k);
+        if (!h) return NULL;
         pthread_mutex_lock(&lock);
         stats.n_system_allocs++;
         stats.reserved_bytes += (int64_t)class_bytes;
     }
     stats.n_allocs++;
-    stats.allocated_bytes += (int64_t)class_bytes;
+    stats.allocated_bytes += (int64_t)class_size(h->size_class);
     if (stats.allocated_bytes > stats.peak_allocated_bytes)
         stats.peak_allocated_bytes = stats.allocated_bytes;
     pthread_mutex_unlock(&lock);
@@ -107,7 +183,7 @@ void volt_cpu_empty_cache(void) {
         while (h) {
             block_header *next = h->next_free;
             stats.reserved_bytes -= (int64_t)class_size(k);
-            free(h);
+            system_free(h);
             h = next;
         }
         free_lists[k] = NULL;

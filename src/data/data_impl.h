@@ -15,7 +15,6 @@ enum {
     VOLT_DATA_STREAM_TRANSFORM,
     VOLT_DATA_STREAM_SPLIT,
     VOLT_DATA_STREAM_WEIGHTED,
-    VOLT_DATA_STREAM_DISTRIBUTED,
 };
 
 /* A Philox stream id mixed from (purpose, a, b) with splitmix64 steps. */
@@ -49,6 +48,24 @@ void volt_batch_replace(volt_batch *b, int i, volt_tensor *t);
 
 /* An IO error naming the file and strerror(errno); returns VOLT_ERR_IO. */
 volt_status volt_data_io_error(const char *what, const char *path);
+
+/* ------------------------------------------------------ the IDX cache */
+
+/* Uncompressed copies of gzip'd IDX files (idx_cache.c), none of which
+ * records an error. cache_path: the malloc'd path of src's copy under
+ * $XDG_CACHE_HOME/volt (else $HOME/.cache/volt), named after src and keyed
+ * by its real path, size and mtime; NULL when src is not a readable gzip
+ * file or there is no cache directory. cache_begin: a new temporary file
+ * beside cache_path (its directories made), its fd and *tmp_path, or -1.
+ * cache_write appends n bytes (false on a failed write). cache_commit
+ * fsyncs, closes and renames the temporary file to cache_path (false on
+ * failure, the temporary file removed); cache_abort closes and removes it.
+ * commit and abort free tmp_path. */
+char *volt_idx_cache_path(const char *src);
+int volt_idx_cache_begin(const char *cache_path, char **tmp_path);
+bool volt_idx_cache_write(int fd, const void *data, size_t n);
+bool volt_idx_cache_commit(int fd, char *tmp_path, const char *cache_path);
+void volt_idx_cache_abort(int fd, char *tmp_path);
 
 /* --------------------------------------------------------------- loader */
 

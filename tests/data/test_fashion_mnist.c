@@ -330,5 +330,10 @@ int main(void) {
         VT_TEST(test_bad_options),
         VT_TEST(test_generic_datamodule),
     };
+    /* The cache of the uncompressed images goes to the scratch directory. */
+    const char *tmp = getenv("VOLT_TEST_TMPDIR");
+    char cache[512];
+    snprintf(cache, sizeof cache, "%s/cache", tmp ? tmp : "/tmp");
+    setenv("XDG_CACHE_HOME", cache, 1);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

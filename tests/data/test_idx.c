@@ -3,12 +3,19 @@
  * + sum), small hand-written files, raw and gzip'd, and every kind of bad
  * file: missing, truncated (cut from the real files), corrupt gzip, bad
  * magic, wrong type or rank, zero or huge sizes, trailing bytes, mismatched
- * counts. */
+ * counts; and the cache of gzip'd images (made once under XDG_CACHE_HOME,
+ * read from there in place, keyed by the source's mtime, no temporary file
+ * left by a bad source, memory instead when it cannot be written, a file that
+ * shrinks while in use). The whole suite caches under VOLT_TEST_TMPDIR. */
 #include "volt_test.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <volt/data.h>
@@ -307,13 +314,201 @@ static void test_mismatched_counts(void **state) {
     expect_images_error(ip, ip, VOLT_ERR_FORMAT, "expected 1 for u8 labels");
 }
 
+/* ------------------------------------------------------------ the cache */
+
+/* Entries of dir whose name starts with prefix (-1: no such directory). */
+static int count_entries(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+/* The path of the one entry of dir starting with prefix. */
+static void only_entry(const char *dir, const char *prefix, char *out, size_t size) {
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && n++ == 0)
+            snprintf(out, size, "%s/%s", dir, e->d_name);
+    closedir(d);
+    assert_int_equal(n, 1);
+}
+
+static long rss_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) kb = strtol(line + 6, NULL, 10);
+    if (f) fclose(f);
+    return kb;
+}
+
+/* Image `index` of ds as its bytes (value * 255). */
+static void image_bytes(const volt_dataset *ds, int64_t index, uint8_t *out) {
+    volt_sample s;
+    assert_int_equal(volt_dataset_get(ds, index, &s), VOLT_OK);
+    const float *x = volt_tensor_data(volt_sample_get(&s, "x"));
+    for (int k = 0; k < 784; k++) out[k] = (uint8_t)(x[k] * 255.0f + 0.5f);
+}
+
+static void use_cache_dir(const char *name, char *cache, size_t size) {
+    char base[400];
+    tmp_path(base, sizeof base, name);
+    assert_int_equal(setenv("XDG_CACHE_HOME", base, 1), 0);
+    snprintf(cache, size, "%s/volt", base);
+}
+
+static void test_gzip_images_cached_and_read_in_place(void **state) {
+    (void)state;
+    char cache[512], file[1024];
+    use_cache_dir("cache-in-place", cache, sizeof cache);
+    volt_tensor *all = volt_idx_read(TEST_IMAGES);
+    assert_non_null(all);
+    volt_dataset *ds = volt_idx_dataset_new(TEST_IMAGES, TEST_LABELS);
+    assert_non_null(ds);
+    /* The uncompressed copy: header + 10000 x 784 bytes, named after the source. */
+    only_entry(cache, "t10k-images-idx3-ubyte-", file, sizeof file);
+    struct stat st;
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_size, 16 + 10000 * 784);
+    uint8_t got[784];
+    image_bytes(ds, 9999, got);
+    assert_memory_equal(got, (const uint8_t *)volt_tensor_data(all) + 9999 * 784, 784);
+    volt_dataset_free(ds);
+    /* Made once: the next dataset reads the copy — a byte changed in it shows. */
+    FILE *f = fopen(file, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 16 + 5 * 784 + 400, SEEK_SET), 0);
+    assert_int_equal(fputc(77, f), 77);
+    assert_int_equal(fclose(f), 0);
+    ds = volt_idx_dataset_new(TEST_IMAGES, TEST_LABELS);
+    assert_non_null(ds);
+    image_bytes(ds, 5, got);
+    assert_int_equal(got[400], 77);
+    assert_int_equal(count_entries(cache, "t10k"), 1);
+    volt_dataset_free(ds);
+    volt_tensor_free(all);
+}
+
+static void test_training_images_stay_out_of_memory(void **state) {
+    (void)state;
+    char cache[512];
+    use_cache_dir("cache-rss", cache, sizeof cache);
+    long before = rss_kb();
+    volt_dataset *ds = volt_idx_dataset_new(TRAIN_IMAGES, TRAIN_LABELS);
+    assert_non_null(ds);
+    int64_t idx[3] = {59999, 0, 1234};
+    volt_batch b;
+    assert_int_equal(volt_dataset_get_batch(ds, idx, 3, &b), VOLT_OK);
+    uint64_t sums[3] = {0};
+    const float *x = volt_tensor_data(b.x);
+    for (int j = 0; j < 3; j++)
+        for (int k = 0; k < 784; k++) sums[j] += (uint64_t)(x[j * 784 + k] * 255.0f + 0.5f);
+    assert_int_equal(sums[0], 16684);
+    assert_int_equal(sums[1], 76247);
+    assert_int_equal(sums[2], 75588);
+    /* The 47 MB of pixels are in the file (the page cache), not the process:
+     * its resident memory grew by far less than that. */
+    assert_true(rss_kb() - before < 16 * 1024);
+    volt_batch_free(&b);
+    volt_dataset_free(ds);
+}
+
+static void test_cache_keyed_by_mtime(void **state) {
+    (void)state;
+    char cache[512], src[512];
+    use_cache_dir("cache-mtime", cache, sizeof cache);
+    FILE *in = fopen(TEST_IMAGES, "rb");
+    assert_non_null(in);
+    static uint8_t buf[1 << 16];
+    FILE *out = fopen(tmp_path(src, sizeof src, "copy-images.gz"), "wb");
+    for (size_t n; (n = fread(buf, 1, sizeof buf, in)) > 0;)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+    int made = count_entries(cache, "copy-images-"); /* -1: none yet */
+    made = made < 0 ? 0 : made;
+    volt_dataset *ds = volt_idx_dataset_new(src, TEST_LABELS);
+    assert_non_null(ds);
+    volt_dataset_free(ds);
+    assert_int_equal(count_entries(cache, "copy-images-"), made + 1);
+    /* A source with another mtime is another file: a new copy. */
+    struct timeval times[2] = {{1000000000 + made, 0}, {1000000000 + made, 0}};
+    assert_int_equal(utimes(src, times), 0);
+    ds = volt_idx_dataset_new(src, TEST_LABELS);
+    assert_non_null(ds);
+    assert_int_equal(volt_dataset_len(ds), 10000);
+    volt_dataset_free(ds);
+    assert_int_equal(count_entries(cache, "copy-images-"), made + 2);
+}
+
+static void test_cache_after_bad_source_and_unwritable(void **state) {
+    (void)state;
+    char cache[512], p[512];
+    use_cache_dir("cache-bad", cache, sizeof cache);
+    /* A truncated source: its error, and no temporary file left behind. */
+    copy_prefix(TEST_IMAGES, tmp_path(p, sizeof p, "cut-cached-images.gz"), 100000);
+    expect_images_error(p, TEST_LABELS, VOLT_ERR_FORMAT, "cut-cached-images.gz: truncated");
+    assert_int_equal(count_entries(cache, "cut-cached"), 0);
+    /* A cache "directory" that is a file: the images are read into memory. */
+    char base[512];
+    write_file(tmp_path(base, sizeof base, "cache-is-a-file"), "x", 1);
+    assert_int_equal(setenv("XDG_CACHE_HOME", base, 1), 0);
+    volt_dataset *ds = volt_idx_dataset_new(TEST_IMAGES, TEST_LABELS);
+    assert_non_null(ds);
+    VT_ASSERT_NO_ERROR();
+    uint8_t got[784];
+    image_bytes(ds, 0, got);
+    uint64_t sum = 0;
+    for (int k = 0; k < 784; k++) sum += got[k];
+    volt_tensor *all = volt_idx_read(TEST_IMAGES);
+    assert_int_equal(sum, byte_sum(all, 0, 784));
+    volt_tensor_free(all);
+    volt_dataset_free(ds);
+}
+
+static void test_raw_file_shrinking_while_in_use(void **state) {
+    (void)state;
+    char ip[512], lp[512];
+    uint8_t buf[256], pixels[12] = {0, 51, 102, 153, 204, 255, 1, 2, 3, 4, 5, 6};
+    size_t n = make_idx(buf, 0x08, 3, (uint32_t[]){2, 2, 3}, pixels, 12);
+    write_file(tmp_path(ip, sizeof ip, "shrinking-images"), buf, n);
+    n = make_idx(buf, 0x08, 1, (uint32_t[]){2}, (const uint8_t[]){7, 3}, 2);
+    write_file(tmp_path(lp, sizeof lp, "shrinking-labels"), buf, n);
+    volt_dataset *ds = volt_idx_dataset_new(ip, lp);
+    assert_non_null(ds);
+    assert_int_equal(truncate(ip, 16 + 6), 0);
+    volt_sample s;
+    assert_int_equal(volt_dataset_get(ds, 0, &s), VOLT_OK);
+    assert_int_equal(volt_dataset_get(ds, 1, &s), VOLT_ERR_IO);
+    VT_ASSERT_ERROR(VOLT_ERR_IO, "shrinking-images: image 1: the file got shorter while in use");
+    volt_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        VT_TEST(test_read_train_images),    VT_TEST(test_read_labels),
-        VT_TEST(test_dataset_test_split),   VT_TEST(test_dataset_get_matches_batch),
-        VT_TEST(test_small_raw_and_gzip),   VT_TEST(test_missing_files),
-        VT_TEST(test_truncated_real_files), VT_TEST(test_corrupt_gzip),
-        VT_TEST(test_bad_headers),          VT_TEST(test_mismatched_counts),
+        VT_TEST(test_read_train_images),
+        VT_TEST(test_read_labels),
+        VT_TEST(test_dataset_test_split),
+        VT_TEST(test_dataset_get_matches_batch),
+        VT_TEST(test_small_raw_and_gzip),
+        VT_TEST(test_missing_files),
+        VT_TEST(test_truncated_real_files),
+        VT_TEST(test_corrupt_gzip),
+        VT_TEST(test_bad_headers),
+        VT_TEST(test_mismatched_counts),
+        VT_TEST(test_gzip_images_cached_and_read_in_place),
+        VT_TEST(test_training_images_stay_out_of_memory),
+        VT_TEST(test_cache_keyed_by_mtime),
+        VT_TEST(test_cache_after_bad_source_and_unwritable),
+        VT_TEST(test_raw_file_shrinking_while_in_use),
     };
+    char cache[512];
+    setenv("XDG_CACHE_HOME", tmp_path(cache, sizeof cache, "cache"), 1);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
