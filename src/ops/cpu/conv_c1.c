@@ -107,7 +107,7 @@ static void weight_grad_channels_c(const volt_conv_geom *g, const float *xp, con
 #define AVX512 __attribute__((target("avx512f")))
 
 AVX512 static inline __mmask16 lanes(int64_t n) {
-    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+    return (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u);
 }
 
 AVX512 static void forward_image_avx512(const volt_conv_geom *g, const float *xp, const float *w,

@@ -89,7 +89,7 @@ static void backward_plane_c(const volt_pool_geom *g, const float *gy, const uin
 
 /* Lanes [0, n) of 16, n in [0, 16]. */
 AVX512 static inline __mmask16 lanes(int64_t n) {
-    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+    return (__mmask16)(n >= 16 ? 0xffffu : n <= 0 ? 0u : (1u << n) - 1u);
 }
 
 /* Where v takes over from m (greater, or NaN). */

@@ -69,7 +69,7 @@ AVX512 static void relu_avx512(float *out, const float *x, int64_t n) {
         _mm512_storeu_ps(out + i + 48, relu16(d));
     }
     for (; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1u);
         _mm512_mask_storeu_ps(out + i, m, relu16(_mm512_maskz_loadu_ps(m, x + i)));
     }
 }
@@ -83,7 +83,7 @@ AVX512 static void relu_backward_avx512(float *gx, const float *gy, const float 
         _mm512_storeu_ps(gx + i + 16, relu_grad16(g1, y1));
     }
     for (; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1u);
         __m512 g = _mm512_maskz_loadu_ps(m, gy + i), v = _mm512_maskz_loadu_ps(m, y + i);
         _mm512_mask_storeu_ps(gx + i, m, relu_grad16(g, v));
     }
