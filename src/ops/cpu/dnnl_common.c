@@ -82,6 +82,10 @@ bool volt_dnnl_lock(void) {
 void volt_dnnl_unlock(void) { pthread_mutex_unlock(&mutex); }
 
 static void entry_clear(cache_entry *e) {
+    for (int i = 0; e->p.mem && i < VOLT_DNNL_MAX_ARGS; i++)
+        if (e->p.mem[i]) dnnl_memory_destroy(e->p.mem[i]);
+    free(e->p.mem);
+    free(e->p.mem_arg);
     if (e->p.prim) dnnl_primitive_destroy(e->p.prim);
     if (e->p.pd) dnnl_primitive_desc_destroy(e->p.pd);
     free(e->key);
@@ -122,7 +126,12 @@ static const volt_dnnl_prim *cache_get(const void *key, size_t key_size, volt_dn
         return NULL;
     }
     void *k = malloc(key_size);
-    if (!k) {
+    dnnl_memory_t *mem = calloc(VOLT_DNNL_MAX_ARGS, sizeof *mem);
+    int *mem_arg = calloc(VOLT_DNNL_MAX_ARGS, sizeof *mem_arg);
+    if (!k || !mem || !mem_arg) {
+        free(k);
+        free(mem);
+        free(mem_arg);
         dnnl_primitive_destroy(prim);
         dnnl_primitive_desc_destroy(pd);
         volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "dnnl: out of memory for the primitive cache");
@@ -135,6 +144,8 @@ static const volt_dnnl_prim *cache_get(const void *key, size_t key_size, volt_dn
     victim->last_use = ++use_clock;
     victim->p.pd = pd;
     victim->p.prim = prim;
+    victim->p.mem = mem;
+    victim->p.mem_arg = mem_arg;
     __atomic_add_fetch(&n_created, 1, __ATOMIC_RELAXED);
     return &victim->p;
 }
@@ -175,21 +186,43 @@ bool volt_dnnl_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b
     return dnnl_memory_desc_equal(a, b) != 0;
 }
 
+/* p's memory object for argument `arg`, described by md, pointing at data:
+ * the one of an earlier execution with its handle swapped, or a new one. */
+static dnnl_memory_t memory_for(const volt_dnnl_prim *p, int arg, const dnnl_memory_desc_t *md,
+                                void *data) {
+    int slot = -1; /* arg's slot, else a free one */
+    for (int i = 0; i < VOLT_DNNL_MAX_ARGS; i++) {
+        if (p->mem[i] && p->mem_arg[i] == arg) {
+            slot = i;
+            break;
+        }
+        if (!p->mem[i] && slot < 0) slot = i;
+    }
+    VOLT_ASSERT(slot >= 0);
+    dnnl_memory_t m = p->mem[slot];
+    const dnnl_memory_desc_t *have = NULL;
+    if (m && dnnl_memory_get_memory_desc(m, &have) == dnnl_success && volt_dnnl_md_equal(have, md))
+        return VOLT_DNNL_CHECK(dnnl_memory_set_data_handle(m, data)) ? m : NULL;
+    if (m) dnnl_memory_destroy(m);
+    p->mem[slot] = NULL;
+    if (!VOLT_DNNL_CHECK(dnnl_memory_create(&m, md, engine, data))) return NULL;
+    p->mem[slot] = m;
+    p->mem_arg[slot] = arg;
+    return m;
+}
+
 bool volt_dnnl_execute(const volt_dnnl_prim *p, int n, const int *args,
                        const dnnl_memory_desc_t *const *mds, void *const *data) {
-    enum { MAX_ARGS = 12 };
-    VOLT_ASSERT(n <= MAX_ARGS);
-    dnnl_exec_arg_t exec[MAX_ARGS] = {{0, NULL}};
-    int made = 0;
+    VOLT_ASSERT(n <= VOLT_DNNL_MAX_ARGS);
+    dnnl_exec_arg_t exec[VOLT_DNNL_MAX_ARGS] = {{0, NULL}};
     bool ok = true;
-    for (; made < n && ok; made++) {
-        exec[made].arg = args[made];
-        ok = VOLT_DNNL_CHECK(dnnl_memory_create(&exec[made].memory, mds[made], engine, data[made]));
+    for (int i = 0; i < n && ok; i++) {
+        exec[i].arg = args[i];
+        exec[i].memory = memory_for(p, args[i], mds[i], data[i]);
+        ok = exec[i].memory != NULL;
     }
-    if (!ok) made--; /* the failed one was not created */
     if (ok) ok = VOLT_DNNL_CHECK(dnnl_primitive_execute(p->prim, stream, n, exec));
     if (ok) ok = VOLT_DNNL_CHECK(dnnl_stream_wait(stream));
-    for (int i = 0; i < made; i++) dnnl_memory_destroy(exec[i].memory);
     return ok;
 }
 

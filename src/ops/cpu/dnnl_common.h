@@ -41,11 +41,18 @@ bool volt_dnnl_has_bf16(void);
 bool volt_dnnl_lock(void);
 void volt_dnnl_unlock(void);
 
+/* Arguments of one primitive execution, at most. */
+#define VOLT_DNNL_MAX_ARGS 12
+
 /* A cached primitive and its descriptor (owned by the cache; valid while the
- * lock is held). */
+ * lock is held), with the oneDNN memory objects of its last execution
+ * (argument ids in mem_arg; NULL: none), which volt_dnnl_execute points at
+ * new data instead of creating new ones. */
 typedef struct {
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim;
+    dnnl_memory_t *mem; /* VOLT_DNNL_MAX_ARGS entries */
+    int *mem_arg;
 } volt_dnnl_prim;
 
 /* Creates the primitive descriptor for a cache miss. Return dnnl_unimplemented
@@ -85,8 +92,9 @@ const dnnl_memory_desc_t *volt_dnnl_query_md(const volt_dnnl_prim *p, dnnl_query
 /* true when a and b describe the same layout. */
 bool volt_dnnl_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
 
-/* Runs p with n arguments: arg ids, their descriptors and data pointers.
- * false with an error on failure. */
+/* Runs p with n arguments (at most VOLT_DNNL_MAX_ARGS): arg ids, their
+ * descriptors and data pointers, reusing p's memory objects where an
+ * argument keeps its descriptor. false with an error on failure. */
 bool volt_dnnl_execute(const volt_dnnl_prim *p, int n, const int *args,
                        const dnnl_memory_desc_t *const *mds, void *const *data);
 /* Copies src laid out as `from` into dst laid out as `to` (a cached reorder

@@ -17,6 +17,11 @@ volt_dnnl_weight_cache *volt_dnnl_weight_cache_new(void);
 void volt_dnnl_weight_cache_free(volt_dnnl_weight_cache *cache);
 /* Reorders of weights into a cache done since the process started. */
 int64_t volt_dnnl_weight_reorders(void);
+/* Input gradients computed as the forward convolution of diff_dst with the
+ * flipped weights (stride 1, one group, f32, a jit kernel) since the process
+ * started; the others ran oneDNN's backward-data primitive or the
+ * reference kernel. */
+int64_t volt_dnnl_flipped_backward_data(void);
 
 /* Each takes contiguous f32 tensors shaped as g says (weights [o, c/groups,
  * kh, kw]) and returns VOLT_OK; VOLT_ERR_UNSUPPORTED, with no error
@@ -33,7 +38,9 @@ volt_status volt_dnnl_conv_forward(const volt_conv_geom *g, const volt_tensor *s
                                    volt_dnnl_weight_cache *cache, bool bf16);
 /* The gradients of src (diff_src), of the weights (diff_w) and of the bias
  * (diff_b, only with diff_w), each NULL when not wanted; src is needed for
- * diff_w, w for diff_src. diff_dst is reordered once for both. */
+ * diff_w, w for diff_src. diff_dst is reordered once for both (f32: the
+ * input gradient of a stride-1 ungrouped convolution runs on the forward
+ * kernel, see volt_dnnl_flipped_backward_data). */
 volt_status volt_dnnl_conv_backward(const volt_conv_geom *g, const volt_tensor *src,
                                     const volt_tensor *diff_dst, const volt_tensor *w,
                                     volt_tensor *diff_src, volt_tensor *diff_w,
