@@ -12,7 +12,8 @@ torch_compare.py) as five implementations --
 
 -- and, in the first --bf16-reps repetitions (default 1), volt (off) and
 Lightning (off) again with precision="bf16-mixed" (bf16 autocast around the
-steps, fp32 weights) --
+steps, fp32 weights) and with precision="bf16-true" (module, activations and
+optimizer state in bf16) --
 
 each in its own process in a fresh scratch directory, the implementations
 alternating within every repetition (their order rotated from one
@@ -69,12 +70,14 @@ END = "<!-- bench/compare: end -->"
 
 IMPLS = [("volt", "off"), ("volt", "defaults"), ("torch", "plain"), ("lightning", "off"),
          ("lightning", "defaults")]
-# precision="bf16-mixed", otherwise as "off"
-BF16_IMPLS = [("volt", "bf16"), ("lightning", "bf16")]
+# mode "bf16": precision="bf16-mixed", "bf16t": precision="bf16-true"; otherwise as "off"
+BF16_IMPLS = [("volt", "bf16"), ("lightning", "bf16"), ("volt", "bf16t"), ("lightning", "bf16t")]
+PRECISION = {"bf16": "bf16-mixed", "bf16t": "bf16-true"}
 LABEL = {("volt", "off"): "volt (off)", ("volt", "defaults"): "volt (defaults)",
          ("torch", "plain"): "PyTorch", ("lightning", "off"): "Lightning (off)",
          ("lightning", "defaults"): "Lightning (defaults)",
-         ("volt", "bf16"): "volt bf16-mixed", ("lightning", "bf16"): "Lightning bf16-mixed"}
+         ("volt", "bf16"): "volt bf16-mixed", ("lightning", "bf16"): "Lightning bf16-mixed",
+         ("volt", "bf16t"): "volt bf16-true", ("lightning", "bf16t"): "Lightning bf16-true"}
 MODEL_TEXT = {
     "mlp": "MLP 784-512-256-10, ReLU, batch 128, SGD momentum 0.9, lr 0.05, 3 epochs",
     "cnn": "CNN conv 1→32 3×3 pad 1, ReLU, max-pool 2; conv 32→64 3×3 pad 1, ReLU, "
@@ -94,16 +97,16 @@ FIGURES = [("epoch_s", "train epoch (s, mean of epochs 2..N)", "{:.3f}"),
 # ---------------------------------------------------------------- running
 
 def command(args, impl, mode, model, seed):
-    bf16 = mode == "bf16"
+    prec = PRECISION.get(mode)
     if impl == "volt":
         cmd = [os.path.join(args.build, "bench", "bench_compare_compare"), f"model={model}",
-               f"mode={'off' if bf16 else mode}", f"threads={args.threads}", f"seed={seed}",
-               f"data={args.data}"] + (["precision=bf16-mixed"] if bf16 else [])
+               f"mode={'off' if prec else mode}", f"threads={args.threads}", f"seed={seed}",
+               f"data={args.data}"] + ([f"precision={prec}"] if prec else [])
         return cmd + ([f"limit={args.limit}"] if args.limit else [])
     cmd = [sys.executable, os.path.join(HERE, "torch_compare.py"), "--impl", impl, "--model",
            model, "--threads", str(args.threads), "--seed", str(seed), "--data", args.data]
     if impl == "lightning":
-        cmd += ["--mode", "off" if bf16 else mode] + (["--precision", "bf16-mixed"] if bf16 else [])
+        cmd += ["--mode", "off" if prec else mode] + (["--precision", prec] if prec else [])
     return cmd + (["--limit", str(args.limit)] if args.limit else [])
 
 
@@ -263,12 +266,14 @@ def model_table(med, model, quick):
     return lines
 
 
-def bf16_table(med, model, quick):
-    """volt and Lightning with precision="bf16-mixed" against each other and
-    against their own fp32 (off) runs."""
-    vb, lb = med[("volt", "bf16")], med[("lightning", "bf16")]
+def bf16_table(med, model, quick, mode="bf16"):
+    """volt and Lightning with precision="bf16-mixed" (mode "bf16") or
+    "bf16-true" (mode "bf16t") against each other and against their own fp32
+    (off) runs."""
+    vb, lb = med[("volt", mode)], med[("lightning", mode)]
     vo, lo = med[("volt", "off")], med[("lightning", "off")]
-    lines = ["| figure | volt bf16-mixed | Lightning bf16-mixed | volt fp32 (off) | "
+    p = PRECISION[mode]
+    lines = [f"| figure | volt {p} | Lightning {p} | volt fp32 (off) | "
              "Lightning fp32 (off) | volt/Lightning (bf16) | volt bf16/fp32 | "
              "Lightning bf16/fp32 | goal | met |", "|" + "---|" * 10]
     for fig, label, fmt in FIGURES:
@@ -423,6 +428,13 @@ def section(rows, args, models, load_before, cmdline):
                     f"oneDNN's bf16 kernels, fp32 master weights; Lightning: torch.autocast "
                     f"bf16 on the CPU), off mode, median of {n} run(s):", ""]
             out += bf16_table(med, model, quick) + [""]
+        if ("volt", "bf16t") in med and ("lightning", "bf16t") in med:
+            n = sum(1 for r in rows if r["model"] == model and r["mode"] == "bf16t") // 2
+            out += [f"precision=\"bf16-true\" (parameters, activations, gradients and "
+                    f"optimizer state in bf16; volt: each op computes in f32 and rounds to "
+                    f"bf16, products on oneDNN's bf16 kernels; Lightning: the module and "
+                    f"batch cast to bf16), off mode, median of {n} run(s):", ""]
+            out += bf16_table(med, model, quick, "bf16t") + [""]
         out += ["Training epochs of each run (s):", ""] + epoch_lines(rows, model) + [""]
     out.append(END)
     return "\n".join(out) + "\n"
@@ -454,7 +466,7 @@ def main():
     ap.add_argument("--models", default="mlp,cnn")
     ap.add_argument("--bf16-reps", type=int, default=1,
                     help="repetitions that also run volt and Lightning with "
-                         "precision=bf16-mixed (0: none)")
+                         "precision=bf16-mixed and bf16-true (0: none)")
     ap.add_argument("--data", default=os.environ.get("VOLT_FASHION_MNIST_DIR",
                                                      "/usr/share/datasets/fashion-mnist"))
     ap.add_argument("--write", metavar="RESULTS_MD", help="replace this file's compare section")

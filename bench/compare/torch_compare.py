@@ -21,9 +21,10 @@ pipeline, used by both the plain loop and Lightning. No validation set: all
 
 Usage: python torch_compare.py --impl torch|lightning --model mlp|cnn
            [--mode off|defaults] [--epochs N] [--limit N] [--threads 2]
-           [--seed 42] [--data DIR] [--precision 32-true|bf16-mixed]
+           [--seed 42] [--data DIR] [--precision 32-true|bf16-mixed|bf16-true]
 --precision applies to Lightning: Trainer(precision=...); bf16-mixed runs the
-steps under torch.autocast("cpu", dtype=torch.bfloat16).
+steps under torch.autocast("cpu", dtype=torch.bfloat16); bf16-true casts the
+module and the input batches to bfloat16.
 --mode applies to Lightning: off = Trainer(enable_checkpointing=False,
 logger=False, enable_progress_bar=False, enable_model_summary=False);
 defaults = Trainer() with those left at their defaults (files go to the
@@ -248,7 +249,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true")
+    ap.add_argument("--precision", choices=("32-true", "bf16-mixed", "bf16-true"),
+                    default="32-true")
     args = ap.parse_args()
     if args.impl == "torch" and args.precision != "32-true":
         ap.error("--precision applies to --impl lightning")

@@ -86,6 +86,12 @@ volt_tensor *volt_module_add_buffer(volt_module *m, const char *name, volt_tenso
 /* Replaces the tensor of parameter or buffer `name` of m (local name), for
  * layers that reallocate; the old tensor is freed. */
 volt_status volt_module_replace(volt_module *m, const char *name, volt_tensor *t);
+/* Converts every floating parameter and buffer of m and its descendants to
+ * the floating `dtype` (torch's module.to(dtype); precision "bf16-true" casts
+ * with VOLT_BF16): each becomes a new tensor (requires_grad kept, gradient
+ * dropped); integer buffers stay. Tensors fetched earlier, and optimizers
+ * built over them, keep the old ones: cast before creating optimizers. */
+volt_status volt_module_to_dtype(volt_module *m, volt_dtype dtype);
 /* Registers an existing module as a child (a user's sub-module struct; it is
  * not freed with the parent unless it came from volt_module_new). */
 volt_status volt_module_add_child(volt_module *parent, const char *name, volt_module *child);

@@ -14,8 +14,17 @@
  *    where the operation makes sense for them (arithmetic, comparisons,
  *    indexing, shape ops, sum/max/min).
  *  - ops that only move data (views, cat, repeat, indexing, where) take every
- *    dtype, bf16/f16 included; arithmetic on bf16/f16 waits for mixed
- *    precision and is refused with a dtype error;
+ *    dtype, bf16/f16 included;
+ *  - bf16 (precision "bf16-true", docs/precision.md): the elementwise and
+ *    activation ops, binary ops and their in-place forms, the reductions,
+ *    softmax / log_softmax, cross_entropy / nll_loss, dropout, max/avg
+ *    pooling, batch_norm, matmul / bmm / addmm / outer take bf16 tensors:
+ *    each computes in f32 on the widened operands and rounds its result to
+ *    bf16 once (a bf16 loss too); its gradients likewise. Products run as
+ *    under bf16 autocast (f32 accumulation). A scalar operand of a bf16
+ *    tensor keeps f32 precision. Other floating ops (conv, layer/group/RMS
+ *    norm, attention, embedding, ...) and every op on f16 refuse them with a
+ *    dtype error;
  *  - exp, log, log1p, sqrt and rsqrt of integer or bool tensors give f32;
  *    activations and floating reductions (mean, var, ...) refuse integers;
  *  - gradients follow PyTorch's conventions at non-differentiable points

@@ -139,6 +139,40 @@ volt_status volt_module_replace(volt_module *m, const char *name, volt_tensor *t
                           name);
 }
 
+/* Converts the floating tensors of one entry list to dtype (see
+ * volt_module_to_dtype). */
+static volt_status list_to_dtype(volt_module_entry *list, int n, volt_dtype dtype, bool params) {
+    for (int i = 0; i < n; i++) {
+        volt_tensor *old = list[i].tensor;
+        if (!volt_dtype_is_float(old->dtype) || old->dtype == dtype) continue;
+        volt_tensor *t = NULL;
+        VOLT_NO_GRAD { t = volt_to_dtype(old, dtype); }
+        if (!t) return volt_error_status();
+        volt_persist(t);
+        if (params && !volt_requires_grad(t, old->requires_grad)) {
+            volt_tensor_free(t);
+            return volt_error_status();
+        }
+        volt_tensor_free(old);
+        list[i].tensor = t;
+    }
+    return VOLT_OK;
+}
+
+volt_status volt_module_to_dtype(volt_module *m, volt_dtype dtype) {
+    if (!m) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "module_to_dtype: module is NULL");
+    if (!volt_dtype_is_valid(dtype) || !volt_dtype_is_float(dtype))
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "module_to_dtype: '%s' is not a floating dtype",
+                              volt_dtype_is_valid(dtype) ? volt_dtype_name(dtype) : "?");
+    volt_status st = list_to_dtype(m->params, m->n_params, dtype, true);
+    if (!st) st = list_to_dtype(m->buffers, m->n_buffers, dtype, false);
+    for (int i = 0; !st && i < m->n_children; i++)
+        st = volt_module_to_dtype(m->children[i].module, dtype);
+    volt_module_invalidate(m);
+    return st;
+}
+
 volt_status volt_module_add_child(volt_module *parent, const char *name, volt_module *child) {
     if (!parent || !child)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "module_add_child: NULL module");

@@ -138,10 +138,44 @@ static void update_running(volt_tensor *r, const volt_tensor *s, double momentum
 
 /* ----------------------------------------------------------------- op */
 
+/* bf16 x (ops/bf16.c): x, weight and bias widened to f32, the statistics in
+ * f32, the result rounded to bf16; bf16 running statistics are updated in
+ * f32 copies rounded back into them (f32 ones are updated directly). */
+static volt_tensor *batch_norm_bf16(const volt_tensor *x, volt_tensor *rm, volt_tensor *rv,
+                                    const volt_tensor *weight, const volt_tensor *bias,
+                                    bool training, double momentum, double eps) {
+    const volt_tensor *wx = volt_bf16_widen(x), *ww = volt_bf16_widen(weight);
+    const volt_tensor *wb = volt_bf16_widen(bias), *wm = NULL, *wv = NULL;
+    VOLT_NO_GRAD {
+        wm = volt_bf16_widen(rm);
+        wv = volt_bf16_widen(rv);
+    }
+    volt_tensor *r = NULL;
+    if (wx && (ww || !weight) && (wb || !bias) && (wm || !rm) && (wv || !rv))
+        r = volt_batch_norm(wx, (volt_tensor *)wm, (volt_tensor *)wv, ww, wb, training, momentum,
+                            eps);
+    if (r && training && rm && wm != rm) {
+        VOLT_NO_GRAD {
+            if (!volt_copy_(rm, wm) || !volt_copy_(rv, wv)) {
+                volt_tensor_free(r);
+                r = NULL;
+            }
+        }
+    }
+    volt_bf16_drop(wx, x);
+    volt_bf16_drop(ww, weight);
+    volt_bf16_drop(wb, bias);
+    volt_bf16_drop(wm, rm);
+    volt_bf16_drop(wv, rv);
+    return volt_bf16_narrow(r);
+}
+
 volt_tensor *volt_batch_norm(const volt_tensor *x, volt_tensor *running_mean,
                              volt_tensor *running_var, const volt_tensor *weight,
                              const volt_tensor *bias, bool training, double momentum, double eps) {
     VOLT_TRACE_OP("batch_norm");
+    if (x && x->dtype == VOLT_BF16)
+        return batch_norm_bf16(x, running_mean, running_var, weight, bias, training, momentum, eps);
     if (!check_args(x, running_mean, running_var, weight, bias, training, momentum, eps))
         return NULL;
     int64_t n = x->shape[0], c = x->shape[1], s = c ? volt_tensor_numel(x) / n / c : 0;

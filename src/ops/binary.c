@@ -1,6 +1,7 @@
 /* binary.c: binary elementwise ops — arithmetic with broadcasting, dtype
  * promotion and autograd; scalar and in-place variants; comparisons and
- * logical and/or. Kernels: ops/cpu/binary.c. */
+ * logical and/or. Kernels: ops/cpu/binary.c; bf16 operands run the f32 op
+ * and round its result (ops/bf16.c). */
 #include <math.h>
 
 #include "ops/cpu/cpu_kernels.h"
@@ -134,9 +135,17 @@ static volt_tensor *binary(volt_binary_op op, const volt_tensor *a, const volt_t
     volt_dtype dtype = volt_promote_types(a, b);
     if (op == VOLT_BIN_DIV && !volt_dtype_is_float(dtype)) dtype = VOLT_F32;
     if (op == VOLT_BIN_AND || op == VOLT_BIN_OR) dtype = VOLT_BOOL;
-    if (dtype == VOLT_BF16 || dtype == VOLT_F16 ||
-        (dtype == VOLT_BOOL && !writes_bool(op) && op != VOLT_BIN_MAXIMUM &&
-         op != VOLT_BIN_MINIMUM)) {
+    /* bf16: the f32 op on widened operands; a floating result is rounded
+     * back (ops/bf16.c). */
+    if (dtype == VOLT_BF16) {
+        const volt_tensor *wa = volt_bf16_widen(a), *wb = volt_bf16_widen(b);
+        volt_tensor *r = wa && wb ? binary(op, wa, wb, alpha) : NULL;
+        volt_bf16_drop(wa, a);
+        volt_bf16_drop(wb, b);
+        return writes_bool(op) ? r : volt_bf16_narrow(r);
+    }
+    if (dtype == VOLT_F16 || (dtype == VOLT_BOOL && !writes_bool(op) && op != VOLT_BIN_MAXIMUM &&
+                              op != VOLT_BIN_MINIMUM)) {
         char ba[96], bb[96];
         volt_error_set(VOLT_ERR_DTYPE, "%s: %s and %s: no kernel for %s", name,
                        volt_shape_str(a, ba, sizeof ba), volt_shape_str(b, bb, sizeof bb),
@@ -216,6 +225,9 @@ static volt_tensor *scalar_for(const volt_tensor *a, double value) {
     if (!a) return NULL;
     volt_dtype d = a->dtype;
     if (!volt_dtype_is_float(d) && (value != floor(value) || isinf(value))) d = VOLT_F32;
+    /* A bf16 tensor's scalar keeps f32 precision (PyTorch's opmath); being
+     * 0-d, it does not raise the result above bf16. */
+    if (d == VOLT_BF16) d = VOLT_F32;
     return volt_scalar(value, d == VOLT_BOOL ? VOLT_I64 : d);
 }
 
@@ -240,6 +252,30 @@ volt_tensor *volt_pow_scalar(const volt_tensor *a, double exponent) {
 }
 
 /* ------------------------------------------------------------- in place */
+
+/* self (bf16) op= other: the f32 kernel on a widened copy of self and other
+ * as f32, rounded back into self. No autograd (checked by the caller). */
+static volt_tensor *bf16_inplace(volt_binary_op op, const char *name, volt_tensor *self,
+                                 const volt_tensor *other, double alpha) {
+    volt_tensor *w = volt_bf16_convert(self, VOLT_F32);
+    const volt_tensor *c = NULL;
+    VOLT_NO_GRAD {
+        c = other->dtype == VOLT_BF16 ? volt_bf16_convert(other, VOLT_F32)
+                                      : volt_as_dtype(other, VOLT_F32);
+    }
+    if (!w || !c) return NULL;
+    if (volt_cpu_binary(op, w, w, c, alpha) != VOLT_OK) {
+        char bs[96];
+        volt_error_set(VOLT_ERR_DTYPE, "%s: no kernel for %s", name,
+                       volt_shape_str(self, bs, sizeof bs));
+        return NULL;
+    }
+    volt_bf16_copy_into(self, w);
+    volt_storage_bump_version(self->storage);
+    volt_tensor_free(w);
+    if (c != other) volt_tensor_free((volt_tensor *)c);
+    return self;
+}
 
 static volt_tensor *binary_inplace(volt_binary_op op, const char *name, volt_tensor *self,
                                    const volt_tensor *other, double alpha) {
@@ -272,6 +308,7 @@ static volt_tensor *binary_inplace(volt_binary_op op, const char *name, volt_ten
                        name, volt_dtype_name(result), volt_shape_str(self, bs, sizeof bs));
         return NULL;
     }
+    if (self->dtype == VOLT_BF16) return bf16_inplace(op, name, self, other, alpha);
     const volt_tensor *c = other;
     VOLT_NO_GRAD { c = volt_as_dtype(other, self->dtype); }
     if (!c) return NULL;

@@ -1,7 +1,7 @@
 /* dropout.c: dropout — in training, zeroes each element with probability p
  * (mask drawn from a Philox generator) and scales the rest by 1 / (1 - p),
  * saving the mask for the backward; otherwise an identity view. Kernels:
- * ops/cpu/dropout.c. */
+ * ops/cpu/dropout.c. bf16: x * mask * scale in f32, rounded to bf16. */
 #include "ops/cpu/dropout.h"
 
 /* saved[0] = mask (u8), args[0] = scale. */
@@ -24,6 +24,7 @@ volt_tensor *volt_dropout(const volt_tensor *a, double p, bool training, volt_ge
         return NULL;
     }
     if (!training || p == 0.0) return volt_alias_with_grad(a, "dropout");
+    VOLT_BF16_VIA_F32(a, w, volt_dropout(w, p, training, gen))
     if (!volt_check_device_supported("dropout", a) || !volt_check_f32_f64("dropout", a))
         return NULL;
     /* Like PyTorch: x * 0 (NaN and inf give NaN), gradient zero. */

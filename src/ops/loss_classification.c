@@ -193,6 +193,9 @@ static bool check_options(const class_loss_options *o, const volt_tensor *x,
 static volt_tensor *class_loss(const class_loss_options *o, const volt_tensor *x,
                                const volt_tensor *target, const volt_tensor *weight) {
     VOLT_TRACE_OP(o->op);
+    /* bf16 input: the loss of its f32 widening, rounded to bf16 (PyTorch
+     * returns a bf16 loss for bf16 logits); its gradient is bf16. */
+    VOLT_BF16_VIA_F32(x, w, class_loss(o, w, target, weight))
     if (!check_options(o, x, target)) return NULL;
     const int class_dim = x->ndim == 1 ? 0 : 1;
     const int64_t C = x->shape[class_dim];

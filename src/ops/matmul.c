@@ -5,7 +5,9 @@
  * read are made contiguous. Kernels: ops/cpu/matmul.c. Under bf16 autocast
  * (volt/ops.h) f32 products, forward and backward, run in bf16 with f32
  * results: oneDNN's bf16 matmul (ops/cpu/dnnl_matmul.c), or the f32 kernel
- * on operands rounded to bf16 where the CPU has no bf16 instructions. */
+ * on operands rounded to bf16 where the CPU has no bf16 instructions. bf16
+ * operands (precision "bf16-true") run that way too, the result rounded to
+ * bf16 (product_bf16). */
 #include <limits.h>
 
 #include "ops/autocast_impl.h"
@@ -238,8 +240,8 @@ static bool check_operands(const char *op, const volt_tensor *a, const volt_tens
             sep, bb);
         return false;
     }
-    if (a->dtype != VOLT_F32 && a->dtype != VOLT_F64) {
-        volt_error_set(VOLT_ERR_DTYPE, "%s: %s %s %s: %s is not supported (f32 and f64 are)", op,
+    if (a->dtype != VOLT_F32 && a->dtype != VOLT_F64 && a->dtype != VOLT_BF16) {
+        volt_error_set(VOLT_ERR_DTYPE, "%s: %s %s %s: %s is not supported (f32, f64, bf16 are)", op,
                        ba, sep, bb, volt_dtype_name(a->dtype));
         return false;
     }
@@ -256,11 +258,37 @@ static bool check_inner(const char *op, const volt_tensor *a, const volt_tensor 
     return false;
 }
 
+static volt_tensor *product_op(const char *op, const volt_tensor *bias, const volt_tensor *a,
+                               const volt_tensor *b, int how_a, int how_b, double alpha,
+                               double beta);
+
+/* bf16 operands (ops/bf16.c): widened to f32 (exact) and multiplied as under
+ * bf16 autocast — bf16 products with f32 accumulation, oneDNN's bf16 kernels
+ * where the CPU has them, the bias added in f32 — and the result rounded to
+ * bf16 once; the backward runs the same way. */
+static volt_tensor *product_bf16(const char *op, const volt_tensor *bias, const volt_tensor *a,
+                                 const volt_tensor *b, int how_a, int how_b, double alpha,
+                                 double beta) {
+    const volt_tensor *wa = volt_bf16_widen(a), *wb = volt_bf16_widen(b);
+    const volt_tensor *wbias = volt_bf16_widen(bias);
+    volt_tensor *r = NULL;
+    if (wa && wb && (wbias || !bias)) {
+        volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
+        r = product_op(op, wbias, wa, wb, how_a, how_b, alpha, beta);
+        volt_autocast_set(prev);
+    }
+    volt_bf16_drop(wa, a);
+    volt_bf16_drop(wb, b);
+    volt_bf16_drop(wbias, bias);
+    return volt_bf16_narrow(r);
+}
+
 /* Runs a validated product and records its node. */
 static volt_tensor *product_op(const char *op, const volt_tensor *bias, const volt_tensor *a,
                                const volt_tensor *b, int how_a, int how_b, double alpha,
                                double beta) {
     VOLT_TRACE_OP(op);
+    if (a->dtype == VOLT_BF16) return product_bf16(op, bias, a, b, how_a, how_b, alpha, beta);
     bool bf16 = volt_autocast_bf16_for(a->dtype);
     volt_tensor *ma = as_matrix(a, how_a), *mb = as_matrix(b, how_b);
     volt_tensor *full = product(op, ma, mb, alpha, bias, beta, a, b, bf16);

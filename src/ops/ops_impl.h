@@ -48,6 +48,34 @@ void volt_broadcast_strides(const volt_tensor *t, int ndim, const int64_t *shape
  * (not a new reference) when it already has that dtype. */
 const volt_tensor *volt_as_dtype(const volt_tensor *t, volt_dtype dtype);
 
+/* ------------------------------------------------------ bf16 (bf16.c) */
+/* The rule for floating ops given bf16 tensors: widen the bf16 operands to
+ * f32, run the f32 op, round its floating result to bf16 (both steps
+ * differentiable). */
+
+/* dst = src converted (same element count): contiguous f32 <-> bf16 pairs
+ * run vectorised loops, anything else the strided copy. No autograd. */
+void volt_bf16_copy_into(volt_tensor *dst, const volt_tensor *src);
+/* A new tensor of t's shape holding t converted to dtype (no autograd); NULL
+ * with an out-of-memory error. */
+volt_tensor *volt_bf16_convert(const volt_tensor *t, volt_dtype dtype);
+/* t converted to f32 when it is bf16, else t itself (NULL stays NULL). */
+const volt_tensor *volt_bf16_widen(const volt_tensor *t);
+/* Frees what volt_bf16_widen(t) returned when it is a new tensor. */
+void volt_bf16_drop(const volt_tensor *widened, const volt_tensor *t);
+/* An f32 result t rounded to bf16: a new tensor, and t is freed (the caller
+ * owned it). Anything else (NULL, bool, f64) is returned unchanged. */
+volt_tensor *volt_bf16_narrow(volt_tensor *t);
+/* In an op taking tensor `a`: when a is bf16, returns the f32 `call` (an
+ * expression using the widened input `w`) rounded to bf16. */
+#define VOLT_BF16_VIA_F32(a, w, call)                                                              \
+    if ((a) && (a)->dtype == VOLT_BF16) {                                                          \
+        const volt_tensor *w = volt_bf16_widen(a);                                                 \
+        volt_tensor *bf16_result_ = w ? (call) : NULL;                                             \
+        volt_bf16_drop(w, a);                                                                      \
+        return volt_bf16_narrow(bf16_result_);                                                     \
+    }
+
 /* --------------------------------------------------- elementwise loop */
 
 /* Inner loop: n elements; ptrs[i] and byte strides[i] of operand i (operand 0

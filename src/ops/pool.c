@@ -80,7 +80,7 @@ typedef struct {
 
 static bool check_input(const char *op, const volt_tensor *x) {
     if (!volt_check_not_null(op, x, "x") || !volt_check_device_supported(op, x) ||
-        !volt_check_f32_f64(op, x))
+        (x->dtype != VOLT_BF16 && !volt_check_f32_f64(op, x)))
         return false;
     if (x->ndim != 3 && x->ndim != 4) {
         char b[96];
@@ -177,6 +177,8 @@ static volt_tensor *unbatch(volt_tensor *t, const volt_tensor *x) {
 static volt_tensor *pool_op(pool_kind kind, const char *op, const volt_tensor *x,
                             volt_pool_geom geo, volt_tensor **indices) {
     VOLT_TRACE_OP(op);
+    /* bf16: pooled in f32, rounded back (exact for max pooling). */
+    VOLT_BF16_VIA_F32(x, w, pool_op(kind, op, w, geo, indices))
     bool batched = x->ndim == 4;
     geo.n = batched ? x->shape[0] : 1;
     geo.c = x->shape[x->ndim - 3];

@@ -1,7 +1,8 @@
 /* reduce.c: reductions over a set of dims with keepdim (sum, mean, prod,
  * var/std, logsumexp, norm), max/min along one dim with indices, argmax /
  * argmin, max/min of all elements, and their gradients. Kernels:
- * ops/cpu/reduce.c. */
+ * ops/cpu/reduce.c. bf16 inputs reduce in f32 and round the result to bf16
+ * (ops/bf16.c). */
 #include <math.h>
 
 #include "ops/cpu/reduce.h"
@@ -130,6 +131,7 @@ static volt_status sum_backward(volt_node *node, volt_tensor *g, volt_tensor **g
 
 volt_tensor *volt_sum(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
     VOLT_TRACE_OP("sum");
+    VOLT_BF16_VIA_F32(a, w, volt_sum(w, n_dims, dims, keepdim))
     bool mask[VOLT_MAX_DIMS];
     if (!prologue("sum", a, n_dims, dims, mask, false)) return NULL;
     if (!volt_dtype_is_float(a->dtype)) return reduce_integer(false, a, mask, keepdim);
@@ -150,6 +152,7 @@ static volt_status mean_backward(volt_node *node, volt_tensor *g, volt_tensor **
 
 volt_tensor *volt_mean(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
     VOLT_TRACE_OP("mean");
+    VOLT_BF16_VIA_F32(a, w, volt_mean(w, n_dims, dims, keepdim))
     bool mask[VOLT_MAX_DIMS];
     if (!prologue("mean", a, n_dims, dims, mask, true)) return NULL;
     double count = (double)reduced_count(a, mask); /* 0: NaN, like PyTorch */
@@ -179,6 +182,7 @@ static volt_status prod_backward(volt_node *node, volt_tensor *g, volt_tensor **
 }
 
 volt_tensor *volt_prod(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
+    VOLT_BF16_VIA_F32(a, w, volt_prod(w, n_dims, dims, keepdim))
     bool mask[VOLT_MAX_DIMS];
     if (!prologue("prod", a, n_dims, dims, mask, false)) return NULL;
     if (!volt_dtype_is_float(a->dtype)) return reduce_integer(true, a, mask, keepdim);
@@ -212,6 +216,7 @@ static volt_status var_std_backward(volt_node *node, volt_tensor *g, volt_tensor
 static volt_tensor *var_std(const char *op, const volt_tensor *a, int n_dims, const int *dims,
                             double correction, bool keepdim, bool root) {
     VOLT_TRACE_OP(op);
+    VOLT_BF16_VIA_F32(a, w, var_std(op, w, n_dims, dims, correction, keepdim, root))
     bool mask[VOLT_MAX_DIMS];
     if (!prologue(op, a, n_dims, dims, mask, true)) return NULL;
     double count = (double)reduced_count(a, mask);
@@ -256,6 +261,7 @@ static volt_status logsumexp_backward(volt_node *node, volt_tensor *g, volt_tens
 
 volt_tensor *volt_logsumexp(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
     VOLT_TRACE_OP("logsumexp");
+    VOLT_BF16_VIA_F32(a, w, volt_logsumexp(w, n_dims, dims, keepdim))
     bool mask[VOLT_MAX_DIMS];
     if (!prologue("logsumexp", a, n_dims, dims, mask, true)) return NULL;
     /* log(sum(exp(x - m))) + m with m the group's max (0 where it is not
@@ -303,6 +309,7 @@ static volt_status norm_backward(volt_node *node, volt_tensor *g, volt_tensor **
 
 volt_tensor *volt_norm(const volt_tensor *a, double p, int n_dims, const int *dims, bool keepdim) {
     VOLT_TRACE_OP("norm");
+    VOLT_BF16_VIA_F32(a, w, volt_norm(w, p, n_dims, dims, keepdim))
     bool mask[VOLT_MAX_DIMS];
     if (!prologue("norm", a, n_dims, dims, mask, true)) return NULL;
     volt_tensor *out;
@@ -359,6 +366,7 @@ static volt_status select_backward(volt_node *node, volt_tensor *g, volt_tensor 
 static volt_tensor *extreme_dim(const char *op, const volt_tensor *a, int dim, bool keepdim,
                                 volt_tensor **indices, bool is_max) {
     VOLT_TRACE_OP(op);
+    VOLT_BF16_VIA_F32(a, w, extreme_dim(op, w, dim, keepdim, indices, is_max))
     if (indices) *indices = NULL;
     if (!volt_check_not_null(op, a, "a") || !volt_check_device_supported(op, a)) return NULL;
     int d = volt_normalize_dim(op, a, dim);
@@ -436,6 +444,7 @@ static volt_status extreme_all_backward(volt_node *node, volt_tensor *g, volt_te
 
 static volt_tensor *extreme_all(const char *op, const volt_tensor *a, bool is_max) {
     VOLT_TRACE_OP(op);
+    VOLT_BF16_VIA_F32(a, w, extreme_all(op, w, is_max))
     if (!volt_check_not_null(op, a, "a") || !volt_check_device_supported(op, a)) return NULL;
     if (!check_ordered(op, a)) return NULL;
     char buf[96];

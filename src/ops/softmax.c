@@ -1,5 +1,6 @@
 /* softmax.c: softmax and log_softmax along one dim (f32, f64) with their
- * fused backward. Kernels: ops/cpu/softmax.c. */
+ * fused backward. Kernels: ops/cpu/softmax.c. bf16: computed in f32, the
+ * result rounded to bf16 (ops/bf16.c). */
 #include "ops/cpu/softmax.h"
 
 /* node->iargs[0] = dim, iargs[1] = 1 for log_softmax; saved[0] = output. */
@@ -17,6 +18,7 @@ static volt_status softmax_backward(volt_node *node, volt_tensor *g, volt_tensor
 
 static volt_tensor *softmax_impl(const char *op, const volt_tensor *a, int dim, bool log) {
     VOLT_TRACE_OP(op);
+    VOLT_BF16_VIA_F32(a, w, softmax_impl(op, w, dim, log))
     if (!volt_check_not_null(op, a, "a") || !volt_check_device_supported(op, a) ||
         !volt_check_f32_f64(op, a))
         return NULL;

@@ -1,7 +1,8 @@
 /* unary.c: unary elementwise ops — neg, exp, log, log1p, sqrt, rsqrt, abs,
  * sign, clamp, logical_not and where — and volt_unary_apply, the path every
  * unary op and activation takes: validate, promote, run the kernel, record
- * one node whose backward is a single fused kernel (ops/cpu/unary.c). */
+ * one node whose backward is a single fused kernel (ops/cpu/unary.c). bf16
+ * inputs run the f32 op and round its result (ops/bf16.c). */
 #include <math.h>
 #include <stdio.h>
 
@@ -145,6 +146,13 @@ volt_tensor *volt_unary_apply(volt_unary_op op, const char *name, const volt_ten
                               double p1) {
     VOLT_TRACE_OP(name);
     if (!volt_check_not_null(name, a, "a") || !volt_check_device_supported(name, a)) return NULL;
+    /* bf16: the f32 op on the widened input, rounded back (ops/bf16.c). */
+    if (a->dtype == VOLT_BF16 && infos[op].cls != CLASS_LOGICAL) {
+        const volt_tensor *w = volt_bf16_widen(a);
+        volt_tensor *r = w ? volt_unary_apply(op, name, w, p0, p1) : NULL;
+        volt_bf16_drop(w, a);
+        return volt_bf16_narrow(r);
+    }
     volt_unary_args args = {p0, p1, 0, 0};
     const volt_tensor *x = kernel_input(op, name, a, &args);
     if (!x) return NULL;

@@ -1,6 +1,7 @@
 /* clip.c: gradient clipping — torch.nn.utils.clip_grad_norm_ (the norm of
  * all gradients together, accumulated in double, and an in-place rescale
- * when it exceeds max_norm) and clip_grad_value_ (an in-place clamp). */
+ * when it exceeds max_norm) and clip_grad_value_ (an in-place clamp). bf16
+ * gradients (precision "bf16-true") are summed exactly in double too. */
 #include <math.h>
 
 #include "optim/optim_impl.h"
@@ -18,10 +19,11 @@ static bool check_list(const char *op, volt_params params) {
                            (long long)i);
             return false;
         }
-        if (p->grad && ((p->grad->dtype != VOLT_F32 && p->grad->dtype != VOLT_F64) ||
+        volt_dtype d = p->grad ? p->grad->dtype : VOLT_F32;
+        if (p->grad && ((d != VOLT_F32 && d != VOLT_F64 && d != VOLT_BF16) ||
                         p->grad->device.type != VOLT_CPU)) {
             volt_error_set(VOLT_ERR_DTYPE,
-                           "%s: the gradient of parameter %lld is %s (f32 or f64 "
+                           "%s: the gradient of parameter %lld is %s (f32, f64 or bf16 "
                            "on the CPU needed)",
                            op, (long long)i, volt_shape_str(p->grad, buf, sizeof buf));
             return false;
@@ -46,6 +48,7 @@ static bool check_list(const char *op, volt_params params) {
 static void accumulate(const volt_tensor *grad, double p, double *acc) {
     volt_scope_begin();
     const volt_tensor *g = volt_tensor_is_contiguous(grad) ? grad : volt_contiguous(grad);
+    if (g && g->dtype == VOLT_BF16) g = volt_bf16_convert(g, VOLT_F32); /* exact */
     int64_t n = volt_tensor_numel(g);
     if (g && g->dtype == VOLT_F32)
         ACCUMULATE(float);

@@ -1,12 +1,14 @@
 /* cpu_update.c: the fused CPU update of each built-in optimizer — one loop
  * over a parameter that reads the parameter, its gradient and its state and
- * writes them back, in f32 and f64. Each element follows PyTorch 1.13's
+ * writes them back, in f32 and f64 (SGD also in bf16; the other optimizers
+ * take bf16 through optimizer.c's f32 copies). Each element follows PyTorch 1.13's
  * single-tensor implementation operation by operation (the same order, the
  * hyperparameters rounded to the parameter's dtype as PyTorch's scalars
  * are), so a step matches PyTorch's to the last bits in most elements.
  * Elements are independent: results do not depend on the thread count. */
 #include <math.h>
 #include <omp.h>
+#include <string.h>
 
 #include "optim/cpu_update.h"
 
@@ -84,10 +86,50 @@ static bool sgd_is_plain_momentum(const volt_optim_update *u, bool fresh) {
            !hp->nesterov && !hp->maximize;
 }
 
+/* bf16 parameter, gradient and momentum buffer (precision "bf16-true"):
+ * sgd_f32's operations in f32 per element, the parameter and buffer rounded
+ * to bf16 (nearest even) when stored — what optimizer.c's generic bf16 path
+ * computes, without its f32 copies. */
+static inline float bf16_load(uint16_t v) {
+    uint32_t u = (uint32_t)v << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline uint16_t bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* quiet NaN */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static void sgd_bf16(uint16_t *restrict p, const uint16_t *restrict g, uint16_t *restrict buf,
+                     int64_t n, const volt_optim_hparams *hp, bool fresh) {
+    const float wd = (float)hp->weight_decay, mom = (float)hp->momentum;
+    const float keep = (float)(1.0 - hp->dampening), neg_lr = (float)(-hp->lr);
+    const bool use_wd = hp->weight_decay != 0, use_mom = hp->momentum != 0;
+    const bool nesterov = hp->nesterov, maximize = hp->maximize;
+    OMP_FOR for (int64_t i = 0; i < n; i++) {
+        float pi = bf16_load(p[i]), gi = bf16_load(g[i]);
+        float d = maximize ? -gi : gi;
+        if (use_wd) d = d + wd * pi;
+        if (use_mom) {
+            float b = fresh ? d : bf16_load(buf[i]) * mom + keep * d;
+            buf[i] = bf16_round(b);
+            d = nesterov ? d + mom * b : b;
+        }
+        p[i] = bf16_round(pi + neg_lr * d);
+    }
+}
+
 void volt_cpu_sgd_update(const volt_optim_update *u) {
     int64_t n = volt_tensor_numel(u->param);
     bool fresh = u->fresh & 1u;
-    if (sgd_is_plain_momentum(u, fresh))
+    if (u->param->dtype == VOLT_BF16)
+        sgd_bf16(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp,
+                 fresh);
+    else if (sgd_is_plain_momentum(u, fresh))
         sgd_momentum_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n,
                          u->hp);
     else if (u->param->dtype == VOLT_F32)

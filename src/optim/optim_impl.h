@@ -65,8 +65,10 @@ typedef struct {
     /* Whether slot i is used under hp, and the value it starts with. */
     bool (*slot_used)(const volt_optim_hparams *hp, int slot);
     double (*slot_init)(const volt_optim_hparams *hp, int slot);
-    /* The fused update of one parameter (f32 or f64, contiguous). */
+    /* The fused update of one parameter (f32 or f64, contiguous; bf16 too
+     * when bf16_native, else optimizer.c runs it on f32 copies). */
     void (*update)(const volt_optim_update *u);
+    bool bf16_native;
 } volt_optim_class;
 
 typedef struct {

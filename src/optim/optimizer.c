@@ -95,8 +95,8 @@ static bool check_params(const volt_optimizer *opt, volt_params params, const ch
         const char *what = NULL;
         if (!t)
             what = "is NULL";
-        else if (t->dtype != VOLT_F32 && t->dtype != VOLT_F64)
-            what = "is not f32 or f64";
+        else if (t->dtype != VOLT_F32 && t->dtype != VOLT_F64 && t->dtype != VOLT_BF16)
+            what = "is not f32, f64 or bf16";
         else if (t->device.type != VOLT_CPU)
             what = "is not on the CPU (the CPU optimizers take CPU tensors)";
         else if (!volt_tensor_is_contiguous(t))
@@ -211,6 +211,38 @@ static bool make_slots(volt_optimizer *opt, int64_t i, const volt_optim_hparams 
     return true;
 }
 
+/* The update of a bf16 parameter (precision "bf16-true"): the f32 update on
+ * widened copies of the parameter, its gradient and its state, the results
+ * rounded back to bf16 — f32 arithmetic per element, parameter and state
+ * stored in bf16 as PyTorch keeps them (no f32 master copy). Grad mode is
+ * off. */
+static volt_status update_bf16(const volt_optim_class *cls, const volt_optim_update *u,
+                               volt_tensor *const *slots, unsigned used) {
+    volt_tensor *p32 = volt_bf16_convert(u->param, VOLT_F32);
+    volt_tensor *g32 = volt_bf16_convert(u->grad, VOLT_F32);
+    volt_tensor *s32[VOLT_OPTIM_MAX_SLOTS] = {0};
+    bool ok = p32 && g32;
+    volt_optim_update w = *u;
+    for (int s = 0; ok && s < cls->n_slots; s++) {
+        if (!(used & (1u << s))) continue;
+        s32[s] = volt_bf16_convert(slots[s], VOLT_F32);
+        ok = s32[s] != NULL;
+        if (ok) w.slot[s] = volt_tensor_data(s32[s]);
+    }
+    if (ok) {
+        w.param = p32;
+        w.grad = g32;
+        cls->update(&w);
+        volt_bf16_copy_into(u->param, p32);
+        for (int s = 0; s < cls->n_slots; s++)
+            if (s32[s]) volt_bf16_copy_into(slots[s], s32[s]);
+    }
+    volt_tensor_free(p32);
+    volt_tensor_free(g32);
+    for (int s = 0; s < cls->n_slots; s++) volt_tensor_free(s32[s]);
+    return ok ? VOLT_OK : volt_error_status();
+}
+
 static volt_status step_impl(volt_optimizer *opt) {
     for (int gi = 0; gi < opt->n_groups; gi++) {
         const volt_optim_group *g = &opt->groups[gi];
@@ -237,7 +269,15 @@ static volt_status step_impl(volt_optimizer *opt) {
                     used |= 1u << s;
                 }
             u.fresh = st->fresh & used;
-            opt->cls->update(&u);
+            if (p->dtype == VOLT_BF16 && !opt->cls->bf16_native) {
+                volt_status bs = update_bf16(opt->cls, &u, st->slot, used);
+                if (bs != VOLT_OK) {
+                    volt_no_grad_end();
+                    return bs;
+                }
+            } else {
+                opt->cls->update(&u);
+            }
             st->fresh &= ~used;
             volt_storage_bump_version(p->storage);
             for (int s = 0; s < opt->cls->n_slots; s++)

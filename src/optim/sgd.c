@@ -58,6 +58,7 @@ const volt_optim_class volt_sgd_class = {
     .validate = validate,
     .slot_used = slot_used,
     .update = volt_cpu_sgd_update,
+    .bf16_native = true,
 };
 
 volt_optimizer *volt_sgd_new(volt_params params, const volt_sgd_options *options) {

@@ -10,11 +10,16 @@
 #include "volt/ops.h"
 
 /* The precision values the trainer takes, NULL-terminated: "32-true" (the
- * default), "32", "bf16-mixed", "bf16". */
+ * default), "32", "bf16-mixed", "bf16", "bf16-true". */
 extern const char *const volt_precision_values[];
 
+/* Whether precision is "bf16-true": the trainer casts the module to bf16 at
+ * setup (volt_module_to_dtype) and every op runs on bf16 tensors (no
+ * autocast). */
+bool volt_precision_bf16_true(const char *precision);
+
 /* VOLT_AUTOCAST_BF16 for "bf16-mixed" and "bf16", else VOLT_AUTOCAST_OFF
- * (NULL included). */
+ * (NULL and "bf16-true" included). */
 volt_autocast_mode volt_precision_autocast(const char *precision);
 
 /* Checks the names of a run's accelerator, strategy and precision (NULL:

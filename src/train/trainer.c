@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/precision_impl.h"
 #include "train/train_impl.h"
 
 volt_trainer *volt_trainer_new(const volt_trainer_config *cfg) {
@@ -245,6 +246,12 @@ static volt_status run_stage(volt_trainer *t, volt_stage stage, volt_metrics *me
     if (!st) st = volt_datamodule_setup(t->data, stage);
     if (st) return volt_hook_fail(t, &s, VOLT_HK_SETUP, st);
     if ((st = volt_hook_run(t, &s, VOLT_HK_SETUP))) return st;
+    /* bf16-true: the module's parameters and buffers become bf16 after its
+     * setup and before configure_optimizers and any restore (Lightning's
+     * precision plugin convert_module); they stay bf16 after the run. */
+    if (volt_precision_bf16_true(t->cfg.precision) &&
+        (st = volt_module_to_dtype(t->module, VOLT_BF16)))
+        return volt_hook_fail(t, &s, VOLT_HK_SETUP, st);
     if ((st = volt_ckpt_restore_modules(t))) return st;
     if (stage == VOLT_STAGE_FIT) {
         st = volt_fit_run(t);

@@ -186,7 +186,7 @@ static void expect_refused(const char *precision, volt_status status, const char
 static void test_refused(void **state) {
     (void)state;
     expect_refused("16-mixed", VOLT_ERR_UNSUPPORTED, "is not supported yet");
-    expect_refused("bf16-true", VOLT_ERR_UNSUPPORTED, "is not supported yet");
+    expect_refused("16-true", VOLT_ERR_UNSUPPORTED, "is not supported yet");
     expect_refused("64-true", VOLT_ERR_UNSUPPORTED, "is not supported yet");
     expect_refused("bf16_mixed", VOLT_ERR_INVALID_ARGUMENT, "is unknown");
     volt_trainer_config c = quiet_config();

@@ -1,0 +1,119 @@
+/* bf16.c: the general rule by which floating ops take bf16 tensors
+ * (precision "bf16-true"): the bf16 operands are widened to f32 (exact), the
+ * op runs its f32 kernel, and its floating result is rounded back to bf16 (to
+ * nearest even). Both conversions are differentiable (their backward converts
+ * the gradient the other way), so the backward runs the f32 backward on the
+ * widened gradient and rounds the input gradients to bf16: each op's result
+ * and gradients are the f32 op's, rounded once, as PyTorch's CPU kernels
+ * compute bf16 (in f32 "opmath"). The conversions of contiguous tensors run
+ * as vectorised loops (the generic strided copy goes through double); the
+ * f32 temporaries are freed at once (the graph keeps what it needs). */
+#include <string.h>
+
+#include "ops/autocast_impl.h"
+#include "ops/cpu/cpu_kernels.h"
+
+#define BLOCK 4096
+
+static void widen_block(float *dst, const uint16_t *src, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(&dst[i], &u, sizeof u);
+    }
+}
+
+static void cpu_bf16_to_f32(float *dst, const uint16_t *src, int64_t n) {
+    int64_t blocks = (n + BLOCK - 1) / BLOCK;
+#pragma omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads())          \
+    schedule(static)
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t i0 = b * BLOCK, len = n - i0 < BLOCK ? n - i0 : BLOCK;
+        widen_block(dst + i0, src + i0, len);
+    }
+}
+
+/* Whether dst = src converted can take the fast loops: f32 <-> bf16, both
+ * contiguous, the same element count. */
+static bool fast_pair(const volt_tensor *dst, const volt_tensor *src) {
+    bool pair = (dst->dtype == VOLT_F32 && src->dtype == VOLT_BF16) ||
+                (dst->dtype == VOLT_BF16 && src->dtype == VOLT_F32);
+    return pair && dst->device.type == VOLT_CPU && src->device.type == VOLT_CPU &&
+           volt_tensor_is_contiguous(dst) && volt_tensor_is_contiguous(src) &&
+           volt_tensor_numel(dst) == volt_tensor_numel(src);
+}
+
+void volt_bf16_copy_into(volt_tensor *dst, const volt_tensor *src) {
+    if (!fast_pair(dst, src)) {
+        volt_cpu_copy(dst, src);
+        return;
+    }
+    int64_t n = volt_tensor_numel(src);
+    if (dst->dtype == VOLT_F32)
+        cpu_bf16_to_f32(volt_tensor_data(dst), volt_tensor_data(src), n);
+    else
+        volt_cpu_f32_to_bf16(volt_tensor_data(dst), volt_tensor_data(src), n);
+}
+
+/* Whether t's elements fill a block of memory without gaps in some order of
+ * its dims (a transposed or permuted contiguous tensor), all strides > 0. */
+static bool dense_permuted(const volt_tensor *t) {
+    int64_t span = 1;
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->shape[i] == 1) continue;
+        if (t->strides[i] <= 0) return false;
+        span += (t->shape[i] - 1) * t->strides[i];
+    }
+    return span == volt_tensor_numel(t);
+}
+
+volt_tensor *volt_bf16_convert(const volt_tensor *t, volt_dtype dtype) {
+    bool pair = (t->dtype == VOLT_F32 && dtype == VOLT_BF16) ||
+                (t->dtype == VOLT_BF16 && dtype == VOLT_F32);
+    if (pair && t->ndim > 0 && !volt_tensor_is_contiguous(t) && dense_permuted(t)) {
+        /* Same layout in the new dtype (a transposed weight stays a transposed
+         * view, which the products read without a copy). */
+        int64_t n = volt_tensor_numel(t);
+        volt_tensor *flat = volt_tensor_new(dtype, t->device, 1, &n);
+        volt_tensor *src = flat ? volt_tensor_alias(t, 1, &n, NULL, t->offset) : NULL;
+        volt_tensor *out = src ? volt_tensor_alias(flat, t->ndim, t->shape, t->strides, 0) : NULL;
+        if (out) volt_bf16_copy_into(flat, src);
+        volt_tensor_free(src);
+        volt_tensor_free(flat);
+        return out;
+    }
+    volt_tensor *out = volt_tensor_new(dtype, t->device, t->ndim, t->shape);
+    if (out) volt_bf16_copy_into(out, t);
+    return out;
+}
+
+/* The gradient converted to the input's dtype (node->iargs[0]). */
+static volt_status convert_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    volt_dtype d = (volt_dtype)node->iargs[0];
+    grads[0] = g->dtype == d ? g : volt_bf16_convert(g, d);
+    return grads[0] ? VOLT_OK : volt_error_status();
+}
+
+/* t (f32 or bf16) converted to dtype, recorded like volt_to_dtype. */
+static volt_tensor *convert_recorded(const volt_tensor *t, volt_dtype dtype) {
+    volt_tensor *out = volt_bf16_convert(t, dtype);
+    if (out && volt_autograd_should_record(1, &t)) {
+        volt_node *node = volt_autograd_record("to_dtype", convert_backward, out, 1, &t);
+        if (node) node->iargs[0] = t->dtype;
+    }
+    return out;
+}
+
+const volt_tensor *volt_bf16_widen(const volt_tensor *t) {
+    return t && t->dtype == VOLT_BF16 ? convert_recorded(t, VOLT_F32) : t;
+}
+
+void volt_bf16_drop(const volt_tensor *widened, const volt_tensor *t) {
+    if (widened && widened != t) volt_tensor_free((volt_tensor *)widened);
+}
+
+volt_tensor *volt_bf16_narrow(volt_tensor *t) {
+    if (!t || t->dtype != VOLT_F32) return t;
+    volt_tensor *r = convert_recorded(t, VOLT_BF16);
+    volt_tensor_free(t);
+    return r;
+}

@@ -1,0 +1,413 @@
+/* test_bf16_ops.c: floating ops on bf16 tensors (precision "bf16-true").
+ * The rule (ops/bf16.c): a bf16 op is the f32 op on the widened operands,
+ * its result rounded to bf16 once; its gradients are the f32 backward on the
+ * widened output gradient, rounded once. So each elementwise op, reduction,
+ * softmax, loss, dropout, max-pool and batch norm, forward and backward,
+ * must equal the f32 op on the same (bf16-representable) inputs rounded to
+ * bf16 bit for bit. Products (matmul, addmm/Linear, bmm) run as under bf16
+ * autocast (f32 accumulation in another order than the plain f32 kernel):
+ * two f32 sums of the same products differ by far less than half a bf16
+ * step, so after rounding they differ by at most one bf16 step, 2^-7 of a
+ * value in [1, 2) — the tolerance, taken relative to the largest value. The
+ * optimizers update bf16 parameters in f32 and store bf16 parameters and
+ * state; module_to_dtype casts parameters and floating buffers; ops that
+ * have no bf16 path still refuse it with a dtype error. */
+#include "volt_test.h"
+
+#include <math.h>
+#include <stdio.h>
+
+/* randn values rounded to bf16 (so the f32 and bf16 inputs are equal). */
+static volt_tensor *bf16_randn(int ndim, const int64_t *shape, uint64_t seed) {
+    volt_generator g = volt_generator_make(seed, 0);
+    return volt_to_dtype(volt_randn(ndim, shape, VOLT_F32, &g), VOLT_BF16);
+}
+
+static volt_tensor *leaf(const volt_tensor *t, volt_dtype d) {
+    return volt_requires_grad(volt_to_dtype(t, d), true);
+}
+
+/* got (bf16) holds exactly want (f32) rounded to bf16. */
+static void assert_rounded_equal(const volt_tensor *got, const volt_tensor *want,
+                                 const char *what) {
+    assert_non_null(got);
+    assert_non_null(want);
+    if (got->dtype != VOLT_BF16)
+        fail_msg("%s: result is %s, not bf16", what, volt_dtype_name(got->dtype));
+    volt_tensor *r = volt_to_dtype(want, VOLT_BF16);
+    assert_int_equal(volt_tensor_numel(got), volt_tensor_numel(r));
+    for (int64_t i = 0; i < volt_tensor_numel(r); i++) {
+        double a = volt_tensor_get_flat(got, i), b = volt_tensor_get_flat(r, i);
+        if (!(a == b || (isnan(a) && isnan(b))))
+            fail_msg("%s: element %lld is %.9g, want %.9g", what, (long long)i, a, b);
+    }
+}
+
+/* |got - bf16(want)| <= 2^-7 max|want| (one bf16 step). */
+static void assert_within_step(const volt_tensor *got, const volt_tensor *want, const char *what) {
+    assert_non_null(got);
+    assert_non_null(want);
+    assert_int_equal(got->dtype, VOLT_BF16);
+    double m = 0, d = 0;
+    for (int64_t i = 0; i < volt_tensor_numel(want); i++) {
+        double w = volt_tensor_get_flat(want, i);
+        m = fmax(m, fabs(w));
+        d = fmax(d, fabs(volt_tensor_get_flat(got, i) - w));
+    }
+    if (d > ldexp(m, -7)) fail_msg("%s: max |diff| %g > 2^-7 * %g", what, d, m);
+}
+
+typedef volt_tensor *(*unary_fn)(const volt_tensor *x);
+
+/* fn on bf16 x and on f32 x (same values): forward and backward (output
+ * gradient gout, bf16) agree as the rule says. */
+static void check_unary(unary_fn fn, const volt_tensor *x, const char *what, bool exact) {
+    volt_tensor *xb = leaf(x, VOLT_BF16), *xf = leaf(x, VOLT_F32);
+    volt_tensor *yb = fn(xb), *yf = fn(xf);
+    assert_non_null(yb);
+    VT_ASSERT_NO_ERROR();
+    if (exact)
+        assert_rounded_equal(yb, yf, what);
+    else
+        assert_within_step(yb, yf, what);
+    volt_tensor *gout = bf16_randn(yb->ndim, yb->shape, 99);
+    assert_int_equal(volt_backward_ex(yb, gout, false), VOLT_OK);
+    assert_int_equal(volt_backward_ex(yf, volt_to_dtype(gout, VOLT_F32), false), VOLT_OK);
+    assert_non_null(xb->grad);
+    char gw[96];
+    snprintf(gw, sizeof gw, "%s (gradient)", what);
+    if (exact)
+        assert_rounded_equal(xb->grad, xf->grad, gw);
+    else
+        assert_within_step(xb->grad, xf->grad, gw);
+}
+
+static volt_tensor *f_relu(const volt_tensor *x) { return volt_relu(x); }
+static volt_tensor *f_tanh(const volt_tensor *x) { return volt_tanh(x); }
+static volt_tensor *f_sigmoid(const volt_tensor *x) { return volt_sigmoid(x); }
+static volt_tensor *f_gelu(const volt_tensor *x) { return volt_gelu(x, false); }
+static volt_tensor *f_exp(const volt_tensor *x) { return volt_exp(x); }
+static volt_tensor *f_neg(const volt_tensor *x) { return volt_neg(x); }
+static volt_tensor *f_clamp(const volt_tensor *x) { return volt_clamp(x, -0.5, 0.5); }
+/* ln and sqrt run on |x| (x is the bf16 input, abs is exact). */
+static volt_tensor *f_log_abs(const volt_tensor *x) { return volt_ln(volt_abs(x)); }
+static volt_tensor *f_sqrt_abs(const volt_tensor *x) { return volt_sqrt(volt_abs(x)); }
+static volt_tensor *f_add_scalar(const volt_tensor *x) { return volt_add_scalar(x, 0.1); }
+static volt_tensor *f_mul_scalar(const volt_tensor *x) { return volt_mul_scalar(x, 3.3); }
+static volt_tensor *f_div_scalar(const volt_tensor *x) { return volt_div_scalar(x, 7.0); }
+static volt_tensor *f_sum_dim(const volt_tensor *x) { return volt_sum(x, VOLT_DIMS(1), false); }
+static volt_tensor *f_mean_all(const volt_tensor *x) { return volt_mean_all(x); }
+static volt_tensor *f_mean_keep(const volt_tensor *x) { return volt_mean(x, VOLT_DIMS(0), true); }
+static volt_tensor *f_var(const volt_tensor *x) { return volt_var(x, VOLT_DIMS(1), 1.0, false); }
+static volt_tensor *f_logsumexp(const volt_tensor *x) {
+    return volt_logsumexp(x, VOLT_DIMS(1), false);
+}
+static volt_tensor *f_max_dim(const volt_tensor *x) { return volt_max(x, 1, false, NULL); }
+static volt_tensor *f_softmax(const volt_tensor *x) { return volt_softmax(x, 1); }
+static volt_tensor *f_log_softmax(const volt_tensor *x) { return volt_log_softmax(x, -1); }
+static volt_tensor *f_flatten_relu(const volt_tensor *x) {
+    return volt_relu(volt_flatten(volt_reshape(x, VOLT_SHAPE(3, 2, 4)), 1, -1));
+}
+
+static void test_unary_and_reductions(void **state) {
+    (void)state;
+    volt_tensor *x = bf16_randn(VOLT_SHAPE(6, 4), 1);
+    const struct {
+        unary_fn fn;
+        const char *name;
+    } cases[] = {
+        {f_relu, "relu"},
+        {f_tanh, "tanh"},
+        {f_sigmoid, "sigmoid"},
+        {f_gelu, "gelu"},
+        {f_exp, "exp"},
+        {f_neg, "neg"},
+        {f_clamp, "clamp"},
+        {f_log_abs, "ln(|x|)"},
+        {f_sqrt_abs, "sqrt(|x|)"},
+        {f_add_scalar, "add_scalar"},
+        {f_mul_scalar, "mul_scalar"},
+        {f_div_scalar, "div_scalar"},
+        {f_sum_dim, "sum(dim 1)"},
+        {f_mean_all, "mean_all"},
+        {f_mean_keep, "mean(keepdim)"},
+        {f_var, "var"},
+        {f_logsumexp, "logsumexp"},
+        {f_max_dim, "max(dim)"},
+        {f_softmax, "softmax"},
+        {f_log_softmax, "log_softmax"},
+        {f_flatten_relu, "reshape/flatten/relu"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        volt_scope_begin();
+        check_unary(cases[i].fn, x, cases[i].name, true);
+        volt_scope_end();
+    }
+}
+
+/* Binary ops with broadcasting: both operands' gradients. */
+static void test_binary(void **state) {
+    (void)state;
+    volt_tensor *a = bf16_randn(VOLT_SHAPE(3, 4), 2), *b = bf16_randn(VOLT_SHAPE(4), 3);
+    volt_tensor *(*fns[])(const volt_tensor *, const volt_tensor *) = {volt_add, volt_sub, volt_mul,
+                                                                       volt_div, volt_maximum};
+    const char *names[] = {"add", "sub", "mul", "div", "maximum"};
+    for (int k = 0; k < 5; k++) {
+        volt_scope_begin();
+        volt_tensor *ab = leaf(a, VOLT_BF16), *bb = leaf(b, VOLT_BF16);
+        volt_tensor *af = leaf(a, VOLT_F32), *bf = leaf(b, VOLT_F32);
+        volt_tensor *yb = fns[k](ab, bb), *yf = fns[k](af, bf);
+        assert_rounded_equal(yb, yf, names[k]);
+        volt_tensor *gout = bf16_randn(VOLT_SHAPE(3, 4), 7);
+        assert_int_equal(volt_backward_ex(yb, gout, false), VOLT_OK);
+        assert_int_equal(volt_backward_ex(yf, volt_to_dtype(gout, VOLT_F32), false), VOLT_OK);
+        assert_rounded_equal(ab->grad, af->grad, names[k]);
+        assert_rounded_equal(bb->grad, bf->grad, names[k]);
+        volt_scope_end();
+    }
+    /* Comparisons give bool; bf16 with f32 gives f32 (like PyTorch). */
+    volt_scope_begin();
+    volt_tensor *ab = volt_to_dtype(a, VOLT_BF16);
+    volt_tensor *gt = volt_gt(ab, volt_scalar(0.0, VOLT_BF16));
+    assert_int_equal(gt->dtype, VOLT_BOOL);
+    for (int64_t i = 0; i < 12; i++)
+        assert_int_equal(volt_tensor_get_flat(gt, i) != 0, volt_tensor_get_flat(a, i) > 0);
+    assert_int_equal(volt_add(ab, volt_to_dtype(a, VOLT_F32))->dtype, VOLT_F32);
+    /* In place: f32 arithmetic, rounded into self: 1 + 2^-9 rounds to 1. */
+    volt_tensor *one = volt_ones(VOLT_SHAPE(2), VOLT_BF16);
+    assert_non_null(volt_add_scalar_(one, ldexp(1.0, -9)));
+    assert_true(volt_tensor_get_flat(one, 0) == 1.0);
+    assert_non_null(volt_mul_(one, volt_full(VOLT_SHAPE(2), 3.0, VOLT_F32)));
+    assert_true(volt_tensor_get_flat(one, 1) == 3.0);
+    assert_int_equal(one->dtype, VOLT_BF16);
+    volt_scope_end();
+}
+
+static volt_tensor *f_linear(const volt_tensor *x, const volt_tensor *w, const volt_tensor *b) {
+    return volt_addmm(b, x, volt_transpose(w, 0, 1), 1.0, 1.0);
+}
+
+/* Linear (addmm with a transposed weight) and matmul: within one bf16 step
+ * of the f32 product rounded, gradients likewise. */
+static void test_products(void **state) {
+    (void)state;
+    volt_tensor *x = bf16_randn(VOLT_SHAPE(8, 16), 4), *w = bf16_randn(VOLT_SHAPE(5, 16), 5);
+    volt_tensor *bias = bf16_randn(VOLT_SHAPE(5), 6);
+    volt_tensor *xb = leaf(x, VOLT_BF16), *wb = leaf(w, VOLT_BF16), *bb = leaf(bias, VOLT_BF16);
+    volt_tensor *xf = leaf(x, VOLT_F32), *wf = leaf(w, VOLT_F32), *bf = leaf(bias, VOLT_F32);
+    volt_tensor *yb = f_linear(xb, wb, bb), *yf = f_linear(xf, wf, bf);
+    assert_within_step(yb, yf, "linear");
+    volt_tensor *gout = bf16_randn(VOLT_SHAPE(8, 5), 8);
+    assert_int_equal(volt_backward_ex(yb, gout, false), VOLT_OK);
+    assert_int_equal(volt_backward_ex(yf, volt_to_dtype(gout, VOLT_F32), false), VOLT_OK);
+    assert_within_step(xb->grad, xf->grad, "linear dx");
+    assert_within_step(wb->grad, wf->grad, "linear dw");
+    assert_within_step(bb->grad, bf->grad, "linear db");
+    volt_tensor *a3 = bf16_randn(VOLT_SHAPE(2, 3, 16), 9), *b3 = bf16_randn(VOLT_SHAPE(16, 4), 10);
+    assert_within_step(volt_matmul(a3, b3),
+                       volt_matmul(volt_to_dtype(a3, VOLT_F32), volt_to_dtype(b3, VOLT_F32)),
+                       "batched matmul");
+    assert_int_equal(volt_autocast_get(), VOLT_AUTOCAST_OFF); /* restored */
+    assert_null(volt_matmul(xb, volt_zeros(VOLT_SHAPE(16, 5), VOLT_F32)));
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "dtypes differ (bf16 vs f32)");
+}
+
+static void test_loss_dropout_pool(void **state) {
+    (void)state;
+    volt_tensor *logits = bf16_randn(VOLT_SHAPE(6, 5), 11);
+    volt_tensor *target = volt_from_array((int64_t[]){0, 4, 2, 1, 3, 0}, VOLT_I64, VOLT_SHAPE(6));
+    volt_tensor *lb = leaf(logits, VOLT_BF16), *lf = leaf(logits, VOLT_F32);
+    volt_tensor *loss_b = volt_cross_entropy(lb, target), *loss_f = volt_cross_entropy(lf, target);
+    assert_rounded_equal(loss_b, loss_f, "cross_entropy"); /* the loss is bf16 */
+    assert_int_equal(volt_backward(loss_b), VOLT_OK);
+    assert_int_equal(volt_backward_ex(loss_f, volt_scalar(1.0, VOLT_F32), false), VOLT_OK);
+    assert_rounded_equal(lb->grad, lf->grad, "cross_entropy gradient");
+
+    /* Dropout: the same mask for the same generator state. */
+    volt_tensor *x = bf16_randn(VOLT_SHAPE(4, 50), 12);
+    volt_generator g1 = volt_generator_make(77, 0), g2 = volt_generator_make(77, 0);
+    volt_tensor *xb = leaf(x, VOLT_BF16), *xf = leaf(x, VOLT_F32);
+    volt_tensor *db = volt_dropout(xb, 0.3, true, &g1), *df = volt_dropout(xf, 0.3, true, &g2);
+    assert_rounded_equal(db, df, "dropout");
+    volt_tensor *gout = bf16_randn(VOLT_SHAPE(4, 50), 13);
+    assert_int_equal(volt_backward_ex(db, gout, false), VOLT_OK);
+    assert_int_equal(volt_backward_ex(df, volt_to_dtype(gout, VOLT_F32), false), VOLT_OK);
+    assert_rounded_equal(xb->grad, xf->grad, "dropout gradient");
+
+    /* Max pooling 2x2. */
+    volt_tensor *img = bf16_randn(VOLT_SHAPE(2, 3, 6, 6), 14);
+    volt_tensor *ib = leaf(img, VOLT_BF16), *iff = leaf(img, VOLT_F32);
+    const int64_t k[2] = {2, 2};
+    volt_tensor *pb = volt_max_pool2d(ib, k, NULL, NULL, NULL, false, NULL);
+    volt_tensor *pf = volt_max_pool2d(iff, k, NULL, NULL, NULL, false, NULL);
+    assert_rounded_equal(pb, pf, "max_pool2d");
+    volt_tensor *gp = bf16_randn(VOLT_SHAPE(2, 3, 3, 3), 15);
+    assert_int_equal(volt_backward_ex(pb, gp, false), VOLT_OK);
+    assert_int_equal(volt_backward_ex(pf, volt_to_dtype(gp, VOLT_F32), false), VOLT_OK);
+    assert_rounded_equal(ib->grad, iff->grad, "max_pool2d gradient");
+    volt_tensor *ab = volt_avg_pool2d(img, k, NULL, NULL, false, true);
+    assert_rounded_equal(ab,
+                         volt_avg_pool2d(volt_to_dtype(img, VOLT_F32), k, NULL, NULL, false, true),
+                         "avg_pool2d");
+}
+
+/* Batch norm in training: f32 statistics, bf16 running statistics updated
+ * like the f32 ones and rounded. */
+static void test_batch_norm(void **state) {
+    (void)state;
+    volt_tensor *x = bf16_randn(VOLT_SHAPE(4, 3, 5), 16);
+    volt_tensor *w = bf16_randn(VOLT_SHAPE(3), 17), *bias = bf16_randn(VOLT_SHAPE(3), 18);
+    volt_tensor *xb = leaf(x, VOLT_BF16), *wb = leaf(w, VOLT_BF16), *bb = leaf(bias, VOLT_BF16);
+    volt_tensor *xf = leaf(x, VOLT_F32), *wf = leaf(w, VOLT_F32), *bf = leaf(bias, VOLT_F32);
+    volt_tensor *rmb = volt_zeros(VOLT_SHAPE(3), VOLT_BF16),
+                *rvb = volt_ones(VOLT_SHAPE(3), VOLT_BF16);
+    volt_tensor *rmf = volt_zeros(VOLT_SHAPE(3), VOLT_F32),
+                *rvf = volt_ones(VOLT_SHAPE(3), VOLT_F32);
+    volt_tensor *yb = volt_batch_norm(xb, rmb, rvb, wb, bb, true, 0.1, 1e-5);
+    volt_tensor *yf = volt_batch_norm(xf, rmf, rvf, wf, bf, true, 0.1, 1e-5);
+    assert_rounded_equal(yb, yf, "batch_norm");
+    assert_rounded_equal(rmb, rmf, "running_mean");
+    assert_rounded_equal(rvb, rvf, "running_var");
+    volt_tensor *gout = bf16_randn(VOLT_SHAPE(4, 3, 5), 19);
+    assert_int_equal(volt_backward_ex(yb, gout, false), VOLT_OK);
+    assert_int_equal(volt_backward_ex(yf, volt_to_dtype(gout, VOLT_F32), false), VOLT_OK);
+    assert_rounded_equal(xb->grad, xf->grad, "batch_norm dx");
+    assert_rounded_equal(wb->grad, wf->grad, "batch_norm dweight");
+    assert_rounded_equal(bb->grad, bf->grad, "batch_norm dbias");
+}
+
+/* SGD with momentum on a bf16 parameter: f32 arithmetic per element, the
+ * parameter and momentum buffer stored as bf16 (computed by hand). */
+static void test_sgd(void **state) {
+    (void)state;
+    volt_tensor *p = volt_persist(volt_requires_grad(bf16_randn(VOLT_SHAPE(7), 20), true));
+    float p0[7], g[7], buf[7];
+    for (int i = 0; i < 7; i++) p0[i] = (float)volt_tensor_get_flat(p, i);
+    volt_optimizer *opt =
+        volt_sgd_new((volt_params){1, &p, NULL}, &(volt_sgd_options){.lr = 0.1, .momentum = 0.9});
+    assert_non_null(opt);
+    for (int step = 0; step < 2; step++) {
+        volt_scope_begin();
+        volt_optimizer_zero_grad(opt);
+        volt_tensor *loss = volt_sum_all(volt_mul(p, volt_mul(p, volt_scalar(1.5, VOLT_F32))));
+        assert_int_equal(loss->dtype, VOLT_BF16);
+        assert_int_equal(volt_backward(loss), VOLT_OK);
+        assert_int_equal(p->grad->dtype, VOLT_BF16);
+        for (int i = 0; i < 7; i++) g[i] = (float)volt_tensor_get_flat(p->grad, i);
+        assert_int_equal(volt_optimizer_step(opt), VOLT_OK);
+        for (int i = 0; i < 7; i++) {
+            float b = step == 0 ? g[i] : buf[i] * 0.9f + 1.0f * g[i];
+            buf[i] = volt_bf16_to_f32(volt_f32_to_bf16(b));
+            float want = volt_bf16_to_f32(volt_f32_to_bf16(p0[i] + -0.1f * b));
+            assert_true((float)volt_tensor_get_flat(p, i) == want);
+            p0[i] = want;
+        }
+        volt_scope_end();
+    }
+    assert_int_equal(p->dtype, VOLT_BF16);
+    volt_optimizer_free(opt);
+    volt_tensor_free(p);
+}
+
+/* Gradient clipping on bf16 gradients: the norm of [3, 4] is 5; scaled to
+ * norm 1: [0.6, 0.8] rounded to bf16; clip by value clamps. */
+static void test_clip(void **state) {
+    (void)state;
+    volt_tensor *p = volt_persist(volt_requires_grad(volt_zeros(VOLT_SHAPE(2), VOLT_BF16), true));
+    volt_scope_begin();
+    volt_tensor *w = volt_from_array((float[]){3, 4}, VOLT_F32, VOLT_SHAPE(2));
+    assert_int_equal(volt_backward(volt_sum_all(volt_mul(p, w))), VOLT_OK);
+    volt_scope_end();
+    volt_params ps = {1, &p, NULL};
+    assert_true(volt_clip_grad_norm(ps, 1.0, 2.0, true) == 5.0);
+    assert_int_equal(p->grad->dtype, VOLT_BF16);
+    assert_true(volt_tensor_get_flat(p->grad, 0) == volt_bf16_to_f32(volt_f32_to_bf16(0.6f)));
+    assert_true(volt_tensor_get_flat(p->grad, 1) == volt_bf16_to_f32(volt_f32_to_bf16(0.8f)));
+    assert_int_equal(volt_clip_grad_value(ps, 0.7), VOLT_OK);
+    assert_true(volt_tensor_get_flat(p->grad, 1) == volt_bf16_to_f32(volt_f32_to_bf16(0.7f)));
+    volt_tensor_free(p);
+}
+
+/* Adam: one step moves every element by about lr (sign of the gradient). */
+static void test_adam(void **state) {
+    (void)state;
+    volt_tensor *p =
+        volt_persist(volt_requires_grad(volt_full(VOLT_SHAPE(4), 1.0, VOLT_BF16), true));
+    volt_optimizer *opt =
+        volt_adam_new((volt_params){1, &p, NULL}, &(volt_adam_options){.lr = 0.125});
+    assert_non_null(opt);
+    volt_scope_begin();
+    volt_tensor *loss = volt_sum_all(
+        volt_mul(p, volt_from_array((float[]){1, -2, 3, -4}, VOLT_F32, VOLT_SHAPE(4))));
+    assert_int_equal(volt_backward(loss), VOLT_OK);
+    assert_int_equal(volt_optimizer_step(opt), VOLT_OK);
+    volt_scope_end();
+    const double want[4] = {0.875, 1.125, 0.875, 1.125};
+    VT_ASSERT_CLOSE(p, want, 4, 0, 1e-6);
+    assert_int_equal(p->dtype, VOLT_BF16);
+    volt_optimizer_free(opt);
+    volt_tensor_free(p);
+}
+
+static void test_module_to_dtype(void **state) {
+    (void)state;
+    volt_module m;
+    volt_module_init(&m, NULL);
+    volt_linear *fc = volt_linear_new(&m, "fc", 3, 2);
+    volt_batch_norm1d *bn = volt_batch_norm1d_new(&m, "bn", 2, NULL);
+    assert_non_null(fc);
+    assert_non_null(bn);
+    assert_int_equal(volt_module_to_dtype(&m, VOLT_BF16), VOLT_OK);
+    volt_params ps = volt_module_parameters(&m);
+    assert_int_equal(ps.count, 4);
+    for (int64_t i = 0; i < ps.count; i++) {
+        assert_int_equal(ps.tensors[i]->dtype, VOLT_BF16);
+        assert_true(ps.tensors[i]->requires_grad);
+    }
+    assert_int_equal(volt_module_get(&m, "bn.running_mean")->dtype, VOLT_BF16);
+    assert_int_equal(volt_module_get(&m, "bn.num_batches_tracked")->dtype, VOLT_I64);
+    volt_scope_begin();
+    volt_tensor *x = volt_to_dtype(volt_ones(VOLT_SHAPE(4, 3), VOLT_F32), VOLT_BF16);
+    volt_tensor *y = volt_batch_norm1d_forward(bn, volt_linear_forward(fc, x));
+    assert_non_null(y);
+    assert_int_equal(y->dtype, VOLT_BF16);
+    volt_scope_end();
+    assert_int_equal(volt_module_to_dtype(&m, VOLT_I64), VOLT_ERR_INVALID_ARGUMENT);
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "module_to_dtype: 'i64' is not a floating dtype");
+    assert_int_equal(volt_module_to_dtype(&m, VOLT_F32), VOLT_OK);
+    assert_int_equal(volt_module_get(&m, "fc.weight")->dtype, VOLT_F32);
+    volt_module_free(&m);
+}
+
+/* Ops without a bf16 path keep refusing it with a dtype error naming the op
+ * and the tensor; f16 stays refused everywhere. */
+static void test_refused(void **state) {
+    (void)state;
+    volt_tensor *x = volt_zeros(VOLT_SHAPE(1, 1, 4, 4), VOLT_BF16);
+    volt_tensor *w = volt_zeros(VOLT_SHAPE(2, 1, 3, 3), VOLT_BF16);
+    assert_null(volt_conv2d(x, w, NULL, NULL, NULL, NULL, 1));
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "conv2d: bf16[1,1,4,4] is not supported");
+    assert_null(volt_layer_norm(volt_zeros(VOLT_SHAPE(2, 4), VOLT_BF16), 1, NULL, NULL, 1e-5));
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "bf16[2,4] is not supported");
+    volt_tensor *h = volt_zeros(VOLT_SHAPE(2), VOLT_F16);
+    assert_null(volt_relu(h));
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "relu: f16[2] is not supported");
+    assert_null(volt_sgd_new((volt_params){1, &h, NULL}, &(volt_sgd_options){.lr = 0.1}));
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "is not f32, f64 or bf16");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        VT_TEST(test_unary_and_reductions),
+        VT_TEST(test_binary),
+        VT_TEST(test_products),
+        VT_TEST(test_loss_dropout_pool),
+        VT_TEST(test_batch_norm),
+        VT_TEST(test_sgd),
+        VT_TEST(test_clip),
+        VT_TEST(test_adam),
+        VT_TEST(test_module_to_dtype),
+        VT_TEST(test_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

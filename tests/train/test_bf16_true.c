@@ -1,0 +1,199 @@
+/* test_bf16_true.c: the trainer's precision "bf16-true": the module is cast
+ * to bf16 after its setup hook (parameters and buffers; Lightning's
+ * convert_module) and stays bf16 after fit; its forward converts the f32
+ * batch to the parameters' dtype (the module's choice here, as a Lightning
+ * module may do); no autocast is on; an MLP trains on a small
+ * classification set and its loss (bf16) falls; gradients and SGD's
+ * momentum are bf16; a weights checkpoint round-trips the bf16 weights bit
+ * for bit and a full one resumes training; Fabric refuses bf16-true with a
+ * clear error. */
+#include "train_fixture.h"
+
+#include <volt/fabric.h>
+
+#include <math.h>
+
+#define N_ITEMS 256
+#define N_FEATURES 16
+#define N_CLASSES 4
+#define EPOCHS 4
+#define MAX_STEPS (EPOCHS * N_ITEMS / 32)
+
+typedef struct {
+    volt_module base;
+    volt_linear *fc1, *fc2;
+    double losses[MAX_STEPS];
+    int n_losses, bf16_losses, autocast_steps;
+} mlp_module;
+
+static volt_tensor *mlp_forward(mlp_module *m, const volt_tensor *x) {
+    volt_tensor *w = volt_module_get(&m->base, "fc1.weight");
+    const volt_tensor *xin = x->dtype == w->dtype ? x : volt_to_dtype(x, w->dtype);
+    return volt_linear_forward(m->fc2, volt_relu(volt_linear_forward(m->fc1, xin)));
+}
+
+static volt_tensor *mlp_training_step(volt_module *self, volt_batch *b, int64_t i,
+                                      volt_step *step) {
+    (void)i, (void)step;
+    mlp_module *m = (mlp_module *)self;
+    m->autocast_steps += volt_autocast_get() != VOLT_AUTOCAST_OFF;
+    volt_tensor *loss = volt_cross_entropy(mlp_forward(m, b->x), b->y);
+    if (loss && m->n_losses < MAX_STEPS) {
+        m->bf16_losses += loss->dtype == VOLT_BF16;
+        m->losses[m->n_losses++] = volt_tensor_item(loss);
+    }
+    return loss;
+}
+
+static volt_tensor *mlp_eval_step(volt_module *self, volt_batch *b, int64_t i, volt_step *step) {
+    (void)i;
+    volt_tensor *y = mlp_forward((mlp_module *)self, b->x);
+    volt_log(step, "val_acc", volt_accuracy(y, b->y), 0);
+    return NULL;
+}
+
+static volt_status mlp_configure(volt_module *self, volt_optim_setup *o) {
+    volt_optimizer *sgd =
+        volt_sgd_new(volt_module_parameters(self), &(volt_sgd_options){.lr = 0.1, .momentum = 0.9});
+    return volt_optim_setup_add(o, sgd, NULL, VOLT_INTERVAL_EPOCH);
+}
+
+static const volt_module_ops mlp_ops = {
+    .name = "mlp",
+    .training_step = mlp_training_step,
+    .validation_step = mlp_eval_step,
+    .configure_optimizers = mlp_configure,
+};
+
+static void mlp_init(mlp_module *m) {
+    memset(m, 0, sizeof *m);
+    volt_module_init(&m->base, &mlp_ops);
+    volt_generator g = volt_generator_make(5, 0);
+    volt_linear_options o = {.gen = &g};
+    m->fc1 = volt_linear_new_ex(&m->base, "fc1", N_FEATURES, 64, &o);
+    m->fc2 = volt_linear_new_ex(&m->base, "fc2", 64, N_CLASSES, &o);
+    assert_non_null(m->fc2);
+}
+
+/* x [n, 16] f32 from randn; y = argmax(x W) for a fixed W [16, 4]. */
+static volt_dataset *classes_dataset(int64_t n, uint64_t seed) {
+    volt_scope_begin();
+    volt_generator g = volt_generator_make(seed, 0), gw = volt_generator_make(1234, 0);
+    volt_tensor *x = volt_randn(VOLT_SHAPE(n, N_FEATURES), VOLT_F32, &g);
+    volt_tensor *w = volt_randn(VOLT_SHAPE(N_FEATURES, N_CLASSES), VOLT_F32, &gw);
+    volt_tensor *y = volt_argmax(volt_matmul(x, w), 1, false);
+    volt_dataset *ds =
+        volt_tensor_dataset_new(2, (const char *const[]){"x", "y"}, (volt_tensor *const[]){x, y});
+    volt_scope_end();
+    return ds;
+}
+
+static double mean_of(const double *v, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += v[i];
+    return s / n;
+}
+
+static void test_bf16_true_trains(void **state) {
+    (void)state;
+    volt_dataset *train = classes_dataset(N_ITEMS, 1), *val = classes_dataset(64, 2);
+    volt_data_loader_options o = {.batch_size = 32};
+    volt_data_loader *tl = volt_data_loader_new(train, &o), *vl = volt_data_loader_new(val, &o);
+    mlp_module m;
+    mlp_init(&m);
+    volt_trainer_config c = quiet_config();
+    c.max_epochs = EPOCHS;
+    c.precision = "bf16-true";
+    volt_trainer *t = volt_trainer_new(&c);
+    assert_non_null(t);
+    assert_int_equal(volt_trainer_fit_loaders(t, &m.base, tl, vl, NULL), VOLT_OK);
+    assert_int_equal(m.n_losses, MAX_STEPS);
+    assert_int_equal(m.bf16_losses, MAX_STEPS);
+    assert_int_equal(m.autocast_steps, 0);
+    int per_epoch = N_ITEMS / 32;
+    double first = mean_of(m.losses, per_epoch);
+    double last = mean_of(m.losses + MAX_STEPS - per_epoch, per_epoch);
+    if (!(last < 0.5 * first)) fail_msg("loss %g -> %g did not halve", first, last);
+    volt_params ps = volt_module_parameters(&m.base);
+    for (int64_t i = 0; i < ps.count; i++) {
+        assert_int_equal(ps.tensors[i]->dtype, VOLT_BF16);
+        assert_true(!ps.tensors[i]->grad || ps.tensors[i]->grad->dtype == VOLT_BF16);
+    }
+    /* The weights checkpoint holds bf16 tensors; a module cast to bf16 loads
+     * them bit for bit. */
+    char path[1100];
+    snprintf(path, sizeof path, "%s/w.ckpt", fresh_dir("bf16_true"));
+    assert_int_equal(volt_trainer_save_checkpoint(t, path, true), VOLT_OK);
+    volt_checkpoint *ck = volt_checkpoint_open(path);
+    assert_non_null(ck);
+    volt_scope_begin();
+    volt_tensor *w = volt_checkpoint_tensor(ck, "state_dict.fc1.weight");
+    assert_non_null(w);
+    assert_int_equal(w->dtype, VOLT_BF16);
+    volt_scope_end();
+    volt_checkpoint_close(ck);
+    mlp_module m2;
+    mlp_init(&m2);
+    assert_int_equal(volt_module_to_dtype(&m2.base, VOLT_BF16), VOLT_OK);
+    assert_int_equal(volt_module_load_checkpoint(&m2.base, path, true, NULL), VOLT_OK);
+    volt_params p2 = volt_module_parameters(&m2.base);
+    for (int64_t i = 0; i < ps.count; i++)
+        for (int64_t k = 0; k < volt_tensor_numel(ps.tensors[i]); k++)
+            assert_true(volt_tensor_get_flat(ps.tensors[i], k) ==
+                        volt_tensor_get_flat(p2.tensors[i], k));
+    volt_module_free(&m2.base);
+    volt_trainer_free(t);
+    volt_module_free(&m.base);
+    volt_data_loader_free(tl);
+    volt_data_loader_free(vl);
+    volt_dataset_free(train);
+    volt_dataset_free(val);
+}
+
+/* A full checkpoint (bf16 weights and SGD momentum) resumes: fit for one
+ * more epoch from it. */
+static void test_bf16_true_resumes(void **state) {
+    (void)state;
+    volt_dataset *train = classes_dataset(64, 1);
+    volt_data_loader_options o = {.batch_size = 32};
+    volt_data_loader *tl = volt_data_loader_new(train, &o);
+    mlp_module m;
+    mlp_init(&m);
+    volt_trainer_config c = quiet_config();
+    c.max_epochs = 1;
+    c.precision = "bf16-true";
+    volt_trainer *t = volt_trainer_new(&c);
+    assert_int_equal(volt_trainer_fit_loaders(t, &m.base, tl, NULL, NULL), VOLT_OK);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/full.ckpt", fresh_dir("bf16_true_resume"));
+    assert_int_equal(volt_trainer_save_checkpoint(t, path, false), VOLT_OK);
+    volt_trainer_free(t);
+    mlp_module m2;
+    mlp_init(&m2);
+    c.max_epochs = 2;
+    t = volt_trainer_new(&c);
+    assert_int_equal(volt_trainer_fit_loaders(t, &m2.base, tl, NULL, path), VOLT_OK);
+    assert_int_equal(m2.n_losses, 2); /* the second epoch only */
+    assert_int_equal(volt_module_get(&m2.base, "fc2.bias")->dtype, VOLT_BF16);
+    volt_trainer_free(t);
+    volt_module_free(&m.base);
+    volt_module_free(&m2.base);
+    volt_data_loader_free(tl);
+    volt_dataset_free(train);
+}
+
+static void test_fabric_refuses(void **state) {
+    (void)state;
+    assert_null(volt_fabric_new(&(volt_fabric_options){.precision = "bf16-true"}));
+    VT_ASSERT_ERROR(VOLT_ERR_UNSUPPORTED,
+                    "fabric: precision 'bf16-true' is not supported by fabric");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        VT_TEST(test_bf16_true_trains),
+        VT_TEST(test_bf16_true_resumes),
+        VT_TEST(test_fabric_refuses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
