@@ -18,10 +18,8 @@
  * (default: the model's)  limit=N (training batches per epoch, 0: all)
  * threads=2  seed=42  data=DIR  profiler=simple (off by default)
  * precision=32-true|bf16-mixed|bf16-true (the trainer's precision; default
- * 32-true). bf16-true: the trainer casts the module to bf16; the forward
- * converts the f32 batch to the parameters' dtype, as Lightning's precision
- * plugin converts the input, and runs each convolution in f32 on widened
- * operands (volt's conv has no bf16 path yet), its result rounded to bf16.
+ * 32-true). bf16-true: the trainer casts the module and the batch's
+ * floating fields to bf16, as Lightning's precision plugin does.
  * mode=off: checkpointing, logger, progress bar and model summary off;
  * mode=defaults: volt_trainer_defaults() with no val loader (so no sanity
  * check). Writes under the current directory in defaults mode.
@@ -86,29 +84,16 @@ static volt_tensor *mlp_forward(net *m, const volt_tensor *x) {
     return volt_linear_forward(m->fc3, h);
 }
 
-/* A convolution layer; a bf16 input (bf16-true) runs in f32 on the widened
- * input and parameters, rounded back to bf16 (all differentiable). */
-static volt_tensor *conv(volt_conv2d_layer *layer, const volt_tensor *x) {
-    if (!x || x->dtype != VOLT_BF16) return volt_conv2d_layer_forward(layer, x);
-    volt_tensor *y = volt_conv2d(volt_to_dtype(x, VOLT_F32),
-                                 volt_to_dtype(volt_module_get(&layer->base, "weight"), VOLT_F32),
-                                 volt_to_dtype(volt_module_get(&layer->base, "bias"), VOLT_F32),
-                                 layer->stride, layer->padding, layer->dilation, layer->groups);
-    return volt_to_dtype(y, VOLT_BF16);
-}
-
 static volt_tensor *cnn_forward(net *m, const volt_tensor *x) {
-    volt_tensor *h = volt_relu(conv(m->conv1, x));
+    volt_tensor *h = volt_relu(volt_conv2d_layer_forward(m->conv1, x));
     h = volt_max_pool2d_layer_forward(m->pool, h);
-    h = volt_relu(conv(m->conv2, h));
+    h = volt_relu(volt_conv2d_layer_forward(m->conv2, h));
     h = volt_flatten(volt_max_pool2d_layer_forward(m->pool, h), 1, -1);
     h = volt_relu(volt_linear_forward(m->fc1, h));
     return volt_linear_forward(m->fc2, h);
 }
 
 static volt_tensor *net_forward(net *m, const volt_tensor *x) {
-    volt_dtype d = volt_module_parameters(&m->base).tensors[0]->dtype;
-    if (x && x->dtype != d) x = volt_to_dtype(x, d); /* bf16-true */
     return m->cnn ? cnn_forward(m, x) : mlp_forward(m, x);
 }
 

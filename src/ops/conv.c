@@ -416,7 +416,37 @@ static void record(const conv_args *a, volt_tensor *y, const volt_tensor *const 
 }
 
 static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
+                            const volt_tensor *bias, volt_dnnl_weight_cache *cache);
+
+/* bf16 operands (precision "bf16-true"): the f32 convolution under bf16
+ * autocast on the widened operands (the same products: bf16 inputs, f32
+ * sums), its result rounded to bf16 once; backward through the widening. */
+static volt_tensor *conv_bf16(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
+                              const volt_tensor *bias) {
+    if (w->dtype != VOLT_BF16 || (bias && bias->dtype != VOLT_BF16)) {
+        char bx[96], bw[96], bb[96];
+        volt_error_set(VOLT_ERR_DTYPE, "%s: input %s, weight %s and bias %s must share a dtype",
+                       a->op, volt_shape_str(x, bx, sizeof bx), volt_shape_str(w, bw, sizeof bw),
+                       bias ? volt_shape_str(bias, bb, sizeof bb) : "NULL");
+        return NULL;
+    }
+    const volt_tensor *wx = volt_bf16_widen(x), *ww = volt_bf16_widen(w);
+    const volt_tensor *wb = volt_bf16_widen(bias);
+    volt_tensor *r = NULL;
+    if (wx && ww && (wb || !bias)) {
+        volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
+        r = conv_op(a, wx, ww, wb, NULL); /* the widened weight is new: no cache */
+        volt_autocast_set(prev);
+    }
+    volt_bf16_drop(wx, x);
+    volt_bf16_drop(ww, w);
+    volt_bf16_drop(wb, bias);
+    return volt_bf16_narrow(r);
+}
+
+static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
                             const volt_tensor *bias, volt_dnnl_weight_cache *cache) {
+    if (x && w && x->dtype == VOLT_BF16) return conv_bf16(a, x, w, bias);
     VOLT_TRACE_OP(a->op);
     volt_conv_geom geo;
     int64_t x4[4], w4[4], y4[4];

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/precision_impl.h"
 #include "train/train_impl.h"
 
 #define NO_OFFSET ((size_t)-1)
@@ -168,10 +169,27 @@ bool volt_hook_defined(const volt_trainer *t, volt_hook_id id) {
 /* Lightning: on_before_batch_transfer, the strategy's batch_to_device (the
  * module's transfer_batch_to_device; on the CPU the default moves nothing),
  * on_after_batch_transfer. */
+/* precision "bf16-true": the batch's f32/f64 fields become bf16 (Lightning's
+ * convert_input), in the current scope like the batch itself. */
+static volt_status convert_input(volt_trainer *t, volt_batch *b) {
+    if (!b || !volt_precision_bf16_true(t->cfg.precision)) return VOLT_OK;
+    for (int i = 0; i < b->n_fields; i++) {
+        volt_tensor *f = b->fields[i];
+        if (!f || (f->dtype != VOLT_F32 && f->dtype != VOLT_F64)) continue;
+        volt_tensor *c = volt_to_dtype(f, VOLT_BF16);
+        if (!c) return volt_error_prefix(volt_error_status(), "precision bf16-true: batch field '%s'",
+                                         b->names[i]);
+        volt_status st = volt_batch_set(b, b->names[i], c);
+        if (st) return st;
+    }
+    return VOLT_OK;
+}
+
 volt_status volt_hook_batch_transfer(volt_trainer *t, volt_step *s) {
     volt_status st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_BATCH_TRANSFER);
     if (!st) st = volt_hook_run(t, s, VOLT_HK_TRANSFER_BATCH_TO_DEVICE);
     if (!st) st = volt_hook_run(t, s, VOLT_HK_ON_AFTER_BATCH_TRANSFER);
+    if (!st) st = convert_input(t, s->batch);
     return st;
 }
 

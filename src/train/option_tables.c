@@ -26,9 +26,10 @@ const volt_option volt_trainer_config_table[] = {
       VOLT_GE(-1), VOLT_NULLABLE),
     T(num_nodes, INT, "1", "nodes (started by mpirun/srun)", VOLT_GE(1)),
     T(precision, CHOICE, "32-true",
-      "numeric precision: 32-true, or bf16-mixed (matmul, linear and conv in bf16 under autocast, "
-      "fp32 weights; 32 and bf16 are aliases)",
-      VOLT_CHOICES("32-true", "32", "bf16-mixed", "bf16")),
+      "numeric precision: 32-true; bf16-mixed (matmul, linear and conv in bf16 under autocast, "
+      "fp32 weights; 32 and bf16 are aliases); bf16-true (weights, activations and optimizer "
+      "state in bf16)",
+      VOLT_CHOICES("32-true", "32", "bf16-mixed", "bf16", "bf16-true")),
     T(sync_batchnorm, BOOL, "false", "ddp: batch norm statistics over every process"),
     T(use_distributed_sampler, BOOL, "true", "ddp: each process iterates its own shard of the data"),
     T(bucket_cap_mb, DOUBLE, "25", "ddp: gradient bucket size in megabytes", VOLT_GE(0)),

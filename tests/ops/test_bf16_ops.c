@@ -4,7 +4,7 @@
  * widened output gradient, rounded once. So each elementwise op, reduction,
  * softmax, loss, dropout, max-pool and batch norm, forward and backward,
  * must equal the f32 op on the same (bf16-representable) inputs rounded to
- * bf16 bit for bit. Products (matmul, addmm/Linear, bmm) run as under bf16
+ * bf16 bit for bit. Products (matmul, addmm/Linear, bmm) and conv2d run as under bf16
  * autocast (f32 accumulation in another order than the plain f32 kernel):
  * two f32 sums of the same products differ by far less than half a bf16
  * step, so after rounding they differ by at most one bf16 step, 2^-7 of a
@@ -212,6 +212,38 @@ static void test_products(void **state) {
     VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "dtypes differ (bf16 vs f32)");
 }
 
+/* conv2d runs as under bf16 autocast (like the products): one bf16 step of
+ * the f32 convolution, forward and every gradient; one input channel (the
+ * direct kernel) and several (oneDNN). */
+static void check_conv(int64_t cin, uint64_t seed) {
+    volt_tensor *x = bf16_randn(VOLT_SHAPE(2, cin, 9, 7), seed);
+    volt_tensor *w = bf16_randn(VOLT_SHAPE(4, cin, 3, 3), seed + 1);
+    volt_tensor *bias = bf16_randn(VOLT_SHAPE(4), seed + 2);
+    volt_tensor *xb = leaf(x, VOLT_BF16), *wb = leaf(w, VOLT_BF16), *bb = leaf(bias, VOLT_BF16);
+    volt_tensor *xf = leaf(x, VOLT_F32), *wf = leaf(w, VOLT_F32), *bf = leaf(bias, VOLT_F32);
+    const int64_t pad[2] = {1, 1};
+    volt_tensor *yb = volt_conv2d(xb, wb, bb, NULL, pad, NULL, 1);
+    volt_tensor *yf = volt_conv2d(xf, wf, bf, NULL, pad, NULL, 1);
+    assert_within_step(yb, yf, "conv2d");
+    volt_tensor *gout = bf16_randn(yb->ndim, yb->shape, seed + 3);
+    assert_int_equal(volt_backward_ex(yb, gout, false), VOLT_OK);
+    assert_int_equal(volt_backward_ex(yf, volt_to_dtype(gout, VOLT_F32), false), VOLT_OK);
+    assert_within_step(xb->grad, xf->grad, "conv2d dx");
+    assert_within_step(wb->grad, wf->grad, "conv2d dw");
+    assert_within_step(bb->grad, bf->grad, "conv2d db");
+    assert_int_equal(volt_autocast_get(), VOLT_AUTOCAST_OFF);
+}
+
+static void test_conv(void **state) {
+    (void)state;
+    check_conv(1, 20);
+    check_conv(3, 30);
+    volt_tensor *x = volt_zeros(VOLT_SHAPE(1, 1, 4, 4), VOLT_BF16);
+    volt_tensor *w = volt_zeros(VOLT_SHAPE(2, 1, 3, 3), VOLT_BF16);
+    assert_null(volt_conv2d(x, w, volt_zeros(VOLT_SHAPE(2), VOLT_F32), NULL, NULL, NULL, 1));
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "must share a dtype");
+}
+
 static void test_loss_dropout_pool(void **state) {
     (void)state;
     volt_tensor *logits = bf16_randn(VOLT_SHAPE(6, 5), 11);
@@ -384,9 +416,9 @@ static void test_module_to_dtype(void **state) {
 static void test_refused(void **state) {
     (void)state;
     volt_tensor *x = volt_zeros(VOLT_SHAPE(1, 1, 4, 4), VOLT_BF16);
-    volt_tensor *w = volt_zeros(VOLT_SHAPE(2, 1, 3, 3), VOLT_BF16);
+    volt_tensor *w = volt_zeros(VOLT_SHAPE(2, 1, 3, 3), VOLT_F32);
     assert_null(volt_conv2d(x, w, NULL, NULL, NULL, NULL, 1));
-    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "conv2d: bf16[1,1,4,4] is not supported");
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "conv2d: input bf16[1,1,4,4], weight f32[2,1,3,3]");
     assert_null(volt_layer_norm(volt_zeros(VOLT_SHAPE(2, 4), VOLT_BF16), 1, NULL, NULL, 1e-5));
     VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "bf16[2,4] is not supported");
     volt_tensor *h = volt_zeros(VOLT_SHAPE(2), VOLT_F16);
@@ -401,6 +433,7 @@ int main(void) {
         VT_TEST(test_unary_and_reductions),
         VT_TEST(test_binary),
         VT_TEST(test_products),
+        VT_TEST(test_conv),
         VT_TEST(test_loss_dropout_pool),
         VT_TEST(test_batch_norm),
         VT_TEST(test_sgd),

@@ -1,8 +1,8 @@
 /* test_bf16_true.c: the trainer's precision "bf16-true": the module is cast
  * to bf16 after its setup hook (parameters and buffers; Lightning's
- * convert_module) and stays bf16 after fit; its forward converts the f32
- * batch to the parameters' dtype (the module's choice here, as a Lightning
- * module may do); no autocast is on; an MLP trains on a small
+ * convert_module) and stays bf16 after fit; the batch's floating fields
+ * reach the step hooks as bf16 (Lightning's convert_input; labels stay
+ * i64); no autocast is on; an MLP trains on a small
  * classification set and its loss (bf16) falls; gradients and SGD's
  * momentum are bf16; a weights checkpoint round-trips the bf16 weights bit
  * for bit and a full one resumes training; Fabric refuses bf16-true with a
@@ -23,13 +23,11 @@ typedef struct {
     volt_module base;
     volt_linear *fc1, *fc2;
     double losses[MAX_STEPS];
-    int n_losses, bf16_losses, autocast_steps;
+    int n_losses, bf16_losses, autocast_steps, bf16_inputs;
 } mlp_module;
 
 static volt_tensor *mlp_forward(mlp_module *m, const volt_tensor *x) {
-    volt_tensor *w = volt_module_get(&m->base, "fc1.weight");
-    const volt_tensor *xin = x->dtype == w->dtype ? x : volt_to_dtype(x, w->dtype);
-    return volt_linear_forward(m->fc2, volt_relu(volt_linear_forward(m->fc1, xin)));
+    return volt_linear_forward(m->fc2, volt_relu(volt_linear_forward(m->fc1, x)));
 }
 
 static volt_tensor *mlp_training_step(volt_module *self, volt_batch *b, int64_t i,
@@ -37,6 +35,7 @@ static volt_tensor *mlp_training_step(volt_module *self, volt_batch *b, int64_t 
     (void)i, (void)step;
     mlp_module *m = (mlp_module *)self;
     m->autocast_steps += volt_autocast_get() != VOLT_AUTOCAST_OFF;
+    m->bf16_inputs += b->x->dtype == VOLT_BF16 && b->y->dtype == VOLT_I64;
     volt_tensor *loss = volt_cross_entropy(mlp_forward(m, b->x), b->y);
     if (loss && m->n_losses < MAX_STEPS) {
         m->bf16_losses += loss->dtype == VOLT_BF16;
@@ -110,6 +109,7 @@ static void test_bf16_true_trains(void **state) {
     assert_int_equal(m.n_losses, MAX_STEPS);
     assert_int_equal(m.bf16_losses, MAX_STEPS);
     assert_int_equal(m.autocast_steps, 0);
+    assert_int_equal(m.bf16_inputs, MAX_STEPS);
     int per_epoch = N_ITEMS / 32;
     double first = mean_of(m.losses, per_epoch);
     double last = mean_of(m.losses + MAX_STEPS - per_epoch, per_epoch);

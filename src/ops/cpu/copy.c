@@ -44,6 +44,28 @@ static void copy_convert(char **p, const int64_t *s, int64_t n, void *vctx) {
                                volt_load_as_double(p[1] + i * s[1], c->in));
 }
 
+/* f32 <-> bf16 without the trip through double (round to nearest even, as
+ * volt_f32_to_bf16). */
+static void copy_f32_bf16(char **p, const int64_t *s, int64_t n, void *vctx) {
+    (void)vctx;
+    for (int64_t i = 0; i < n; i++) {
+        float x;
+        memcpy(&x, p[1] + i * s[1], sizeof x);
+        uint16_t b = volt_f32_to_bf16(x);
+        memcpy(p[0] + i * s[0], &b, sizeof b);
+    }
+}
+
+static void copy_bf16_f32(char **p, const int64_t *s, int64_t n, void *vctx) {
+    (void)vctx;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t b;
+        memcpy(&b, p[1] + i * s[1], sizeof b);
+        float x = volt_bf16_to_f32(b);
+        memcpy(p[0] + i * s[0], &x, sizeof x);
+    }
+}
+
 /* out (contiguous [rows, cols]) = src, where src's element (i, j) sits at
  * i + j * ld (a transposed view of a contiguous matrix): copied in square
  * tiles so that both sides stay in cache (a plain row loop strides through
@@ -98,6 +120,10 @@ void volt_cpu_copy(volt_tensor *out, const volt_tensor *src) {
         fn = copy_f64_f32;
     else if (c.out == VOLT_F32 && c.in == VOLT_U8)
         fn = copy_u8_f32;
+    else if (c.out == VOLT_BF16 && c.in == VOLT_F32)
+        fn = copy_f32_bf16;
+    else if (c.out == VOLT_F32 && c.in == VOLT_BF16)
+        fn = copy_bf16_f32;
     const volt_tensor *ops[2] = {out, src};
     volt_elementwise_loop(2, ops, fn, &c);
 }
