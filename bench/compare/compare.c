@@ -6,7 +6,8 @@
  *   mlp: Linear 784->512, ReLU, Linear 512->256, ReLU, Linear 256->10;
  *        SGD lr 0.05 momentum 0.9, batch 128, 3 epochs
  *   cnn: Conv2d 1->32 3x3 pad 1, ReLU, MaxPool 2; Conv2d 32->64 3x3 pad 1,
- *        ReLU, MaxPool 2; Linear 3136->128, ReLU; Linear 128->10;
+ *        ReLU, MaxPool 2; Linear 3136->128, ReLU; Linear 128->10 (each
+ *        convolution and its ReLU as volt's fused conv2d_relu layer call);
  *        SGD lr 0.02 momentum 0.9, batch 128, 2 epochs
  *
  * Data: the built-in Fashion-MNIST datamodule over all 60,000 training
@@ -85,9 +86,11 @@ static volt_tensor *mlp_forward(net *m, const volt_tensor *x) {
 }
 
 static volt_tensor *cnn_forward(net *m, const volt_tensor *x) {
-    volt_tensor *h = volt_relu(volt_conv2d_layer_forward(m->conv1, x));
+    /* relu(conv(x)) as one fused op (volt_conv2d_relu): same values, one
+     * activation tensor instead of two */
+    volt_tensor *h = volt_conv2d_relu_layer_forward(m->conv1, x);
     h = volt_max_pool2d_layer_forward(m->pool, h);
-    h = volt_relu(volt_conv2d_layer_forward(m->conv2, h));
+    h = volt_conv2d_relu_layer_forward(m->conv2, h);
     h = volt_flatten(volt_max_pool2d_layer_forward(m->pool, h), 1, -1);
     h = volt_relu(volt_linear_forward(m->fc1, h));
     return volt_linear_forward(m->fc2, h);

@@ -413,6 +413,14 @@ bool volt_autocast_bf16_native(void);
 volt_tensor *volt_conv2d(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
                          const int64_t stride[2], const int64_t padding[2],
                          const int64_t dilation[2], int64_t groups);
+/* relu(conv2d(...)) as one op, the same values: one output tensor instead
+ * of two (the ReLU is applied in place to the convolution's result, and
+ * its backward masks the gradient by the saved output), so a
+ * convolution-ReLU pair holds half the activation memory until the step
+ * ends. */
+volt_tensor *volt_conv2d_relu(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
+                              const int64_t stride[2], const int64_t padding[2],
+                              const int64_t dilation[2], int64_t groups);
 /* x [N, C, L] (or [C, L]), w [O, C / groups, k], bias NULL or [O]; padding
  * may be VOLT_PADDING_SAME. */
 volt_tensor *volt_conv1d(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,

@@ -189,7 +189,8 @@ volt_conv_transpose2d_layer *volt_conv_transpose2d_layer_new(volt_module *parent
     return conv_new(&conv_t_class, 2, true, parent, name, in_channels, out_channels, k, options);
 }
 
-static volt_tensor *conv_forward(const char *type, volt_conv_layer *l, const volt_tensor *x) {
+static volt_tensor *conv_forward(const char *type, volt_conv_layer *l, const volt_tensor *x,
+                                 bool relu) {
     volt_tensor *w = l ? volt_layer_param(&l->base, "weight") : NULL;
     int rank = l ? l->dims + 2 : 4;
     if (!volt_conv_layer_check(type, l ? &l->base : NULL, x, w, rank, rank - 1, -(rank - 1),
@@ -204,6 +205,9 @@ static volt_tensor *conv_forward(const char *type, volt_conv_layer *l, const vol
     else if (l->dims == 1)
         y = volt_conv1d_cached(x, w, b, l->stride[0], l->padding[0], l->dilation[0], l->groups,
                                l->weight_cache);
+    else if (relu)
+        y = volt_conv2d_relu_cached(x, w, b, l->stride, l->padding, l->dilation, l->groups,
+                                    l->weight_cache);
     else
         y = volt_conv2d_cached(x, w, b, l->stride, l->padding, l->dilation, l->groups,
                                l->weight_cache);
@@ -211,14 +215,18 @@ static volt_tensor *conv_forward(const char *type, volt_conv_layer *l, const vol
 }
 
 volt_tensor *volt_conv1d_layer_forward(volt_conv1d_layer *layer, const volt_tensor *x) {
-    return conv_forward("Conv1d", layer, x);
+    return conv_forward("Conv1d", layer, x, false);
 }
 
 volt_tensor *volt_conv2d_layer_forward(volt_conv2d_layer *layer, const volt_tensor *x) {
-    return conv_forward("Conv2d", layer, x);
+    return conv_forward("Conv2d", layer, x, false);
+}
+
+volt_tensor *volt_conv2d_relu_layer_forward(volt_conv2d_layer *layer, const volt_tensor *x) {
+    return conv_forward("Conv2d", layer, x, true);
 }
 
 volt_tensor *volt_conv_transpose2d_layer_forward(volt_conv_transpose2d_layer *layer,
                                                  const volt_tensor *x) {
-    return conv_forward("ConvTranspose2d", layer, x);
+    return conv_forward("ConvTranspose2d", layer, x, false);
 }

@@ -170,3 +170,12 @@ const volt_tensor *volt_as_dtype(const volt_tensor *t, volt_dtype dtype) {
     return t->dtype == dtype ? t : volt_to_dtype(t, dtype);
 }
 
+bool volt_grad_reusable(const volt_tensor *g, const volt_tensor *v) {
+    if (g->refcount != 1 || g->scope_depth >= 0 || g->offset != 0 || g->dtype != v->dtype ||
+        g->ndim != v->ndim || !volt_tensor_is_contiguous(g) ||
+        volt_storage_refcount(g->storage) != 1)
+        return false;
+    for (int i = 0; i < g->ndim; i++)
+        if (g->shape[i] != v->shape[i]) return false;
+    return true;
+}

@@ -15,6 +15,7 @@
 #include "ops/cpu/conv_c1.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_common.h"
+#include "ops/cpu/relu_simd.h"
 
 volt_tensor *volt_dense_as(const volt_tensor *t, int ndim, const int64_t *shape) {
     if (!t) return NULL;
@@ -141,6 +142,8 @@ static volt_status run_backward(const volt_conv_geom *g, const volt_tensor *src,
 
 /* ------------------------------------------------------------ gradient */
 
+#define RELU_CHUNK 65536
+
 /* node->extra: the geometry (of the convolution a transposed one inverts);
  * iargs[0], iargs[1]: saved slots of the 4-D x and w (-1: not saved). */
 typedef struct {
@@ -148,7 +151,48 @@ typedef struct {
     bool transposed;
     int64_t w4[4]; /* the weight seen as 4-D */
     bool bf16;     /* the forward ran in bf16 (bf16 autocast): so do the gradients */
+    int relu_slot; /* conv2d_relu: the saved slot of the output (the mask); else -1 */
 } conv_info;
+
+/* y = max(y, 0) in place (f32 spans on OpenMP threads, or f64), for
+ * conv2d_relu. */
+static void relu_in_place(volt_tensor *y) {
+    int64_t n = volt_tensor_numel(y);
+    if (y->dtype == VOLT_F64) {
+        double *d = volt_tensor_data(y);
+        for (int64_t i = 0; i < n; i++) d[i] = d[i] < 0 ? 0.0 : d[i];
+        return;
+    }
+    float *f = volt_tensor_data(y);
+    int64_t chunks = (n + RELU_CHUNK - 1) / RELU_CHUNK;
+#pragma omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads())          \
+    schedule(static)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t i0 = c * RELU_CHUNK, len = n - i0 < RELU_CHUNK ? n - i0 : RELU_CHUNK;
+        volt_cpu_relu_span_f32(f + i0, f + i0, len);
+    }
+}
+
+/* out = g where the fused ReLU's output y is positive, else 0 (out may be
+ * g; all contiguous, one shape). */
+static void relu_mask(volt_tensor *out, const volt_tensor *g, const volt_tensor *y) {
+    int64_t n = volt_tensor_numel(g);
+    if (g->dtype == VOLT_F64) {
+        const double *gd = volt_tensor_data(g), *yd = volt_tensor_data(y);
+        double *od = volt_tensor_data(out);
+        for (int64_t i = 0; i < n; i++) od[i] = yd[i] <= 0 ? 0.0 : gd[i];
+        return;
+    }
+    const float *gf = volt_tensor_data(g), *yf = volt_tensor_data(y);
+    float *of = volt_tensor_data(out);
+    int64_t chunks = (n + RELU_CHUNK - 1) / RELU_CHUNK;
+#pragma omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads())          \
+    schedule(static)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t i0 = c * RELU_CHUNK, len = n - i0 < RELU_CHUNK ? n - i0 : RELU_CHUNK;
+        volt_cpu_relu_backward_span_f32(of + i0, gf + i0, yf + i0, len);
+    }
+}
 
 /* A new tensor of shape (ndim, shape) in t's dtype, or an alias of t4 with the
  * input's original shape. */
@@ -167,7 +211,16 @@ static volt_status conv_backward(volt_node *node, volt_tensor *g, volt_tensor **
     int64_t out4[4] = {geo->n, ci->transposed ? geo->c : geo->o, ci->transposed ? geo->h : geo->oh,
                        ci->transposed ? geo->w : geo->ow};
     const volt_tensor *gd = volt_as_dtype(g, dt);
+    volt_tensor *y = ci->relu_slot >= 0 ? volt_node_saved(node, ci->relu_slot) : NULL;
+    bool mask_in_place = y && gd == g && volt_grad_reusable(g, y);
+    if (mask_in_place) relu_mask(g, g, y); /* through the fused ReLU first */
     volt_tensor *g4 = gd ? volt_dense_as(gd, 4, out4) : NULL;
+    if (g4 && y && !mask_in_place) {
+        volt_tensor *masked = volt_tensor_new(g4->dtype, g4->device, 4, out4);
+        if (masked) relu_mask(masked, g4, y);
+        volt_tensor_free(g4);
+        g4 = masked;
+    }
     if (!g4) return volt_error_status();
     volt_tensor *x4 = node->iargs[0] >= 0 ? volt_node_saved(node, (int)node->iargs[0]) : NULL;
     volt_tensor *w4 = node->iargs[1] >= 0 ? volt_node_saved(node, (int)node->iargs[1]) : NULL;
@@ -210,6 +263,7 @@ typedef struct {
     const char *op;
     int64_t stride[2], padding[2], dilation[2], output_padding[2], groups;
     bool transposed, one_d;
+    bool relu; /* conv2d_relu: max(conv, 0) as one op */
 } conv_args;
 
 static bool check_tensors(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
@@ -409,7 +463,8 @@ static void record(const conv_args *a, volt_tensor *y, const volt_tensor *const 
         return;
     }
     *info = (conv_info){
-        *geo, a->transposed, {wd->shape[0], wd->shape[1], wd->shape[2], wd->shape[3]}, bf16};
+        *geo, a->transposed, {wd->shape[0], wd->shape[1], wd->shape[2], wd->shape[3]}, bf16, -1};
+    if (a->relu) info->relu_slot = volt_node_save_output(node, y);
     node->extra = info;
     node->iargs[0] = inputs[1]->requires_grad ? volt_node_save(node, xd) : -1;
     node->iargs[1] = inputs[0]->requires_grad ? volt_node_save(node, wd) : -1;
@@ -463,6 +518,7 @@ static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt
     } else if (st == VOLT_OK) {
         st = run_forward(&geo, xd, wd, bd, y, cache, bf16);
     }
+    if (st == VOLT_OK && a->relu) relu_in_place(y);
     if (bd != bias) volt_tensor_free((volt_tensor *)bd);
     if (st != VOLT_OK) {
         volt_tensor_free(y);
@@ -496,6 +552,23 @@ volt_tensor *volt_conv2d(const volt_tensor *x, const volt_tensor *w, const volt_
                          const int64_t stride[2], const int64_t padding[2],
                          const int64_t dilation[2], int64_t groups) {
     return volt_conv2d_cached(x, w, bias, stride, padding, dilation, groups, NULL);
+}
+
+volt_tensor *volt_conv2d_relu_cached(const volt_tensor *x, const volt_tensor *w,
+                                     const volt_tensor *bias, const int64_t stride[2],
+                                     const int64_t padding[2], const int64_t dilation[2],
+                                     int64_t groups, volt_dnnl_weight_cache *cache) {
+    conv_args a = {.op = "conv2d_relu", .groups = groups, .relu = true};
+    copy2(a.stride, stride, 1);
+    copy2(a.padding, padding, 0);
+    copy2(a.dilation, dilation, 1);
+    return conv_op(&a, x, w, bias, cache);
+}
+
+volt_tensor *volt_conv2d_relu(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
+                              const int64_t stride[2], const int64_t padding[2],
+                              const int64_t dilation[2], int64_t groups) {
+    return volt_conv2d_relu_cached(x, w, bias, stride, padding, dilation, groups, NULL);
 }
 
 volt_tensor *volt_conv1d_cached(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,

@@ -30,6 +30,11 @@ bool volt_dims_to_mask(const char *op, const volt_tensor *t, int n_dims, const i
                        bool mask[VOLT_MAX_DIMS]);
 /* Refuses in-place writes into a tensor that requires grad in grad mode. */
 bool volt_check_inplace(const char *op, const volt_tensor *self);
+/* In a backward function: whether the incoming gradient g may be written in
+ * place as the gradient of a tensor shaped like v — the engine's own buffer
+ * that nothing else refers to (the test autograd/backward.c uses to hand a
+ * gradient to a leaf), contiguous, with v's dtype and shape. */
+bool volt_grad_reusable(const volt_tensor *g, const volt_tensor *v);
 
 /* "[2,3]" into buf. */
 const char *volt_shape_only(const volt_tensor *t, char *buf, size_t size);

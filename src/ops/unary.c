@@ -46,20 +46,6 @@ static const unary_info infos[VOLT_UN_COUNT] = {
     [VOLT_UN_LOGICAL_NOT] = {CLASS_LOGICAL, SAVE_NONE, false},
 };
 
-/* The incoming gradient when the backward kernel may write its result over
- * it: the engine's own buffer that nothing else refers to (the test of
- * autograd/backward.c for handing a gradient to a leaf), contiguous, with
- * v's dtype and shape. Saves the new tensor's memory traffic. */
-static bool grad_reusable(const volt_tensor *g, const volt_tensor *v) {
-    if (g->refcount != 1 || g->scope_depth >= 0 || g->offset != 0 || g->dtype != v->dtype ||
-        g->ndim != v->ndim || !volt_tensor_is_contiguous(g) ||
-        volt_storage_refcount(g->storage) != 1)
-        return false;
-    for (int i = 0; i < g->ndim; i++)
-        if (g->shape[i] != v->shape[i]) return false;
-    return true;
-}
-
 /* node->iargs[0] = kind, node->args[0..1] = its parameters, saved slot 0 =
  * the input or output the kernel reads. */
 static volt_status unary_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
@@ -74,7 +60,7 @@ static volt_status unary_backward(volt_node *node, volt_tensor *g, volt_tensor *
         return grads[0] ? VOLT_OK : volt_error_status();
     }
     volt_tensor *v = volt_node_saved(node, 0);
-    bool in_place = grad_reusable(g, v);
+    bool in_place = volt_grad_reusable(g, v);
     const volt_tensor *gv = in_place ? g : volt_as_dtype(g, v->dtype);
     volt_tensor *gi = in_place ? g : volt_tensor_new(v->dtype, v->device, v->ndim, v->shape);
     if (!gv || !gi) return volt_error_status();
@@ -180,9 +166,7 @@ volt_tensor *volt_neg(const volt_tensor *a) {
 volt_tensor *volt_exp(const volt_tensor *a) {
     return volt_unary_apply(VOLT_UN_EXP, "exp", a, 0, 0);
 }
-volt_tensor *volt_ln(const volt_tensor *a) {
-    return volt_unary_apply(VOLT_UN_LOG, "ln", a, 0, 0);
-}
+volt_tensor *volt_ln(const volt_tensor *a) { return volt_unary_apply(VOLT_UN_LOG, "ln", a, 0, 0); }
 volt_tensor *volt_log1p(const volt_tensor *a) {
     return volt_unary_apply(VOLT_UN_LOG1P, "log1p", a, 0, 0);
 }
