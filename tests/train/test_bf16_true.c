@@ -74,23 +74,8 @@ static void mlp_init(mlp_module *m) {
     assert_non_null(m->fc2);
 }
 
-/* x [n, 16] f32 from randn; y = argmax(x W) for a fixed W [16, 4]. */
 static volt_dataset *classes_dataset(int64_t n, uint64_t seed) {
-    volt_scope_begin();
-    volt_generator g = volt_generator_make(seed, 0), gw = volt_generator_make(1234, 0);
-    volt_tensor *x = volt_randn(VOLT_SHAPE(n, N_FEATURES), VOLT_F32, &g);
-    volt_tensor *w = volt_randn(VOLT_SHAPE(N_FEATURES, N_CLASSES), VOLT_F32, &gw);
-    volt_tensor *y = volt_argmax(volt_matmul(x, w), 1, false);
-    volt_dataset *ds =
-        volt_tensor_dataset_new(2, (const char *const[]){"x", "y"}, (volt_tensor *const[]){x, y});
-    volt_scope_end();
-    return ds;
-}
-
-static double mean_of(const double *v, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += v[i];
-    return s / n;
+    return fixture_classes_dataset(n, N_FEATURES, N_CLASSES, seed);
 }
 
 static void test_bf16_true_trains(void **state) {
@@ -111,8 +96,8 @@ static void test_bf16_true_trains(void **state) {
     assert_int_equal(m.autocast_steps, 0);
     assert_int_equal(m.bf16_inputs, MAX_STEPS);
     int per_epoch = N_ITEMS / 32;
-    double first = mean_of(m.losses, per_epoch);
-    double last = mean_of(m.losses + MAX_STEPS - per_epoch, per_epoch);
+    double first = fixture_mean(m.losses, per_epoch);
+    double last = fixture_mean(m.losses + MAX_STEPS - per_epoch, per_epoch);
     if (!(last < 0.5 * first)) fail_msg("loss %g -> %g did not halve", first, last);
     volt_params ps = volt_module_parameters(&m.base);
     for (int64_t i = 0; i < ps.count; i++) {

@@ -84,23 +84,8 @@ static void mlp_init(mlp_module *m) {
     assert_non_null(m->fc2);
 }
 
-/* x [n, 16] f32 from randn; y = argmax(x W) for a fixed W [16, 4]. */
 static volt_dataset *classes_dataset(int64_t n, uint64_t seed) {
-    volt_scope_begin();
-    volt_generator g = volt_generator_make(seed, 0), gw = volt_generator_make(1234, 0);
-    volt_tensor *x = volt_randn(VOLT_SHAPE(n, N_FEATURES), VOLT_F32, &g);
-    volt_tensor *w = volt_randn(VOLT_SHAPE(N_FEATURES, N_CLASSES), VOLT_F32, &gw);
-    volt_tensor *y = volt_argmax(volt_matmul(x, w), 1, false);
-    volt_dataset *ds =
-        volt_tensor_dataset_new(2, (const char *const[]){"x", "y"}, (volt_tensor *const[]){x, y});
-    volt_scope_end();
-    return ds;
-}
-
-static double mean_of(const double *v, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += v[i];
-    return s / n;
+    return fixture_classes_dataset(n, N_FEATURES, N_CLASSES, seed);
 }
 
 /* Fits the MLP with this precision; returns the module (caller frees). */
@@ -136,14 +121,14 @@ static void test_bf16_mixed_trains(void **state) {
     assert_int_equal(bf.evals_in_autocast, bf.evals); /* sanity, validation, predict */
     assert_int_equal(bf.hooks_in_autocast, 0);
     int per_epoch = N_ITEMS / 32;
-    double first = mean_of(bf.losses, per_epoch);
-    double last = mean_of(bf.losses + MAX_STEPS - per_epoch, per_epoch);
+    double first = fixture_mean(bf.losses, per_epoch);
+    double last = fixture_mean(bf.losses + MAX_STEPS - per_epoch, per_epoch);
     assert_true(last < 0.5 * first);
 
     fit_with(&fp, "32-true");
     assert_int_equal(fp.steps_in_autocast, 0);
     assert_int_equal(fp.evals_in_autocast, 0);
-    double last32 = mean_of(fp.losses + MAX_STEPS - per_epoch, per_epoch);
+    double last32 = fixture_mean(fp.losses + MAX_STEPS - per_epoch, per_epoch);
     assert_true(fabs(last - last32) < 0.1 * first);
     /* Parameters and their gradients stay f32, close to the f32 run's but
      * not equal (the products were rounded). */

@@ -327,4 +327,26 @@ static inline const char *fresh_dir(const char *name) {
     return path;
 }
 
+/* A classification set: x [n, features] f32 from randn(seed); y (i64) =
+ * argmax(x W) for a fixed W [features, classes]. */
+static inline volt_dataset *fixture_classes_dataset(int64_t n, int64_t features, int64_t classes,
+                                                    uint64_t seed) {
+    volt_scope_begin();
+    volt_generator g = volt_generator_make(seed, 0), gw = volt_generator_make(1234, 0);
+    volt_tensor *x = volt_randn(VOLT_SHAPE(n, features), VOLT_F32, &g);
+    volt_tensor *w = volt_randn(VOLT_SHAPE(features, classes), VOLT_F32, &gw);
+    volt_tensor *y = volt_argmax(volt_matmul(x, w), 1, false);
+    volt_dataset *ds =
+        volt_tensor_dataset_new(2, (const char *const[]){"x", "y"}, (volt_tensor *const[]){x, y});
+    volt_scope_end();
+    return ds;
+}
+
+/* The mean of v[0..n). */
+static inline double fixture_mean(const double *v, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += v[i];
+    return s / n;
+}
+
 #endif
