@@ -15,7 +15,7 @@
 #include "ops/cpu/conv_c1.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_common.h"
-#include "ops/cpu/relu_simd.h"
+#include "ops/cpu/unary.h"
 
 volt_tensor *volt_dense_as(const volt_tensor *t, int ndim, const int64_t *shape) {
     if (!t) return NULL;
@@ -142,8 +142,6 @@ static volt_status run_backward(const volt_conv_geom *g, const volt_tensor *src,
 
 /* ------------------------------------------------------------ gradient */
 
-#define RELU_CHUNK 65536
-
 /* node->extra: the geometry (of the convolution a transposed one inverts);
  * iargs[0], iargs[1]: saved slots of the 4-D x and w (-1: not saved). */
 typedef struct {
@@ -154,44 +152,14 @@ typedef struct {
     int relu_slot; /* conv2d_relu: the saved slot of the output (the mask); else -1 */
 } conv_info;
 
-/* y = max(y, 0) in place (f32 spans on OpenMP threads, or f64), for
- * conv2d_relu. */
-static void relu_in_place(volt_tensor *y) {
-    int64_t n = volt_tensor_numel(y);
-    if (y->dtype == VOLT_F64) {
-        double *d = volt_tensor_data(y);
-        for (int64_t i = 0; i < n; i++) d[i] = d[i] < 0 ? 0.0 : d[i];
-        return;
-    }
-    float *f = volt_tensor_data(y);
-    int64_t chunks = (n + RELU_CHUNK - 1) / RELU_CHUNK;
-#pragma omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads())          \
-    schedule(static)
-    for (int64_t c = 0; c < chunks; c++) {
-        int64_t i0 = c * RELU_CHUNK, len = n - i0 < RELU_CHUNK ? n - i0 : RELU_CHUNK;
-        volt_cpu_relu_span_f32(f + i0, f + i0, len);
-    }
+/* The fused ReLU of conv2d_relu: y = relu(y) in place, and its backward
+ * out = g where y > 0, else 0 (out may be g): the unary family's kernels. */
+static volt_status relu_in_place(volt_tensor *y) {
+    return volt_cpu_unary(VOLT_UN_RELU, y, y, &(volt_unary_args){0});
 }
 
-/* out = g where the fused ReLU's output y is positive, else 0 (out may be
- * g; all contiguous, one shape). */
-static void relu_mask(volt_tensor *out, const volt_tensor *g, const volt_tensor *y) {
-    int64_t n = volt_tensor_numel(g);
-    if (g->dtype == VOLT_F64) {
-        const double *gd = volt_tensor_data(g), *yd = volt_tensor_data(y);
-        double *od = volt_tensor_data(out);
-        for (int64_t i = 0; i < n; i++) od[i] = yd[i] <= 0 ? 0.0 : gd[i];
-        return;
-    }
-    const float *gf = volt_tensor_data(g), *yf = volt_tensor_data(y);
-    float *of = volt_tensor_data(out);
-    int64_t chunks = (n + RELU_CHUNK - 1) / RELU_CHUNK;
-#pragma omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads())          \
-    schedule(static)
-    for (int64_t c = 0; c < chunks; c++) {
-        int64_t i0 = c * RELU_CHUNK, len = n - i0 < RELU_CHUNK ? n - i0 : RELU_CHUNK;
-        volt_cpu_relu_backward_span_f32(of + i0, gf + i0, yf + i0, len);
-    }
+static volt_status relu_mask(volt_tensor *out, const volt_tensor *g, const volt_tensor *y) {
+    return volt_cpu_unary_backward(VOLT_UN_RELU, out, g, y, &(volt_unary_args){0});
 }
 
 /* A new tensor of shape (ndim, shape) in t's dtype, or an alias of t4 with the
@@ -213,13 +181,16 @@ static volt_status conv_backward(volt_node *node, volt_tensor *g, volt_tensor **
     const volt_tensor *gd = volt_as_dtype(g, dt);
     volt_tensor *y = ci->relu_slot >= 0 ? volt_node_saved(node, ci->relu_slot) : NULL;
     bool mask_in_place = y && gd == g && volt_grad_reusable(g, y);
-    if (mask_in_place) relu_mask(g, g, y); /* through the fused ReLU first */
+    if (mask_in_place && relu_mask(g, g, y)) return volt_error_status(); /* the fused ReLU */
     volt_tensor *g4 = gd ? volt_dense_as(gd, 4, out4) : NULL;
     if (g4 && y && !mask_in_place) {
         volt_tensor *masked = volt_tensor_new(g4->dtype, g4->device, 4, out4);
-        if (masked) relu_mask(masked, g4, y);
+        volt_tensor *y4 = masked ? volt_dense_as(y, 4, out4) : NULL;
+        volt_status ms = y4 ? relu_mask(masked, g4, y4) : volt_error_status();
+        volt_tensor_free(y4);
         volt_tensor_free(g4);
-        g4 = masked;
+        g4 = ms ? NULL : masked;
+        if (ms) volt_tensor_free(masked);
     }
     if (!g4) return volt_error_status();
     volt_tensor *x4 = node->iargs[0] >= 0 ? volt_node_saved(node, (int)node->iargs[0]) : NULL;
@@ -518,7 +489,7 @@ static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt
     } else if (st == VOLT_OK) {
         st = run_forward(&geo, xd, wd, bd, y, cache, bf16);
     }
-    if (st == VOLT_OK && a->relu) relu_in_place(y);
+    if (st == VOLT_OK && a->relu) st = relu_in_place(y);
     if (bd != bias) volt_tensor_free((volt_tensor *)bd);
     if (st != VOLT_OK) {
         volt_tensor_free(y);
@@ -537,38 +508,42 @@ static void copy2(int64_t dst[2], const int64_t *src, int64_t dflt) {
     dst[1] = src ? src[1] : dflt;
 }
 
-volt_tensor *volt_conv2d_cached(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
-                                const int64_t stride[2], const int64_t padding[2],
-                                const int64_t dilation[2], int64_t groups,
-                                volt_dnnl_weight_cache *cache) {
-    conv_args a = {.op = "conv2d", .groups = groups};
+/* conv2d's arguments (NULL arrays: the defaults), fused with a ReLU or not. */
+static volt_tensor *conv2d_op(const char *op, bool relu, const volt_tensor *x, const volt_tensor *w,
+                              const volt_tensor *bias, const int64_t stride[2],
+                              const int64_t padding[2], const int64_t dilation[2], int64_t groups,
+                              volt_dnnl_weight_cache *cache) {
+    conv_args a = {.op = op, .groups = groups, .relu = relu};
     copy2(a.stride, stride, 1);
     copy2(a.padding, padding, 0);
     copy2(a.dilation, dilation, 1);
     return conv_op(&a, x, w, bias, cache);
 }
 
+volt_tensor *volt_conv2d_cached(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
+                                const int64_t stride[2], const int64_t padding[2],
+                                const int64_t dilation[2], int64_t groups,
+                                volt_dnnl_weight_cache *cache) {
+    return conv2d_op("conv2d", false, x, w, bias, stride, padding, dilation, groups, cache);
+}
+
 volt_tensor *volt_conv2d(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
                          const int64_t stride[2], const int64_t padding[2],
                          const int64_t dilation[2], int64_t groups) {
-    return volt_conv2d_cached(x, w, bias, stride, padding, dilation, groups, NULL);
+    return conv2d_op("conv2d", false, x, w, bias, stride, padding, dilation, groups, NULL);
 }
 
 volt_tensor *volt_conv2d_relu_cached(const volt_tensor *x, const volt_tensor *w,
                                      const volt_tensor *bias, const int64_t stride[2],
                                      const int64_t padding[2], const int64_t dilation[2],
                                      int64_t groups, volt_dnnl_weight_cache *cache) {
-    conv_args a = {.op = "conv2d_relu", .groups = groups, .relu = true};
-    copy2(a.stride, stride, 1);
-    copy2(a.padding, padding, 0);
-    copy2(a.dilation, dilation, 1);
-    return conv_op(&a, x, w, bias, cache);
+    return conv2d_op("conv2d_relu", true, x, w, bias, stride, padding, dilation, groups, cache);
 }
 
 volt_tensor *volt_conv2d_relu(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
                               const int64_t stride[2], const int64_t padding[2],
                               const int64_t dilation[2], int64_t groups) {
-    return volt_conv2d_relu_cached(x, w, bias, stride, padding, dilation, groups, NULL);
+    return conv2d_op("conv2d_relu", true, x, w, bias, stride, padding, dilation, groups, NULL);
 }
 
 volt_tensor *volt_conv1d_cached(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
