@@ -12,7 +12,8 @@
 #                        BENCH_SUITES: see bench/README.md), volt vs PyTorch and Lightning
 #   make install PREFIX=/usr/local
 #   make format | format-check | clean
-# Warnings are errors everywhere (WERROR=OFF to relax locally).
+# Warnings are errors everywhere (WERROR=OFF to relax locally). The CUDA backend
+# is built when nvcc is found (CMAKE_ARGS=-DVOLT_CUDA=OFF to leave it out).
 
 BUILD_DIR    ?= build
 SAN_DIR      ?= build-sanitize
@@ -29,7 +30,9 @@ CMAKE_ARGS   ?=
 DEMO_CONFIG  ?= examples/configs/fashion_mnist_cnn.yaml
 DEMO_ARGS    ?=
 
-SAN_ENV = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# protect_shadow_gap=0: the CUDA driver maps memory where ASan's shadow gap
+# would be (harmless without a GPU).
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:protect_shadow_gap=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 FORMAT_DIRS  = $(wildcard src include tests examples bench tools)
 FORMAT_FILES = $(shell find $(FORMAT_DIRS) -name '.*' -prune -o \

@@ -118,6 +118,14 @@ foreach(_test tools/test_volt_cli tools/test_volt_cli_fit io/test_interop
         set_tests_properties(${_test} PROPERTIES SKIP_RETURN_CODE 77)
     endif()
 endforeach()
+# tests/cuda: the GPU tests exit 77 with "SKIPPED: no CUDA device (<reason>)"
+# where there is no usable GPU (always in a build without VOLT_CUDA); the
+# others there (the refusals, the accelerator checks) run everywhere.
+foreach(_src IN LISTS VOLT_TEST_SOURCES)
+    if(_src MATCHES "/tests/cuda/(test_[^/]*)\\.c$")
+        set_tests_properties(cuda/${CMAKE_MATCH_1} PROPERTIES SKIP_RETURN_CODE 77)
+    endif()
+endforeach()
 foreach(_test tools/test_volt_cli tools/test_volt_cli_fit)
     if(TARGET volt_cli AND TEST ${_test})
         set_property(TEST ${_test} APPEND PROPERTY

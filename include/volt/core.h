@@ -113,9 +113,25 @@ typedef struct {
 #define VOLT_DEVICE_CPU ((volt_device){VOLT_CPU, 0})
 
 bool volt_device_equal(volt_device a, volt_device b);
-/* Records an error and returns it unless `device` exists in this build and
- * on this machine (CUDA is refused until a CUDA backend is built). */
+/* Records VOLT_ERR_DEVICE and returns it unless `device` exists in this
+ * build and on this machine: "cuda:0: no CUDA device is available
+ * (cudaGetDeviceCount: <reason>)", "cuda:3: this machine has 1 CUDA device
+ * (cuda:0)", or "cuda:0: this build of volt has no CUDA backend". */
 volt_status volt_device_check(volt_device device);
+/* Writes "cpu" or "cuda:1" into buf (always terminated); returns buf. */
+char *volt_device_str(volt_device device, char *buf, size_t size);
+
+/* Whether this build of volt has the CUDA backend (configured with
+ * VOLT_CUDA, the default where nvcc was found). */
+bool volt_cuda_is_built(void);
+/* The CUDA devices this process can use (asks the CUDA runtime once, at the
+ * first call): 0 without the backend, a driver or a device. */
+int volt_cuda_device_count(void);
+/* volt_cuda_device_count() > 0. */
+bool volt_cuda_is_available(void);
+/* Waits until the work queued on cuda:device is done; reports a kernel's
+ * failure (VOLT_ERR_DEVICE) or a bad device. */
+volt_status volt_cuda_synchronize(int device);
 
 /* ------------------------------------------------------------ allocators */
 
@@ -137,6 +153,27 @@ void volt_cpu_empty_cache(void);
 /* Test hook: the n-th CPU allocation from now (1 = the next one) fails as if
  * out of memory; 0 switches the hook off. */
 void volt_cpu_alloc_fail_after(int64_t n);
+
+/* The CUDA caching allocator, one per device (like PyTorch's): requests
+ * rounded to 512 bytes; up to 1 MiB carved from 2 MiB segments, larger ones
+ * from segments rounded up to 2 MiB; blocks split and merged within their
+ * segment; free blocks cached per stream. A steady-state training step
+ * calls neither cudaMalloc nor cudaFree. When cudaMalloc fails, the cached
+ * free segments are released and it is tried once more; then the
+ * allocation fails with VOLT_ERR_OUT_OF_MEMORY, "cuda:0: out of memory
+ * allocating 2.0 GiB (allocated 70.1 GiB, reserved 71.0 GiB)".
+ * The stats of cuda:device: allocated_bytes (in live blocks, rounded),
+ * reserved_bytes (in segments from cudaMalloc), peak_allocated_bytes,
+ * n_system_allocs (cudaMalloc calls), n_allocs. A device that does not
+ * exist records VOLT_ERR_DEVICE and gives zeros. */
+volt_memory_stats volt_cuda_memory_stats(int device);
+void volt_cuda_reset_peak_memory_stats(int device);
+/* Returns every cached segment whose blocks are all free to the device
+ * (cudaFree), on every device, and frees the cached pinned host blocks. */
+void volt_cuda_empty_cache(void);
+/* Test hook: on each device, the n-th CUDA allocation from now (1 = the
+ * next one) fails as if out of memory; 0 switches the hook off. */
+void volt_cuda_alloc_fail_after(int64_t n);
 
 /* --------------------------------------------------------------- tensors */
 
@@ -171,8 +208,12 @@ struct volt_tensor {
 /* Number of elements (1 for a 0-d tensor). */
 int64_t volt_tensor_numel(const volt_tensor *t);
 bool volt_tensor_is_contiguous(const volt_tensor *t);
-/* Pointer to element [0,...,0] (CPU tensors); NULL for a NULL tensor. */
+/* Pointer to element [0,...,0] — device memory for a CUDA tensor, which
+ * only CUDA code may dereference; NULL for a NULL tensor. */
 void *volt_tensor_data(const volt_tensor *t);
+/* Element access (get, get_flat, item, copy_to_array) works on every
+ * device: a CUDA tensor's elements are copied to the host first, after the
+ * work queued on its device (so it synchronises; not for inner loops). */
 /* Reads one element, converted to double; `index` has t->ndim entries.
  * Returns NaN and records an error on a bad index. */
 double volt_tensor_get(const volt_tensor *t, const int64_t *index);

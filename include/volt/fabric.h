@@ -58,7 +58,9 @@ typedef struct volt_fabric volt_fabric;
  * brackets, so `&(volt_fabric_options){.devices = 2}` is a whole
  * configuration; NULL options are all defaults. */
 typedef struct {
-    const char *accelerator; /* NULL: "auto"; "auto" or "cpu" */
+    /* NULL: "auto" (the CPU for now); "auto" or "cpu"; "cuda"/"gpu" are
+     * checked against the machine and refused as not supported yet. */
+    const char *accelerator;
     /* NULL: "auto" — "ddp" when there is more than one process (devices *
      * num_nodes > 1, or a launcher started several), else "single_device".
      * "single_device": this process alone (under a launcher too: each rank

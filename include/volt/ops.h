@@ -85,6 +85,25 @@ volt_tensor *volt_clone(const volt_tensor *t);
  * copy even when the dtype is already right. */
 volt_tensor *volt_to_dtype(const volt_tensor *t, volt_dtype dtype);
 
+/* ------------------------------------------------- devices (device_copy.c) */
+
+/* A copy of t on `device` (a contiguous tensor, owned by the current
+ * scope), or a view of t when it is already there; differentiable: the
+ * gradient is copied back to t's device. CPU -> CUDA from pinned memory
+ * (volt_pin_memory) does not block: the copy is queued on the device's
+ * stream, ahead of the kernels that use it. A non-contiguous CUDA source is
+ * refused for now ("no CUDA kernel yet for strided copies"). Errors: a
+ * device that does not exist (volt_device_check's message, prefixed with
+ * "to_device: "), VOLT_ERR_OUT_OF_MEMORY. */
+volt_tensor *volt_to_device(const volt_tensor *t, volt_device device);
+/* A copy of CPU tensor t in page-locked ("pinned") host memory, contiguous,
+ * owned by the current scope and not recording autograd; its copies to a
+ * GPU with volt_to_device do not block. Pinned blocks are cached for reuse.
+ * Needs a CUDA device (VOLT_ERR_DEVICE otherwise). */
+volt_tensor *volt_pin_memory(const volt_tensor *t);
+/* Whether t's storage is pinned host memory. */
+bool volt_tensor_is_pinned(const volt_tensor *t);
+
 /* ------------------------------------------------------------- in place */
 /* These write into `self` and return it (NULL + error on failure). They bump
  * the storage's version counter, and refuse a tensor that requires grad while

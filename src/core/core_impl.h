@@ -9,6 +9,42 @@
 void *volt_cpu_alloc(size_t nbytes);
 void volt_cpu_free(void *p);
 
+/* ------------------------------------------------------------------ CUDA
+ * Implemented by the files in core/cuda/, or by core/cuda_none.c in a
+ * build without CUDA — where no CUDA tensor can exist (volt_device_check refuses them), so
+ * only the device check and the pinned-memory request are reachable there. */
+
+/* VOLT_OK when cuda:index exists in this build and on this machine, else
+ * records VOLT_ERR_DEVICE: "<op>: cuda:0: no CUDA device is available
+ * (cudaGetDeviceCount: <reason>)", "cuda:3: this machine has 1 CUDA device
+ * (cuda:0)", or "cuda:0: this build of volt has no CUDA backend".
+ * `op` (may be NULL) prefixes the message. */
+volt_status volt_cuda_check_device(const char *op, int index);
+/* Device memory for at least nbytes on cuda:device (checked by the caller)
+ * from its caching allocator, for work on that device's current stream;
+ * *block receives the handle volt_cuda_free takes. NULL with
+ * VOLT_ERR_OUT_OF_MEMORY ("cuda:0: out of memory allocating 2.0 GiB
+ * (allocated 70.1 GiB, reserved 71.0 GiB)") or a CUDA error. */
+void *volt_cuda_alloc(int device, size_t nbytes, void **block);
+/* Gives a block back to its device's cache, on the stream it was made for. */
+void volt_cuda_free(void *block);
+/* Page-locked host memory from a small cache (cudaHostAlloc), for buffers
+ * copied to the GPU without blocking; *block as above. NULL with an error. */
+void *volt_cuda_host_alloc(size_t nbytes, void **block);
+void volt_cuda_host_free(void *block);
+/* Copies n bytes from src on src_dev to dst on dst_dev (CPU or CUDA, at
+ * least one CUDA). Host-to-device from a pinned block (`pinned`, else NULL)
+ * is asynchronous on the destination's current stream, and the block is not
+ * reused until the copy is done; other copies return when the data is in
+ * place (device-to-host waits for the work queued before it). */
+volt_status volt_cuda_memcpy(void *dst, volt_device dst_dev, const void *src, volt_device src_dev,
+                             size_t n, void *pinned);
+
+/* Storage (storage.c) in page-locked host memory, on the CPU device. */
+volt_storage *volt_storage_new_pinned(size_t nbytes);
+/* The pinned block of a storage made by volt_storage_new_pinned, else NULL. */
+void *volt_storage_pinned_block(const volt_storage *s);
+
 /* Thread-local free lists for fixed-size structs (object_cache.c). An
  * object may be freed on another thread than the one that allocated it. */
 typedef enum {

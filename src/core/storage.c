@@ -1,5 +1,8 @@
 /* storage.c: reference-counted blocks of device memory with a version
- * counter for autograd's in-place checks. */
+ * counter for autograd's in-place checks. CPU storage comes from the CPU
+ * allocator, CUDA storage from the device's caching allocator (and goes back
+ * to it, to the stream it was made for), pinned host storage from the
+ * pinned cache; storage_wrap holds memory volt does not own. */
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -11,13 +14,13 @@ struct volt_storage {
     volt_device device;
     atomic_int refcount;
     atomic_uint_fast64_t version;
-    void (*release)(void *data, void *ctx); /* NULL: volt's allocator owns data */
+    void (*release)(void *data, void *ctx); /* gives data back; NULL: nothing to do */
     void *release_ctx;
-    bool external;
+    bool pinned; /* release_ctx is a pinned host block */
 };
 
 static void storage_init(volt_storage *s, volt_device device, void *data, size_t nbytes,
-                         void (*release)(void *, void *), void *ctx, bool external) {
+                         void (*release)(void *, void *), void *ctx) {
     s->data = data;
     s->nbytes = nbytes;
     s->device = device;
@@ -25,13 +28,41 @@ static void storage_init(volt_storage *s, volt_device device, void *data, size_t
     atomic_init(&s->version, 0);
     s->release = release;
     s->release_ctx = ctx;
-    s->external = external;
+    s->pinned = false;
+}
+
+static void release_cpu(void *data, void *ctx) {
+    (void)ctx;
+    volt_cpu_free(data);
+}
+
+static void release_cuda(void *data, void *block) {
+    (void)data;
+    volt_cuda_free(block);
+}
+
+static void release_pinned(void *data, void *block) {
+    (void)data;
+    volt_cuda_host_free(block);
 }
 
 volt_storage *volt_storage_new(volt_device device, size_t nbytes) {
     if (volt_device_check(device) != VOLT_OK) return NULL;
     volt_storage *s = volt_cache_alloc(VOLT_CACHE_STORAGE, sizeof *s);
-    void *data = s ? volt_cpu_alloc(nbytes ? nbytes : 1) : NULL;
+    if (!s) {
+        volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "storage_new: out of host memory");
+        return NULL;
+    }
+    if (device.type == VOLT_CUDA) {
+        void *block = NULL, *data = volt_cuda_alloc(device.index, nbytes, &block);
+        if (!data) {
+            volt_cache_free(VOLT_CACHE_STORAGE, s);
+            return NULL;
+        }
+        storage_init(s, device, data, nbytes, release_cuda, block);
+        return s;
+    }
+    void *data = volt_cpu_alloc(nbytes ? nbytes : 1);
     if (!data) {
         volt_cache_free(VOLT_CACHE_STORAGE, s);
         volt_memory_stats m = volt_cpu_memory_stats();
@@ -40,8 +71,25 @@ volt_storage *volt_storage_new(volt_device device, size_t nbytes) {
                        nbytes, (long long)m.allocated_bytes, (long long)m.reserved_bytes);
         return NULL;
     }
-    storage_init(s, device, data, nbytes, NULL, NULL, false);
+    storage_init(s, device, data, nbytes, release_cpu, NULL);
     return s;
+}
+
+volt_storage *volt_storage_new_pinned(size_t nbytes) {
+    volt_storage *s = volt_cache_alloc(VOLT_CACHE_STORAGE, sizeof *s);
+    void *block = NULL, *data = s ? volt_cuda_host_alloc(nbytes, &block) : NULL;
+    if (!data) {
+        if (!s) volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "pin_memory: out of host memory");
+        volt_cache_free(VOLT_CACHE_STORAGE, s);
+        return NULL;
+    }
+    storage_init(s, VOLT_DEVICE_CPU, data, nbytes, release_pinned, block);
+    s->pinned = true;
+    return s;
+}
+
+void *volt_storage_pinned_block(const volt_storage *s) {
+    return s && s->pinned ? s->release_ctx : NULL;
 }
 
 volt_storage *volt_storage_wrap(volt_device device, void *data, size_t nbytes,
@@ -56,7 +104,7 @@ volt_storage *volt_storage_wrap(volt_device device, void *data, size_t nbytes,
         volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "storage_wrap: out of memory");
         return NULL;
     }
-    storage_init(s, device, data, nbytes, release, ctx, true);
+    storage_init(s, device, data, nbytes, release, ctx);
     return s;
 }
 
@@ -67,11 +115,7 @@ void volt_storage_retain(volt_storage *s) {
 void volt_storage_release(volt_storage *s) {
     if (!s) return;
     if (atomic_fetch_sub_explicit(&s->refcount, 1, memory_order_acq_rel) != 1) return;
-    if (s->external) {
-        if (s->release) s->release(s->data, s->release_ctx);
-    } else {
-        volt_cpu_free(s->data);
-    }
+    if (s->release) s->release(s->data, s->release_ctx);
     volt_cache_free(VOLT_CACHE_STORAGE, s);
 }
 

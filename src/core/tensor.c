@@ -158,14 +158,27 @@ void volt_store_from_double(void *p, volt_dtype dtype, double v) {
     }
 }
 
-static const char *element_ptr(const volt_tensor *t, int64_t flat) {
+/* Element offset (in elements, from the storage's start) of element
+ * `flat` in row-major order. */
+static int64_t element_offset(const volt_tensor *t, int64_t flat) {
     int64_t off = t->offset;
     for (int d = t->ndim - 1; d >= 0; d--) {
         int64_t n = t->shape[d];
         off += (flat % n) * t->strides[d];
         flat /= n;
     }
-    return (const char *)volt_storage_data(t->storage) + off * (int64_t)volt_dtype_size(t->dtype);
+    return off;
+}
+
+/* The element at storage offset `off`, as a double; a CUDA tensor's is
+ * copied to the host first (NaN with the copy's error). */
+static double load_element(const volt_tensor *t, int64_t off) {
+    size_t esize = volt_dtype_size(t->dtype);
+    const char *p = (const char *)volt_storage_data(t->storage) + off * (int64_t)esize;
+    if (t->device.type == VOLT_CPU) return volt_load_as_double(p, t->dtype);
+    uint64_t buf = 0;
+    if (volt_cuda_memcpy(&buf, VOLT_DEVICE_CPU, p, t->device, esize, NULL) != VOLT_OK) return NAN;
+    return volt_load_as_double(&buf, t->dtype);
 }
 
 double volt_tensor_get_flat(const volt_tensor *t, int64_t i) {
@@ -177,7 +190,7 @@ double volt_tensor_get_flat(const volt_tensor *t, int64_t i) {
                        (long long)n);
         return NAN;
     }
-    return volt_load_as_double(element_ptr(t, i), t->dtype);
+    return load_element(t, element_offset(t, i));
 }
 
 double volt_tensor_get(const volt_tensor *t, const int64_t *index) {
@@ -192,7 +205,7 @@ double volt_tensor_get(const volt_tensor *t, const int64_t *index) {
         }
         flat = flat * t->shape[d] + index[d];
     }
-    return volt_load_as_double(element_ptr(t, flat), t->dtype);
+    return load_element(t, element_offset(t, flat));
 }
 
 double volt_tensor_item(const volt_tensor *t) {
@@ -203,7 +216,7 @@ double volt_tensor_item(const volt_tensor *t) {
                        volt_shape_str(t, buf, sizeof buf), (long long)volt_tensor_numel(t));
         return NAN;
     }
-    return volt_load_as_double(element_ptr(t, 0), t->dtype);
+    return load_element(t, element_offset(t, 0));
 }
 
 char *volt_shape_str(const volt_tensor *t, char *buf, size_t size) {
@@ -219,19 +232,60 @@ char *volt_shape_str(const volt_tensor *t, char *buf, size_t size) {
     return buf;
 }
 
+/* The elements of t (of n) converted into out, read from `base`, which
+ * holds t's storage from element offset `first` on. */
+static void gather(const volt_tensor *t, int64_t n, const char *base, int64_t first,
+                   volt_dtype dtype, void *out) {
+    size_t esize = volt_dtype_size(dtype), tsize = volt_dtype_size(t->dtype);
+    for (int64_t i = 0; i < n; i++)
+        volt_store_from_double(
+            (char *)out + (size_t)i * esize, dtype,
+            volt_load_as_double(base + (element_offset(t, i) - first) * (int64_t)tsize, t->dtype));
+}
+
+/* copy_to_array for a CUDA tensor: the span of storage its elements cover
+ * comes to the host, then is gathered (straight into out when it is
+ * contiguous and of the same dtype). */
+static volt_status copy_device_to_array(const volt_tensor *t, int64_t n, volt_dtype dtype,
+                                        void *out) {
+    size_t tsize = volt_dtype_size(t->dtype);
+    const char *data = volt_storage_data(t->storage);
+    if (dtype == t->dtype && volt_tensor_is_contiguous(t))
+        return volt_cuda_memcpy(out, VOLT_DEVICE_CPU, data + t->offset * (int64_t)tsize, t->device,
+                                (size_t)n * tsize, NULL);
+    int64_t lo = t->offset, hi = t->offset;
+    for (int d = 0; d < t->ndim; d++) {
+        int64_t reach = (t->shape[d] - 1) * t->strides[d];
+        if (reach < 0)
+            lo += reach;
+        else
+            hi += reach;
+    }
+    size_t bytes = (size_t)(hi - lo + 1) * tsize;
+    char *host = malloc(bytes);
+    if (!host)
+        return volt_error_set(VOLT_ERR_OUT_OF_MEMORY,
+                              "tensor_copy_to_array: out of memory for %zu bytes", bytes);
+    volt_status st =
+        volt_cuda_memcpy(host, VOLT_DEVICE_CPU, data + lo * (int64_t)tsize, t->device, bytes, NULL);
+    if (st == VOLT_OK) gather(t, n, host, lo, dtype, out);
+    free(host);
+    return st;
+}
+
 volt_status volt_tensor_copy_to_array(const volt_tensor *t, volt_dtype dtype, void *out) {
     if (!t || !out)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "tensor_copy_to_array: NULL argument");
     if (!volt_dtype_is_valid(dtype))
         return volt_error_set(VOLT_ERR_DTYPE, "tensor_copy_to_array: invalid dtype %d", (int)dtype);
     int64_t n = volt_tensor_numel(t);
+    if (n == 0) return VOLT_OK;
+    if (t->device.type != VOLT_CPU) return copy_device_to_array(t, n, dtype, out);
     size_t esize = volt_dtype_size(dtype);
     if (dtype == t->dtype && volt_tensor_is_contiguous(t)) {
         memcpy(out, volt_tensor_data(t), (size_t)n * esize);
         return VOLT_OK;
     }
-    for (int64_t i = 0; i < n; i++)
-        volt_store_from_double((char *)out + (size_t)i * esize, dtype,
-                               volt_load_as_double(element_ptr(t, i), t->dtype));
+    gather(t, n, volt_storage_data(t->storage), 0, dtype, out);
     return VOLT_OK;
 }

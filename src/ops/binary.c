@@ -1,10 +1,12 @@
 /* binary.c: binary elementwise ops — arithmetic with broadcasting, dtype
  * promotion and autograd; scalar and in-place variants; comparisons and
  * logical and/or. Kernels: ops/cpu/binary.c; bf16 operands run the f32 op
- * and round its result (ops/bf16.c). */
+ * and round its result (ops/bf16.c). On CUDA (ops/cuda/binary.cu): add, sub,
+ * mul and div in f32, f64, bf16 and f16, on same-shape operands or with a
+ * one-element one (a CPU 0-d tensor is a scalar there). */
 #include <math.h>
 
-#include "ops/cpu/cpu_kernels.h"
+#include "ops/cuda/cuda_ops.h"
 
 /* Gradient slots: node->iargs[0] = saved slot of a, iargs[1] of b (-1: not
  * saved), node->args[0] = alpha. */
@@ -34,7 +36,8 @@ static volt_status div_backward(volt_node *node, volt_tensor *g, volt_tensor **g
     if (node->inputs[0].needs) grads[0] = g_over_b;
     if (node->inputs[1].needs) {
         volt_tensor *a = volt_node_saved(node, (int)node->iargs[0]);
-        grads[1] = volt_neg(volt_mul(g_over_b, volt_div(a, b)));
+        /* -x as x * -1: the same bits, and mul has a CUDA kernel */
+        grads[1] = volt_mul_scalar(volt_mul(g_over_b, volt_div(a, b)), -1.0);
     }
     return VOLT_OK;
 }
@@ -123,18 +126,34 @@ static void record(volt_binary_op op, volt_tensor *out, const volt_tensor *a, co
     if (info->save_output) volt_node_save_output(node, out);
 }
 
+/* The CUDA path (device: the operands' CUDA device): native kernels for
+ * every float dtype; a CPU scalar operand is passed by value, unconverted. */
+static volt_tensor *binary_cuda(volt_binary_op op, const volt_tensor *a, const volt_tensor *b,
+                                double alpha, volt_device device, int ndim, const int64_t *shape,
+                                volt_dtype dtype) {
+    if (!volt_cuda_binary_supported(infos[op].name, op, dtype, a, b, ndim, shape)) return NULL;
+    const volt_tensor *ca = a->device.type == VOLT_CUDA ? volt_as_dtype(a, dtype) : a;
+    const volt_tensor *cb = b->device.type == VOLT_CUDA ? volt_as_dtype(b, dtype) : b;
+    volt_tensor *out = ca && cb ? volt_tensor_new(dtype, device, ndim, shape) : NULL;
+    if (!out || volt_cuda_binary(op, out, ca, cb, alpha) != VOLT_OK) return NULL;
+    record(op, out, ca, cb, alpha);
+    return out;
+}
+
 static volt_tensor *binary(volt_binary_op op, const volt_tensor *a, const volt_tensor *b,
                            double alpha) {
     const char *name = infos[op].name;
     VOLT_TRACE_OP(name);
     if (!volt_check_not_null(name, a, "a") || !volt_check_not_null(name, b, "b")) return NULL;
-    if (!volt_check_same_device(name, a, b) || !volt_check_device_supported(name, a)) return NULL;
+    volt_device device;
+    if (!volt_check_operand_devices(name, a, b, &device)) return NULL;
     int ndim;
     int64_t shape[VOLT_MAX_DIMS];
     if (!volt_broadcast_shapes(name, a, b, &ndim, shape)) return NULL;
     volt_dtype dtype = volt_promote_types(a, b);
     if (op == VOLT_BIN_DIV && !volt_dtype_is_float(dtype)) dtype = VOLT_F32;
     if (op == VOLT_BIN_AND || op == VOLT_BIN_OR) dtype = VOLT_BOOL;
+    if (device.type == VOLT_CUDA) return binary_cuda(op, a, b, alpha, device, ndim, shape, dtype);
     /* bf16: the f32 op on widened operands; a floating result is rounded
      * back (ops/bf16.c). */
     if (dtype == VOLT_BF16) {
@@ -277,12 +296,34 @@ static volt_tensor *bf16_inplace(volt_binary_op op, const char *name, volt_tenso
     return self;
 }
 
+/* self op= other on CUDA (checked by the caller): other converted to self's
+ * dtype when it is a CUDA tensor; a CPU scalar is passed by value. */
+static volt_tensor *binary_inplace_cuda(volt_binary_op op, const char *name, volt_tensor *self,
+                                        const volt_tensor *other, double alpha) {
+    if (!volt_cuda_binary_supported(name, op, self->dtype, self, other, self->ndim, self->shape))
+        return NULL;
+    const volt_tensor *c = other;
+    VOLT_NO_GRAD {
+        if (other->device.type == VOLT_CUDA) c = volt_as_dtype(other, self->dtype);
+    }
+    if (!c || volt_cuda_binary(op, self, self, c, alpha) != VOLT_OK) return NULL;
+    if (c != other) volt_tensor_free((volt_tensor *)c);
+    volt_storage_bump_version(self->storage);
+    return self;
+}
+
 static volt_tensor *binary_inplace(volt_binary_op op, const char *name, volt_tensor *self,
                                    const volt_tensor *other, double alpha) {
     VOLT_TRACE_OP(name);
     if (!volt_check_not_null(name, self, "self") || !volt_check_not_null(name, other, "other"))
         return NULL;
-    if (!volt_check_inplace(name, self) || !volt_check_same_device(name, self, other)) return NULL;
+    volt_device device;
+    if (!volt_check_inplace(name, self) || !volt_check_operand_devices(name, self, other, &device))
+        return NULL;
+    if (!volt_device_equal(device, self->device)) { /* a CUDA 0-d other into a CPU self */
+        volt_check_same_device(name, self, other);
+        return NULL;
+    }
     int ndim;
     int64_t shape[VOLT_MAX_DIMS];
     if (!volt_broadcast_shapes(name, self, other, &ndim, shape)) return NULL;
@@ -308,6 +349,7 @@ static volt_tensor *binary_inplace(volt_binary_op op, const char *name, volt_ten
                        name, volt_dtype_name(result), volt_shape_str(self, bs, sizeof bs));
         return NULL;
     }
+    if (device.type == VOLT_CUDA) return binary_inplace_cuda(op, name, self, other, alpha);
     if (self->dtype == VOLT_BF16) return bf16_inplace(op, name, self, other, alpha);
     const volt_tensor *c = other;
     VOLT_NO_GRAD { c = volt_as_dtype(other, self->dtype); }

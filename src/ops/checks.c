@@ -38,27 +38,36 @@ bool volt_check_f32_f64(const char *op, const volt_tensor *t) {
     return false;
 }
 
-static const char *device_name(volt_device d, char *buf, size_t size) {
-    if (d.type == VOLT_CPU)
-        snprintf(buf, size, "cpu");
-    else
-        snprintf(buf, size, "cuda:%d", d.index);
-    return buf;
-}
-
 bool volt_check_same_device(const char *op, const volt_tensor *a, const volt_tensor *b) {
     if (volt_device_equal(a->device, b->device)) return true;
     char da[32], db[32];
     volt_error_set(VOLT_ERR_DEVICE, "%s: tensors on %s and %s", op,
-                   device_name(a->device, da, sizeof da), device_name(b->device, db, sizeof db));
+                   volt_device_str(a->device, da, sizeof da),
+                   volt_device_str(b->device, db, sizeof db));
     return false;
+}
+
+bool volt_check_operand_devices(const char *op, const volt_tensor *a, const volt_tensor *b,
+                                volt_device *device) {
+    *device = a->device;
+    if (volt_device_equal(a->device, b->device)) return true;
+    if (a->device.type == VOLT_CUDA && b->device.type == VOLT_CPU && b->ndim == 0) return true;
+    *device = b->device;
+    if (b->device.type == VOLT_CUDA && a->device.type == VOLT_CPU && a->ndim == 0) return true;
+    return volt_check_same_device(op, a, b);
+}
+
+volt_status volt_no_cuda_kernel(const char *op, const volt_tensor *t, const char *why) {
+    char shape[96], device[32];
+    return volt_error_set(VOLT_ERR_DEVICE, "%s: no CUDA kernel yet for %s on %s%s%s%s", op,
+                          volt_shape_str(t, shape, sizeof shape),
+                          volt_device_str(t->device, device, sizeof device), why ? " (" : "",
+                          why ? why : "", why ? ")" : "");
 }
 
 bool volt_check_device_supported(const char *op, const volt_tensor *t) {
     if (t->device.type == VOLT_CPU) return true;
-    char d[32];
-    volt_error_set(VOLT_ERR_DEVICE, "%s: no kernel for device %s in this build", op,
-                   device_name(t->device, d, sizeof d));
+    volt_no_cuda_kernel(op, t, NULL);
     return false;
 }
 

@@ -1,10 +1,12 @@
 /* create.c: creation ops (empty, zeros, ones, full, scalar, *_like, arange,
  * linspace, eye, from_array), clone and dtype conversion, and the whole-tensor
- * in-place writes fill_, zero_ and copy_. */
+ * in-place writes fill_, zero_ and copy_. On CUDA (ops/cuda/): *_like, fill_,
+ * zero_, clone, to_dtype and copy_ (also between devices) of contiguous
+ * tensors. */
 #include <math.h>
 #include <string.h>
 
-#include "ops/cpu/cpu_kernels.h"
+#include "ops/cuda/cuda_ops.h"
 
 /* Checks a creation op's dtype and shape, naming the op in the error. */
 static bool check_new(const char *op, int ndim, const int64_t *shape, volt_dtype dtype) {
@@ -26,6 +28,21 @@ static bool check_value(const char *op, double value, volt_dtype dtype) {
     volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: value %g cannot be converted to %s", op, value,
                    volt_dtype_name(dtype));
     return false;
+}
+
+/* Every element of t = value, on t's device; false with an error. */
+static bool fill_on_device(const char *op, volt_tensor *t, double value) {
+    if (t->device.type == VOLT_CUDA) return volt_cuda_fill(op, t, value) == VOLT_OK;
+    volt_cpu_fill(t, value);
+    return true;
+}
+
+/* out = src (same shape), converted to out's dtype, on their devices. */
+static bool copy_on_device(const char *op, volt_tensor *out, const volt_tensor *src) {
+    if (out->device.type == VOLT_CUDA || src->device.type == VOLT_CUDA)
+        return volt_cuda_copy(op, out, src) == VOLT_OK;
+    volt_cpu_copy(out, src);
+    return true;
 }
 
 static volt_tensor *full_named(const char *op, int ndim, const int64_t *shape, double value,
@@ -65,7 +82,10 @@ volt_tensor *volt_empty_like(const volt_tensor *t) {
 static volt_tensor *full_like_named(const char *op, const volt_tensor *t, double value) {
     if (!volt_check_not_null(op, t, "t") || !check_value(op, value, t->dtype)) return NULL;
     volt_tensor *out = volt_tensor_new(t->dtype, t->device, t->ndim, t->shape);
-    if (out) volt_cpu_fill(out, value);
+    if (out && !fill_on_device(op, out, value)) {
+        volt_tensor_free(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -160,7 +180,10 @@ volt_tensor *volt_clone(const volt_tensor *t) {
     if (!volt_check_not_null("clone", t, "t")) return NULL;
     volt_tensor *out = volt_empty_like(t);
     if (!out) return NULL;
-    volt_cpu_copy(out, t);
+    if (!copy_on_device("clone", out, t)) {
+        volt_tensor_free(out);
+        return NULL;
+    }
     if (volt_autograd_should_record(1, &t))
         volt_autograd_record("clone", identity_backward, out, 1, &t);
     return out;
@@ -174,7 +197,10 @@ volt_tensor *volt_to_dtype(const volt_tensor *t, volt_dtype dtype) {
     }
     volt_tensor *out = volt_tensor_new(dtype, t->device, t->ndim, t->shape);
     if (!out) return NULL;
-    volt_cpu_copy(out, t);
+    if (!copy_on_device("to_dtype", out, t)) {
+        volt_tensor_free(out);
+        return NULL;
+    }
     /* The engine converts the gradient back to the input's dtype. */
     if (volt_dtype_is_float(dtype) && volt_autograd_should_record(1, &t))
         volt_autograd_record("to_dtype", identity_backward, out, 1, &t);
@@ -190,17 +216,16 @@ volt_tensor *volt_alias_with_grad(const volt_tensor *a, const char *op) {
 
 volt_tensor *volt_fill_(volt_tensor *self, double value) {
     if (!volt_check_not_null("fill_", self, "self") || !volt_check_inplace("fill_", self) ||
-        !check_value("fill_", value, self->dtype))
+        !check_value("fill_", value, self->dtype) || !fill_on_device("fill_", self, value))
         return NULL;
-    volt_cpu_fill(self, value);
     volt_storage_bump_version(self->storage);
     return self;
 }
 
 volt_tensor *volt_zero_(volt_tensor *self) {
-    if (!volt_check_not_null("zero_", self, "self") || !volt_check_inplace("zero_", self))
+    if (!volt_check_not_null("zero_", self, "self") || !volt_check_inplace("zero_", self) ||
+        !fill_on_device("zero_", self, 0.0))
         return NULL;
-    volt_cpu_fill(self, 0.0);
     volt_storage_bump_version(self->storage);
     return self;
 }
@@ -208,8 +233,10 @@ volt_tensor *volt_zero_(volt_tensor *self) {
 volt_tensor *volt_copy_(volt_tensor *self, const volt_tensor *src) {
     if (!volt_check_not_null("copy_", self, "self") || !volt_check_not_null("copy_", src, "src"))
         return NULL;
-    if (!volt_check_inplace("copy_", self) || !volt_check_same_device("copy_", self, src))
-        return NULL;
+    if (!volt_check_inplace("copy_", self)) return NULL;
+    /* Between devices: on CUDA, same shape, contiguous (ops/cuda/). */
+    bool cuda = self->device.type == VOLT_CUDA || src->device.type == VOLT_CUDA;
+    if (!cuda && !volt_check_same_device("copy_", self, src)) return NULL;
     int ndim;
     int64_t shape[VOLT_MAX_DIMS];
     if (!volt_broadcast_shapes("copy_", self, src, &ndim, shape)) return NULL;
@@ -221,7 +248,11 @@ volt_tensor *volt_copy_(volt_tensor *self, const volt_tensor *src) {
                        volt_shape_only(src, bo, sizeof bo), volt_shape_only(self, bs, sizeof bs));
         return NULL;
     }
-    volt_cpu_copy(self, src);
+    if (cuda && volt_tensor_numel(src) != volt_tensor_numel(self)) {
+        volt_no_cuda_kernel("copy_", src, "broadcast");
+        return NULL;
+    }
+    if (!copy_on_device("copy_", self, src)) return NULL;
     volt_storage_bump_version(self->storage);
     return self;
 }

@@ -19,8 +19,17 @@ bool volt_check_float(const char *op, const volt_tensor *t);
 bool volt_check_f32_f64(const char *op, const volt_tensor *t);
 /* "op: tensors on cpu and cuda:0". */
 bool volt_check_same_device(const char *op, const volt_tensor *a, const volt_tensor *b);
-/* Every device in this build's backends (CPU now). */
+/* The same, except that a 0-d CPU tensor beside a CUDA tensor is a scalar
+ * (as PyTorch allows): *device receives the device the op runs on. */
+bool volt_check_operand_devices(const char *op, const volt_tensor *a, const volt_tensor *b,
+                                volt_device *device);
+/* For an op that has CPU kernels only: true for a CPU tensor, else "relu: no
+ * CUDA kernel yet for f32[4] on cuda:0" (VOLT_ERR_DEVICE). Every op calls it
+ * (or dispatches to its CUDA kernels) before touching data. */
 bool volt_check_device_supported(const char *op, const volt_tensor *t);
+/* Records "op: no CUDA kernel yet for f32[4,3] on cuda:0 (why)" ("why" may
+ * be NULL) and returns VOLT_ERR_DEVICE. */
+volt_status volt_no_cuda_kernel(const char *op, const volt_tensor *t, const char *why);
 /* Normalises dim into [0, ndim) ("op: dimension 3 out of range for f32[2,3]
  * (expected -2..1)"); returns -1 on error. */
 int volt_normalize_dim(const char *op, const volt_tensor *t, int dim);

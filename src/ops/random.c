@@ -87,7 +87,8 @@ volt_tensor *volt_randint(int64_t low, int64_t high, int ndim, const int64_t *sh
 }
 
 volt_tensor *volt_bernoulli(const volt_tensor *p, volt_generator *gen) {
-    if (!volt_check_not_null("bernoulli", p, "p") || !volt_check_f32_f64("bernoulli", p))
+    if (!volt_check_not_null("bernoulli", p, "p") || !volt_check_f32_f64("bernoulli", p) ||
+        !volt_check_device_supported("bernoulli", p))
         return NULL;
     volt_tensor *u = volt_rand(p->ndim, p->shape, p->dtype, gen);
     volt_tensor *mask = u ? volt_lt(u, p) : NULL;

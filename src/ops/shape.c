@@ -93,6 +93,7 @@ static volt_tensor *reshape_impl(const char *op, const volt_tensor *a, int ndim,
     if (view_strides(a, ndim, resolved, strides)) {
         out = volt_tensor_alias(a, ndim, resolved, strides, a->offset);
     } else if (allow_copy) {
+        if (!volt_check_device_supported(op, a)) return NULL;
         volt_tensor *c = volt_tensor_new(a->dtype, a->device, a->ndim, a->shape);
         if (!c) return NULL;
         volt_cpu_copy(c, a);
@@ -343,6 +344,7 @@ volt_tensor *volt_unsqueeze(const volt_tensor *a, int dim) {
 /* The gradient of a slice: zeros of the input's shape with g copied into
  * elements start, start + step, ... along dim (iargs: dim, start, step). */
 static volt_status slice_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    if (!volt_check_device_supported("slice", g)) return volt_error_status();
     const volt_node_input *in = &node->inputs[0];
     int d = (int)node->iargs[0];
     volt_tensor *z = volt_tensor_new(g->dtype, g->device, in->ndim, in->shape);

@@ -127,9 +127,28 @@ volt_autocast_mode volt_precision_autocast(const char *precision) {
     return VOLT_AUTOCAST_OFF;
 }
 
+static bool is_cuda_accelerator(const char *accelerator) {
+    return accelerator && (strcmp(accelerator, "cuda") == 0 || strcmp(accelerator, "gpu") == 0);
+}
+
+/* accelerator "cuda" / "gpu" (Lightning's two names): refused with the
+ * reason when this machine cannot run it (no CUDA backend, driver or
+ * device: volt_device_check's message), else as not supported yet — the
+ * trainer and fabric do not move modules and batches to a GPU yet. "auto"
+ * is the CPU until they do. */
+static volt_status check_cuda_accelerator(const char *who, const char *accelerator) {
+    volt_status st = volt_device_check((volt_device){VOLT_CUDA, 0});
+    if (st) return volt_error_prefix(st, "%s: accelerator '%s'", who, accelerator);
+    return volt_error_set(VOLT_ERR_UNSUPPORTED,
+                          "%s: accelerator '%s' is not supported yet: volt does not move modules "
+                          "and batches to a GPU yet (use \"cpu\")",
+                          who, accelerator);
+}
+
 volt_status volt_check_run_names(const char *who, const char *accelerator, const char *strategy,
                                  const char *precision) {
-    static const char *const later_acc[] = {"gpu", "cuda", "mps", "tpu", NULL};
+    static const char *const later_acc[] = {"mps", "tpu", NULL};
+    if (is_cuda_accelerator(accelerator)) return check_cuda_accelerator(who, accelerator);
     static const char *const later_prec[] = {
         "64-true", "64", "16-mixed", "16-true", "16", "transformer-engine", NULL};
     static const char *const later_strat[] = {"ddp_spawn", "fsdp", "deepspeed", NULL};
@@ -138,8 +157,9 @@ volt_status volt_check_run_names(const char *who, const char *accelerator, const
         return volt_error_set(
             is_one_of(accelerator, later_acc) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
             "%s: accelerator '%s' %s", who, accelerator,
-            is_one_of(accelerator, later_acc) ? "is not supported yet (use \"cpu\")"
-                                              : "is unknown (\"auto\", \"cpu\")");
+            is_one_of(accelerator, later_acc)
+                ? "is not supported yet (use \"cpu\")"
+                : "is unknown (\"auto\", \"cpu\"; \"cuda\" or \"gpu\" on a machine with a GPU)");
     if (strategy && !is_one_of(strategy, strategies))
         return volt_error_set(
             is_one_of(strategy, later_strat) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
@@ -164,6 +184,12 @@ volt_status volt_check_run_names(const char *who, const char *accelerator, const
 }
 
 static volt_status check_hardware(const volt_trainer_config *c) {
+    int n_gpus = is_cuda_accelerator(c->accelerator) ? volt_cuda_device_count() : 0;
+    if (n_gpus > 0 && c->devices > n_gpus)
+        return volt_error_set(VOLT_ERR_DEVICE,
+                              "trainer: accelerator '%s': devices = %lld, but this machine has %d "
+                              "CUDA device(s)",
+                              c->accelerator, (long long)c->devices, n_gpus);
     if (volt_check_run_names("trainer", c->accelerator, c->strategy, c->precision))
         return volt_error_status();
     if (c->devices != VOLT_NONE && c->devices != -1 && c->devices < 1)

@@ -12,6 +12,14 @@
 /* ---------------------------------------------------------------- options */
 
 static volt_status check_names(const volt_fabric_options *o) {
+    bool cuda = o->accelerator &&
+                (strcmp(o->accelerator, "cuda") == 0 || strcmp(o->accelerator, "gpu") == 0);
+    int n_gpus = cuda ? volt_cuda_device_count() : 0; /* asks the driver: only when wanted */
+    if (n_gpus > 0 && o->devices > n_gpus)
+        return volt_error_set(VOLT_ERR_DEVICE,
+                              "fabric: accelerator '%s': devices = %lld, but this machine has %d "
+                              "CUDA device(s)",
+                              o->accelerator, (long long)o->devices, n_gpus);
     if (volt_check_run_names("fabric", o->accelerator, o->strategy, o->precision))
         return volt_error_status();
     if (o->root_dir && !*o->root_dir)

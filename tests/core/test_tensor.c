@@ -122,16 +122,26 @@ static void test_version_counter(void **state) {
     assert_true(volt_tensor_get_flat(t, 2) == 4.0);
 }
 
+/* cuda:<the device count> never exists; the message says why. */
 static void test_devices(void **state) {
     (void)state;
     assert_int_equal(volt_device_check(VOLT_DEVICE_CPU), VOLT_OK);
-    volt_device cuda = {VOLT_CUDA, 1};
+    int n = volt_cuda_device_count();
+    volt_device cuda = {VOLT_CUDA, n};
+    const char *why = !volt_cuda_is_built() ? "cuda:0: this build of volt has no CUDA backend"
+                      : n == 0 ? "cuda:0: no CUDA device is available (cudaGetDeviceCount: "
+                               : "this machine has";
     assert_int_equal(volt_device_check(cuda), VOLT_ERR_DEVICE);
-    VT_ASSERT_ERROR(VOLT_ERR_DEVICE, "device cuda:1: this build of volt has no CUDA backend");
+    VT_ASSERT_ERROR(VOLT_ERR_DEVICE, why);
     assert_null(volt_tensor_new(VOLT_F32, cuda, 1, (int64_t[]){4}));
-    VT_ASSERT_ERROR(VOLT_ERR_DEVICE, "no CUDA backend");
+    VT_ASSERT_ERROR(VOLT_ERR_DEVICE, why);
+    assert_int_equal(volt_device_check((volt_device){VOLT_CUDA, -1}), VOLT_ERR_DEVICE);
+    volt_error_clear();
     assert_true(volt_device_equal(VOLT_DEVICE_CPU, (volt_device){VOLT_CPU, 3}));
-    assert_false(volt_device_equal((volt_device){VOLT_CUDA, 0}, cuda));
+    assert_false(volt_device_equal((volt_device){VOLT_CUDA, 0}, (volt_device){VOLT_CUDA, 1}));
+    char buf[32];
+    assert_string_equal(volt_device_str((volt_device){VOLT_CUDA, 2}, buf, sizeof buf), "cuda:2");
+    assert_string_equal(volt_device_str(VOLT_DEVICE_CPU, buf, sizeof buf), "cpu");
 }
 
 static void test_sticky_error(void **state) {

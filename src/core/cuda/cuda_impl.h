@@ -1,0 +1,46 @@
+/* cuda_impl.h: what volt's CUDA host code shares (core/cuda, ops/cuda; only
+ * compiled with VOLT_CUDA) — the check macros that turn a failed CUDA or
+ * cuBLAS call into a volt error naming the call, its file and line and a
+ * hint, the current stream, and device selection. */
+#ifndef VOLT_CUDA_IMPL_H
+#define VOLT_CUDA_IMPL_H
+
+#include <cuda_runtime_api.h>
+
+#include "core/core_impl.h"
+
+/* Evaluates `call` (a cudaError_t); on failure records VOLT_ERR_DEVICE
+ * (VOLT_ERR_OUT_OF_MEMORY for cudaErrorMemoryAllocation), e.g. "cuda:
+ * cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost) failed: an illegal memory
+ * access was encountered (cudaErrorIllegalAddress) at
+ * src/core/cuda/memcpy.c:40; <hint>", clears the runtime's last error, and
+ * returns the status (VOLT_OK on success). Never asserts. */
+#define VOLT_CUDA_CHECK(call, hint)                                                                \
+    volt_cuda_check_result((int)(call), #call, (hint), __FILE__, __LINE__)
+/* The same for a cublasStatus_t (cuBLAS and cuBLASLt). */
+#define VOLT_CUBLAS_CHECK(call, hint)                                                              \
+    volt_cublas_check_result((int)(call), #call, (hint), __FILE__, __LINE__)
+
+volt_status volt_cuda_check_result(int err, const char *call, const char *hint, const char *file,
+                                   int line);
+volt_status volt_cublas_check_result(int status, const char *call, const char *hint,
+                                     const char *file, int line);
+
+/* Makes cuda:index (checked by the caller) the calling thread's current
+ * device; VOLT_OK or a CUDA error. */
+volt_status volt_cuda_set_device(int index);
+
+/* Frees the cached pinned host blocks (after their pending copies). */
+void volt_cuda_pinned_empty_cache(void);
+/* Notes an asynchronous copy from pinned `block` queued on `stream` of
+ * cuda:device (the current device): the block is not reused before it ends. */
+volt_status volt_cuda_pinned_record(void *block, int device, cudaStream_t stream);
+
+/* The stream volt's work on cuda:device is queued on: the legacy default
+ * stream (NULL) for now, which orders everything on the device. */
+static inline cudaStream_t volt_cuda_stream(int device) {
+    (void)device;
+    return (cudaStream_t)0;
+}
+
+#endif

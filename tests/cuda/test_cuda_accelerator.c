@@ -1,0 +1,83 @@
+/* test_cuda_accelerator.c: the trainer's and fabric's accelerator and
+ * devices checks against the CUDA devices this machine has; runs on every
+ * machine. accelerator "cuda" / "gpu" without a usable GPU fails at
+ * volt_trainer_new / volt_fabric_new with the accelerator and the reason
+ * (no CUDA backend, driver or device); with one, more devices than exist
+ * are refused, and the rest is "not supported yet" until the trainer moves
+ * modules and batches to the GPU. "auto" runs on the CPU. */
+#include <stdio.h>
+#include <string.h>
+
+#include "volt_test.h"
+
+/* What this machine says about cuda:0 (volt_device_check's reason). */
+static const char *reason(void) {
+    if (!volt_cuda_is_built()) return "cuda:0: this build of volt has no CUDA backend";
+    if (!volt_cuda_is_available())
+        return "cuda:0: no CUDA device is available (cudaGetDeviceCount: ";
+    return "is not supported yet";
+}
+
+static volt_status expected_status(void) {
+    return volt_cuda_is_available() ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_DEVICE;
+}
+
+static void test_trainer(void **state) {
+    (void)state;
+    const char *names[] = {"cuda", "gpu"};
+    char want[128];
+    for (int i = 0; i < 2; i++) {
+        volt_trainer_config cfg = volt_trainer_defaults();
+        cfg.accelerator = names[i];
+        assert_null(volt_trainer_new(&cfg));
+        snprintf(want, sizeof want, "trainer: accelerator '%s'", names[i]);
+        assert_non_null(strstr(volt_error_message(), want));
+        VT_ASSERT_ERROR(expected_status(), reason());
+    }
+    int n = volt_cuda_device_count();
+    if (n > 0) {
+        volt_trainer_config cfg = volt_trainer_defaults();
+        cfg.accelerator = "cuda";
+        cfg.devices = n + 1;
+        assert_null(volt_trainer_new(&cfg));
+        snprintf(want, sizeof want,
+                 "trainer: accelerator 'cuda': devices = %d, but this machine has", n + 1);
+        VT_ASSERT_ERROR(VOLT_ERR_DEVICE, want);
+    }
+    /* "auto" and "cpu" train on the CPU whatever the machine has. */
+    const char *cpu[] = {"auto", "cpu"};
+    for (int i = 0; i < 2; i++) {
+        volt_trainer_config cfg = volt_trainer_defaults();
+        cfg.accelerator = cpu[i];
+        cfg.enable_progress_bar = false;
+        volt_trainer *t = volt_trainer_new(&cfg);
+        assert_non_null(t);
+        volt_trainer_free(t);
+    }
+    VT_ASSERT_NO_ERROR();
+}
+
+static void test_fabric(void **state) {
+    (void)state;
+    assert_null(volt_fabric_new(&(volt_fabric_options){.accelerator = "gpu"}));
+    assert_non_null(strstr(volt_error_message(), "fabric: accelerator 'gpu'"));
+    VT_ASSERT_ERROR(expected_status(), reason());
+    int n = volt_cuda_device_count();
+    if (n > 0) {
+        assert_null(
+            volt_fabric_new(&(volt_fabric_options){.accelerator = "cuda", .devices = n + 1}));
+        VT_ASSERT_ERROR(VOLT_ERR_DEVICE, "but this machine has");
+    }
+    volt_fabric *f = volt_fabric_new(&(volt_fabric_options){.accelerator = "auto"});
+    assert_non_null(f);
+    volt_fabric_free(f);
+    VT_ASSERT_NO_ERROR();
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        VT_TEST(test_trainer),
+        VT_TEST(test_fabric),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
