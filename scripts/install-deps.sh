@@ -19,6 +19,7 @@ packages=(
     zlib1g-dev                       # gzip'd data sets
     libcmocka-dev                    # unit tests
     dataset-fashion-mnist            # real data for examples and tests
+    fortunes                         # text corpus for examples/gpt_text.c (/usr/share/games/fortunes)
     clang-format                     # make format / format-check
     clang libclang-rt-14-dev libomp-14-dev # make fuzz: clang, libFuzzer + sanitizer runtimes, OpenMP
     python3-venv python3-torch       # tooling: tests/parity, tests/io/test_interop (+ .venv)

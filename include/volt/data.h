@@ -1,7 +1,7 @@
 /* volt/data.h: the data layer (DESIGN.md §1) — samples and batches,
  * datasets (tensor, concat, subset, random_split), readers (IDX, CSV, token
  * files), samplers, the threaded data loader, transforms, datamodules and the
- * built-in Fashion-MNIST datamodule.
+ * built-in Fashion-MNIST, CSV and character-level text datamodules.
  *
  * A loop over one epoch:
  *
@@ -519,6 +519,67 @@ volt_csv_datamodule_options volt_csv_datamodule_defaults(void);
  * NULL + VOLT_ERR_INVALID_ARGUMENT naming the option: no train_path, a
  * val_fraction outside [0, 1), batch_size < 1, bad worker counts. */
 volt_datamodule *volt_csv_datamodule_new(const volt_csv_datamodule_options *opt);
+
+/* Character-level text. A byte vocabulary: the distinct bytes of a text in
+ * ascending order, token i standing for byte chars[i] (UTF-8 text is taken
+ * byte by byte: a multi-byte character is several tokens). */
+typedef struct {
+    int size;           /* distinct bytes, 0..256 */
+    uint8_t chars[256]; /* token -> byte */
+    int16_t index[256]; /* byte -> token; -1: not in the vocabulary */
+} volt_char_vocab;
+
+/* The vocabulary of text[0..n). */
+void volt_char_vocab_build(volt_char_vocab *v, const void *text, int64_t n);
+/* tokens[i] = the token of text[i], i < n. VOLT_ERR_INVALID_ARGUMENT naming
+ * the first byte not in the vocabulary and its position. */
+volt_status volt_char_vocab_encode(const volt_char_vocab *v, const char *text, int64_t n,
+                                   int64_t *tokens);
+/* text[i] = the byte of tokens[i], i < n, then text[n] = '\0' (room for
+ * n + 1 bytes). VOLT_ERR_INVALID_ARGUMENT naming the first token outside
+ * [0, size) (text then ends before it). */
+volt_status volt_char_vocab_decode(const volt_char_vocab *v, const int64_t *tokens, int64_t n,
+                                   char *text);
+
+/* A datamodule of character-level language modelling (nanoGPT's
+ * shakespeare_char): the bytes of `path` — a file, a directory (its
+ * regular files in name order; hidden files, *.dat files — fortune's
+ * indexes — and symbolic links skipped), or several of either separated by
+ * ':' — concatenated, their vocabulary (volt_text_datamodule_vocab), the
+ * text as tokens split into a training part and a validation part (the
+ * last floor(val_fraction * n) tokens). Items are windows of block_size
+ * tokens, "x" i64 [block_size] and "y" i64 [block_size] = the tokens one
+ * further on (x shifted by one): training windows start every `stride`
+ * tokens (0: block_size, windows side by side; 1: every position, a random
+ * one per item with the shuffle, like nanoGPT's sampling), validation
+ * windows every block_size. The training loader shuffles (seed); the
+ * validation loader, and the test loader (which reads the validation part
+ * too), do not; there is no predict loader. Start from
+ * volt_text_datamodule_defaults(). */
+typedef struct {
+    const char *path;    /* required */
+    int64_t block_size;  /* 128; >= 1 */
+    int64_t stride;      /* 0: block_size */
+    double val_fraction; /* 0.1; in [0, 1); 0: no validation part */
+    int64_t batch_size;  /* 64; >= 1 */
+    int num_workers;     /* 0; per loader, in [0, 64] */
+    int prefetch_factor; /* 2 (0 also means 2) */
+    uint64_t seed;       /* shuffle seed; 0: volt_global_seed() */
+    bool drop_last;      /* of the training loader */
+} volt_text_datamodule_options;
+
+volt_text_datamodule_options volt_text_datamodule_defaults(void);
+/* The path is copied. prepare_data checks that each path can be read;
+ * setup (any stage) reads and encodes the text, once. NULL +
+ * VOLT_ERR_INVALID_ARGUMENT naming the option: no path, block_size < 1,
+ * stride < 0, val_fraction outside [0, 1), batch_size < 1, bad worker
+ * counts. setup fails with VOLT_ERR_IO naming a path that cannot be read
+ * (or a directory without text files), VOLT_ERR_INVALID_ARGUMENT when a
+ * part is shorter than block_size + 1 tokens. */
+volt_datamodule *volt_text_datamodule_new(const volt_text_datamodule_options *opt);
+/* The vocabulary (owned by the datamodule), reading the text first when no
+ * setup has; NULL + error (a missing file, a datamodule of another kind). */
+const volt_char_vocab *volt_text_datamodule_vocab(volt_datamodule *dm);
 
 #ifdef __cplusplus
 }

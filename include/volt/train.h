@@ -415,7 +415,10 @@ const char *volt_trainer_log_dir(const volt_trainer *t);
  * (default_root_dir, gradient_clip_algorithm). */
 typedef struct {
     /* Hardware and precision (later issues: other values are refused). */
-    const char *accelerator; /* "auto" or "cpu" */
+    /* "auto" (the CPU for now) or "cpu"; "cuda"/"gpu" are checked against
+     * the machine (a clear error without a driver or device) and refused as
+     * not supported yet. */
+    const char *accelerator;
     /* "auto": "ddp" when the processes are more than one (devices * num_nodes
      * > 1, or a launcher started several), else "single_device". "ddp":
      * data parallel over MPI (see "Distributed training" below). "zero1":
@@ -935,7 +938,9 @@ extern const volt_option volt_model_checkpoint_table[], volt_early_stopping_tabl
     volt_lr_monitor_table[], volt_timer_table[], volt_ema_table[];
 extern const volt_option volt_sgd_table[], volt_adam_table[], volt_adamw_table[],
     volt_rmsprop_table[], volt_adagrad_table[], volt_lion_table[];
-extern const volt_option volt_mlp_table[], volt_cnn_table[], volt_resnet_table[];
+extern const volt_option volt_mlp_table[], volt_cnn_table[], volt_resnet_table[], volt_gpt_table[];
+/* The text datamodule's (volt_text_datamodule_options, volt/data.h). */
+extern const volt_option volt_text_datamodule_table[];
 
 /* LightningCLI for C. A registry names the models and datamodules a program
  * can build: each class has an options table, the size of its options
@@ -962,7 +967,10 @@ typedef struct {
     int n_datamodules; /* the first is the default */
 } volt_cli_registry;
 
-/* Models mlp, cnn, resnet; datamodules fashion-mnist, csv. */
+/* Models mlp, cnn, resnet, gpt; datamodules fashion-mnist, csv, text. A gpt
+ * model with vocab_size 0 takes the vocabulary size of the text
+ * datamodule (LightningCLI's link_arguments): the resolved configuration
+ * holds the number. */
 const volt_cli_registry *volt_cli_builtin_registry(void);
 
 /* The whole command line (LightningCLI): argv[1] is a subcommand — fit,
@@ -1091,8 +1099,9 @@ volt_status volt_tuner_scale_batch_size(volt_trainer *t, volt_module *module, vo
                                         volt_batch_size_result **out);
 
 /* ---------------------------------------------------------- built-in models */
-/* Modules the volt program trains by name (src/train/models/). Each is a
- * classifier of [B, C, H, W] or [B, F] images into num_classes: it logs
+/* Modules the volt program trains by name (src/train/models/). mlp, cnn and
+ * resnet are classifiers of [B, C, H, W] or [B, F] images into num_classes
+ * (gpt, a language model, comes last): each logs
  * train_loss, val_loss, val_acc, test_loss, test_acc (prog_bar), returns the
  * logits from predict_step, and configures its default optimizer (Adam at
  * `lr`, weight_decay; the CLI's optimizer section replaces it). Free with
@@ -1136,6 +1145,70 @@ typedef struct {
 } volt_resnet_options;
 volt_resnet_options volt_resnet_defaults(void);
 volt_module *volt_resnet_new(const volt_resnet_options *opt);
+
+/* A GPT-style decoder (GPT-2 as nanoGPT writes it), not a classifier: token
+ * ids x [B, T] (i64 or i32, T <= block_size) -> logits [B, T, vocab_size].
+ * Token embedding "transformer.wte.weight" [V, E] plus a learned position
+ * embedding "transformer.wpe.weight" [block_size, E], dropout; n_layer
+ * pre-norm blocks "transformer.h.<i>" computing x + attn(ln_1(x)) then
+ * x + mlp(ln_2(x)): causal multi-head self-attention (attn.c_attn, a
+ * Linear E -> 3E giving q, k, v; the fused scaled-dot-product op, causal;
+ * attn.c_proj, E -> E; dropout after it, none on the attention
+ * probabilities) and an MLP (mlp.c_fc E -> 4E, GELU with the tanh
+ * approximation as GPT-2, mlp.c_proj 4E -> E, dropout); a final LayerNorm
+ * "transformer.ln_f" (eps 1e-5); the language-model head is the token
+ * embedding itself (weight tying): logits = x wte^T. The tied weight is one
+ * parameter used twice — its gradient is the sum of both uses, and the
+ * state dict holds it once, as "transformer.wte.weight" (there is no
+ * "lm_head.weight": nanoGPT's state dict carries it twice as an alias, and
+ * Hugging Face's GPT-2 leaves it out on save; load such a file
+ * non-strictly or drop that key). Names follow nanoGPT's (which are
+ * Hugging Face GPT-2's, whose Conv1D weights are stored transposed).
+ * Initialisation is GPT-2's: Linear weights and embeddings N(0, 0.02), the
+ * residual projections (attn.c_proj, mlp.c_proj) N(0, 0.02 / sqrt(2
+ * n_layer)), biases 0, LayerNorms 1 and 0, drawn from the default generator
+ * (volt_seed_everything). training_step: batch x [B, T] tokens and y [B, T]
+ * the next tokens, mean cross entropy over [B * T, V], logged as
+ * train_loss; validation_step / test_step log val_loss / test_loss
+ * (prog_bar, sync_dist); predict_step returns the logits. The default
+ * optimizer is nanoGPT's: AdamW at lr, (beta1, beta2), weight_decay on the
+ * parameters of 2 or more dims (group 0: embeddings and Linear weights),
+ * none on biases and LayerNorm weights (group 1), at a constant lr. Errors
+ * name the model and the values: "gpt: n_embd 130 must be divisible by
+ * n_head 4", "gpt: sequence length 300 exceeds block_size 256", "gpt:
+ * token id 70 at [0, 5] is out of range for vocab_size 65". */
+typedef struct {
+    int64_t vocab_size;  /* 0: take it from the data (the volt CLI sets it from the
+                            text datamodule); volt_gpt_new needs >= 1 */
+    int64_t block_size;  /* 128: the longest sequence */
+    int64_t n_layer;     /* 4 */
+    int64_t n_head;      /* 4; divides n_embd */
+    int64_t n_embd;      /* 128 */
+    double dropout;      /* 0; in [0, 1) */
+    bool bias;           /* true: biases in the Linears and LayerNorms (GPT-2) */
+    double lr;           /* 1e-3 */
+    double weight_decay; /* 0.1 (decoupled, on 2-D weights) */
+    double beta1, beta2; /* 0.9, 0.95; each in [0, 1) */
+} volt_gpt_options;
+volt_gpt_options volt_gpt_defaults(void);
+volt_module *volt_gpt_new(const volt_gpt_options *opt);
+/* Logits [B, T, vocab_size] of token ids idx [B, T] (in the current scope,
+ * through the module's mode: dropout while training). NULL + error for a
+ * module not made by volt_gpt_new or bad tokens (see above). */
+volt_tensor *volt_gpt_forward(volt_module *gpt, const volt_tensor *idx);
+/* Samples n_new tokens after context[0..n_context) (n_context >= 1, each in
+ * [0, vocab_size)) into out[0..n_new), one at a time: the model (in eval
+ * mode, under no-grad; its mode is restored after) sees the last
+ * block_size tokens so far, the last position's logits are divided by
+ * temperature (> 0, finite), cut to the top_k largest (top_k 0: all; ties
+ * with the k-th largest stay), and a token is drawn from their softmax by
+ * one uniform number from `gen` (a Philox generator; NULL: the default
+ * one) per token: the same generator state gives the same tokens.
+ * VOLT_ERR_INVALID_ARGUMENT naming the bad argument (and the forward's
+ * errors). */
+volt_status volt_gpt_generate(volt_module *gpt, const int64_t *context, int64_t n_context,
+                              int64_t n_new, double temperature, int64_t top_k, volt_generator *gen,
+                              int64_t *out);
 
 /* ---------------------------------------------------------------- metrics */
 

@@ -1,8 +1,9 @@
 /* cli_registry.c: the classes a configuration names — the built-in registry
- * (models mlp, cnn, resnet; datamodules fashion-mnist, csv), the
+ * (models mlp, cnn, resnet, gpt; datamodules fashion-mnist, csv, text), the
  * fashion-mnist datamodule's command-line options (its struct plus the
- * augmentation a config can ask for), the top-level keys, the section
- * names, and looking a class up by name with a did-you-mean. */
+ * augmentation a config can ask for), the text datamodule's table, the
+ * top-level keys, the section names, and looking a class up by name with a
+ * did-you-mean. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ const volt_option cli_globals_table[] = {
 static volt_module *mlp(const void *o) { return volt_mlp_new(o); }
 static volt_module *cnn(const void *o) { return volt_cnn_new(o); }
 static volt_module *resnet(const void *o) { return volt_resnet_new(o); }
+static volt_module *gpt(const void *o) { return volt_gpt_new(o); }
 
 static const volt_cli_class models[] = {
     {"mlp", "a two-layer perceptron", volt_mlp_table, sizeof(volt_mlp_options), mlp, NULL},
@@ -44,6 +46,8 @@ static const volt_cli_class models[] = {
      volt_cnn_table, sizeof(volt_cnn_options), cnn, NULL},
     {"resnet", "a small ResNet for 28x28 images", volt_resnet_table, sizeof(volt_resnet_options),
      resnet, NULL},
+    {"gpt", "a GPT-2-style decoder (language model, tied embeddings)", volt_gpt_table,
+     sizeof(volt_gpt_options), gpt, NULL},
 };
 
 /* ------------------------------------------------------------ fashion-mnist */
@@ -158,11 +162,36 @@ static volt_datamodule *csv(const void *options) {
     return volt_csv_datamodule_new(&o);
 }
 
+/* ------------------------------------------------------------ text */
+
+#define TXT(f, T, d, h, ...) VOLT_OPT(volt_text_datamodule_options, f, T, d, h, __VA_ARGS__)
+const volt_option volt_text_datamodule_table[] = {
+    TXT(path, STRING, "null",
+        "a text file, a directory of them (*.dat and symbolic links skipped), or several "
+        "separated by ':' (fortunes: /usr/share/games/fortunes)",
+        .flags = VOLT_OPTION_REQUIRED),
+    TXT(block_size, INT, "128", "tokens (characters) per window", VOLT_GE(1)),
+    TXT(stride, INT, "0", "tokens between training windows (0: block_size; 1: every position)",
+        VOLT_GE(0)),
+    TXT(val_fraction, DOUBLE, "0.1", "the end of the text held out for validation (and test)",
+        VOLT_RANGE(0, 1)),
+    TXT(batch_size, INT, "64", "windows per batch", VOLT_GE(1)),
+    TXT(num_workers, INT32, "0", "loader threads per loader", VOLT_RANGE(0, VOLT_DATA_MAX_WORKERS)),
+    TXT(prefetch_factor, INT32, "2", "batches built ahead per worker", VOLT_GE(0)),
+    TXT(seed, UINT64, "0", "shuffle seed (0: the global seed)"),
+    TXT(drop_last, BOOL, "false", "drop the last incomplete training batch"),
+    {0},
+};
+
+static volt_datamodule *text(const void *options) { return volt_text_datamodule_new(options); }
+
 static const volt_cli_class datamodules[] = {
     {"fashion-mnist", "Fashion-MNIST (or MNIST) from IDX files, with optional augmentation",
      fashion_mnist_table, sizeof(fashion_mnist_cli), NULL, fashion_mnist},
     {"csv", "CSV files of numbers: features and a label column", csv_table, sizeof(csv_cli), NULL,
      csv},
+    {"text", "character-level text files (a corpus such as fortunes) as next-token windows",
+     volt_text_datamodule_table, sizeof(volt_text_datamodule_options), NULL, text},
 };
 
 static const volt_cli_registry builtin = {

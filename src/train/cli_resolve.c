@@ -4,8 +4,9 @@
  * classes of model, data, optimizer, lr_scheduler, tuner and each callback
  * are looked up by name, and everything is checked before anything runs:
  * required keys, the trainer configuration, and one trial build of every
- * callback, optimizer and scheduler. The resolved configuration is written
- * back as YAML (--print-config, config.yaml) that reads back the same. */
+ * callback, optimizer and scheduler; a gpt model takes its vocabulary size
+ * from the text datamodule. The resolved configuration is written back as
+ * YAML (--print-config, config.yaml) that reads back the same. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,33 @@ static volt_status none_chosen(const cli_config *c, cli_section s) {
     return st;
 }
 
+/* LightningCLI's link_arguments for the built-in language model: a gpt
+ * model with vocab_size 0 takes the vocabulary size of the text datamodule
+ * (which reads its files for it), and its block_size must hold the data's
+ * windows. */
+static volt_status link_gpt_text(cli_resolved *r) {
+    if (r->model.cls->options != volt_gpt_table) return VOLT_OK;
+    volt_gpt_options *m = r->model.opts;
+    bool text = r->data.cls->options == volt_text_datamodule_table;
+    const volt_text_datamodule_options *d = text ? r->data.opts : NULL;
+    if (d && d->block_size > m->block_size)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "data.block_size %lld exceeds model.block_size %lld (the model "
+                              "embeds at most block_size positions)",
+                              (long long)d->block_size, (long long)m->block_size);
+    if (m->vocab_size != 0) return VOLT_OK;
+    if (!d)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "model.vocab_size is 0 (from the data), but data '%s' has no "
+                              "vocabulary: set model.vocab_size",
+                              r->data.cls->name);
+    volt_datamodule *dm = volt_text_datamodule_new(d);
+    const volt_char_vocab *v = dm ? volt_text_datamodule_vocab(dm) : NULL;
+    if (v) m->vocab_size = v->size;
+    volt_datamodule_free(dm);
+    return v ? VOLT_OK : volt_error_at("data");
+}
+
 volt_status cli_resolve(const cli_config *c, cli_resolved *r, bool tune) {
     *r = (cli_resolved){0};
     volt_status st;
@@ -140,6 +168,7 @@ volt_status cli_resolve(const cli_config *c, cli_resolved *r, bool tune) {
         return st;
     if (!r->model.cls) return none_chosen(c, CLI_MODEL);
     if (!r->data.cls) return none_chosen(c, CLI_DATA);
+    if ((st = link_gpt_text(r))) return st;
     if (r->lr_scheduler.cls && !r->optimizer.cls)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "lr_scheduler '%s' needs an optimizer section (optimizer.name: "

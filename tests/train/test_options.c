@@ -128,6 +128,8 @@ static void test_tables_cover_their_structs(void **state) {
     check_covers(volt_mlp_table, sizeof(volt_mlp_options), "mlp");
     check_covers(volt_cnn_table, sizeof(volt_cnn_options), "cnn");
     check_covers(volt_resnet_table, sizeof(volt_resnet_options), "resnet");
+    check_covers(volt_gpt_table, sizeof(volt_gpt_options), "gpt");
+    check_covers(volt_text_datamodule_table, sizeof(volt_text_datamodule_options), "text");
 }
 
 static void test_table_defaults_match_the_structs(void **state) {
@@ -150,6 +152,10 @@ static void test_table_defaults_match_the_structs(void **state) {
     check_defaults(volt_cnn_table, &cnn, sizeof cnn, "cnn");
     volt_resnet_options resnet = volt_resnet_defaults();
     check_defaults(volt_resnet_table, &resnet, sizeof resnet, "resnet");
+    volt_gpt_options gpt = volt_gpt_defaults();
+    check_defaults(volt_gpt_table, &gpt, sizeof gpt, "gpt");
+    volt_text_datamodule_options text = volt_text_datamodule_defaults();
+    check_defaults(volt_text_datamodule_table, &text, sizeof text, "text");
 }
 
 /* PyTorch's defaults, written out (the optimizers have no *_defaults()). */

@@ -2,7 +2,8 @@
  * implemented in classifier.c — the classifier base struct, its steps
  * (train_loss, val_loss/val_acc, test_loss/test_acc, logits from predict),
  * the default optimizer (Adam at lr with L2 weight_decay), the example input
- * for the model summary, and option checks with clear messages. */
+ * for the model summary, and option checks with clear messages (gpt.c
+ * uses those); and what gpt.c lends gpt_generate.c. */
 #ifndef VOLT_TRAIN_MODELS_IMPL_H
 #define VOLT_TRAIN_MODELS_IMPL_H
 
@@ -57,5 +58,12 @@ volt_tensor *volt_classifier_example_input(volt_module *self);
 volt_status volt_model_check_int(const char *model, const char *field, int64_t value, int64_t min);
 volt_status volt_model_check_prob(const char *model, const char *field, double value);
 volt_status volt_model_check_lr(const char *model, double lr, double weight_decay);
+
+/* gpt.c's parts gpt_generate.c uses: the logits [B, V] of the last position
+ * of idx [B, T] (NULL + error as volt_gpt_forward), and the model's
+ * block_size and vocab_size (-1 + error for a module not from volt_gpt_new). */
+volt_tensor *volt_gpt_last_logits(volt_module *gpt, const volt_tensor *idx);
+int64_t volt_gpt_block_size(volt_module *gpt);
+int64_t volt_gpt_vocab_size(volt_module *gpt);
 
 #endif
