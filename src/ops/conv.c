@@ -54,14 +54,18 @@ static void free3(volt_tensor **r) {
 /* The f32 kernels of each pass, in one place: the direct kernel of
  * ops/cpu/conv_c1.c where it applies (one input channel, 3x3, padding 1:
  * no layout reorders), oneDNN, then the reference kernel where oneDNN
- * declines. */
+ * declines. *relu: conv2d_relu's ReLU is wanted; set to false when the
+ * kernel applied it (the direct kernel does, on its stores). */
 static volt_status forward_f32(const volt_conv_geom *g, const volt_tensor *src,
                                const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
-                               volt_dnnl_weight_cache *cache) {
-    if (use_dnnl(dst) && volt_cpu_conv_c1_3x3_applies(g))
-        return volt_cpu_conv_c1_3x3_forward_f32(g, volt_tensor_data(src), volt_tensor_data(w),
-                                                b ? volt_tensor_data(b) : NULL,
-                                                volt_tensor_data(dst));
+                               volt_dnnl_weight_cache *cache, bool *relu) {
+    if (use_dnnl(dst) && volt_cpu_conv_c1_3x3_applies(g)) {
+        const float *pb = b ? volt_tensor_data(b) : NULL;
+        bool fuse = *relu;
+        *relu = false;
+        return (fuse ? volt_cpu_conv_c1_3x3_relu_forward_f32 : volt_cpu_conv_c1_3x3_forward_f32)(
+            g, volt_tensor_data(src), volt_tensor_data(w), pb, volt_tensor_data(dst));
+    }
     if (use_dnnl(dst)) {
         volt_status st = volt_dnnl_conv_forward(g, src, w, b, dst, cache, false);
         if (st != VOLT_ERR_UNSUPPORTED) return st;
@@ -105,8 +109,8 @@ static bool bf16_on_f32_kernels(const volt_conv_geom *g, bool wants_diff_src) {
 
 static volt_status run_forward(const volt_conv_geom *g, const volt_tensor *src,
                                const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
-                               volt_dnnl_weight_cache *cache, bool bf16) {
-    if (!bf16) return forward_f32(g, src, w, b, dst, cache);
+                               volt_dnnl_weight_cache *cache, bool bf16, bool *relu) {
+    if (!bf16) return forward_f32(g, src, w, b, dst, cache, relu);
     if (use_dnnl(dst) && !bf16_on_f32_kernels(g, false)) {
         volt_status st = volt_dnnl_conv_forward(g, src, w, b, dst, cache, true);
         if (st != VOLT_ERR_UNSUPPORTED) return st;
@@ -114,7 +118,7 @@ static volt_status run_forward(const volt_conv_geom *g, const volt_tensor *src,
     /* the f32 path on rounded operands */
     volt_tensor *r[3];
     volt_status st = rounded(src, w, NULL, r) ? VOLT_OK : volt_error_status();
-    if (st == VOLT_OK) st = forward_f32(g, r[0], r[1], b, dst, NULL);
+    if (st == VOLT_OK) st = forward_f32(g, r[0], r[1], b, dst, NULL, relu);
     free3(r);
     return st;
 }
@@ -162,6 +166,20 @@ static volt_status relu_mask(volt_tensor *out, const volt_tensor *g, const volt_
     return volt_cpu_unary_backward(VOLT_UN_RELU, out, g, y, &(volt_unary_args){0});
 }
 
+/* gw (and gb, may be NULL) of conv2d_relu on the direct kernel of one input
+ * channel, from x4, g4 and the forward's output y (the mask). */
+static volt_status relu_weights_c1(const volt_conv_geom *geo, const volt_tensor *x4,
+                                   const volt_tensor *g4, const volt_tensor *y, const int64_t *out4,
+                                   volt_tensor *gw, volt_tensor *gb) {
+    volt_tensor *y4 = volt_dense_as(y, 4, out4);
+    volt_status st = y4 ? volt_cpu_conv_c1_3x3_relu_backward_weights_f32(
+                              geo, volt_tensor_data(x4), volt_tensor_data(g4), volt_tensor_data(y4),
+                              volt_tensor_data(gw), gb ? volt_tensor_data(gb) : NULL)
+                        : volt_error_status();
+    volt_tensor_free(y4);
+    return st;
+}
+
 /* A new tensor of shape (ndim, shape) in t's dtype, or an alias of t4 with the
  * input's original shape. */
 static volt_tensor *as_input_shape(volt_tensor *t4, const volt_node_input *in) {
@@ -180,10 +198,16 @@ static volt_status conv_backward(volt_node *node, volt_tensor *g, volt_tensor **
                        ci->transposed ? geo->w : geo->ow};
     const volt_tensor *gd = volt_as_dtype(g, dt);
     volt_tensor *y = ci->relu_slot >= 0 ? volt_node_saved(node, ci->relu_slot) : NULL;
-    bool mask_in_place = y && gd == g && volt_grad_reusable(g, y);
-    if (mask_in_place && relu_mask(g, g, y)) return volt_error_status(); /* the fused ReLU */
+    /* The fused ReLU: its mask applied to g, in place when g allows, unless
+     * the direct kernel of one input channel computes the weight gradients
+     * (no input gradient): it masks g as it reads it. */
+    const volt_node_input *in = node->inputs;
+    bool mask_in_kernel = y && gd && use_dnnl(gd) && !ci->transposed && !ci->bf16 && !in[0].needs &&
+                          in[1].needs && volt_cpu_conv_c1_3x3_applies(geo);
+    bool mask_in_place = y && !mask_in_kernel && gd == g && volt_grad_reusable(g, y);
+    if (mask_in_place && relu_mask(g, g, y)) return volt_error_status();
     volt_tensor *g4 = gd ? volt_dense_as(gd, 4, out4) : NULL;
-    if (g4 && y && !mask_in_place) {
+    if (g4 && y && !mask_in_place && !mask_in_kernel) {
         volt_tensor *masked = volt_tensor_new(g4->dtype, g4->device, 4, out4);
         volt_tensor *y4 = masked ? volt_dense_as(y, 4, out4) : NULL;
         volt_status ms = y4 ? relu_mask(masked, g4, y4) : volt_error_status();
@@ -197,7 +221,6 @@ static volt_status conv_backward(volt_node *node, volt_tensor *g, volt_tensor **
     volt_tensor *w4 = node->iargs[1] >= 0 ? volt_node_saved(node, (int)node->iargs[1]) : NULL;
     /* For a transposed convolution the roles swap: its input gradient is the
      * forward convolution of g, its weight gradient takes g as the source. */
-    const volt_node_input *in = node->inputs;
     int64_t x4s[4] = {geo->n, ci->transposed ? geo->o : geo->c, ci->transposed ? geo->oh : geo->h,
                       ci->transposed ? geo->ow : geo->w};
     volt_tensor *gx = in[0].needs ? volt_tensor_new(dt, g->device, 4, x4s) : NULL;
@@ -208,8 +231,10 @@ static volt_status conv_backward(volt_node *node, volt_tensor *g, volt_tensor **
                          ? VOLT_OK
                          : volt_error_status();
     if (st == VOLT_OK && ci->transposed) {
-        if (gx) st = run_forward(geo, g4, w4, NULL, gx, NULL, ci->bf16);
+        if (gx) st = run_forward(geo, g4, w4, NULL, gx, NULL, ci->bf16, &(bool){false});
         if (st == VOLT_OK && gw) st = run_backward(geo, g4, x4, NULL, NULL, gw, NULL, ci->bf16);
+    } else if (st == VOLT_OK && mask_in_kernel) {
+        st = relu_weights_c1(geo, x4, g4, y, out4, gw, gb);
     } else if (st == VOLT_OK && (gx || gw)) {
         st = run_backward(geo, x4, g4, w4, gx, gw, fused_bias ? gb : NULL, ci->bf16);
     }
@@ -483,13 +508,14 @@ static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt
         bias && !volt_tensor_is_contiguous(bias) ? volt_dense_as(bias, 1, bias->shape) : bias;
     volt_tensor *y = xd && wd && (bd || !bias) ? volt_tensor_new(x->dtype, x->device, 4, y4) : NULL;
     volt_status st = y ? VOLT_OK : volt_error_status();
+    bool relu = a->relu; /* still to apply */
     if (st == VOLT_OK && a->transposed) {
         st = run_backward(&geo, NULL, xd, wd, y, NULL, NULL, bf16);
         if (st == VOLT_OK && bd) volt_cpu_channel_add(y, bd);
     } else if (st == VOLT_OK) {
-        st = run_forward(&geo, xd, wd, bd, y, cache, bf16);
+        st = run_forward(&geo, xd, wd, bd, y, cache, bf16, &relu);
     }
-    if (st == VOLT_OK && a->relu) st = relu_in_place(y);
+    if (st == VOLT_OK && relu) st = relu_in_place(y);
     if (bd != bias) volt_tensor_free((volt_tensor *)bd);
     if (st != VOLT_OK) {
         volt_tensor_free(y);

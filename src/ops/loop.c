@@ -1,9 +1,10 @@
 /* loop.c: the strided elementwise loop every elementwise kernel runs on:
  * broadcast strides, coalesced dims, an inner loop per row, and OpenMP
- * splitting of large loops. */
+ * splitting of loops large enough to pay for it (ops/cpu/parallel.h). */
 #include <omp.h>
 #include <string.h>
 
+#include "ops/cpu/parallel.h"
 #include "ops/ops_impl.h"
 
 #define MAX_OPERANDS 4
@@ -87,15 +88,15 @@ void volt_elementwise_loop(int n_operands, const volt_tensor *const *operands, v
     plan_loop(&p, n_operands, operands);
     int64_t row_len = p.shape[p.ndim - 1];
     int64_t rows = numel / row_len;
-    int threads = volt_get_num_threads();
-    if (numel < 2 * VOLT_PARALLEL_GRAIN || threads < 2) {
+    size_t element_bytes = 0; /* read and written per element */
+    for (int k = 0; k < n_operands; k++) element_bytes += volt_dtype_size(operands[k]->dtype);
+    int64_t chunks = volt_cpu_threads_for_bytes((double)numel * (double)element_bytes);
+    if (chunks < 2) {
         run_rows(&p, 0, rows, fn, ctx);
         return;
     }
     if (rows == 1) {
         /* One long row: split it into chunks. */
-        int64_t chunks = numel / VOLT_PARALLEL_GRAIN;
-        if (chunks > threads) chunks = threads;
         int64_t inner_strides[MAX_OPERANDS];
         for (int k = 0; k < p.n_operands; k++) inner_strides[k] = p.strides[k][0];
 #pragma omp parallel for num_threads((int)chunks) schedule(static)
@@ -107,8 +108,6 @@ void volt_elementwise_loop(int n_operands, const volt_tensor *const *operands, v
         }
         return;
     }
-    int64_t chunks = numel / VOLT_PARALLEL_GRAIN;
-    if (chunks > threads) chunks = threads;
     if (chunks > rows) chunks = rows;
 #pragma omp parallel for num_threads((int)chunks) schedule(static)
     for (int64_t c = 0; c < chunks; c++)

@@ -5,16 +5,18 @@
  * single-tensor implementation operation by operation (the same order, the
  * hyperparameters rounded to the parameter's dtype as PyTorch's scalars
  * are), so a step matches PyTorch's to the last bits in most elements.
- * Elements are independent: results do not depend on the thread count. */
+ * Elements are independent: results do not depend on the thread count.
+ * The kernels open no parallel region: optimizer.c calls them from every
+ * thread of one region for all the parameters, and their loops share the
+ * elements out among that team (orphaned `omp for ... nowait`: no barrier
+ * between parameters); called outside a region, a thread does them all. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
 #include "optim/cpu_update.h"
 
-#define OMP_FOR                                                                                    \
-    _Pragma("omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads()) \
-             schedule(static)")
+#define OMP_FOR _Pragma("omp for schedule(static) nowait")
 
 /* ------------------------------------------------------------------ SGD */
 
@@ -47,7 +49,8 @@ SGD_KERNEL(f64, double)
  * the same operations in the same order as sgd_f32 (no fused multiply-add:
  * the clones are AVX2 without FMA, and baseline x86-64), in a loop without
  * branches that the compiler vectorises. Picked at load time (GCC's
- * target_clones); one call per thread's share of the elements. */
+ * target_clones); one call per thread's share of the elements, in whole
+ * 64-byte lines so that threads share none. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -69,15 +72,10 @@ static void sgd_momentum_f32(float *p, const float *g, float *buf, int64_t n,
                              const volt_optim_hparams *hp) {
     const float mom = (float)hp->momentum, keep = (float)(1.0 - hp->dampening);
     const float neg_lr = (float)(-hp->lr);
-    int threads = n > VOLT_PARALLEL_GRAIN ? volt_get_num_threads() : 1;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        /* Spans of whole 64-byte lines, so that threads share none. */
-        int64_t per = ((n + nt - 1) / nt + 15) / 16 * 16;
-        int64_t lo = per * t < n ? per * t : n, hi = lo + per < n ? lo + per : n;
-        sgd_momentum_span(p + lo, g + lo, buf + lo, hi - lo, mom, keep, neg_lr);
-    }
+    int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t per = ((n + nt - 1) / nt + 15) / 16 * 16;
+    int64_t lo = per * t < n ? per * t : n, hi = lo + per < n ? lo + per : n;
+    sgd_momentum_span(p + lo, g + lo, buf + lo, hi - lo, mom, keep, neg_lr);
 }
 
 static bool sgd_is_plain_momentum(const volt_optim_update *u, bool fresh) {

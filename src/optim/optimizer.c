@@ -1,13 +1,14 @@
 /* optimizer.c: the optimizer base — construction over parameter groups,
  * option resolution and validation helpers, the lr / momentum accessors the
  * schedulers use, zero_grad, the step driver (check every parameter, create
- * missing state, then one fused update per parameter under no-grad) and
- * freeing. */
+ * missing state, then the fused updates under no-grad, all of them in one
+ * OpenMP region when they pay for one) and freeing. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/cpu/parallel.h"
 #include "optim/optim_impl.h"
 
 /* ------------------------------------------------------------ validation */
@@ -232,6 +233,9 @@ static volt_status update_bf16(const volt_optim_class *cls, const volt_optim_upd
     if (ok) {
         w.param = p32;
         w.grad = g32;
+        int threads = volt_cpu_threads_for_bytes((double)volt_tensor_numel(p32) * 4.0 *
+                                                 (3 + 2 * __builtin_popcount(used)));
+#pragma omp parallel num_threads(threads) if (threads > 1)
         cls->update(&w);
         volt_bf16_copy_into(u->param, p32);
         for (int s = 0; s < cls->n_slots; s++)
@@ -241,6 +245,72 @@ static volt_status update_bf16(const volt_optim_class *cls, const volt_optim_upd
     volt_tensor_free(g32);
     for (int s = 0; s < cls->n_slots; s++) volt_tensor_free(s32[s]);
     return ok ? VOLT_OK : volt_error_status();
+}
+
+/* Whether parameter i's update runs on the parameter itself (not on f32
+ * copies of a bf16 one, which update_bf16 allocates). */
+static bool updates_in_place(const volt_optimizer *opt, int64_t i) {
+    const volt_tensor *p = opt->params[i];
+    return p->grad && !(p->dtype == VOLT_BF16 && !opt->cls->bf16_native);
+}
+
+/* The update of parameter i of group g from its state, which stays as it
+ * is (commit_update moves it on); *used: the slots it uses. */
+static volt_optim_update update_of(const volt_optimizer *opt, const volt_optim_group *g, int64_t i,
+                                   unsigned *used) {
+    volt_tensor *p = opt->params[i];
+    const volt_optim_pstate *st = &opt->state[i];
+    volt_optim_update u = {.param = p, .grad = p->grad, .step = st->step + 1, .hp = &g->hp};
+    *used = 0;
+    for (int s = 0; s < opt->cls->n_slots; s++)
+        if (opt->cls->slot_used(&g->hp, s)) {
+            u.slot[s] = volt_tensor_data(st->slot[s]);
+            *used |= 1u << s;
+        }
+    u.fresh = st->fresh & *used;
+    return u;
+}
+
+static void commit_update(volt_optimizer *opt, int64_t i, unsigned used) {
+    volt_optim_pstate *st = &opt->state[i];
+    st->step++;
+    st->fresh &= ~used;
+    volt_storage_bump_version(opt->params[i]->storage);
+    for (int s = 0; s < opt->cls->n_slots; s++)
+        if (used & (1u << s)) volt_storage_bump_version(st->slot[s]->storage);
+}
+
+/* Runs every in-place update. Called by each thread of the team: the
+ * kernels share each parameter's elements out among the team (orphaned
+ * `omp for ... nowait`, cpu_update.c), so all the updates take one parallel
+ * region; alone, a thread does them all. */
+static void run_in_place_updates(const volt_optimizer *opt) {
+    for (int gi = 0; gi < opt->n_groups; gi++) {
+        const volt_optim_group *g = &opt->groups[gi];
+        for (int64_t i = g->first; i < g->first + g->count; i++) {
+            if (!updates_in_place(opt, i)) continue;
+            unsigned used;
+            volt_optim_update u = update_of(opt, g, i, &used);
+            opt->cls->update(&u);
+        }
+    }
+}
+
+/* Threads worth using for the in-place updates: each reads the parameter,
+ * its gradient and its slots and writes the parameter and the slots. */
+static int update_threads(const volt_optimizer *opt) {
+    double bytes = 0;
+    for (int gi = 0; gi < opt->n_groups; gi++) {
+        const volt_optim_group *g = &opt->groups[gi];
+        int slots = 0;
+        for (int s = 0; s < opt->cls->n_slots; s++) slots += opt->cls->slot_used(&g->hp, s);
+        for (int64_t i = g->first; i < g->first + g->count; i++)
+            if (updates_in_place(opt, i))
+                bytes +=
+                    (double)(volt_tensor_numel(opt->params[i]) *
+                             (int64_t)volt_dtype_size(opt->params[i]->dtype) * (3 + 2 * slots));
+    }
+    return volt_cpu_threads_for_bytes(bytes);
 }
 
 static volt_status step_impl(volt_optimizer *opt) {
@@ -255,35 +325,27 @@ static volt_status step_impl(volt_optimizer *opt) {
             if (opt->params[i]->grad && !make_slots(opt, i, &g->hp)) return volt_error_status();
     }
     volt_no_grad_begin();
-    for (int gi = 0; gi < opt->n_groups; gi++) {
-        const volt_optim_group *g = &opt->groups[gi];
-        for (int64_t i = g->first; i < g->first + g->count; i++) {
-            volt_tensor *p = opt->params[i];
-            if (!p->grad) continue;
-            volt_optim_pstate *st = &opt->state[i];
-            volt_optim_update u = {.param = p, .grad = p->grad, .step = ++st->step, .hp = &g->hp};
-            unsigned used = 0;
-            for (int s = 0; s < opt->cls->n_slots; s++)
-                if (opt->cls->slot_used(&g->hp, s)) {
-                    u.slot[s] = volt_tensor_data(st->slot[s]);
-                    used |= 1u << s;
-                }
-            u.fresh = st->fresh & used;
-            if (p->dtype == VOLT_BF16 && !opt->cls->bf16_native) {
-                volt_status bs = update_bf16(opt->cls, &u, st->slot, used);
+    int threads = update_threads(opt);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    run_in_place_updates(opt);
+    /* Their state moves on; then the bf16 parameters on f32 copies, one by
+     * one (out of memory there leaves the rest as they were). */
+    for (int pass = 0; pass < 2; pass++)
+        for (int gi = 0; gi < opt->n_groups; gi++) {
+            const volt_optim_group *g = &opt->groups[gi];
+            for (int64_t i = g->first; i < g->first + g->count; i++) {
+                if (!opt->params[i]->grad || updates_in_place(opt, i) != (pass == 0)) continue;
+                unsigned used;
+                volt_optim_update u = update_of(opt, g, i, &used);
+                volt_status bs =
+                    pass == 0 ? VOLT_OK : update_bf16(opt->cls, &u, opt->state[i].slot, used);
                 if (bs != VOLT_OK) {
                     volt_no_grad_end();
                     return bs;
                 }
-            } else {
-                opt->cls->update(&u);
+                commit_update(opt, i, used);
             }
-            st->fresh &= ~used;
-            volt_storage_bump_version(p->storage);
-            for (int s = 0; s < opt->cls->n_slots; s++)
-                if (used & (1u << s)) volt_storage_bump_version(st->slot[s]->storage);
         }
-    }
     volt_no_grad_end();
     opt->step_count++;
     return VOLT_OK;

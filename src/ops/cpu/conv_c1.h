@@ -29,6 +29,18 @@ volt_status volt_cpu_conv_c1_3x3_backward_weights_f32(const volt_conv_geom *g, c
                                                       const float *diff_dst, float *diff_w,
                                                       float *diff_b);
 
+/* The same through the ReLU of conv2d_relu, fused: the forward pass stores
+ * max(conv, 0) as volt's relu computes it (NaN and -0 pass), and the weight
+ * and bias gradients take diff_dst where relu_out (that forward's output)
+ * is not <= 0, else 0 — the ReLU's backward — without either pass of its
+ * own. The same bits as the unfused kernels with the ReLU's kernels. */
+volt_status volt_cpu_conv_c1_3x3_relu_forward_f32(const volt_conv_geom *g, const float *src,
+                                                  const float *w, const float *b, float *dst);
+volt_status volt_cpu_conv_c1_3x3_relu_backward_weights_f32(const volt_conv_geom *g,
+                                                           const float *src, const float *diff_dst,
+                                                           const float *relu_out, float *diff_w,
+                                                           float *diff_b);
+
 /* false: the portable bodies even where AVX-512 is there (tests compare
  * the two); returns the previous setting. Set it before use. */
 bool volt_cpu_conv_c1_set_simd(bool enabled);

@@ -3,6 +3,7 @@
  * oneDNN paths of conv and pooling (see dnnl_common.h), and the switch of
  * the fast kernels. */
 #include "ops/cpu/dnnl_common.h"
+#include "ops/cpu/parallel.h"
 
 #include <omp.h>
 #include <pthread.h>
@@ -80,6 +81,16 @@ bool volt_dnnl_lock(void) {
 }
 
 void volt_dnnl_unlock(void) { pthread_mutex_unlock(&mutex); }
+
+int volt_dnnl_limit_threads(int threads) {
+    int team = omp_get_max_threads();
+    if (threads >= 1 && threads < team) omp_set_num_threads(threads);
+    return team;
+}
+
+void volt_dnnl_restore_threads(int team) {
+    if (omp_get_max_threads() != team) omp_set_num_threads(team);
+}
 
 static void entry_clear(cache_entry *e) {
     for (int i = 0; e->p.mem && i < VOLT_DNNL_MAX_ARGS; i++)
@@ -235,13 +246,6 @@ static dnnl_status_t make_reorder(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, 
     return dnnl_reorder_primitive_desc_create(pd, c->from, eng, c->to, eng, NULL);
 }
 
-/* Reorders of at most this many bytes (source and destination together)
- * run on the calling thread alone: waking a second OpenMP thread costs
- * more than the copy (a layer's weights, a weight gradient: a few tens of
- * microseconds of work, and up to milliseconds of waiting for the second
- * thread on a busy machine). */
-#define SERIAL_REORDER_BYTES ((size_t)1 << 20)
-
 bool volt_dnnl_reorder(const dnnl_memory_desc_t *from, const void *src,
                        const dnnl_memory_desc_t *to, void *dst) {
     struct {
@@ -249,10 +253,8 @@ bool volt_dnnl_reorder(const dnnl_memory_desc_t *from, const void *src,
         dnnl_memory_desc_t from, to;
     } key;
     memset(&key, 0, sizeof key);
-    int team = omp_get_max_threads();
-    bool serial = team > 1 && dnnl_memory_desc_get_size(from) + dnnl_memory_desc_get_size(to) <=
-                                  SERIAL_REORDER_BYTES;
-    if (serial) omp_set_num_threads(1); /* oneDNN runs with the caller's team size */
+    int team = volt_dnnl_limit_threads(volt_cpu_threads_for_bytes(
+        (double)(dnnl_memory_desc_get_size(from) + dnnl_memory_desc_get_size(to))));
     key.kind = -1;
     key.n_threads = omp_get_max_threads();
     key.from = *from;
@@ -269,7 +271,7 @@ bool volt_dnnl_reorder(const dnnl_memory_desc_t *from, const void *src,
         void *data[2] = {(void *)src, dst};
         ok = volt_dnnl_execute(p, 2, args, mds, data);
     }
-    if (serial) omp_set_num_threads(team);
+    volt_dnnl_restore_threads(team);
     return ok;
 }
 

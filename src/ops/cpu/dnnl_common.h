@@ -40,6 +40,14 @@ bool volt_dnnl_has_bf16(void);
  * recorded, lock not held) if the engine cannot be created. */
 bool volt_dnnl_lock(void);
 void volt_dnnl_unlock(void);
+/* Lowers the team size of the primitives this thread creates and runs
+ * next to `threads` (lock held): for problems too small to pay for waking
+ * more threads (ops/cpu/parallel.h); the cache keys primitives by team
+ * size. Returns the team size before, which the caller gives back to
+ * volt_dnnl_restore_threads when done (OpenBLAS, and the caller's own
+ * OpenMP code, read the same setting). */
+int volt_dnnl_limit_threads(int threads);
+void volt_dnnl_restore_threads(int team);
 
 /* Arguments of one primitive execution, at most. */
 #define VOLT_DNNL_MAX_ARGS 12
@@ -98,8 +106,8 @@ bool volt_dnnl_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b
 bool volt_dnnl_execute(const volt_dnnl_prim *p, int n, const int *args,
                        const dnnl_memory_desc_t *const *mds, void *const *data);
 /* Copies src laid out as `from` into dst laid out as `to` (a cached reorder
- * primitive; lock held). Small ones (1 MiB or less, both sides together)
- * run on the calling thread alone. */
+ * primitive; lock held), on as many threads as the copy pays for
+ * (volt_cpu_threads_for_bytes), at most the current team size. */
 bool volt_dnnl_reorder(const dnnl_memory_desc_t *from, const void *src,
                        const dnnl_memory_desc_t *to, void *dst);
 

@@ -8,7 +8,9 @@
  * count, kept in the oneDNN glue's cache): at the shapes of a small MLP's
  * layers (batch 128, 256..784 features) it runs 10-30% faster than OpenBLAS
  * on one and on two threads; OpenBLAS keeps k < 32, where it is faster
- * (bench/ops/mlp_gemm.c measures both). */
+ * (bench/ops/mlp_gemm.c measures both). oneDNN gets as many threads as the
+ * product's flops pay for (ops/cpu/parallel.h): a [128, 256] x [256, 10]
+ * product runs on one. */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 
 #include "ops/cpu/dnnl_common.h"
 #include "ops/cpu/matmul.h"
+#include "ops/cpu/parallel.h"
 
 /* ------------------------------------------------------- backend choice */
 
@@ -144,6 +147,8 @@ static bool onednn_sgemm(const gemm_args *g, int64_t rows, const float *a, const
     memcpy(&p[8], &ctx.beta, sizeof ctx.beta);
     p[9] = bias != NULL;
     if (!volt_dnnl_lock()) return false;
+    int team = volt_dnnl_limit_threads(
+        volt_cpu_threads_for_flops(2.0 * (double)rows * (double)g->m * (double)g->k));
     const volt_dnnl_prim *prim = volt_dnnl_cache_get(&key, make_matmul, &ctx, unsupported);
     bool ok = false;
     if (prim) {
@@ -152,6 +157,7 @@ static bool onednn_sgemm(const gemm_args *g, int64_t rows, const float *a, const
         void *data[4] = {(void *)a, (void *)b, c, (void *)bias};
         ok = volt_dnnl_execute(prim, bias ? 4 : 3, args, mds, data);
     }
+    volt_dnnl_restore_threads(team);
     volt_dnnl_unlock();
     return ok;
 }
@@ -256,9 +262,10 @@ void volt_cpu_matmul(volt_tensor *out, const volt_tensor *a, const volt_tensor *
         single_gemm(&g, batch * g.n, pa, pb, NULL, pc);
         return;
     }
-    bool small = g.n * g.m * g.k < SMALL_GEMM;
-#pragma omp parallel for if (small && batch * g.n * g.m * g.k > VOLT_PARALLEL_GRAIN)               \
-    num_threads(volt_get_num_threads()) schedule(static)
+    int threads = g.n * g.m * g.k < SMALL_GEMM
+                      ? volt_cpu_threads_for_flops(2.0 * (double)(batch * g.n * g.m * g.k))
+                      : 1;
+#pragma omp parallel for if (threads > 1) num_threads(threads) schedule(static)
     for (int64_t i = 0; i < batch; i++) {
         int64_t oa = 0, ob = 0, rem = i;
         for (int d = nb - 1; d >= 0; d--) {

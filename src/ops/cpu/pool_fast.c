@@ -8,6 +8,7 @@
  * two-source permutes, the four candidates folded in the reference's order;
  * the portable row kernels are plain C. */
 #include "ops/cpu/pool_fast.h"
+#include "ops/cpu/parallel.h"
 
 #include <math.h>
 #include <string.h>
@@ -18,9 +19,6 @@
 #else
 #define HAVE_AVX512_PATH 0
 #endif
-
-/* Input elements below which one thread does the whole tensor. */
-#define PARALLEL_MIN_ELEMENTS (1 << 16)
 
 /* One plane: x [h, w] -> y [oh, ow] (argmax NULL: not wanted), and back:
  * gy [oh, ow] -> gx [h, w]. */
@@ -186,10 +184,11 @@ bool volt_cpu_pool_fast_set_simd(bool enabled) {
 
 /* ---------------------------------------------------------------- entry */
 
+/* Threads worth using: either way a pass reads or writes 4 bytes per input
+ * element and 5 per output (value and argmax). */
 static int threads_for(const volt_pool_geom *g) {
-    int64_t elements = g->n * g->c * g->h * g->w;
-    int t = volt_get_num_threads();
-    return elements < PARALLEL_MIN_ELEMENTS || t < 1 ? 1 : t;
+    double in = (double)(g->n * g->c * g->h * g->w), out = (double)(g->n * g->c * g->oh * g->ow);
+    return volt_cpu_threads_for_bytes(4.0 * in + 5.0 * out);
 }
 
 void volt_cpu_max_pool2x2_f32(const volt_pool_geom *g, const float *src, float *dst,

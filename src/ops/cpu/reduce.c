@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/cpu/parallel.h"
 #include "ops/cpu/reduce.h"
 
 /* ---------------------------------------------------------------- plans */
@@ -263,6 +264,7 @@ typedef struct {
     const void *data;
     void *out;
     bool out_f64;
+    size_t in_size; /* bytes per input element */
     reduce_plan plan;
 } red_ctx;
 
@@ -290,6 +292,11 @@ static double run_range(const red_ctx *r, int64_t base, int64_t begin, int64_t e
         begin += n;
     }
     return acc;
+}
+
+/* Threads worth using to reduce n input elements. */
+static int reduce_threads(const red_ctx *r, int64_t n) {
+    return volt_cpu_threads_for_ns((double)n * (double)r->in_size / VOLT_CPU_REDUCE_BYTES_PER_NS);
 }
 
 /* Long groups are cut into blocks whose bounds depend only on the group
@@ -323,9 +330,8 @@ static double group_of(const red_ctx *r, int64_t o, int64_t nb) {
 static void reduce_rows(const red_ctx *r) {
     int64_t outer = r->plan.outer_numel, inner = r->plan.inner_numel;
     int64_t nb = n_blocks(inner);
-    int threads = volt_get_num_threads();
-    bool big = outer * inner > VOLT_PARALLEL_GRAIN;
-    if (nb > 1 && outer < threads && big) {
+    int threads = reduce_threads(r, outer * inner);
+    if (nb > 1 && outer < threads) {
         double local[1024];
         double *part = outer * nb <= 1024 ? local : malloc((size_t)(outer * nb) * sizeof *part);
         if (part) {
@@ -340,7 +346,7 @@ static void reduce_rows(const red_ctx *r) {
             return;
         }
     }
-#pragma omp parallel for if (big) num_threads(threads) schedule(static)
+#pragma omp parallel for if (threads > 1) num_threads(threads) schedule(static)
     for (int64_t o = 0; o < outer; o++) store(r, o, group_of(r, o, nb));
 }
 
@@ -355,8 +361,8 @@ static void reduce_cols(const red_ctx *r) {
     int64_t k_total = p->outer_shape[0], rows = p->inner_numel;
     int64_t chunks = (k_total + COL_CHUNK - 1) / COL_CHUNK;
     double ident = identity_of(r->op);
-#pragma omp parallel for if (k_total * rows > VOLT_PARALLEL_GRAIN)                                 \
-    num_threads(volt_get_num_threads()) schedule(static)
+    int threads = reduce_threads(r, k_total * rows);
+#pragma omp parallel for if (threads > 1) num_threads(threads) schedule(static)
     for (int64_t ch = 0; ch < chunks; ch++) {
         int64_t k0 = ch * COL_CHUNK;
         int64_t n = k_total - k0 < COL_CHUNK ? k_total - k0 : COL_CHUNK;
@@ -386,6 +392,7 @@ static void setup(red_ctx *r, volt_cpu_reduce_op op, volt_reduce_final final, do
     r->data = volt_tensor_data(a);
     r->out = volt_tensor_data(out);
     r->out_f64 = out->dtype == VOLT_F64;
+    r->in_size = volt_dtype_size(a->dtype);
 }
 
 void volt_cpu_reduce(volt_cpu_reduce_op op, volt_reduce_final final, double p, volt_tensor *out,

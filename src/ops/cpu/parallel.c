@@ -1,0 +1,55 @@
+/* parallel.c: the cost model of parallel.h — the region cost from the
+ * OpenMP wait policy, and the thread count a given amount of work pays for. */
+#include "ops/cpu/parallel.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#include "volt/core.h"
+
+bool volt_cpu_threads_sleep(const char *wait_policy, const char *spincount) {
+    if (spincount && *spincount) {
+        char *end;
+        double n = strtod(spincount, &end);
+        return end != spincount && n == 0;
+    }
+    if (!wait_policy) return false;
+    while (isspace((unsigned char)*wait_policy)) wait_policy++;
+    if (strncasecmp(wait_policy, "passive", 7) != 0) return false;
+    for (wait_policy += 7; isspace((unsigned char)*wait_policy);) wait_policy++;
+    return *wait_policy == '\0';
+}
+
+static int policy;                   /* 0: not read yet, 1: threads spin, 2: they sleep */
+static int64_t region_override = -1; /* ns; -1: none */
+
+double volt_cpu_region_ns(void) {
+    int64_t o = __atomic_load_n(&region_override, __ATOMIC_RELAXED);
+    if (o >= 0) return (double)o;
+    int p = __atomic_load_n(&policy, __ATOMIC_RELAXED);
+    if (p == 0) {
+        p = volt_cpu_threads_sleep(getenv("OMP_WAIT_POLICY"), getenv("GOMP_SPINCOUNT")) ? 2 : 1;
+        __atomic_store_n(&policy, p, __ATOMIC_RELAXED);
+    }
+    return p == 2 ? VOLT_CPU_REGION_NS_PASSIVE : VOLT_CPU_REGION_NS_SPIN;
+}
+
+void volt_cpu_set_region_ns(double ns) {
+    __atomic_store_n(&region_override, ns < 0 ? -1 : (int64_t)ns, __ATOMIC_RELAXED);
+}
+
+int volt_cpu_threads_for_ns(double serial_ns) {
+    int max = volt_get_num_threads();
+    double t = serial_ns / volt_cpu_region_ns();
+    if (!(t >= 2) || max < 2) return 1; /* NaN too */
+    return t >= (double)max ? max : (int)t;
+}
+
+int volt_cpu_threads_for_bytes(double bytes) {
+    return volt_cpu_threads_for_ns(bytes / VOLT_CPU_BYTES_PER_NS);
+}
+
+int volt_cpu_threads_for_flops(double flops) {
+    return volt_cpu_threads_for_ns(flops / VOLT_CPU_FLOPS_PER_NS);
+}

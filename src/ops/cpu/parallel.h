@@ -1,0 +1,58 @@
+/* parallel.h: when a CPU loop is worth splitting across OpenMP threads — a
+ * cost model shared by the elementwise loop, reductions, pooling, the small
+ * convolution kernels, the optimizers' updates and the oneDNN calls.
+ *
+ * Each parallel region costs a fixed time on top of its work: waking the
+ * other threads and waiting for the last one. With libgomp's default wait
+ * policy the threads spin between regions and a region costs about a
+ * microsecond; with OMP_WAIT_POLICY=passive (or GOMP_SPINCOUNT=0) they sleep,
+ * and a region pays a futex wake-up of the team at its start and, usually, of
+ * the master at its end: 40-80 us on a 2-vCPU cloud VM (bench/regions
+ * measures it). A loop goes parallel only when the threads save more than
+ * that. Which way it runs never changes results: every kernel using
+ * this splits its work so that each element is computed the same way on any
+ * number of threads. */
+#ifndef VOLT_CPU_PARALLEL_H
+#define VOLT_CPU_PARALLEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Rough single-thread speeds the estimates use, per ns: bytes read plus
+ * written by a streaming loop (memory-bound: about 30 from DRAM here, more
+ * from cache), bytes read by a floating reduction (it accumulates in
+ * double: about 18), and flops of a matrix product or convolution. */
+#define VOLT_CPU_BYTES_PER_NS 30.0
+#define VOLT_CPU_REDUCE_BYTES_PER_NS 16.0
+#define VOLT_CPU_FLOPS_PER_NS 100.0
+
+/* Nanoseconds one parallel region is taken to cost under the process's
+ * OpenMP wait policy (read once from OMP_WAIT_POLICY and GOMP_SPINCOUNT):
+ * VOLT_CPU_REGION_NS_SPIN while threads spin, VOLT_CPU_REGION_NS_PASSIVE when
+ * they sleep. */
+#define VOLT_CPU_REGION_NS_SPIN 5000.0
+#define VOLT_CPU_REGION_NS_PASSIVE 50000.0
+double volt_cpu_region_ns(void);
+
+/* Whether libgomp's threads sleep as soon as they wait, given the values of
+ * OMP_WAIT_POLICY and GOMP_SPINCOUNT (NULL: unset): GOMP_SPINCOUNT decides
+ * when set (0: they sleep), else OMP_WAIT_POLICY=passive (either case,
+ * spaces around allowed), as libgomp reads them. */
+bool volt_cpu_threads_sleep(const char *wait_policy, const char *spincount);
+
+/* For tests: the region cost from now on, in ns (0: every loop that can
+ * split goes parallel); a negative value goes back to the wait policy's. */
+void volt_cpu_set_region_ns(double ns);
+
+/* Threads worth using for work that takes serial_ns on one thread: t threads
+ * save serial_ns (1 - 1/t), so t grows by one per region cost of work
+ * (floor(serial_ns / region), 1 below two region costs), at most
+ * volt_get_num_threads(). */
+int volt_cpu_threads_for_ns(double serial_ns);
+
+/* The same for a streaming loop over `bytes` (read + written) and for
+ * `flops` of arithmetic-bound work. */
+int volt_cpu_threads_for_bytes(double bytes);
+int volt_cpu_threads_for_flops(double flops);
+
+#endif
