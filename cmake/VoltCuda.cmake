@@ -4,9 +4,9 @@
 #                         PATH, in $CUDACXX, or /usr/local/cuda/bin/nvcc)
 #   VOLT_CUDA_ARCHS       the architectures built (CMAKE_CUDA_ARCHITECTURES)
 # and, when ON, enables the CUDA language and finds CUDAToolkit
-# (CUDA::cudart, CUDA::cublasLt). CMakeLists.txt then adds the sources under
-# src/*/cuda/ (kernels *.cu, host code *.c), the compile definition
-# VOLT_HAVE_CUDA and the two libraries; without CUDA it builds
+# (CUDA::cudart; cuBLASLt is opened at run time). CMakeLists.txt then adds
+# the sources under src/*/cuda/ (kernels *.cu, host code *.c), the compile
+# definition VOLT_HAVE_CUDA and the runtime; without CUDA it builds
 # src/*/cuda_none.c instead.
 
 include(CheckLanguage)

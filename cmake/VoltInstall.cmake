@@ -73,7 +73,7 @@ string(APPEND VOLT_PC_LIBS_PRIVATE " -ldnnl")
 list(APPEND _volt_requires yaml-0.1 libprotobuf-c)
 list(APPEND _volt_requires ompi-c)       # Open MPI (libopenmpi-dev)
 if(VOLT_CUDA)                            # the CUDA toolkit ships no .pc files
-    string(APPEND VOLT_PC_LIBS_PRIVATE " -L${CUDAToolkit_LIBRARY_DIR} -lcublasLt -lcudart")
+    string(APPEND VOLT_PC_LIBS_PRIVATE " -L${CUDAToolkit_LIBRARY_DIR} -lcudart ${CMAKE_DL_LIBS}")
 endif()
 if(_volt_requires)
     list(JOIN _volt_requires ", " _volt_requires)

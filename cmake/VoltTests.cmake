@@ -48,6 +48,9 @@ target_include_directories(volt_testing ${_volt_scope}
     "${PROJECT_SOURCE_DIR}/tests/common" "${PROJECT_SOURCE_DIR}/src")
 target_link_libraries(volt_testing ${_volt_scope} volt_static ${VOLT_CMOCKA}
                       ${VOLT_PRIVATE_DEPS})
+if(VOLT_CUDA) # tests of volt's CUDA internals (tests/cuda) compile only then
+    target_compile_definitions(volt_testing ${_volt_scope} VOLT_HAVE_CUDA)
+endif()
 
 # One executable and one ctest per tests/<dir>/test_*.c. Directories are found
 # by the glob (core, ops, autograd, nn, optim, data, io, train, dist, ...).

@@ -17,14 +17,11 @@
  * returns the status (VOLT_OK on success). Never asserts. */
 #define VOLT_CUDA_CHECK(call, hint)                                                                \
     volt_cuda_check_result((int)(call), #call, (hint), __FILE__, __LINE__)
-/* The same for a cublasStatus_t (cuBLAS and cuBLASLt). */
-#define VOLT_CUBLAS_CHECK(call, hint)                                                              \
-    volt_cublas_check_result((int)(call), #call, (hint), __FILE__, __LINE__)
 
 volt_status volt_cuda_check_result(int err, const char *call, const char *hint, const char *file,
                                    int line);
-volt_status volt_cublas_check_result(int status, const char *call, const char *hint,
-                                     const char *file, int line);
+/* __FILE__ from "src/" on (CMake passes absolute paths), for messages. */
+const char *volt_cuda_short_path(const char *file);
 
 /* Makes cuda:index (checked by the caller) the calling thread's current
  * device; VOLT_OK or a CUDA error. */

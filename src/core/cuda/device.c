@@ -1,7 +1,6 @@
 /* device.c (CUDA): which CUDA devices exist — counted once per process —,
  * the check behind volt_device_check for cuda:i, device selection,
- * synchronisation, and the VOLT_CUDA_CHECK / VOLT_CUBLAS_CHECK reports. */
-#include <cublasLt.h>
+ * synchronisation, and the VOLT_CUDA_CHECK reports. */
 #include <pthread.h>
 #include <string.h>
 
@@ -63,8 +62,7 @@ volt_status volt_cuda_synchronize(int device) {
                            "an earlier kernel or copy on this device failed");
 }
 
-/* __FILE__ from "src/" on (CMake passes absolute paths). */
-static const char *short_path(const char *file) {
+const char *volt_cuda_short_path(const char *file) {
     const char *s = strstr(file, "/src/");
     return s ? s + 1 : file;
 }
@@ -76,16 +74,6 @@ volt_status volt_cuda_check_result(int err, const char *call, const char *hint, 
     (void)cudaGetLastError(); /* a non-sticky error must not fail the next call */
     return volt_error_set(e == cudaErrorMemoryAllocation ? VOLT_ERR_OUT_OF_MEMORY : VOLT_ERR_DEVICE,
                           "cuda: %s failed: %s (%s) at %s:%d%s%s", call, cudaGetErrorString(e),
-                          cudaGetErrorName(e), short_path(file), line, hint ? "; " : "",
+                          cudaGetErrorName(e), volt_cuda_short_path(file), line, hint ? "; " : "",
                           hint ? hint : "");
-}
-
-volt_status volt_cublas_check_result(int status, const char *call, const char *hint,
-                                     const char *file, int line) {
-    if (status == CUBLAS_STATUS_SUCCESS) return VOLT_OK;
-    cublasStatus_t s = (cublasStatus_t)status;
-    return volt_error_set(
-        s == CUBLAS_STATUS_ALLOC_FAILED ? VOLT_ERR_OUT_OF_MEMORY : VOLT_ERR_DEVICE,
-        "cublas: %s failed: %s (%s) at %s:%d%s%s", call, cublasLtGetStatusString(s),
-        cublasLtGetStatusName(s), short_path(file), line, hint ? "; " : "", hint ? hint : "");
 }

@@ -5,11 +5,11 @@
  * workspace (from the caching allocator) per device, made at first use.
  * cuBLASLt is column-major: row-major C = A @ B is computed as the
  * column-major C^T = B^T @ A^T, which is the same memory. */
-#include <cublasLt.h>
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "core/cuda/cuda_impl.h"
+#include "ops/cuda/cublaslt_lib.h"
 #include "ops/cuda/cuda_ops.h"
 
 #define WORKSPACE_BYTES ((size_t)32 << 20)
@@ -23,6 +23,8 @@ typedef struct {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static lt_device *devices;
 static int n_devices;
+/* cuBLASLt's functions; set by lt_device_of before any other call here. */
+static const volt_cublaslt_api *lt;
 
 /* The handle and workspace of cuda:device (the current device), made at
  * first use; NULL with an error. */
@@ -35,12 +37,13 @@ static lt_device *lt_device_of(int device) {
     }
     lt_device *d = device >= 0 && device < n_devices ? &devices[device] : NULL;
     if (!d) volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "matmul: cuda:%d: no cuBLASLt state", device);
+    if (d && !lt && !(lt = volt_cublaslt())) d = NULL;
     if (d && !d->ready) {
-        if (VOLT_CUBLAS_CHECK(cublasLtCreate(&d->handle), "creating the cuBLASLt handle")) {
+        if (VOLT_CUBLAS_CHECK(lt->Create(&d->handle), "creating the cuBLASLt handle")) {
             d = NULL;
         } else if (!(d->workspace =
                          volt_cuda_alloc(device, WORKSPACE_BYTES, &d->workspace_block))) {
-            cublasLtDestroy(d->handle);
+            lt->Destroy(d->handle);
             d = NULL;
         } else {
             d->ready = true;
@@ -90,11 +93,11 @@ typedef struct {
 } lt_call;
 
 static void lt_call_destroy(lt_call *c) {
-    if (c->pref) cublasLtMatmulPreferenceDestroy(c->pref);
-    if (c->lc) cublasLtMatrixLayoutDestroy(c->lc);
-    if (c->lb) cublasLtMatrixLayoutDestroy(c->lb);
-    if (c->la) cublasLtMatrixLayoutDestroy(c->la);
-    if (c->desc) cublasLtMatmulDescDestroy(c->desc);
+    if (c->pref) lt->MatmulPreferenceDestroy(c->pref);
+    if (c->lc) lt->MatrixLayoutDestroy(c->lc);
+    if (c->lb) lt->MatrixLayoutDestroy(c->lb);
+    if (c->la) lt->MatrixLayoutDestroy(c->la);
+    if (c->desc) lt->MatmulDescDestroy(c->desc);
 }
 
 static cudaDataType_t lt_type(volt_dtype d) {
@@ -110,20 +113,20 @@ static volt_status lt_describe(lt_call *c, volt_dtype dtype, const lt_operand *o
     cublasOperation_t ta = ob->op, tb = oa->op;
     uint64_t ws = WORKSPACE_BYTES;
     uint32_t align_a = alignment_of(pb), align_b = alignment_of(pa), align_c = alignment_of(pc);
-    if (VOLT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&c->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F),
+    if (VOLT_CUBLAS_CHECK(lt->MatmulDescCreate(&c->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F),
                           NULL) ||
         VOLT_CUBLAS_CHECK(
-            cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
+            lt->MatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
             NULL) ||
         VOLT_CUBLAS_CHECK(
-            cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
+            lt->MatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
             NULL) ||
-        VOLT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&c->la, type, ob->rows, ob->cols, ob->ld),
+        VOLT_CUBLAS_CHECK(lt->MatrixLayoutCreate(&c->la, type, ob->rows, ob->cols, ob->ld),
                           NULL) ||
-        VOLT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&c->lb, type, oa->rows, oa->cols, oa->ld),
+        VOLT_CUBLAS_CHECK(lt->MatrixLayoutCreate(&c->lb, type, oa->rows, oa->cols, oa->ld),
                           NULL) ||
-        VOLT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&c->lc, type, m, n, (int64_t)m), NULL) ||
-        VOLT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&c->pref), NULL))
+        VOLT_CUBLAS_CHECK(lt->MatrixLayoutCreate(&c->lc, type, m, n, (int64_t)m), NULL) ||
+        VOLT_CUBLAS_CHECK(lt->MatmulPreferenceCreate(&c->pref), NULL))
         return volt_error_status();
     const struct {
         cublasLtMatmulPreferenceAttributes_t attr;
@@ -137,7 +140,7 @@ static volt_status lt_describe(lt_call *c, volt_dtype dtype, const lt_operand *o
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof align_c},
     };
     for (size_t i = 0; i < sizeof prefs / sizeof prefs[0]; i++)
-        if (VOLT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(c->pref, prefs[i].attr,
+        if (VOLT_CUBLAS_CHECK(lt->MatmulPreferenceSetAttribute(c->pref, prefs[i].attr,
                                                                    prefs[i].value, prefs[i].size),
                               NULL))
             return volt_error_status();
@@ -187,14 +190,14 @@ volt_status volt_cuda_matmul(volt_tensor *out, const volt_tensor *a, const volt_
     cublasLtMatmulHeuristicResult_t algo;
     int found = 0;
     if (!st)
-        st = VOLT_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(d->handle, c.desc, c.la, c.lb, c.lc,
+        st = VOLT_CUBLAS_CHECK(lt->MatmulAlgoGetHeuristic(d->handle, c.desc, c.la, c.lb, c.lc,
                                                               c.lc, c.pref, 1, &algo, &found),
                                "choosing a matmul algorithm");
     if (!st && found == 0)
         st = volt_no_cuda_kernel("matmul", a, "cuBLASLt has no algorithm for this layout");
     float alpha_f = (float)alpha, beta_f = (float)beta;
     if (!st)
-        st = VOLT_CUBLAS_CHECK(cublasLtMatmul(d->handle, c.desc, &alpha_f, pb, c.la, pa, c.lb,
+        st = VOLT_CUBLAS_CHECK(lt->Matmul(d->handle, c.desc, &alpha_f, pb, c.la, pa, c.lb,
                                               &beta_f, pc, c.lc, pc, c.lc, &algo.algo, d->workspace,
                                               WORKSPACE_BYTES, volt_cuda_stream(device)),
                                "the matmul");
