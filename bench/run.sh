@@ -4,14 +4,14 @@
 # Makes bench/.venv first (Debian's torch + PyTorch Lightning, see
 # bench/compare/setup_venv.sh), so every suite's PyTorch side runs there.
 # Usage: bench/run.sh BUILD_DIR [THREADS]
-# Environment: BENCH_SUITES="ops data layers trainer ddp compare" (the
+# Environment: BENCH_SUITES="ops data layers trainer ddp gpt compare" (the
 # default: all, in this order); BENCH_QUICK=1 for a smoke test (fewer epochs and
 # repetitions; bench/compare leaves bench/RESULTS.md alone).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=${1:-build}
 threads=${2:-$(nproc)}
-suites=${BENCH_SUITES:-ops data layers trainer ddp compare}
+suites=${BENCH_SUITES:-ops data layers trainer ddp gpt compare}
 quick=${BENCH_QUICK:-0}
 "$here/compare/setup_venv.sh"
 for suite in $suites; do
@@ -25,6 +25,9 @@ for suite in $suites; do
         ddp) # 1 and 2 MPI ranks of one thread each (its own thread setting)
             if [ "$quick" = 1 ]; then "$here/ddp/run.sh" "$build" 20 1
             else "$here/ddp/run.sh" "$build"; fi ;;
+        gpt)
+            if [ "$quick" = 1 ]; then BENCH_REPS=1 GPT_STEPS=20 "$here/gpt/run.sh" "$build" "$threads"
+            else "$here/gpt/run.sh" "$build" "$threads"; fi ;;
         compare) "$here/compare/run.sh" "$build" "$threads" ;;
         *) echo "bench/run.sh: no suite '$suite'" >&2; exit 2 ;;
     esac
