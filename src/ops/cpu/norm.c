@@ -16,12 +16,6 @@
 #include "ops/cpu/norm.h"
 #include "ops/cpu/parallel.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
-
 #define LANES 8
 #define CHANNEL_BLOCK 16 /* channels per task in the weight gradient (inner < 16) */
 
@@ -30,8 +24,8 @@ static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 #define NORM_KERNELS(SUF, T)                                                                       \
     /* mean and rstd of one row of n > 0 elements. */                                              \
-    CLONES static void row_stats_##SUF(const T *x, int64_t n, bool rms, double eps, double *mean,  \
-                                       double *rstd) {                                             \
+    VOLT_CPU_CLONES static void row_stats_##SUF(const T *x, int64_t n, bool rms, double eps,       \
+                                                double *mean, double *rstd) {                      \
         double shift = rms ? 0.0 : (double)x[0];                                                   \
         double s[LANES] = {0}, ss[LANES] = {0};                                                    \
         int64_t i = 0;                                                                             \
@@ -157,8 +151,8 @@ NORM_KERNELS(f64, double)
 #define AFFINE_BLOCK 32 /* channels per task of the weight gradient */
 
 /* y = x a + (b - mean a), a = rstd w, per element of a row. */
-CLONES static void ln_row_forward(float *y, const float *x, const float *w, const float *b,
-                                  int64_t n, double mean, double rstd) {
+VOLT_CPU_CLONES static void ln_row_forward(float *y, const float *x, const float *w, const float *b,
+                                           int64_t n, double mean, double rstd) {
     for (int64_t c = 0; c < n; c++) {
         double a = rstd * (w ? (double)w[c] : 1.0);
         double shift = (b ? (double)b[c] : 0.0) - mean * a;
@@ -194,8 +188,9 @@ static inline __attribute__((always_inline)) void ln_row_grad_sums(const float *
 }
 
 /* gx = rstd (h - mean(h) - xhat mean(h xhat)) of a row, h = gy w. */
-CLONES static void ln_row_grad_input(float *gx, const float *gy, const float *x, const float *w,
-                                     int64_t n, double mean, double rstd, bool rms) {
+VOLT_CPU_CLONES static void ln_row_grad_input(float *gx, const float *gy, const float *x,
+                                              const float *w, int64_t n, double mean, double rstd,
+                                              bool rms) {
     double sum1, sum2;
     if (w)
         ln_row_grad_sums(gy, x, w, n, mean, rstd, &sum1, &sum2);
@@ -210,9 +205,10 @@ CLONES static void ln_row_grad_input(float *gx, const float *gy, const float *x,
 
 /* aw[c] += gy xhat, ab[c] += gy over the rows, for `width` channels from
  * column c0 (each channel summed in row order). */
-CLONES static void ln_block_grad_affine(double *aw, double *ab, const float *gy, const float *x,
-                                        const double *mean, const double *rstd, int64_t rows,
-                                        int64_t n, int64_t c0, int64_t width) {
+VOLT_CPU_CLONES static void ln_block_grad_affine(double *aw, double *ab, const float *gy,
+                                                 const float *x, const double *mean,
+                                                 const double *rstd, int64_t rows, int64_t n,
+                                                 int64_t c0, int64_t width) {
     for (int64_t r = 0; r < rows; r++) {
         const float *gr = gy + r * n + c0, *xr = x + r * n + c0;
         double m = mean[r], rs = rstd[r];

@@ -4,7 +4,8 @@
  * <tgmath.h> makes exp, log, erf, ... pick the float or double function from
  * the argument, so one expression serves f32 and f64. f32 ReLU and its
  * backward take the vectorised spans of ops/cpu/relu_simd.c on contiguous
- * rows; the f32 GELU of the tanh form takes its tanh from volt_expf. */
+ * rows; the f32 GELU of the tanh form takes its tanh from volt_expf. The
+ * loops are compiled for AVX-512, AVX2 and baseline x86-64 (VOLT_CPU_CLONES). */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math") /* vectorises volt_expf: see softmax.h */
 #endif
@@ -13,6 +14,8 @@
 
 #include "ops/cpu/unary.h"
 
+#include "ops/cpu/cpu_kernels.h"
+
 #include "ops/cpu/relu_simd.h"
 #include "ops/cpu/softmax.h"
 
@@ -20,7 +23,7 @@
  * out = EXPR(x) with out of type TO and input x of type TI; PARAMS declares
  * the kind's parameters from ctx (a volt_unary_args). */
 #define UNARY_LOOP(NAME, TO, TI, PARAMS, EXPR)                                                     \
-    static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                           \
+    VOLT_CPU_CLONES static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {           \
         const volt_unary_args *args = ctx;                                                         \
         (void)args;                                                                                \
         PARAMS                                                                                     \
@@ -41,7 +44,7 @@
 
 /* grad_in = EXPR(g, v): g the incoming gradient, v the saved input or output. */
 #define BACKWARD_LOOP(NAME, T, EXPR)                                                               \
-    static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                           \
+    VOLT_CPU_CLONES static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {           \
         const volt_unary_args *args = ctx;                                                         \
         const T p0 = (T)args->p0, p1 = (T)args->p1;                                                \
         (void)p0;                                                                                  \
@@ -290,7 +293,7 @@ volt_status volt_cpu_unary_backward(volt_unary_op op, volt_tensor *grad_in,
 
 /* where: a byte-level select by element size, so every dtype works. */
 #define WHERE_LOOP(NAME, T)                                                                        \
-    static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                           \
+    VOLT_CPU_CLONES static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {           \
         (void)ctx;                                                                                 \
         const int64_t e = (int64_t)sizeof(T);                                                      \
         if (s[0] == e && s[1] == 1 && s[2] == e && s[3] == e) {                                    \
