@@ -362,8 +362,8 @@ void volt_data_loader_set_epoch(volt_data_loader *l, int64_t epoch);
  * drop_last apply to the shard. The order does not depend on the world
  * size (a shuffling loader's permutation is volt_random_sampler_new(n,
  * seed)'s), so the ranks' batch k together hold the items of batch k of one
- * process with world_size times the batch size. The ranks' shards are disjoint only when their orders agree: every rank
- * needs the same seed (volt_data_loader_set_seed; the trainer makes them
+ * process with world_size times the batch size. The ranks' shards are disjoint only when their
+ * orders agree: every rank needs the same seed (volt_data_loader_set_seed; the trainer makes them
  * agree) and the same sampler (not a volt_distributed_sampler: that would
  * shard twice). world_size 1 restores the whole order (and the shuffle of a
  * loader never sharded). Stops the loader, keeps the epoch, restarts it from

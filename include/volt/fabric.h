@@ -78,13 +78,13 @@ typedef struct {
      * must then be 0 or 1 (adopt it) or equal it per node. Without one and
      * devices > 1, launch re-executes the program under mpiexec. */
     int64_t devices;
-    int64_t num_nodes;     /* 0: 1; > 1 needs a launcher (mpirun/srun) on each node */
+    int64_t num_nodes; /* 0: 1; > 1 needs a launcher (mpirun/srun) on each node */
     /* NULL: "32-true"; "bf16-mixed" (alias "bf16"): volt_fabric_autocast_begin
      * turns bf16 autocast on (volt/ops.h, docs/precision.md). Also "32". */
     const char *precision;
-    double bucket_cap_mb;  /* 0: 25; DDP gradient buckets (volt_grad_reducer) */
-    double timeout_s;      /* 0: VOLT_DIST_TIMEOUT or 1800; bound on waits for other ranks */
-    bool sync_batchnorm;   /* true: set-up modules' batch norm over every rank (ddp) */
+    double bucket_cap_mb; /* 0: 25; DDP gradient buckets (volt_grad_reducer) */
+    double timeout_s;     /* 0: VOLT_DIST_TIMEOUT or 1800; bound on waits for other ranks */
+    bool sync_batchnorm;  /* true: set-up modules' batch norm over every rank (ddp) */
     /* NULL: "."; the default logger's directory: <root_dir>/volt_logs/version_N
      * (made by the first volt_fabric_log, on rank 0). Copied. */
     const char *root_dir;

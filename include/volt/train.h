@@ -430,13 +430,13 @@ typedef struct {
      * it) or equal it per node. Without one and devices > 1, the trainer
      * starts the processes itself (see below). */
     int64_t devices;
-    int64_t num_nodes;           /* 1 */
+    int64_t num_nodes; /* 1 */
     /* "32-true" (default) or "bf16-mixed" (alias "bf16"): bf16 autocast in the
      * step hooks (docs/precision.md); others refused */
     const char *precision;
-    bool sync_batchnorm;         /* false; true: batch norm statistics over every process */
+    bool sync_batchnorm;          /* false; true: batch norm statistics over every process */
     bool use_distributed_sampler; /* true: each process gets its own shard of every loader */
-    double bucket_cap_mb;        /* 25: DDP gradient bucket size (DDPStrategy's bucket_cap_mb) */
+    double bucket_cap_mb;         /* 25: DDP gradient bucket size (DDPStrategy's bucket_cap_mb) */
 
     /* Loop lengths. */
     int64_t max_epochs; /* VOLT_NONE: 1000 unless max_steps/max_time; -1: no limit */
@@ -882,9 +882,9 @@ enum {
     /* null is allowed: VOLT_NONE (INT, DOUBLE), NULL (strings), -1 (ENUM),
      * n = 0 (INT_LIST). */
     VOLT_OPTION_NULLABLE = 1u << 0,
-    VOLT_OPTION_NULL_NAN = 1u << 1,   /* DOUBLE: null is NAN (implies NULLABLE) */
-    VOLT_OPTION_REQUIRED = 1u << 2,   /* null by default, but must be set */
-    VOLT_OPTION_OPTIM_ZERO = 1u << 3, /* DOUBLE: 0 is stored as VOLT_OPTIM_ZERO */
+    VOLT_OPTION_NULL_NAN = 1u << 1,    /* DOUBLE: null is NAN (implies NULLABLE) */
+    VOLT_OPTION_REQUIRED = 1u << 2,    /* null by default, but must be set */
+    VOLT_OPTION_OPTIM_ZERO = 1u << 3,  /* DOUBLE: 0 is stored as VOLT_OPTIM_ZERO */
     VOLT_OPTION_TRUE_IS_ONE = 1u << 4, /* INT: true and false also read as 1 and 0 */
 };
 

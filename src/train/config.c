@@ -161,12 +161,12 @@ volt_status volt_check_run_names(const char *who, const char *accelerator, const
                 ? "is not supported yet (use \"cpu\")"
                 : "is unknown (\"auto\", \"cpu\"; \"cuda\" or \"gpu\" on a machine with a GPU)");
     if (strategy && !is_one_of(strategy, strategies))
-        return volt_error_set(
-            is_one_of(strategy, later_strat) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
-            "%s: strategy '%s' %s", who, strategy,
-            is_one_of(strategy, later_strat)
-                ? "is not supported yet (\"ddp\", \"zero1\")"
-                : "is unknown (\"auto\", \"single_device\", \"ddp\", \"zero1\")");
+        return volt_error_set(is_one_of(strategy, later_strat) ? VOLT_ERR_UNSUPPORTED
+                                                               : VOLT_ERR_INVALID_ARGUMENT,
+                              "%s: strategy '%s' %s", who, strategy,
+                              is_one_of(strategy, later_strat)
+                                  ? "is not supported yet (\"ddp\", \"zero1\")"
+                                  : "is unknown (\"auto\", \"single_device\", \"ddp\", \"zero1\")");
     if (precision && !is_one_of(precision, volt_precision_values))
         return volt_error_set(
             is_one_of(precision, later_prec) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
@@ -198,7 +198,8 @@ static volt_status check_hardware(const volt_trainer_config *c) {
                               (long long)c->devices);
     if (c->bucket_cap_mb < 0 || !isfinite(c->bucket_cap_mb))
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
-                              "trainer: bucket_cap_mb = %g (must be >= 0; 0: 25)", c->bucket_cap_mb);
+                              "trainer: bucket_cap_mb = %g (must be >= 0; 0: 25)",
+                              c->bucket_cap_mb);
     if (c->num_nodes < 1)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "trainer: num_nodes = %lld (must be >= 1)",
                               (long long)c->num_nodes);

@@ -54,8 +54,8 @@ volt_fabric *volt_fabric_new(const volt_fabric_options *options) {
     if (f) {
         f->strategy = strdup(o.strategy ? o.strategy : "auto");
         f->root_dir = strdup(o.root_dir ? o.root_dir : ".");
-        f->precision = volt_precision_autocast(o.precision) == VOLT_AUTOCAST_BF16 ? "bf16-mixed"
-                                                                                  : "32-true";
+        f->precision =
+            volt_precision_autocast(o.precision) == VOLT_AUTOCAST_BF16 ? "bf16-mixed" : "32-true";
     }
     if (!f || !f->strategy || !f->root_dir) {
         volt_fabric_free(f);
@@ -263,8 +263,8 @@ volt_status volt_fabric_check_state(const char *op, const char *path, const volt
 volt_status volt_fabric_autocast_begin(volt_fabric *f) {
     if (!f) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "fabric: autocast_begin: NULL fabric");
     if (f->in_autocast)
-        return volt_error_set(VOLT_ERR_STATE,
-                              "fabric: autocast_begin: already inside autocast (call autocast_end)");
+        return volt_error_set(
+            VOLT_ERR_STATE, "fabric: autocast_begin: already inside autocast (call autocast_end)");
     f->autocast_saved = volt_autocast_set(volt_precision_autocast(f->precision));
     f->in_autocast = true;
     return VOLT_OK;

@@ -177,17 +177,17 @@ static void test_optimizer_defaults(void **state) {
 static void test_fast_dev_run_true(void **state) {
     (void)state;
     volt_trainer_config tc = volt_trainer_defaults();
-    assert_int_equal(volt_options_set(volt_trainer_config_table, &tc, "trainer", "fast_dev_run",
-                                      "true"),
-                     VOLT_OK);
+    assert_int_equal(
+        volt_options_set(volt_trainer_config_table, &tc, "trainer", "fast_dev_run", "true"),
+        VOLT_OK);
     assert_int_equal(tc.fast_dev_run, 1);
-    assert_int_equal(volt_options_set(volt_trainer_config_table, &tc, "trainer", "fast_dev_run",
-                                      "false"),
-                     VOLT_OK);
+    assert_int_equal(
+        volt_options_set(volt_trainer_config_table, &tc, "trainer", "fast_dev_run", "false"),
+        VOLT_OK);
     assert_int_equal(tc.fast_dev_run, 0);
-    assert_int_equal(volt_options_set(volt_trainer_config_table, &tc, "trainer", "fast_dev_run",
-                                      "yes"),
-                     VOLT_ERR_INVALID_ARGUMENT);
+    assert_int_equal(
+        volt_options_set(volt_trainer_config_table, &tc, "trainer", "fast_dev_run", "yes"),
+        VOLT_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(volt_error_message(), "trainer.fast_dev_run: 'yes' is not an integer"));
     volt_error_clear();
 }

@@ -70,9 +70,9 @@ volt_status volt_cublas_check_result(int status, const char *call, const char *h
     if (status == CUBLAS_STATUS_SUCCESS) return VOLT_OK;
     cublasStatus_t s = (cublasStatus_t)status;
     /* A failed call came from the table, so it is loaded. */
-    return volt_error_set(
-        s == CUBLAS_STATUS_ALLOC_FAILED ? VOLT_ERR_OUT_OF_MEMORY : VOLT_ERR_DEVICE,
-        "cublas: %s failed: %s (%s) at %s:%d%s%s", call, table.GetStatusString(s),
-        table.GetStatusName(s), volt_cuda_short_path(file), line, hint ? "; " : "",
-        hint ? hint : "");
+    return volt_error_set(s == CUBLAS_STATUS_ALLOC_FAILED ? VOLT_ERR_OUT_OF_MEMORY
+                                                          : VOLT_ERR_DEVICE,
+                          "cublas: %s failed: %s (%s) at %s:%d%s%s", call, table.GetStatusString(s),
+                          table.GetStatusName(s), volt_cuda_short_path(file), line,
+                          hint ? "; " : "", hint ? hint : "");
 }

@@ -113,18 +113,15 @@ static volt_status lt_describe(lt_call *c, volt_dtype dtype, const lt_operand *o
     cublasOperation_t ta = ob->op, tb = oa->op;
     uint64_t ws = WORKSPACE_BYTES;
     uint32_t align_a = alignment_of(pb), align_b = alignment_of(pa), align_c = alignment_of(pc);
-    if (VOLT_CUBLAS_CHECK(lt->MatmulDescCreate(&c->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F),
-                          NULL) ||
+    if (VOLT_CUBLAS_CHECK(lt->MatmulDescCreate(&c->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), NULL) ||
         VOLT_CUBLAS_CHECK(
             lt->MatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
             NULL) ||
         VOLT_CUBLAS_CHECK(
             lt->MatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
             NULL) ||
-        VOLT_CUBLAS_CHECK(lt->MatrixLayoutCreate(&c->la, type, ob->rows, ob->cols, ob->ld),
-                          NULL) ||
-        VOLT_CUBLAS_CHECK(lt->MatrixLayoutCreate(&c->lb, type, oa->rows, oa->cols, oa->ld),
-                          NULL) ||
+        VOLT_CUBLAS_CHECK(lt->MatrixLayoutCreate(&c->la, type, ob->rows, ob->cols, ob->ld), NULL) ||
+        VOLT_CUBLAS_CHECK(lt->MatrixLayoutCreate(&c->lb, type, oa->rows, oa->cols, oa->ld), NULL) ||
         VOLT_CUBLAS_CHECK(lt->MatrixLayoutCreate(&c->lc, type, m, n, (int64_t)m), NULL) ||
         VOLT_CUBLAS_CHECK(lt->MatmulPreferenceCreate(&c->pref), NULL))
         return volt_error_status();
@@ -141,7 +138,7 @@ static volt_status lt_describe(lt_call *c, volt_dtype dtype, const lt_operand *o
     };
     for (size_t i = 0; i < sizeof prefs / sizeof prefs[0]; i++)
         if (VOLT_CUBLAS_CHECK(lt->MatmulPreferenceSetAttribute(c->pref, prefs[i].attr,
-                                                                   prefs[i].value, prefs[i].size),
+                                                               prefs[i].value, prefs[i].size),
                               NULL))
             return volt_error_status();
     return VOLT_OK;
@@ -190,16 +187,16 @@ volt_status volt_cuda_matmul(volt_tensor *out, const volt_tensor *a, const volt_
     cublasLtMatmulHeuristicResult_t algo;
     int found = 0;
     if (!st)
-        st = VOLT_CUBLAS_CHECK(lt->MatmulAlgoGetHeuristic(d->handle, c.desc, c.la, c.lb, c.lc,
-                                                              c.lc, c.pref, 1, &algo, &found),
+        st = VOLT_CUBLAS_CHECK(lt->MatmulAlgoGetHeuristic(d->handle, c.desc, c.la, c.lb, c.lc, c.lc,
+                                                          c.pref, 1, &algo, &found),
                                "choosing a matmul algorithm");
     if (!st && found == 0)
         st = volt_no_cuda_kernel("matmul", a, "cuBLASLt has no algorithm for this layout");
     float alpha_f = (float)alpha, beta_f = (float)beta;
     if (!st)
-        st = VOLT_CUBLAS_CHECK(lt->Matmul(d->handle, c.desc, &alpha_f, pb, c.la, pa, c.lb,
-                                              &beta_f, pc, c.lc, pc, c.lc, &algo.algo, d->workspace,
-                                              WORKSPACE_BYTES, volt_cuda_stream(device)),
+        st = VOLT_CUBLAS_CHECK(lt->Matmul(d->handle, c.desc, &alpha_f, pb, c.la, pa, c.lb, &beta_f,
+                                          pc, c.lc, pc, c.lc, &algo.algo, d->workspace,
+                                          WORKSPACE_BYTES, volt_cuda_stream(device)),
                                "the matmul");
     lt_call_destroy(&c);
     return st;
