@@ -39,6 +39,8 @@
 
 #include <volt/volt.h>
 
+#include "../common/mapped_blas.h"
+
 #define MAX_EPOCHS 64
 
 typedef struct {
@@ -201,30 +203,6 @@ static long vm_hwm_kb(void) {
     return kb;
 }
 
-/* Prints the distinct mapped files whose name holds "blas", "lapack" or
- * "mkl" as a JSON array. */
-static void print_blas(FILE *out) {
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[4096], seen[8][512];
-    int n = 0;
-    fputc('[', out);
-    while (f && fgets(line, sizeof line, f)) {
-        char *path = strchr(line, '/');
-        if (!path) continue;
-        path[strcspn(path, "\n")] = '\0';
-        const char *base = strrchr(path, '/') + 1;
-        if (!strstr(base, "blas") && !strstr(base, "lapack") && !strstr(base, "mkl")) continue;
-        bool dup = false;
-        for (int i = 0; i < n; i++) dup = dup || strcmp(seen[i], path) == 0;
-        if (dup || n == 8) continue;
-        snprintf(seen[n], sizeof seen[n], "%s", path);
-        fprintf(out, "%s\"%s\"", n ? ", " : "", seen[n]);
-        n++;
-    }
-    if (f) fclose(f);
-    fputc(']', out);
-}
-
 static void print_result(const settings *s, const net *m, const epoch_timer *e, double fit_s,
                          double acc, int64_t n_params) {
     printf("{\"impl\": \"volt\", \"model\": \"%s\", \"mode\": \"%s\", \"epochs\": %lld, "
@@ -238,7 +216,7 @@ static void print_result(const settings *s, const net *m, const epoch_timer *e, 
     printf("], \"fit_s\": %.4f, \"test_acc\": %.5f, \"vm_hwm_kb\": %ld, \"volt\": \"%s\", "
            "\"blas\": ",
            fit_s, acc, vm_hwm_kb(), volt_version());
-    print_blas(stdout);
+    bench_print_mapped_blas(stdout);
     printf("}\n");
 }
 

@@ -35,6 +35,8 @@
 
 #include <volt/volt.h>
 
+#include "../common/mapped_blas.h"
+
 enum { BATCH = 32, BLOCK = 64, LOSS_TAIL = 10, MAX_OPS = 128, MAX_DEPTH = 64 };
 
 typedef struct {
@@ -276,28 +278,6 @@ static double train_step(trainer *t) {
 
 /* ---------------------------------------------------------------- output */
 
-static void print_blas(void) {
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[4096], seen[8][512];
-    int n = 0;
-    printf("[");
-    while (f && fgets(line, sizeof line, f)) {
-        char *path = strchr(line, '/');
-        if (!path) continue;
-        path[strcspn(path, "\n")] = '\0';
-        const char *base = strrchr(path, '/') + 1;
-        if (!strstr(base, "blas") && !strstr(base, "lapack") && !strstr(base, "mkl")) continue;
-        bool dup = false;
-        for (int i = 0; i < n; i++) dup = dup || strcmp(seen[i], path) == 0;
-        if (dup || n == 8) continue;
-        snprintf(seen[n], sizeof seen[n], "%s", path);
-        printf("%s\"%s\"", n ? ", " : "", seen[n]);
-        n++;
-    }
-    if (f) fclose(f);
-    printf("]");
-}
-
 static double cpu_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -373,7 +353,7 @@ static bool bench(const settings *s, trainer *t) {
            (unsigned long long)s->seed, (double)(s->steps * BATCH * BLOCK) / wall,
            1e3 * wall / (double)s->steps, cpu, (double)ru.ru_maxrss / 1024.0, loss,
            policy ? policy : "", volt_version());
-    print_blas();
+    bench_print_mapped_blas(stdout);
     printf("}\n");
     fflush(stdout);
     if (s->profile == 0) return true;
