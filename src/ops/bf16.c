@@ -7,11 +7,13 @@
  * and gradients are the f32 op's, rounded once, as PyTorch's CPU kernels
  * compute bf16 (in f32 "opmath"). The conversions of contiguous tensors run
  * as vectorised loops (the generic strided copy goes through double); the
- * f32 temporaries are freed at once (the graph keeps what it needs). */
+ * f32 temporaries are freed at once (the graph keeps what it needs). A CUDA
+ * tensor converts with the device's own kernel (volt_cuda_copy). */
 #include <string.h>
 
 #include "ops/autocast_impl.h"
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cuda/cuda_ops.h"
 
 #define BLOCK 4096
 
@@ -67,6 +69,14 @@ static bool dense_permuted(const volt_tensor *t) {
 }
 
 volt_tensor *volt_bf16_convert(const volt_tensor *t, volt_dtype dtype) {
+    if (t->device.type != VOLT_CPU) { /* the device's own conversion kernel */
+        volt_tensor *out = volt_tensor_new(dtype, t->device, t->ndim, t->shape);
+        if (out && volt_cuda_copy("to_dtype", out, t) != VOLT_OK) {
+            volt_tensor_free(out);
+            return NULL;
+        }
+        return out;
+    }
     bool pair = (t->dtype == VOLT_F32 && dtype == VOLT_BF16) ||
                 (t->dtype == VOLT_BF16 && dtype == VOLT_F32);
     if (pair && t->ndim > 0 && !volt_tensor_is_contiguous(t) && dense_permuted(t)) {

@@ -1,9 +1,9 @@
 /* binary.c: binary elementwise ops — arithmetic with broadcasting, dtype
  * promotion and autograd; scalar and in-place variants; comparisons and
  * logical and/or. Kernels: ops/cpu/binary.c; bf16 operands run the f32 op
- * and round its result (ops/bf16.c). On CUDA (ops/cuda/binary.cu): add, sub,
- * mul and div in f32, f64, bf16 and f16, on same-shape operands or with a
- * one-element one (a CPU 0-d tensor is a scalar there). */
+ * and round its result (ops/bf16.c). On CUDA (ops/cuda/binary.cu): every op
+ * in every dtype the CPU takes, plus f16 (bf16 and f16 computed in f32),
+ * on broadcast and strided operands, a CPU 0-d tensor as a scalar. */
 #include <math.h>
 
 #include "ops/cuda/cuda_ops.h"
@@ -126,18 +126,42 @@ static void record(volt_binary_op op, volt_tensor *out, const volt_tensor *a, co
     if (info->save_output) volt_node_save_output(node, out);
 }
 
-/* The CUDA path (device: the operands' CUDA device): native kernels for
- * every float dtype; a CPU scalar operand is passed by value, unconverted. */
+/* The CUDA path (device: the operands' CUDA device): the CUDA operands
+ * converted to the compute dtype; a CPU scalar operand is passed by value,
+ * unconverted. */
 static volt_tensor *binary_cuda(volt_binary_op op, const volt_tensor *a, const volt_tensor *b,
                                 double alpha, volt_device device, int ndim, const int64_t *shape,
                                 volt_dtype dtype) {
     if (!volt_cuda_binary_supported(infos[op].name, op, dtype, a, b, ndim, shape)) return NULL;
     const volt_tensor *ca = a->device.type == VOLT_CUDA ? volt_as_dtype(a, dtype) : a;
     const volt_tensor *cb = b->device.type == VOLT_CUDA ? volt_as_dtype(b, dtype) : b;
-    volt_tensor *out = ca && cb ? volt_tensor_new(dtype, device, ndim, shape) : NULL;
+    volt_dtype out_dtype = writes_bool(op) ? VOLT_BOOL : dtype;
+    volt_tensor *out = ca && cb ? volt_tensor_new(out_dtype, device, ndim, shape) : NULL;
     if (!out || volt_cuda_binary(op, out, ca, cb, alpha) != VOLT_OK) return NULL;
     record(op, out, ca, cb, alpha);
     return out;
+}
+
+/* Refuses a dtype no device computes op in (f16: only CUDA does), and a
+ * non-integral alpha with integer operands. */
+static bool check_dtype(volt_binary_op op, const volt_tensor *a, const volt_tensor *b,
+                        volt_dtype dtype, double alpha, volt_device device) {
+    const char *name = infos[op].name;
+    bool bool_arith =
+        dtype == VOLT_BOOL && !writes_bool(op) && op != VOLT_BIN_MAXIMUM && op != VOLT_BIN_MINIMUM;
+    if ((dtype == VOLT_F16 && device.type == VOLT_CPU) || bool_arith) {
+        char ba[96], bb[96];
+        volt_error_set(VOLT_ERR_DTYPE, "%s: %s and %s: no kernel for %s", name,
+                       volt_shape_str(a, ba, sizeof ba), volt_shape_str(b, bb, sizeof bb),
+                       volt_dtype_name(dtype));
+        return false;
+    }
+    if (alpha != floor(alpha) && !volt_dtype_is_float(dtype)) {
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: alpha %g must be an integer for %s operands",
+                       name, alpha, volt_dtype_name(dtype));
+        return false;
+    }
+    return true;
 }
 
 static volt_tensor *binary(volt_binary_op op, const volt_tensor *a, const volt_tensor *b,
@@ -153,6 +177,7 @@ static volt_tensor *binary(volt_binary_op op, const volt_tensor *a, const volt_t
     volt_dtype dtype = volt_promote_types(a, b);
     if (op == VOLT_BIN_DIV && !volt_dtype_is_float(dtype)) dtype = VOLT_F32;
     if (op == VOLT_BIN_AND || op == VOLT_BIN_OR) dtype = VOLT_BOOL;
+    if (!check_dtype(op, a, b, dtype, alpha, device)) return NULL;
     if (device.type == VOLT_CUDA) return binary_cuda(op, a, b, alpha, device, ndim, shape, dtype);
     /* bf16: the f32 op on widened operands; a floating result is rounded
      * back (ops/bf16.c). */
@@ -162,19 +187,6 @@ static volt_tensor *binary(volt_binary_op op, const volt_tensor *a, const volt_t
         volt_bf16_drop(wa, a);
         volt_bf16_drop(wb, b);
         return writes_bool(op) ? r : volt_bf16_narrow(r);
-    }
-    if (dtype == VOLT_F16 || (dtype == VOLT_BOOL && !writes_bool(op) && op != VOLT_BIN_MAXIMUM &&
-                              op != VOLT_BIN_MINIMUM)) {
-        char ba[96], bb[96];
-        volt_error_set(VOLT_ERR_DTYPE, "%s: %s and %s: no kernel for %s", name,
-                       volt_shape_str(a, ba, sizeof ba), volt_shape_str(b, bb, sizeof bb),
-                       volt_dtype_name(dtype));
-        return NULL;
-    }
-    if (alpha != floor(alpha) && !volt_dtype_is_float(dtype)) {
-        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: alpha %g must be an integer for %s operands",
-                       name, alpha, volt_dtype_name(dtype));
-        return NULL;
     }
     const volt_tensor *ca = volt_as_dtype(a, dtype), *cb = volt_as_dtype(b, dtype);
     if (!ca || !cb) return NULL;
@@ -296,8 +308,10 @@ static volt_tensor *bf16_inplace(volt_binary_op op, const char *name, volt_tenso
     return self;
 }
 
-/* self op= other on CUDA (checked by the caller): other converted to self's
- * dtype when it is a CUDA tensor; a CPU scalar is passed by value. */
+/* self op= other on CUDA (checked by the caller), self of any layout:
+ * other converted to self's dtype when it is a CUDA tensor (a bf16/f16 self
+ * thus adds a rounded f32 tensor, where the CPU adds it unrounded); a CPU
+ * scalar is passed by value. */
 static volt_tensor *binary_inplace_cuda(volt_binary_op op, const char *name, volt_tensor *self,
                                         const volt_tensor *other, double alpha) {
     if (!volt_cuda_binary_supported(name, op, self->dtype, self, other, self->ndim, self->shape))

@@ -1,8 +1,9 @@
 /* create.c: creation ops (empty, zeros, ones, full, scalar, *_like, arange,
  * linspace, eye, from_array), clone and dtype conversion, and the whole-tensor
- * in-place writes fill_, zero_ and copy_. On CUDA (ops/cuda/): *_like, fill_,
- * zero_, clone, to_dtype and copy_ (also between devices) of contiguous
- * tensors. */
+ * in-place writes fill_, zero_ and copy_. On CUDA (ops/cuda/elementwise.c):
+ * *_like, fill_, zero_, clone, to_dtype (between any two dtypes) and copy_
+ * (also between devices, with broadcast and conversion), any layout. The
+ * creators that take no tensor make CPU tensors. */
 #include <math.h>
 #include <string.h>
 
@@ -234,7 +235,7 @@ volt_tensor *volt_copy_(volt_tensor *self, const volt_tensor *src) {
     if (!volt_check_not_null("copy_", self, "self") || !volt_check_not_null("copy_", src, "src"))
         return NULL;
     if (!volt_check_inplace("copy_", self)) return NULL;
-    /* Between devices: on CUDA, same shape, contiguous (ops/cuda/). */
+    /* Between devices: one of them CUDA (ops/cuda/elementwise.c). */
     bool cuda = self->device.type == VOLT_CUDA || src->device.type == VOLT_CUDA;
     if (!cuda && !volt_check_same_device("copy_", self, src)) return NULL;
     int ndim;
@@ -246,10 +247,6 @@ volt_tensor *volt_copy_(volt_tensor *self, const volt_tensor *src) {
         char bs[96], bo[96];
         volt_error_set(VOLT_ERR_SHAPE, "copy_: %s cannot be broadcast into %s",
                        volt_shape_only(src, bo, sizeof bo), volt_shape_only(self, bs, sizeof bs));
-        return NULL;
-    }
-    if (cuda && volt_tensor_numel(src) != volt_tensor_numel(self)) {
-        volt_no_cuda_kernel("copy_", src, "broadcast");
         return NULL;
     }
     if (!copy_on_device("copy_", self, src)) return NULL;

@@ -11,14 +11,17 @@ static volt_status to_device_backward(volt_node *node, volt_tensor *g, volt_tens
     return grads[0] ? VOLT_OK : volt_error_status();
 }
 
-/* t itself when contiguous, else a contiguous CPU copy (no autograd); NULL
- * with an error for a strided CUDA tensor. */
+/* t itself when contiguous, else a contiguous copy on t's device (no
+ * autograd). */
 static const volt_tensor *contiguous_source(const volt_tensor *t) {
     if (volt_tensor_is_contiguous(t)) return t;
-    if (t->device.type != VOLT_CPU) {
-        volt_no_cuda_kernel("to_device", t,
-                            "non-contiguous: no CUDA kernel yet for strided copies");
-        return NULL;
+    if (t->device.type != VOLT_CPU) { /* a contiguous copy on its device first */
+        volt_tensor *c = volt_tensor_new(t->dtype, t->device, t->ndim, t->shape);
+        if (c && volt_cuda_copy("to_device", c, t) != VOLT_OK) {
+            volt_tensor_free(c);
+            return NULL;
+        }
+        return c;
     }
     volt_tensor *c = volt_tensor_new(t->dtype, t->device, t->ndim, t->shape);
     if (c) volt_cpu_copy(c, t);

@@ -1,11 +1,28 @@
 /* shape.c: shape ops and their gradients — views that share storage with
  * their input (reshape/view where the layout allows, expand, flatten,
  * transpose, permute, squeeze, unsqueeze, narrow, slice, split, chunk) and
- * the ops that copy (contiguous, cat, stack, repeat). */
+ * the ops that copy (contiguous, cat, stack, repeat). The copies run on the
+ * tensors' device (ops/cuda/elementwise.c on CUDA: strided, broadcast,
+ * converting). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/cpu/cpu_kernels.h"
+#include "ops/cuda/cuda_ops.h"
+
+/* out = src converted and broadcast to out's shape, on their (one) device;
+ * false with the error recorded. */
+static bool copy_into(const char *op, volt_tensor *out, const volt_tensor *src) {
+    if (out->device.type == VOLT_CUDA) return volt_cuda_copy(op, out, src) == VOLT_OK;
+    volt_cpu_copy(out, src);
+    return true;
+}
+
+/* Every element of t = 0, on its device; false with the error recorded. */
+static bool zero_fill(const char *op, volt_tensor *t) {
+    if (t->device.type == VOLT_CUDA) return volt_cuda_fill(op, t, 0.0) == VOLT_OK;
+    volt_cpu_fill(t, 0.0);
+    return true;
+}
 
 /* Resolves a -1 entry and checks the element count. */
 static bool resolve_shape(const char *op, const volt_tensor *a, int ndim, const int64_t *shape,
@@ -93,10 +110,11 @@ static volt_tensor *reshape_impl(const char *op, const volt_tensor *a, int ndim,
     if (view_strides(a, ndim, resolved, strides)) {
         out = volt_tensor_alias(a, ndim, resolved, strides, a->offset);
     } else if (allow_copy) {
-        if (!volt_check_device_supported(op, a)) return NULL;
         volt_tensor *c = volt_tensor_new(a->dtype, a->device, a->ndim, a->shape);
-        if (!c) return NULL;
-        volt_cpu_copy(c, a);
+        if (!c || !copy_into(op, c, a)) {
+            volt_tensor_free(c);
+            return NULL;
+        }
         out = volt_tensor_alias(c, ndim, resolved, NULL, 0);
         volt_tensor_free(c);
     } else {
@@ -344,12 +362,10 @@ volt_tensor *volt_unsqueeze(const volt_tensor *a, int dim) {
 /* The gradient of a slice: zeros of the input's shape with g copied into
  * elements start, start + step, ... along dim (iargs: dim, start, step). */
 static volt_status slice_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
-    if (!volt_check_device_supported("slice", g)) return volt_error_status();
     const volt_node_input *in = &node->inputs[0];
     int d = (int)node->iargs[0];
     volt_tensor *z = volt_tensor_new(g->dtype, g->device, in->ndim, in->shape);
-    if (!z) return volt_error_status();
-    volt_cpu_fill(z, 0.0);
+    if (!z || !zero_fill("slice", z)) return volt_error_status();
     int64_t shape[VOLT_MAX_DIMS], strides[VOLT_MAX_DIMS];
     memcpy(shape, z->shape, sizeof shape);
     memcpy(strides, z->strides, sizeof strides);
@@ -357,9 +373,9 @@ static volt_status slice_backward(volt_node *node, volt_tensor *g, volt_tensor *
     strides[d] *= node->iargs[2];
     volt_tensor *part =
         volt_tensor_alias(z, in->ndim, shape, strides, z->offset + node->iargs[1] * z->strides[d]);
-    if (!part) return volt_error_status();
-    volt_cpu_copy(part, g);
+    bool copied = part && copy_into("slice", part, g);
     volt_tensor_free(part);
+    if (!copied) return volt_error_status();
     grads[0] = z;
     return VOLT_OK;
 }
@@ -560,8 +576,7 @@ static volt_tensor *cat_impl(const char *op, int n, volt_tensor *const *ts, int 
             volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: tensor %d is NULL", op, i);
             return NULL;
         }
-        if (!volt_check_device_supported(op, ts[i]) || !volt_check_same_device(op, ts[0], ts[i]))
-            return NULL;
+        if (!volt_check_same_device(op, ts[0], ts[i])) return NULL;
         if (ts[i]->ndim == 0) {
             volt_error_set(VOLT_ERR_SHAPE, "%s: tensor %d (%s) is 0-d and cannot be concatenated",
                            op, i, volt_shape_str(ts[i], ba, sizeof ba));
@@ -583,9 +598,9 @@ static volt_tensor *cat_impl(const char *op, int n, volt_tensor *const *ts, int 
         if (cat_skipped(t) && r->ndim != 1) continue;
         volt_tensor *part = volt_tensor_alias(out, t->ndim, t->shape, out->strides,
                                               out->offset + offset * out->strides[d]);
-        if (!part) return NULL;
-        volt_cpu_copy(part, t);
+        bool copied = part && copy_into(op, part, t);
         volt_tensor_free(part);
+        if (!copied) return NULL;
         offset += t->shape[d];
     }
     const volt_tensor *const *inputs = (const volt_tensor *const *)ts;
@@ -663,19 +678,17 @@ static volt_tensor *tile_dim(volt_tensor *x, int d, int64_t r) {
     for (int k = d + 1; k < x->ndim; k++) inner *= x->shape[k];
     volt_tensor *src = volt_tensor_alias(x, VOLT_SHAPE(outer, 1, s, inner), NULL, x->offset);
     volt_tensor *tiled = volt_tensor_new(x->dtype, x->device, VOLT_SHAPE(outer, r, s, inner));
-    if (!src || !tiled) return NULL;
-    volt_cpu_copy(tiled, src); /* src broadcast along r */
+    bool copied = src && tiled && copy_into("repeat", tiled, src); /* src broadcast along r */
     memcpy(shape, x->shape, sizeof shape);
     shape[d] = r * s;
-    volt_tensor *out = volt_tensor_alias(tiled, x->ndim, shape, NULL, 0);
+    volt_tensor *out = copied ? volt_tensor_alias(tiled, x->ndim, shape, NULL, 0) : NULL;
     volt_tensor_free(src);
     volt_tensor_free(tiled);
     return out;
 }
 
 volt_tensor *volt_repeat(const volt_tensor *a, int ndim, const int64_t *repeats) {
-    if (!volt_check_not_null("repeat", a, "a") || !volt_check_device_supported("repeat", a))
-        return NULL;
+    if (!volt_check_not_null("repeat", a, "a")) return NULL;
     char ba[96];
     if (ndim < a->ndim || ndim > VOLT_MAX_DIMS || (ndim > 0 && !repeats)) {
         volt_error_set(VOLT_ERR_SHAPE, "repeat: %d repeats for %s (expected %d to %d)", ndim,
@@ -700,7 +713,10 @@ volt_tensor *volt_repeat(const volt_tensor *a, int ndim, const int64_t *repeats)
     volt_tensor *x = volt_tensor_alias(a, ndim, shape, strides, a->offset);
     if (x && (!tiles || !volt_tensor_is_contiguous(x))) {
         volt_tensor *copy = volt_tensor_new(a->dtype, a->device, ndim, shape);
-        if (copy) volt_cpu_copy(copy, x);
+        if (copy && !copy_into("repeat", copy, x)) {
+            volt_tensor_free(copy);
+            copy = NULL;
+        }
         volt_tensor_free(x);
         x = copy;
     }

@@ -2,11 +2,14 @@
  * sign, clamp, logical_not and where — and volt_unary_apply, the path every
  * unary op and activation takes: validate, promote, run the kernel, record
  * one node whose backward is a single fused kernel (ops/cpu/unary.c). bf16
- * inputs run the f32 op and round its result (ops/bf16.c). */
+ * inputs run the f32 op and round its result (ops/bf16.c). On CUDA
+ * (ops/cuda/unary.cu): every op, forward and fused backward, in f32, f64,
+ * bf16 and f16 (computed in f32) and the integer dtypes the CPU takes; where
+ * on any dtype. */
 #include <math.h>
 #include <stdio.h>
 
-#include "ops/cpu/unary.h"
+#include "ops/cuda/cuda_ops.h"
 
 typedef enum {
     CLASS_MATH,       /* f32/f64; integer and bool inputs promote to f32 */
@@ -65,9 +68,13 @@ static volt_status unary_backward(volt_node *node, volt_tensor *g, volt_tensor *
     volt_tensor *gi = in_place ? g : volt_tensor_new(v->dtype, v->device, v->ndim, v->shape);
     if (!gv || !gi) return volt_error_status();
     volt_unary_args args = {node->args[0], node->args[1], 0, 0};
-    if (volt_cpu_unary_backward(op, gi, gv, v, &args) != VOLT_OK)
+    if (v->device.type == VOLT_CUDA) {
+        if (volt_cuda_unary_backward(node->name, op, gi, gv, v, args.p0, args.p1) != VOLT_OK)
+            return volt_error_status();
+    } else if (volt_cpu_unary_backward(op, gi, gv, v, &args) != VOLT_OK) {
         return volt_error_set(VOLT_ERR_DTYPE, "%s: no backward kernel for %s", node->name,
                               volt_dtype_name(v->dtype));
+    }
     /* In place: the engine's buffer, which it releases after this node, is
      * the gradient it passes on (add_to_buffer takes its own reference). */
     grads[0] = gi;
@@ -128,10 +135,60 @@ static void record(volt_unary_op op, const char *name, volt_tensor *out, const v
     if (info->save == SAVE_OUTPUT) volt_node_save_output(node, out);
 }
 
+/* The input a CUDA kernel runs on (every float dtype is native there): `a`
+ * or a converted copy; NULL with the error recorded. */
+static const volt_tensor *cuda_kernel_input(volt_unary_op op, const char *name,
+                                            const volt_tensor *a, const volt_unary_args *args) {
+    char buf[96];
+    bool is_float = volt_dtype_is_float(a->dtype);
+    switch (infos[op].cls) {
+    case CLASS_MATH: return is_float ? a : volt_to_dtype(a, VOLT_F32);
+    case CLASS_NUMERIC:
+        if (a->dtype == VOLT_BOOL) {
+            volt_error_set(VOLT_ERR_DTYPE, "%s: %s is not supported (float and integer dtypes are)",
+                           name, volt_shape_str(a, buf, sizeof buf));
+            return NULL;
+        }
+        if (op == VOLT_UN_CLAMP && !is_float &&
+            !(is_integral_or_inf(args->p0) && is_integral_or_inf(args->p1)))
+            return volt_to_dtype(a, VOLT_F32);
+        return a;
+    case CLASS_ACTIVATION:
+        if (is_float) return a;
+        volt_error_set(VOLT_ERR_DTYPE, "%s: %s is not supported (f32, f64, bf16 and f16 are)", name,
+                       volt_shape_str(a, buf, sizeof buf));
+        return NULL;
+    case CLASS_LOGICAL: return a;
+    }
+    return NULL;
+}
+
+/* The CUDA path of volt_unary_apply. */
+static volt_tensor *unary_cuda(volt_unary_op op, const char *name, const volt_tensor *a,
+                               volt_unary_args args) {
+    const volt_tensor *x = cuda_kernel_input(op, name, a, &args);
+    if (!x) return NULL;
+    if (op == VOLT_UN_CLAMP && !volt_dtype_is_float(x->dtype)) {
+        args.p0 = (double)int_bound(args.p0, x->dtype);
+        args.p1 = (double)int_bound(args.p1, x->dtype);
+    }
+    volt_dtype out_dtype = op == VOLT_UN_LOGICAL_NOT ? VOLT_BOOL : x->dtype;
+    volt_tensor *out = volt_tensor_new(out_dtype, x->device, x->ndim, x->shape);
+    if (!out || volt_cuda_unary(name, op, out, x, args.p0, args.p1) != VOLT_OK) {
+        volt_tensor_free(out);
+        return NULL;
+    }
+    record(op, name, out, x, &args);
+    return out;
+}
+
 volt_tensor *volt_unary_apply(volt_unary_op op, const char *name, const volt_tensor *a, double p0,
                               double p1) {
     VOLT_TRACE_OP(name);
-    if (!volt_check_not_null(name, a, "a") || !volt_check_device_supported(name, a)) return NULL;
+    if (!volt_check_not_null(name, a, "a")) return NULL;
+    if (a->device.type == VOLT_CUDA)
+        return unary_cuda(op, name, a, (volt_unary_args){p0, p1, 0, 0});
+    if (!volt_check_device_supported(name, a)) return NULL;
     /* bf16: the f32 op on the widened input, rounded back (ops/bf16.c). */
     if (a->dtype == VOLT_BF16 && infos[op].cls != CLASS_LOGICAL) {
         const volt_tensor *w = volt_bf16_widen(a);
@@ -240,13 +297,28 @@ static volt_status where_backward(volt_node *node, volt_tensor *g, volt_tensor *
     return VOLT_OK;
 }
 
+/* A CPU 0-d operand beside a CUDA condition, as a 0-d tensor on its device
+ * (filled on the device unless it needs its gradient); t otherwise. */
+static const volt_tensor *where_operand(const volt_tensor *t, volt_device device) {
+    if (device.type != VOLT_CUDA || t->device.type != VOLT_CPU || t->ndim != 0) return t;
+    if (t->requires_grad) return volt_to_device(t, device);
+    volt_tensor *d = volt_tensor_new(t->dtype, device, 0, NULL);
+    if (d && volt_cuda_fill("where", d, volt_tensor_item(t)) != VOLT_OK) {
+        volt_tensor_free(d);
+        return NULL;
+    }
+    return d;
+}
+
 volt_tensor *volt_where(const volt_tensor *cond, const volt_tensor *a, const volt_tensor *b) {
     VOLT_TRACE_OP("where");
     if (!volt_check_not_null("where", cond, "cond") || !volt_check_not_null("where", a, "a") ||
         !volt_check_not_null("where", b, "b"))
         return NULL;
-    if (!volt_check_same_device("where", cond, a) || !volt_check_same_device("where", a, b) ||
-        !volt_check_device_supported("where", a))
+    a = where_operand(a, cond->device);
+    b = a ? where_operand(b, cond->device) : NULL;
+    if (!a || !b) return NULL;
+    if (!volt_check_same_device("where", cond, a) || !volt_check_same_device("where", a, b))
         return NULL;
     char buf[96];
     if (cond->dtype != VOLT_BOOL) {
@@ -264,7 +336,11 @@ volt_tensor *volt_where(const volt_tensor *cond, const volt_tensor *a, const vol
     if (!ca || !cb) return NULL;
     volt_tensor *out = volt_tensor_new(dtype, a->device, ndim, shape);
     if (!out) return NULL;
-    volt_cpu_where(out, cond, ca, cb);
+    if (out->device.type == VOLT_CUDA) {
+        if (volt_cuda_where(out, cond, ca, cb) != VOLT_OK) return NULL;
+    } else {
+        volt_cpu_where(out, cond, ca, cb);
+    }
     const volt_tensor *inputs[3] = {cond, ca, cb};
     if (volt_dtype_is_float(dtype) && volt_autograd_should_record(3, inputs)) {
         volt_node *node = volt_autograd_record("where", where_backward, out, 3, inputs);

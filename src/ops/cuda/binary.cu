@@ -1,78 +1,122 @@
-/* binary.cu: add, sub, mul and div on f32, f64, bf16 and f16 — contiguous
- * operands of the output's shape, one-element operands (stride 0) and host
- * scalars (cuda_kernels.h), in one grid-stride kernel per (type, op). */
-#include <cuda_runtime.h>
+/* binary.cu: the binary elementwise kernels (cuda_kernels.h) on the strided
+ * engine of elementwise.cuh — arithmetic, maximum/minimum, comparisons and
+ * logical and/or, with the CPU kernels' formulas (ops/cpu/binary.c):
+ * bf16/f16 compute in f32, integers in their own type (wrapping), pow of
+ * integers through double, NaN-propagating maximum/minimum. The cheap
+ * variants of one family (add/sub, maximum/minimum, the six comparisons,
+ * and/or) share a kernel and pick by a uniform flag. */
+#include <type_traits>
 
-#include "ops/cuda/cuda_kernels.h"
 #include "ops/cuda/elementwise.cuh"
 
-/* An operand on the device: element i at ptr[i * stride], or `value`. */
-template <typename T> struct operand {
-    const T *ptr;
-    int64_t stride;
-    typename volt_cuda_type<T>::acc value;
-
-    __device__ __forceinline__ typename volt_cuda_type<T>::acc at(int64_t i) const {
-        return ptr ? volt_cuda_type<T>::load(ptr[i * stride]) : value;
+template <typename A> struct add_fn {
+    A alpha;
+    bool subtract;
+    __device__ __forceinline__ A operator()(A x, A y) const {
+        return subtract ? (A)(x - alpha * y) : (A)(x + alpha * y);
     }
 };
 
-template <typename T, int OP>
-__global__ void binary_kernel(T *out, operand<T> a, operand<T> b,
-                              typename volt_cuda_type<T>::acc alpha, int64_t n) {
-    for (int64_t i = volt_cuda_thread_index(); i < n; i += volt_cuda_thread_stride()) {
-        typename volt_cuda_type<T>::acc x = a.at(i), y = b.at(i), r;
-        if (OP == VOLT_CUDA_ADD)
-            r = x + alpha * y;
-        else if (OP == VOLT_CUDA_SUB)
-            r = x - alpha * y;
-        else if (OP == VOLT_CUDA_MUL)
-            r = x * y;
+template <typename A> struct mul_fn {
+    __device__ __forceinline__ A operator()(A x, A y) const { return (A)(x * y); }
+};
+
+template <typename A> struct div_fn {
+    __device__ __forceinline__ A operator()(A x, A y) const { return x / y; }
+};
+
+template <typename A> struct pow_fn {
+    __device__ __forceinline__ A operator()(A x, A y) const {
+        if constexpr (std::is_floating_point<A>::value)
+            return pow(x, y);
         else
-            r = x / y;
-        out[i] = volt_cuda_type<T>::store(r);
+            return (A)pow((double)x, (double)y);
     }
-}
+};
 
-template <typename T> static operand<T> device_operand(volt_cuda_operand o) {
-    typedef typename volt_cuda_type<T>::acc acc;
-    return operand<T>{(const T *)o.ptr, o.stride, (acc)o.value};
-}
+/* NaN wins (x != x is false for integers). */
+template <typename A> struct extremum_fn {
+    bool maximum;
+    __device__ __forceinline__ A operator()(A x, A y) const {
+        return (x != x || (maximum ? x > y : x < y)) ? x : y;
+    }
+};
 
+template <typename A> struct compare_fn {
+    int op;
+    __device__ __forceinline__ uint8_t operator()(A x, A y) const {
+        switch (op) {
+        case VOLT_CUDA_EQ: return x == y;
+        case VOLT_CUDA_NE: return x != y;
+        case VOLT_CUDA_LT: return x < y;
+        case VOLT_CUDA_LE: return x <= y;
+        case VOLT_CUDA_GT: return x > y;
+        default: return x >= y;
+        }
+    }
+};
+
+struct logical_fn {
+    bool is_or;
+    __device__ __forceinline__ uint8_t operator()(uint8_t x, uint8_t y) const {
+        return is_or ? (x != 0 || y != 0) : (x != 0 && y != 0);
+    }
+};
+
+/* Arithmetic, extrema and comparisons of T (a float or integer type). */
 template <typename T>
-static int launch(int op, void *out, volt_cuda_operand a, volt_cuda_operand b, double alpha,
-                  int64_t n, cudaStream_t s) {
-    typedef typename volt_cuda_type<T>::acc acc;
-    operand<T> da = device_operand<T>(a), db = device_operand<T>(b);
-    unsigned blocks = volt_cuda_blocks(n);
-    T *o = (T *)out;
+static int run_numeric(const volt_cuda_iter &it, int op, double alpha, cudaStream_t s) {
+    typedef volt_cuda_acc<T> A;
     switch (op) {
     case VOLT_CUDA_ADD:
-        binary_kernel<T, VOLT_CUDA_ADD><<<blocks, VOLT_CUDA_THREADS, 0, s>>>(o, da, db, (acc)alpha, n);
-        break;
     case VOLT_CUDA_SUB:
-        binary_kernel<T, VOLT_CUDA_SUB><<<blocks, VOLT_CUDA_THREADS, 0, s>>>(o, da, db, (acc)alpha, n);
-        break;
-    case VOLT_CUDA_MUL:
-        binary_kernel<T, VOLT_CUDA_MUL><<<blocks, VOLT_CUDA_THREADS, 0, s>>>(o, da, db, (acc)alpha, n);
-        break;
+        return volt_cuda_run<2, T, T, T>(it, add_fn<A>{(A)alpha, op == VOLT_CUDA_SUB}, s);
+    case VOLT_CUDA_MUL: return volt_cuda_run<2, T, T, T>(it, mul_fn<A>{}, s);
     case VOLT_CUDA_DIV:
-        binary_kernel<T, VOLT_CUDA_DIV><<<blocks, VOLT_CUDA_THREADS, 0, s>>>(o, da, db, (acc)alpha, n);
+        if constexpr (std::is_floating_point<A>::value)
+            return volt_cuda_run<2, T, T, T>(it, div_fn<A>{}, s);
         break;
-    default: return (int)cudaErrorInvalidValue;
+    case VOLT_CUDA_POW: return volt_cuda_run<2, T, T, T>(it, pow_fn<A>{}, s);
+    case VOLT_CUDA_MAXIMUM:
+    case VOLT_CUDA_MINIMUM:
+        return volt_cuda_run<2, T, T, T>(it, extremum_fn<A>{op == VOLT_CUDA_MAXIMUM}, s);
+    case VOLT_CUDA_EQ:
+    case VOLT_CUDA_NE:
+    case VOLT_CUDA_LT:
+    case VOLT_CUDA_LE:
+    case VOLT_CUDA_GT:
+    case VOLT_CUDA_GE: return volt_cuda_run<2, uint8_t, T, T>(it, compare_fn<A>{op}, s);
     }
-    return (int)cudaGetLastError();
+    return (int)cudaErrorInvalidValue;
 }
 
-extern "C" int volt_cuda_launch_binary(int op, int dtype, void *out, volt_cuda_operand a,
-                                       volt_cuda_operand b, double alpha, int64_t n, void *stream) {
-    cudaStream_t s = (cudaStream_t)stream;
-    if (n <= 0) return (int)cudaSuccess;
-    switch (dtype) {
-    case VOLT_CUDA_F32: return launch<float>(op, out, a, b, alpha, n, s);
-    case VOLT_CUDA_F64: return launch<double>(op, out, a, b, alpha, n, s);
-    case VOLT_CUDA_BF16: return launch<__nv_bfloat16>(op, out, a, b, alpha, n, s);
-    case VOLT_CUDA_F16: return launch<__half>(op, out, a, b, alpha, n, s);
+static int run_bool(const volt_cuda_iter &it, int op, cudaStream_t s) {
+    switch (op) {
+    case VOLT_CUDA_MAXIMUM:
+    case VOLT_CUDA_MINIMUM:
+        return volt_cuda_run<2, uint8_t, uint8_t, uint8_t>(
+            it, extremum_fn<uint8_t>{op == VOLT_CUDA_MAXIMUM}, s);
+    case VOLT_CUDA_AND:
+    case VOLT_CUDA_OR:
+        return volt_cuda_run<2, uint8_t, uint8_t, uint8_t>(it, logical_fn{op == VOLT_CUDA_OR}, s);
+    case VOLT_CUDA_EQ:
+    case VOLT_CUDA_NE:
+    case VOLT_CUDA_LT:
+    case VOLT_CUDA_LE:
+    case VOLT_CUDA_GT:
+    case VOLT_CUDA_GE:
+        return volt_cuda_run<2, uint8_t, uint8_t, uint8_t>(it, compare_fn<uint8_t>{op}, s);
     }
+    return (int)cudaErrorInvalidValue;
+}
+
+extern "C" int volt_cuda_launch_binary(const volt_cuda_iter *it, int op, int dtype, double alpha,
+                                       void *stream) {
+    cudaStream_t s = (cudaStream_t)stream;
+    if (it->numel <= 0) return (int)cudaSuccess;
+    if (dtype == VOLT_CUDA_BOOL) return run_bool(*it, op, s);
+    if (op == VOLT_CUDA_AND || op == VOLT_CUDA_OR) return (int)cudaErrorInvalidValue;
+    VOLT_CUDA_FLOAT_CASES(dtype, T, return run_numeric<T>(*it, op, alpha, s))
+    VOLT_CUDA_INT_CASES(dtype, T, return run_numeric<T>(*it, op, alpha, s))
     return (int)cudaErrorInvalidValue;
 }
