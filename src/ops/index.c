@@ -1,11 +1,20 @@
 /* index.c: index ops and their gradients — index_select, gather,
  * scatter_add, masked_fill (and in place), one_hot, tril and triu. Index
  * tensors are i64 (i32 accepted), checked in range before any work.
- * Kernels: ops/cpu/index.c. */
+ * Kernels: ops/cpu/index.c. On CUDA (ops/cuda/index.c): the same ops, with
+ * indices not range-checked on the host (that would wait for the device:
+ * an out-of-range index reads NaN, or 0 for integers, and scatters
+ * nothing) and scatter_add (and so the gathers' gradients) summed with
+ * atomics; masked_fill through where; one_hot through the CPU (it must
+ * read the indices). */
 #include <string.h>
 
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/index.h"
+#include "ops/cuda/cuda_index.h"
+#include "ops/cuda/cuda_ops.h"
+
+static bool on_cuda(const volt_tensor *t) { return t->device.type == VOLT_CUDA; }
 
 /* The index as a contiguous i64 tensor (index itself when it already is
  * one), or NULL with a dtype error. */
@@ -18,6 +27,11 @@ static const volt_tensor *index_as_i64(const char *op, const volt_tensor *index)
     }
     if (index->dtype == VOLT_I64 && volt_tensor_is_contiguous(index)) return index;
     volt_tensor *c = volt_tensor_new(VOLT_I64, index->device, index->ndim, index->shape);
+    if (c && on_cuda(index)) {
+        if (volt_cuda_copy(op, c, index) == VOLT_OK) return c;
+        volt_tensor_free(c);
+        return NULL;
+    }
     if (c) volt_cpu_copy(c, index);
     return c;
 }
@@ -25,6 +39,7 @@ static const volt_tensor *index_as_i64(const char *op, const volt_tensor *index)
 /* Refuses any index outside [0, size) of dimension dim. */
 static bool check_in_range(const char *op, const volt_tensor *idx, int dim, int64_t size) {
     int64_t bad;
+    if (on_cuda(idx)) return true; /* not read on the host (see above) */
     if (volt_cpu_index_in_range(volt_tensor_data(idx), volt_tensor_numel(idx), size, &bad))
         return true;
     volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
@@ -37,7 +52,9 @@ static bool check_in_range(const char *op, const volt_tensor *idx, int dim, int6
  * at least one dimension; returns dim normalised, or -1. */
 static int check_indexed(const char *op, const volt_tensor *a, const volt_tensor *index, int dim) {
     if (!volt_check_not_null(op, a, "a") || !volt_check_not_null(op, index, "index")) return -1;
-    if (!volt_check_device_supported(op, a) || !volt_check_same_device(op, a, index)) return -1;
+    if ((!on_cuda(a) && !volt_check_device_supported(op, a)) ||
+        !volt_check_same_device(op, a, index))
+        return -1;
     if (a->ndim == 0) {
         char ba[96];
         volt_error_set(VOLT_ERR_SHAPE, "%s: cannot index a 0-d tensor %s (reshape it to [1])", op,
@@ -52,9 +69,32 @@ static void select_strides(int ndim, int dim, int64_t *strides) {
     for (int d = 0; d < ndim; d++) strides[d] = d == dim ? 1 : 0;
 }
 
+/* scatter_into_zeros on CUDA: bf16 and f16 summed in an f32 scratch. */
+static volt_tensor *scatter_into_zeros_cuda(const volt_node_input *in, const volt_tensor *g,
+                                            int dim, const volt_tensor *idx,
+                                            const int64_t *idx_strides) {
+    const char *op = "backward";
+    bool narrow = g->dtype == VOLT_BF16 || g->dtype == VOLT_F16;
+    volt_tensor *z = volt_tensor_new(g->dtype, g->device, in->ndim, in->shape);
+    volt_tensor *acc = narrow ? volt_tensor_new(VOLT_F32, g->device, in->ndim, in->shape) : z;
+    volt_tensor *src =
+        narrow ? volt_tensor_new(VOLT_F32, g->device, g->ndim, g->shape) : (volt_tensor *)g;
+    volt_status st = z && acc && src ? VOLT_OK : volt_error_status();
+    if (st == VOLT_OK && narrow) st = volt_cuda_copy(op, src, g);
+    if (st == VOLT_OK) st = volt_cuda_fill(op, acc, 0.0);
+    if (st == VOLT_OK)
+        st = volt_cuda_scatter_add(op, acc, dim, idx, idx_strides, src, g->ndim, g->shape);
+    if (st == VOLT_OK && narrow) st = volt_cuda_copy(op, z, acc);
+    if (narrow) volt_tensor_free(acc), volt_tensor_free(src);
+    if (st == VOLT_OK) return z;
+    volt_tensor_free(z);
+    return NULL;
+}
+
 /* zeros(shape) with g added at idx along dim (the gradient of the gathers). */
 static volt_tensor *scatter_into_zeros(const volt_node_input *in, const volt_tensor *g, int dim,
                                        const volt_tensor *idx, const int64_t *idx_strides) {
+    if (on_cuda(g)) return scatter_into_zeros_cuda(in, g, dim, idx, idx_strides);
     volt_tensor *z = volt_tensor_new(g->dtype, g->device, in->ndim, in->shape);
     if (!z) return NULL;
     volt_cpu_fill(z, 0.0);
@@ -65,6 +105,18 @@ static volt_tensor *scatter_into_zeros(const volt_node_input *in, const volt_ten
         return NULL;
     }
     return z;
+}
+
+/* volt_cpu_gather, or its CUDA kernel; frees out on failure. */
+static bool run_gather(const char *op, volt_tensor *out, const volt_tensor *a, int dim,
+                       const volt_tensor *idx, const int64_t *idx_strides) {
+    if (!on_cuda(a)) {
+        volt_cpu_gather(out, a, dim, volt_tensor_data(idx), idx_strides);
+        return true;
+    }
+    if (volt_cuda_gather(op, out, a, dim, idx, idx_strides) == VOLT_OK) return true;
+    volt_tensor_free(out);
+    return false;
 }
 
 /* ------------------------------------------------------- index_select */
@@ -95,7 +147,7 @@ volt_tensor *volt_index_select(const volt_tensor *a, int dim, const volt_tensor 
     volt_tensor *out = volt_tensor_new(a->dtype, a->device, a->ndim, shape);
     if (!out) return NULL;
     select_strides(a->ndim, d, strides);
-    volt_cpu_gather(out, a, d, volt_tensor_data(idx), strides);
+    if (!run_gather(op, out, a, d, idx, strides)) return NULL;
     if (volt_autograd_should_record(1, &a)) {
         volt_node *node = volt_autograd_record(op, index_select_backward, out, 1, &a);
         if (!node) return NULL;
@@ -143,7 +195,7 @@ volt_tensor *volt_gather(const volt_tensor *a, int dim, const volt_tensor *index
     if (!idx || !check_in_range(op, idx, d, a->shape[d])) return NULL;
     volt_tensor *out = volt_tensor_new(a->dtype, a->device, idx->ndim, idx->shape);
     if (!out) return NULL;
-    volt_cpu_gather(out, a, d, volt_tensor_data(idx), idx->strides);
+    if (!run_gather(op, out, a, d, idx, idx->strides)) return NULL;
     if (volt_autograd_should_record(1, &a)) {
         volt_node *node = volt_autograd_record(op, gather_backward, out, 1, &a);
         if (!node) return NULL;
@@ -155,6 +207,29 @@ volt_tensor *volt_gather(const volt_tensor *a, int dim, const volt_tensor *index
 
 /* -------------------------------------------------------- scatter_add */
 
+/* scatter_add's src gradient on CUDA: g gathered at idx into a contiguous
+ * tensor of idx's shape, copied into the zeroed gs. */
+static volt_status scatter_add_src_grad_cuda(volt_tensor *gs, const volt_tensor *g, int dim,
+                                             const volt_tensor *idx, volt_tensor **grads) {
+    const char *op = "backward";
+    volt_status st = VOLT_OK;
+    if (volt_tensor_numel(gs) == volt_tensor_numel(idx)) {
+        st = volt_cuda_gather(op, gs, g, dim, idx, idx->strides);
+    } else {
+        volt_tensor *part = volt_tensor_new(g->dtype, g->device, idx->ndim, idx->shape);
+        volt_tensor *view =
+            part ? volt_tensor_alias(gs, idx->ndim, idx->shape, gs->strides, gs->offset) : NULL;
+        st = part && view ? volt_cuda_fill(op, gs, 0.0) : volt_error_status();
+        if (st == VOLT_OK) st = volt_cuda_gather(op, part, g, dim, idx, idx->strides);
+        if (st == VOLT_OK) st = volt_cuda_copy(op, view, part);
+        volt_tensor_free(part);
+        volt_tensor_free(view);
+    }
+    if (st != VOLT_OK) return st;
+    grads[1] = gs;
+    return VOLT_OK;
+}
+
 /* a: identity; src: g gathered at index, zero where index does not reach
  * (iargs[0] = dim; saved: the i64 index). */
 static volt_status scatter_add_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
@@ -164,6 +239,7 @@ static volt_status scatter_add_backward(volt_node *node, volt_tensor *g, volt_te
     const volt_tensor *idx = volt_node_saved(node, 0);
     volt_tensor *gs = volt_tensor_new(g->dtype, g->device, in->ndim, in->shape);
     if (!gs) return volt_error_status();
+    if (on_cuda(g)) return scatter_add_src_grad_cuda(gs, g, (int)node->iargs[0], idx, grads);
     if (volt_tensor_numel(gs) != volt_tensor_numel(idx)) volt_cpu_fill(gs, 0.0);
     volt_tensor *part = volt_tensor_alias(gs, idx->ndim, idx->shape, gs->strides, gs->offset);
     if (!part) return volt_error_status();
@@ -198,8 +274,18 @@ volt_tensor *volt_scatter_add(const volt_tensor *a, int dim, const volt_tensor *
     if (!idx || !check_in_range(op, idx, d, a->shape[d])) return NULL;
     volt_tensor *out = volt_tensor_new(a->dtype, a->device, a->ndim, a->shape);
     if (!out) return NULL;
-    volt_cpu_copy(out, a);
-    volt_cpu_scatter_add(out, d, volt_tensor_data(idx), idx->strides, src, idx->ndim, idx->shape);
+    if (on_cuda(a)) {
+        if (volt_cuda_copy(op, out, a) != VOLT_OK ||
+            volt_cuda_scatter_add(op, out, d, idx, idx->strides, src, idx->ndim, idx->shape) !=
+                VOLT_OK) {
+            volt_tensor_free(out);
+            return NULL;
+        }
+    } else {
+        volt_cpu_copy(out, a);
+        volt_cpu_scatter_add(out, d, volt_tensor_data(idx), idx->strides, src, idx->ndim,
+                             idx->shape);
+    }
     const volt_tensor *inputs[2] = {a, src};
     if (volt_autograd_should_record(2, inputs)) {
         volt_node *node = volt_autograd_record(op, scatter_add_backward, out, 2, inputs);
@@ -217,7 +303,9 @@ volt_tensor *volt_scatter_add(const volt_tensor *a, int dim, const volt_tensor *
 static bool check_mask(const char *op, const volt_tensor *a, const volt_tensor *mask, double value,
                        char bytes[8]) {
     if (!volt_check_not_null(op, a, "a") || !volt_check_not_null(op, mask, "mask")) return false;
-    if (!volt_check_device_supported(op, a) || !volt_check_same_device(op, a, mask)) return false;
+    if ((!on_cuda(a) && !volt_check_device_supported(op, a)) ||
+        !volt_check_same_device(op, a, mask))
+        return false;
     char ba[96], bm[96];
     if (mask->dtype != VOLT_BOOL) {
         volt_error_set(VOLT_ERR_DTYPE, "%s: mask must be bool, got %s", op,
@@ -241,6 +329,17 @@ static bool check_mask(const char *op, const volt_tensor *a, const volt_tensor *
     return true;
 }
 
+/* out = mask ? value : a on CUDA (out may be a): where with value as a 0-d
+ * tensor of a's dtype on the device. */
+static volt_status masked_fill_cuda(const char *op, volt_tensor *out, const volt_tensor *a,
+                                    const volt_tensor *mask, double value) {
+    volt_tensor *v = volt_tensor_new(a->dtype, a->device, 0, NULL);
+    volt_status st = v ? volt_cuda_fill(op, v, value) : volt_error_status();
+    if (st == VOLT_OK) st = volt_cuda_where(out, mask, v, a);
+    volt_tensor_free(v);
+    return st;
+}
+
 /* saved: the mask; the filled elements get no gradient. */
 static volt_status masked_fill_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     grads[0] = volt_masked_fill(g, volt_node_saved(node, 0), 0.0);
@@ -252,7 +351,12 @@ volt_tensor *volt_masked_fill(const volt_tensor *a, const volt_tensor *mask, dou
     if (!check_mask("masked_fill", a, mask, value, bytes)) return NULL;
     volt_tensor *out = volt_tensor_new(a->dtype, a->device, a->ndim, a->shape);
     if (!out) return NULL;
-    volt_cpu_masked_fill(out, a, mask, bytes);
+    if (!on_cuda(a)) {
+        volt_cpu_masked_fill(out, a, mask, bytes);
+    } else if (masked_fill_cuda("masked_fill", out, a, mask, value) != VOLT_OK) {
+        volt_tensor_free(out);
+        return NULL;
+    }
     if (volt_autograd_should_record(1, &a)) {
         volt_node *node = volt_autograd_record("masked_fill", masked_fill_backward, out, 1, &a);
         if (!node) return NULL;
@@ -267,17 +371,33 @@ volt_tensor *volt_masked_fill_(volt_tensor *self, const volt_tensor *mask, doubl
     if (!volt_check_inplace("masked_fill_", self) ||
         !check_mask("masked_fill_", self, mask, value, bytes))
         return NULL;
-    volt_cpu_masked_fill(self, self, mask, bytes);
+    if (!on_cuda(self))
+        volt_cpu_masked_fill(self, self, mask, bytes);
+    else if (masked_fill_cuda("masked_fill_", self, self, mask, value) != VOLT_OK)
+        return NULL;
     volt_storage_bump_version(self->storage);
     return self;
 }
 
 /* ------------------------------------------------------------ one_hot */
 
+/* On CUDA: the indices read on the host (their values decide the shape and
+ * the errors, so this waits for the device), the result copied back. */
+static volt_tensor *one_hot_cuda(const volt_tensor *index, int64_t num_classes) {
+    if (volt_device_check(index->device) != VOLT_OK) return NULL;
+    volt_tensor *host = volt_to_device(index, (volt_device){VOLT_CPU, 0});
+    volt_tensor *cpu = host ? volt_one_hot(host, num_classes) : NULL;
+    volt_tensor *out = cpu ? volt_to_device(cpu, index->device) : NULL;
+    volt_tensor_free(host);
+    volt_tensor_free(cpu);
+    return out;
+}
+
 volt_tensor *volt_one_hot(const volt_tensor *index, int64_t num_classes) {
     const char *op = "one_hot";
-    if (!volt_check_not_null(op, index, "index") || !volt_check_device_supported(op, index))
-        return NULL;
+    if (!volt_check_not_null(op, index, "index")) return NULL;
+    if (on_cuda(index)) return one_hot_cuda(index, num_classes);
+    if (!volt_check_device_supported(op, index)) return NULL;
     char bi[96];
     if (index->ndim >= VOLT_MAX_DIMS) {
         volt_error_set(VOLT_ERR_SHAPE, "one_hot: %s has too many dimensions (at most %d)",
@@ -334,7 +454,8 @@ static volt_status triu_backward(volt_node *node, volt_tensor *g, volt_tensor **
 }
 
 static volt_tensor *triangle(const char *op, const volt_tensor *a, int64_t diagonal, bool upper) {
-    if (!volt_check_not_null(op, a, "a") || !volt_check_device_supported(op, a)) return NULL;
+    if (!volt_check_not_null(op, a, "a") || (!on_cuda(a) && !volt_check_device_supported(op, a)))
+        return NULL;
     if (a->ndim < 2) {
         char ba[96];
         volt_error_set(VOLT_ERR_SHAPE, "%s: needs at least 2 dimensions, got %s", op,
@@ -346,7 +467,12 @@ static volt_tensor *triangle(const char *op, const volt_tensor *a, int64_t diago
     /* Beyond these bounds every element is kept or none is. */
     int64_t rows = a->shape[a->ndim - 2], cols = a->shape[a->ndim - 1];
     int64_t d = diagonal < -rows ? -rows : diagonal > cols ? cols : diagonal;
-    volt_cpu_triangle(out, a, d, upper);
+    if (!on_cuda(a)) {
+        volt_cpu_triangle(out, a, d, upper);
+    } else if (volt_cuda_triangle(op, out, a, d, upper) != VOLT_OK) {
+        volt_tensor_free(out);
+        return NULL;
+    }
     if (volt_autograd_should_record(1, &a)) {
         volt_node *node =
             volt_autograd_record(op, upper ? triu_backward : tril_backward, out, 1, &a);

@@ -2,11 +2,13 @@
  * ignore_index, label smoothing, class weights) and nll_loss, both on the
  * fused class-dimension kernel: one pass per row computes log-softmax and
  * the loss, and the backward writes softmax - target directly. Semantics are
- * PyTorch's. Kernels: ops/cpu/loss.c. */
+ * PyTorch's. Kernels: ops/cpu/loss.c; on CUDA (ops/cuda/loss.c) class
+ * indices in every floating dtype, the mean's divisor kept on the device. */
 #include <math.h>
 #include <stdio.h>
 
 #include "ops/cpu/loss.h"
+#include "ops/cuda/cuda_nn.h"
 #include "ops/loss_impl.h"
 
 volt_cross_entropy_options volt_cross_entropy_defaults(void) {
@@ -190,9 +192,114 @@ static bool check_options(const class_loss_options *o, const volt_tensor *x,
     return true;
 }
 
+/* ------------------------------------------------------------------ CUDA */
+
+/* node->iargs as class_loss_backward's (4 = 0: class indices only), but
+ * slot 7 holds `aux` (rows + 1 values: each row's logsumexp when
+ * from_logits, then the mean's divisor; or -1) and iargs[9] = 1 when the
+ * divisor is there (reduction mean). */
+static volt_status class_loss_backward_cuda(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    const int64_t *ia = node->iargs;
+    volt_tensor *x = volt_node_saved(node, (int)ia[5]);
+    volt_tensor *target = volt_node_saved(node, (int)ia[6]);
+    volt_tensor *aux = ia[7] >= 0 ? volt_node_saved(node, (int)ia[7]) : NULL;
+    volt_tensor *weight = ia[8] >= 0 ? volt_node_saved(node, (int)ia[8]) : NULL;
+    volt_tensor *lse = ia[3] ? aux : NULL;
+    volt_tensor *denom =
+        ia[9] ? volt_tensor_alias(aux, 0, NULL, NULL, aux->offset + aux->shape[0] - 1) : NULL;
+    if (ia[9] && !denom) return volt_error_status();
+    const volt_tensor *gg = volt_as_dtype(g, x->dtype);
+    if (gg && !volt_tensor_is_contiguous(gg)) gg = volt_contiguous(gg);
+    volt_tensor *gx = gg ? volt_tensor_new(x->dtype, x->device, x->ndim, x->shape) : NULL;
+    if (!gx) {
+        volt_tensor_free(denom);
+        return volt_error_status();
+    }
+    bool none = (volt_reduction)ia[2] == VOLT_REDUCTION_NONE;
+    volt_status st =
+        volt_cuda_class_loss_backward(node->name, gx, x, target, weight, ia[1], node->args[0],
+                                      ia[3] != 0, lse, none ? gg : NULL, none ? NULL : gg, denom);
+    volt_tensor_free(denom);
+    if (st != VOLT_OK) return st;
+    grads[0] = gx;
+    return VOLT_OK;
+}
+
+/* class_loss for a CUDA x (checked by the caller but for the device). */
+static volt_tensor *class_loss_cuda(const class_loss_options *o, const volt_tensor *x,
+                                    const volt_tensor *target, const volt_tensor *weight) {
+    if (!volt_check_same_device(o->op, x, target) || !volt_check_float(o->op, x)) return NULL;
+    if (!volt_loss_check_reduction(o->op, o->reduction, false)) return NULL;
+    char b[96];
+    if (x->ndim == 0 || !(o->smoothing >= 0.0 && o->smoothing <= 1.0)) {
+        volt_error_set(x->ndim == 0 ? VOLT_ERR_SHAPE : VOLT_ERR_INVALID_ARGUMENT,
+                       "%s: %s with label_smoothing %g: expected [C], [N, C] or [N, C, d1, ...] "
+                       "and label_smoothing between 0.0 and 1.0",
+                       o->op, volt_shape_str(x, b, sizeof b), o->smoothing);
+        return NULL;
+    }
+    const int class_dim = x->ndim == 1 ? 0 : 1;
+    const int64_t C = x->shape[class_dim];
+    if (volt_dtype_is_float(target->dtype)) {
+        volt_no_cuda_kernel(o->op, target, "probability targets");
+        return NULL;
+    }
+    if (!check_shapes(o, x, target, class_dim, false)) return NULL;
+    const volt_tensor *w = weight ? check_class_weight(o, weight, x, C) : NULL;
+    if (weight && !w) return NULL;
+    const volt_tensor *tgt = NULL;
+    VOLT_NO_GRAD {
+        tgt = volt_as_dtype(target, VOLT_I64);
+        if (tgt && !volt_tensor_is_contiguous(tgt)) tgt = volt_contiguous(tgt);
+    }
+    if (!tgt) return NULL;
+    int64_t shape[VOLT_MAX_DIMS];
+    int n = rows_shape(x, class_dim, shape);
+    volt_tensor *loss = volt_tensor_new(x->dtype, x->device, n, shape);
+    volt_tensor *wrow = loss ? volt_tensor_new(x->dtype, x->device, n, shape) : NULL;
+    /* aux: the rows' logsumexp, then the mean's divisor (one saved tensor) */
+    int64_t aux_n = volt_tensor_numel(loss ? loss : x) + 1;
+    volt_tensor *aux = wrow ? volt_tensor_new(x->dtype, x->device, 1, &aux_n) : NULL;
+    if (!aux) return NULL;
+    if (volt_cuda_class_loss(o->op, x, tgt, w, o->ignore_index, o->smoothing, o->from_logits, loss,
+                             o->from_logits ? aux : NULL, wrow) != VOLT_OK)
+        return NULL;
+    volt_tensor *out = loss, *denom = NULL;
+    if (o->reduction != VOLT_REDUCTION_NONE) {
+        out = volt_tensor_new(x->dtype, x->device, 0, NULL);
+        denom = out ? volt_tensor_alias(aux, 0, NULL, NULL, aux->offset + aux_n - 1) : NULL;
+        if (!denom || volt_cuda_class_loss_total(out, denom, loss, wrow,
+                                                 o->reduction == VOLT_REDUCTION_MEAN) != VOLT_OK)
+            return NULL;
+    }
+    if (volt_autograd_should_record(1, &x)) {
+        volt_node *node = volt_autograd_record(o->op, class_loss_backward_cuda, out, 1, &x);
+        if (node) {
+            node->iargs[0] = class_dim;
+            node->iargs[1] = o->ignore_index;
+            node->iargs[2] = o->reduction;
+            node->iargs[3] = o->from_logits;
+            node->iargs[4] = 0;
+            node->iargs[5] = volt_node_save(node, x);
+            node->iargs[6] = volt_node_save(node, tgt);
+            bool mean = o->reduction == VOLT_REDUCTION_MEAN;
+            node->iargs[7] = o->from_logits || mean ? volt_node_save(node, aux) : -1;
+            node->iargs[8] = w ? volt_node_save(node, w) : -1;
+            node->iargs[9] = mean;
+            node->args[0] = o->smoothing;
+        }
+    }
+    if (out != loss) volt_tensor_free(loss);
+    volt_tensor_free(wrow);
+    volt_tensor_free(aux);
+    volt_tensor_free(denom);
+    return out;
+}
+
 static volt_tensor *class_loss(const class_loss_options *o, const volt_tensor *x,
                                const volt_tensor *target, const volt_tensor *weight) {
     VOLT_TRACE_OP(o->op);
+    if (x && target && x->device.type == VOLT_CUDA) return class_loss_cuda(o, x, target, weight);
     /* bf16 input: the loss of its f32 widening, rounded to bf16 (PyTorch
      * returns a bf16 loss for bf16 logits); its gradient is bf16. */
     VOLT_BF16_VIA_F32(x, w, class_loss(o, w, target, weight))

@@ -1,10 +1,13 @@
 /* loss_pointwise.c: the elementwise losses — mse, l1, smooth_l1,
  * binary_cross_entropy (with logits) and kl_div: a fused kernel for the
  * elementwise loss and for each of its derivatives, then the reduction.
- * Kernels: ops/cpu/loss.c. */
+ * Kernels: ops/cpu/loss.c; on CUDA (ops/cuda/loss.c) every float dtype
+ * (computed in f32, f64 for f64), bce's input not range-checked on the host
+ * (that would wait for the device; outside [0, 1] the loss is NaN). */
 #include <math.h>
 
 #include "ops/cpu/loss.h"
+#include "ops/cuda/cuda_nn.h"
 #include "ops/loss_impl.h"
 
 bool volt_loss_check_reduction(const char *op, volt_reduction reduction, bool allow_batchmean) {
@@ -74,10 +77,16 @@ static volt_status pointwise_backward(volt_node *node, volt_tensor *g, volt_tens
         if (!node->inputs[i].needs) continue;
         volt_tensor *out = volt_tensor_new(x->dtype, x->device, x->ndim, x->shape);
         if (!out) return volt_error_status();
-        volt_cpu_pointwise_loss((volt_pointwise_loss)node->iargs[0],
-                                i == 0 ? VOLT_PW_GRAD_X : VOLT_PW_GRAD_Y, node->args[0], out,
-                                flat_arg(x, 1), flat_arg(y, 1), flat_arg(w, ws), flat_arg(gf, gs));
+        volt_pointwise_loss kind = (volt_pointwise_loss)node->iargs[0];
+        volt_pointwise_what what = i == 0 ? VOLT_PW_GRAD_X : VOLT_PW_GRAD_Y;
+        volt_flat_arg fx = flat_arg(x, 1), fy = flat_arg(y, 1), fw = flat_arg(w, ws),
+                      fg = flat_arg(gf, gs);
         grads[i] = out;
+        if (x->device.type != VOLT_CUDA)
+            volt_cpu_pointwise_loss(kind, what, node->args[0], out, fx, fy, fw, fg);
+        else if (volt_cuda_pointwise_loss(node->name, kind, what, node->args[0], out, fx, fy, fw,
+                                          fg) != VOLT_OK)
+            return volt_error_status();
     }
     return VOLT_OK;
 }
@@ -94,12 +103,15 @@ static bool check_pair(const char *op, const volt_tensor *input, const volt_tens
                        const volt_tensor **xc, const volt_tensor **yc) {
     if (!volt_check_not_null(op, input, "input") || !volt_check_not_null(op, target, "target"))
         return false;
-    if (!volt_check_device_supported(op, input) || !volt_check_same_device(op, input, target))
+    bool cuda = input->device.type == VOLT_CUDA;
+    if ((!cuda && !volt_check_device_supported(op, input)) ||
+        !volt_check_same_device(op, input, target))
         return false;
     char bi[96], bt[96];
     const char *names[2] = {"input", "target"};
     const volt_tensor *ts[2] = {input, target};
     for (int k = 0; k < 2; k++) {
+        if (cuda && volt_dtype_is_float(ts[k]->dtype)) continue;
         if (ts[k]->dtype != VOLT_F32 && ts[k]->dtype != VOLT_F64) {
             volt_error_set(VOLT_ERR_DTYPE, "%s: %s %s is not supported (f32 and f64 are)", op,
                            names[k], volt_shape_str(ts[k], bi, sizeof bi));
@@ -128,7 +140,8 @@ static volt_tensor *pointwise(const char *op, volt_pointwise_loss kind, const vo
     const volt_tensor *yf = flat_tensor(yc, xc->dtype, NULL, &sy);
     const volt_tensor *wf = w ? flat_tensor(w, xc->dtype, xc, &sw) : NULL;
     if (!xf || !yf || (w && !wf)) return NULL;
-    if (kind == VOLT_PW_BCE) {
+    bool cuda = xc->device.type == VOLT_CUDA;
+    if (kind == VOLT_PW_BCE && !cuda) {
         int64_t bad = volt_cpu_first_outside(xf, 0.0, 1.0);
         if (bad >= 0) {
             char b[96];
@@ -142,9 +155,15 @@ static volt_tensor *pointwise(const char *op, volt_pointwise_loss kind, const vo
     }
     volt_tensor *out = volt_tensor_new(xc->dtype, xc->device, xc->ndim, xc->shape);
     if (!out) return NULL;
-    volt_flat_arg none = {NULL, 0};
-    volt_cpu_pointwise_loss(kind, VOLT_PW_VALUE, beta, out, flat_arg(xf, sx), flat_arg(yf, sy),
-                            wf ? flat_arg(wf, sw) : none, none);
+    volt_flat_arg none = {NULL, 0}, fw = wf ? flat_arg(wf, sw) : none;
+    if (!cuda) {
+        volt_cpu_pointwise_loss(kind, VOLT_PW_VALUE, beta, out, flat_arg(xf, sx), flat_arg(yf, sy),
+                                fw, none);
+    } else if (volt_cuda_pointwise_loss(op, kind, VOLT_PW_VALUE, beta, out, flat_arg(xf, sx),
+                                        flat_arg(yf, sy), fw, none) != VOLT_OK) {
+        volt_tensor_free(out);
+        return NULL;
+    }
     const volt_tensor *inputs[2] = {xc, yc};
     if (volt_autograd_should_record(2, inputs)) {
         volt_node *node = volt_autograd_record(op, pointwise_backward, out, 2, inputs);
@@ -165,7 +184,9 @@ static const volt_tensor *check_weight(const char *op, const char *name, const v
                                        const volt_tensor *input) {
     if (!volt_check_same_device(op, input, w)) return NULL;
     char bw[96], bi[96];
-    if (w->dtype != VOLT_F32 && w->dtype != VOLT_F64) {
+    bool ok = w->dtype == VOLT_F32 || w->dtype == VOLT_F64 ||
+              (w->device.type == VOLT_CUDA && volt_dtype_is_float(w->dtype));
+    if (!ok) {
         volt_error_set(VOLT_ERR_DTYPE, "%s: %s %s is not supported (f32 and f64 are)", op, name,
                        volt_shape_str(w, bw, sizeof bw));
         return NULL;

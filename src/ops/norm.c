@@ -1,13 +1,15 @@
 /* norm.c: layer norm, group norm and RMS norm — validation, one fused
  * forward kernel (statistics per row in double, then the affine
  * normalisation) and one fused backward node for the input, weight and
- * bias. Kernels: ops/cpu/norm.c. */
+ * bias. Kernels: ops/cpu/norm.c; on CUDA (ops/cuda/norm.c) f32, f64, bf16
+ * and f16, the statistics kept in f32 (f64 for f64). */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/norm.h"
+#include "ops/cuda/cuda_nn.h"
 
 /* A contiguous tensor with t's values and no autograd history: an alias of
  * t when it already is contiguous, else a copy. NULL for NULL. */
@@ -15,6 +17,11 @@ static volt_tensor *dense(const volt_tensor *t) {
     if (!t) return NULL;
     if (volt_tensor_is_contiguous(t))
         return volt_tensor_alias(t, t->ndim, t->shape, t->strides, t->offset);
+    if (t->device.type == VOLT_CUDA) {
+        volt_tensor *c = NULL;
+        VOLT_NO_GRAD { c = volt_contiguous(t); }
+        return c;
+    }
     volt_tensor *c = volt_tensor_new(t->dtype, t->device, t->ndim, t->shape);
     if (c) volt_cpu_copy(c, t);
     return c;
@@ -42,9 +49,15 @@ static volt_status norm_backward(volt_node *node, volt_tensor *g, volt_tensor **
         out[i] = volt_tensor_new(x->dtype, x->device, in->ndim, in->shape);
         if (!out[i]) return volt_error_status();
     }
-    volt_cpu_norm_backward(&geom, out[0], out[1], out[2], gy, x, mean, rstd, w);
+    volt_status st = VOLT_OK;
+    if (x->device.type == VOLT_CUDA)
+        st = volt_cuda_norm_backward(node->name, &geom, out[0], out[1], out[2], gy, x, mean, rstd,
+                                     w);
+    else
+        volt_cpu_norm_backward(&geom, out[0], out[1], out[2], gy, x, mean, rstd, w);
+    volt_tensor_free(gy);
     for (int i = 0; i < 3; i++) grads[i] = out[i];
-    return VOLT_OK;
+    return st;
 }
 
 /* ------------------------------------------------------------- forward */
@@ -54,11 +67,16 @@ static volt_tensor *norm_run(const char *op, const volt_tensor *x, const volt_no
                              const volt_tensor *weight, const volt_tensor *bias) {
     VOLT_TRACE_OP(op);
     volt_tensor *y = volt_tensor_new(x->dtype, x->device, x->ndim, x->shape);
-    volt_tensor *mean = volt_tensor_new(VOLT_F64, x->device, 1, &geom->rows);
-    volt_tensor *rstd = volt_tensor_new(VOLT_F64, x->device, 1, &geom->rows);
+    bool cuda = x->device.type == VOLT_CUDA;
+    volt_dtype stats = cuda ? volt_cuda_norm_stats_dtype(x->dtype) : VOLT_F64;
+    volt_tensor *mean = volt_tensor_new(stats, x->device, 1, &geom->rows);
+    volt_tensor *rstd = volt_tensor_new(stats, x->device, 1, &geom->rows);
     volt_tensor *xc = dense(x), *wc = dense(weight), *bc = dense(bias);
     if (!y || !mean || !rstd || !xc || (weight && !wc) || (bias && !bc)) return NULL;
-    volt_cpu_norm_forward(geom, y, mean, rstd, xc, wc, bc);
+    if (!cuda)
+        volt_cpu_norm_forward(geom, y, mean, rstd, xc, wc, bc);
+    else if (volt_cuda_norm_forward(op, geom, y, mean, rstd, xc, wc, bc) != VOLT_OK)
+        return NULL;
     const volt_tensor *inputs[3] = {x, weight, bias};
     if (volt_autograd_should_record(3, inputs)) {
         volt_node *node = volt_autograd_record(op, norm_backward, y, 3, inputs);
@@ -83,9 +101,11 @@ static volt_tensor *norm_run(const char *op, const volt_tensor *x, const volt_no
     return y;
 }
 
+/* CPU: f32, f64; CUDA: every float dtype. */
 static bool check_input(const char *op, const volt_tensor *x) {
-    return volt_check_not_null(op, x, "x") && volt_check_device_supported(op, x) &&
-           volt_check_f32_f64(op, x);
+    if (!volt_check_not_null(op, x, "x")) return false;
+    if (x->device.type == VOLT_CUDA) return volt_check_float(op, x);
+    return volt_check_device_supported(op, x) && volt_check_f32_f64(op, x);
 }
 
 static bool check_eps(const char *op, double eps) {
@@ -158,7 +178,11 @@ volt_tensor *volt_rms_norm(const volt_tensor *x, int normalized_ndim, const volt
     const char *op = "rms_norm";
     volt_norm_geom geom = {0, 0, 1, 1, true, eps};
     if (!check_last_dims(op, x, normalized_ndim, weight, NULL, &geom)) return NULL;
-    if (isnan(eps)) geom.eps = x->dtype == VOLT_F32 ? FLT_EPSILON : DBL_EPSILON;
+    if (isnan(eps)) /* the machine epsilon of x's dtype */
+        geom.eps = x->dtype == VOLT_F64    ? DBL_EPSILON
+                   : x->dtype == VOLT_BF16 ? 0.0078125
+                   : x->dtype == VOLT_F16  ? 0.0009765625
+                                           : FLT_EPSILON;
     if (!check_eps(op, geom.eps)) return NULL;
     return norm_run(op, x, &geom, weight, NULL);
 }

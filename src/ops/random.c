@@ -1,9 +1,11 @@
 /* random.c: random creation ops — rand, randn, randint, bernoulli — all
  * drawn from a Philox generator, so results depend only on (seed, stream,
- * counter), never on the thread count. */
+ * counter), never on the thread count. bernoulli of a CUDA tensor draws on
+ * the device (ops/cuda/random.c) from the same blocks as on the CPU. */
 #include <math.h>
 
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cuda/cuda_random.h"
 
 static volt_generator *generator_or_default(volt_generator *gen) {
     return gen ? gen : volt_default_generator();
@@ -86,7 +88,18 @@ volt_tensor *volt_randint(int64_t low, int64_t high, int ndim, const int64_t *sh
     return t;
 }
 
+/* On CUDA: every float dtype (bf16 / f16 drawn in the f32 layout). */
+static volt_tensor *bernoulli_cuda(const volt_tensor *p, volt_generator *gen) {
+    if (!volt_check_float("bernoulli", p)) return NULL;
+    volt_tensor *out = volt_tensor_new(p->dtype, p->device, p->ndim, p->shape);
+    if (!out) return NULL;
+    if (volt_cuda_bernoulli("bernoulli", out, p, generator_or_default(gen)) == VOLT_OK) return out;
+    volt_tensor_free(out);
+    return NULL;
+}
+
 volt_tensor *volt_bernoulli(const volt_tensor *p, volt_generator *gen) {
+    if (p && p->device.type == VOLT_CUDA) return bernoulli_cuda(p, gen);
     if (!volt_check_not_null("bernoulli", p, "p") || !volt_check_f32_f64("bernoulli", p) ||
         !volt_check_device_supported("bernoulli", p))
         return NULL;

@@ -2,10 +2,12 @@
  * var/std, logsumexp, norm), max/min along one dim with indices, argmax /
  * argmin, max/min of all elements, and their gradients. Kernels:
  * ops/cpu/reduce.c. bf16 inputs reduce in f32 and round the result to bf16
- * (ops/bf16.c). */
+ * (ops/bf16.c). On CUDA (ops/cuda/reduce.c): every floating dtype natively
+ * (bf16 and f16 accumulated in f32), the gradients by the same kernels. */
 #include <math.h>
 
 #include "ops/cpu/reduce.h"
+#include "ops/cuda/cuda_nn.h"
 
 /* Node layout of every reduction: iargs[0..ndim) = reduced-dim mask of the
  * input; args[] and iargs[VOLT_MAX_DIMS..] are op-specific. */
@@ -110,6 +112,12 @@ static volt_tensor *grad_kernel(volt_reduce_grad_op op, const volt_tensor *x, co
                                 const volt_tensor *s) {
     if (!x || !c || !s) return NULL;
     volt_tensor *out = volt_tensor_new(x->dtype, x->device, x->ndim, x->shape);
+    if (out && x->device.type == VOLT_CUDA) {
+        if (volt_cuda_reduce_grad("reduction backward", (int)op, out, x, c, s, 0.0) == VOLT_OK)
+            return out;
+        volt_tensor_free(out);
+        return NULL;
+    }
     if (out) volt_cpu_reduce_grad(op, out, x, c, s);
     return out;
 }
@@ -121,9 +129,48 @@ static volt_tensor *div_or_zero(const volt_tensor *s, const volt_tensor *c) {
 
 static volt_status status_of(const volt_tensor *t) { return t ? VOLT_OK : volt_error_status(); }
 
+/* ------------------------------------------------------------------ CUDA */
+
+/* The reduced-dim mask of a CUDA tensor of a floating dtype (integer and
+ * bool reductions have no CUDA kernel). */
+static bool cuda_mask(const char *op, const volt_tensor *a, int n_dims, const int *dims,
+                      bool mask[VOLT_MAX_DIMS]) {
+    if (!volt_dims_to_mask(op, a, n_dims, dims, mask)) return false;
+    if (volt_dtype_is_float(a->dtype)) return true;
+    volt_no_cuda_kernel(op, a, "integer and bool reductions");
+    return false;
+}
+
+/* A new tensor of the reduced shape = final(red of a over mask), on CUDA. */
+static volt_tensor *cuda_run(const char *op, volt_cuda_red red, volt_cuda_final final, double p,
+                             const volt_tensor *a, const bool mask[VOLT_MAX_DIMS], bool keepdim) {
+    int64_t shape[VOLT_MAX_DIMS];
+    int n = reduced_shape(a, mask, keepdim, shape);
+    volt_tensor *out = volt_tensor_new(a->dtype, a->device, n, shape);
+    if (out && volt_cuda_reduce(op, red, final, p, out, a, mask) != VOLT_OK) {
+        volt_tensor_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* grads[0] = g * scale broadcast to the input's shape (materialised). */
+static volt_status cuda_broadcast_grad(volt_node *node, volt_tensor *g, double scale,
+                                       volt_tensor **grads) {
+    volt_tensor *gk = keepdim_form(g, node);
+    volt_tensor *grad = gk ? input_like(node, g) : NULL;
+    if (!grad) return volt_error_status();
+    volt_status st =
+        volt_cuda_reduce_grad("reduction backward", VOLT_RGRAD_COUNT, grad, NULL, NULL, gk, scale);
+    if (st != VOLT_OK) return st;
+    grads[0] = grad;
+    return VOLT_OK;
+}
+
 /* ------------------------------------------------------------- sum, mean */
 
 static volt_status sum_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    if (g->device.type == VOLT_CUDA) return cuda_broadcast_grad(node, g, 1.0, grads);
     const volt_node_input *in = &node->inputs[0];
     grads[0] = volt_expand(keepdim_form(g, node), in->ndim, in->shape);
     return status_of(grads[0]);
@@ -131,8 +178,14 @@ static volt_status sum_backward(volt_node *node, volt_tensor *g, volt_tensor **g
 
 volt_tensor *volt_sum(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
     VOLT_TRACE_OP("sum");
-    VOLT_BF16_VIA_F32(a, w, volt_sum(w, n_dims, dims, keepdim))
     bool mask[VOLT_MAX_DIMS];
+    if (a && a->device.type == VOLT_CUDA) {
+        if (!cuda_mask("sum", a, n_dims, dims, mask)) return NULL;
+        volt_tensor *out = cuda_run("sum", VOLT_CR_SUM, VOLT_CR_FINAL_NONE, 1.0, a, mask, keepdim);
+        record("sum", sum_backward, out, a, mask);
+        return out;
+    }
+    VOLT_BF16_VIA_F32(a, w, volt_sum(w, n_dims, dims, keepdim))
     if (!prologue("sum", a, n_dims, dims, mask, false)) return NULL;
     if (!volt_dtype_is_float(a->dtype)) return reduce_integer(false, a, mask, keepdim);
     volt_tensor *out =
@@ -144,6 +197,8 @@ volt_tensor *volt_sum(const volt_tensor *a, int n_dims, const int *dims, bool ke
 volt_tensor *volt_sum_all(const volt_tensor *a) { return volt_sum(a, VOLT_ALL_DIMS, false); }
 
 static volt_status mean_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    if (g->device.type == VOLT_CUDA)
+        return cuda_broadcast_grad(node, g, 1.0 / node->args[0], grads);
     const volt_node_input *in = &node->inputs[0];
     volt_tensor *scaled = volt_div_scalar(keepdim_form(g, node), node->args[0]);
     grads[0] = volt_expand(scaled, in->ndim, in->shape);
@@ -152,8 +207,17 @@ static volt_status mean_backward(volt_node *node, volt_tensor *g, volt_tensor **
 
 volt_tensor *volt_mean(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
     VOLT_TRACE_OP("mean");
-    VOLT_BF16_VIA_F32(a, w, volt_mean(w, n_dims, dims, keepdim))
     bool mask[VOLT_MAX_DIMS];
+    if (a && a->device.type == VOLT_CUDA) {
+        if (!cuda_mask("mean", a, n_dims, dims, mask)) return NULL;
+        double count = (double)reduced_count(a, mask);
+        volt_tensor *out =
+            cuda_run("mean", VOLT_CR_SUM, VOLT_CR_FINAL_DIV, count, a, mask, keepdim);
+        volt_node *node = record("mean", mean_backward, out, a, mask);
+        if (node) node->args[0] = count;
+        return out;
+    }
+    VOLT_BF16_VIA_F32(a, w, volt_mean(w, n_dims, dims, keepdim))
     if (!prologue("mean", a, n_dims, dims, mask, true)) return NULL;
     double count = (double)reduced_count(a, mask); /* 0: NaN, like PyTorch */
     volt_tensor *out =
@@ -171,6 +235,7 @@ volt_tensor *volt_mean_all(const volt_tensor *a) { return volt_mean(a, VOLT_ALL_
  * suffix products, so zeros need no special case (and no division). */
 static volt_status prod_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     volt_tensor *a = volt_node_saved(node, 0);
+    if (a->device.type == VOLT_CUDA) return volt_no_cuda_kernel("prod backward", a, NULL);
     volt_tensor *gc = volt_contiguous(g);
     volt_tensor *grad = gc ? input_like(node, g) : NULL;
     if (!grad) return volt_error_status();
@@ -182,8 +247,16 @@ static volt_status prod_backward(volt_node *node, volt_tensor *g, volt_tensor **
 }
 
 volt_tensor *volt_prod(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
-    VOLT_BF16_VIA_F32(a, w, volt_prod(w, n_dims, dims, keepdim))
     bool mask[VOLT_MAX_DIMS];
+    if (a && a->device.type == VOLT_CUDA) {
+        if (!cuda_mask("prod", a, n_dims, dims, mask)) return NULL;
+        volt_tensor *out =
+            cuda_run("prod", VOLT_CR_PROD, VOLT_CR_FINAL_NONE, 1.0, a, mask, keepdim);
+        volt_node *node = record("prod", prod_backward, out, a, mask);
+        if (node) volt_node_save(node, a);
+        return out;
+    }
+    VOLT_BF16_VIA_F32(a, w, volt_prod(w, n_dims, dims, keepdim))
     if (!prologue("prod", a, n_dims, dims, mask, false)) return NULL;
     if (!volt_dtype_is_float(a->dtype)) return reduce_integer(true, a, mask, keepdim);
     volt_tensor *out =
@@ -213,15 +286,10 @@ static volt_status var_std_backward(volt_node *node, volt_tensor *g, volt_tensor
     return status_of(grads[0]);
 }
 
-static volt_tensor *var_std(const char *op, const volt_tensor *a, int n_dims, const int *dims,
-                            double correction, bool keepdim, bool root) {
-    VOLT_TRACE_OP(op);
-    VOLT_BF16_VIA_F32(a, w, var_std(op, w, n_dims, dims, correction, keepdim, root))
-    bool mask[VOLT_MAX_DIMS];
-    if (!prologue(op, a, n_dims, dims, mask, true)) return NULL;
-    double count = (double)reduced_count(a, mask);
-    double divisor = fmax(0.0, count - correction);
-    /* Two passes in double: the mean, then the squared deviations from it. */
+/* var or std of a CPU tensor: two passes in double, the mean, then the
+ * squared deviations from it. */
+static volt_tensor *var_std_cpu(const volt_tensor *a, const bool mask[VOLT_MAX_DIMS], bool keepdim,
+                                double count, double divisor, bool root) {
     volt_tensor *mean =
         run_reduce(VOLT_RED_SUM, VOLT_RED_FINAL_DIV, count, a, mask, false, VOLT_F64, NULL);
     if (!mean) return NULL;
@@ -229,6 +297,23 @@ static volt_tensor *var_std(const char *op, const volt_tensor *a, int n_dims, co
         run_reduce(VOLT_RED_SQDEV, root ? VOLT_RED_FINAL_SQRT_DIV : VOLT_RED_FINAL_DIV, divisor, a,
                    mask, keepdim, a->dtype, mean);
     volt_tensor_free(mean);
+    return out;
+}
+
+static volt_tensor *var_std(const char *op, const volt_tensor *a, int n_dims, const int *dims,
+                            double correction, bool keepdim, bool root) {
+    VOLT_TRACE_OP(op);
+    bool cuda = a && a->device.type == VOLT_CUDA;
+    if (!cuda) VOLT_BF16_VIA_F32(a, w, var_std(op, w, n_dims, dims, correction, keepdim, root))
+    bool mask[VOLT_MAX_DIMS];
+    if (cuda ? !cuda_mask(op, a, n_dims, dims, mask) : !prologue(op, a, n_dims, dims, mask, true))
+        return NULL;
+    double count = (double)reduced_count(a, mask);
+    double divisor = fmax(0.0, count - correction);
+    volt_tensor *out =
+        cuda ? cuda_run(op, VOLT_CR_VAR, root ? VOLT_CR_FINAL_SQRT_DIV : VOLT_CR_FINAL_DIV, divisor,
+                        a, mask, keepdim)
+             : var_std_cpu(a, mask, keepdim, count, divisor, root);
     volt_node *node = record(op, var_std_backward, out, a, mask);
     if (node) {
         node->args[0] = divisor;
@@ -259,13 +344,10 @@ static volt_status logsumexp_backward(volt_node *node, volt_tensor *g, volt_tens
     return status_of(grads[0]);
 }
 
-volt_tensor *volt_logsumexp(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
-    VOLT_TRACE_OP("logsumexp");
-    VOLT_BF16_VIA_F32(a, w, volt_logsumexp(w, n_dims, dims, keepdim))
-    bool mask[VOLT_MAX_DIMS];
-    if (!prologue("logsumexp", a, n_dims, dims, mask, true)) return NULL;
-    /* log(sum(exp(x - m))) + m with m the group's max (0 where it is not
-     * finite: an all -inf group gives -inf, a +inf gives +inf). */
+/* log(sum(exp(x - m))) + m of a CPU tensor, with m the group's max (0
+ * where it is not finite: an all -inf group gives -inf, a +inf gives +inf). */
+static volt_tensor *logsumexp_cpu(const volt_tensor *a, const bool mask[VOLT_MAX_DIMS],
+                                  bool keepdim) {
     volt_tensor *shift =
         run_reduce(VOLT_RED_MAX, VOLT_RED_FINAL_NONE, 1.0, a, mask, false, VOLT_F64, NULL);
     if (!shift) return NULL;
@@ -275,6 +357,20 @@ volt_tensor *volt_logsumexp(const volt_tensor *a, int n_dims, const int *dims, b
     volt_tensor *out =
         run_reduce(VOLT_RED_EXPSUM, VOLT_RED_FINAL_LOG_ADD, 1.0, a, mask, keepdim, a->dtype, shift);
     volt_tensor_free(shift);
+    return out;
+}
+
+volt_tensor *volt_logsumexp(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
+    VOLT_TRACE_OP("logsumexp");
+    bool cuda = a && a->device.type == VOLT_CUDA;
+    if (!cuda) VOLT_BF16_VIA_F32(a, w, volt_logsumexp(w, n_dims, dims, keepdim))
+    bool mask[VOLT_MAX_DIMS];
+    if (cuda ? !cuda_mask("logsumexp", a, n_dims, dims, mask)
+             : !prologue("logsumexp", a, n_dims, dims, mask, true))
+        return NULL;
+    volt_tensor *out =
+        cuda ? cuda_run("logsumexp", VOLT_CR_LSE, VOLT_CR_FINAL_NONE, 1.0, a, mask, keepdim)
+             : logsumexp_cpu(a, mask, keepdim);
     volt_node *node = record("logsumexp", logsumexp_backward, out, a, mask);
     if (node) {
         volt_node_save(node, a);
@@ -309,11 +405,20 @@ static volt_status norm_backward(volt_node *node, volt_tensor *g, volt_tensor **
 
 volt_tensor *volt_norm(const volt_tensor *a, double p, int n_dims, const int *dims, bool keepdim) {
     VOLT_TRACE_OP("norm");
-    VOLT_BF16_VIA_F32(a, w, volt_norm(w, p, n_dims, dims, keepdim))
     bool mask[VOLT_MAX_DIMS];
-    if (!prologue("norm", a, n_dims, dims, mask, true)) return NULL;
     volt_tensor *out;
-    if (p == 1.0) {
+    bool cuda = a && a->device.type == VOLT_CUDA;
+    if (cuda) {
+        if (!cuda_mask("norm", a, n_dims, dims, mask)) return NULL;
+    } else {
+        VOLT_BF16_VIA_F32(a, w, volt_norm(w, p, n_dims, dims, keepdim))
+        if (!prologue("norm", a, n_dims, dims, mask, true)) return NULL;
+    }
+    if (cuda && (p == 1.0 || p == 2.0 || p == INFINITY)) {
+        volt_cuda_red red = p == 1.0 ? VOLT_CR_ABSSUM : p == 2.0 ? VOLT_CR_SUMSQ : VOLT_CR_MAXABS;
+        out = cuda_run("norm", red, p == 2.0 ? VOLT_CR_FINAL_SQRT_DIV : VOLT_CR_FINAL_NONE, 1.0, a,
+                       mask, keepdim);
+    } else if (p == 1.0) {
         out =
             run_reduce(VOLT_RED_ABSSUM, VOLT_RED_FINAL_NONE, 1.0, a, mask, keepdim, a->dtype, NULL);
     } else if (p == 2.0) {
@@ -354,6 +459,15 @@ static volt_status select_backward(volt_node *node, volt_tensor *g, volt_tensor 
     const volt_node_input *in = &node->inputs[0];
     volt_tensor *idx = volt_node_saved(node, 0);
     volt_tensor *gk = volt_contiguous(volt_reshape(g, idx->ndim, idx->shape));
+    if (gk && g->device.type == VOLT_CUDA) {
+        volt_tensor *grad = volt_tensor_new(g->dtype, g->device, in->ndim, in->shape);
+        if (!grad) return volt_error_status();
+        volt_status st = volt_cuda_scatter_dim("max/min backward", grad,
+                                               (int)node->iargs[VOLT_MAX_DIMS], idx, gk);
+        if (st != VOLT_OK) return st;
+        grads[0] = grad;
+        return VOLT_OK;
+    }
     volt_tensor *grad = gk ? volt_zeros(in->ndim, in->shape, g->dtype) : NULL;
     if (!grad) return volt_error_status();
     volt_cpu_scatter_dim(grad, (int)node->iargs[VOLT_MAX_DIMS], idx, gk);
@@ -366,11 +480,13 @@ static volt_status select_backward(volt_node *node, volt_tensor *g, volt_tensor 
 static volt_tensor *extreme_dim(const char *op, const volt_tensor *a, int dim, bool keepdim,
                                 volt_tensor **indices, bool is_max) {
     VOLT_TRACE_OP(op);
-    VOLT_BF16_VIA_F32(a, w, extreme_dim(op, w, dim, keepdim, indices, is_max))
+    bool cuda = a && a->device.type == VOLT_CUDA;
+    if (!cuda) VOLT_BF16_VIA_F32(a, w, extreme_dim(op, w, dim, keepdim, indices, is_max))
     if (indices) *indices = NULL;
-    if (!volt_check_not_null(op, a, "a") || !volt_check_device_supported(op, a)) return NULL;
+    if (!volt_check_not_null(op, a, "a") || (!cuda && !volt_check_device_supported(op, a)))
+        return NULL;
     int d = volt_normalize_dim(op, a, dim);
-    if (d < 0 || !check_ordered(op, a)) return NULL;
+    if (d < 0 || (!cuda && !check_ordered(op, a))) return NULL;
     char buf[96];
     if (a->ndim > 0 && a->shape[d] == 0) {
         volt_error_set(VOLT_ERR_SHAPE,
@@ -389,7 +505,15 @@ static volt_tensor *extreme_dim(const char *op, const volt_tensor *a, int dim, b
     volt_tensor *idx =
         values && (indices || rec) ? volt_tensor_new(VOLT_I64, a->device, n, shape) : NULL;
     if (!values || ((indices || rec) && !idx)) return NULL;
-    volt_cpu_max_dim(is_max, values, idx, a, d);
+    if (cuda) {
+        if (volt_cuda_max_dim(op, is_max, values, idx, a, d) != VOLT_OK) {
+            volt_tensor_free(values);
+            volt_tensor_free(idx);
+            return NULL;
+        }
+    } else {
+        volt_cpu_max_dim(is_max, values, idx, a, d);
+    }
     if (rec) {
         volt_node *node = volt_autograd_record(op, select_backward, values, 1, &a);
         volt_tensor *idx_k = volt_tensor_alias(idx, a->ndim, kshape, NULL, 0);
@@ -444,9 +568,15 @@ static volt_status extreme_all_backward(volt_node *node, volt_tensor *g, volt_te
 
 static volt_tensor *extreme_all(const char *op, const volt_tensor *a, bool is_max) {
     VOLT_TRACE_OP(op);
-    VOLT_BF16_VIA_F32(a, w, extreme_all(op, w, is_max))
-    if (!volt_check_not_null(op, a, "a") || !volt_check_device_supported(op, a)) return NULL;
-    if (!check_ordered(op, a)) return NULL;
+    bool cuda = a && a->device.type == VOLT_CUDA;
+    if (!cuda) VOLT_BF16_VIA_F32(a, w, extreme_all(op, w, is_max))
+    if (!volt_check_not_null(op, a, "a") || (!cuda && !volt_check_device_supported(op, a)))
+        return NULL;
+    if (!cuda && !check_ordered(op, a)) return NULL;
+    if (cuda && !volt_dtype_is_float(a->dtype)) {
+        volt_no_cuda_kernel(op, a, "integer and bool reductions");
+        return NULL;
+    }
     char buf[96];
     int64_t numel = volt_tensor_numel(a);
     if (numel == 0) {
@@ -475,8 +605,10 @@ static volt_tensor *extreme_all(const char *op, const volt_tensor *a, bool is_ma
     }
     bool mask[VOLT_MAX_DIMS];
     for (int d = 0; d < VOLT_MAX_DIMS; d++) mask[d] = d < a->ndim;
-    volt_tensor *out = run_reduce(is_max ? VOLT_RED_MAX : VOLT_RED_MIN, VOLT_RED_FINAL_NONE, 1.0, a,
-                                  mask, false, a->dtype, NULL);
+    volt_tensor *out = cuda ? cuda_run(op, is_max ? VOLT_CR_MAX : VOLT_CR_MIN, VOLT_CR_FINAL_NONE,
+                                       1.0, a, mask, false)
+                            : run_reduce(is_max ? VOLT_RED_MAX : VOLT_RED_MIN, VOLT_RED_FINAL_NONE,
+                                         1.0, a, mask, false, a->dtype, NULL);
     volt_node *node = record(op, extreme_all_backward, out, a, mask);
     if (node) {
         volt_node_save(node, a);

@@ -1,7 +1,9 @@
 /* softmax.c: softmax and log_softmax along one dim (f32, f64) with their
  * fused backward. Kernels: ops/cpu/softmax.c. bf16: computed in f32, the
- * result rounded to bf16 (ops/bf16.c). */
+ * result rounded to bf16 (ops/bf16.c). On CUDA (ops/cuda/softmax.c): f32,
+ * f64, bf16 and f16 natively. */
 #include "ops/cpu/softmax.h"
+#include "ops/cuda/cuda_nn.h"
 
 /* node->iargs[0] = dim, iargs[1] = 1 for log_softmax; saved[0] = output. */
 static volt_status softmax_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
@@ -11,6 +13,13 @@ static volt_status softmax_backward(volt_node *node, volt_tensor *g, volt_tensor
     if (!gx) return volt_error_status();
     const volt_tensor *gg = volt_as_dtype(g, y->dtype);
     if (!gg) return volt_error_status();
+    if (y->device.type == VOLT_CUDA) {
+        volt_status st = volt_cuda_softmax_backward(node->name, node->iargs[1] != 0, gx, gg, y,
+                                                    (int)node->iargs[0]);
+        if (st != VOLT_OK) return st;
+        grads[0] = gx;
+        return VOLT_OK;
+    }
     volt_cpu_softmax_backward(gx, gg, y, (int)node->iargs[0], node->iargs[1] != 0);
     grads[0] = gx;
     return VOLT_OK;
@@ -18,15 +27,24 @@ static volt_status softmax_backward(volt_node *node, volt_tensor *g, volt_tensor
 
 static volt_tensor *softmax_impl(const char *op, const volt_tensor *a, int dim, bool log) {
     VOLT_TRACE_OP(op);
-    VOLT_BF16_VIA_F32(a, w, softmax_impl(op, w, dim, log))
-    if (!volt_check_not_null(op, a, "a") || !volt_check_device_supported(op, a) ||
-        !volt_check_f32_f64(op, a))
+    bool cuda = a && a->device.type == VOLT_CUDA;
+    if (!cuda) VOLT_BF16_VIA_F32(a, w, softmax_impl(op, w, dim, log))
+    if (!volt_check_not_null(op, a, "a") ||
+        (!cuda && (!volt_check_device_supported(op, a) || !volt_check_f32_f64(op, a))) ||
+        (cuda && !volt_check_float(op, a)))
         return NULL;
     int d = volt_normalize_dim(op, a, dim);
     if (d < 0) return NULL;
     volt_tensor *out = volt_tensor_new(a->dtype, a->device, a->ndim, a->shape);
     if (!out) return NULL;
-    volt_cpu_softmax(out, a, d, log);
+    if (cuda) {
+        if (volt_cuda_softmax(op, log, out, a, d) != VOLT_OK) {
+            volt_tensor_free(out);
+            return NULL;
+        }
+    } else {
+        volt_cpu_softmax(out, a, d, log);
+    }
     if (volt_autograd_should_record(1, &a)) {
         volt_node *node = volt_autograd_record(op, softmax_backward, out, 1, &a);
         if (node) {

@@ -1,0 +1,107 @@
+/* loss.c: the host side of the fused CUDA cross-entropy / NLL kernels
+ * (cuda_nn.h): the logits as class rows along dim 1, the kernels' options. */
+#include "core/cuda/cuda_impl.h"
+#include "ops/cuda/cuda_nn.h"
+#include "ops/cuda/nn_kernels.h"
+
+/* x as [outer, C, inner] with the classes along dim 1 (dim 0 of a [C]). */
+static void class_rows(const volt_tensor *x, int64_t *outer, int64_t *n, int64_t *inner) {
+    int cd = x->ndim == 1 ? 0 : 1;
+    *outer = *inner = 1;
+    *n = x->shape[cd];
+    for (int d = 0; d < x->ndim; d++) {
+        if (d < cd) *outer *= x->shape[d];
+        if (d > cd) *inner *= x->shape[d];
+    }
+}
+
+static volt_cuda_class_args options(const volt_tensor *target, const volt_tensor *weight,
+                                    int64_t ignore_index, double smoothing, bool from_logits) {
+    return (volt_cuda_class_args){volt_tensor_data(target),
+                                  weight ? volt_tensor_data(weight) : NULL, ignore_index, smoothing,
+                                  from_logits};
+}
+
+static bool is_kernel_dtype(volt_dtype d) {
+    return d == VOLT_F32 || d == VOLT_F64 || d == VOLT_BF16 || d == VOLT_F16;
+}
+
+volt_status volt_cuda_class_loss(const char *op, const volt_tensor *x, const volt_tensor *target,
+                                 const volt_tensor *weight, int64_t ignore_index, double smoothing,
+                                 bool from_logits, volt_tensor *loss, volt_tensor *lse,
+                                 volt_tensor *wrow) {
+    if (!is_kernel_dtype(x->dtype)) return volt_no_cuda_kernel(op, x, NULL);
+    const volt_tensor *xc = x;
+    if (!volt_tensor_is_contiguous(x)) VOLT_NO_GRAD {
+            xc = volt_contiguous(x);
+        }
+    if (!xc) return volt_error_status();
+    int64_t outer, n, inner;
+    class_rows(xc, &outer, &n, &inner);
+    int device = x->device.index;
+    volt_status st = volt_cuda_set_device(device);
+    if (st == VOLT_OK)
+        st = VOLT_CUDA_CHECK(volt_cuda_launch_class_loss(
+                                 (int)x->dtype, volt_tensor_data(xc),
+                                 options(target, weight, ignore_index, smoothing, from_logits),
+                                 volt_tensor_data(loss), lse ? volt_tensor_data(lse) : NULL,
+                                 volt_tensor_data(wrow), outer, n, inner, volt_cuda_stream(device)),
+                             "the cross-entropy kernel");
+    if (xc != x) volt_tensor_free((volt_tensor *)xc);
+    return st;
+}
+
+volt_status volt_cuda_class_loss_total(volt_tensor *out, volt_tensor *denom,
+                                       const volt_tensor *loss, const volt_tensor *wrow,
+                                       bool mean) {
+    int device = out->device.index;
+    if (volt_cuda_set_device(device)) return volt_error_status();
+    return VOLT_CUDA_CHECK(volt_cuda_launch_class_loss_total(
+                               (int)out->dtype, volt_tensor_data(out), volt_tensor_data(denom),
+                               volt_tensor_data(loss), volt_tensor_data(wrow),
+                               volt_tensor_numel(loss), mean, volt_cuda_stream(device)),
+                           "the cross-entropy total kernel");
+}
+
+volt_status volt_cuda_class_loss_backward(const char *op, volt_tensor *gx, const volt_tensor *x,
+                                          const volt_tensor *target, const volt_tensor *weight,
+                                          int64_t ignore_index, double smoothing, bool from_logits,
+                                          const volt_tensor *lse, const volt_tensor *g_rows,
+                                          const volt_tensor *g_scalar, const volt_tensor *denom) {
+    if (!is_kernel_dtype(x->dtype)) return volt_no_cuda_kernel(op, x, NULL);
+    int64_t outer, n, inner;
+    class_rows(x, &outer, &n, &inner);
+    int device = x->device.index;
+    if (volt_cuda_set_device(device)) return volt_error_status();
+    return VOLT_CUDA_CHECK(
+        volt_cuda_launch_class_loss_backward(
+            (int)x->dtype, volt_tensor_data(gx), volt_tensor_data(x),
+            options(target, weight, ignore_index, smoothing, from_logits),
+            lse ? volt_tensor_data(lse) : NULL, g_rows ? volt_tensor_data(g_rows) : NULL,
+            g_scalar ? volt_tensor_data(g_scalar) : NULL, denom ? volt_tensor_data(denom) : NULL,
+            outer, n, inner, volt_cuda_stream(device)),
+        "the cross-entropy backward kernel");
+}
+
+/* ------------------------------------------------- pointwise losses */
+
+_Static_assert(VOLT_CUDA_PW_KL_LOG == (int)VOLT_PW_KL_LOG &&
+                   VOLT_CUDA_PW_GRAD_Y == (int)VOLT_PW_GRAD_Y,
+               "nn_kernels.h spells volt_pointwise_loss and volt_pointwise_what");
+
+static volt_cuda_flat flat(volt_flat_arg a) { return (volt_cuda_flat){a.data, a.stride}; }
+
+volt_status volt_cuda_pointwise_loss(const char *op, volt_pointwise_loss kind,
+                                     volt_pointwise_what what, double beta, volt_tensor *out,
+                                     volt_flat_arg x, volt_flat_arg y, volt_flat_arg w,
+                                     volt_flat_arg g) {
+    if (!is_kernel_dtype(out->dtype)) return volt_no_cuda_kernel(op, out, NULL);
+    int device = out->device.index;
+    volt_status st = volt_cuda_set_device(device);
+    if (st != VOLT_OK) return st;
+    return VOLT_CUDA_CHECK(
+        volt_cuda_launch_pointwise_loss((int)kind, (int)what, (int)out->dtype, beta,
+                                        volt_tensor_data(out), volt_tensor_numel(out), flat(x),
+                                        flat(y), flat(w), flat(g), volt_cuda_stream(device)),
+        "the pointwise loss kernel");
+}

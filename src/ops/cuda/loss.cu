@@ -1,0 +1,188 @@
+/* loss.cu: the fused cross-entropy / NLL kernels (nn_kernels.h): one pass
+ * per class row for its logsumexp (online max) and one for the loss with
+ * label smoothing and class weights; the mean over rows by one block; the
+ * backward as one elementwise kernel from the saved logsumexp. */
+#include <cuda_runtime.h>
+#include <math.h>
+
+#include "ops/cuda/nn_kernels.h"
+#include "ops/cuda/nn_rows.cuh"
+
+template <typename A> __device__ __forceinline__ volt_ms<A> ms_merge(volt_ms<A> a, volt_ms<A> b) {
+    A m = fmax(a.m, b.m);
+    A sa = a.m == (A)-INFINITY ? (A)0 : a.s * exp(a.m - m);
+    A sb = b.m == (A)-INFINITY ? (A)0 : b.s * exp(b.m - m);
+    if (a.m != a.m || b.m != b.m) sa = a.m + b.m;
+    return volt_ms<A>{m, sa + sb};
+}
+
+template <typename T, typename A> __device__ __forceinline__ A weight_of(const void *w, int64_t c) {
+    return w ? (A)volt_cuda_type<T>::load(((const T *)w)[c]) : (A)1;
+}
+
+template <int G, typename T>
+__global__ void class_loss_kernel(const T *x, volt_cuda_class_args a, T *loss, T *lse, T *wrow,
+                                  int64_t rows, int64_t n, int64_t inner) {
+    typedef typename volt_cuda_type<T>::acc A;
+    typedef volt_cuda_type<T> L;
+    volt_for_rows<G>(rows, [&](int64_t r, int lane) {
+        volt_row w = volt_row_at(r, n, inner);
+        A l = 0;
+        if (a.from_logits) {
+            volt_ms<A> ms{(A)-INFINITY, (A)0};
+            VOLT_ROW_FOR(k, lane, n, G)
+            ms = ms_merge(ms, volt_ms<A>{(A)L::load(x[w.base + k * w.stride]), (A)1});
+            ms =
+                volt_group_reduce<G>(ms, [](volt_ms<A> p, volt_ms<A> q) { return ms_merge(p, q); });
+            l = ms.m + log(ms.s);
+        }
+        A smooth = 0;
+        if (a.smoothing > 0) {
+            VOLT_ROW_FOR(k, lane, n, G)
+            smooth += weight_of<T, A>(a.weight, k) * (l - (A)L::load(x[w.base + k * w.stride]));
+            smooth = volt_group_reduce<G>(smooth, [](A p, A q) { return p + q; });
+        }
+        if (lane != 0) return;
+        int64_t t = a.target[r];
+        A value, wt = 0;
+        if (t == a.ignore_index) {
+            value = 0;
+        } else if (t < 0 || t >= n) {
+            value = (A)NAN;
+        } else {
+            wt = weight_of<T, A>(a.weight, t);
+            A eps = (A)a.smoothing;
+            value = ((A)1 - eps) * wt * (l - (A)L::load(x[w.base + t * w.stride])) +
+                    eps / (A)n * smooth;
+        }
+        loss[r] = L::store(value);
+        wrow[r] = L::store(wt);
+        if (lse) lse[r] = L::store(l);
+    });
+}
+
+template <typename T>
+__global__ void class_loss_total_kernel(T *out, T *denom, const T *loss, const T *wrow,
+                                        int64_t rows, int mean) {
+    typedef typename volt_cuda_type<T>::acc A;
+    typedef volt_cuda_type<T> L;
+    A s = 0, c = 0;
+    for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
+        s += (A)L::load(loss[r]);
+        c += (A)L::load(wrow[r]);
+    }
+    s = volt_group_reduce<VOLT_ROW_BLOCK>(s, [](A p, A q) { return p + q; });
+    c = volt_group_reduce<VOLT_ROW_BLOCK>(c, [](A p, A q) { return p + q; });
+    if (threadIdx.x == 0) {
+        A d = mean ? c : (A)1;
+        out[0] = L::store(s / d);
+        denom[0] = L::store(d);
+    }
+}
+
+template <typename T>
+__global__ void class_loss_backward_kernel(T *gx, const T *x, volt_cuda_class_args a, const T *lse,
+                                           const T *g_rows, const T *g_scalar, const T *denom,
+                                           int64_t n, int64_t inner, int64_t total) {
+    typedef typename volt_cuda_type<T>::acc A;
+    typedef volt_cuda_type<T> L;
+    A scale_all = 0;
+    if (!g_rows) scale_all = (A)L::load(g_scalar[0]) / (denom ? (A)L::load(denom[0]) : (A)1);
+    for (int64_t e = volt_cuda_thread_index(); e < total; e += volt_cuda_thread_stride()) {
+        int64_t o = e / (n * inner), j = (e / inner) % n, r = o * inner + e % inner;
+        int64_t t = a.target[r];
+        if (t == a.ignore_index || t < 0 || t >= n) {
+            gx[e] = L::store(t == a.ignore_index ? (A)0 : (A)NAN);
+            continue;
+        }
+        A scale = g_rows ? (A)L::load(g_rows[r]) : scale_all;
+        A eps = (A)a.smoothing, wt = weight_of<T, A>(a.weight, t),
+          wj = weight_of<T, A>(a.weight, j);
+        A hit = j == t ? (A)1 : (A)0, v;
+        if (a.from_logits) {
+            A p = exp((A)L::load(x[e]) - (A)L::load(lse[r]));
+            A wsum = 0; /* sum of the weights, for the smoothing term */
+            if (eps > 0) {
+                if (a.weight)
+                    for (int64_t c = 0; c < n; c++) wsum += weight_of<T, A>(a.weight, c);
+                else
+                    wsum = (A)n;
+            }
+            v = ((A)1 - eps) * wt * (p - hit) + (eps > 0 ? eps / (A)n * (wsum * p - wj) : (A)0);
+        } else {
+            v = -((A)1 - eps) * wt * hit - eps / (A)n * wj;
+        }
+        gx[e] = L::store(scale * v);
+    }
+}
+
+template <typename T>
+static int class_loss_typed(const void *x, volt_cuda_class_args a, void *loss, void *lse,
+                            void *wrow, int64_t outer, int64_t n, int64_t inner, cudaStream_t s) {
+    int64_t rows = outer * inner;
+    int G = volt_row_group(n, inner);
+    unsigned b = volt_row_blocks(rows, G);
+    const T *xx = (const T *)x;
+    T *l = (T *)loss, *ls = (T *)lse, *w = (T *)wrow;
+    if (G == 1)
+        class_loss_kernel<1, T><<<b, VOLT_ROW_BLOCK, 0, s>>>(xx, a, l, ls, w, rows, n, inner);
+    else if (G == 32)
+        class_loss_kernel<32, T><<<b, VOLT_ROW_BLOCK, 0, s>>>(xx, a, l, ls, w, rows, n, inner);
+    else
+        class_loss_kernel<VOLT_ROW_BLOCK, T>
+            <<<b, VOLT_ROW_BLOCK, 0, s>>>(xx, a, l, ls, w, rows, n, inner);
+    return (int)cudaGetLastError();
+}
+
+#define VOLT_DTYPE_SWITCH(dtype, ...)                                                              \
+    switch (dtype) {                                                                               \
+    case VOLT_CUDA_F32: {                                                                          \
+        typedef float T;                                                                           \
+        __VA_ARGS__;                                                                               \
+    } break;                                                                                       \
+    case VOLT_CUDA_F64: {                                                                          \
+        typedef double T;                                                                          \
+        __VA_ARGS__;                                                                               \
+    } break;                                                                                       \
+    case VOLT_CUDA_BF16: {                                                                         \
+        typedef __nv_bfloat16 T;                                                                   \
+        __VA_ARGS__;                                                                               \
+    } break;                                                                                       \
+    case VOLT_CUDA_F16: {                                                                          \
+        typedef __half T;                                                                          \
+        __VA_ARGS__;                                                                               \
+    } break;                                                                                       \
+    default: return (int)cudaErrorInvalidValue;                                                    \
+    }
+
+extern "C" int volt_cuda_launch_class_loss(int dtype, const void *x, volt_cuda_class_args a,
+                                           void *loss, void *lse, void *wrow, int64_t outer,
+                                           int64_t n, int64_t inner, void *stream) {
+    if (outer * inner == 0) return (int)cudaSuccess;
+    VOLT_DTYPE_SWITCH(dtype, return class_loss_typed<T>(x, a, loss, lse, wrow, outer, n, inner,
+                                                        (cudaStream_t)stream))
+}
+
+extern "C" int volt_cuda_launch_class_loss_total(int dtype, void *out, void *denom,
+                                                 const void *loss, const void *wrow, int64_t rows,
+                                                 int mean, void *stream) {
+    VOLT_DTYPE_SWITCH(dtype,
+                      class_loss_total_kernel<T><<<1, VOLT_ROW_BLOCK, 0, (cudaStream_t)stream>>>(
+                          (T *)out, (T *)denom, (const T *)loss, (const T *)wrow, rows, mean))
+    return (int)cudaGetLastError();
+}
+
+extern "C" int volt_cuda_launch_class_loss_backward(int dtype, void *gx, const void *x,
+                                                    volt_cuda_class_args a, const void *lse,
+                                                    const void *g_rows, const void *g_scalar,
+                                                    const void *denom, int64_t outer, int64_t n,
+                                                    int64_t inner, void *stream) {
+    int64_t total = outer * n * inner;
+    if (total == 0) return (int)cudaSuccess;
+    unsigned b = volt_cuda_blocks(total);
+    VOLT_DTYPE_SWITCH(dtype, class_loss_backward_kernel<T>
+                      <<<b, VOLT_CUDA_THREADS, 0, (cudaStream_t)stream>>>(
+                          (T *)gx, (const T *)x, a, (const T *)lse, (const T *)g_rows,
+                          (const T *)g_scalar, (const T *)denom, n, inner, total))
+    return (int)cudaGetLastError();
+}

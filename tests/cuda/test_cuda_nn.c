@@ -1,0 +1,232 @@
+/* test_cuda_nn.c (needs a GPU; skipped without one): the fused CUDA
+ * cross-entropy and NLL against the CPU's f64 results on the same values —
+ * [N, C] rows (warp and block per row), [N, C, d] (class dim strided),
+ * reductions none / sum / mean, class weights, label smoothing,
+ * ignore_index, forward and gradient, in f32, f64, bf16 and f16 (tolerances
+ * relative: f32 2e-5, f16 2e-3, bf16 1e-2); probability targets refused by
+ * name. The pointwise losses (mse, l1, smooth_l1, bce, bce_with_logits with
+ * weight and pos_weight, kl_div) likewise, every reduction, gradients of
+ * input and target. */
+#include "cuda_test.h"
+
+static volt_generator gen;
+
+static double rtol_of(volt_dtype d) {
+    return d == VOLT_BF16 ? 1e-2 : d == VOLT_F16 ? 2e-3 : d == VOLT_F32 ? 2e-5 : 1e-11;
+}
+
+/* Class indices in [0, C) for shape, every 5th one ignore (-100) when asked. */
+static volt_tensor *targets(int ndim, const int64_t *shape, int64_t C, bool ignore) {
+    volt_tensor *t = volt_randint(0, C, ndim, shape, VOLT_I64, &gen);
+    if (ignore)
+        for (int64_t i = 0; i < volt_tensor_numel(t); i += 5)
+            ((int64_t *)volt_tensor_data(t))[i] = -100;
+    return t;
+}
+
+static void check_ce(const char *what, int ndim, const int64_t *shape, volt_dtype dtype,
+                     volt_reduction red, bool weighted, double smoothing, bool ignore, bool nll) {
+    volt_scope_begin();
+    char name[160];
+    snprintf(name, sizeof name, "%s %s", what, volt_dtype_name(dtype));
+    int64_t C = shape[ndim == 1 ? 0 : 1], tshape[VOLT_MAX_DIMS];
+    int tn = 0;
+    for (int d = 0; d < ndim; d++)
+        if (d != (ndim == 1 ? 0 : 1)) tshape[tn++] = shape[d];
+    volt_tensor *x64 =
+        volt_to_dtype(volt_to_dtype(volt_randn(ndim, shape, VOLT_F64, &gen), dtype), VOLT_F64);
+    volt_tensor *xg = volt_requires_grad(volt_to_device(volt_to_dtype(x64, dtype), VT_CUDA0), true);
+    x64 = volt_requires_grad(x64, true);
+    volt_tensor *t = targets(tn, tshape, C, ignore), *tg = volt_to_device(t, VT_CUDA0);
+    volt_tensor *w64 = NULL, *wg = NULL;
+    if (weighted) {
+        w64 = volt_add_scalar(volt_rand(VOLT_SHAPE(C), VOLT_F64, &gen), 0.5);
+        w64 = volt_to_dtype(volt_to_dtype(w64, dtype), VOLT_F64);
+        wg = volt_to_device(volt_to_dtype(w64, dtype == VOLT_F64 ? VOLT_F64 : VOLT_F32), VT_CUDA0);
+    }
+    volt_tensor *want, *got;
+    if (nll) {
+        want = volt_nll_loss(x64, t, w64, -100, red);
+        got = volt_nll_loss(xg, tg, wg, -100, red);
+    } else {
+        volt_cross_entropy_options o = volt_cross_entropy_defaults();
+        o.reduction = red;
+        o.label_smoothing = smoothing;
+        o.weight = w64;
+        want = volt_cross_entropy_ex(x64, t, &o);
+        o.weight = wg;
+        got = volt_cross_entropy_ex(xg, tg, &o);
+    }
+    VT_ASSERT_NO_ERROR();
+    double rtol = rtol_of(dtype);
+    VT_ASSERT_SAME_VALUES(got, want, rtol, rtol * 1e-2, name);
+    volt_tensor *gw = volt_randn(want->ndim, want->shape, VOLT_F64, &gen);
+    gw = volt_to_dtype(volt_to_dtype(gw, dtype), VOLT_F64);
+    assert_int_equal(volt_backward(volt_sum_all(volt_mul(want, gw))), VOLT_OK);
+    volt_tensor *gwg = volt_to_device(volt_to_dtype(gw, dtype), VT_CUDA0);
+    assert_int_equal(volt_backward(volt_sum_all(volt_mul(got, gwg))), VOLT_OK);
+    VT_ASSERT_NO_ERROR();
+    snprintf(name, sizeof name, "%s %s gradient", what, volt_dtype_name(dtype));
+    VT_ASSERT_SAME_VALUES(xg->grad, x64->grad, rtol * 4, rtol * 2, name);
+    volt_scope_end();
+}
+
+static const volt_dtype dtypes[] = {VOLT_F32, VOLT_F64, VOLT_BF16, VOLT_F16};
+
+static void test_cross_entropy(void **state) {
+    (void)state;
+    const int64_t rows[] = {37, 10}, wide[] = {5, 3000}, spatial[] = {3, 7, 4, 5}, one[] = {9};
+    for (int i = 0; i < 4; i++) {
+        volt_dtype t = dtypes[i];
+        check_ce("ce mean", 2, rows, t, VOLT_REDUCTION_MEAN, false, 0.0, false, false);
+        check_ce("ce sum weighted", 2, rows, t, VOLT_REDUCTION_SUM, true, 0.0, true, false);
+        check_ce("ce none smoothing", 2, rows, t, VOLT_REDUCTION_NONE, false, 0.1, true, false);
+        check_ce("ce mean weighted smoothing ignore", 2, rows, t, VOLT_REDUCTION_MEAN, true, 0.2,
+                 true, false);
+        check_ce("ce wide (block per row)", 2, wide, t, VOLT_REDUCTION_MEAN, false, 0.1, false,
+                 false);
+        check_ce("ce spatial", 4, spatial, t, VOLT_REDUCTION_MEAN, true, 0.1, true, false);
+        check_ce("nll mean", 2, rows, t, VOLT_REDUCTION_MEAN, true, 0.0, true, true);
+        check_ce("nll spatial none", 4, spatial, t, VOLT_REDUCTION_NONE, false, 0.0, false, true);
+    }
+    check_ce("ce one row [C]", 1, one, VOLT_F32, VOLT_REDUCTION_MEAN, false, 0.0, false, false);
+}
+
+static void test_cross_entropy_refused(void **state) {
+    (void)state;
+    volt_tensor *x = volt_to_device(volt_zeros(VOLT_SHAPE(2, 3), VOLT_F32), VT_CUDA0);
+    volt_tensor *p = volt_to_device(volt_full(VOLT_SHAPE(2, 3), 1.0 / 3, VOLT_F32), VT_CUDA0);
+    assert_null(volt_cross_entropy(x, p));
+    VT_ASSERT_ERROR(
+        VOLT_ERR_DEVICE,
+        "cross_entropy: no CUDA kernel yet for f32[2,3] on cuda:0 (probability targets)");
+    volt_tensor *t = volt_to_device(volt_zeros(VOLT_SHAPE(3), VOLT_I64), VT_CUDA0);
+    assert_null(volt_cross_entropy(x, t));
+    VT_ASSERT_ERROR(VOLT_ERR_SHAPE, "cross_entropy: input [2,3] and target [3]");
+}
+
+/* ------------------------------------------------------ pointwise losses */
+
+typedef enum { MSE, L1, SMOOTH, SMOOTH0, BCE, BCE_LOGITS, KL, KL_LOG } pw_kind;
+static const char *const pw_names[] = {"mse",
+                                       "l1",
+                                       "smooth_l1 beta 0.5",
+                                       "smooth_l1 beta 0",
+                                       "bce",
+                                       "bce_with_logits",
+                                       "kl_div",
+                                       "kl_div log_target"};
+
+static volt_tensor *pw_run(pw_kind k, const volt_tensor *x, const volt_tensor *y,
+                           const volt_tensor *w, const volt_tensor *pw, volt_reduction red) {
+    switch (k) {
+    case MSE: return volt_mse_loss(x, y, red);
+    case L1: return volt_l1_loss(x, y, red);
+    case SMOOTH: return volt_smooth_l1_loss(x, y, red, 0.5);
+    case SMOOTH0: return volt_smooth_l1_loss(x, y, red, 0.0);
+    case BCE: return volt_binary_cross_entropy(x, y, w, red);
+    case BCE_LOGITS: return volt_binary_cross_entropy_with_logits(x, y, w, pw, red);
+    case KL: return volt_kl_div(x, y, red, false);
+    case KL_LOG: return volt_kl_div(x, y, red, true);
+    }
+    return NULL;
+}
+
+/* f64 CPU values representable in dtype: x in (0.05, 0.95) for bce, y in
+ * [0, 1] for the bce targets, positive for kl_div's. */
+static volt_tensor *pw_values(pw_kind k, bool target, const int64_t *shape, volt_dtype dtype) {
+    volt_tensor *t;
+    if ((k == BCE && !target) || ((k == BCE || k == BCE_LOGITS) && target))
+        t = volt_add_scalar(volt_mul_scalar(volt_rand(2, shape, VOLT_F64, &gen), 0.9), 0.05);
+    else if (k == KL && target)
+        t = volt_add_scalar(volt_rand(2, shape, VOLT_F64, &gen), 0.1);
+    else
+        t = volt_randn(2, shape, VOLT_F64, &gen);
+    return volt_to_dtype(volt_to_dtype(t, dtype), VOLT_F64);
+}
+
+static volt_tensor *leaf_on(const volt_tensor *t64, volt_dtype dtype) {
+    return volt_requires_grad(
+        volt_to_device(volt_to_dtype(volt_tensor_detach(t64), dtype), VT_CUDA0), true);
+}
+
+static void check_pw(pw_kind k, volt_reduction red, bool weighted, volt_dtype dtype) {
+    volt_scope_begin();
+    char name[160];
+    snprintf(name, sizeof name, "%s reduction %d%s %s", pw_names[k], (int)red,
+             weighted ? " weighted" : "", volt_dtype_name(dtype));
+    const int64_t shape[] = {7, 33};
+    volt_tensor *x64 = volt_requires_grad(pw_values(k, false, shape, dtype), true);
+    volt_tensor *y64 = volt_requires_grad(pw_values(k, true, shape, dtype), true);
+    volt_tensor *xg = leaf_on(x64, dtype), *yg = leaf_on(y64, dtype);
+    volt_tensor *w64 = NULL, *pw64 = NULL, *wg = NULL, *pwg = NULL;
+    if (weighted) {
+        w64 = volt_to_dtype(
+            volt_to_dtype(volt_add_scalar(volt_rand(VOLT_SHAPE(33), VOLT_F64, &gen), 0.5), dtype),
+            VOLT_F64);
+        pw64 = volt_to_dtype(
+            volt_to_dtype(volt_add_scalar(volt_rand(VOLT_SHAPE(7, 1), VOLT_F64, &gen), 0.5), dtype),
+            VOLT_F64);
+        wg = volt_to_device(volt_to_dtype(w64, dtype), VT_CUDA0);
+        pwg = volt_to_device(volt_to_dtype(pw64, dtype), VT_CUDA0);
+    }
+    volt_tensor *want = pw_run(k, x64, y64, w64, pw64, red), *got = pw_run(k, xg, yg, wg, pwg, red);
+    VT_ASSERT_NO_ERROR();
+    double rtol = rtol_of(dtype) * (dtype == VOLT_F32 ? 5 : 1); /* f32 math vs the CPU's double */
+    /* A sum or mean adds elements each rounded to dtype once: absolute
+     * error up to rtol times the sum (mean) of their magnitudes. */
+    double atol = rtol * 1e-1;
+    if (red != VOLT_REDUCTION_NONE) {
+        volt_tensor *mag = volt_abs(pw_run(k, x64, y64, w64, pw64, VOLT_REDUCTION_NONE));
+        atol = rtol * volt_tensor_item(volt_sum_all(mag)) /
+               (red == VOLT_REDUCTION_SUM    ? 1.0
+                : red == VOLT_REDUCTION_MEAN ? 231.0
+                                             : 7.0);
+    }
+    VT_ASSERT_SAME_VALUES(got, want, rtol, atol, name);
+    volt_tensor *r = volt_to_dtype(
+        volt_to_dtype(volt_randn(want->ndim, want->shape, VOLT_F64, &gen), dtype), VOLT_F64);
+    assert_int_equal(volt_backward(volt_sum_all(volt_mul(want, r))), VOLT_OK);
+    assert_int_equal(volt_backward(volt_sum_all(
+                         volt_mul(got, volt_to_device(volt_to_dtype(r, dtype), VT_CUDA0)))),
+                     VOLT_OK);
+    VT_ASSERT_NO_ERROR();
+    char gname[200];
+    snprintf(gname, sizeof gname, "%s: input gradient", name);
+    VT_ASSERT_SAME_VALUES(xg->grad, x64->grad, rtol * 4, rtol, gname);
+    snprintf(gname, sizeof gname, "%s: target gradient", name);
+    VT_ASSERT_SAME_VALUES(yg->grad, y64->grad, rtol * 4, rtol, gname);
+    volt_scope_end();
+}
+
+static void test_pointwise_losses(void **state) {
+    (void)state;
+    const volt_reduction reds[] = {VOLT_REDUCTION_NONE, VOLT_REDUCTION_SUM, VOLT_REDUCTION_MEAN};
+    for (int i = 0; i < 4; i++)
+        for (int k = MSE; k <= KL_LOG; k++)
+            for (int r = 0; r < 3; r++) {
+                /* l1 and smooth_l1 beta 0: sign(x - y) has no slope; x != y here */
+                check_pw((pw_kind)k, reds[r], false, dtypes[i]);
+                if (k == BCE || k == BCE_LOGITS) check_pw((pw_kind)k, reds[r], true, dtypes[i]);
+            }
+    check_pw(KL, VOLT_REDUCTION_BATCHMEAN, false, VOLT_F32);
+}
+
+static void test_pointwise_refused(void **state) {
+    (void)state;
+    volt_tensor *x = volt_to_device(volt_zeros(VOLT_SHAPE(2, 3), VOLT_I64), VT_CUDA0);
+    assert_null(volt_mse_loss(x, x, VOLT_REDUCTION_MEAN));
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "mse_loss: input i64[2,3] is not supported");
+}
+
+int main(void) {
+    VT_CUDA_SKIP_UNLESS_AVAILABLE("cuda/test_cuda_nn");
+    gen = volt_generator_make(2025, 11);
+    const struct CMUnitTest tests[] = {
+        VT_CUDA_TEST(test_cross_entropy),
+        VT_CUDA_TEST(test_cross_entropy_refused),
+        VT_CUDA_TEST(test_pointwise_losses),
+        VT_CUDA_TEST(test_pointwise_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
