@@ -23,7 +23,7 @@ typedef struct {
     volt_dtype dtype;
 } volt_node_input;
 
-#define VOLT_NODE_MAX_SAVED 4
+#define VOLT_NODE_MAX_SAVED 5
 #define VOLT_NODE_INLINE_INPUTS 2
 
 struct volt_node {

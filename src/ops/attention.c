@@ -2,10 +2,17 @@
  * as one autograd node: the score and output products go to BLAS (k^T as
  * a transposed view, no copy), the scaled causal softmax is one kernel pass,
  * and the backward runs from the saved probabilities. Kernels:
- * ops/cpu/attention.c. */
+ * ops/cpu/attention.c. On CUDA (f32, f64, bf16, f16): the fused
+ * flash-attention kernels (ops/cuda/attention.cu, and attention_tc.cu's
+ * tensor-core ones for bf16/f16 at head dims 64 and 128: no [T, S] matrix;
+ * the node saves the output and the log-sum-exp, from which the backward
+ * recomputes the probabilities) where they apply, else the same reference
+ * path as the CPU's with cuBLASLt products and a CUDA softmax kernel
+ * (volt_cuda_attention_use_reference selects it). */
 #include <math.h>
 
 #include "ops/cpu/attention.h"
+#include "ops/cuda/cuda_gemm.h"
 
 /* A view of t with its last two dims swapped (no autograd). */
 static volt_tensor *swap_last(const volt_tensor *t) {
@@ -46,11 +53,72 @@ static volt_status attention_backward(volt_node *node, volt_tensor *g, volt_tens
     if (!node->inputs[0].needs && !node->inputs[1].needs) return VOLT_OK;
     volt_tensor *ds = mm_bt(gd, v); /* a new contiguous tensor */
     if (!ds) return volt_error_status();
-    volt_cpu_attention_softmax_backward(ds, p, node->iargs[0] != 0, node->args[0]);
+    if (ds->device.type == VOLT_CUDA) {
+        if (volt_cuda_attention_softmax_backward(ds, p, node->iargs[0] != 0, node->args[0]))
+            return volt_error_status();
+    } else {
+        volt_cpu_attention_softmax_backward(ds, p, node->iargs[0] != 0, node->args[0]);
+    }
     if (node->inputs[0].needs && !(grads[0] = volt_matmul(ds, k))) return volt_error_status();
     if (node->inputs[1].needs && !(grads[1] = mm_at(ds, q))) return volt_error_status();
     volt_tensor_free(ds);
     return VOLT_OK;
+}
+
+/* args[0] = scale; iargs[0] = causal; saved: q 0, k 1, v 2, out 3, lse 4.
+ * The flash kernels' backward: dq, dk, dv in one pass over key tiles, from
+ * the saved output and log-sum-exp (nothing is recomputed forward). */
+static volt_status flash_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    volt_tensor *q = volt_node_saved(node, 0), *k = volt_node_saved(node, 1),
+                *v = volt_node_saved(node, 2), *out = volt_node_saved(node, 3),
+                *lse = volt_node_saved(node, 4);
+    const volt_tensor *gd = volt_as_dtype(g, q->dtype);
+    if (gd && !volt_tensor_is_contiguous(gd)) gd = volt_contiguous(gd);
+    if (!gd) return volt_error_status();
+    volt_tensor *dq = volt_tensor_new(q->dtype, q->device, q->ndim, q->shape);
+    volt_tensor *dk = dq ? volt_tensor_new(k->dtype, k->device, k->ndim, k->shape) : NULL;
+    volt_tensor *dv = dk ? volt_tensor_new(v->dtype, v->device, v->ndim, v->shape) : NULL;
+    if (!dv || volt_cuda_flash_backward(dq, dk, dv, q, k, v, out, gd, lse, node->iargs[0] != 0,
+                                        node->args[0]))
+        return volt_error_status();
+    grads[0] = node->inputs[0].needs ? dq : NULL;
+    grads[1] = node->inputs[1].needs ? dk : NULL;
+    grads[2] = node->inputs[2].needs ? dv : NULL;
+    return VOLT_OK;
+}
+
+/* The fused forward on CUDA (volt_cuda_flash_applies) and its node. */
+static volt_tensor *flash_attention(const volt_tensor *q, const volt_tensor *k,
+                                    const volt_tensor *v, bool causal, double scale) {
+    int nd = q->ndim;
+    volt_tensor *out = volt_tensor_new(q->dtype, q->device, nd, q->shape);
+    volt_tensor *lse = out ? volt_tensor_new(VOLT_F32, q->device, nd - 1, q->shape) : NULL;
+    if (!lse || volt_cuda_flash_forward(out, lse, q, k, v, causal, scale)) {
+        volt_tensor_free(out);
+        volt_tensor_free(lse);
+        return NULL;
+    }
+    const volt_tensor *inputs[3] = {q, k, v};
+    if (volt_autograd_should_record(3, inputs)) {
+        volt_node *node =
+            volt_autograd_record("scaled_dot_product_attention", flash_backward, out, 3, inputs);
+        if (!node) return NULL;
+        node->args[0] = scale;
+        node->iargs[0] = causal;
+        volt_node_save(node, q);
+        volt_node_save(node, k);
+        volt_node_save(node, v);
+        volt_node_save_output(node, out);
+        volt_node_save(node, lse);
+    }
+    volt_tensor_free(lse);
+    return out;
+}
+
+/* The dtypes attention takes: f32, f64; on CUDA also bf16 and f16. */
+static bool check_dtype(const char *op, const volt_tensor *q) {
+    if (q->device.type == VOLT_CUDA && (q->dtype == VOLT_BF16 || q->dtype == VOLT_F16)) return true;
+    return volt_check_f32_f64(op, q);
 }
 
 /* q [..., T, D], k [..., S, D], v [..., S, Dv]: same dtype (f32/f64),
@@ -60,8 +128,9 @@ static bool check_qkv(const char *op, const volt_tensor *q, const volt_tensor *k
     if (!volt_check_not_null(op, q, "q") || !volt_check_not_null(op, k, "k") ||
         !volt_check_not_null(op, v, "v"))
         return false;
-    if (!volt_check_device_supported(op, q) || !volt_check_same_device(op, q, k) ||
-        !volt_check_same_device(op, q, v) || !volt_check_f32_f64(op, q))
+    if ((q->device.type != VOLT_CUDA && !volt_check_device_supported(op, q)) ||
+        !volt_check_same_device(op, q, k) || !volt_check_same_device(op, q, v) ||
+        !check_dtype(op, q))
         return false;
     char bq[96], bk[96], bv[96];
     volt_shape_str(q, bq, sizeof bq);
@@ -106,10 +175,17 @@ volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_
     }
     int64_t d = q->shape[q->ndim - 1];
     if (scale == 0.0 || isnan(scale)) scale = d > 0 ? 1.0 / sqrt((double)d) : 1.0;
+    bool cuda = q->device.type == VOLT_CUDA;
+    if (cuda && volt_cuda_flash_applies(q, k, v)) return flash_attention(q, k, v, causal, scale);
     volt_tensor *p = NULL, *out = NULL;
     VOLT_NO_GRAD {
         p = mm_bt(q, k);
-        if (p) volt_cpu_attention_softmax(p, causal, scale);
+        if (p && cuda && volt_cuda_attention_softmax(p, causal, scale)) {
+            volt_tensor_free(p);
+            p = NULL;
+        } else if (p && !cuda) {
+            volt_cpu_attention_softmax(p, causal, scale);
+        }
         out = p ? volt_matmul(p, v) : NULL;
     }
     if (!out) return NULL;

@@ -7,13 +7,18 @@
  * results: oneDNN's bf16 matmul (ops/cpu/dnnl_matmul.c), or the f32 kernel
  * on operands rounded to bf16 where the CPU has no bf16 instructions. bf16
  * operands (precision "bf16-true") run that way too, the result rounded to
- * bf16 (product_bf16). */
+ * bf16 (product_bf16). CUDA tensors go to cuBLASLt (ops/cuda/matmul_lt.c,
+ * product_cuda): f32, f64, bf16 and f16 in their own dtype (f32
+ * accumulation), f32 operands as bf16 under bf16 autocast with f32
+ * results; a linear layer's bias added, and its gradient summed, by the
+ * GEMM's epilogue. */
 #include <limits.h>
 
 #include "ops/autocast_impl.h"
 #include "ops/cpu/dnnl_common.h"
 #include "ops/cpu/dnnl_matmul.h"
 #include "ops/cpu/matmul.h"
+#include "ops/cuda/cuda_gemm.h"
 
 /* How an operand is seen as a matrix: 1-D operands gain a size-1 dim. */
 enum { AS_IS = 0, AS_ROW = 1 /* [k] -> [1, k] */, AS_COL = 2 /* [n] -> [n, 1] */ };
@@ -96,6 +101,69 @@ static volt_status gemm(volt_tensor *out, const volt_tensor *a, const volt_tenso
     return rb ? VOLT_OK : volt_error_status();
 }
 
+/* ma or mb as cuBLASLt reads it: t itself, or a new copy in *copy (bf16
+ * under autocast; contiguous where t's layout is not readable). NULL with
+ * the error when a copy fails. */
+static const volt_tensor *lt_ready(const volt_tensor *t, bool bf16, volt_tensor **copy) {
+    *copy = NULL;
+    const volt_tensor *r = t;
+    VOLT_NO_GRAD {
+        if (bf16) r = *copy = volt_to_dtype(t, VOLT_BF16);
+        if (r && !volt_cuda_gemm_readable(r)) {
+            volt_tensor *c = volt_contiguous(r);
+            volt_tensor_free(*copy);
+            r = *copy = c;
+        }
+    }
+    return r;
+}
+
+/* Whether bias is one row of out's m columns, contiguous, in out's dtype. */
+static bool is_row_bias(const volt_tensor *bias, const volt_tensor *out) {
+    int64_t m = out->shape[out->ndim - 1];
+    return bias->dtype == out->dtype && volt_tensor_is_contiguous(bias) &&
+           volt_tensor_numel(bias) == m &&
+           (bias->ndim == 1 || (bias->ndim == 2 && bias->shape[0] == 1));
+}
+
+/* product() on CUDA into a new out [shape] (nd dims): see product. When
+ * bgrad is not NULL (2-D products), *bgrad receives the row sums of ma (n
+ * elements, from the same GEMM's epilogue) or stays NULL where cuBLASLt
+ * cannot do that. */
+static volt_tensor *product_cuda(const volt_tensor *ma, const volt_tensor *mb, double alpha,
+                                 const volt_tensor *bias, double beta, int nd, const int64_t *shape,
+                                 bool bf16, volt_tensor **bgrad) {
+    volt_tensor *ca, *cb = NULL;
+    const volt_tensor *a = lt_ready(ma, bf16, &ca), *b = a ? lt_ready(mb, bf16, &cb) : NULL;
+    volt_tensor *out =
+        b ? volt_tensor_new(bf16 ? VOLT_F32 : ma->dtype, ma->device, nd, shape) : NULL;
+    volt_status st = out ? VOLT_ERR_UNSUPPORTED : volt_error_status();
+    bool add = bias && beta != 0;
+    if (out && add && beta == 1 && nd == 2 && is_row_bias(bias, out))
+        st = volt_cuda_gemm(out, a, b, alpha, 0.0, VOLT_GEMM_BIAS, (volt_tensor *)bias);
+    if (out && bgrad) {
+        *bgrad = volt_tensor_new(out->dtype, out->device, 1, out->shape);
+        st = *bgrad ? volt_cuda_gemm(out, a, b, alpha, 0.0, VOLT_GEMM_BGRAD_B, *bgrad)
+                    : volt_error_status();
+        if (st == VOLT_ERR_UNSUPPORTED) {
+            volt_tensor_free(*bgrad);
+            *bgrad = NULL;
+        }
+    }
+    if (st == VOLT_ERR_UNSUPPORTED) {
+        st = add ? volt_cuda_bias_fill(out, bias, beta) : VOLT_OK;
+        if (st == VOLT_OK)
+            st = volt_cuda_gemm(out, a, b, alpha, add ? 1.0 : 0.0, VOLT_GEMM_PLAIN, NULL);
+    }
+    volt_tensor_free(ca);
+    volt_tensor_free(cb);
+    if (st != VOLT_OK) {
+        volt_tensor_free(out);
+        out = NULL;
+    }
+    return out;
+}
+
 /* alpha * ma @ mb (+ beta * bias broadcast, when bias is not NULL and beta is
  * not 0) for matrices or batches of them (ndim >= 2, inner dims equal), in
  * bf16 when bf16 (f32 operands). No autograd. ua, ub: the user's operands,
@@ -114,6 +182,8 @@ static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_te
                        op, volt_shape_only(ua, ba, sizeof ba), volt_shape_only(ub, bb, sizeof bb));
         return NULL;
     }
+    if (ma->device.type == VOLT_CUDA)
+        return product_cuda(ma, mb, alpha, bias, beta, nd, shape, bf16, NULL);
     bool failed = false;
     volt_tensor *ca = blas_ready(ma, &failed), *cb = blas_ready(mb, &failed);
     volt_tensor *out = failed ? NULL : volt_tensor_new(ma->dtype, ma->device, nd, shape);
@@ -157,6 +227,12 @@ static volt_tensor *drop_added_dim(volt_tensor *t, int how) {
  * args[0] = alpha, args[1] = beta; saved: a (slot 0), b (slot 1).
  * grad a = alpha g @ b^T, grad b = alpha a^T @ g, with transposed views; the
  * engine sums batch dims that were broadcast back to each input's shape. */
+/* Whether a node input (a bias) is one row of m: [m] or [1, m]. */
+static bool row_input(const volt_node_input *in, int64_t m) {
+    return (in->ndim == 1 && in->shape[0] == m) ||
+           (in->ndim == 2 && in->shape[0] == 1 && in->shape[1] == m);
+}
+
 static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     VOLT_TRACE_OP("matmul_backward");
     int how_a = (int)node->iargs[0], how_b = (int)node->iargs[1], ia = (int)node->iargs[2];
@@ -189,7 +265,15 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
         volt_tensor *g2 = volt_reshape(gf, VOLT_SHAPE(rows, m));
         volt_tensor *gt = transposed(g2);
         volt_tensor *a2 = volt_reshape(ma, VOLT_SHAPE(rows, k));
-        volt_tensor *gbt = product(node->name, gt, a2, alpha, NULL, 0, gt, a2, bf16); /* [m, k] */
+        /* On CUDA, a row bias's gradient (the sums of g's columns) comes
+         * from the same GEMM's epilogue where cuBLASLt can do it. */
+        volt_tensor *bgrad = NULL;
+        bool fused = ia == 1 && node->inputs[0].needs && beta == 1 && alpha == 1 && gt && a2 &&
+                     gt->device.type == VOLT_CUDA && row_input(&node->inputs[0], m);
+        volt_tensor *gbt = fused
+                               ? product_cuda(gt, a2, 1.0, NULL, 0, VOLT_SHAPE(m, k), bf16, &bgrad)
+                               : product(node->name, gt, a2, alpha, NULL, 0, gt, a2, bf16);
+        if (bgrad) grads[0] = volt_reshape(bgrad, node->inputs[0].ndim, node->inputs[0].shape);
         volt_tensor_free(gt);
         volt_tensor *gb = gbt ? transposed(gbt) : NULL;
         grads[ia + 1] = drop_added_dim(gb, how_b);
@@ -224,7 +308,9 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
 /* Checks two operands' devices and dtypes (same floating dtype, f32/f64). */
 static bool check_operands(const char *op, const volt_tensor *a, const volt_tensor *b,
                            const char *sep) {
-    if (!volt_check_same_device(op, a, b) || !volt_check_device_supported(op, a)) return false;
+    if (!volt_check_same_device(op, a, b) ||
+        (a->device.type != VOLT_CUDA && !volt_check_device_supported(op, a)))
+        return false;
     char ba[96], bb[96];
     volt_shape_str(a, ba, sizeof ba);
     volt_shape_str(b, bb, sizeof bb);
@@ -240,9 +326,11 @@ static bool check_operands(const char *op, const volt_tensor *a, const volt_tens
             sep, bb);
         return false;
     }
-    if (a->dtype != VOLT_F32 && a->dtype != VOLT_F64 && a->dtype != VOLT_BF16) {
-        volt_error_set(VOLT_ERR_DTYPE, "%s: %s %s %s: %s is not supported (f32, f64, bf16 are)", op,
-                       ba, sep, bb, volt_dtype_name(a->dtype));
+    bool cuda = a->device.type == VOLT_CUDA;
+    if (a->dtype != VOLT_F32 && a->dtype != VOLT_F64 && a->dtype != VOLT_BF16 &&
+        !(cuda && a->dtype == VOLT_F16)) {
+        volt_error_set(VOLT_ERR_DTYPE, "%s: %s %s %s: %s is not supported (f32, f64, bf16%s are)",
+                       op, ba, sep, bb, volt_dtype_name(a->dtype), cuda ? ", f16" : "");
         return false;
     }
     return true;
@@ -288,7 +376,8 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
                                const volt_tensor *b, int how_a, int how_b, double alpha,
                                double beta) {
     VOLT_TRACE_OP(op);
-    if (a->dtype == VOLT_BF16) return product_bf16(op, bias, a, b, how_a, how_b, alpha, beta);
+    if (a->dtype == VOLT_BF16 && a->device.type == VOLT_CPU)
+        return product_bf16(op, bias, a, b, how_a, how_b, alpha, beta);
     bool bf16 = volt_autocast_bf16_for(a->dtype);
     volt_tensor *ma = as_matrix(a, how_a), *mb = as_matrix(b, how_b);
     volt_tensor *full = product(op, ma, mb, alpha, bias, beta, a, b, bf16);

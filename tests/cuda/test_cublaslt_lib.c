@@ -40,7 +40,8 @@ static void test_loads_every_function(void **state) {
                 lt->MatmulDescCreate && lt->MatmulDescDestroy && lt->MatmulDescSetAttribute &&
                 lt->MatmulPreferenceCreate && lt->MatmulPreferenceDestroy &&
                 lt->MatmulPreferenceSetAttribute && lt->MatrixLayoutCreate &&
-                lt->MatrixLayoutDestroy && lt->GetStatusName && lt->GetStatusString);
+                lt->MatrixLayoutDestroy && lt->MatrixLayoutSetAttribute && lt->GetStatusName &&
+                lt->GetStatusString);
     assert_string_equal(lt->GetStatusName(CUBLAS_STATUS_NOT_INITIALIZED),
                         "CUBLAS_STATUS_NOT_INITIALIZED");
     assert_ptr_equal(volt_cublaslt(), lt); /* loaded once */

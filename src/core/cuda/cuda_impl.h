@@ -23,6 +23,19 @@ volt_status volt_cuda_check_result(int err, const char *call, const char *hint, 
 /* __FILE__ from "src/" on (CMake passes absolute paths), for messages. */
 const char *volt_cuda_short_path(const char *file);
 
+/* A function of a library opened at run time: its name and where its
+ * address goes. */
+typedef struct {
+    const char *name;
+    void **slot;
+} volt_cuda_symbol;
+/* Opens `soname` (the loader's search path, then the toolkit's library
+ * directory, VOLT_CUDA_LIBRARY_DIR) and fills every symbol's slot. Returns
+ * the library handle, or NULL with why in failure (the loader's message,
+ * or "<soname> has no <name>"). */
+void *volt_cuda_open_library(const char *soname, const volt_cuda_symbol *symbols, size_t n,
+                             char *failure, size_t size);
+
 /* Makes cuda:index (checked by the caller) the calling thread's current
  * device; VOLT_OK or a CUDA error. */
 volt_status volt_cuda_set_device(int index);

@@ -1,7 +1,6 @@
 /* cublaslt_lib.c: opens cuBLASLt at its first use and resolves the
  * functions volt calls (see cublaslt_lib.h for why it is not linked);
  * VOLT_CUBLAS_CHECK's report. */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 
@@ -14,21 +13,9 @@ static volt_cublaslt_api table;
 static bool loaded;
 static char failure[512];
 
-static void *open_library(void) {
-    void *lib = dlopen(VOLT_CUBLASLT_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (lib) return lib;
-    snprintf(failure, sizeof failure, "%s", dlerror());
-    return dlopen(VOLT_CUDA_LIBRARY_DIR "/" VOLT_CUBLASLT_SONAME, RTLD_NOW | RTLD_LOCAL);
-}
-
 static void load(void) {
-    void *lib = open_library();
-    if (!lib) return;
     /* Each field from the symbol of its name with the "cublasLt" prefix. */
-    const struct {
-        const char *name;
-        void **slot;
-    } symbols[] = {
+    const volt_cuda_symbol symbols[] = {
 #define SYMBOL(f) {"cublasLt" #f, (void **)&table.f}
         SYMBOL(Create),
         SYMBOL(Destroy),
@@ -42,20 +29,14 @@ static void load(void) {
         SYMBOL(MatmulPreferenceSetAttribute),
         SYMBOL(MatrixLayoutCreate),
         SYMBOL(MatrixLayoutDestroy),
+        SYMBOL(MatrixLayoutSetAttribute),
         SYMBOL(GetStatusName),
         SYMBOL(GetStatusString),
 #undef SYMBOL
     };
-    for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++) {
-        *symbols[i].slot = dlsym(lib, symbols[i].name);
-        if (!*symbols[i].slot) {
-            snprintf(failure, sizeof failure, "%s has no %s", VOLT_CUBLASLT_SONAME,
-                     symbols[i].name);
-            dlclose(lib);
-            return;
-        }
-    }
-    loaded = true;
+    loaded = volt_cuda_open_library(VOLT_CUBLASLT_SONAME, symbols,
+                                    sizeof symbols / sizeof symbols[0], failure,
+                                    sizeof failure) != NULL;
 }
 
 const volt_cublaslt_api *volt_cublaslt(void) {

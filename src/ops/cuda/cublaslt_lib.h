@@ -25,6 +25,7 @@ typedef struct {
     __typeof__(&cublasLtMatmulPreferenceSetAttribute) MatmulPreferenceSetAttribute;
     __typeof__(&cublasLtMatrixLayoutCreate) MatrixLayoutCreate;
     __typeof__(&cublasLtMatrixLayoutDestroy) MatrixLayoutDestroy;
+    __typeof__(&cublasLtMatrixLayoutSetAttribute) MatrixLayoutSetAttribute;
     __typeof__(&cublasLtGetStatusName) GetStatusName;
     __typeof__(&cublasLtGetStatusString) GetStatusString;
 } volt_cublaslt_api;
