@@ -3,13 +3,17 @@
  * running statistics in eval — with gradients to x, weight and bias in both
  * modes. f32 goes to the fused kernels of ops/cpu/batch_norm.c (faster than
  * oneDNN's here: see batch_norm.h), f64 to the reference kernels
- * (ops/cpu/batch_norm_ref.c). */
+ * (ops/cpu/batch_norm_ref.c). CUDA tensors (f32, f64; bf16 widened as on
+ * the CPU) go to cuDNN (ops/cuda/cuda_dnn.h), which updates the running
+ * statistics itself, with the same formula. */
 #include <math.h>
 
 #include "ops/conv_impl.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/batch_norm.h"
 #include "ops/cpu/dnnl_common.h"
+#include "ops/cuda/cuda_dnn.h"
+#include "ops/cuda/cuda_ops.h"
 
 static bool use_fast(const volt_tensor *t) {
     return t->dtype == VOLT_F32 && volt_fast_kernels_enabled();
@@ -25,8 +29,9 @@ static volt_status run_forward(const volt_bn_geom *g, const volt_tensor *x, volt
 
 /* ------------------------------------------------------------ gradient */
 
-/* Saved: 0 x (dense [N, C, S, 1]), 1 mean, 2 var, 3 weight (if any);
- * iargs[0] training, iargs[1..3] = N, C, S; args[0] = eps. */
+/* Saved: 0 x (dense [N, C, S, 1]), 1 mean, 2 var (on CUDA in training: 1 /
+ * sqrt(var + eps), cuDNN's saved statistic), 3 weight (if any); iargs[0]
+ * training, iargs[1..3] = N, C, S; args[0] = eps. */
 static volt_status batch_norm_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     VOLT_TRACE_OP("batch_norm_backward");
     volt_bn_geom geo = {node->iargs[1], node->iargs[2], node->iargs[3], node->args[0],
@@ -41,7 +46,11 @@ static volt_status batch_norm_backward(volt_node *node, volt_tensor *g, volt_ten
     volt_tensor *gw = volt_tensor_new(x->dtype, x->device, 1, (int64_t[]){geo.c});
     volt_tensor *gb = volt_tensor_new(x->dtype, x->device, 1, (int64_t[]){geo.c});
     volt_status st = gx && gw && gb ? VOLT_OK : volt_error_status();
-    if (st == VOLT_OK && use_fast(x))
+    if (st == VOLT_OK && x->device.type == VOLT_CUDA)
+        st = geo.training
+                 ? volt_cuda_batch_norm_backward(&geo, x, g4, w, mean, var, gx, gw, gb)
+                 : volt_cuda_batch_norm_backward_eval(&geo, x, g4, w, mean, var, gx, gw, gb);
+    else if (st == VOLT_OK && use_fast(x))
         volt_cpu_batch_norm_backward(&geo, x, g4, mean, var, w, gx, gw, gb);
     else if (st == VOLT_OK)
         st = volt_cpu_batch_norm_backward_ref(&geo, x, g4, mean, var, w, gx, gw, gb);
@@ -78,9 +87,7 @@ static bool check_args(const volt_tensor *x, const volt_tensor *rm, const volt_t
                        const volt_tensor *w, const volt_tensor *b, bool training, double momentum,
                        double eps) {
     const char *op = "batch_norm";
-    if (!volt_check_not_null(op, x, "x") || !volt_check_device_supported(op, x) ||
-        !volt_check_f32_f64(op, x))
-        return false;
+    if (!volt_check_not_null(op, x, "x") || !volt_check_f32_f64(op, x)) return false;
     char bx[96];
     volt_shape_only(x, bx, sizeof bx);
     if (x->ndim < 2) {
@@ -112,6 +119,12 @@ static bool check_args(const volt_tensor *x, const volt_tensor *rm, const volt_t
                        bx);
         return false;
     }
+    const volt_tensor *stats[2] = {rm, rv};
+    for (int i = 0; i < 2; i++)
+        if (x->device.type == VOLT_CUDA && stats[i] && !volt_tensor_is_contiguous(stats[i])) {
+            volt_no_cuda_kernel(op, stats[i], "non-contiguous running statistics");
+            return false;
+        }
     return true;
 }
 
@@ -141,14 +154,28 @@ static void update_running(volt_tensor *r, const volt_tensor *s, double momentum
 /* bf16 x (ops/bf16.c): x, weight and bias widened to f32, the statistics in
  * f32, the result rounded to bf16; bf16 running statistics are updated in
  * f32 copies rounded back into them (f32 ones are updated directly). */
+/* bf16 -> f32 with its gradient: ops/bf16.c's on the CPU, volt_to_dtype's
+ * conversion kernels on CUDA. */
+static const volt_tensor *widen(const volt_tensor *t) {
+    if (!t || t->device.type != VOLT_CUDA) return volt_bf16_widen(t);
+    return t->dtype == VOLT_BF16 ? volt_to_dtype(t, VOLT_F32) : t;
+}
+
+static volt_tensor *narrow(volt_tensor *t) {
+    if (!t || t->device.type != VOLT_CUDA) return volt_bf16_narrow(t);
+    volt_tensor *r = volt_to_dtype(t, VOLT_BF16);
+    volt_tensor_free(t);
+    return r;
+}
+
 static volt_tensor *batch_norm_bf16(const volt_tensor *x, volt_tensor *rm, volt_tensor *rv,
                                     const volt_tensor *weight, const volt_tensor *bias,
                                     bool training, double momentum, double eps) {
-    const volt_tensor *wx = volt_bf16_widen(x), *ww = volt_bf16_widen(weight);
-    const volt_tensor *wb = volt_bf16_widen(bias), *wm = NULL, *wv = NULL;
+    const volt_tensor *wx = widen(x), *ww = widen(weight);
+    const volt_tensor *wb = widen(bias), *wm = NULL, *wv = NULL;
     VOLT_NO_GRAD {
-        wm = volt_bf16_widen(rm);
-        wv = volt_bf16_widen(rv);
+        wm = widen(rm);
+        wv = widen(rv);
     }
     volt_tensor *r = NULL;
     if (wx && (ww || !weight) && (wb || !bias) && (wm || !rm) && (wv || !rv))
@@ -167,7 +194,7 @@ static volt_tensor *batch_norm_bf16(const volt_tensor *x, volt_tensor *rm, volt_
     volt_bf16_drop(wb, bias);
     volt_bf16_drop(wm, rm);
     volt_bf16_drop(wv, rv);
-    return volt_bf16_narrow(r);
+    return narrow(r);
 }
 
 volt_tensor *volt_batch_norm(const volt_tensor *x, volt_tensor *running_mean,
@@ -191,12 +218,26 @@ volt_tensor *volt_batch_norm(const volt_tensor *x, volt_tensor *running_mean,
     volt_tensor *var = volt_tensor_new(x->dtype, x->device, 1, cs);
     volt_tensor *y = volt_tensor_new(x->dtype, x->device, 4, shape4);
     bool ok = x4 && (w || !weight) && (b || !bias) && mean && var && y;
-    if (ok && !training) {
+    bool cuda = x->device.type == VOLT_CUDA;
+    if (ok && !training && cuda) {
+        ok = !volt_cuda_copy("batch_norm", mean, running_mean) &&
+             !volt_cuda_copy("batch_norm", var, running_var);
+    } else if (ok && !training) {
         volt_cpu_copy(mean, running_mean);
         volt_cpu_copy(var, running_var);
     }
-    ok = ok && run_forward(&geo, x4, y, mean, var, w, b) == VOLT_OK;
-    if (ok && training && running_mean) {
+    if (ok && cuda) { /* cuDNN updates the running statistics */
+        ok = volt_cuda_batch_norm_forward(&geo, x4, y, training ? running_mean : mean,
+                                          training ? running_var : var, w, b, momentum, mean,
+                                          var) == VOLT_OK;
+        if (ok && training && running_mean) {
+            volt_storage_bump_version(running_mean->storage);
+            volt_storage_bump_version(running_var->storage);
+        }
+    } else {
+        ok = ok && run_forward(&geo, x4, y, mean, var, w, b) == VOLT_OK;
+    }
+    if (ok && training && running_mean && !cuda) {
         double count = (double)(n * s);
         update_running(running_mean, mean, momentum, 1.0);
         update_running(running_var, var, momentum, count / (count - 1.0));

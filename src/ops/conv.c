@@ -6,7 +6,10 @@
  * oneDNN declines to the reference kernels (ops/cpu/conv_ref.c). Under bf16
  * autocast (volt/ops.h) f32 convolutions and their gradients run in bf16
  * with f32 results: oneDNN's bf16 kernels, or the f32 path on operands
- * rounded to bf16 where those are missing or slower (one input channel). */
+ * rounded to bf16 where those are missing or slower (one input channel).
+ * CUDA tensors (f32, f64, bf16, f16) go to cuDNN (ops/cuda/cuda_dnn.h) in
+ * their own dtype, gradients too; under autocast, f32 ones in the autocast
+ * dtype (bf16, or f16 for 16-mixed) with f32 results. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,13 +19,18 @@
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_common.h"
 #include "ops/cpu/unary.h"
+#include "ops/cuda/cuda_dnn.h"
 
 volt_tensor *volt_dense_as(const volt_tensor *t, int ndim, const int64_t *shape) {
     if (!t) return NULL;
     if (volt_tensor_is_contiguous(t)) return volt_tensor_alias(t, ndim, shape, NULL, t->offset);
-    volt_tensor *c = volt_tensor_new(t->dtype, t->device, t->ndim, t->shape);
+    volt_tensor *c = NULL;
+    if (t->device.type == VOLT_CUDA) {
+        VOLT_NO_GRAD { c = volt_contiguous(t); }
+    } else if ((c = volt_tensor_new(t->dtype, t->device, t->ndim, t->shape))) {
+        volt_cpu_copy(c, t);
+    }
     if (!c) return NULL;
-    volt_cpu_copy(c, t);
     volt_tensor *v = volt_tensor_alias(c, ndim, shape, NULL, c->offset);
     volt_tensor_free(c);
     return v;
@@ -189,8 +197,72 @@ static volt_tensor *as_input_shape(volt_tensor *t4, const volt_node_input *in) {
     return v;
 }
 
+/* The gradients of a convolution on CUDA (cuDNN, in the forward's dtype):
+ * gx, gw and gb of x4 [n, c, h, w], the saved x4 and w4, and g4 (the output
+ * gradient, masked by conv2d_relu's ReLU). */
+static volt_status cuda_gradients(const conv_info *ci, const volt_node_input *in,
+                                  const volt_tensor *x4, const volt_tensor *w4,
+                                  const volt_tensor *g4, volt_tensor *gx, volt_tensor *gw,
+                                  volt_tensor *gb) {
+    const volt_conv_geom *geo = &ci->g;
+    volt_status st = VOLT_OK;
+    if (ci->transposed) { /* the inverted convolution maps g to x */
+        if (gx) st = volt_cuda_conv_forward(geo, g4, w4, NULL, gx, false);
+        if (!st && gw) st = volt_cuda_conv_backward_filter(geo, g4, x4, gw);
+    } else {
+        if (gx) st = volt_cuda_conv_backward_data(geo, g4, w4, gx);
+        if (!st && gw) st = volt_cuda_conv_backward_filter(geo, x4, g4, gw);
+    }
+    if (!st && in[2].needs) st = volt_cuda_channel_sum(g4, gb);
+    return st;
+}
+
+static volt_status conv_backward_cuda(volt_node *node, volt_tensor *g, volt_tensor **grads) {
+    const conv_info *ci = node->extra;
+    const volt_conv_geom *geo = &ci->g;
+    const volt_node_input *in = node->inputs;
+    volt_dtype dt = in[0].dtype;
+    int64_t out4[4] = {geo->n, ci->transposed ? geo->c : geo->o, ci->transposed ? geo->h : geo->oh,
+                       ci->transposed ? geo->w : geo->ow};
+    int64_t x4s[4] = {geo->n, ci->transposed ? geo->o : geo->c, ci->transposed ? geo->oh : geo->h,
+                      ci->transposed ? geo->ow : geo->w};
+    const volt_tensor *gd = volt_as_dtype(g, dt);
+    volt_tensor *g4 = gd ? volt_dense_as(gd, 4, out4) : NULL;
+    volt_tensor *y = ci->relu_slot >= 0 ? volt_node_saved(node, ci->relu_slot) : NULL;
+    if (g4 && y) { /* conv2d_relu: g where the output is > 0 */
+        volt_tensor *masked = volt_tensor_new(dt, g4->device, 4, out4);
+        volt_tensor *y4 = masked ? volt_dense_as(y, 4, out4) : NULL;
+        volt_status ms = y4 ? volt_cuda_relu_mask(masked, g4, y4) : volt_error_status();
+        volt_tensor_free(y4);
+        volt_tensor_free(g4);
+        g4 = ms ? NULL : masked;
+        if (ms) volt_tensor_free(masked);
+    }
+    if (!g4) return volt_error_status();
+    volt_tensor *x4 = node->iargs[0] >= 0 ? volt_node_saved(node, (int)node->iargs[0]) : NULL;
+    volt_tensor *w4 = node->iargs[1] >= 0 ? volt_node_saved(node, (int)node->iargs[1]) : NULL;
+    volt_tensor *gx = in[0].needs ? volt_tensor_new(dt, g->device, 4, x4s) : NULL;
+    volt_tensor *gw = in[1].needs ? volt_tensor_new(dt, g->device, 4, ci->w4) : NULL;
+    volt_tensor *gb = in[2].needs ? volt_tensor_new(dt, g->device, 1, in[2].shape) : NULL;
+    volt_status st = (gx || !in[0].needs) && (gw || !in[1].needs) && (gb || !in[2].needs)
+                         ? cuda_gradients(ci, in, x4, w4, g4, gx, gw, gb)
+                         : volt_error_status();
+    volt_tensor_free(g4);
+    if (st != VOLT_OK) {
+        volt_tensor_free(gx);
+        volt_tensor_free(gw);
+        volt_tensor_free(gb);
+        return st;
+    }
+    grads[0] = as_input_shape(gx, &in[0]);
+    grads[1] = as_input_shape(gw, &in[1]);
+    grads[2] = gb;
+    return VOLT_OK;
+}
+
 static volt_status conv_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     VOLT_TRACE_OP("conv_backward");
+    if (g->device.type == VOLT_CUDA) return conv_backward_cuda(node, g, grads);
     const conv_info *ci = node->extra;
     const volt_conv_geom *geo = &ci->g;
     volt_dtype dt = node->inputs[0].dtype;
@@ -266,8 +338,11 @@ static bool check_tensors(const conv_args *a, const volt_tensor *x, const volt_t
                           const volt_tensor *bias) {
     const char *op = a->op;
     if (!volt_check_not_null(op, x, "x") || !volt_check_not_null(op, w, "weight")) return false;
-    if (!volt_check_device_supported(op, x) || !volt_check_same_device(op, x, w) ||
-        (bias && !volt_check_same_device(op, x, bias)) || !volt_check_f32_f64(op, x))
+    /* CUDA: every float dtype reaches cuDNN, which refuses by name what it
+     * lacks (volt_cuda_conv_supported). */
+    bool cuda = x->device.type == VOLT_CUDA;
+    if (!volt_check_same_device(op, x, w) || (bias && !volt_check_same_device(op, x, bias)) ||
+        !(cuda ? volt_check_float(op, x) : volt_check_f32_f64(op, x)))
         return false;
     char bx[96], bw[96], bb[96];
     if (w->dtype != x->dtype || (bias && bias->dtype != x->dtype)) {
@@ -495,21 +570,56 @@ static volt_tensor *conv_bf16(const conv_args *a, const volt_tensor *x, const vo
     return volt_bf16_narrow(r);
 }
 
+/* The convolution on CUDA (cuDNN): y = conv(xd, wd) + bd, ReLU'd for
+ * conv2d_relu; a transposed convolution is the input gradient of the one it
+ * inverts. */
+static volt_status run_cuda(const conv_args *a, const volt_conv_geom *geo, const volt_tensor *xd,
+                            const volt_tensor *wd, const volt_tensor *bd, volt_tensor *y) {
+    if (!a->transposed) return volt_cuda_conv_forward(geo, xd, wd, bd, y, a->relu);
+    volt_status st = volt_cuda_conv_backward_data(geo, xd, wd, y);
+    return st || !bd ? st : volt_cuda_channel_add(y, bd);
+}
+
+static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
+                            const volt_tensor *bias, volt_dnnl_weight_cache *cache);
+
+/* Autocast on CUDA (bf16-mixed, 16-mixed): the operands cast to the
+ * autocast dtype (differentiable casts, so f32 weights get f32 gradients),
+ * cuDNN in that dtype, the result back in x's dtype — f32 out, as on the
+ * CPU. */
+static volt_tensor *conv_autocast_cuda(const conv_args *a, const volt_tensor *x,
+                                       const volt_tensor *w, const volt_tensor *bias,
+                                       volt_dtype dtype) {
+    volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_OFF);
+    volt_tensor *cx = volt_to_dtype(x, dtype), *cw = volt_to_dtype(w, dtype);
+    volt_tensor *cb = bias ? volt_to_dtype(bias, dtype) : NULL;
+    volt_tensor *y = cx && cw && (cb || !bias) ? conv_op(a, cx, cw, cb, NULL) : NULL;
+    volt_autocast_set(prev);
+    return y ? volt_to_dtype(y, x->dtype) : NULL;
+}
+
 static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
                             const volt_tensor *bias, volt_dnnl_weight_cache *cache) {
-    if (x && w && x->dtype == VOLT_BF16) return conv_bf16(a, x, w, bias);
+    bool cuda = x && x->device.type == VOLT_CUDA;
+    if (x && w && x->dtype == VOLT_BF16 && !cuda) return conv_bf16(a, x, w, bias);
+    if (cuda && w && volt_autocast_dtype_for(x->dtype, x->device) != x->dtype)
+        return conv_autocast_cuda(a, x, w, bias, volt_autocast_dtype_for(x->dtype, x->device));
     VOLT_TRACE_OP(a->op);
     volt_conv_geom geo;
     int64_t x4[4], w4[4], y4[4];
     if (!conv_geometry(a, x, w, bias, &geo, x4, w4, y4)) return NULL;
-    bool bf16 = volt_autocast_bf16_for(x->dtype);
+    if (cuda && !volt_cuda_conv_supported(a->op, &geo, x)) return NULL;
+    bool bf16 = !cuda && volt_autocast_bf16_for(x->dtype);
     volt_tensor *xd = volt_dense_as(x, 4, x4), *wd = volt_dense_as(w, 4, w4);
     const volt_tensor *bd =
         bias && !volt_tensor_is_contiguous(bias) ? volt_dense_as(bias, 1, bias->shape) : bias;
     volt_tensor *y = xd && wd && (bd || !bias) ? volt_tensor_new(x->dtype, x->device, 4, y4) : NULL;
     volt_status st = y ? VOLT_OK : volt_error_status();
     bool relu = a->relu; /* still to apply */
-    if (st == VOLT_OK && a->transposed) {
+    if (st == VOLT_OK && cuda) {
+        st = run_cuda(a, &geo, xd, wd, bd, y);
+        relu = false;
+    } else if (st == VOLT_OK && a->transposed) {
         st = run_backward(&geo, NULL, xd, wd, y, NULL, NULL, bf16);
         if (st == VOLT_OK && bd) volt_cpu_channel_add(y, bd);
     } else if (st == VOLT_OK) {

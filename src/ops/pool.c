@@ -5,18 +5,26 @@
  * kept for the backward pass), other f32 pooling to oneDNN
  * (ops/cpu/dnnl_pool.c; max pooling keeps its workspace), f64, max pooling
  * with indices and what oneDNN declines to the reference kernels
- * (ops/cpu/pool_ref.c). */
+ * (ops/cpu/pool_ref.c). CUDA tensors (f32, f64, bf16, f16) go to cuDNN
+ * (ops/cuda/cuda_dnn.h) in their own dtype; max pooling there saves x and y
+ * for its backward pass, and refuses returning indices. */
 #include <stdlib.h>
 
 #include "ops/conv_impl.h"
 #include "ops/cpu/dnnl_common.h"
 #include "ops/cpu/dnnl_pool.h"
 #include "ops/cpu/pool_fast.h"
+#include "ops/cuda/cuda_dnn.h"
 
 typedef enum { POOL_MAX, POOL_AVG, POOL_ADAPTIVE } pool_kind;
 
 /* What saved slot 0 of a max-pooling node holds. */
-typedef enum { SAVED_INDICES, SAVED_DNNL_WORKSPACE, SAVED_ARGMAX_2X2 } saved_kind;
+typedef enum {
+    SAVED_INDICES,
+    SAVED_DNNL_WORKSPACE,
+    SAVED_ARGMAX_2X2,
+    SAVED_CUDA /* CUDA: slot 0 the dense x, slot 1 the output (max pooling) */
+} saved_kind;
 
 /* node->extra: the geometry; iargs[0]: the kind; iargs[1]: the saved_kind
  * (max pooling). */
@@ -40,7 +48,14 @@ static volt_status pool_backward(volt_node *node, volt_tensor *g, volt_tensor **
         g4 ? volt_tensor_new(in->dtype, g->device, 4, (int64_t[]){geo->n, geo->c, geo->h, geo->w})
            : NULL;
     volt_status st = gx ? VOLT_ERR_UNSUPPORTED : volt_error_status();
-    if (kind == POOL_MAX && gx) {
+    if (gx && (saved_kind)node->iargs[1] == SAVED_CUDA) {
+        bool max = kind == POOL_MAX;
+        volt_tensor *y4 = max ? volt_dense_as(volt_node_saved(node, 1), 4, g4->shape) : NULL;
+        st = max && !y4 ? volt_error_status()
+                        : volt_cuda_pool_backward(max, geo, max ? volt_node_saved(node, 0) : NULL,
+                                                  y4, g4, gx);
+        volt_tensor_free(y4);
+    } else if (kind == POOL_MAX && gx) {
         volt_tensor *saved = volt_node_saved(node, 0);
         saved_kind sk = (saved_kind)node->iargs[1];
         if (sk == SAVED_ARGMAX_2X2) {
@@ -79,8 +94,10 @@ typedef struct {
 } pool_args;
 
 static bool check_input(const char *op, const volt_tensor *x) {
-    if (!volt_check_not_null(op, x, "x") || !volt_check_device_supported(op, x) ||
-        (x->dtype != VOLT_BF16 && !volt_check_f32_f64(op, x)))
+    if (!volt_check_not_null(op, x, "x")) return false;
+    /* CUDA: every float dtype reaches cuDNN (volt_cuda_pool_supported). */
+    if (x->device.type == VOLT_CUDA ? !volt_check_float(op, x)
+                                    : x->dtype != VOLT_BF16 && !volt_check_f32_f64(op, x))
         return false;
     if (x->ndim != 3 && x->ndim != 4) {
         char b[96];
@@ -174,16 +191,30 @@ static volt_tensor *unbatch(volt_tensor *t, const volt_tensor *x) {
     return v;
 }
 
+/* Whether cuDNN takes this pooling of x (records the refusal when not). */
+static bool cuda_pool_supported(pool_kind kind, const char *op, const volt_pool_geom *g,
+                                const volt_tensor *x, bool want_indices) {
+    const char *why = kind == POOL_ADAPTIVE ? "windows of unequal sizes"
+                      : want_indices        ? "indices"
+                                            : NULL;
+    if (why) volt_no_cuda_kernel(op, x, why);
+    return !why && volt_cuda_pool_supported(op, kind == POOL_MAX, g, x);
+}
+
 static volt_tensor *pool_op(pool_kind kind, const char *op, const volt_tensor *x,
                             volt_pool_geom geo, volt_tensor **indices) {
     VOLT_TRACE_OP(op);
-    /* bf16: pooled in f32, rounded back (exact for max pooling). */
-    VOLT_BF16_VIA_F32(x, w, pool_op(kind, op, w, geo, indices))
+    bool cuda = x->device.type == VOLT_CUDA;
+    /* bf16 on the CPU: pooled in f32, rounded back (exact for max pooling). */
+    if (!cuda) {
+        VOLT_BF16_VIA_F32(x, w, pool_op(kind, op, w, geo, indices))
+    }
     bool batched = x->ndim == 4;
     geo.n = batched ? x->shape[0] : 1;
     geo.c = x->shape[x->ndim - 3];
     geo.h = x->shape[x->ndim - 2];
     geo.w = x->shape[x->ndim - 1];
+    if (cuda && !cuda_pool_supported(kind, op, &geo, x, indices != NULL)) return NULL;
     volt_tensor *x4 = volt_dense_as(x, 4, (int64_t[]){geo.n, geo.c, geo.h, geo.w});
     volt_tensor *y =
         x4 ? volt_tensor_new(x->dtype, x->device, 4, (int64_t[]){geo.n, geo.c, geo.oh, geo.ow})
@@ -191,10 +222,14 @@ static volt_tensor *pool_op(pool_kind kind, const char *op, const volt_tensor *x
     bool record = volt_autograd_should_record(1, &x);
     saved_kind saved_as = SAVED_INDICES;
     volt_tensor *saved = NULL;
-    volt_status st = y ? pool_forward(kind, &geo, x4, y, indices != NULL, record, &saved, &saved_as)
-                       : volt_error_status();
-    volt_tensor_free(x4);
+    volt_status st =
+        !y     ? volt_error_status()
+        : cuda ? volt_cuda_pool_forward(kind == POOL_MAX, &geo, x4, y)
+               : pool_forward(kind, &geo, x4, y, indices != NULL, record, &saved, &saved_as);
+    if (cuda) saved_as = SAVED_CUDA;
+    volt_tensor *cuda_x = cuda && kind == POOL_MAX && record ? x4 : NULL;
     if (st != VOLT_OK) {
+        volt_tensor_free(x4);
         volt_tensor_free(y);
         volt_tensor_free(saved);
         return NULL;
@@ -208,10 +243,15 @@ static volt_tensor *pool_op(pool_kind kind, const char *op, const volt_tensor *x
         node->iargs[0] = kind;
         node->iargs[1] = saved_as;
         if (saved) volt_node_save(node, saved);
+        if (cuda_x) {
+            volt_node_save(node, cuda_x);
+            volt_node_save_output(node, y);
+        }
     } else {
         free(info);
         if (record && !info) volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
     }
+    volt_tensor_free(x4);
     if (indices)
         *indices = unbatch(saved, x);
     else
