@@ -112,8 +112,9 @@ typedef struct {
     bool maximize;       /* false */
 } volt_lion_options;
 
-/* Each takes the parameters (floating CPU tensors; module parameters are
- * contiguous, which the update requires), copies the list (the optimizer
+/* Each takes the parameters (floating CPU or CUDA tensors: f32, f64, bf16;
+ * module parameters are contiguous, which the update requires), copies the
+ * list (the optimizer
  * does not own the tensors), and validates options; NULL with an error on an
  * empty list, a NULL or repeated tensor, or a bad hyperparameter. */
 volt_optimizer *volt_sgd_new(volt_params params, const volt_sgd_options *options);
@@ -156,7 +157,9 @@ void volt_optimizer_zero_grad(volt_optimizer *opt);
  * skipped, as in PyTorch), under no-grad: a single fused pass over each
  * parameter reading it, its gradient and its state and writing them back,
  * then a bump of the parameter's storage version. Parameters and gradients
- * must be contiguous CPU f32/f64 tensors of the same dtype and shape; any
+ * must be contiguous f32/f64/bf16 tensors of the same dtype and shape, the
+ * gradient on the parameter's device (CUDA: one multi-tensor kernel per
+ * parameter group, queued and not waited for); any
  * violation is an error that names the optimizer and the parameter, checked
  * before anything is written (so a failed step changes nothing). */
 volt_status volt_optimizer_step(volt_optimizer *opt);
@@ -297,7 +300,8 @@ void volt_lr_scheduler_free(volt_lr_scheduler *s);
  * exceeds max_norm every gradient is scaled in place by
  * max_norm / (total + 1e-6). Returns the total norm before clipping. With
  * error_if_nonfinite a NaN or infinite total is an error (the gradients are
- * left as they are) and is returned; bad arguments give NAN and an error. */
+ * left as they are) and is returned; bad arguments give NAN and an error.
+ * CUDA gradients too: the norm is read back once per device. */
 double volt_clip_grad_norm(volt_params params, double max_norm, double norm_type,
                            bool error_if_nonfinite);
 /* torch.nn.utils.clip_grad_value_: clamps every gradient into

@@ -1,14 +1,17 @@
 /* optimizer.c: the optimizer base — construction over parameter groups,
  * option resolution and validation helpers, the lr / momentum accessors the
  * schedulers use, zero_grad, the step driver (check every parameter, create
- * missing state, then the fused updates under no-grad, all of them in one
- * OpenMP region when they pay for one) and freeing. */
+ * missing state on the parameter's device, then the fused updates under
+ * no-grad: one multi-tensor kernel launch per group for CUDA parameters
+ * (optim/cuda/), the CPU ones in one OpenMP region when they pay for one)
+ * and freeing. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops/cpu/parallel.h"
+#include "optim/cuda/optim_cuda.h"
 #include "optim/optim_impl.h"
 
 /* ------------------------------------------------------------ validation */
@@ -98,8 +101,8 @@ static bool check_params(const volt_optimizer *opt, volt_params params, const ch
             what = "is NULL";
         else if (t->dtype != VOLT_F32 && t->dtype != VOLT_F64 && t->dtype != VOLT_BF16)
             what = "is not f32, f64 or bf16";
-        else if (t->device.type != VOLT_CPU)
-            what = "is not on the CPU (the CPU optimizers take CPU tensors)";
+        else if (t->device.type != VOLT_CPU && !volt_optim_cuda_supports(opt->cls))
+            what = "is on a device this optimizer has no update for";
         else if (!volt_tensor_is_contiguous(t))
             what = "is not contiguous";
         for (int64_t j = 0; !what && j < opt->n_params; j++)
@@ -178,7 +181,8 @@ volt_status volt_optimizer_add_param_group(volt_optimizer *opt, volt_params para
 static bool check_for_step(const volt_optimizer *opt, int64_t i) {
     const volt_tensor *p = opt->params[i], *g = p->grad;
     bool contiguous = volt_tensor_is_contiguous(p) && volt_tensor_is_contiguous(g);
-    bool same = p->ndim == g->ndim && p->dtype == g->dtype && g->device.type == VOLT_CPU;
+    bool same =
+        p->ndim == g->ndim && p->dtype == g->dtype && volt_device_equal(g->device, p->device);
     for (int d = 0; same && d < p->ndim; d++) same = p->shape[d] == g->shape[d];
     if (contiguous && same) return true;
     char ps[96], gs[96];
@@ -204,7 +208,8 @@ static bool make_slots(volt_optimizer *opt, int64_t i, const volt_optim_hparams 
     for (int s = 0; s < cls->n_slots; s++) {
         if (st->slot[s] || !cls->slot_used(hp, s)) continue;
         double init = cls->slot_init ? cls->slot_init(hp, s) : 0.0;
-        volt_tensor *t = volt_full(p->ndim, p->shape, init, p->dtype);
+        volt_tensor *t = p->device.type == VOLT_CPU ? volt_full(p->ndim, p->shape, init, p->dtype)
+                                                    : volt_full_like(p, init);
         if (!t) return false;
         st->slot[s] = volt_persist(t);
         st->fresh |= 1u << s;
@@ -247,11 +252,14 @@ static volt_status update_bf16(const volt_optim_class *cls, const volt_optim_upd
     return ok ? VOLT_OK : volt_error_status();
 }
 
+static bool on_cuda(const volt_tensor *p) { return p->device.type == VOLT_CUDA; }
+
 /* Whether parameter i's update runs on the parameter itself (not on f32
- * copies of a bf16 one, which update_bf16 allocates). */
+ * copies of a bf16 one, which update_bf16 allocates; the CUDA kernels take
+ * bf16 as it is). */
 static bool updates_in_place(const volt_optimizer *opt, int64_t i) {
     const volt_tensor *p = opt->params[i];
-    return p->grad && !(p->dtype == VOLT_BF16 && !opt->cls->bf16_native);
+    return p->grad && (on_cuda(p) || !(p->dtype == VOLT_BF16 && !opt->cls->bf16_native));
 }
 
 /* The update of parameter i of group g from its state, which stays as it
@@ -288,7 +296,7 @@ static void run_in_place_updates(const volt_optimizer *opt) {
     for (int gi = 0; gi < opt->n_groups; gi++) {
         const volt_optim_group *g = &opt->groups[gi];
         for (int64_t i = g->first; i < g->first + g->count; i++) {
-            if (!updates_in_place(opt, i)) continue;
+            if (!updates_in_place(opt, i) || on_cuda(opt->params[i])) continue;
             unsigned used;
             volt_optim_update u = update_of(opt, g, i, &used);
             opt->cls->update(&u);
@@ -305,12 +313,35 @@ static int update_threads(const volt_optimizer *opt) {
         int slots = 0;
         for (int s = 0; s < opt->cls->n_slots; s++) slots += opt->cls->slot_used(&g->hp, s);
         for (int64_t i = g->first; i < g->first + g->count; i++)
-            if (updates_in_place(opt, i))
+            if (updates_in_place(opt, i) && !on_cuda(opt->params[i]))
                 bytes +=
                     (double)(volt_tensor_numel(opt->params[i]) *
                              (int64_t)volt_dtype_size(opt->params[i]->dtype) * (3 + 2 * slots));
     }
     return volt_cpu_threads_for_bytes(bytes);
+}
+
+/* Queues the updates of the CUDA parameters with a gradient: one launch per
+ * group (and device and dtype, when a group mixes them). */
+static volt_status run_cuda_updates(const volt_optimizer *opt) {
+    volt_optim_update *u = NULL;
+    volt_status st = VOLT_OK;
+    for (int gi = 0; st == VOLT_OK && gi < opt->n_groups; gi++) {
+        const volt_optim_group *g = &opt->groups[gi];
+        int64_t n = 0;
+        for (int64_t i = g->first; i < g->first + g->count; i++) {
+            if (!opt->params[i]->grad || !on_cuda(opt->params[i])) continue;
+            if (!u && !(u = malloc((size_t)opt->n_params * sizeof *u))) {
+                st = volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "%s: out of memory", opt->cls->name);
+                break;
+            }
+            unsigned used;
+            u[n++] = update_of(opt, g, i, &used);
+        }
+        if (st == VOLT_OK && n > 0) st = volt_optim_cuda_update(opt->cls, u, n);
+    }
+    free(u);
+    return st;
 }
 
 static volt_status step_impl(volt_optimizer *opt) {
@@ -325,6 +356,10 @@ static volt_status step_impl(volt_optimizer *opt) {
             if (opt->params[i]->grad && !make_slots(opt, i, &g->hp)) return volt_error_status();
     }
     volt_no_grad_begin();
+    if (run_cuda_updates(opt) != VOLT_OK) {
+        volt_no_grad_end();
+        return volt_error_status();
+    }
     int threads = update_threads(opt);
 #pragma omp parallel num_threads(threads) if (threads > 1)
     run_in_place_updates(opt);

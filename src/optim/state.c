@@ -242,8 +242,7 @@ static bool read_tensors(load_plan *p, const volt_state_dict *sd) {
         }
         const volt_tensor *param = p->opt->params[i];
         char ts[96] = "NULL", ps[96];
-        bool same = t && t->ndim == param->ndim && volt_dtype_is_float(t->dtype) &&
-                    t->device.type == VOLT_CPU;
+        bool same = t && t->ndim == param->ndim && volt_dtype_is_float(t->dtype);
         for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == param->shape[d];
         if (!same || p->slots[i][s] || p->step[i] == 0) {
             if (t) volt_shape_str(t, ts, sizeof ts);
@@ -302,17 +301,34 @@ static bool check(load_plan *p, const volt_state_dict *sd, const char *json) {
     return ok;
 }
 
-/* Copies of the dict's tensors in the parameters' dtypes; false (all freed)
- * on failure. */
+/* A copy of slot t in param's dtype on param's device (never a view of t);
+ * the conversion runs where the data is on the CPU. */
+static volt_tensor *slot_copy(const volt_tensor *t, const volt_tensor *param) {
+    volt_scope_begin();
+    const volt_tensor *c = t;
+    bool same_device = volt_device_equal(c->device, param->device);
+    if (c->device.type == VOLT_CPU || same_device) {
+        c = volt_to_dtype(c, param->dtype);
+        if (c && !same_device) c = volt_to_device(c, param->device);
+    } else {
+        c = volt_to_device(c, param->device);
+        if (c) c = volt_to_dtype(c, param->dtype);
+    }
+    volt_tensor *kept = c ? volt_persist((volt_tensor *)c) : NULL;
+    volt_scope_end();
+    return kept;
+}
+
+/* Copies of the dict's tensors in the parameters' dtypes, on their devices;
+ * false (all freed) on failure. */
 static bool copy_slots(load_plan *p, volt_tensor *(*copies)[VOLT_OPTIM_MAX_SLOTS]) {
     bool ok = true;
     volt_no_grad_begin();
     for (int64_t i = 0; ok && i < p->opt->n_params; i++)
         for (int s = 0; ok && s < VOLT_OPTIM_MAX_SLOTS; s++) {
             if (!p->slots[i][s]) continue;
-            volt_tensor *c = volt_to_dtype(p->slots[i][s], p->opt->params[i]->dtype);
-            ok = c != NULL;
-            if (ok) copies[i][s] = volt_persist(c);
+            copies[i][s] = slot_copy(p->slots[i][s], p->opt->params[i]);
+            ok = copies[i][s] != NULL;
         }
     volt_no_grad_end();
     if (!ok)
