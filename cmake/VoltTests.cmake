@@ -114,9 +114,10 @@ endforeach()
 # why): tests/tools run the built `volt` program, whose path they get in
 # VOLT_CLI; io/test_interop needs a Python with torch and safetensors,
 # io/test_tensorboard_python one with tensorboard; train/test_resume_kill
-# runs examples/resumable_fashion_mnist on the Fashion-MNIST files.
+# runs examples/resumable_fashion_mnist on the Fashion-MNIST files;
+# dist/test_mpi_nccl needs a GPU per rank (every rank exits 77 otherwise).
 foreach(_test tools/test_volt_cli tools/test_volt_cli_fit io/test_interop
-              io/test_tensorboard_python train/test_resume_kill)
+              io/test_tensorboard_python train/test_resume_kill dist/test_mpi_nccl)
     if(TEST ${_test})
         set_tests_properties(${_test} PROPERTIES SKIP_RETURN_CODE 77)
     endif()

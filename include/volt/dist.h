@@ -3,9 +3,10 @@
  * a program was launched in.
  *
  * A process group is one of N cooperating processes ("ranks"). Its backend
- * moves the bytes: "single" (world size 1, no MPI needed) and "mpi" (Open
- * MPI, CPU tensors) now; "nccl" (CUDA tensors, bootstrapped over MPI) later,
- * behind the same functions. Every collective is called by every rank of the
+ * moves the bytes: "single" (world size 1, no MPI needed), "mpi" (Open
+ * MPI, CPU tensors) and, in a build with CUDA, "nccl" (CUDA tensors through
+ * NCCL, bootstrapped over MPI; CPU tensors through MPI), behind the same
+ * functions. Every collective is called by every rank of the
  * group, in the same order, with matching arguments:
  *
  *     volt_process_group *pg = volt_process_group_new(NULL, NULL); // auto
@@ -132,7 +133,11 @@ typedef struct {
  * collective call. `backend`: "single", "mpi", or NULL / "auto" — "mpi" when
  * volt_cluster_env_detect() finds more than one rank, else "single" (so a
  * program run without a launcher, or under `mpiexec -n 1`, needs no MPI).
- * "nccl" records VOLT_ERR_UNSUPPORTED until that backend is built. options
+ * "nccl": each rank on cuda:(local rank), one GPU per rank (a node with more
+ * ranks than GPUs is refused naming both numbers), CUDA tensors through NCCL
+ * queued on volt's stream of that device (mean: ncclAvg, also for bf16 and
+ * f16), CPU tensors through MPI; VOLT_ERR_UNSUPPORTED in a build without
+ * CUDA, VOLT_ERR_DEVICE on a machine without a GPU. options
  * may be NULL (defaults). Free with volt_process_group_free.
  *
  * MPI lifetime: the first "mpi" group initializes MPI (MPI_Init_thread,
@@ -170,6 +175,10 @@ int volt_process_group_rank(const volt_process_group *pg);
 int volt_process_group_world_size(const volt_process_group *pg);
 int volt_process_group_local_rank(const volt_process_group *pg);
 int volt_process_group_local_world_size(const volt_process_group *pg);
+/* The device of the tensors the group's collectives take: cuda:(local
+ * rank) for "nccl" (which takes CPU tensors too, through MPI), the CPU for
+ * the others (and for NULL). */
+volt_device volt_process_group_device(const volt_process_group *pg);
 int volt_process_group_node_rank(const volt_process_group *pg);
 int volt_process_group_num_nodes(const volt_process_group *pg);
 /* The bound on waits, in seconds. */
@@ -238,7 +247,6 @@ bool volt_work_is_completed(volt_work *w);
  * storage alive for good: MPI may still write into it. */
 void volt_work_free(volt_work *w);
 
-
 /* ------------------------------------------------------ gradient reducer */
 
 /* Data-parallel gradient averaging (DESIGN.md §5), what strategy="ddp" and
@@ -267,8 +275,8 @@ void volt_work_free(volt_work *w);
  *     volt_optimizer_step(opt);
  *
  * With sync off the hooks do nothing and gradients accumulate locally
- * (Lightning's no_sync on accumulation micro-batches). Parameters must be contiguous f32 or f64 CPU leaves requiring
- * grad (buckets hold one dtype). */
+ * (Lightning's no_sync on accumulation micro-batches). Parameters must be contiguous f32 or f64 CPU
+ * leaves requiring grad (buckets hold one dtype). */
 typedef struct volt_grad_reducer volt_grad_reducer;
 
 typedef struct {
@@ -279,10 +287,10 @@ typedef struct {
 
 /* Where the time of the reductions went, since the reducer was made. */
 typedef struct {
-    int64_t reductions;   /* finished volt_grad_reducer_finish calls */
-    int64_t buckets;      /* buckets per reduction */
-    int64_t bytes;        /* bytes all-reduced per reduction (flags included) */
-    double wait_seconds;  /* time spent inside finish waiting for the buckets */
+    int64_t reductions;  /* finished volt_grad_reducer_finish calls */
+    int64_t buckets;     /* buckets per reduction */
+    int64_t bytes;       /* bytes all-reduced per reduction (flags included) */
+    double wait_seconds; /* time spent inside finish waiting for the buckets */
 } volt_grad_reducer_stats;
 
 /* A reducer over params[0..n) (names[i] names them in messages; names may
@@ -370,7 +378,6 @@ volt_grad_reducer_stats volt_grad_reducer_get_stats(const volt_grad_reducer *r);
  * failed: the reason from errno). Single-node only; across hosts start the
  * program with mpirun/srun yourself (the top of this file). */
 volt_status volt_dist_launch(int nprocs);
-
 
 /* ------------------------------------------------------ sync batch norm */
 

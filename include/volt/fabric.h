@@ -58,8 +58,12 @@ typedef struct volt_fabric volt_fabric;
  * brackets, so `&(volt_fabric_options){.devices = 2}` is a whole
  * configuration; NULL options are all defaults. */
 typedef struct {
-    /* NULL: "auto" (the CPU for now); "auto" or "cpu"; "cuda"/"gpu" are
-     * checked against the machine and refused as not supported yet. */
+    /* NULL: "auto" (the CPU for now); "auto" or "cpu"; "cuda"/"gpu" (checked
+     * against the machine: a CUDA device, devices <= their count): each rank
+     * works on cuda:(local rank) (volt_fabric_device), setup_module moves
+     * modules there, volt_fabric_to_device moves batches, and ddp / zero1
+     * talk through NCCL (the "nccl" process group, even with one rank, as
+     * Lightning's DDP does). */
     const char *accelerator;
     /* NULL: "auto" — "ddp" when there is more than one process (devices *
      * num_nodes > 1, or a launcher started several), else "single_device".
@@ -80,7 +84,9 @@ typedef struct {
     int64_t devices;
     int64_t num_nodes; /* 0: 1; > 1 needs a launcher (mpirun/srun) on each node */
     /* NULL: "32-true"; "bf16-mixed" (alias "bf16"): volt_fabric_autocast_begin
-     * turns bf16 autocast on (volt/ops.h, docs/precision.md). Also "32". */
+     * turns bf16 autocast on (volt/ops.h, docs/precision.md). Also "32".
+     * "16-mixed" / "16-true" are refused (VOLT_ERR_UNSUPPORTED): fabric has
+     * no gradient scaler yet (the trainer does). */
     const char *precision;
     double bucket_cap_mb; /* 0: 25; DDP gradient buckets (volt_grad_reducer) */
     double timeout_s;     /* 0: VOLT_DIST_TIMEOUT or 1800; bound on waits for other ranks */
@@ -135,6 +141,19 @@ const char *volt_fabric_strategy(const volt_fabric *f);
 /* The process group (the "single" backend with one process); NULL before
  * launch. Borrowed: it lives as long as the fabric. */
 volt_process_group *volt_fabric_process_group(const volt_fabric *f);
+/* Lightning's fabric.device: cuda:(local rank) with accelerator "cuda" /
+ * "gpu" once launched, else the CPU (also before launch and for NULL). */
+volt_device volt_fabric_device(const volt_fabric *f);
+/* Lightning's fabric.to_device: every field of `batch` not on the fabric's
+ * device is replaced by its copy there (a tensor of the current scope; a
+ * CPU field goes through pinned memory, so the copy does not wait for the
+ * device). Nothing moves on the CPU. Local. Errors: VOLT_ERR_STATE before
+ * launch, VOLT_ERR_INVALID_ARGUMENT for NULL, the copy's (naming the
+ * field). */
+volt_status volt_fabric_to_device(volt_fabric *f, volt_batch *batch);
+/* The same for one tensor: t itself when it is on the device already,
+ * else its copy there (current scope); NULL with an error. */
+volt_tensor *volt_fabric_tensor_to_device(volt_fabric *f, const volt_tensor *t);
 
 /* Lightning's seed_everything: volt_seed_everything(seed) in this process
  * (every rank calls it with the same seed, so modules built afterwards start
@@ -144,7 +163,9 @@ volt_status volt_fabric_seed_everything(volt_fabric *f, uint64_t seed);
 
 /* ----------------------------------------------------------------- setup */
 
-/* Lightning's fabric.setup(model): under ddp, rank 0's parameters and
+/* Lightning's fabric.setup(model): on a GPU the module first moves to
+ * volt_fabric_device in place (volt_module_to_device: optimizers built
+ * before stay valid; gradients are dropped). Under ddp, rank 0's parameters and
  * persistent buffers are copied to every rank, a gradient reducer
  * (volt/dist.h) is made over the parameters that require grad (the ranks
  * must hold the same ones: count, dtypes and shapes; a mismatch fails on

@@ -17,6 +17,7 @@ typedef struct {
     volt_reduce_op op;
     int root;
     volt_dtype dtype;
+    volt_device device; /* of the tensors (the group's when none) */
     int64_t numel;
     bool in_place;
 } call;
@@ -40,7 +41,8 @@ static volt_status check_tensor(const volt_process_group *pg, const char *what, 
     char shape[96], dev[2][24];
     if (!t) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: %s is NULL", what, role);
     volt_shape_str(t, shape, sizeof shape);
-    if (!volt_device_equal(t->device, pg->device))
+    if (!volt_device_equal(t->device, pg->device) &&
+        !(pg->ops->takes_cpu && t->device.type == VOLT_CPU))
         return volt_error_set(VOLT_ERR_DEVICE,
                               "%s: %s %s is on %s; the %s backend takes %s tensors", what, role,
                               shape, device_str(t->device, dev[0], sizeof dev[0]), pg->ops->name,
@@ -60,8 +62,11 @@ static volt_status check_op(const call *c, const char *what) {
     if (c->op < VOLT_REDUCE_SUM || c->op > VOLT_REDUCE_MAX)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: unknown reduce op %d", what,
                               (int)c->op);
-    if (c->op == VOLT_REDUCE_MEAN && c->dtype != VOLT_F32 && c->dtype != VOLT_F64)
-        return volt_error_set(VOLT_ERR_DTYPE, "%s: mean needs f32 or f64, not %s", what,
+    /* CUDA tensors: bf16 and f16 too (NCCL's ncclAvg). */
+    bool half = (c->dtype == VOLT_BF16 || c->dtype == VOLT_F16) && c->device.type == VOLT_CUDA;
+    if (c->op == VOLT_REDUCE_MEAN && c->dtype != VOLT_F32 && c->dtype != VOLT_F64 && !half)
+        return volt_error_set(VOLT_ERR_DTYPE, "%s: mean needs f32 or f64%s, not %s", what,
+                              c->device.type == VOLT_CUDA ? " (bf16 or f16 on a GPU)" : "",
                               volt_dtype_name(c->dtype));
     return VOLT_OK;
 }
@@ -87,6 +92,10 @@ static volt_status check_pair(const volt_process_group *pg, call *c, const char 
     if (big->dtype != small->dtype)
         return volt_error_set(VOLT_ERR_DTYPE, "%s: %s %s and %s %s differ in dtype", what, big_role,
                               bs, small_role, ss);
+    if (!volt_device_equal(big->device, small->device))
+        return volt_error_set(VOLT_ERR_DEVICE, "%s: %s %s and %s %s are on different devices", what,
+                              big_role, bs, small_role, ss);
+    c->device = small->device;
     int64_t n = volt_tensor_numel(small);
     if (volt_tensor_numel(big) != n * pg->world_size)
         return volt_error_set(VOLT_ERR_SHAPE,
@@ -116,11 +125,12 @@ static volt_status validate(const volt_process_group *pg, call *c, const char *w
         st = check_tensor(pg, what, "tensor", c->out);
         if (st != VOLT_OK) return st;
         c->dtype = c->out->dtype;
+        c->device = c->out->device;
         c->numel = volt_tensor_numel(c->out);
         break;
     case VOLT_COLL_ALL_GATHER:
     case VOLT_COLL_REDUCE_SCATTER: st = check_pair(pg, c, what); break;
-    case VOLT_COLL_BARRIER: return VOLT_OK;
+    case VOLT_COLL_BARRIER: c->device = VOLT_DEVICE_CPU; return VOLT_OK;
     }
     if (st == VOLT_OK && reduces(c->kind)) st = check_op(c, what);
     if (st == VOLT_OK && c->kind == VOLT_COLL_BROADCAST &&
@@ -128,13 +138,14 @@ static volt_status validate(const volt_process_group *pg, call *c, const char *w
         st = volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                             "%s: root %d is not a rank of this group (world size %d)", what,
                             c->root, pg->world_size);
-    if (st == VOLT_OK) st = pg->ops->check_dtype((volt_process_group *)pg, c->kind, c->dtype, what);
+    if (st == VOLT_OK)
+        st = pg->ops->check_dtype((volt_process_group *)pg, c->kind, c->dtype, c->device, what);
     return st;
 }
 
 /* ------------------------------------------------------------- agreement */
 
-enum { F_BAD_RANK, F_KIND, F_ROOT, F_OP, F_DTYPE, F_NUMEL, N_FIELDS };
+enum { F_BAD_RANK, F_KIND, F_ROOT, F_OP, F_DTYPE, F_NUMEL, F_DEVICE, N_FIELDS };
 
 /* Which field the ranks disagree on, as an error on every rank. */
 static volt_status disagreement(volt_process_group *pg, const int64_t *lo, const int64_t *hi,
@@ -158,6 +169,9 @@ static volt_status disagreement(volt_process_group *pg, const int64_t *lo, const
                               "%s: the ranks passed different dtypes (%s and %s)", what,
                               volt_dtype_name((volt_dtype)lo[F_DTYPE]),
                               volt_dtype_name((volt_dtype)hi[F_DTYPE]));
+    if (lo[F_DEVICE] != hi[F_DEVICE])
+        return volt_dist_fail(pg, NULL, VOLT_ERR_DEVICE, false,
+                              "%s: some ranks passed CPU tensors, others CUDA tensors", what);
     return volt_dist_fail(pg, NULL, VOLT_ERR_SHAPE, false,
                           "%s: the ranks passed different element counts (%lld to %lld; this "
                           "rank %lld)",
@@ -175,7 +189,8 @@ static volt_status agree(volt_process_group *pg, const call *c, volt_status loca
                            c->kind == VOLT_COLL_BROADCAST ? c->root : 0,
                            reduces(c->kind) ? c->op : 0,
                            local == VOLT_OK ? c->dtype : 0,
-                           local == VOLT_OK ? c->numel : 0};
+                           local == VOLT_OK ? c->numel : 0,
+                           local == VOLT_OK ? (int64_t)c->device.type : 0};
     int64_t v[2 * N_FIELDS];
     for (int i = 0; i < N_FIELDS; i++) v[i] = f[i], v[N_FIELDS + i] = -f[i];
     volt_status st = pg->ops->agree_min(pg, v, 2 * N_FIELDS, what);

@@ -1,6 +1,6 @@
-/* dist_impl.h: the process-group interface a backend implements (single and
- * MPI here, NCCL later), and the helpers the dist layer's files share. Not
- * part of the public API.
+/* dist_impl.h: the process-group interface a backend implements (single,
+ * MPI, and NCCL with VOLT_CUDA), and the helpers the dist layer's files
+ * share. Not part of the public API.
  *
  * The generic layer (collectives.c, work.c) validates arguments, runs the
  * agreement check, owns the work handles and the timeouts; a backend only
@@ -47,9 +47,13 @@ struct volt_work {
 typedef struct {
     const char *name; /* "single", "mpi" */
     size_t work_size; /* sizeof the backend's work struct */
-    /* Dtypes the backend reduces / moves (VOLT_OK or an error naming `what`). */
+    /* Whether CPU tensors are taken besides the group's device's (nccl:
+     * they go through its MPI communicator). */
+    bool takes_cpu;
+    /* Dtypes the backend reduces / moves on `device` (VOLT_OK or an error
+     * naming `what`). */
     volt_status (*check_dtype)(volt_process_group *pg, volt_collective kind, volt_dtype dtype,
-                               const char *what);
+                               volt_device device, const char *what);
     /* values[i] = min over ranks of values[i], for n <= VOLT_DIST_AGREE_MAX
      * values, waited for (bounded by pg->timeout_s); `what` names the
      * collective in errors. Failures go through volt_dist_fail. */
@@ -92,8 +96,10 @@ void volt_dist_backoff(double waited_s);
  * records an error naming the bad value. */
 volt_status volt_dist_resolve_timeout(const volt_process_group_options *options, double *timeout_s);
 
-/* Backends (single.c, mpi_group.c). */
+/* Backends (single.c, mpi_group.c, cuda/nccl_group.c: without VOLT_CUDA,
+ * cuda_none.c's refuses with VOLT_ERR_UNSUPPORTED). */
 volt_process_group *volt_process_group_new_single(const volt_process_group_options *options);
 volt_process_group *volt_process_group_new_mpi(const volt_process_group_options *options);
+volt_process_group *volt_process_group_new_nccl(const volt_process_group_options *options);
 
 #endif

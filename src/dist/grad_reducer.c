@@ -13,7 +13,17 @@
  * The layout is checked across ranks once, at creation (a hash of every
  * parameter's dtype and shape; on a mismatch the descriptors are gathered
  * to name the first parameter that differs), so the bucket all-reduces skip
- * the per-call agreement check. */
+ * the per-call agreement check.
+ *
+ * CUDA gradients (a group on a GPU, "nccl"): the buckets live on the
+ * group's device and hold gradients only (f32, f64, bf16 or f16, one dtype
+ * per bucket); a gradient goes in and comes back with device copies through
+ * a view of its bucket (`view`), queued on volt's stream, and each bucket is
+ * all-reduced with MEAN (ncclAvg) on that stream. The flags are a CPU
+ * vector of one per parameter, all-reduced (SUM, through the group's MPI
+ * side) once per pass in finish, so that no flag crosses the PCIe bus. The
+ * write-back copies are queued right after the collectives, before finish
+ * waits for them (one host wait per pass, for the last bucket's event). */
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -73,7 +83,8 @@ typedef struct {
     int64_t offset; /* first element of its gradient in the bucket */
     int64_t flag;   /* element of its flag in the bucket */
     int64_t numel;
-    bool ready; /* its gradient is in the bucket for this pass */
+    volt_tensor *view; /* CUDA: its gradient's place in the bucket, its shape */
+    bool ready;        /* its gradient is in the bucket for this pass */
 } slot;
 
 typedef struct {
@@ -94,7 +105,9 @@ struct volt_grad_reducer {
     int64_t next_launch; /* buckets [0, next_launch) were started this pass */
     int64_t next_poll;   /* buckets before it are known to be complete */
     bool sync;
-    volt_status error; /* the first failure of this pass (hooks, starts) */
+    bool cuda;          /* the group's device is a GPU: see the top */
+    volt_tensor *flags; /* CUDA: CPU f64 [n], 1 where this rank had a gradient */
+    volt_status error;  /* the first failure of this pass (hooks, starts) */
     char message[VOLT_DIST_MESSAGE_CAPACITY];
     volt_grad_reducer_stats stats;
 };
@@ -139,10 +152,10 @@ static double get_flag(const bucket *b, int64_t element) {
  * verified across ranks at creation, and buckets start in the same order
  * on every rank. The group's own setting is restored at once (one thread
  * at a time per group, volt/dist.h). */
-static volt_work *start_all_reduce(volt_process_group *pg, volt_tensor *t) {
+static volt_work *start_all_reduce(volt_process_group *pg, volt_tensor *t, volt_reduce_op op) {
     bool saved = pg->skip_agreement_check;
     pg->skip_agreement_check = true;
-    volt_work *w = volt_dist_all_reduce_async(pg, t, VOLT_REDUCE_SUM);
+    volt_work *w = volt_dist_all_reduce_async(pg, t, op);
     pg->skip_agreement_check = saved;
     return w;
 }
@@ -152,7 +165,7 @@ static volt_work *start_all_reduce(volt_process_group *pg, volt_tensor *t) {
 static volt_status launch_ready(volt_grad_reducer *r) {
     while (r->next_launch < r->n_buckets && r->buckets[r->next_launch].pending == 0) {
         bucket *b = &r->buckets[r->next_launch];
-        b->work = start_all_reduce(r->pg, b->buffer);
+        b->work = start_all_reduce(r->pg, b->buffer, r->cuda ? VOLT_REDUCE_MEAN : VOLT_REDUCE_SUM);
         if (!b->work) return volt_error_status() != VOLT_OK ? volt_error_status() : VOLT_ERR_IO;
         r->next_launch++;
     }
@@ -166,8 +179,19 @@ static void poll_in_flight(volt_grad_reducer *r) {
         r->next_poll++;
 }
 
+/* CUDA: the gradient (or zeros) into the bucket with a device copy. */
+static volt_status fill_slot_cuda(volt_grad_reducer *r, slot *s) {
+    volt_tensor *g = s->param->grad;
+    if (!(g ? volt_copy_(s->view, g) : volt_zero_(s->view))) return volt_error_status();
+    ((double *)volt_tensor_data(r->flags))[s - r->slots] = g ? 1.0 : 0.0;
+    s->ready = true;
+    r->buckets[s->bucket].pending--;
+    return VOLT_OK;
+}
+
 /* Copies the parameter's gradient into its bucket and marks it ready. */
 static volt_status fill_slot(volt_grad_reducer *r, slot *s) {
+    if (r->cuda) return fill_slot_cuda(r, s);
     bucket *b = &r->buckets[s->bucket];
     volt_tensor *g = s->param->grad;
     volt_status st = VOLT_OK;
@@ -226,7 +250,11 @@ static void grad_hook(volt_tensor *leaf, void *user_data) {
 
 /* ------------------------------------------------------------ creation */
 
-static const char *device_name(volt_device d) { return d.type == VOLT_CPU ? "cpu" : "cuda"; }
+static const char *device_name(volt_device d, char *buf, size_t size) {
+    if (d.type == VOLT_CPU) return "cpu";
+    snprintf(buf, size, "cuda:%d", d.index);
+    return buf;
+}
 
 static volt_status check_param(const volt_process_group *pg, volt_tensor *const *params,
                                const char *const *names, int64_t i) {
@@ -243,8 +271,13 @@ static volt_status check_param(const volt_process_group *pg, volt_tensor *const 
         snprintf(label, sizeof label, "params[%lld] (%s)", (long long)i, shape);
     const char *why = NULL;
     char buf[160];
-    if (p->dtype != VOLT_F32 && p->dtype != VOLT_F64) {
-        why = "is not f32 or f64 (buckets hold f32 or f64 gradients)";
+    bool floating =
+        p->dtype == VOLT_F32 || p->dtype == VOLT_F64 ||
+        (pg->device.type == VOLT_CUDA && (p->dtype == VOLT_BF16 || p->dtype == VOLT_F16));
+    if (!floating) {
+        why = pg->device.type == VOLT_CUDA
+                  ? "is not f32, f64, bf16 or f16 (the floating dtypes buckets hold)"
+                  : "is not f32 or f64 (buckets hold f32 or f64 gradients)";
     } else if (p->grad_fn) {
         snprintf(buf, sizeof buf,
                  "is not a leaf (the output of '%s'; pass the parameters themselves)",
@@ -253,8 +286,10 @@ static volt_status check_param(const volt_process_group *pg, volt_tensor *const 
     } else if (!p->requires_grad) {
         why = "does not require grad";
     } else if (!volt_device_equal(p->device, pg->device)) {
+        char d0[24], d1[24];
         snprintf(buf, sizeof buf, "is on %s; the %s backend takes %s tensors",
-                 device_name(p->device), pg->ops->name, device_name(pg->device));
+                 device_name(p->device, d0, sizeof d0), pg->ops->name,
+                 device_name(pg->device, d1, sizeof d1));
         why = buf;
     } else if (!volt_tensor_is_contiguous(p)) {
         why = "is not contiguous";
@@ -331,18 +366,19 @@ static char *name_of(const char *const *names, int64_t i) {
  * per dtype, closed when the next gradient would take it past the cap (or
  * past INT_MAX elements). Buckets are numbered in the order they open. */
 static volt_status plan_buckets(volt_grad_reducer *r, double cap_bytes) {
-    int64_t open[2] = {-1, -1};                            /* f32, f64 */
+    int64_t open[VOLT_DTYPE_COUNT];
+    for (int d = 0; d < VOLT_DTYPE_COUNT; d++) open[d] = -1;
     r->buckets = calloc((size_t)r->n, sizeof *r->buckets); /* at most one per parameter */
     if (!r->buckets) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "grad_reducer: out of memory");
     for (int64_t i = r->n - 1; i >= 0; i--) {
         slot *s = &r->slots[i];
         volt_dtype dtype = s->param->dtype;
-        int d = dtype == VOLT_F32 ? 0 : 1;
+        int d = (int)dtype;
         double esize = (double)volt_dtype_size(dtype);
         if (open[d] >= 0) {
             bucket *b = &r->buckets[open[d]];
             bool full = (double)(b->numel + s->numel) * esize > cap_bytes ||
-                        b->numel + s->numel + b->count + 1 > INT_MAX;
+                        b->numel + s->numel + (r->cuda ? 0 : b->count + 1) > INT_MAX;
             if (full) open[d] = -1;
         }
         if (open[d] < 0) {
@@ -360,18 +396,34 @@ static volt_status plan_buckets(volt_grad_reducer *r, double cap_bytes) {
     return VOLT_OK;
 }
 
+/* CUDA: each parameter's view of its bucket, and the flags. */
+static volt_status make_views(volt_grad_reducer *r) {
+    for (int64_t i = 0; i < r->n; i++) {
+        slot *s = &r->slots[i];
+        const volt_tensor *buf = r->buckets[s->bucket].buffer;
+        s->view =
+            volt_tensor_alias(buf, s->param->ndim, s->param->shape, NULL, buf->offset + s->offset);
+        if (!s->view) return volt_error_status();
+        volt_persist(s->view);
+    }
+    r->flags = volt_tensor_new(VOLT_F64, VOLT_DEVICE_CPU, 1, (int64_t[]){r->n});
+    if (!r->flags) return volt_error_status();
+    volt_persist(r->flags);
+    return VOLT_OK;
+}
+
 static volt_status alloc_buffers(volt_grad_reducer *r) {
     for (int64_t k = 0; k < r->n_buckets; k++) {
         bucket *b = &r->buckets[k];
-        int64_t len = b->numel + b->count;
-        b->buffer = volt_tensor_new(b->dtype, VOLT_DEVICE_CPU, 1, &len);
+        int64_t len = b->numel + (r->cuda ? 0 : b->count);
+        b->buffer = volt_tensor_new(b->dtype, r->pg->device, 1, &len);
         if (!b->buffer) return volt_error_status();
         volt_persist(b->buffer);
         b->pending = b->count;
         r->stats.bytes += len * (int64_t)volt_dtype_size(b->dtype);
     }
     r->stats.buckets = r->n_buckets;
-    return VOLT_OK;
+    return r->cuda ? make_views(r) : VOLT_OK;
 }
 
 static volt_status add_hooks(volt_grad_reducer *r) {
@@ -519,6 +571,7 @@ volt_grad_reducer *volt_grad_reducer_new(volt_process_group *pg, volt_tensor *co
     }
     r->pg = pg;
     r->sync = true;
+    r->cuda = pg->device.type == VOLT_CUDA;
     double cap_bytes = 0;
     /* Local failures still take part in the layout check, so that every
      * rank fails instead of the others hanging in it. */
@@ -549,10 +602,13 @@ static void wait_all(volt_grad_reducer *r) {
     r->stats.wait_seconds += volt_time_now() - start;
 }
 
-/* grad = sum / world size where any rank produced one. */
+/* grad = sum / world size where any rank produced one (CUDA: the bucket
+ * holds the mean already, copied back on the stream). */
 static volt_status write_back(volt_grad_reducer *r, slot *s) {
     const bucket *b = &r->buckets[s->bucket];
-    if (get_flag(b, s->flag) < 0.5) return VOLT_OK; /* no rank had a gradient */
+    bool any = r->cuda ? ((const double *)volt_tensor_data(r->flags))[s - r->slots] >= 0.5
+                       : get_flag(b, s->flag) >= 0.5;
+    if (!any) return VOLT_OK; /* no rank had a gradient */
     volt_tensor *p = s->param, *g = p->grad;
     if (!g || g->dtype != p->dtype || !volt_tensor_is_contiguous(g) ||
         volt_tensor_numel(g) != s->numel) {
@@ -562,6 +618,7 @@ static volt_status write_back(volt_grad_reducer *r, slot *s) {
         volt_tensor_clear_grad(p);
         p->grad = g = fresh;
     }
+    if (r->cuda) return volt_copy_(g, s->view) ? VOLT_OK : volt_error_status();
     double world = r->pg->world_size;
     if (b->dtype == VOLT_F32) {
         const float *src = (const float *)bucket_data(b, s->offset);
@@ -574,6 +631,19 @@ static volt_status write_back(volt_grad_reducer *r, slot *s) {
     }
     volt_storage_bump_version(g->storage);
     return VOLT_OK;
+}
+
+/* CUDA: the flags summed over the ranks (CPU, through the group's MPI
+ * side; after a failure too, so that the ranks' collectives match), the
+ * copies back queued behind the buckets' collectives, then the wait. On a
+ * failure the gradients are undefined (the group is broken). */
+static void finish_cuda(volt_grad_reducer *r) {
+    volt_work *w = start_all_reduce(r->pg, r->flags, VOLT_REDUCE_SUM);
+    if (!w || volt_work_wait(w) != VOLT_OK) keep_sticky(r);
+    volt_work_free(w);
+    for (int64_t i = 0; i < r->n && r->error == VOLT_OK; i++)
+        if (write_back(r, &r->slots[i]) != VOLT_OK) keep_sticky(r);
+    wait_all(r);
 }
 
 /* Ready for the next pass. */
@@ -599,9 +669,13 @@ volt_status volt_grad_reducer_finish(volt_grad_reducer *r) {
     /* Every bucket is complete now; start the rest, in order, even after a
      * failure on this rank, so that the other ranks' collectives match. */
     if (launch_ready(r) != VOLT_OK) keep_sticky(r);
-    wait_all(r);
-    for (int64_t i = 0; i < r->n && r->error == VOLT_OK; i++)
-        if (write_back(r, &r->slots[i]) != VOLT_OK) keep_sticky(r);
+    if (r->cuda) {
+        finish_cuda(r);
+    } else {
+        wait_all(r);
+        for (int64_t i = 0; i < r->n && r->error == VOLT_OK; i++)
+            if (write_back(r, &r->slots[i]) != VOLT_OK) keep_sticky(r);
+    }
     volt_status st = r->error;
     if (st != VOLT_OK) {
         if (clean) volt_error_clear(); /* replaced by the pass's first failure */
@@ -617,8 +691,12 @@ void volt_grad_reducer_free(volt_grad_reducer *r) {
     if (!r) return;
     for (int64_t k = 0; k < r->next_launch; k++) volt_work_free(r->buckets[k].work);
     if (r->hooks) retire_block(r->hooks);
+    for (int64_t i = 0; r->slots && i < r->n; i++) {
+        free(r->slots[i].name);
+        volt_tensor_free(r->slots[i].view);
+    }
     for (int64_t k = 0; r->buckets && k < r->n_buckets; k++) volt_tensor_free(r->buckets[k].buffer);
-    for (int64_t i = 0; r->slots && i < r->n; i++) free(r->slots[i].name);
+    volt_tensor_free(r->flags);
     free(r->buckets);
     free(r->slots);
     free(r);

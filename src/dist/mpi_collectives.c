@@ -72,8 +72,8 @@ static MPI_Op mpi_op(volt_reduce_op op) {
 }
 
 volt_status volt_mpi_check_dtype(volt_process_group *pg, volt_collective kind, volt_dtype dtype,
-                                 const char *what) {
-    (void)pg;
+                                 volt_device device, const char *what) {
+    (void)pg, (void)device;
     bool reduces = kind == VOLT_COLL_ALL_REDUCE || kind == VOLT_COLL_REDUCE_SCATTER;
     if (reduces && !reducible(dtype))
         return volt_error_set(VOLT_ERR_DTYPE,

@@ -121,15 +121,18 @@ static volt_status check_launcher(const volt_process_group *pg) {
                           pg->world_size, volt_cluster_source_name(env.source), env.world_size);
 }
 
+void volt_mpi_group_close(volt_mpi_group *g) {
+    int finalized = 1;
+    MPI_Finalized(&finalized);
+    if (!g->base.broken && !finalized && g->comm != MPI_COMM_NULL) MPI_Comm_free(&g->comm);
+}
+
 static void mpi_free(volt_process_group *pg) {
-    volt_mpi_group *g = (volt_mpi_group *)pg;
     /* A broken group may have requests in flight that still use its
      * communicator and memory: it is left as it is (the job is ending). */
     if (pg->broken) return;
-    int finalized = 1;
-    MPI_Finalized(&finalized);
-    if (!finalized && g->comm != MPI_COMM_NULL) MPI_Comm_free(&g->comm);
-    free(g);
+    volt_mpi_group_close((volt_mpi_group *)pg);
+    free(pg);
 }
 
 static const volt_process_group_ops mpi_ops = {
@@ -161,25 +164,30 @@ static volt_status open_comm(volt_mpi_group *g) {
     return st;
 }
 
-volt_process_group *volt_process_group_new_mpi(const volt_process_group_options *options) {
+volt_status volt_mpi_group_open(volt_mpi_group *g, const volt_process_group_options *options,
+                                const volt_process_group_ops *ops) {
     double timeout_s;
-    if (volt_dist_resolve_timeout(options, &timeout_s) != VOLT_OK) return NULL;
-    if (init_mpi(timeout_s) != VOLT_OK) return NULL;
-    volt_mpi_group *g = calloc(1, sizeof *g);
-    if (!g) {
-        volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "process_group: out of memory");
-        return NULL;
-    }
     g->comm = MPI_COMM_NULL;
+    if (volt_dist_resolve_timeout(options, &timeout_s) != VOLT_OK) return volt_error_status();
+    if (init_mpi(timeout_s) != VOLT_OK) return volt_error_status();
     g->base =
-        (volt_process_group){.ops = &mpi_ops,
+        (volt_process_group){.ops = ops,
                              .device = VOLT_DEVICE_CPU,
                              .timeout_s = timeout_s,
                              .skip_agreement_check = options && options->skip_agreement_check};
     volt_status st = open_comm(g);
     if (st == VOLT_OK) st = node_layout(g);
     if (st == VOLT_OK) st = check_launcher(&g->base);
-    if (st != VOLT_OK) {
+    return st;
+}
+
+volt_process_group *volt_process_group_new_mpi(const volt_process_group_options *options) {
+    volt_mpi_group *g = calloc(1, sizeof *g);
+    if (!g) {
+        volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "process_group: out of memory");
+        return NULL;
+    }
+    if (volt_mpi_group_open(g, options, &mpi_ops) != VOLT_OK) {
         mpi_free(&g->base);
         return NULL;
     }

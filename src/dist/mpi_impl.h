@@ -19,10 +19,19 @@ typedef struct {
     MPI_Request request;
 } volt_mpi_work;
 
+/* Opens group g (zeroed by the caller, which may embed it first in a
+ * larger struct) with `ops`: MPI initialized if needed, a communicator of
+ * its own, rank, size and node layout. On failure g holds what must be
+ * closed. volt_mpi_group_close frees its communicator (not g; nothing for a
+ * broken group, whose requests may be in flight). */
+volt_status volt_mpi_group_open(volt_mpi_group *g, const volt_process_group_options *options,
+                                const volt_process_group_ops *ops);
+void volt_mpi_group_close(volt_mpi_group *g);
+
 /* The backend's operations on collectives (mpi_collectives.c), for its
  * ops table (mpi_group.c); see volt_process_group_ops. */
 volt_status volt_mpi_check_dtype(volt_process_group *pg, volt_collective kind, volt_dtype dtype,
-                                 const char *what);
+                                 volt_device device, const char *what);
 volt_status volt_mpi_agree_min(volt_process_group *pg, int64_t *values, int n, const char *what);
 volt_status volt_mpi_start(volt_work *w);
 volt_status volt_mpi_test(volt_work *w, bool *done);

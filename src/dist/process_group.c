@@ -84,11 +84,7 @@ volt_process_group *volt_process_group_new(const char *backend,
     }
     if (strcmp(backend, "single") == 0) return volt_process_group_new_single(options);
     if (strcmp(backend, "mpi") == 0) return volt_process_group_new_mpi(options);
-    if (strcmp(backend, "nccl") == 0) {
-        volt_error_set(VOLT_ERR_UNSUPPORTED,
-                       "process_group: the nccl backend is not built in this volt (CPU: mpi)");
-        return NULL;
-    }
+    if (strcmp(backend, "nccl") == 0) return volt_process_group_new_nccl(options);
     volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                    "process_group: unknown backend '%s' (auto, single, mpi, nccl)", backend);
     return NULL;
@@ -112,6 +108,9 @@ int volt_process_group_node_rank(const volt_process_group *pg) { return pg ? pg-
 int volt_process_group_num_nodes(const volt_process_group *pg) { return pg ? pg->num_nodes : -1; }
 double volt_process_group_timeout(const volt_process_group *pg) { return pg ? pg->timeout_s : 0; }
 bool volt_process_group_is_broken(const volt_process_group *pg) { return pg && pg->broken; }
+volt_device volt_process_group_device(const volt_process_group *pg) {
+    return pg ? pg->device : VOLT_DEVICE_CPU;
+}
 
 const char *volt_reduce_op_name(volt_reduce_op op) {
     switch (op) {

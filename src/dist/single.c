@@ -7,8 +7,8 @@
 #include "dist/dist_impl.h"
 
 static volt_status single_check_dtype(volt_process_group *pg, volt_collective kind,
-                                      volt_dtype dtype, const char *what) {
-    (void)pg, (void)kind, (void)dtype, (void)what;
+                                      volt_dtype dtype, volt_device device, const char *what) {
+    (void)pg, (void)kind, (void)dtype, (void)device, (void)what;
     return VOLT_OK;
 }
 

@@ -22,6 +22,12 @@ static volt_status check_names(const volt_fabric_options *o) {
                               o->accelerator, (long long)o->devices, n_gpus);
     if (volt_check_run_names("fabric", o->accelerator, o->strategy, o->precision))
         return volt_error_status();
+    /* float16 needs a gradient scaler, which fabric does not have yet. */
+    if (volt_precision_f16(o->precision))
+        return volt_error_set(VOLT_ERR_UNSUPPORTED,
+                              "fabric: precision '%s' is not supported by fabric yet (it has no "
+                              "gradient scaler; use \"bf16-mixed\", or the trainer)",
+                              o->precision);
     if (o->root_dir && !*o->root_dir)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "fabric: root_dir is empty (NULL for the current directory)");
@@ -67,6 +73,9 @@ volt_fabric *volt_fabric_new(const volt_fabric_options *options) {
     f->bucket_cap_mb = o.bucket_cap_mb;
     f->timeout_s = o.timeout_s;
     f->sync_batchnorm = o.sync_batchnorm;
+    f->cuda =
+        o.accelerator && (strcmp(o.accelerator, "cuda") == 0 || strcmp(o.accelerator, "gpu") == 0);
+    f->device = VOLT_DEVICE_CPU;
     f->world = 1;
     return f;
 }
@@ -176,16 +185,27 @@ volt_status volt_fabric_launch(volt_fabric *f) {
     }
     bool alone = strcmp(f->strategy, "single_device") == 0;
     volt_process_group_options po = {.timeout_s = f->timeout_s};
-    f->pg = volt_process_group_new(alone ? "single" : NULL, &po);
+    /* On GPUs ddp and zero1 talk through NCCL (one GPU per rank). */
+    f->pg = volt_process_group_new(alone ? "single" : f->cuda ? "nccl" : NULL, &po);
     if (!f->pg)
         return volt_error_prefix(volt_error_status(), "fabric: launch: strategy '%s'", f->strategy);
     f->rank = volt_process_group_rank(f->pg);
     f->world = volt_process_group_world_size(f->pg);
     f->local_rank = volt_process_group_local_rank(f->pg);
     f->node_rank = volt_process_group_node_rank(f->pg);
+    f->device = volt_run_device(f->cuda ? "cuda" : "cpu", f->local_rank);
+    if (strcmp(volt_process_group_backend(f->pg), "nccl") == 0)
+        f->device = volt_process_group_device(f->pg);
     f->launched = true;
     return VOLT_OK;
 }
+
+bool volt_fabric_distributed(const volt_fabric *f) {
+    if (!f || !f->pg || strcmp(f->strategy, "single_device") == 0) return false;
+    return f->world > 1 || strcmp(volt_process_group_backend(f->pg), "nccl") == 0;
+}
+
+volt_device volt_fabric_device(const volt_fabric *f) { return f ? f->device : VOLT_DEVICE_CPU; }
 
 bool volt_fabric_launched(const volt_fabric *f) { return f && f->launched; }
 int volt_fabric_global_rank(const volt_fabric *f) { return f ? f->rank : 0; }

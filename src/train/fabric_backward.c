@@ -27,7 +27,7 @@ volt_status volt_fabric_backward(volt_fabric *f, volt_tensor *loss, volt_module 
                                               "volt_fabric_setup_module before training)");
     if (module && !volt_fabric_find_module(f, module)) return not_set_up("backward", module);
     if (!loss) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "fabric: backward: NULL loss");
-    if (strcmp(f->strategy, "zero1") == 0 && f->world > 1 && !f->zero1)
+    if (strcmp(f->strategy, "zero1") == 0 && volt_fabric_distributed(f) && !f->zero1)
         return volt_error_set(VOLT_ERR_STATE,
                               "fabric: backward: strategy 'zero1' reduces the gradients of the "
                               "optimizer's parameters: set the optimizer up "

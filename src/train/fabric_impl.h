@@ -28,9 +28,12 @@ struct volt_fabric {
     int64_t devices, num_nodes;
     double bucket_cap_mb, timeout_s;
     bool sync_batchnorm;
-    const char *precision; /* "32-true" or "bf16-mixed" (static strings) */
+    const char *precision;             /* "32-true" or "bf16-mixed" (static strings) */
     volt_autocast_mode autocast_saved; /* the mode autocast_begin replaced */
     bool in_autocast;
+
+    bool cuda;          /* accelerator "cuda" / "gpu" */
+    volt_device device; /* cuda:(local rank) on a GPU, else the CPU; set by launch */
 
     bool launched;
     volt_process_group *pg; /* made by launch; "single" with one process */
@@ -52,6 +55,10 @@ struct volt_fabric {
     int64_t next_log_step;
 };
 
+/* Whether the set-up modules and optimizers communicate: several ranks,
+ * or ddp / zero1 over NCCL (on a GPU the collectives run even with one
+ * rank, as Lightning's DDP does). */
+bool volt_fabric_distributed(const volt_fabric *f);
 /* VOLT_ERR_INVALID_ARGUMENT for a NULL fabric, VOLT_ERR_STATE before
  * launch; `op` names the caller ("setup_module"). */
 volt_status volt_fabric_need_launch(const volt_fabric *f, const char *op);

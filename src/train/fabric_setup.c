@@ -89,11 +89,16 @@ static volt_status make_reducer(volt_fabric *f, volt_module *m, volt_grad_reduce
 volt_status volt_fabric_setup_module(volt_fabric *f, volt_module *module) {
     volt_status st = volt_fabric_need_launch(f, "setup_module");
     if (st) return st;
-    bool ddp = f->world > 1;
+    bool ddp = volt_fabric_distributed(f);
     st = volt_fabric_share_outcome(f, check_module(f, module), "setup_module",
                                    VOLT_ERR_INVALID_ARGUMENT);
     if (st) return st;
     volt_fabric_module entry = {.module = module};
+    /* On a GPU the module moves there in place (optimizers made before
+     * keep their parameters), before rank 0's state is broadcast. */
+    if (f->device.type != VOLT_CPU && (st = volt_module_to_device(module, f->device)))
+        return volt_error_prefix(st, "fabric: setup_module: moving module '%s' to cuda:%d",
+                                 module_name(module), f->device.index);
     if (ddp) {
         st = broadcast_state(f, module);
         if (!st && f->sync_batchnorm) {
@@ -164,7 +169,7 @@ static volt_status check_optimizer(volt_fabric *f, volt_optimizer *optimizer) {
 volt_status volt_fabric_setup_optimizers(volt_fabric *f, volt_optimizer *optimizer) {
     volt_status st = volt_fabric_need_launch(f, "setup_optimizers");
     if (st) return st;
-    bool zero1 = strcmp(f->strategy, "zero1") == 0 && f->world > 1;
+    bool zero1 = strcmp(f->strategy, "zero1") == 0 && volt_fabric_distributed(f);
     st = check_optimizer(f, optimizer);
     if (zero1) { /* collective from here: every rank fails alike */
         st = volt_fabric_share_outcome(f, st, "setup_optimizers", VOLT_ERR_INVALID_ARGUMENT);

@@ -52,7 +52,9 @@ void volt_strategy_free(volt_trainer *t) {
     t->pg = NULL;
 }
 
-static bool parallel(const volt_trainer *t) { return t->pg && t->world > 1; }
+/* Several ranks, or ddp / zero1 over NCCL (which communicates with one
+ * rank too, as Lightning's DDP on one GPU does). */
+static bool parallel(const volt_trainer *t) { return t->pg && volt_fabric_distributed(t->fabric); }
 
 /* ---------------------------------------------------------------- fit setup */
 

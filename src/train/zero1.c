@@ -6,7 +6,14 @@
  * parameters are all-gathered after each step; gradient clipping by norm
  * over the ranks' shards; and the optimizer state gathered into its
  * unsharded form for checkpoints (and cut back to a rank's shard on
- * restore), so that a checkpoint loads at any world size and strategy. */
+ * restore), so that a checkpoint loads at any world size and strategy.
+ *
+ * CUDA parameters (the "nccl" group): the buffers live on the group's
+ * device, gradients and parameters go in and out through persistent views
+ * of them with device copies, the reduce-scatter averages (MEAN: ncclAvg),
+ * and the "had a gradient" flags are a CPU vector all-reduced through the
+ * group's MPI side, so that nothing but the norm for clipping is read back
+ * to the host. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +21,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "optim/optim_impl.h" /* the optimizer's slot names; exact JSON */
+#include "optim/cuda/optim_cuda.h" /* the gradient norm on CUDA */
+#include "optim/optim_impl.h"      /* the optimizer's slot names; exact JSON */
 #include "train/train_impl.h"
 
 /* The flat buffers: rank r's partition is elements [r P, (r + 1) P) —
@@ -32,9 +40,13 @@ struct volt_zero1 {
     int64_t *flag;   /* where its flag is */
     int64_t part;    /* P */
     volt_dtype dtype;
-    volt_tensor *full;  /* [world P] */
-    volt_tensor *mine;  /* this rank's slice of full (a view) */
-    volt_tensor *shard; /* [P]: what reduce_scatter delivers */
+    volt_tensor *full;    /* [world P] */
+    volt_tensor *mine;    /* this rank's slice of full (a view) */
+    volt_tensor *shard;   /* [P]: what reduce_scatter delivers */
+    bool cuda;            /* the parameters are on the group's GPU */
+    volt_tensor **fullv;  /* CUDA: parameter i's place in full (its shape) */
+    volt_tensor **shardv; /* CUDA: an owned parameter's place in shard */
+    volt_tensor *flags;   /* CUDA: CPU f64 [n], 1 where this rank had a gradient */
 };
 
 static volt_status oom(void) {
@@ -52,6 +64,13 @@ void volt_zero1_free(volt_zero1 *z) {
     volt_tensor_free(z->mine);
     volt_tensor_free(z->full);
     volt_tensor_free(z->shard);
+    for (int64_t i = 0; i < z->n; i++) {
+        if (z->fullv) volt_tensor_free(z->fullv[i]);
+        if (z->shardv) volt_tensor_free(z->shardv[i]);
+    }
+    free(z->fullv);
+    free(z->shardv);
+    volt_tensor_free(z->flags);
     free(z->owner);
     free(z->offset);
     free(z->flag);
@@ -114,11 +133,22 @@ static volt_status partition(volt_zero1 *z) {
     return VOLT_OK;
 }
 
-/* The parameters are f32 or f64 CPU tensors (the optimizer checked), all
- * of one dtype: the buffers hold one. */
+/* The parameters are floating tensors (the optimizer checked), all of one
+ * dtype (the buffers hold one), on the group's device. */
 static volt_status check_params(volt_zero1 *z) {
     char a[96], b[96];
     z->dtype = z->params[0]->dtype;
+    volt_device dev = volt_process_group_device(z->pg);
+    z->cuda = dev.type == VOLT_CUDA;
+    for (int64_t i = 0; i < z->n; i++)
+        if (!volt_device_equal(z->params[i]->device, dev))
+            return volt_error_set(VOLT_ERR_DEVICE,
+                                  "zero1: the optimizer's parameter %lld %s is on %s, but the %s "
+                                  "group works on %s",
+                                  (long long)i, volt_shape_str(z->params[i], a, sizeof a),
+                                  z->params[i]->device.type == VOLT_CPU ? "the CPU" : "a GPU",
+                                  volt_process_group_backend(z->pg),
+                                  z->cuda ? "its GPU" : "the CPU");
     for (int64_t i = 1; i < z->n; i++)
         if (z->params[i]->dtype != z->dtype)
             return volt_error_set(VOLT_ERR_DTYPE,
@@ -127,6 +157,35 @@ static volt_status check_params(volt_zero1 *z) {
                                   (long long)i, volt_shape_str(z->params[i], a, sizeof a),
                                   volt_shape_str(z->params[0], b, sizeof b));
     return VOLT_OK;
+}
+
+/* n zeros of the buffers' dtype on the parameters' device (current scope). */
+static volt_tensor *zeros_like_params(const volt_zero1 *z, int64_t n) {
+    if (!z->cuda) return volt_zeros(1, &n, z->dtype);
+    volt_tensor *t = volt_tensor_new(z->dtype, z->params[0]->device, 1, &n);
+    return t ? volt_zero_(t) : NULL;
+}
+
+/* A persistent view of `buf` at element `at` with parameter i's shape. */
+static volt_tensor *param_view(const volt_zero1 *z, const volt_tensor *buf, int64_t i, int64_t at) {
+    const volt_tensor *p = z->params[i];
+    volt_tensor *v = volt_tensor_alias(buf, p->ndim, p->shape, NULL, buf->offset + at);
+    return v ? volt_persist(v) : NULL;
+}
+
+/* CUDA: the views and the flags. */
+static volt_status build_views(volt_zero1 *z) {
+    z->fullv = calloc((size_t)z->n, sizeof *z->fullv);
+    z->shardv = calloc((size_t)z->n, sizeof *z->shardv);
+    if (!z->fullv || !z->shardv) return oom();
+    for (int64_t i = 0; i < z->n; i++) {
+        z->fullv[i] = param_view(z, z->full, i, (int64_t)z->owner[i] * z->part + z->offset[i]);
+        if (!z->fullv[i]) return volt_error_status();
+        if (z->owner[i] == z->rank && !(z->shardv[i] = param_view(z, z->shard, i, z->offset[i])))
+            return volt_error_status();
+    }
+    z->flags = volt_tensor_new(VOLT_F64, VOLT_DEVICE_CPU, 1, (int64_t[]){z->n});
+    return z->flags ? (volt_persist(z->flags), VOLT_OK) : volt_error_status();
 }
 
 static volt_status build(volt_zero1 *z) {
@@ -139,8 +198,8 @@ static volt_status build(volt_zero1 *z) {
     if (!st) st = partition(z);
     if (st) return st;
     volt_scope_begin();
-    volt_tensor *full = volt_zeros(1, (int64_t[]){z->world * z->part}, z->dtype);
-    volt_tensor *shard = volt_zeros(1, (int64_t[]){z->part}, z->dtype);
+    volt_tensor *full = zeros_like_params(z, z->world * z->part);
+    volt_tensor *shard = zeros_like_params(z, z->part);
     volt_tensor *mine = full ? volt_tensor_alias(full, 1, (int64_t[]){z->part}, NULL,
                                                  full->offset + z->rank * z->part)
                              : NULL;
@@ -150,7 +209,8 @@ static volt_status build(volt_zero1 *z) {
         z->mine = volt_persist(mine);
     }
     volt_scope_end();
-    return z->mine ? VOLT_OK : volt_error_status() ? volt_error_status() : oom();
+    if (!z->mine) return volt_error_status() ? volt_error_status() : oom();
+    return z->cuda ? build_views(z) : VOLT_OK;
 }
 
 /* FNV-1a over the dtype and shape of parameters [from, to), as a positive
@@ -323,8 +383,43 @@ static volt_status write_grad(volt_zero1 *z, int64_t i) {
     return VOLT_OK;
 }
 
+/* CUDA: the gradients into full (device copies), reduce-scattered as a
+ * mean, the flags summed on the CPU, the owned means copied back. */
+static volt_status reduce_gradients_cuda(volt_zero1 *z) {
+    volt_status local = volt_zero_(z->full) ? VOLT_OK : volt_error_status();
+    double *flags = volt_tensor_data(z->flags);
+    for (int64_t i = 0; i < z->n && !local; i++) {
+        const volt_tensor *g = z->params[i]->grad;
+        flags[i] = g ? 1.0 : 0.0;
+        if (g && !volt_copy_(z->fullv[i], g)) local = volt_error_status();
+    }
+    /* A rank that failed still takes part (with no tensors). */
+    volt_status st = volt_dist_reduce_scatter(z->pg, local ? NULL : z->shard,
+                                              local ? NULL : z->full, VOLT_REDUCE_MEAN);
+    volt_status fst = volt_dist_all_reduce(z->pg, local ? NULL : z->flags, VOLT_REDUCE_SUM);
+    if (local || st || fst) return local ? local : st ? st : fst;
+    for (int64_t i = 0; i < z->n && !st; i++) {
+        volt_tensor *p = z->params[i], *g = p->grad;
+        if (z->owner[i] != z->rank || flags[i] < 0.5) {
+            volt_tensor_clear_grad(p);
+            continue;
+        }
+        if (!g || g->dtype != p->dtype || !volt_tensor_is_contiguous(g) ||
+            !volt_device_equal(g->device, p->device)) {
+            volt_tensor *fresh = volt_tensor_new(p->dtype, p->device, p->ndim, p->shape);
+            if (!fresh) return volt_error_status();
+            volt_persist(fresh); /* owned by the leaf, as backward's gradients are */
+            volt_tensor_clear_grad(p);
+            p->grad = g = fresh;
+        }
+        if (!volt_copy_(g, z->shardv[i])) st = volt_error_status();
+    }
+    return st;
+}
+
 volt_status volt_zero1_reduce_gradients(volt_zero1 *z) {
     if (!z) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "zero1: reduce_gradients: NULL");
+    if (z->cuda) return reduce_gradients_cuda(z);
     memset(volt_tensor_data(z->full), 0, (size_t)(z->world * z->part) * volt_dtype_size(z->dtype));
     volt_status local = VOLT_OK;
     for (int64_t i = 0; i < z->n && !local; i++)
@@ -356,16 +451,32 @@ static double sum_squares(const volt_tensor *g) {
     return acc;
 }
 
+/* CUDA: the sum of squares of the owned gradients (one launch, one read
+ * back). */
+static volt_status sum_squares_cuda(const volt_zero1 *z, double *acc) {
+    volt_tensor **grads = malloc((size_t)z->n * sizeof *grads);
+    if (!grads) return oom();
+    int64_t k = 0;
+    for (int64_t i = 0; i < z->n; i++)
+        if (z->owner[i] == z->rank && z->params[i]->grad) grads[k++] = z->params[i]->grad;
+    volt_status st = k ? volt_optim_cuda_norm(grads, k, 2.0, acc) : VOLT_OK;
+    free(grads);
+    return st;
+}
+
 volt_status volt_zero1_clip_grad_norm(volt_zero1 *z, double max_norm, double *total_norm) {
     if (!z) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "zero1: clip_grad_norm: NULL");
     double acc = 0;
-    for (int64_t i = 0; i < z->n; i++)
+    volt_status norm_st = z->cuda ? sum_squares_cuda(z, &acc) : VOLT_OK;
+    for (int64_t i = 0; i < z->n && !z->cuda; i++)
         if (z->owner[i] == z->rank && z->params[i]->grad) acc += sum_squares(z->params[i]->grad);
-    volt_status local = max_norm >= 0 ? VOLT_OK
-                                      : volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
-                                                       "clip_grad_norm: invalid max_norm %g (must "
-                                                       "be >= 0)",
-                                                       max_norm);
+    volt_status local = norm_st ? norm_st
+                        : max_norm >= 0
+                            ? VOLT_OK
+                            : volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                                             "clip_grad_norm: invalid max_norm %g (must "
+                                             "be >= 0)",
+                                             max_norm);
     volt_scope_begin();
     volt_tensor *sum = local ? NULL : volt_from_array(&acc, VOLT_F64, 1, (int64_t[]){1});
     volt_status st = volt_dist_all_reduce(z->pg, sum, VOLT_REDUCE_SUM);
@@ -386,8 +497,29 @@ volt_status volt_zero1_clip_grad_norm(volt_zero1 *z, double max_norm, double *to
 
 /* ----------------------------------------------------------- parameters */
 
+/* CUDA: the owned parameters into this rank's partition, the all-gather,
+ * the others' back into the parameters (device copies; no autograd). */
+static volt_status gather_parameters_cuda(volt_zero1 *z) {
+    volt_status st = VOLT_OK;
+    volt_no_grad_begin();
+    for (int64_t i = 0; i < z->n && !st; i++)
+        if (z->owner[i] == z->rank && !volt_copy_(z->fullv[i], z->params[i]))
+            st = volt_error_status();
+    volt_no_grad_end();
+    /* A rank that failed still takes part (with no tensors). */
+    volt_status gst = volt_dist_all_gather(z->pg, st ? NULL : z->full, st ? NULL : z->mine);
+    if (st || gst) return st ? st : gst;
+    volt_no_grad_begin();
+    for (int64_t i = 0; i < z->n && !st; i++)
+        if (z->owner[i] != z->rank && !volt_copy_(z->params[i], z->fullv[i]))
+            st = volt_error_status();
+    volt_no_grad_end();
+    return st;
+}
+
 volt_status volt_zero1_gather_parameters(volt_zero1 *z) {
     if (!z) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "zero1: gather_parameters: NULL");
+    if (z->cuda) return gather_parameters_cuda(z);
     size_t es = volt_dtype_size(z->dtype);
     for (int64_t i = 0; i < z->n; i++)
         if (z->owner[i] == z->rank)
