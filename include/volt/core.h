@@ -275,6 +275,13 @@ volt_tensor *volt_persist(volt_tensor *t);
  * storage lives on while other views or saved graph nodes use it. */
 void volt_tensor_free(volt_tensor *t);
 
+/* torch's `t.data = src`: leaf t takes src's storage (shared, not copied),
+ * offset, shape, strides, dtype and device, and drops its gradient; t keeps
+ * its identity (what holds t — a module, an optimizer — sees the new data)
+ * and requires_grad. For moving parameters between devices. Refused with
+ * VOLT_ERR_STATE for a t that has a grad_fn (not a leaf). */
+volt_status volt_tensor_set_data(volt_tensor *t, const volt_tensor *src);
+
 /* Internal reference counting (autograd, containers). */
 volt_tensor *volt_tensor_retain(volt_tensor *t);
 void volt_tensor_release(volt_tensor *t);

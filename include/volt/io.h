@@ -25,14 +25,13 @@
 extern "C" {
 #endif
 
-/* Writes n tensors (CPU, any dtype, contiguous or not: a view is written as
- * its contiguous copy) under the given names, which must be distinct,
- * non-empty and not "__metadata__". metadata_json is NULL or a JSON object
- * whose values are all strings ({"epoch": "3"}); it becomes "__metadata__".
- * The write is atomic: a temporary file in the same directory, fsync, rename
- * over `path`, fsync of the directory. On any failure (bad arguments, a NULL
- * tensor, an unwritable directory, a full disk) the previous file at `path`
- * is left as it was and no temporary file remains. */
+/* Writes n tensors (any device, any dtype, contiguous or not: a view is
+ * written as its contiguous copy, a GPU tensor from a CPU copy) under the given names, which must
+ * be distinct, non-empty and not "__metadata__". metadata_json is NULL or a JSON object whose
+ * values are all strings ({"epoch": "3"}); it becomes "__metadata__". The write is atomic: a
+ * temporary file in the same directory, fsync, rename over `path`, fsync of the directory. On any
+ * failure (bad arguments, a NULL tensor, an unwritable directory, a full disk) the previous file at
+ * `path` is left as it was and no temporary file remains. */
 volt_status volt_safetensors_save(const char *path, int n, const char *const *names,
                                   volt_tensor *const *tensors, const char *metadata_json);
 

@@ -92,6 +92,13 @@ volt_status volt_module_replace(volt_module *m, const char *name, volt_tensor *t
  * dropped); integer buffers stay. Tensors fetched earlier, and optimizers
  * built over them, keep the old ones: cast before creating optimizers. */
 volt_status volt_module_to_dtype(volt_module *m, volt_dtype dtype);
+/* Moves every parameter and buffer of m and its descendants to `device`
+ * (torch's module.to(device)), in place: each tensor keeps its identity
+ * (volt_tensor_set_data), so optimizers built over the parameters before
+ * stay valid; gradients are dropped. Errors: a device that cannot be used
+ * (volt_device_check's message), out of memory; tensors moved before a
+ * failure stay moved. */
+volt_status volt_module_to_device(volt_module *m, volt_device device);
 /* Registers an existing module as a child (a user's sub-module struct; it is
  * not freed with the parent unless it came from volt_module_new). */
 volt_status volt_module_add_child(volt_module *parent, const char *name, volt_module *child);
@@ -164,7 +171,12 @@ volt_status volt_module_load_state_dict(volt_module *m, const volt_state_dict *s
 
 /* -------------------------------------------------------- hyperparameters */
 
-typedef enum { VOLT_HPARAM_INT, VOLT_HPARAM_DOUBLE, VOLT_HPARAM_BOOL, VOLT_HPARAM_STRING } volt_hparam_type;
+typedef enum {
+    VOLT_HPARAM_INT,
+    VOLT_HPARAM_DOUBLE,
+    VOLT_HPARAM_BOOL,
+    VOLT_HPARAM_STRING
+} volt_hparam_type;
 
 /* Records name -> value (replacing an earlier value of the same name), in
  * insertion order; checkpoints and hparams.yaml store them. */

@@ -91,8 +91,8 @@ volt_tensor *volt_to_dtype(const volt_tensor *t, volt_dtype dtype);
  * scope), or a view of t when it is already there; differentiable: the
  * gradient is copied back to t's device. CPU -> CUDA from pinned memory
  * (volt_pin_memory) does not block: the copy is queued on the device's
- * stream, ahead of the kernels that use it. A non-contiguous CUDA source is
- * refused for now ("no CUDA kernel yet for strided copies"). Errors: a
+ * stream, ahead of the kernels that use it. A non-contiguous source is made
+ * contiguous on its own device first. Errors: a
  * device that does not exist (volt_device_check's message, prefixed with
  * "to_device: "), VOLT_ERR_OUT_OF_MEMORY. */
 volt_tensor *volt_to_device(const volt_tensor *t, volt_device device);
@@ -392,6 +392,9 @@ volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_
 typedef enum {
     VOLT_AUTOCAST_OFF = 0,
     VOLT_AUTOCAST_BF16,
+    /* f16 products on CUDA tensors (precision "16-mixed"); the CPU has no
+     * f16 kernels, so CPU products ignore it and stay f32. */
+    VOLT_AUTOCAST_F16,
 } volt_autocast_mode;
 /* This thread's mode. */
 volt_autocast_mode volt_autocast_get(void);
@@ -400,7 +403,7 @@ volt_autocast_mode volt_autocast_get(void);
  *     volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
  *     ... forward ...
  *     volt_autocast_set(prev);
- * A value other than the two modes is taken as VOLT_AUTOCAST_OFF. */
+ * A value other than the three modes is taken as VOLT_AUTOCAST_OFF. */
 volt_autocast_mode volt_autocast_set(volt_autocast_mode mode);
 /* Whether bf16 products run on bf16 hardware here (oneDNN's effective ISA
  * has AVX-512-BF16 or AMX). */

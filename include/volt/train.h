@@ -94,8 +94,9 @@ void volt_metrics_clear(volt_metrics *m);
 /* Frees a table returned by volt_trainer_validate/test. NULL is a no-op. */
 void volt_metrics_free(volt_metrics *m);
 
-/* Predictions of volt_trainer_predict: one tensor per batch, caller-owned
- * (outside every scope); free the whole list with volt_predictions_free. */
+/* Predictions of volt_trainer_predict: one CPU tensor per batch (copied
+ * from the GPU under accelerator "cuda"), caller-owned (outside every
+ * scope); free the whole list with volt_predictions_free. */
 typedef struct {
     int64_t count;
     volt_tensor **items;
@@ -197,8 +198,9 @@ struct volt_module_ops {
     volt_module_hook on_predict_model_eval;
     /* Batch transfer, before on_<stage>_batch_start of every batch (train,
      * validation, test, predict): on_before_batch_transfer,
-     * transfer_batch_to_device (to volt_step_device(); default: nothing on
-     * the CPU — the seam a CUDA accelerator fills), on_after_batch_transfer.
+     * transfer_batch_to_device (to volt_step_device(); default: every field
+     * not there is copied there, through pinned memory from the CPU, so the
+     * copy does not wait for the GPU), on_after_batch_transfer.
      * They edit volt_step_batch(step) in place (volt_batch_set); tensors they
      * make live in the batch's scope. */
     volt_module_hook on_before_batch_transfer, transfer_batch_to_device, on_after_batch_transfer;
@@ -229,7 +231,9 @@ volt_tensor *volt_step_outputs(const volt_step *step);
 volt_optimizer *volt_step_optimizer(const volt_step *step);
 /* The message of the failure (on_exception); else "". */
 const char *volt_step_error(const volt_step *step);
-/* The device batches go to (transfer_batch_to_device): the CPU for now. */
+/* The device batches go to (transfer_batch_to_device): the trainer's
+ * accelerator's (cuda:<local rank mod GPUs> for "cuda"/"gpu", else the
+ * CPU). */
 volt_device volt_step_device(const volt_step *step);
 /* Lightning's returning -1 from on_train_batch_start: called there (by the
  * module or a callback), the rest of the current training epoch is skipped —
@@ -415,9 +419,12 @@ const char *volt_trainer_log_dir(const volt_trainer *t);
  * (default_root_dir, gradient_clip_algorithm). */
 typedef struct {
     /* Hardware and precision (later issues: other values are refused). */
-    /* "auto" (the CPU for now) or "cpu"; "cuda"/"gpu" are checked against
-     * the machine (a clear error without a driver or device) and refused as
-     * not supported yet. */
+    /* "auto" (the CPU for now), "cpu", or "cuda"/"gpu": checked against the
+     * machine (a clear error without a driver or device); the module is
+     * moved to cuda:<local rank mod GPUs> after setup (in place:
+     * volt_module_to_device), batches follow (transfer_batch_to_device),
+     * checkpoints are written from CPU copies and load on any device,
+     * predictions come back on the CPU. */
     const char *accelerator;
     /* "auto": "ddp" when the processes are more than one (devices * num_nodes
      * > 1, or a launcher started several), else "single_device". "ddp":

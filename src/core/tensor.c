@@ -112,6 +112,26 @@ volt_tensor *volt_tensor_new(volt_dtype dtype, volt_device device, int ndim, con
     return t;
 }
 
+volt_status volt_tensor_set_data(volt_tensor *t, const volt_tensor *src) {
+    if (!t || !src)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "tensor_set_data: NULL tensor");
+    if (t->grad_fn)
+        return volt_error_set(VOLT_ERR_STATE, "tensor_set_data: the tensor is not a leaf");
+    volt_storage_retain(src->storage);
+    volt_storage_release(t->storage);
+    t->storage = src->storage;
+    t->offset = src->offset;
+    t->ndim = src->ndim;
+    memcpy(t->shape, src->shape, sizeof t->shape);
+    memcpy(t->strides, src->strides, sizeof t->strides);
+    t->dtype = src->dtype;
+    t->device = src->device;
+    volt_tensor *grad = t->grad; /* owned by t, as in volt_autograd_tensor_freed */
+    t->grad = NULL;
+    volt_tensor_release(grad);
+    return VOLT_OK;
+}
+
 volt_tensor *volt_tensor_retain(volt_tensor *t) {
     if (t) t->refcount++;
     return t;

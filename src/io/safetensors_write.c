@@ -38,10 +38,6 @@ static volt_status check_tensors(const char *path, int n, const char *const *nam
         if (!t)
             return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, OP ": %s: tensor '%s' is NULL", path,
                                   name);
-        if (t->device.type != VOLT_CPU)
-            return volt_error_set(VOLT_ERR_DEVICE,
-                                  OP ": %s: tensor '%s' is not on the CPU (copy it there first)",
-                                  path, name);
         if (!volt_dtype_is_valid(t->dtype))
             return volt_error_set(VOLT_ERR_DTYPE, OP ": %s: tensor '%s' has an invalid dtype", path,
                                   name);
@@ -141,10 +137,19 @@ static char *build_header(int n, const char *const *names, volt_tensor *const *t
     return out;
 }
 
-/* Writes t's elements in row-major order (a strided tensor through a buffer). */
+/* Writes t's elements in row-major order (a strided tensor through a buffer;
+ * a GPU tensor through a CPU copy). */
 static volt_status write_tensor(volt_atomic_file *f, const volt_tensor *t) {
     size_t nbytes = tensor_nbytes(t);
     if (nbytes == 0) return VOLT_OK;
+    if (t->device.type != VOLT_CPU) {
+        volt_scope_begin();
+        volt_tensor *host;
+        VOLT_NO_GRAD { host = volt_to_device(t, VOLT_DEVICE_CPU); }
+        volt_status st = host ? write_tensor(f, host) : volt_error_status();
+        volt_scope_end();
+        return st;
+    }
     const char *base = volt_tensor_data(t);
     if (volt_tensor_is_contiguous(t)) return volt_atomic_file_write(f, base, nbytes);
     enum { BUF = 1 << 16 };

@@ -111,6 +111,7 @@ volt_tensor *volt_multihead_attention_forward_reference(volt_multihead_attention
         volt_mul_scalar(volt_matmul(qkv[0], volt_transpose(qkv[1], -2, -1)), 1.0 / sqrt((double)d));
     if (scores && layer->causal) {
         volt_tensor *pos = volt_arange(0, (double)t, 1, VOLT_I64);
+        if (pos && scores->device.type != VOLT_CPU) pos = volt_to_device(pos, scores->device);
         volt_tensor *row = volt_reshape(pos, VOLT_SHAPE(t, 1)),
                     *col = volt_reshape(pos, VOLT_SHAPE(1, t));
         volt_tensor *mask = row && col ? volt_gt(col, row) : NULL; /* key j after query i */

@@ -15,13 +15,15 @@ void volt_module_init(volt_module *m, const volt_module_ops *ops) {
 
 volt_module *volt_module_new(volt_module *parent, const char *name, const volt_module_class *cls) {
     if (!cls || cls->size < sizeof(volt_module)) {
-        volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "module_new: a layer class with its size is needed");
+        volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                       "module_new: a layer class with its size is needed");
         return NULL;
     }
     if (parent && !volt_module_check_name(parent, "child", name)) return NULL;
     volt_module *m = calloc(1, cls->size);
     if (!m) {
-        volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "module_new: out of memory for a %s", cls->type_name);
+        volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "module_new: out of memory for a %s",
+                       cls->type_name);
         return NULL;
     }
     volt_module_init(m, NULL);
@@ -51,8 +53,8 @@ bool volt_module_check_name(const volt_module *m, const char *what, const char *
     for (int l = 0; l < 3; l++)
         for (int i = 0; i < counts[l]; i++)
             if (strcmp(lists[l][i].name, name) == 0) {
-                volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: the name '%s' is already used", owner,
-                               name);
+                volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: the name '%s' is already used",
+                               owner, name);
                 return false;
             }
     return true;
@@ -79,13 +81,13 @@ static volt_tensor *add_tensor(volt_module *m, const char *what, const char *nam
                                bool is_param, bool persistent) {
     if (!m || !t) {
         if (!m) volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "module_add_%s: module is NULL", what);
-        if (!t) volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "module_add_%s: tensor '%s' is NULL", what,
-                               name ? name : "(null)");
+        if (!t)
+            volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "module_add_%s: tensor '%s' is NULL", what,
+                           name ? name : "(null)");
         return NULL;
     }
     volt_persist(t);
-    if (!volt_module_check_name(m, what, name) ||
-        (is_param && !volt_requires_grad(t, true))) {
+    if (!volt_module_check_name(m, what, name) || (is_param && !volt_requires_grad(t, true))) {
         volt_tensor_free(t);
         return NULL;
     }
@@ -173,6 +175,33 @@ volt_status volt_module_to_dtype(volt_module *m, volt_dtype dtype) {
     return st;
 }
 
+/* Moves the tensors of one entry list to device in place (see
+ * volt_module_to_device). */
+static volt_status list_to_device(volt_module_entry *list, int n, volt_device device) {
+    volt_status st = VOLT_OK;
+    for (int i = 0; i < n && !st; i++) {
+        volt_tensor *t = list[i].tensor;
+        if (volt_device_equal(t->device, device)) continue;
+        volt_scope_begin();
+        volt_tensor *moved = NULL;
+        VOLT_NO_GRAD { moved = volt_to_device(t, device); }
+        st = moved ? volt_tensor_set_data(t, moved) : volt_error_status();
+        volt_scope_end();
+    }
+    return st;
+}
+
+volt_status volt_module_to_device(volt_module *m, volt_device device) {
+    if (!m) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "module_to_device: module is NULL");
+    volt_status st = volt_device_check(device);
+    if (!st) st = list_to_device(m->params, m->n_params, device);
+    if (!st) st = list_to_device(m->buffers, m->n_buffers, device);
+    for (int i = 0; !st && i < m->n_children; i++)
+        st = volt_module_to_device(m->children[i].module, device);
+    volt_module_invalidate(m);
+    return st;
+}
+
 volt_status volt_module_add_child(volt_module *parent, const char *name, volt_module *child) {
     if (!parent || !child)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "module_add_child: NULL module");
@@ -180,7 +209,8 @@ volt_status volt_module_add_child(volt_module *parent, const char *name, volt_mo
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "module_add_child: '%s' already has a parent", name ? name : "");
     if (!volt_module_check_name(parent, "child", name)) return volt_error_status();
-    volt_module_entry *e = push_entry(&parent->children, &parent->n_children, &parent->cap_children);
+    volt_module_entry *e =
+        push_entry(&parent->children, &parent->n_children, &parent->cap_children);
     char *copy = strdup(name);
     if (!e || !copy) {
         if (e) parent->n_children--;
@@ -361,13 +391,12 @@ volt_tensor *volt_module_forward(volt_module *m, const volt_tensor *x) {
         return NULL;
     }
     if (!m->cls || !m->cls->forward) {
-        volt_error_set(VOLT_ERR_UNSUPPORTED, "module_forward: '%s' (%s) has no forward", volt_module_name(m),
-                       m->cls ? m->cls->type_name : "user module");
+        volt_error_set(VOLT_ERR_UNSUPPORTED, "module_forward: '%s' (%s) has no forward",
+                       volt_module_name(m), m->cls ? m->cls->type_name : "user module");
         return NULL;
     }
     return m->cls->forward(m, x);
 }
-
 
 void volt_module_free(volt_module *m) {
     if (!m) return;

@@ -24,7 +24,8 @@ volt_autocast_mode volt_autocast_get(void) { return mode; }
 
 volt_autocast_mode volt_autocast_set(volt_autocast_mode new_mode) {
     volt_autocast_mode prev = mode;
-    mode = new_mode == VOLT_AUTOCAST_BF16 ? VOLT_AUTOCAST_BF16 : VOLT_AUTOCAST_OFF;
+    mode = new_mode == VOLT_AUTOCAST_BF16 || new_mode == VOLT_AUTOCAST_F16 ? new_mode
+                                                                           : VOLT_AUTOCAST_OFF;
     return prev;
 }
 
@@ -32,6 +33,13 @@ bool volt_autocast_bf16_native(void) { return volt_dnnl_has_bf16(); }
 
 bool volt_autocast_bf16_for(volt_dtype dtype) {
     return mode == VOLT_AUTOCAST_BF16 && dtype == VOLT_F32;
+}
+
+volt_dtype volt_autocast_dtype_for(volt_dtype dtype, volt_device device) {
+    if (dtype != VOLT_F32) return dtype;
+    if (mode == VOLT_AUTOCAST_BF16) return VOLT_BF16;
+    if (mode == VOLT_AUTOCAST_F16 && device.type == VOLT_CUDA) return VOLT_F16;
+    return dtype;
 }
 
 /* The upper 16 bits of x rounded to nearest even; a NaN stays a quiet NaN. */

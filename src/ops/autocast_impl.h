@@ -10,6 +10,10 @@
 /* Whether a product or convolution of operands of `dtype` recorded now runs
  * in bf16: bf16 autocast is on and dtype is f32. */
 bool volt_autocast_bf16_for(volt_dtype dtype);
+/* The dtype a product or convolution of `dtype` operands on `device`
+ * recorded now computes in: bf16 under bf16 autocast, f16 under f16
+ * autocast on CUDA, for f32 operands; else dtype itself. */
+volt_dtype volt_autocast_dtype_for(volt_dtype dtype, volt_device device);
 
 /* dst[i] = bf16(src[i]) for n elements (OpenMP for large n). */
 void volt_cpu_f32_to_bf16(uint16_t *dst, const float *src, int64_t n);

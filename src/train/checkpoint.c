@@ -33,10 +33,9 @@ struct volt_checkpoint {
 
 /* The metadata keys of the format (hooks may not set them). */
 static const char *const reserved[] = {
-    "format",       "volt_version", "epoch",         "global_step", "weights_only",
-    "loops",        "optimizers",   "lr_schedulers", "callbacks",   "rng",
-    "train_loader", "datamodule",   "hparams",       "precision",   "checksum",
-    "world_size",   "fabric",
+    "format",     "volt_version",  "epoch",     "global_step", "weights_only", "loops",
+    "optimizers", "lr_schedulers", "callbacks", "rng",         "train_loader", "datamodule",
+    "hparams",    "precision",     "checksum",  "world_size",  "fabric",
 };
 
 static bool is_reserved(const char *key) {
@@ -97,8 +96,17 @@ static volt_status put(volt_checkpoint *ck, const char *name, volt_tensor *t, bo
     return VOLT_OK;
 }
 
+/* A tensor on a GPU is written from a CPU copy the checkpoint owns, so
+ * checkpoints written from any device load on any other. */
 volt_status volt_checkpoint_put(volt_checkpoint *ck, const char *name, volt_tensor *t) {
-    return put(ck, name, t, false);
+    if (t->device.type == VOLT_CPU) return put(ck, name, t, false);
+    volt_tensor *host;
+    VOLT_NO_GRAD { host = volt_to_device(t, VOLT_DEVICE_CPU); }
+    if (!host) return volt_error_prefix(volt_error_status(), "save_checkpoint: '%s'", name);
+    volt_persist(host);
+    volt_status st = put(ck, name, host, true);
+    if (st) volt_tensor_free(host);
+    return st;
 }
 
 volt_status volt_checkpoint_put_meta(volt_checkpoint *ck, const char *key, const char *value) {
@@ -147,7 +155,10 @@ volt_status volt_checkpoint_add_tensor(volt_checkpoint *ck, const char *name,
                               "optimizer. belong to the module and the optimizers",
                               name);
     volt_tensor *copy;
-    VOLT_NO_GRAD { copy = volt_clone(tensor); }
+    VOLT_NO_GRAD {
+        copy = tensor->device.type == VOLT_CPU ? volt_clone(tensor)
+                                               : volt_to_device(tensor, VOLT_DEVICE_CPU);
+    }
     if (!copy) return volt_error_status();
     volt_persist(copy);
     st = put(ck, name, copy, true);

@@ -319,6 +319,8 @@ volt_status volt_ckpt_restore_training(volt_trainer *t, volt_data_loader *train_
     volt_status st = restore_optimizers(t, ck);
     if (!st) st = volt_loop_state_from_json(t, volt_checkpoint_meta(ck, "loops"), path);
     if (!st) st = restore_rng(ck);
+    if (!st && t->scaler.enabled)
+        st = volt_grad_scaler_from_json(&t->scaler, volt_checkpoint_meta(ck, "grad_scaler"), path);
     bool mid = t->phase == VOLT_PHASE_BATCH_END || t->phase == VOLT_PHASE_BATCH_DONE;
     if (!st && mid) {
         volt_data_loader_state ls;

@@ -132,6 +132,8 @@ static volt_status add_training_state(volt_checkpoint *ck, volt_trainer *t) {
                  t->cfg.precision ? t->cfg.precision : "32-true");
         st = volt_checkpoint_put_meta(ck, "precision", text);
     }
+    if (!st && t->scaler.enabled)
+        st = volt_checkpoint_put_json(ck, "grad_scaler", volt_grad_scaler_to_json(&t->scaler), OP);
     return st;
 }
 

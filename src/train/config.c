@@ -114,16 +114,29 @@ static bool is_one_of(const char *s, const char *const *list) {
     return false;
 }
 
-const char *const volt_precision_values[] = {"32-true", "32",        "bf16-mixed",
-                                             "bf16",    "bf16-true", NULL};
+const char *const volt_precision_values[] = {"32-true",  "32", "bf16-mixed", "bf16", "bf16-true",
+                                             "16-mixed", "16", "16-true",    NULL};
 
 bool volt_precision_bf16_true(const char *precision) {
     return precision && strcmp(precision, "bf16-true") == 0;
 }
 
+volt_dtype volt_precision_true_dtype(const char *precision) {
+    if (volt_precision_bf16_true(precision)) return VOLT_BF16;
+    if (precision && strcmp(precision, "16-true") == 0) return VOLT_F16;
+    return VOLT_F32;
+}
+
+bool volt_precision_f16(const char *precision) {
+    return precision && (strcmp(precision, "16-mixed") == 0 || strcmp(precision, "16") == 0 ||
+                         strcmp(precision, "16-true") == 0);
+}
+
 volt_autocast_mode volt_precision_autocast(const char *precision) {
     if (precision && (strcmp(precision, "bf16-mixed") == 0 || strcmp(precision, "bf16") == 0))
         return VOLT_AUTOCAST_BF16;
+    if (precision && (strcmp(precision, "16-mixed") == 0 || strcmp(precision, "16") == 0))
+        return VOLT_AUTOCAST_F16;
     return VOLT_AUTOCAST_OFF;
 }
 
@@ -133,27 +146,29 @@ static bool is_cuda_accelerator(const char *accelerator) {
 
 /* accelerator "cuda" / "gpu" (Lightning's two names): refused with the
  * reason when this machine cannot run it (no CUDA backend, driver or
- * device: volt_device_check's message), else as not supported yet — the
- * trainer and fabric do not move modules and batches to a GPU yet. "auto"
- * is the CPU until they do. */
+ * device: volt_device_check's message). The trainer and fabric move their
+ * modules and batches there. "auto" is the CPU (see train.h). */
 static volt_status check_cuda_accelerator(const char *who, const char *accelerator) {
     volt_status st = volt_device_check((volt_device){VOLT_CUDA, 0});
-    if (st) return volt_error_prefix(st, "%s: accelerator '%s'", who, accelerator);
-    return volt_error_set(VOLT_ERR_UNSUPPORTED,
-                          "%s: accelerator '%s' is not supported yet: volt does not move modules "
-                          "and batches to a GPU yet (use \"cpu\")",
-                          who, accelerator);
+    return st ? volt_error_prefix(st, "%s: accelerator '%s'", who, accelerator) : VOLT_OK;
+}
+
+volt_device volt_run_device(const char *accelerator, int local_rank) {
+    if (!is_cuda_accelerator(accelerator)) return VOLT_DEVICE_CPU;
+    int n = volt_cuda_device_count();
+    return (volt_device){VOLT_CUDA, n > 0 ? local_rank % n : 0};
 }
 
 volt_status volt_check_run_names(const char *who, const char *accelerator, const char *strategy,
                                  const char *precision) {
     static const char *const later_acc[] = {"mps", "tpu", NULL};
-    if (is_cuda_accelerator(accelerator)) return check_cuda_accelerator(who, accelerator);
-    static const char *const later_prec[] = {
-        "64-true", "64", "16-mixed", "16-true", "16", "transformer-engine", NULL};
+    if (is_cuda_accelerator(accelerator) && check_cuda_accelerator(who, accelerator))
+        return volt_error_status();
+    static const char *const later_prec[] = {"64-true", "64", "transformer-engine", NULL};
     static const char *const later_strat[] = {"ddp_spawn", "fsdp", "deepspeed", NULL};
     static const char *const strategies[] = {"auto", "single_device", "ddp", "zero1", NULL};
-    if (accelerator && strcmp(accelerator, "auto") != 0 && strcmp(accelerator, "cpu") != 0)
+    if (accelerator && strcmp(accelerator, "auto") != 0 && strcmp(accelerator, "cpu") != 0 &&
+        !is_cuda_accelerator(accelerator))
         return volt_error_set(
             is_one_of(accelerator, later_acc) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
             "%s: accelerator '%s' %s", who, accelerator,
@@ -171,9 +186,15 @@ volt_status volt_check_run_names(const char *who, const char *accelerator, const
         return volt_error_set(
             is_one_of(precision, later_prec) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
             "%s: precision '%s' %s (\"32-true\", \"bf16-mixed\", \"bf16-true\"; also \"32\", "
-            "\"bf16\")",
+            "\"bf16\"; \"16-mixed\", \"16-true\" on a GPU)",
             who, precision,
             is_one_of(precision, later_prec) ? "is not supported yet" : "is unknown");
+    /* float16 has kernels on CUDA only (Lightning refuses it on the CPU too). */
+    if (volt_precision_f16(precision) && !is_cuda_accelerator(accelerator))
+        return volt_error_set(VOLT_ERR_UNSUPPORTED,
+                              "%s: precision '%s' needs accelerator \"cuda\" (the CPU has no "
+                              "float16 kernels; use \"bf16-mixed\" there)",
+                              who, precision);
     /* Fabric does not cast its modules yet. */
     if (strcmp(who, "fabric") == 0 && volt_precision_bf16_true(precision))
         return volt_error_set(VOLT_ERR_UNSUPPORTED,

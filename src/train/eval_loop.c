@@ -49,7 +49,10 @@ static volt_status keep_prediction(volt_predictions *preds, volt_tensor *out) {
     volt_tensor **grown = realloc(preds->items, (size_t)(preds->count + 1) * sizeof *grown);
     if (!grown) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "predict: out of memory");
     preds->items = grown;
-    volt_tensor *copy = out ? volt_clone(out) : NULL;
+    /* on the CPU, as Lightning returns them */
+    volt_tensor *copy = !out                           ? NULL
+                        : out->device.type == VOLT_CPU ? volt_clone(out)
+                                                       : volt_to_device(out, VOLT_DEVICE_CPU);
     if (out && !copy) return volt_error_status();
     preds->items[preds->count++] = copy ? volt_persist(copy) : NULL;
     return VOLT_OK;

@@ -169,17 +169,43 @@ bool volt_hook_defined(const volt_trainer *t, volt_hook_id id) {
 /* Lightning: on_before_batch_transfer, the strategy's batch_to_device (the
  * module's transfer_batch_to_device; on the CPU the default moves nothing),
  * on_after_batch_transfer. */
-/* precision "bf16-true": the batch's f32/f64 fields become bf16 (Lightning's
- * convert_input), in the current scope like the batch itself. */
+/* precision "bf16-true" / "16-true": the batch's f32/f64 fields become
+ * bf16 / f16 (Lightning's convert_input), in the current scope like the
+ * batch itself. */
 static volt_status convert_input(volt_trainer *t, volt_batch *b) {
-    if (!b || !volt_precision_bf16_true(t->cfg.precision)) return VOLT_OK;
+    volt_dtype cast = volt_precision_true_dtype(t->cfg.precision);
+    if (!b || cast == VOLT_F32) return VOLT_OK;
     for (int i = 0; i < b->n_fields; i++) {
         volt_tensor *f = b->fields[i];
         if (!f || (f->dtype != VOLT_F32 && f->dtype != VOLT_F64)) continue;
-        volt_tensor *c = volt_to_dtype(f, VOLT_BF16);
-        if (!c) return volt_error_prefix(volt_error_status(), "precision bf16-true: batch field '%s'",
-                                         b->names[i]);
+        volt_tensor *c = volt_to_dtype(f, cast);
+        if (!c)
+            return volt_error_prefix(volt_error_status(), "precision %s: batch field '%s'",
+                                     t->cfg.precision, b->names[i]);
         volt_status st = volt_batch_set(b, b->names[i], c);
+        if (st) return st;
+    }
+    return VOLT_OK;
+}
+
+/* The default transfer_batch_to_device: every field of the batch not on
+ * the trainer's device is copied there, in the batch's scope. A CPU field
+ * goes through pinned memory (Lightning's pin_memory), so the copy is
+ * queued behind the previous step's kernels instead of waiting for them. */
+static volt_status move_batch(volt_trainer *t, volt_batch *b) {
+    if (!b || t->device.type == VOLT_CPU) return VOLT_OK;
+    for (int i = 0; i < b->n_fields; i++) {
+        volt_tensor *f = b->fields[i];
+        if (!f || volt_device_equal(f->device, t->device)) continue;
+        if (f->device.type == VOLT_CPU && t->device.type == VOLT_CUDA &&
+            !volt_tensor_is_pinned(f) && !(f = volt_pin_memory(f)))
+            return volt_error_prefix(volt_error_status(), "transfer_batch_to_device: field '%s'",
+                                     b->names[i]);
+        volt_tensor *moved = volt_to_device(f, t->device);
+        if (!moved)
+            return volt_error_prefix(volt_error_status(), "transfer_batch_to_device: field '%s'",
+                                     b->names[i]);
+        volt_status st = volt_batch_set(b, b->names[i], moved);
         if (st) return st;
     }
     return VOLT_OK;
@@ -187,7 +213,10 @@ static volt_status convert_input(volt_trainer *t, volt_batch *b) {
 
 volt_status volt_hook_batch_transfer(volt_trainer *t, volt_step *s) {
     volt_status st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_BATCH_TRANSFER);
-    if (!st) st = volt_hook_run(t, s, VOLT_HK_TRANSFER_BATCH_TO_DEVICE);
+    if (!st && !volt_hook_defined(t, VOLT_HK_TRANSFER_BATCH_TO_DEVICE))
+        st = move_batch(t, s->batch);
+    else if (!st)
+        st = volt_hook_run(t, s, VOLT_HK_TRANSFER_BATCH_TO_DEVICE);
     if (!st) st = volt_hook_run(t, s, VOLT_HK_ON_AFTER_BATCH_TRANSFER);
     if (!st) st = convert_input(t, s->batch);
     return st;
@@ -254,8 +283,7 @@ const char *volt_step_error(const volt_step *step) {
     return step && step->error ? step->error : "";
 }
 volt_device volt_step_device(const volt_step *step) {
-    (void)step;
-    return VOLT_DEVICE_CPU;
+    return step && step->trainer ? step->trainer->device : VOLT_DEVICE_CPU;
 }
 
 volt_status volt_step_skip_epoch(volt_step *step) {

@@ -16,7 +16,8 @@
 #define LIMIT(f, def, help) T(f, BATCHES, def, help)
 
 const volt_option volt_trainer_config_table[] = {
-    T(accelerator, STRING, "auto", "hardware: auto or cpu (gpu: later)"),
+    T(accelerator, STRING, "auto",
+      "hardware: auto (the CPU for now), cpu, or cuda / gpu (the module and batches on a GPU)"),
     T(strategy, STRING, "auto",
       "distribution: auto, single_device, ddp (data parallel over MPI), zero1 (ddp with sharded "
       "optimizer state)"),
@@ -28,10 +29,13 @@ const volt_option volt_trainer_config_table[] = {
     T(precision, CHOICE, "32-true",
       "numeric precision: 32-true; bf16-mixed (matmul, linear and conv in bf16 under autocast, "
       "fp32 weights; 32 and bf16 are aliases); bf16-true (weights, activations and optimizer "
-      "state in bf16)",
-      VOLT_CHOICES("32-true", "32", "bf16-mixed", "bf16", "bf16-true")),
+      "state in bf16); on a GPU also 16-mixed (f16 products, dynamic loss scaling; 16 is an "
+      "alias) and 16-true",
+      VOLT_CHOICES("32-true", "32", "bf16-mixed", "bf16", "bf16-true", "16-mixed", "16",
+                   "16-true")),
     T(sync_batchnorm, BOOL, "false", "ddp: batch norm statistics over every process"),
-    T(use_distributed_sampler, BOOL, "true", "ddp: each process iterates its own shard of the data"),
+    T(use_distributed_sampler, BOOL, "true",
+      "ddp: each process iterates its own shard of the data"),
     T(bucket_cap_mb, DOUBLE, "25", "ddp: gradient bucket size in megabytes", VOLT_GE(0)),
     T(max_epochs, INT, "null",
       "stop after this many epochs (null: 1000 unless max_steps or max_time; -1: no limit)",

@@ -10,16 +10,26 @@
 #include "volt/ops.h"
 
 /* The precision values the trainer takes, NULL-terminated: "32-true" (the
- * default), "32", "bf16-mixed", "bf16", "bf16-true". */
+ * default), "32", "bf16-mixed", "bf16", "bf16-true", and on a GPU
+ * "16-mixed", "16", "16-true". */
 extern const char *const volt_precision_values[];
 
 /* Whether precision is "bf16-true": the trainer casts the module to bf16 at
  * setup (volt_module_to_dtype) and every op runs on bf16 tensors (no
  * autocast). */
 bool volt_precision_bf16_true(const char *precision);
+/* The dtype a "-true" precision casts the module and the batch's floating
+ * fields to: VOLT_BF16 for "bf16-true", VOLT_F16 for "16-true", else
+ * VOLT_F32 (no cast). */
+volt_dtype volt_precision_true_dtype(const char *precision);
+/* Whether precision is one of the float16 values ("16-mixed", "16",
+ * "16-true"), which need a CUDA accelerator; "16-mixed" and "16" scale the
+ * loss (grad_scaler.c). */
+bool volt_precision_f16(const char *precision);
 
-/* VOLT_AUTOCAST_BF16 for "bf16-mixed" and "bf16", else VOLT_AUTOCAST_OFF
- * (NULL and "bf16-true" included). */
+/* VOLT_AUTOCAST_BF16 for "bf16-mixed" and "bf16", VOLT_AUTOCAST_F16 for
+ * "16-mixed" and "16", else VOLT_AUTOCAST_OFF (NULL and the "-true" values
+ * included). */
 volt_autocast_mode volt_precision_autocast(const char *precision);
 
 /* Checks the names of a run's accelerator, strategy and precision (NULL:
@@ -28,5 +38,10 @@ volt_autocast_mode volt_precision_autocast(const char *precision);
  * unknown one; the message starts with `who` ("trainer", "fabric"). */
 volt_status volt_check_run_names(const char *who, const char *accelerator, const char *strategy,
                                  const char *precision);
+
+/* The device a process of local rank `local_rank` runs on for
+ * `accelerator` (checked already): cuda:(local_rank mod the GPU count) for
+ * "cuda"/"gpu", else the CPU ("auto" included, for now). */
+volt_device volt_run_device(const char *accelerator, int local_rank);
 
 #endif

@@ -57,9 +57,15 @@ static volt_status check_loss(volt_trainer *t, volt_step *s, volt_tensor *loss) 
 }
 
 /* The optimizer part of a batch that ends an accumulation window. */
+/* Under 16-mixed the gradients are unscaled first (so hooks and clipping
+ * see true values), and a step whose gradients hold an inf or NaN is
+ * skipped (the module's optimizer_step hook too) but counted, as Lightning
+ * counts it. */
 static volt_status optimizer_step(volt_trainer *t, volt_step *s) {
     const volt_module_ops *ops = t->module->ops;
-    volt_status st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_OPTIMIZER_STEP);
+    volt_status st = volt_grad_scaler_unscale(&t->scaler, s->optimizer);
+    if (st) return volt_hook_fail(t, s, VOLT_HK_OPTIMIZER_STEP, st);
+    st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_OPTIMIZER_STEP);
     if (st) return st;
     if (ops->configure_gradient_clipping) {
         st = volt_hook_run(t, s, VOLT_HK_CONFIGURE_GRADIENT_CLIPPING);
@@ -70,13 +76,16 @@ static volt_status optimizer_step(volt_trainer *t, volt_step *s) {
     }
     if (st) return st;
     int pt = volt_profile_begin(t, "optimizer_step");
-    if (ops->optimizer_step) {
+    if (t->scaler.found_inf) {
+        st = VOLT_OK;
+    } else if (ops->optimizer_step) {
         st = volt_hook_run(t, s, VOLT_HK_OPTIMIZER_STEP);
     } else {
         st = volt_optimizer_step(s->optimizer);
         if (st) st = volt_hook_fail(t, s, VOLT_HK_OPTIMIZER_STEP, st);
     }
     volt_profile_end(t, pt);
+    volt_grad_scaler_update(&t->scaler);
     if (!st && (st = volt_strategy_after_optimizer_step(t)))
         st = volt_hook_fail(t, s, VOLT_HK_OPTIMIZER_STEP, st);
     if (st) return st;
@@ -113,7 +122,8 @@ static volt_status automatic(volt_trainer *t, volt_step *s, volt_tensor *loss, b
     if ((st = volt_hook_run(t, s, VOLT_HK_ON_BEFORE_BACKWARD))) return st;
     volt_strategy_before_backward(t, closes); /* ddp: no_sync inside the window */
     int pt = volt_profile_begin(t, "backward");
-    st = volt_backward(scaled);
+    volt_tensor *scaled_up = volt_grad_scaler_scale(&t->scaler, scaled);
+    st = scaled_up ? volt_backward(scaled_up) : volt_error_status();
     volt_profile_end(t, pt);
     if (!st && closes) st = volt_strategy_sync_gradients(t);
     if (st) return volt_hook_fail(t, s, VOLT_HK_BACKWARD, st);

@@ -143,6 +143,14 @@ typedef struct {
     int last_len;
 } volt_progress;
 
+/* Dynamic loss scaling for precision "16-mixed" (grad_scaler.c). */
+typedef struct {
+    bool enabled;           /* precision "16-mixed" / "16" */
+    bool found_inf;         /* the last unscale saw an inf or NaN gradient */
+    double scale;           /* 65536 at the start */
+    int64_t growth_tracker; /* good steps in a row since the last change */
+} volt_grad_scaler;
+
 struct volt_trainer {
     volt_trainer_config cfg;
     char *root_dir;
@@ -184,12 +192,14 @@ struct volt_trainer {
     bool preempted;             /* the last fit stopped for a preemption signal */
 
     /* distribution (strategy.c, over the fabric) */
-    struct volt_fabric *fabric;     /* made and launched by the first entry point */
-    volt_process_group *pg;         /* the fabric's; NULL: one process, single device */
-    bool zero1;                     /* strategy "zero1" */
-    struct volt_zero1 *zero1_state; /* the fabric's, during a fit under zero1 */
+    struct volt_fabric *fabric;             /* made and launched by the first entry point */
+    volt_process_group *pg;                 /* the fabric's; NULL: one process, single device */
+    bool zero1;                             /* strategy "zero1" */
+    struct volt_zero1 *zero1_state;         /* the fabric's, during a fit under zero1 */
     int rank, world, local_rank, node_rank; /* the fabric's */
-    bool ckpt_dir_shared;           /* ckpt_dir holds rank 0's default for this run */
+    volt_device device;                     /* where the module and batches live (accelerator) */
+    volt_grad_scaler scaler;                /* precision "16-mixed" */
+    bool ckpt_dir_shared;                   /* ckpt_dir holds rank 0's default for this run */
 
     volt_metrics callback_metrics, logged_metrics, pbar_metrics;
     volt_log_results train_results, eval_results;
@@ -347,6 +357,24 @@ volt_status volt_ckpt_restore_training(volt_trainer *t, volt_data_loader *train_
 /* Closes t->ckpt (the run no longer needs it). */
 void volt_ckpt_release(volt_trainer *t);
 
+/* grad_scaler.c: dynamic loss scaling for precision "16-mixed" (the state
+ * is volt_grad_scaler, above). */
+/* Disabled: the other functions do nothing (scale returns the loss). */
+void volt_grad_scaler_init(volt_grad_scaler *s, bool enabled);
+/* loss * scale (a new tensor in the current scope), or loss when disabled. */
+volt_tensor *volt_grad_scaler_scale(const volt_grad_scaler *s, volt_tensor *loss);
+/* Divides the gradients of opt's parameters by the scale in place and sets
+ * found_inf (reads one number from the device). */
+volt_status volt_grad_scaler_unscale(volt_grad_scaler *s, volt_optimizer *opt);
+/* After the step (skipped when found_inf): halve the scale on an inf,
+ * double it after 2000 good steps. */
+void volt_grad_scaler_update(volt_grad_scaler *s);
+/* {"scale": S, "growth_tracker": N}; NULL when out of memory. */
+struct cJSON *volt_grad_scaler_to_json(const volt_grad_scaler *s);
+/* Restores from that text; NULL (a checkpoint written without 16-mixed)
+ * keeps the state; VOLT_ERR_FORMAT naming the checkpoint when malformed. */
+volt_status volt_grad_scaler_from_json(volt_grad_scaler *s, const char *text, const char *path);
+
 /* loop_state.c: the loop counters, results and metrics as JSON text, and back. */
 char *volt_loop_state_to_json(const volt_trainer *t);
 volt_status volt_loop_state_from_json(volt_trainer *t, const char *json, const char *path);
@@ -380,8 +408,7 @@ volt_status volt_checkpoint_put_json(volt_checkpoint *ck, const char *key, struc
  * reference: the module's own tensors). */
 volt_status volt_checkpoint_put_module(volt_checkpoint *ck, volt_module *m);
 /* The module's hyperparameters as metadata "hparams" (a JSON object). */
-volt_status volt_checkpoint_put_hparams(volt_checkpoint *ck, const volt_module *m,
-                                        const char *op);
+volt_status volt_checkpoint_put_hparams(volt_checkpoint *ck, const volt_module *m, const char *op);
 /* n optimizers' state: tensors optimizer.<i>.<param>.<slot> (<param> the
  * parameter's dotted name in m, else its index in the optimizer), metadata
  * "optimizers" (their JSON) and "lr_schedulers" (scheds[i]'s state, null

@@ -246,11 +246,17 @@ static volt_status run_stage(volt_trainer *t, volt_stage stage, volt_metrics *me
     if (!st) st = volt_datamodule_setup(t->data, stage);
     if (st) return volt_hook_fail(t, &s, VOLT_HK_SETUP, st);
     if ((st = volt_hook_run(t, &s, VOLT_HK_SETUP))) return st;
-    /* bf16-true: the module's parameters and buffers become bf16 after its
-     * setup and before configure_optimizers and any restore (Lightning's
-     * precision plugin convert_module); they stay bf16 after the run. */
-    if (volt_precision_bf16_true(t->cfg.precision) &&
-        (st = volt_module_to_dtype(t->module, VOLT_BF16)))
+    /* bf16-true / 16-true: the module's parameters and buffers become bf16
+     * / f16 after its setup and before configure_optimizers and any restore
+     * (Lightning's precision plugin convert_module); they stay so after the
+     * run. */
+    volt_dtype cast = volt_precision_true_dtype(t->cfg.precision);
+    if (cast != VOLT_F32 && (st = volt_module_to_dtype(t->module, cast)))
+        return volt_hook_fail(t, &s, VOLT_HK_SETUP, st);
+    /* accelerator: the module moves to its device after setup (and the
+     * bf16-true cast), before configure_optimizers and any restore. */
+    t->device = volt_run_device(t->cfg.accelerator, t->local_rank);
+    if (t->device.type != VOLT_CPU && (st = volt_module_to_device(t->module, t->device)))
         return volt_hook_fail(t, &s, VOLT_HK_SETUP, st);
     if ((st = volt_ckpt_restore_modules(t))) return st;
     if (stage == VOLT_STAGE_FIT) {
@@ -311,6 +317,8 @@ static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_d
         t->time_offset = 0;
         t->accumulate = t->cfg.accumulate_grad_batches;
         t->preempted = false;
+        volt_grad_scaler_init(&t->scaler,
+                              volt_precision_autocast(t->cfg.precision) == VOLT_AUTOCAST_F16);
     }
     volt_metrics_clear(&t->callback_metrics);
     volt_metrics_clear(&t->logged_metrics);

@@ -83,6 +83,9 @@ static volt_status next_logits(volt_module *gpt, const int64_t *seq, int64_t n, 
     volt_scope_begin();
     VOLT_NO_GRAD {
         volt_tensor *idx = volt_from_array(seq + start, VOLT_I64, VOLT_SHAPE(1, n - start));
+        /* to the model's device (the logits come back through copy_to_array) */
+        volt_device device = volt_module_parameters(gpt).tensors[0]->device;
+        if (idx && device.type != VOLT_CPU) idx = volt_to_device(idx, device);
         volt_tensor *l = idx ? volt_gpt_last_logits(gpt, idx) : NULL;
         st = l ? volt_tensor_copy_to_array(l, VOLT_F64, logits) : volt_error_status();
     }
