@@ -9,7 +9,11 @@
  *         x @ W^T + b (W [out, in] as a transposed view), input gradient
  *         dY @ W, weight gradient dY^T @ x (a transposed view).
  *
- *   bench_gpu_attention_bench [what=attn|gemm|all] [reps=20]
+ *   bench_gpu_attention_bench [what=attn|gemm|all] [reps=20] [autocast=0]
+ *
+ * autocast=1: the gemm cases on f32 tensors under bf16 autocast, as a
+ * bf16-mixed training step runs them (operands cast to bf16 at each call,
+ * f32 results).
  *
  * Each case is warmed up, then timed in 5 groups of `reps` calls with the
  * device synchronised around each group (host clock); the median group's
@@ -146,25 +150,31 @@ static void gemm_run(void *p) {
     volt_scope_end();
 }
 
-static void bench_gemm(const char *name, int64_t m, int64_t in, int64_t out, bool bias, int reps) {
+/* autocast: f32 operands under bf16 autocast (the products of a
+ * bf16-mixed step: cast to bf16, f32 results) instead of bf16 ones. */
+static void bench_gemm(const char *name, int64_t m, int64_t in, int64_t out, bool bias, int reps,
+                       bool autocast) {
     gemm_ctx c;
-    c.x = gpu_randn(VOLT_SHAPE(m, in), VOLT_BF16);
-    c.w = gpu_randn(VOLT_SHAPE(out, in), VOLT_BF16);
-    c.bias = bias ? gpu_randn(VOLT_SHAPE(out), VOLT_BF16) : NULL;
-    c.dy = gpu_randn(VOLT_SHAPE(m, out), VOLT_BF16);
+    volt_dtype dt = autocast ? VOLT_F32 : VOLT_BF16;
+    c.x = gpu_randn(VOLT_SHAPE(m, in), dt);
+    c.w = gpu_randn(VOLT_SHAPE(out, in), dt);
+    c.bias = bias ? gpu_randn(VOLT_SHAPE(out), dt) : NULL;
+    c.dy = gpu_randn(VOLT_SHAPE(m, out), dt);
+    volt_autocast_mode prev = volt_autocast_set(autocast ? VOLT_AUTOCAST_BF16 : VOLT_AUTOCAST_OFF);
     static const char *kinds[3] = {"fwd x@W^T+b", "dX dY@W", "dW dY^T@x"};
     double flop = 2.0 * (double)m * (double)in * (double)out;
     VOLT_NO_GRAD {
         for (int k = 0; k < 3; k++) {
             c.kind = k;
             double ms = time_ms(gemm_run, &c, reps);
-            printf("{\"impl\": \"volt\", \"case\": \"gemm\", \"layer\": \"%s\", \"op\": \"%s\", "
+            printf("{\"impl\": \"volt\", \"case\": \"%s\", \"layer\": \"%s\", \"op\": \"%s\", "
                    "\"m\": %lld, \"in\": %lld, \"out\": %lld, \"ms\": %.4f, \"tflops\": %.1f}\n",
-                   name, kinds[k], (long long)m, (long long)in, (long long)out, ms,
+                   autocast ? "gemm-autocast" : "gemm", name, kinds[k], (long long)m, (long long)in, (long long)out, ms,
                    flop / ms * 1e-9);
             fflush(stdout);
         }
     }
+    volt_autocast_set(prev);
     volt_tensor_free(c.x);
     volt_tensor_free(c.w);
     volt_tensor_free(c.bias);
@@ -175,6 +185,7 @@ int main(int argc, char **argv) {
     const char *what = arg_str(argc, argv, "what", "all");
     int reps = atoi(arg_str(argc, argv, "reps", "20"));
     if (reps < 1) reps = 1;
+    bool autocast = atoi(arg_str(argc, argv, "autocast", "0")) != 0;
     if (!volt_cuda_is_available()) {
         fprintf(stderr, "attention_bench: no CUDA device\n");
         return 77;
@@ -188,11 +199,11 @@ int main(int argc, char **argv) {
     }
     if (all || strcmp(what, "gemm") == 0) {
         int64_t m = 8 * 1024;
-        bench_gemm("attn.qkv", m, 768, 2304, true, reps);
-        bench_gemm("attn.proj", m, 768, 768, true, reps);
-        bench_gemm("mlp.fc", m, 768, 3072, true, reps);
-        bench_gemm("mlp.proj", m, 3072, 768, true, reps);
-        bench_gemm("lm_head", m, 768, 50257, false, reps > 4 ? reps / 4 : 1);
+        bench_gemm("attn.qkv", m, 768, 2304, true, reps, autocast);
+        bench_gemm("attn.proj", m, 768, 768, true, reps, autocast);
+        bench_gemm("mlp.fc", m, 768, 3072, true, reps, autocast);
+        bench_gemm("mlp.proj", m, 3072, 768, true, reps, autocast);
+        bench_gemm("lm_head", m, 768, 50257, false, reps > 4 ? reps / 4 : 1, autocast);
     }
     return 0;
 }
