@@ -39,6 +39,7 @@
 
 #include <volt/volt.h>
 
+#include "../common/args.h"
 #include "../common/fmnist_net.h"
 #include "../common/mapped_blas.h"
 
@@ -51,18 +52,6 @@ typedef struct {
 } settings;
 
 /* ------------------------------------------------------------- arguments */
-
-static const char *arg_str(int argc, char **argv, const char *key, const char *def) {
-    size_t k = strlen(key);
-    for (int i = argc - 1; i >= 1; i--)
-        if (strncmp(argv[i], key, k) == 0 && argv[i][k] == '=') return argv[i] + k + 1;
-    return def;
-}
-
-static int64_t arg_int(int argc, char **argv, const char *key, int64_t def) {
-    const char *v = arg_str(argc, argv, key, NULL);
-    return v ? strtoll(v, NULL, 10) : def;
-}
 
 /* ------------------------------------------------- epoch timing callback */
 

@@ -26,6 +26,8 @@
 
 #include <volt/volt.h>
 
+#include "../common/args.h"
+
 #define GROUPS 5
 #define CUDA0 ((volt_device){VOLT_CUDA, 0})
 
@@ -33,13 +35,6 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static const char *arg_str(int argc, char **argv, const char *key, const char *def) {
-    size_t k = strlen(key);
-    for (int i = argc - 1; i >= 1; i--)
-        if (strncmp(argv[i], key, k) == 0 && argv[i][k] == '=') return argv[i] + k + 1;
-    return def;
 }
 
 static void die(const char *what) {

@@ -36,6 +36,7 @@
 
 #include <volt/volt.h>
 
+#include "../common/args.h"
 #include "../common/fmnist_net.h"
 
 typedef struct {
@@ -43,18 +44,6 @@ typedef struct {
     int64_t steps, warmup, batch, layers, vocab;
     bool profile;
 } settings;
-
-static const char *arg_str(int argc, char **argv, const char *key, const char *def) {
-    size_t k = strlen(key);
-    for (int i = argc - 1; i >= 1; i--)
-        if (strncmp(argv[i], key, k) == 0 && argv[i][k] == '=') return argv[i] + k + 1;
-    return def;
-}
-
-static int64_t arg_int(int argc, char **argv, const char *key, int64_t def) {
-    const char *v = arg_str(argc, argv, key, NULL);
-    return v ? strtoll(v, NULL, 10) : def;
-}
 
 /* ------------------------------------------------------- step timing */
 

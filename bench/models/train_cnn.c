@@ -24,6 +24,8 @@
 
 #include <volt/volt.h>
 
+#include "../common/args.h"
+
 typedef struct {
     const char *model, *sched, *data;
     int64_t epochs, bs, channels, hidden, width, blocks, crop, val_size, seed;
@@ -32,17 +34,8 @@ typedef struct {
 } settings;
 
 static double arg_num(int argc, char **argv, const char *key, double def) {
-    size_t k = strlen(key);
-    for (int i = argc - 1; i >= 1; i--) /* the last one wins */
-        if (strncmp(argv[i], key, k) == 0 && argv[i][k] == '=') return atof(argv[i] + k + 1);
-    return def;
-}
-
-static const char *arg_str(int argc, char **argv, const char *key, const char *def) {
-    size_t k = strlen(key);
-    for (int i = argc - 1; i >= 1; i--)
-        if (strncmp(argv[i], key, k) == 0 && argv[i][k] == '=') return argv[i] + k + 1;
-    return def;
+    const char *v = arg_str(argc, argv, key, NULL);
+    return v ? atof(v) : def;
 }
 
 static settings parse(int argc, char **argv) {

@@ -19,7 +19,7 @@
 #include "ops/cuda/attention_tc.cuh"
 #include "ops/cuda/cuda_kernels.h"
 #include "ops/cuda/gemm_kernels.h"
-#include "ops/cuda/gemm_types.cuh"
+#include "ops/cuda/elementwise.cuh"
 
 #define THREADS 256
 #define FWD_BQ 64
@@ -37,7 +37,7 @@ __device__ __forceinline__ void load_tile(float *tile, const T *src, int64_t row
     for (int e = threadIdx.x; e < rows * HD; e += THREADS) {
         int r = e / HD, d = e % HD;
         float x = 0.f;
-        if (row0 + r < n && d < hd) x = gemm_type<T>::load(src[(row0 + r) * hd + d]) * mul;
+        if (row0 + r < n && d < hd) x = volt_cuda_type<T>::load(src[(row0 + r) * hd + d]) * mul;
         tile[r * (HD + 1) + d] = x;
     }
 }
@@ -126,7 +126,7 @@ __global__ void __launch_bounds__(THREADS)
         float inv = l[i] > 0.f ? 1.f / l[i] : 0.f;
         for (int c = 0; c < NC; c++) {
             int d = tc + 16 * c;
-            if (d < hd) o[(bh * nt + query) * hd + d] = gemm_type<T>::store(acc[i][c] * inv);
+            if (d < hd) o[(bh * nt + query) * hd + d] = volt_cuda_type<T>::store(acc[i][c] * inv);
         }
         if (tc == 0) lse[bh * nt + query] = l[i] > 0.f ? (m[i] + log2f(l[i])) * LN2 : -INFINITY;
     }
@@ -142,7 +142,7 @@ __global__ void flash_delta_kernel(const T *o, const T *dout, float *delta, int6
     if (r >= rows) return;
     float s = 0.f;
     for (int d = lane; d < hd; d += 32)
-        s += gemm_type<T>::load(o[r * hd + d]) * gemm_type<T>::load(dout[r * hd + d]);
+        s += volt_cuda_type<T>::load(o[r * hd + d]) * volt_cuda_type<T>::load(dout[r * hd + d]);
     for (int off = 16; off > 0; off /= 2) s += __shfl_xor_sync(0xffffffffu, s, off);
     if (lane == 0) delta[r] = s;
 }
@@ -150,7 +150,7 @@ __global__ void flash_delta_kernel(const T *o, const T *dout, float *delta, int6
 template <typename T> __global__ void store_kernel(T *out, const float *in, int64_t n) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        out[i] = gemm_type<T>::store(in[i]);
+        out[i] = volt_cuda_type<T>::store(in[i]);
 }
 
 /* Block: keys [kv0, kv0 + 64) of one (batch, head). Thread t holds, of each
@@ -256,8 +256,8 @@ __global__ void __launch_bounds__(THREADS)
         for (int c = 0; c < NC; c++) {
             int d = tc + 16 * c;
             if (d >= hd) continue;
-            dk[(bh * ns + key) * hd + d] = gemm_type<T>::store(scale * dk_acc[i][c]);
-            dv[(bh * ns + key) * hd + d] = gemm_type<T>::store(dv_acc[i][c]);
+            dk[(bh * ns + key) * hd + d] = volt_cuda_type<T>::store(scale * dk_acc[i][c]);
+            dv[(bh * ns + key) * hd + d] = volt_cuda_type<T>::store(dv_acc[i][c]);
         }
     }
 }

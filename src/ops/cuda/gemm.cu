@@ -10,19 +10,19 @@
 
 #include "ops/cuda/cuda_kernels.h"
 #include "ops/cuda/gemm_kernels.h"
-#include "ops/cuda/gemm_types.cuh"
+#include "ops/cuda/elementwise.cuh"
 
 /* ------------------------------------------------------------ bias fill */
 
 template <typename T>
 __global__ void bias_fill_kernel(T *out, const T *bias, int64_t n, int64_t m, int64_t s0,
                                  int64_t s1, double beta) {
-    typedef typename gemm_type<T>::acc A;
+    typedef typename volt_cuda_type<T>::acc A;
     int64_t total = n * m;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i / m, c = i % m;
-        out[i] = gemm_type<T>::store((A)beta * gemm_type<T>::load(bias[r * s0 + c * s1]));
+        out[i] = volt_cuda_type<T>::store((A)beta * volt_cuda_type<T>::load(bias[r * s0 + c * s1]));
     }
 }
 
@@ -76,27 +76,27 @@ template <typename A> __device__ __forceinline__ A warp_sum(A v) {
 template <typename T>
 __global__ void softmax_kernel(T *p, int64_t rows, int64_t nt, int64_t ns, int causal,
                                double scale) {
-    typedef typename gemm_type<T>::acc A;
+    typedef typename volt_cuda_type<T>::acc A;
     int64_t r = (int64_t)blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     if (r >= rows) return; /* the whole warp leaves together */
     T *row = p + r * ns;
     int64_t n = visible_keys(r, nt, ns, causal);
     A sc = (A)scale, mx = -INFINITY;
-    for (int64_t j = lane; j < n; j += 32) mx = fmax(mx, sc * gemm_type<T>::load(row[j]));
+    for (int64_t j = lane; j < n; j += 32) mx = fmax(mx, sc * volt_cuda_type<T>::load(row[j]));
     mx = warp_max(mx);
     A sum = 0;
-    for (int64_t j = lane; j < n; j += 32) sum += exp(sc * gemm_type<T>::load(row[j]) - mx);
+    for (int64_t j = lane; j < n; j += 32) sum += exp(sc * volt_cuda_type<T>::load(row[j]) - mx);
     A inv = (A)1 / warp_sum(sum);
     for (int64_t j = lane; j < ns; j += 32)
         row[j] =
-            gemm_type<T>::store(j < n ? exp(sc * gemm_type<T>::load(row[j]) - mx) * inv : (A)0);
+            volt_cuda_type<T>::store(j < n ? exp(sc * volt_cuda_type<T>::load(row[j]) - mx) * inv : (A)0);
 }
 
 template <typename T>
 __global__ void softmax_backward_kernel(T *d, const T *p, int64_t rows, int64_t nt, int64_t ns,
                                         int causal, double scale) {
-    typedef typename gemm_type<T>::acc A;
+    typedef typename volt_cuda_type<T>::acc A;
     int64_t r = (int64_t)blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     if (r >= rows) return;
@@ -105,11 +105,11 @@ __global__ void softmax_backward_kernel(T *d, const T *p, int64_t rows, int64_t 
     int64_t n = visible_keys(r, nt, ns, causal);
     A dot = 0;
     for (int64_t j = lane; j < n; j += 32)
-        dot += gemm_type<T>::load(dr[j]) * gemm_type<T>::load(pr[j]);
+        dot += volt_cuda_type<T>::load(dr[j]) * volt_cuda_type<T>::load(pr[j]);
     dot = warp_sum(dot);
     for (int64_t j = lane; j < ns; j += 32)
-        dr[j] = gemm_type<T>::store(j < n ? (A)scale * gemm_type<T>::load(pr[j]) *
-                                                (gemm_type<T>::load(dr[j]) - dot)
+        dr[j] = volt_cuda_type<T>::store(j < n ? (A)scale * volt_cuda_type<T>::load(pr[j]) *
+                                                (volt_cuda_type<T>::load(dr[j]) - dot)
                                           : (A)0);
 }
 
