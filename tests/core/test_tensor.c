@@ -1,6 +1,6 @@
 /* test_tensor.c: tensors over storage — geometry, views, element access,
- * copies out, wrapped storage, version counters, devices, the sticky error
- * and thread control. */
+ * copies out, wrapped storage, version counters, devices, the sticky error,
+ * thread control, and volt_tensor_set_data. */
 #include <math.h>
 #include <string.h>
 
@@ -179,6 +179,28 @@ static void test_threads_and_time(void **state) {
     assert_string_equal(volt_version(), VOLT_VERSION_STRING);
 }
 
+/* torch's t.data = src: the same tensor object over src's storage and
+ * geometry, its gradient dropped, requires_grad kept; a non-leaf refused. */
+static void test_set_data(void **state) {
+    (void)state;
+    volt_tensor *p = volt_requires_grad(volt_zeros(VOLT_SHAPE(2, 3), VOLT_F32), true);
+    assert_int_equal(volt_backward(volt_sum_all(volt_mul_scalar(p, 2.0))), VOLT_OK);
+    assert_non_null(p->grad);
+    volt_tensor *src = volt_transpose(volt_ones(VOLT_SHAPE(3, 4), VOLT_F64), 0, 1);
+    assert_int_equal(volt_tensor_set_data(p, src), VOLT_OK);
+    assert_ptr_equal(p->storage, src->storage);
+    assert_int_equal(p->dtype, VOLT_F64);
+    assert_int_equal(p->ndim, 2);
+    assert_int_equal(p->shape[0], 4);
+    assert_int_equal(p->strides[0], 1);
+    assert_null(p->grad);
+    assert_true(p->requires_grad);
+    assert_true(volt_tensor_get_flat(p, 5) == 1.0);
+    volt_tensor *y = volt_mul_scalar(p, 3.0);
+    assert_int_equal(volt_tensor_set_data(y, src), VOLT_ERR_STATE);
+    VT_ASSERT_ERROR(VOLT_ERR_STATE, "tensor_set_data: the tensor is not a leaf");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_geometry),
@@ -190,6 +212,7 @@ int main(void) {
         VT_TEST(test_devices),
         VT_TEST(test_sticky_error),
         VT_TEST(test_threads_and_time),
+        VT_TEST(test_set_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
