@@ -46,7 +46,10 @@ else()
 endif()
 target_include_directories(volt_testing ${_volt_scope}
     "${PROJECT_SOURCE_DIR}/tests/common" "${PROJECT_SOURCE_DIR}/src")
-target_link_libraries(volt_testing ${_volt_scope} volt_static ${VOLT_CMOCKA}
+# The shared libvolt (it exports the internal functions the suites call too):
+# linked statically, each of ~140 test programs would carry its own copy of
+# the CUDA kernels' machine code (~25 MB a program, 4 GB a build).
+target_link_libraries(volt_testing ${_volt_scope} volt ${VOLT_CMOCKA}
                       ${VOLT_PRIVATE_DEPS})
 if(VOLT_CUDA) # tests of volt's CUDA internals (tests/cuda) compile only then
     target_compile_definitions(volt_testing ${_volt_scope} VOLT_HAVE_CUDA)
