@@ -40,8 +40,8 @@ void vt_assert_same_params(volt_module *a, volt_module *b, double rtol, const ch
             double x = volt_tensor_get_flat(pa.tensors[i], k);
             double y = volt_tensor_get_flat(pb.tensors[i], k);
             if (!(fabs(x - y) <= rtol * fmax(1.0, fabs(y)))) {
-                fprintf(stderr, "%s:%d: %s: %s[%lld]: %.9g vs %.9g\n", file, line, who,
-                        pa.names[i], (long long)k, x, y);
+                fprintf(stderr, "%s:%d: %s: %s[%lld]: %.9g vs %.9g\n", file, line, who, pa.names[i],
+                        (long long)k, x, y);
                 _fail(file, line);
             }
         }
@@ -142,4 +142,14 @@ int vt_teardown(void **state) {
     volt_error_clear();
     volt_set_grad_enabled(true);
     return failed ? -1 : 0;
+}
+
+bool vt_file_mapped(const char *name) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) found = strstr(line, name) != NULL;
+    fclose(f);
+    return found;
 }

@@ -61,6 +61,10 @@ void vt_gradcheck(volt_gradcheck_fn fn, void *ctx, int n, volt_tensor **inputs, 
  * teardown ends the scope, fails on a recorded error or on tensor memory
  * still allocated (a leak), and resets grad mode. Use with
  * cmocka_unit_test_setup_teardown(test, vt_setup, vt_teardown). */
+/* Whether a file whose name contains `name` is mapped into this process
+ * (/proc/self/maps): which shared libraries have been loaded. */
+bool vt_file_mapped(const char *name);
+
 int vt_setup(void **state);
 int vt_teardown(void **state);
 #define VT_TEST(fn) cmocka_unit_test_setup_teardown(fn, vt_setup, vt_teardown)

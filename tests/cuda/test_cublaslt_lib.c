@@ -11,31 +11,20 @@
 #ifdef VOLT_HAVE_CUDA
 #include "ops/cuda/cublaslt_lib.h"
 
-/* Whether a file whose name contains `name` is mapped into this process. */
-static bool mapped(const char *name) {
-    FILE *f = fopen("/proc/self/maps", "r");
-    assert_non_null(f);
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f)) found = strstr(line, name) != NULL;
-    fclose(f);
-    return found;
-}
-
 static void test_not_loaded_until_used(void **state) {
     (void)state;
     volt_tensor *a = volt_ones(VOLT_SHAPE(4, 4), VOLT_F32);
     volt_tensor *p = volt_matmul(a, a); /* a CPU product, CUDA devices counted */
     assert_non_null(p);
     (void)volt_cuda_is_available();
-    assert_false(mapped("libcublasLt"));
+    assert_false(vt_file_mapped("libcublasLt"));
 }
 
 static void test_loads_every_function(void **state) {
     (void)state;
     const volt_cublaslt_api *lt = volt_cublaslt();
     assert_non_null(lt);
-    assert_true(mapped("libcublasLt"));
+    assert_true(vt_file_mapped("libcublasLt"));
     assert_true(lt->Create && lt->Destroy && lt->Matmul && lt->MatmulAlgoGetHeuristic &&
                 lt->MatmulDescCreate && lt->MatmulDescDestroy && lt->MatmulDescSetAttribute &&
                 lt->MatmulPreferenceCreate && lt->MatmulPreferenceDestroy &&

@@ -11,17 +11,6 @@
 #ifdef VOLT_HAVE_CUDA
 #include "ops/cuda/cudnn_lib.h"
 
-/* Whether a file whose name contains `name` is mapped into this process. */
-static bool mapped(const char *name) {
-    FILE *f = fopen("/proc/self/maps", "r");
-    assert_non_null(f);
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f)) found = strstr(line, name) != NULL;
-    fclose(f);
-    return found;
-}
-
 static void test_not_loaded_until_used(void **state) {
     (void)state;
     volt_tensor *x = volt_randn(VOLT_SHAPE(1, 2, 5, 5), VOLT_F32, NULL);
@@ -30,14 +19,14 @@ static void test_not_loaded_until_used(void **state) {
                                      (int64_t[]){2, 2}, NULL, NULL, NULL, false, NULL);
     assert_non_null(y); /* CPU ops, CUDA devices counted */
     (void)volt_cuda_is_available();
-    assert_false(mapped("libcudnn"));
+    assert_false(vt_file_mapped("libcudnn"));
 }
 
 static void test_loads_every_function(void **state) {
     (void)state;
     const volt_cudnn_api *dnn = volt_cudnn();
     assert_non_null(dnn);
-    assert_true(mapped("libcudnn"));
+    assert_true(vt_file_mapped("libcudnn"));
     const void *const fns[] = {
 #define FN(f) (const void *)dnn->f,
         VOLT_CUDNN_FUNCTIONS(FN)
