@@ -6,7 +6,8 @@
  *        SGD lr 0.05 momentum 0.9
  *   cnn: Conv2d 1->32 3x3 pad 1, ReLU, MaxPool 2; Conv2d 32->64 3x3 pad 1,
  *        ReLU, MaxPool 2; Linear 3136->128, ReLU; Linear 128->10 (each
- *        convolution and its ReLU as volt's fused conv2d_relu layer call);
+ *        convolution, its ReLU and its pooling as volt's fused
+ *        conv2d_relu_max_pool2x2 layer call);
  *        SGD lr 0.02 momentum 0.9
  *
  * training_step logs train_loss (prog_bar) and notes the wall-clock time of
@@ -42,12 +43,14 @@ static volt_tensor *mlp_forward(net *m, const volt_tensor *x) {
 }
 
 static volt_tensor *cnn_forward(net *m, const volt_tensor *x) {
-    /* relu(conv(x)) as one fused op (volt_conv2d_relu): same values, one
-     * activation tensor instead of two */
-    volt_tensor *h = volt_conv2d_relu_layer_forward(m->conv1, x);
-    h = volt_max_pool2d_layer_forward(m->pool, h);
-    h = volt_conv2d_relu_layer_forward(m->conv2, h);
-    h = volt_flatten(volt_max_pool2d_layer_forward(m->pool, h), 1, -1);
+    /* pool(relu(conv(x))) as one fused op (volt_conv2d_relu_max_pool2x2,
+     * m->pool's 2x2 window): the same values; the first block runs as one
+     * pass that never stores the convolution's output, the second as
+     * conv2d_relu (the ReLU on the convolution's output, in place) and
+     * max_pool2d */
+    volt_tensor *h = volt_conv2d_relu_max_pool2x2_layer_forward(m->conv1, x);
+    h = volt_conv2d_relu_max_pool2x2_layer_forward(m->conv2, h);
+    h = volt_flatten(h, 1, -1);
     h = volt_relu(volt_linear_forward(m->fc1, h));
     return volt_linear_forward(m->fc2, h);
 }

@@ -473,6 +473,11 @@ volt_tensor *volt_conv2d_layer_forward(volt_conv2d_layer *layer, const volt_tens
 /* relu(volt_conv2d_layer_forward(layer, x)) fused (volt_conv2d_relu): the
  * same values, half the activation memory. */
 volt_tensor *volt_conv2d_relu_layer_forward(volt_conv2d_layer *layer, const volt_tensor *x);
+/* max_pool2d(relu(volt_conv2d_layer_forward(layer, x)), 2) fused
+ * (volt_conv2d_relu_max_pool2x2): the same values, a quarter of the memory
+ * traffic in a network's first block. */
+volt_tensor *volt_conv2d_relu_max_pool2x2_layer_forward(volt_conv2d_layer *layer,
+                                                        const volt_tensor *x);
 volt_tensor *volt_conv_transpose2d_layer_forward(volt_conv_transpose2d_layer *layer,
                                                  const volt_tensor *x);
 

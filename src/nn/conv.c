@@ -189,8 +189,11 @@ volt_conv_transpose2d_layer *volt_conv_transpose2d_layer_new(volt_module *parent
     return conv_new(&conv_t_class, 2, true, parent, name, in_channels, out_channels, k, options);
 }
 
+/* What follows the convolution inside the same op. */
+typedef enum { THEN_NOTHING, THEN_RELU, THEN_RELU_POOL } conv_then;
+
 static volt_tensor *conv_forward(const char *type, volt_conv_layer *l, const volt_tensor *x,
-                                 bool relu) {
+                                 conv_then then) {
     volt_tensor *w = l ? volt_layer_param(&l->base, "weight") : NULL;
     int rank = l ? l->dims + 2 : 4;
     if (!volt_conv_layer_check(type, l ? &l->base : NULL, x, w, rank, rank - 1, -(rank - 1),
@@ -205,7 +208,10 @@ static volt_tensor *conv_forward(const char *type, volt_conv_layer *l, const vol
     else if (l->dims == 1)
         y = volt_conv1d_cached(x, w, b, l->stride[0], l->padding[0], l->dilation[0], l->groups,
                                l->weight_cache);
-    else if (relu)
+    else if (then == THEN_RELU_POOL)
+        y = volt_conv2d_relu_max_pool2x2_cached(x, w, b, l->stride, l->padding, l->dilation,
+                                                l->groups, l->weight_cache);
+    else if (then == THEN_RELU)
         y = volt_conv2d_relu_cached(x, w, b, l->stride, l->padding, l->dilation, l->groups,
                                     l->weight_cache);
     else
@@ -215,18 +221,23 @@ static volt_tensor *conv_forward(const char *type, volt_conv_layer *l, const vol
 }
 
 volt_tensor *volt_conv1d_layer_forward(volt_conv1d_layer *layer, const volt_tensor *x) {
-    return conv_forward("Conv1d", layer, x, false);
+    return conv_forward("Conv1d", layer, x, THEN_NOTHING);
 }
 
 volt_tensor *volt_conv2d_layer_forward(volt_conv2d_layer *layer, const volt_tensor *x) {
-    return conv_forward("Conv2d", layer, x, false);
+    return conv_forward("Conv2d", layer, x, THEN_NOTHING);
 }
 
 volt_tensor *volt_conv2d_relu_layer_forward(volt_conv2d_layer *layer, const volt_tensor *x) {
-    return conv_forward("Conv2d", layer, x, true);
+    return conv_forward("Conv2d", layer, x, THEN_RELU);
+}
+
+volt_tensor *volt_conv2d_relu_max_pool2x2_layer_forward(volt_conv2d_layer *layer,
+                                                        const volt_tensor *x) {
+    return conv_forward("Conv2d", layer, x, THEN_RELU_POOL);
 }
 
 volt_tensor *volt_conv_transpose2d_layer_forward(volt_conv_transpose2d_layer *layer,
                                                  const volt_tensor *x) {
-    return conv_forward("ConvTranspose2d", layer, x, false);
+    return conv_forward("ConvTranspose2d", layer, x, THEN_NOTHING);
 }

@@ -6,7 +6,8 @@
 
 #include "ops/cpu/dnnl_conv.h"
 
-/* volt_conv2d / volt_conv2d_relu / volt_conv1d reusing `cache` (may be
+/* volt_conv2d / volt_conv2d_relu / volt_conv2d_relu_max_pool2x2 / volt_conv1d
+ * reusing `cache` (may be
  * NULL) for the weights reordered into oneDNN's layout (f32). */
 volt_tensor *volt_conv2d_cached(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
                                 const int64_t stride[2], const int64_t padding[2],
@@ -16,6 +17,11 @@ volt_tensor *volt_conv2d_relu_cached(const volt_tensor *x, const volt_tensor *w,
                                      const volt_tensor *bias, const int64_t stride[2],
                                      const int64_t padding[2], const int64_t dilation[2],
                                      int64_t groups, volt_dnnl_weight_cache *cache);
+volt_tensor *volt_conv2d_relu_max_pool2x2_cached(const volt_tensor *x, const volt_tensor *w,
+                                                 const volt_tensor *bias, const int64_t stride[2],
+                                                 const int64_t padding[2],
+                                                 const int64_t dilation[2], int64_t groups,
+                                                 volt_dnnl_weight_cache *cache);
 volt_tensor *volt_conv1d_cached(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
                                 int64_t stride, int64_t padding, int64_t dilation, int64_t groups,
                                 volt_dnnl_weight_cache *cache);

@@ -33,6 +33,8 @@ bool volt_cpu_conv_c1_set_simd(bool enabled) {
     return was;
 }
 
+bool volt_cpu_conv_c1_simd_wanted(void) { return simd_wanted; }
+
 bool volt_cpu_conv_c1_3x3_applies(const volt_conv_geom *g) {
     return g->groups == 1 && g->c == 1 && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 &&
            g->dh == 1 && g->dw == 1 && g->ph == 1 && g->pw == 1 && g->oh == g->h && g->ow == g->w &&

@@ -44,5 +44,7 @@ volt_status volt_cpu_conv_c1_3x3_relu_backward_weights_f32(const volt_conv_geom 
 /* false: the portable bodies even where AVX-512 is there (tests compare
  * the two); returns the previous setting. Set it before use. */
 bool volt_cpu_conv_c1_set_simd(bool enabled);
+/* The setting (conv_c1_pool.c follows it too). */
+bool volt_cpu_conv_c1_simd_wanted(void);
 
 #endif
