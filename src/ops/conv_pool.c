@@ -1,40 +1,85 @@
 /* conv_pool.c: conv2d_relu_max_pool2x2 — a CNN block, max_pool2d(relu(
- * conv2d(x)), 2) — as one op. A CNN's first block on grey images,
- * Conv2d(1, o, 3, padding=1) in f32 on the CPU with an input that needs no
- * gradient, runs as one pass (ops/cpu/conv_c1_pool.c) that never stores
- * the convolution's [n, o, h, w] output: it keeps the pooled output and a
- * one-byte code per output for the weight gradients. Every other case runs
- * conv2d_relu and max_pool2d, which check the arguments and name what is
- * wrong. Either way the values are the same. */
+ * conv2d(x)), 2) — as one op, in f32 on the CPU (no autocast), two ways:
+ *  - one input channel, 3x3, padding 1, an input that needs no gradient (a
+ *    CNN's first block on grey images): one pass (ops/cpu/conv_c1_pool.c)
+ *    that never stores the convolution's [n, o, h, w] output, only the
+ *    pooled output and a byte per output for the weight gradients;
+ *  - other ungrouped stride-1 convolutions (not of one input channel,
+ *    3x3, padding 1, whose direct kernel wins) with a multiple of 16 output
+ *    channels, where oneDNN's primitive works in 16-channel blocks: the
+ *    ReLU and pooling read its output in those blocks, and the gradient is
+ *    written back in them (ops/cpu/pool_blocked.c), so the output and its
+ *    gradient are not reordered, and the ReLU costs no pass of its own.
+ * Every other case runs conv2d_relu and max_pool2d, which check the
+ * arguments and name what is wrong. Either way the values are the same. */
 #include <stdlib.h>
 
 #include "ops/autocast_impl.h"
 #include "ops/conv_impl.h"
 #include "ops/cpu/conv_c1_pool.h"
 #include "ops/cpu/dnnl_common.h"
+#include "ops/cpu/pool_blocked.h"
 
 static const char OP[] = "conv2d_relu_max_pool2x2";
 
+/* node->extra. Saved slots (-1: not saved): x and w as 4-D, the codes. */
+typedef struct {
+    volt_conv_geom g;
+    bool blocked; /* the oneDNN path; else the one-pass kernel */
+    int x_slot, w_slot, code_slot;
+} fused_info;
+
+/* The pooling's geometry over the convolution's output. */
+static volt_pool_geom pool_geom(const volt_conv_geom *g) {
+    return (volt_pool_geom){.n = g->n, .c = g->o, .h = g->oh, .w = g->ow, .oh = g->oh / 2,
+                            .ow = g->ow / 2, .kh = 2, .kw = 2, .sh = 2, .sw = 2, .dh = 1,
+                            .dw = 1};
+}
+
 /* ------------------------------------------------------------ gradient */
 
-/* node->extra: the geometry; saved slot 0: x as [n, 1, h, w], slot 1: the
- * code tensor [n, o, h / 2, w / 2] (u8). */
+/* gx (blocked path only), gw and gb from the pooled output's gradient g4. */
+static volt_status gradients(const volt_node *node, const fused_info *fi, const volt_tensor *g4,
+                             volt_tensor *gx, volt_tensor *gw, volt_tensor *gb) {
+    const volt_conv_geom *geo = &fi->g;
+    volt_tensor *x = fi->x_slot >= 0 ? volt_node_saved(node, fi->x_slot) : NULL;
+    const uint8_t *code = volt_tensor_data(volt_node_saved(node, fi->code_slot));
+    if (!fi->blocked)
+        return volt_cpu_conv_c1_relu_pool_backward_weights_f32(
+            geo, volt_tensor_data(x), volt_tensor_data(g4), code, volt_tensor_data(gw),
+            gb ? volt_tensor_data(gb) : NULL);
+    float *gy = volt_dnnl_scratch((size_t)(geo->n * geo->o * geo->oh * geo->ow) * sizeof *gy);
+    if (!gy) return volt_error_status();
+    volt_pool_geom pg = pool_geom(geo);
+    volt_cpu_relu_pool2x2_blocked16_backward_f32(&pg, volt_tensor_data(g4), code, gy);
+    volt_tensor *w = fi->w_slot >= 0 ? volt_node_saved(node, fi->w_slot) : NULL;
+    volt_status st = volt_dnnl_conv_backward_blocked16(geo, x, gy, w, gx, gw, gb);
+    volt_dnnl_scratch_free(gy);
+    if (st == VOLT_ERR_UNSUPPORTED) /* its forward ran: not expected */
+        st = volt_error_set(VOLT_ERR_INTERNAL, "%s: oneDNN declined the backward pass", OP);
+    return st;
+}
+
 static volt_status fused_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     VOLT_TRACE_OP("conv_pool_backward");
-    const volt_conv_geom *geo = node->extra;
+    const fused_info *fi = node->extra;
+    const volt_conv_geom *geo = &fi->g;
     const volt_node_input *in = node->inputs;
     const volt_tensor *gd = volt_as_dtype(g, VOLT_F32);
     volt_tensor *g4 =
-        gd ? volt_dense_as(gd, 4, (int64_t[]){geo->n, geo->o, geo->h / 2, geo->w / 2}) : NULL;
-    /* The kernel computes both; gw is dropped when only the bias needs one. */
-    volt_tensor *gw = g4 ? volt_tensor_new(VOLT_F32, g->device, in[1].ndim, in[1].shape) : NULL;
-    volt_tensor *gb = gw && in[2].needs ? volt_tensor_new(VOLT_F32, g->device, 1, in[2].shape)
+        gd ? volt_dense_as(gd, 4, (int64_t[]){geo->n, geo->o, geo->oh / 2, geo->ow / 2}) : NULL;
+    /* The kernels give the bias's gradient with the weight's: gw is made
+     * either way and dropped when only the bias needs one. */
+    bool want_w = in[1].needs || in[2].needs;
+    volt_tensor *gx = g4 && in[0].needs ? volt_tensor_new(VOLT_F32, g->device, in[0].ndim,
+                                                          in[0].shape)
                                         : NULL;
-    volt_status st = gw && (gb || !in[2].needs)
-                         ? volt_cpu_conv_c1_relu_pool_backward_weights_f32(
-                               geo, volt_tensor_data(volt_node_saved(node, 0)),
-                               volt_tensor_data(g4), volt_tensor_data(volt_node_saved(node, 1)),
-                               volt_tensor_data(gw), gb ? volt_tensor_data(gb) : NULL)
+    volt_tensor *gw = g4 && want_w ? volt_tensor_new(VOLT_F32, g->device, in[1].ndim, in[1].shape)
+                                   : NULL;
+    volt_tensor *gb = g4 && in[2].needs ? volt_tensor_new(VOLT_F32, g->device, 1, in[2].shape)
+                                        : NULL;
+    volt_status st = g4 && (gx || !in[0].needs) && (gw || !want_w) && (gb || !in[2].needs)
+                         ? gradients(node, fi, g4, gx, gw, gb)
                          : volt_error_status();
     volt_tensor_free(g4);
     if (st != VOLT_OK || !in[1].needs) {
@@ -42,9 +87,11 @@ static volt_status fused_backward(volt_node *node, volt_tensor *g, volt_tensor *
         gw = NULL;
     }
     if (st != VOLT_OK) {
+        volt_tensor_free(gx);
         volt_tensor_free(gb);
         return st;
     }
+    grads[0] = gx;
     grads[1] = gw;
     grads[2] = gb;
     return VOLT_OK;
@@ -56,71 +103,101 @@ static bool pair_is(const int64_t *v, int64_t value, bool null_ok) {
     return v ? v[0] == value && v[1] == value : null_ok;
 }
 
-/* Whether the one-pass kernel takes these arguments; fills geo when so.
- * Anything unusual (including every bad input) goes to the three ops. */
+/* Whether a fused path takes these arguments; fills geo and *blocked (which
+ * one) when so. Anything unusual (including every bad input) goes to the
+ * three ops. */
 static bool fused_applies(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
                           const int64_t stride[2], const int64_t padding[2],
-                          const int64_t dilation[2], int64_t groups, volt_conv_geom *geo) {
+                          const int64_t dilation[2], int64_t groups, volt_conv_geom *geo,
+                          bool *blocked) {
     if (!x || !w || x->device.type != VOLT_CPU || w->device.type != VOLT_CPU ||
         x->dtype != VOLT_F32 || w->dtype != VOLT_F32 || x->ndim != 4 || w->ndim != 4)
         return false;
     if (bias && (bias->device.type != VOLT_CPU || bias->dtype != VOLT_F32 || bias->ndim != 1 ||
                  bias->shape[0] != w->shape[0]))
         return false;
-    if (!volt_fast_kernels_enabled() || volt_autocast_bf16_for(VOLT_F32) ||
-        (x->requires_grad && volt_grad_enabled()) || groups != 1 || !pair_is(stride, 1, true) ||
-        !pair_is(padding, 1, false) || !pair_is(dilation, 1, true) || x->shape[1] != 1 ||
-        w->shape[1] != 1 || w->shape[2] != 3 || w->shape[3] != 3)
+    int64_t ph = padding ? padding[0] : 0, pw = padding ? padding[1] : 0;
+    if (!volt_fast_kernels_enabled() || volt_autocast_bf16_for(VOLT_F32) || groups != 1 ||
+        !pair_is(stride, 1, true) || !pair_is(dilation, 1, true) || ph < 0 || pw < 0 ||
+        x->shape[1] != w->shape[1])
         return false;
-    *geo = (volt_conv_geom){.n = x->shape[0], .c = 1, .h = x->shape[2], .w = x->shape[3],
-                            .o = w->shape[0], .oh = x->shape[2], .ow = x->shape[3],
-                            .kh = 3, .kw = 3, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .ph = 1,
-                            .pw = 1, .groups = 1, .with_bias = bias != NULL};
-    return volt_cpu_conv_c1_relu_pool_applies(geo);
+    *geo = (volt_conv_geom){.n = x->shape[0], .c = x->shape[1], .h = x->shape[2],
+                            .w = x->shape[3], .o = w->shape[0], .kh = w->shape[2],
+                            .kw = w->shape[3], .sh = 1, .sw = 1, .dh = 1, .dw = 1, .ph = ph,
+                            .pw = pw, .groups = 1, .with_bias = bias != NULL};
+    geo->oh = geo->h + 2 * ph - geo->kh + 1;
+    geo->ow = geo->w + 2 * pw - geo->kw + 1;
+    if (geo->n < 1 || geo->oh < 2 || geo->ow < 2) return false;
+    /* One input channel: the one-pass kernel, or (x needing its gradient)
+     * conv2d_relu's direct kernel, faster than oneDNN's there. */
+    *blocked = !volt_cpu_conv_c1_relu_pool_applies(geo);
+    if (!*blocked) return !(x->requires_grad && volt_grad_enabled());
+    return geo->o % 16 == 0 && volt_cpu_pool_blocked16_available();
 }
 
 static void record(volt_tensor *y, const volt_tensor *const *inputs, const volt_conv_geom *geo,
-                   volt_tensor *xd, volt_tensor *code) {
-    volt_conv_geom *info = malloc(sizeof *info);
+                   bool blocked, volt_tensor *xd, volt_tensor *wd, volt_tensor *code) {
+    fused_info *info = malloc(sizeof *info);
     volt_node *node = info ? volt_autograd_record(OP, fused_backward, y, 3, inputs) : NULL;
     if (!node) {
         free(info);
         if (!info) volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "%s: out of memory", OP);
         return;
     }
-    *info = *geo;
+    bool weights = inputs[1]->requires_grad || (inputs[2] && inputs[2]->requires_grad);
+    *info = (fused_info){*geo, blocked, -1, -1, -1};
+    info->x_slot = weights ? volt_node_save(node, xd) : -1;
+    info->w_slot = blocked && inputs[0]->requires_grad ? volt_node_save(node, wd) : -1;
+    info->code_slot = volt_node_save(node, code);
     node->extra = info;
-    volt_node_save(node, xd);
-    volt_node_save(node, code);
 }
 
-static volt_tensor *fused(const volt_conv_geom *geo, const volt_tensor *x, const volt_tensor *w,
-                          const volt_tensor *bias) {
+/* The pooled output and codes of the oneDNN path; VOLT_ERR_UNSUPPORTED (no
+ * error) when oneDNN's layout is not 16-channel blocks. */
+static volt_status run_blocked(const volt_conv_geom *geo, const volt_tensor *xd,
+                               const volt_tensor *wd, const volt_tensor *bd,
+                               volt_dnnl_weight_cache *cache, volt_tensor *y, volt_tensor *code) {
+    float *conv = NULL;
+    volt_status st = volt_dnnl_conv_forward_blocked16(geo, xd, wd, bd, cache, &conv);
+    if (st != VOLT_OK) return st;
+    volt_pool_geom pg = pool_geom(geo);
+    volt_cpu_relu_pool2x2_blocked16_f32(&pg, conv, volt_tensor_data(y),
+                                        code ? volt_tensor_data(code) : NULL);
+    volt_dnnl_scratch_free(conv);
+    return VOLT_OK;
+}
+
+/* *out = the op's result. VOLT_ERR_UNSUPPORTED, no error recorded, when
+ * oneDNN declines: the caller runs the three ops. */
+static volt_status fused(const volt_conv_geom *geo, bool blocked, const volt_tensor *x,
+                         const volt_tensor *w, const volt_tensor *bias,
+                         volt_dnnl_weight_cache *cache, volt_tensor **out) {
     VOLT_TRACE_OP(OP);
     const volt_tensor *inputs[3] = {x, w, bias};
     bool recording = volt_autograd_should_record(3, inputs);
-    int64_t y4[4] = {geo->n, geo->o, geo->h / 2, geo->w / 2};
+    int64_t y4[4] = {geo->n, geo->o, geo->oh / 2, geo->ow / 2};
     volt_tensor *xd = volt_dense_as(x, 4, x->shape), *wd = volt_dense_as(w, 4, w->shape);
     volt_tensor *bd = bias ? volt_dense_as(bias, 1, bias->shape) : NULL;
     volt_tensor *y = xd && wd && (bd || !bias) ? volt_tensor_new(VOLT_F32, x->device, 4, y4) : NULL;
     volt_tensor *code = y && recording ? volt_tensor_new(VOLT_U8, x->device, 4, y4) : NULL;
     volt_status st = y && (code || !recording) ? VOLT_OK : volt_error_status();
-    if (st == VOLT_OK)
-        st = volt_cpu_conv_c1_relu_pool_forward_f32(geo, volt_tensor_data(xd),
-                                                    volt_tensor_data(wd),
-                                                    bd ? volt_tensor_data(bd) : NULL,
-                                                    volt_tensor_data(y),
-                                                    code ? volt_tensor_data(code) : NULL);
+    if (st == VOLT_OK && blocked)
+        st = run_blocked(geo, xd, wd, bd, cache, y, code);
+    else if (st == VOLT_OK)
+        st = volt_cpu_conv_c1_relu_pool_forward_f32(
+            geo, volt_tensor_data(xd), volt_tensor_data(wd), bd ? volt_tensor_data(bd) : NULL,
+            volt_tensor_data(y), code ? volt_tensor_data(code) : NULL);
     if (st != VOLT_OK) {
         volt_tensor_free(y);
         y = NULL;
     }
-    if (y && recording) record(y, inputs, geo, xd, code);
+    if (y && recording) record(y, inputs, geo, blocked, xd, wd, code);
     volt_tensor_free(xd);
     volt_tensor_free(wd);
     volt_tensor_free(bd);
     volt_tensor_free(code);
-    return y;
+    *out = y;
+    return st;
 }
 
 volt_tensor *volt_conv2d_relu_max_pool2x2_cached(const volt_tensor *x, const volt_tensor *w,
@@ -129,8 +206,11 @@ volt_tensor *volt_conv2d_relu_max_pool2x2_cached(const volt_tensor *x, const vol
                                                  const int64_t dilation[2], int64_t groups,
                                                  volt_dnnl_weight_cache *cache) {
     volt_conv_geom geo;
-    if (fused_applies(x, w, bias, stride, padding, dilation, groups, &geo))
-        return fused(&geo, x, w, bias);
+    bool blocked;
+    if (fused_applies(x, w, bias, stride, padding, dilation, groups, &geo, &blocked)) {
+        volt_tensor *y = NULL;
+        if (fused(&geo, blocked, x, w, bias, cache, &y) != VOLT_ERR_UNSUPPORTED) return y;
+    }
     volt_tensor *h =
         volt_conv2d_relu_cached(x, w, bias, stride, padding, dilation, groups, cache);
     if (!h) return NULL;

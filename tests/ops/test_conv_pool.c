@@ -5,10 +5,15 @@
  * sizes (floor pooling) and rows longer than a vector; the weight and bias
  * gradients within float rounding of the three ops' and bit for bit the
  * same on 1 and 3 threads; AVX-512 and portable bodies; a forward and a
- * gradient worked by hand; the kernel's codes. Elsewhere — an input that
- * needs its gradient, f64, two input channels, a stride — it is the three
- * ops (the node says which ran). Bad input is refused with conv2d_relu's
- * messages. The layer call equals the layer plus pooling. */
+ * gradient worked by hand; the kernel's codes. On the oneDNN path (16, 32
+ * output channels; inputs with and without gradient, padding 0 and 1, odd
+ * sizes, each of x, w and b alone needing a gradient): output and every
+ * gradient bit for bit the three ops' (the bias alone: within rounding).
+ * Elsewhere — one input channel with an input that needs its gradient (the
+ * direct kernel's case), f64, a stride, the fast kernels off — it is the
+ * three ops (the node says which ran). Bad input is
+ * refused with conv2d_relu's messages. The layer call equals the layer
+ * plus pooling. */
 #include "volt_test.h"
 
 #include <math.h>
@@ -17,7 +22,9 @@
 #include "autograd/autograd_impl.h"
 #include "ops/cpu/conv_c1.h"
 #include "ops/cpu/conv_c1_pool.h"
+#include "ops/cpu/dnnl_common.h"
 #include "ops/cpu/parallel.h"
+#include "ops/cpu/pool_blocked.h"
 
 static const int64_t PAD[2] = {1, 1};
 
@@ -130,6 +137,60 @@ static void test_matches_three_ops(void **state) {
     volt_set_num_threads(saved);
 }
 
+/* The oneDNN path against the three ops, bit for bit: x [n, c, h, w], o
+ * output channels, padding pad; needs: which of x, w, b need a gradient
+ * (bits 1, 2, 4). */
+static void check_blocked(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t pad,
+                          int needs, uint64_t seed) {
+    volt_scope_begin();
+    volt_generator g = volt_generator_make(seed, 0);
+    volt_tensor *x = volt_randn(VOLT_SHAPE(n, c, h, w), VOLT_F32, &g);
+    volt_tensor *wt = volt_randn(VOLT_SHAPE(o, c, 3, 3), VOLT_F32, &g);
+    volt_tensor *b = volt_randn(VOLT_SHAPE(o), VOLT_F32, &g);
+    float *px = volt_tensor_data(x);
+    for (int64_t i = 0; i < c * h * w; i++) px[i] = 0.0f; /* image 0: ties at 0 */
+    ((float *)volt_tensor_data(b))[0] = 0.0f;
+    const int64_t p2[2] = {pad, pad};
+    volt_tensor *in[2][3];
+    for (int k = 0; k < 2; k++) {
+        in[k][0] = volt_requires_grad(volt_clone(x), (needs & 1) != 0);
+        in[k][1] = volt_requires_grad(volt_clone(wt), (needs & 2) != 0);
+        in[k][2] = volt_requires_grad(volt_clone(b), (needs & 4) != 0);
+    }
+    volt_tensor *fused = volt_conv2d_relu_max_pool2x2(in[0][0], in[0][1], in[0][2], NULL, p2,
+                                                      NULL, 1);
+    volt_tensor *plain = volt_max_pool2d(volt_conv2d_relu(in[1][0], in[1][1], in[1][2], NULL, p2,
+                                                          NULL, 1),
+                                         (int64_t[]){2, 2}, NULL, NULL, NULL, false, NULL);
+    VT_ASSERT_NO_ERROR();
+    assert_string_equal(fused->grad_fn->name, "conv2d_relu_max_pool2x2");
+    assert_bits(fused, plain, "forward (oneDNN path)");
+    volt_tensor *gout = volt_randn(fused->ndim, fused->shape, VOLT_F32, &g);
+    assert_int_equal(volt_backward_ex(fused, gout, false), VOLT_OK);
+    assert_int_equal(volt_backward_ex(plain, gout, false), VOLT_OK);
+    static const char *what[3] = {"input gradient", "weight gradient", "bias gradient"};
+    for (int k = 0; k < 3; k++)
+        if (!(needs & (1 << k)))
+            assert_null(in[0][k]->grad);
+        else if (needs == 4) /* the three ops sum it apart from the weights' */
+            assert_true(max_rel_diff(in[0][k]->grad, in[1][k]->grad) < 1e-5);
+        else
+            assert_bits(in[0][k]->grad, in[1][k]->grad, what[k]);
+    volt_scope_end();
+}
+
+static void test_blocked_path(void **state) {
+    (void)state;
+    if (!volt_cpu_pool_blocked16_available()) skip();
+    check_blocked(3, 8, 14, 14, 16, 1, 7, 1);
+    check_blocked(2, 32, 14, 14, 64, 1, 7, 2); /* the benchmark CNN's second block */
+    check_blocked(2, 3, 9, 11, 32, 1, 7, 3);   /* odd sizes: floor pooling */
+    check_blocked(2, 4, 10, 9, 16, 0, 7, 4);   /* no padding */
+    check_blocked(2, 4, 8, 8, 16, 1, 1, 5);    /* only x needs a gradient */
+    check_blocked(2, 4, 8, 8, 16, 1, 2, 6);    /* only w */
+    check_blocked(2, 4, 8, 8, 16, 1, 4, 7);    /* only b */
+}
+
 /* One image [1 2 -9; 3 4 0; 0 0 5; 1 1 1] (4 x 3), one channel, the centre
  * tap 1 and bias 0: the convolution is the image, ReLU'd: [1 2 0; 3 4 0;
  * 0 0 5; 1 1 1]; floor pooling keeps columns 0-1: [4; 1] with codes 3 and
@@ -190,6 +251,10 @@ static void test_other_cases_are_the_three_ops(void **state) {
     volt_tensor *y1 = volt_conv2d_relu_max_pool2x2(x1, wt, b, NULL, PAD, NULL, 1);
     volt_tensor *y2 = unfused(x2, wt, b);
     assert_string_equal(y1->grad_fn->name, "max_pool2d");
+    volt_generator g16 = volt_generator_make(4, 0); /* also with 16 output channels */
+    volt_tensor *w16 = volt_randn(VOLT_SHAPE(16, 1, 3, 3), VOLT_F32, &g16);
+    assert_string_equal(volt_conv2d_relu_max_pool2x2(x1, w16, NULL, NULL, PAD, NULL, 1)->grad_fn->name,
+                        "max_pool2d");
     assert_bits(y1, y2, "forward, x with gradient");
     assert_int_equal(volt_backward(volt_sum_all(y1)), VOLT_OK);
     assert_int_equal(volt_backward(volt_sum_all(y2)), VOLT_OK);
@@ -211,6 +276,12 @@ static void test_other_cases_are_the_three_ops(void **state) {
                 volt_max_pool2d(volt_conv2d_relu(x, wt, b, stride, PAD, NULL, 1),
                                 (int64_t[]){2, 2}, NULL, NULL, NULL, false, NULL),
                 "stride 2");
+    /* the fast kernels off */
+    bool fast = volt_fast_kernels_enabled();
+    volt_set_fast_kernels(false);
+    volt_tensor *off = volt_conv2d_relu_max_pool2x2(x1, w16, NULL, NULL, PAD, NULL, 1);
+    assert_string_equal(off->grad_fn->name, "max_pool2d");
+    volt_set_fast_kernels(fast);
     /* grad mode off: the kernel, no node */
     VOLT_NO_GRAD {
         volt_tensor *y = volt_conv2d_relu_max_pool2x2(x, wt, b, NULL, PAD, NULL, 1);
@@ -258,6 +329,7 @@ static void test_layer(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_matches_three_ops),
+        VT_TEST(test_blocked_path),
         VT_TEST(test_by_hand),
         VT_TEST(test_code_of_dead_windows),
         VT_TEST(test_other_cases_are_the_three_ops),

@@ -215,9 +215,21 @@ static volt_status status_of(bool ok, bool unsupported) {
     return unsupported ? VOLT_ERR_UNSUPPORTED : volt_error_status();
 }
 
+/* Whether md is [n, o, oh, ow] f32 in 16-channel blocks (aBcd16b). */
+static bool is_blocked16(const dnnl_memory_desc_t *md, const volt_conv_geom *g) {
+    dnnl_memory_desc_t b;
+    dnnl_dims_t dims = {g->n, g->o, g->oh, g->ow};
+    return g->o % 16 == 0 &&
+           dnnl_memory_desc_init_by_tag(&b, 4, dims, dnnl_f32, dnnl_aBcd16b) == dnnl_success &&
+           volt_dnnl_md_equal(md, &b);
+}
+
+/* dst = conv(src, w) + b; with blocked not NULL, the output is left in a new
+ * scratch buffer in 16-channel blocks, *blocked (VOLT_ERR_UNSUPPORTED, no
+ * error, when the primitive wants another layout), and dst is unused. */
 static volt_status forward_locked(const volt_conv_geom *g, const volt_tensor *src,
                                   const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
-                                  volt_dnnl_weight_cache *cache, bool bf16) {
+                                  volt_dnnl_weight_cache *cache, bool bf16, float **blocked) {
     bool unsupported = false;
     plain_mds m;
     const volt_dnnl_prim *p =
@@ -226,18 +238,25 @@ static volt_status forward_locked(const volt_conv_geom *g, const volt_tensor *sr
     const dnnl_memory_desc_t *want_src = volt_dnnl_query_md(p, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *want_w = volt_dnnl_query_md(p, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *want_dst = volt_dnnl_query_md(p, dnnl_query_dst_md, 0);
+    if (blocked && !is_blocked16(want_dst, g)) return VOLT_ERR_UNSUPPORTED;
     void *s_src, *s_w = NULL, *s_dst = NULL, *y = NULL;
     void *x = volt_dnnl_as_layout(&m.src, volt_tensor_data(src), want_src, &s_src);
     void *wt = x ? weights_for(cache, w, &m.w, want_w, &s_w) : NULL;
-    if (wt) y = volt_dnnl_output(want_dst, &m.dst, volt_tensor_data(dst), &s_dst);
+    if (wt && blocked)
+        y = s_dst = volt_dnnl_scratch(dnnl_memory_desc_get_size(want_dst));
+    else if (wt)
+        y = volt_dnnl_output(want_dst, &m.dst, volt_tensor_data(dst), &s_dst);
     bool ok = false;
     if (y) {
         const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
         const dnnl_memory_desc_t *mds[4] = {want_src, want_w, want_dst, &m.b};
         void *data[4] = {x, wt, y, g->with_bias ? volt_tensor_data(b) : NULL};
         ok = volt_dnnl_execute(p, g->with_bias ? 4 : 3, args, mds, data);
-        if (ok) ok = volt_dnnl_output_finish(want_dst, s_dst, &m.dst, volt_tensor_data(dst));
-        if (ok) s_dst = NULL; /* freed by finish */
+        if (ok && blocked)
+            *blocked = y;
+        else if (ok)
+            ok = volt_dnnl_output_finish(want_dst, s_dst, &m.dst, volt_tensor_data(dst));
+        if (ok) s_dst = NULL; /* the caller's, or freed by finish */
     }
     volt_dnnl_scratch_free(s_dst);
     volt_dnnl_scratch_free(s_src);
@@ -248,23 +267,24 @@ static volt_status forward_locked(const volt_conv_geom *g, const volt_tensor *sr
 /* diff_dst in the layout a backward primitive wants, reordered at most once
  * for both backward primitives when they want the same one. */
 typedef struct {
+    const dnnl_memory_desc_t *have; /* diff_dst as given: its layout and data */
+    const void *have_data;
     const dnnl_memory_desc_t *md; /* of data; NULL: nothing yet */
     void *data, *scratch;
 } shared_input;
 
-static void *shared_as(shared_input *s, const dnnl_memory_desc_t *have, const volt_tensor *t,
-                       const dnnl_memory_desc_t *want) {
+static void *shared_as(shared_input *s, const dnnl_memory_desc_t *want) {
     if (s->md && volt_dnnl_md_equal(s->md, want)) return s->data;
     volt_dnnl_scratch_free(s->scratch);
     s->md = want;
-    s->data = volt_dnnl_as_layout(have, volt_tensor_data(t), want, &s->scratch);
+    s->data = volt_dnnl_as_layout(s->have, s->have_data, want, &s->scratch);
     if (!s->data) s->md = NULL;
     return s->data;
 }
 
 static volt_status backward_data_locked(const volt_conv_geom *g, const plain_mds *m,
-                                        shared_input *gys, const volt_tensor *diff_dst,
-                                        const volt_tensor *w, volt_tensor *diff_src, bool bf16) {
+                                        shared_input *gys, const volt_tensor *w,
+                                        volt_tensor *diff_src, bool bf16) {
     bool unsupported = false;
     const volt_dnnl_prim *p = get_conv(g, KIND_BWD_DATA, false, bf16, &unsupported);
     if (!p) return status_of(false, unsupported);
@@ -272,7 +292,7 @@ static volt_status backward_data_locked(const volt_conv_geom *g, const plain_mds
     const dnnl_memory_desc_t *want_w = volt_dnnl_query_md(p, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *want_gx = volt_dnnl_query_md(p, dnnl_query_diff_src_md, 0);
     void *s_w = NULL, *s_gx = NULL, *gx = NULL;
-    void *gy = shared_as(gys, &m->dst, diff_dst, want_gy);
+    void *gy = shared_as(gys, want_gy);
     void *wt = gy ? volt_dnnl_as_layout(&m->w, volt_tensor_data(w), want_w, &s_w) : NULL;
     if (wt) gx = volt_dnnl_output(want_gx, &m->src, volt_tensor_data(diff_src), &s_gx);
     bool ok = false;
@@ -338,8 +358,7 @@ static void flip_weights(const volt_conv_geom *g, const float *w, float *wf) {
  * (gemm or reference only): the caller runs its backward-data primitive. */
 static volt_status backward_data_flipped_locked(const volt_conv_geom *g, const volt_conv_geom *f,
                                                 const plain_mds *m, shared_input *gys,
-                                                const volt_tensor *diff_dst, const volt_tensor *w,
-                                                volt_tensor *diff_src) {
+                                                const volt_tensor *w, volt_tensor *diff_src) {
     bool unsupported = false;
     plain_mds fm;
     const volt_dnnl_prim *p =
@@ -351,7 +370,7 @@ static volt_status backward_data_flipped_locked(const volt_conv_geom *g, const v
     const dnnl_memory_desc_t *want_y = volt_dnnl_query_md(p, dnnl_query_dst_md, 0);
     void *s_w = NULL, *s_gx = NULL, *wt = NULL, *gx = NULL;
     float *wf = volt_dnnl_scratch((size_t)volt_tensor_numel(w) * sizeof(float));
-    void *gy = wf ? shared_as(gys, &m->dst, diff_dst, want_x) : NULL;
+    void *gy = wf ? shared_as(gys, want_x) : NULL;
     if (gy) {
         flip_weights(g, volt_tensor_data(w), wf);
         wt = volt_dnnl_as_layout(&fm.w, wf, want_w, &s_w);
@@ -375,8 +394,7 @@ static volt_status backward_data_flipped_locked(const volt_conv_geom *g, const v
 
 static volt_status backward_weights_locked(const volt_conv_geom *g, const plain_mds *m,
                                            shared_input *gys, const volt_tensor *src,
-                                           const volt_tensor *diff_dst, volt_tensor *diff_w,
-                                           volt_tensor *diff_b, bool bf16) {
+                                           volt_tensor *diff_w, volt_tensor *diff_b, bool bf16) {
     bool unsupported = false;
     const volt_dnnl_prim *p = get_conv(g, KIND_BWD_WEIGHTS, diff_b != NULL, bf16, &unsupported);
     if (!p) return status_of(false, unsupported);
@@ -386,7 +404,7 @@ static volt_status backward_weights_locked(const volt_conv_geom *g, const plain_
     const dnnl_memory_desc_t *want_gb = volt_dnnl_query_md(p, dnnl_query_diff_weights_md, 1);
     void *s_x, *s_gw = NULL, *s_gb = NULL, *gw = NULL, *gb = NULL;
     void *x = volt_dnnl_as_layout(&m->src, volt_tensor_data(src), want_x, &s_x);
-    void *gy = x ? shared_as(gys, &m->dst, diff_dst, want_gy) : NULL;
+    void *gy = x ? shared_as(gys, want_gy) : NULL;
     if (gy) gw = volt_dnnl_output(want_gw, &m->w, volt_tensor_data(diff_w), &s_gw);
     if (gw && diff_b) gb = volt_dnnl_output(want_gb, &m->b, volt_tensor_data(diff_b), &s_gb);
     bool ok = false;
@@ -415,7 +433,40 @@ volt_status volt_dnnl_conv_forward(const volt_conv_geom *g, const volt_tensor *s
                                    volt_dnnl_weight_cache *cache, bool bf16) {
     if (!geometry_ok(g) || (bf16 && !volt_dnnl_has_bf16())) return VOLT_ERR_UNSUPPORTED;
     if (!volt_dnnl_lock()) return volt_error_status();
-    volt_status st = forward_locked(g, src, w, b, dst, cache, bf16);
+    volt_status st = forward_locked(g, src, w, b, dst, cache, bf16, NULL);
+    volt_dnnl_unlock();
+    return st;
+}
+
+volt_status volt_dnnl_conv_forward_blocked16(const volt_conv_geom *g, const volt_tensor *src,
+                                             const volt_tensor *w, const volt_tensor *b,
+                                             volt_dnnl_weight_cache *cache, float **dst) {
+    *dst = NULL;
+    if (!geometry_ok(g) || g->o % 16 != 0) return VOLT_ERR_UNSUPPORTED;
+    if (!volt_dnnl_lock()) return volt_error_status();
+    volt_status st = forward_locked(g, src, w, b, NULL, cache, false, dst);
+    volt_dnnl_unlock();
+    return st;
+}
+
+/* The backward passes with diff_dst in layout `have` (NULL: plain). */
+static volt_status backward(const volt_conv_geom *g, const volt_tensor *src,
+                            const dnnl_memory_desc_t *have, const void *diff_dst,
+                            const volt_tensor *w, volt_tensor *diff_src, volt_tensor *diff_w,
+                            volt_tensor *diff_b, bool bf16) {
+    if (!geometry_ok(g) || (bf16 && !volt_dnnl_has_bf16())) return VOLT_ERR_UNSUPPORTED;
+    plain_mds m;
+    if (!volt_dnnl_lock()) return volt_error_status();
+    volt_status st = plain_descs(g, &m) ? VOLT_OK : volt_error_status();
+    shared_input gys = {have ? have : &m.dst, diff_dst, NULL, NULL, NULL};
+    volt_conv_geom f;
+    bool flipped = st == VOLT_OK && diff_src && !bf16 && flipped_geometry(g, &f);
+    if (flipped) st = backward_data_flipped_locked(g, &f, &m, &gys, w, diff_src);
+    if (flipped && st == VOLT_ERR_UNSUPPORTED) st = VOLT_OK, flipped = false;
+    if (st == VOLT_OK && diff_src && !flipped)
+        st = backward_data_locked(g, &m, &gys, w, diff_src, bf16);
+    if (st == VOLT_OK && diff_w) st = backward_weights_locked(g, &m, &gys, src, diff_w, diff_b, bf16);
+    volt_dnnl_scratch_free(gys.scratch);
     volt_dnnl_unlock();
     return st;
 }
@@ -424,20 +475,17 @@ volt_status volt_dnnl_conv_backward(const volt_conv_geom *g, const volt_tensor *
                                     const volt_tensor *diff_dst, const volt_tensor *w,
                                     volt_tensor *diff_src, volt_tensor *diff_w, volt_tensor *diff_b,
                                     bool bf16) {
-    if (!geometry_ok(g) || (bf16 && !volt_dnnl_has_bf16())) return VOLT_ERR_UNSUPPORTED;
-    plain_mds m;
-    if (!volt_dnnl_lock()) return volt_error_status();
-    shared_input gys = {NULL, NULL, NULL};
-    volt_status st = plain_descs(g, &m) ? VOLT_OK : volt_error_status();
-    volt_conv_geom f;
-    bool flipped = st == VOLT_OK && diff_src && !bf16 && flipped_geometry(g, &f);
-    if (flipped) st = backward_data_flipped_locked(g, &f, &m, &gys, diff_dst, w, diff_src);
-    if (flipped && st == VOLT_ERR_UNSUPPORTED) st = VOLT_OK, flipped = false;
-    if (st == VOLT_OK && diff_src && !flipped)
-        st = backward_data_locked(g, &m, &gys, diff_dst, w, diff_src, bf16);
-    if (st == VOLT_OK && diff_w)
-        st = backward_weights_locked(g, &m, &gys, src, diff_dst, diff_w, diff_b, bf16);
-    volt_dnnl_scratch_free(gys.scratch);
-    volt_dnnl_unlock();
-    return st;
+    return backward(g, src, NULL, volt_tensor_data(diff_dst), w, diff_src, diff_w, diff_b, bf16);
+}
+
+volt_status volt_dnnl_conv_backward_blocked16(const volt_conv_geom *g, const volt_tensor *src,
+                                              const float *diff_dst, const volt_tensor *w,
+                                              volt_tensor *diff_src, volt_tensor *diff_w,
+                                              volt_tensor *diff_b) {
+    dnnl_memory_desc_t have;
+    dnnl_dims_t dims = {g->n, g->o, g->oh, g->ow};
+    if (g->o % 16 != 0 ||
+        dnnl_memory_desc_init_by_tag(&have, 4, dims, dnnl_f32, dnnl_aBcd16b) != dnnl_success)
+        return VOLT_ERR_UNSUPPORTED;
+    return backward(g, src, &have, diff_dst, w, diff_src, diff_w, diff_b, false);
 }

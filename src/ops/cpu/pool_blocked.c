@@ -1,0 +1,127 @@
+/* pool_blocked.c: ReLU + 2x2 max pooling on 16-channel blocks (see
+ * pool_blocked.h). In aBcd16b a pixel's 16 channels of a block are one
+ * vector, so each output vector is four loads, four ReLUs (volt's
+ * expression) and pool_fast.c's comparisons, in its order; it leaves as a
+ * scatter into the 16 NCHW planes, and its codes as 16 contiguous bytes.
+ * Backward: one gather of the 16 planes' gradients per output, split by the
+ * codes into the four window positions, four stores. OpenMP over the
+ * (image, block) pairs. */
+#include "ops/cpu/pool_blocked.h"
+#include "ops/cpu/parallel.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX512_PATH 1
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+#else
+#define HAVE_AVX512_PATH 0
+#endif
+
+bool volt_cpu_pool_blocked16_available(void) {
+#if HAVE_AVX512_PATH
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+#else
+    return false;
+#endif
+}
+
+/* Either way a pass moves 4 bytes per input element and 5 per output. */
+static int threads_for(const volt_pool_geom *g) {
+    double in = (double)(g->n * g->c * g->h * g->w), out = (double)(g->n * g->c * g->oh * g->ow);
+    return volt_cpu_threads_for_bytes(4.0 * in + 5.0 * out);
+}
+
+#if HAVE_AVX512_PATH
+/* Where v takes over from m (greater, or NaN): pool_fast.c's rule. */
+AVX512 static inline __mmask16 takes16(__m512 v, __m512 m) {
+    return (__mmask16)(_mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) |
+                       _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
+}
+
+AVX512 static inline __m512 relu16(__m512 v) { return _mm512_max_ps(_mm512_setzero_ps(), v); }
+
+/* The 16 NCHW planes of a block: lane l at l * plane. */
+AVX512 static inline __m512i plane_offsets(int64_t plane) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32((int)plane));
+}
+
+/* Block b of image i: x [h][w][16] -> dst's 16 planes, codes [oh][ow][16]. */
+AVX512 static void forward_block(const volt_pool_geom *g, const float *x, float *dst,
+                                 uint8_t *code) {
+    int64_t plane = g->oh * g->ow, row = g->w * 16;
+    __m512i lanes = plane_offsets(plane);
+    for (int64_t py = 0; py < g->oh; py++)
+        for (int64_t px = 0; px < g->ow; px++) {
+            const float *r0 = x + 2 * py * row + 2 * px * 16, *r1 = r0 + row;
+            __m512 a = relu16(_mm512_loadu_ps(r0)), b = relu16(_mm512_loadu_ps(r0 + 16));
+            __m512 c = relu16(_mm512_loadu_ps(r1)), d = relu16(_mm512_loadu_ps(r1 + 16));
+            __mmask16 kt = takes16(b, a), kb = takes16(d, c);
+            __m512 top = _mm512_mask_blend_ps(kt, a, b), bottom = _mm512_mask_blend_ps(kb, c, d);
+            __mmask16 kr = takes16(bottom, top);
+            __m512 best = _mm512_mask_blend_ps(kr, top, bottom);
+            _mm512_i32scatter_ps(dst + py * g->ow + px, lanes, best, 4);
+            if (code) {
+                __mmask16 dx = (__mmask16)((kr & kb) | (~kr & kt));
+                __mmask16 none = _mm512_cmp_ps_mask(best, _mm512_setzero_ps(), _CMP_LE_OQ);
+                __m128i k = _mm_or_si128(_mm_maskz_set1_epi8(dx, 1), _mm_maskz_set1_epi8(kr, 2));
+                k = _mm_mask_blend_epi8(none, k, _mm_set1_epi8(4));
+                _mm_storeu_si128((__m128i *)(code + (py * g->ow + px) * 16), k);
+            }
+        }
+}
+
+AVX512 static void backward_block(const volt_pool_geom *g, const float *gy, const uint8_t *code,
+                                  float *gx) {
+    int64_t plane = g->oh * g->ow, row = g->w * 16;
+    __m512i lanes = plane_offsets(plane);
+    for (int64_t py = 0; py < g->oh; py++) {
+        float *r0 = gx + 2 * py * row, *r1 = r0 + row;
+        for (int64_t px = 0; px < g->ow; px++) {
+            __m512 v = _mm512_i32gather_ps(lanes, gy + py * g->ow + px, 4);
+            __m128i k = _mm_loadu_si128((const __m128i *)(code + (py * g->ow + px) * 16));
+            float *at0 = r0 + 2 * px * 16, *at1 = r1 + 2 * px * 16;
+            _mm512_storeu_ps(at0, _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(0)), v));
+            _mm512_storeu_ps(at0 + 16,
+                             _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(1)), v));
+            _mm512_storeu_ps(at1, _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(2)), v));
+            _mm512_storeu_ps(at1 + 16,
+                             _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(3)), v));
+        }
+        if (g->w > 2 * g->ow) { /* the column floor mode leaves out */
+            memset(r0 + 2 * g->ow * 16, 0, 16 * sizeof *r0);
+            memset(r1 + 2 * g->ow * 16, 0, 16 * sizeof *r1);
+        }
+    }
+    if (g->h > 2 * g->oh) /* the row floor mode leaves out */
+        memset(gx + 2 * g->oh * row, 0, (size_t)row * sizeof *gx);
+}
+#endif
+
+void volt_cpu_relu_pool2x2_blocked16_f32(const volt_pool_geom *g, const float *src, float *dst,
+                                         uint8_t *code) {
+#if HAVE_AVX512_PATH
+    int64_t blocks = g->c / 16, n = g->n * blocks, in = 16 * g->h * g->w, out = 16 * g->oh * g->ow;
+#pragma omp parallel for num_threads(threads_for(g)) schedule(static)
+    for (int64_t p = 0; p < n; p++) /* block p % blocks of image p / blocks */
+        forward_block(g, src + p * in, dst + p * out, code ? code + p * out : NULL);
+#else
+    (void)g, (void)src, (void)dst, (void)code;
+#endif
+}
+
+void volt_cpu_relu_pool2x2_blocked16_backward_f32(const volt_pool_geom *g, const float *diff_dst,
+                                                  const uint8_t *code, float *diff_src) {
+#if HAVE_AVX512_PATH
+    int64_t blocks = g->c / 16, n = g->n * blocks, in = 16 * g->h * g->w, out = 16 * g->oh * g->ow;
+#pragma omp parallel for num_threads(threads_for(g)) schedule(static)
+    for (int64_t p = 0; p < n; p++)
+        backward_block(g, diff_dst + p * out, code + p * out, diff_src + p * in);
+#else
+    (void)g, (void)diff_dst, (void)code, (void)diff_src;
+#endif
+}
