@@ -7,7 +7,8 @@
  *        SGD lr 0.05 momentum 0.9, batch 128, 3 epochs
  *   cnn: Conv2d 1->32 3x3 pad 1, ReLU, MaxPool 2; Conv2d 32->64 3x3 pad 1,
  *        ReLU, MaxPool 2; Linear 3136->128, ReLU; Linear 128->10 (each
- *        convolution and its ReLU as volt's fused conv2d_relu layer call);
+ *        convolution, its ReLU and its pooling as volt's fused
+ *        conv2d_relu_max_pool2x2 layer call);
  *        SGD lr 0.02 momentum 0.9, batch 128, 2 epochs
  *
  * Data: the built-in Fashion-MNIST datamodule over all 60,000 training

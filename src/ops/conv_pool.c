@@ -31,8 +31,17 @@ typedef struct {
 
 /* The pooling's geometry over the convolution's output. */
 static volt_pool_geom pool_geom(const volt_conv_geom *g) {
-    return (volt_pool_geom){.n = g->n, .c = g->o, .h = g->oh, .w = g->ow, .oh = g->oh / 2,
-                            .ow = g->ow / 2, .kh = 2, .kw = 2, .sh = 2, .sw = 2, .dh = 1,
+    return (volt_pool_geom){.n = g->n,
+                            .c = g->o,
+                            .h = g->oh,
+                            .w = g->ow,
+                            .oh = g->oh / 2,
+                            .ow = g->ow / 2,
+                            .kh = 2,
+                            .kw = 2,
+                            .sh = 2,
+                            .sw = 2,
+                            .dh = 1,
                             .dw = 1};
 }
 
@@ -71,13 +80,12 @@ static volt_status fused_backward(volt_node *node, volt_tensor *g, volt_tensor *
     /* The kernels give the bias's gradient with the weight's: gw is made
      * either way and dropped when only the bias needs one. */
     bool want_w = in[1].needs || in[2].needs;
-    volt_tensor *gx = g4 && in[0].needs ? volt_tensor_new(VOLT_F32, g->device, in[0].ndim,
-                                                          in[0].shape)
-                                        : NULL;
-    volt_tensor *gw = g4 && want_w ? volt_tensor_new(VOLT_F32, g->device, in[1].ndim, in[1].shape)
-                                   : NULL;
-    volt_tensor *gb = g4 && in[2].needs ? volt_tensor_new(VOLT_F32, g->device, 1, in[2].shape)
-                                        : NULL;
+    volt_tensor *gx =
+        g4 && in[0].needs ? volt_tensor_new(VOLT_F32, g->device, in[0].ndim, in[0].shape) : NULL;
+    volt_tensor *gw =
+        g4 && want_w ? volt_tensor_new(VOLT_F32, g->device, in[1].ndim, in[1].shape) : NULL;
+    volt_tensor *gb =
+        g4 && in[2].needs ? volt_tensor_new(VOLT_F32, g->device, 1, in[2].shape) : NULL;
     volt_status st = g4 && (gx || !in[0].needs) && (gw || !want_w) && (gb || !in[2].needs)
                          ? gradients(node, fi, g4, gx, gw, gb)
                          : volt_error_status();
@@ -121,10 +129,21 @@ static bool fused_applies(const volt_tensor *x, const volt_tensor *w, const volt
         !pair_is(stride, 1, true) || !pair_is(dilation, 1, true) || ph < 0 || pw < 0 ||
         x->shape[1] != w->shape[1])
         return false;
-    *geo = (volt_conv_geom){.n = x->shape[0], .c = x->shape[1], .h = x->shape[2],
-                            .w = x->shape[3], .o = w->shape[0], .kh = w->shape[2],
-                            .kw = w->shape[3], .sh = 1, .sw = 1, .dh = 1, .dw = 1, .ph = ph,
-                            .pw = pw, .groups = 1, .with_bias = bias != NULL};
+    *geo = (volt_conv_geom){.n = x->shape[0],
+                            .c = x->shape[1],
+                            .h = x->shape[2],
+                            .w = x->shape[3],
+                            .o = w->shape[0],
+                            .kh = w->shape[2],
+                            .kw = w->shape[3],
+                            .sh = 1,
+                            .sw = 1,
+                            .dh = 1,
+                            .dw = 1,
+                            .ph = ph,
+                            .pw = pw,
+                            .groups = 1,
+                            .with_bias = bias != NULL};
     geo->oh = geo->h + 2 * ph - geo->kh + 1;
     geo->ow = geo->w + 2 * pw - geo->kw + 1;
     if (geo->n < 1 || geo->oh < 2 || geo->ow < 2) return false;
@@ -211,8 +230,7 @@ volt_tensor *volt_conv2d_relu_max_pool2x2_cached(const volt_tensor *x, const vol
         volt_tensor *y = NULL;
         if (fused(&geo, blocked, x, w, bias, cache, &y) != VOLT_ERR_UNSUPPORTED) return y;
     }
-    volt_tensor *h =
-        volt_conv2d_relu_cached(x, w, bias, stride, padding, dilation, groups, cache);
+    volt_tensor *h = volt_conv2d_relu_cached(x, w, bias, stride, padding, dilation, groups, cache);
     if (!h) return NULL;
     volt_tensor *y = volt_max_pool2d(h, (int64_t[]){2, 2}, NULL, NULL, NULL, false, NULL);
     volt_tensor_free(h);
@@ -223,6 +241,5 @@ volt_tensor *volt_conv2d_relu_max_pool2x2(const volt_tensor *x, const volt_tenso
                                           const volt_tensor *bias, const int64_t stride[2],
                                           const int64_t padding[2], const int64_t dilation[2],
                                           int64_t groups) {
-    return volt_conv2d_relu_max_pool2x2_cached(x, w, bias, stride, padding, dilation, groups,
-                                               NULL);
+    return volt_conv2d_relu_max_pool2x2_cached(x, w, bias, stride, padding, dilation, groups, NULL);
 }

@@ -113,9 +113,9 @@ static volt_tensor *check(int64_t n, int64_t o, int64_t h, int64_t w, uint64_t s
 static void test_matches_three_ops(void **state) {
     (void)state;
     static const int64_t sizes[][4] = {
-        {5, 8, 12, 10}, {3, 3, 7, 17}, /* odd sizes: floor pooling, masked tails */
-        {4, 5, 28, 70},                /* 35 windows a row: three vectors */
-        {3, 32, 28, 28}, {3, 2, 2, 2}, {3, 4, 3, 2},
+        {5, 8, 12, 10},  {3, 3, 7, 17}, /* odd sizes: floor pooling, masked tails */
+        {4, 5, 28, 70},                 /* 35 windows a row: three vectors */
+        {3, 32, 28, 28}, {3, 2, 2, 2},  {3, 4, 3, 2},
     };
     int saved = volt_get_num_threads();
     for (int simd = 1; simd >= 0; simd--) {
@@ -157,11 +157,11 @@ static void check_blocked(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o,
         in[k][1] = volt_requires_grad(volt_clone(wt), (needs & 2) != 0);
         in[k][2] = volt_requires_grad(volt_clone(b), (needs & 4) != 0);
     }
-    volt_tensor *fused = volt_conv2d_relu_max_pool2x2(in[0][0], in[0][1], in[0][2], NULL, p2,
-                                                      NULL, 1);
-    volt_tensor *plain = volt_max_pool2d(volt_conv2d_relu(in[1][0], in[1][1], in[1][2], NULL, p2,
-                                                          NULL, 1),
-                                         (int64_t[]){2, 2}, NULL, NULL, NULL, false, NULL);
+    volt_tensor *fused =
+        volt_conv2d_relu_max_pool2x2(in[0][0], in[0][1], in[0][2], NULL, p2, NULL, 1);
+    volt_tensor *plain =
+        volt_max_pool2d(volt_conv2d_relu(in[1][0], in[1][1], in[1][2], NULL, p2, NULL, 1),
+                        (int64_t[]){2, 2}, NULL, NULL, NULL, false, NULL);
     VT_ASSERT_NO_ERROR();
     assert_string_equal(fused->grad_fn->name, "conv2d_relu_max_pool2x2");
     assert_bits(fused, plain, "forward (oneDNN path)");
@@ -201,9 +201,23 @@ static void test_by_hand(void **state) {
     (void)state;
     for (int simd = 0; simd < 2; simd++) {
         bool was = volt_cpu_conv_c1_set_simd(simd == 1);
-        volt_conv_geom g = {.n = 1, .c = 1, .h = 4, .w = 3, .o = 1, .oh = 4, .ow = 3,
-                            .kh = 3, .kw = 3, .sh = 1, .sw = 1, .dh = 1, .dw = 1,
-                            .ph = 1, .pw = 1, .groups = 1, .with_bias = true};
+        volt_conv_geom g = {.n = 1,
+                            .c = 1,
+                            .h = 4,
+                            .w = 3,
+                            .o = 1,
+                            .oh = 4,
+                            .ow = 3,
+                            .kh = 3,
+                            .kw = 3,
+                            .sh = 1,
+                            .sw = 1,
+                            .dh = 1,
+                            .dw = 1,
+                            .ph = 1,
+                            .pw = 1,
+                            .groups = 1,
+                            .with_bias = true};
         assert_true(volt_cpu_conv_c1_relu_pool_applies(&g));
         const float x[12] = {1, 2, -9, 3, 4, 0, 0, 0, 5, 1, 1, 1};
         const float w[9] = {0, 0, 0, 0, 1, 0, 0, 0, 0}, b[1] = {0}, gy[2] = {10, 20};
@@ -213,8 +227,8 @@ static void test_by_hand(void **state) {
         assert_true(y[0] == 4 && y[1] == 1);
         assert_int_equal(code[0], 3);
         assert_int_equal(code[1], 2);
-        assert_int_equal(
-            volt_cpu_conv_c1_relu_pool_backward_weights_f32(&g, x, gy, code, dw, db), VOLT_OK);
+        assert_int_equal(volt_cpu_conv_c1_relu_pool_backward_weights_f32(&g, x, gy, code, dw, db),
+                         VOLT_OK);
         assert_true(dw[4] == 60 && dw[1] == 20 && db[0] == 30);
         volt_cpu_conv_c1_set_simd(was);
     }
@@ -225,9 +239,23 @@ static void test_code_of_dead_windows(void **state) {
     (void)state;
     for (int simd = 0; simd < 2; simd++) {
         bool was = volt_cpu_conv_c1_set_simd(simd == 1);
-        volt_conv_geom g = {.n = 1, .c = 1, .h = 2, .w = 2, .o = 2, .oh = 2, .ow = 2,
-                            .kh = 3, .kw = 3, .sh = 1, .sw = 1, .dh = 1, .dw = 1,
-                            .ph = 1, .pw = 1, .groups = 1, .with_bias = true};
+        volt_conv_geom g = {.n = 1,
+                            .c = 1,
+                            .h = 2,
+                            .w = 2,
+                            .o = 2,
+                            .oh = 2,
+                            .ow = 2,
+                            .kh = 3,
+                            .kw = 3,
+                            .sh = 1,
+                            .sw = 1,
+                            .dh = 1,
+                            .dw = 1,
+                            .ph = 1,
+                            .pw = 1,
+                            .groups = 1,
+                            .with_bias = true};
         const float x[4] = {1, 1, 1, 1}, w[18] = {0}, b[2] = {-1, 2};
         float y[2];
         uint8_t code[2];
@@ -253,8 +281,9 @@ static void test_other_cases_are_the_three_ops(void **state) {
     assert_string_equal(y1->grad_fn->name, "max_pool2d");
     volt_generator g16 = volt_generator_make(4, 0); /* also with 16 output channels */
     volt_tensor *w16 = volt_randn(VOLT_SHAPE(16, 1, 3, 3), VOLT_F32, &g16);
-    assert_string_equal(volt_conv2d_relu_max_pool2x2(x1, w16, NULL, NULL, PAD, NULL, 1)->grad_fn->name,
-                        "max_pool2d");
+    assert_string_equal(
+        volt_conv2d_relu_max_pool2x2(x1, w16, NULL, NULL, PAD, NULL, 1)->grad_fn->name,
+        "max_pool2d");
     assert_bits(y1, y2, "forward, x with gradient");
     assert_int_equal(volt_backward(volt_sum_all(y1)), VOLT_OK);
     assert_int_equal(volt_backward(volt_sum_all(y2)), VOLT_OK);
@@ -268,13 +297,13 @@ static void test_other_cases_are_the_three_ops(void **state) {
     volt_generator g = volt_generator_make(5, 0);
     volt_tensor *x = volt_randn(VOLT_SHAPE(2, 2, 8, 8), VOLT_F32, &g);
     volt_tensor *w2 = volt_randn(VOLT_SHAPE(3, 2, 3, 3), VOLT_F32, &g);
-    assert_bits(volt_conv2d_relu_max_pool2x2(x, w2, NULL, NULL, PAD, NULL, 1),
-                unfused(x, w2, NULL), "two channels");
+    assert_bits(volt_conv2d_relu_max_pool2x2(x, w2, NULL, NULL, PAD, NULL, 1), unfused(x, w2, NULL),
+                "two channels");
     const int64_t stride[2] = {2, 2};
     x = input(2, 8, 8, 6, false);
     assert_bits(volt_conv2d_relu_max_pool2x2(x, wt, b, stride, PAD, NULL, 1),
-                volt_max_pool2d(volt_conv2d_relu(x, wt, b, stride, PAD, NULL, 1),
-                                (int64_t[]){2, 2}, NULL, NULL, NULL, false, NULL),
+                volt_max_pool2d(volt_conv2d_relu(x, wt, b, stride, PAD, NULL, 1), (int64_t[]){2, 2},
+                                NULL, NULL, NULL, false, NULL),
                 "stride 2");
     /* the fast kernels off */
     bool fast = volt_fast_kernels_enabled();

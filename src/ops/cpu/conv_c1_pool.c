@@ -175,7 +175,8 @@ AVX512 static void forward_image_avx512(const volt_conv_geom *g, const split_inp
                 if (code) {
                     __mmask16 dx = (__mmask16)((kr & kb) | (~kr & kt));
                     __mmask16 none = _mm512_cmp_ps_mask(best, _mm512_setzero_ps(), _CMP_LE_OQ);
-                    __m128i k = _mm_or_si128(_mm_maskz_set1_epi8(dx, 1), _mm_maskz_set1_epi8(kr, 2));
+                    __m128i k =
+                        _mm_or_si128(_mm_maskz_set1_epi8(dx, 1), _mm_maskz_set1_epi8(kr, 2));
                     k = _mm_mask_blend_epi8(none, k, _mm_set1_epi8(VOLT_CONV_POOL_NO_GRADIENT));
                     _mm_mask_storeu_epi8(code + at_out, m, k);
                 }
@@ -202,7 +203,8 @@ AVX512 static void weight_grad_channel_avx512(const volt_conv_geom *g, const spl
                 __m512 t[4][4];
                 load_window_inputs(s, xi, py, j, m, t);
                 for (int p = 0; p < 4; p++) {
-                    __m512 vp = _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8((char)p)), v);
+                    __m512 vp =
+                        _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8((char)p)), v);
                     int dy = p / 2, dx = p % 2;
                     acc[9] = _mm512_add_ps(acc[9], vp);
                     for (int q = 0; q < 9; q++)
@@ -258,8 +260,7 @@ volt_status volt_cpu_conv_c1_relu_pool_forward_f32(const volt_conv_geom *g, cons
 }
 
 volt_status volt_cpu_conv_c1_relu_pool_backward_weights_f32(const volt_conv_geom *g,
-                                                            const float *src,
-                                                            const float *diff_dst,
+                                                            const float *src, const float *diff_dst,
                                                             const uint8_t *code, float *diff_w,
                                                             float *diff_b) {
     split_input s;

@@ -36,8 +36,7 @@ volt_status volt_cpu_conv_c1_relu_pool_forward_f32(const volt_conv_geom *g, cons
  * order: results do not depend on the thread count. VOLT_OK, or an
  * out-of-memory error. */
 volt_status volt_cpu_conv_c1_relu_pool_backward_weights_f32(const volt_conv_geom *g,
-                                                            const float *src,
-                                                            const float *diff_dst,
+                                                            const float *src, const float *diff_dst,
                                                             const uint8_t *code, float *diff_w,
                                                             float *diff_b);
 

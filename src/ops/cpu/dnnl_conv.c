@@ -465,7 +465,8 @@ static volt_status backward(const volt_conv_geom *g, const volt_tensor *src,
     if (flipped && st == VOLT_ERR_UNSUPPORTED) st = VOLT_OK, flipped = false;
     if (st == VOLT_OK && diff_src && !flipped)
         st = backward_data_locked(g, &m, &gys, w, diff_src, bf16);
-    if (st == VOLT_OK && diff_w) st = backward_weights_locked(g, &m, &gys, src, diff_w, diff_b, bf16);
+    if (st == VOLT_OK && diff_w)
+        st = backward_weights_locked(g, &m, &gys, src, diff_w, diff_b, bf16);
     volt_dnnl_scratch_free(gys.scratch);
     volt_dnnl_unlock();
     return st;

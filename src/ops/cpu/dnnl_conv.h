@@ -43,8 +43,8 @@ volt_status volt_dnnl_conv_forward(const volt_conv_geom *g, const volt_tensor *s
  * kernel, see volt_dnnl_flipped_backward_data). */
 volt_status volt_dnnl_conv_backward(const volt_conv_geom *g, const volt_tensor *src,
                                     const volt_tensor *diff_dst, const volt_tensor *w,
-                                    volt_tensor *diff_src, volt_tensor *diff_w,
-                                    volt_tensor *diff_b, bool bf16);
+                                    volt_tensor *diff_src, volt_tensor *diff_w, volt_tensor *diff_b,
+                                    bool bf16);
 
 /* The f32 forward pass with dst left in oneDNN's layout when that is 16
  * channels per block (aBcd16b: [n][o / 16][oh][ow][16], o a multiple of

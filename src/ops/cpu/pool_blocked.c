@@ -46,8 +46,9 @@ AVX512 static inline __m512 relu16(__m512 v) { return _mm512_max_ps(_mm512_setze
 
 /* The 16 NCHW planes of a block: lane l at l * plane. */
 AVX512 static inline __m512i plane_offsets(int64_t plane) {
-    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                              _mm512_set1_epi32((int)plane));
+    return _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)plane));
 }
 
 /* Block b of image i: x [h][w][16] -> dst's 16 planes, codes [oh][ow][16]. */
