@@ -107,9 +107,8 @@ static volt_status fused_backward(volt_node *node, volt_tensor *g, volt_tensor *
 
 /* ------------------------------------------------------------------ op */
 
-static bool pair_is(const int64_t *v, int64_t value, bool null_ok) {
-    return v ? v[0] == value && v[1] == value : null_ok;
-}
+/* v (NULL: the default, 1) is {1, 1}. */
+static bool pair_is_one(const int64_t *v) { return !v || (v[0] == 1 && v[1] == 1); }
 
 /* Whether a fused path takes these arguments; fills geo and *blocked (which
  * one) when so. Anything unusual (including every bad input) goes to the
@@ -126,7 +125,7 @@ static bool fused_applies(const volt_tensor *x, const volt_tensor *w, const volt
         return false;
     int64_t ph = padding ? padding[0] : 0, pw = padding ? padding[1] : 0;
     if (!volt_fast_kernels_enabled() || volt_autocast_bf16_for(VOLT_F32) || groups != 1 ||
-        !pair_is(stride, 1, true) || !pair_is(dilation, 1, true) || ph < 0 || pw < 0 ||
+        !pair_is_one(stride) || !pair_is_one(dilation) || ph < 0 || pw < 0 ||
         x->shape[1] != w->shape[1])
         return false;
     *geo = (volt_conv_geom){.n = x->shape[0],

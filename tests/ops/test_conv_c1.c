@@ -15,29 +15,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "conv_c1_geom.h"
 #include "ops/cpu/conv_c1.h"
 #include "ops/cpu/parallel.h"
 #include "ops/cpu/unary.h"
-
-static volt_conv_geom geom(int64_t n, int64_t o, int64_t h, int64_t w) {
-    return (volt_conv_geom){.n = n,
-                            .c = 1,
-                            .h = h,
-                            .w = w,
-                            .o = o,
-                            .oh = h,
-                            .ow = w,
-                            .kh = 3,
-                            .kw = 3,
-                            .sh = 1,
-                            .sw = 1,
-                            .dh = 1,
-                            .dw = 1,
-                            .ph = 1,
-                            .pw = 1,
-                            .groups = 1,
-                            .with_bias = true};
-}
 
 /* Largest |a - b| over the elements, relative to max(1, |b|). */
 static double max_rel_diff(const volt_tensor *a, const volt_tensor *b) {
@@ -53,7 +34,7 @@ static double max_rel_diff(const volt_tensor *a, const volt_tensor *b) {
 static void check(int64_t n, int64_t o, int64_t h, int64_t w, bool bias, bool simd) {
     volt_scope_begin();
     bool was = volt_cpu_conv_c1_set_simd(simd);
-    volt_conv_geom g = geom(n, o, h, w);
+    volt_conv_geom g = vt_conv_c1_geom(n, o, h, w);
     volt_generator gen = volt_generator_make(7, (uint64_t)(h * 100 + w));
     volt_tensor *x = volt_randn(VOLT_SHAPE(n, 1, h, w), VOLT_F32, &gen);
     volt_tensor *wt = volt_randn(VOLT_SHAPE(o, 1, 3, 3), VOLT_F32, &gen);
@@ -112,7 +93,7 @@ static void test_by_hand(void **state) {
     (void)state;
     for (int simd = 0; simd < 2; simd++) {
         bool was = volt_cpu_conv_c1_set_simd(simd == 1);
-        volt_conv_geom g = geom(1, 1, 2, 2);
+        volt_conv_geom g = vt_conv_c1_geom(1, 1, 2, 2);
         const float x[4] = {1, 2, 3, 4}, w[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, b[1] = {10};
         const float ones[4] = {1, 1, 1, 1};
         float y[4], dw[9], db[1];
@@ -132,7 +113,7 @@ static void test_by_hand(void **state) {
  * the same with 1 and 2 threads. */
 static void test_thread_count(void **state) {
     (void)state;
-    volt_conv_geom g = geom(16, 8, 28, 28);
+    volt_conv_geom g = vt_conv_c1_geom(16, 8, 28, 28);
     volt_generator gen = volt_generator_make(9, 0);
     volt_tensor *x = volt_randn(VOLT_SHAPE(16, 1, 28, 28), VOLT_F32, &gen);
     volt_tensor *gy = volt_randn(VOLT_SHAPE(16, 8, 28, 28), VOLT_F32, &gen);
@@ -151,7 +132,7 @@ static void test_thread_count(void **state) {
 
 static void test_applies(void **state) {
     (void)state;
-    volt_conv_geom g = geom(2, 4, 5, 6);
+    volt_conv_geom g = vt_conv_c1_geom(2, 4, 5, 6);
     assert_true(volt_cpu_conv_c1_3x3_applies(&g));
     volt_conv_geom two_channels = g;
     two_channels.c = 2;
@@ -247,7 +228,7 @@ static void test_op_equals_relu_of_conv(void **state) {
  * weight gradient == the unmasked one of the ReLU's backward. */
 static void test_kernels(void **state) {
     (void)state;
-    volt_conv_geom geo = geom(4, 6, 9, 19);
+    volt_conv_geom geo = vt_conv_c1_geom(4, 6, 9, 19);
     assert_true(volt_cpu_conv_c1_3x3_applies(&geo));
     volt_tensor *x = special_input(geo.n, geo.h, geo.w, 5);
     volt_generator g = volt_generator_make(6, 0);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "autograd/autograd_impl.h"
+#include "conv_c1_geom.h"
 #include "ops/cpu/conv_c1.h"
 #include "ops/cpu/conv_c1_pool.h"
 #include "ops/cpu/dnnl_common.h"
@@ -191,27 +192,6 @@ static void test_blocked_path(void **state) {
     check_blocked(2, 4, 8, 8, 16, 1, 4, 7);    /* only b */
 }
 
-/* One image [1, h, w], o channels, 3x3, padding 1, with a bias. */
-static volt_conv_geom c1_geom(int64_t o, int64_t h, int64_t w) {
-    return (volt_conv_geom){.n = 1,
-                            .c = 1,
-                            .h = h,
-                            .w = w,
-                            .o = o,
-                            .oh = h,
-                            .ow = w,
-                            .kh = 3,
-                            .kw = 3,
-                            .sh = 1,
-                            .sw = 1,
-                            .dh = 1,
-                            .dw = 1,
-                            .ph = 1,
-                            .pw = 1,
-                            .groups = 1,
-                            .with_bias = true};
-}
-
 /* One image [1 2 -9; 3 4 0; 0 0 5; 1 1 1] (4 x 3), one channel, the centre
  * tap 1 and bias 0: the convolution is the image, ReLU'd: [1 2 0; 3 4 0;
  * 0 0 5; 1 1 1]; floor pooling keeps columns 0-1: [4; 1] with codes 3 and
@@ -222,7 +202,7 @@ static void test_by_hand(void **state) {
     (void)state;
     for (int simd = 0; simd < 2; simd++) {
         bool was = volt_cpu_conv_c1_set_simd(simd == 1);
-        volt_conv_geom g = c1_geom(1, 4, 3);
+        volt_conv_geom g = vt_conv_c1_geom(1, 1, 4, 3);
         assert_true(volt_cpu_conv_c1_relu_pool_applies(&g));
         const float x[12] = {1, 2, -9, 3, 4, 0, 0, 0, 5, 1, 1, 1};
         const float w[9] = {0, 0, 0, 0, 1, 0, 0, 0, 0}, b[1] = {0}, gy[2] = {10, 20};
@@ -244,7 +224,7 @@ static void test_code_of_dead_windows(void **state) {
     (void)state;
     for (int simd = 0; simd < 2; simd++) {
         bool was = volt_cpu_conv_c1_set_simd(simd == 1);
-        volt_conv_geom g = c1_geom(2, 2, 2);
+        volt_conv_geom g = vt_conv_c1_geom(1, 2, 2, 2);
         const float x[4] = {1, 1, 1, 1}, w[18] = {0}, b[2] = {-1, 2};
         float y[2];
         uint8_t code[2];
