@@ -6,10 +6,12 @@
  * step over `steps` steps (after 20 warm-up steps), the calls into volt's CPU
  * allocator per step (all, and those that reached the system allocator), and
  * the last loss (for A/B runs to check they computed the same thing).
- * Usage: bench_ops_mlp_step [threads] [steps]   (default 2, 300). Not a test;
- * for instruction counts run it under callgrind with threads=1. */
+ * Usage: bench_ops_mlp_step [threads] [steps] [bf16]   (default 2, 300; bf16:
+ * forward under bf16 autocast, as precision "bf16-mixed"). Not a test; for
+ * instruction counts run it under callgrind with threads=1. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <volt/volt.h>
 
@@ -31,9 +33,14 @@ static int compare_doubles(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+static volt_autocast_mode autocast = VOLT_AUTOCAST_OFF;
+
 static double step(mlp *m, volt_optimizer *opt, const volt_tensor *x, const volt_tensor *y) {
     volt_scope_begin();
-    volt_tensor *loss = volt_cross_entropy(forward(m, x), y);
+    volt_autocast_mode prev = volt_autocast_set(autocast);
+    volt_tensor *logits = forward(m, x);
+    volt_autocast_set(prev);
+    volt_tensor *loss = volt_cross_entropy(logits, y);
     volt_optimizer_zero_grad(opt);
     volt_backward(loss);
     volt_optimizer_step(opt);
@@ -46,6 +53,7 @@ int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 2;
     int steps = argc > 2 ? atoi(argv[2]) : 300;
     if (steps < 1) steps = 1;
+    if (argc > 3 && strcmp(argv[3], "bf16") == 0) autocast = VOLT_AUTOCAST_BF16;
     volt_set_num_threads(threads);
     volt_seed_everything(0);
     mlp m;
@@ -68,11 +76,12 @@ int main(int argc, char **argv) {
     }
     volt_memory_stats s1 = volt_cpu_memory_stats();
     qsort(ms, (size_t)steps, sizeof *ms, compare_doubles);
-    printf(
-        "{\"bench\":\"mlp_step\",\"threads\":%d,\"steps\":%d,\"median_ms\":%.3f,\"best_ms\":%.3f,"
-        "\"allocs_per_step\":%.1f,\"system_allocs_per_step\":%.2f,\"loss\":%.6f}\n",
-        threads, steps, ms[steps / 2], ms[0], (double)(s1.n_allocs - s0.n_allocs) / steps,
-        (double)(s1.n_system_allocs - s0.n_system_allocs) / steps, loss);
+    printf("{\"bench\":\"mlp_step\",\"autocast\":\"%s\",\"threads\":%d,\"steps\":%d,\"median_ms\":%"
+           ".3f,\"best_ms\":%.3f,"
+           "\"allocs_per_step\":%.1f,\"system_allocs_per_step\":%.2f,\"loss\":%.6f}\n",
+           autocast == VOLT_AUTOCAST_BF16 ? "bf16" : "off", threads, steps, ms[steps / 2], ms[0],
+           (double)(s1.n_allocs - s0.n_allocs) / steps,
+           (double)(s1.n_system_allocs - s0.n_system_allocs) / steps, loss);
     free(ms);
     volt_tensor_free(x);
     volt_tensor_free(y);

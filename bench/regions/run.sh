@@ -7,7 +7,9 @@
 # Usage: bench/regions/run.sh BUILD_DIR [THREADS]   (threads default 2)
 # Environment: OMP_WAIT_POLICY (passed through; the tables depend on it),
 #              REGIONS_MODELS (default "mlp cnn"), REGIONS_SHORT / REGIONS_LONG
-#              (batches; default 20 and 120 for the MLP, a fifth for the CNN).
+#              (batches; default 20 and 120 for the MLP, a fifth for the CNN),
+#              REGIONS_ARGS (more arguments for bench_compare_compare, e.g.
+#              precision=bf16-mixed).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=$(cd "${1:-build}" && pwd)
@@ -23,7 +25,7 @@ for model in ${REGIONS_MODELS:-mlp cnn}; do
     if [ "$model" = cnn ]; then short=$((short / 5 > 2 ? short / 5 : 2)); long=$((long / 5)); fi
     for n in "$short" "$long"; do
         (cd "$work" && OMPSHIM_OUT="$work/$model.$n" LD_PRELOAD="$work/ompshim.so" \
-            "$exe" model="$model" epochs=1 limit="$n" threads="$threads" >/dev/null)
+            "$exe" model="$model" epochs=1 limit="$n" threads="$threads" ${REGIONS_ARGS:-} >/dev/null)
     done
     echo "== $model: training steps $short..$long"
     python3 "$here/sites.py" "$exe" "$work/$model.$short" "$work/$model.$long" $((long - short))

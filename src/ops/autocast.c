@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/parallel.h"
 #include "ops/cpu/dnnl_common.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -64,8 +65,8 @@ CLONES static void round_block(float *dst, const float *src, int64_t n) {
 
 void volt_cpu_f32_to_bf16(uint16_t *dst, const float *src, int64_t n) {
     int64_t blocks = (n + BLOCK - 1) / BLOCK;
-#pragma omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads())          \
-    schedule(static)
+    int threads = volt_cpu_threads_for_bytes(6.0 * (double)n);
+#pragma omp parallel for if (threads > 1) num_threads(threads) schedule(static)
     for (int64_t b = 0; b < blocks; b++) {
         int64_t i0 = b * BLOCK, len = n - i0 < BLOCK ? n - i0 : BLOCK;
         to_bf16_block(dst + i0, src + i0, len);
@@ -74,8 +75,8 @@ void volt_cpu_f32_to_bf16(uint16_t *dst, const float *src, int64_t n) {
 
 void volt_cpu_round_bf16(float *dst, const float *src, int64_t n) {
     int64_t blocks = (n + BLOCK - 1) / BLOCK;
-#pragma omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads())          \
-    schedule(static)
+    int threads = volt_cpu_threads_for_bytes(6.0 * (double)n);
+#pragma omp parallel for if (threads > 1) num_threads(threads) schedule(static)
     for (int64_t b = 0; b < blocks; b++) {
         int64_t i0 = b * BLOCK, len = n - i0 < BLOCK ? n - i0 : BLOCK;
         round_block(dst + i0, src + i0, len);

@@ -13,6 +13,7 @@
 
 #include "ops/autocast_impl.h"
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/parallel.h"
 #include "ops/cuda/cuda_ops.h"
 
 #define BLOCK 4096
@@ -26,8 +27,8 @@ static void widen_block(float *dst, const uint16_t *src, int64_t n) {
 
 static void cpu_bf16_to_f32(float *dst, const uint16_t *src, int64_t n) {
     int64_t blocks = (n + BLOCK - 1) / BLOCK;
-#pragma omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads())          \
-    schedule(static)
+    int threads = volt_cpu_threads_for_bytes(6.0 * (double)n);
+#pragma omp parallel for if (threads > 1) num_threads(threads) schedule(static)
     for (int64_t b = 0; b < blocks; b++) {
         int64_t i0 = b * BLOCK, len = n - i0 < BLOCK ? n - i0 : BLOCK;
         widen_block(dst + i0, src + i0, len);
@@ -94,6 +95,15 @@ volt_tensor *volt_bf16_convert(const volt_tensor *t, volt_dtype dtype) {
     volt_tensor *out = volt_tensor_new(dtype, t->device, t->ndim, t->shape);
     if (out) volt_bf16_copy_into(out, t);
     return out;
+}
+
+bool volt_bf16_copy_kept(const volt_tensor *t, volt_tensor **out) {
+    *out = NULL;
+    if (t->dtype != VOLT_F32 || t->device.type != VOLT_CPU ||
+        !(volt_tensor_is_contiguous(t) || dense_permuted(t)))
+        return true;
+    *out = volt_bf16_convert(t, VOLT_BF16);
+    return *out != NULL;
 }
 
 /* The gradient converted to the input's dtype (node->iargs[0]). */

@@ -81,9 +81,14 @@ static volt_tensor *blas_ready(const volt_tensor *t, bool *failed) {
     return c;
 }
 
+/* A new f32 copy of t's values rounded to bf16 (t: f32, or bf16 widened). */
+static volt_tensor *rounded_f32(const volt_tensor *t) {
+    return t->dtype == VOLT_BF16 ? volt_bf16_convert(t, VOLT_F32) : volt_bf16_rounded(t);
+}
+
 /* out = alpha * a @ b + beta * out (operands BLAS can read) in f32, or in
- * bf16 with f32 results: oneDNN's bf16 kernel, else the f32 kernel on
- * copies rounded to bf16. */
+ * bf16 with f32 results (f32 or bf16 operands): oneDNN's bf16 kernel, else
+ * the f32 kernel on copies rounded to bf16. */
 static volt_status gemm(volt_tensor *out, const volt_tensor *a, const volt_tensor *b, double alpha,
                         double beta, bool bf16) {
     if (!bf16) {
@@ -94,7 +99,7 @@ static volt_status gemm(volt_tensor *out, const volt_tensor *a, const volt_tenso
         volt_status st = volt_dnnl_matmul_bf16(out, a, b, alpha, beta);
         if (st != VOLT_ERR_UNSUPPORTED) return st;
     }
-    volt_tensor *ra = volt_bf16_rounded(a), *rb = ra ? volt_bf16_rounded(b) : NULL;
+    volt_tensor *ra = rounded_f32(a), *rb = ra ? rounded_f32(b) : NULL;
     if (rb) volt_cpu_matmul(out, ra, rb, alpha, beta);
     volt_tensor_free(ra);
     volt_tensor_free(rb);
@@ -166,7 +171,8 @@ static volt_tensor *product_cuda(const volt_tensor *ma, const volt_tensor *mb, d
 
 /* alpha * ma @ mb (+ beta * bias broadcast, when bias is not NULL and beta is
  * not 0) for matrices or batches of them (ndim >= 2, inner dims equal), in
- * bf16 when bf16 (f32 operands). No autograd. ua, ub: the user's operands,
+ * bf16 with an f32 result when bf16 (f32 operands; on the CPU, bf16 ones
+ * too). No autograd. ua, ub: the user's operands,
  * for messages. */
 static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_tensor *mb,
                             double alpha, const volt_tensor *bias, double beta,
@@ -186,7 +192,8 @@ static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_te
         return product_cuda(ma, mb, alpha, bias, beta, nd, shape, bf16, NULL);
     bool failed = false;
     volt_tensor *ca = blas_ready(ma, &failed), *cb = blas_ready(mb, &failed);
-    volt_tensor *out = failed ? NULL : volt_tensor_new(ma->dtype, ma->device, nd, shape);
+    volt_tensor *out =
+        failed ? NULL : volt_tensor_new(bf16 ? VOLT_F32 : ma->dtype, ma->device, nd, shape);
     if (out) {
         bool add = bias && beta != 0;
         /* A linear layer's bias (one row, beta 1): the GEMM adds it itself. */
@@ -245,6 +252,11 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
     int64_t shape[VOLT_MAX_DIMS];
     int nd = ma && mb ? product_shape(node->name, ma, mb, a, b, shape) : -1;
     volt_tensor *gf = nd > 0 ? volt_reshape(g, nd, shape) : NULL;
+    /* On the CPU in bf16 the saved operands are bf16 already (product_op):
+     * the gradient is converted once for both products. */
+    volt_tensor *gc = NULL;
+    if (gf && bf16 && !volt_bf16_copy_kept(gf, &gc)) gf = NULL;
+    if (gc) gf = gc;
     volt_status st = gf ? VOLT_OK : volt_error_status();
     if (st == VOLT_OK && node->inputs[ia].needs) {
         volt_tensor *bt = transposed(mb);
@@ -379,11 +391,24 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
     if (a->dtype == VOLT_BF16 && a->device.type == VOLT_CPU)
         return product_bf16(op, bias, a, b, how_a, how_b, alpha, beta);
     bool bf16 = volt_autocast_bf16_for(a->dtype);
-    volt_tensor *ma = as_matrix(a, how_a), *mb = as_matrix(b, how_b);
+    /* Under bf16 autocast on the CPU each operand is converted once, here
+     * (in its own layout): the product reads the copies and the node saves
+     * them, so the backward converts only the gradient. */
+    volt_tensor *ca = NULL, *cb = NULL;
+    if (bf16 && (!volt_bf16_copy_kept(a, &ca) || !volt_bf16_copy_kept(b, &cb))) {
+        volt_tensor_free(ca);
+        return NULL;
+    }
+    const volt_tensor *pa = ca ? ca : a, *pb = cb ? cb : b;
+    volt_tensor *ma = as_matrix(pa, how_a), *mb = as_matrix(pb, how_b);
     volt_tensor *full = product(op, ma, mb, alpha, bias, beta, a, b, bf16);
     volt_tensor_free(ma);
     volt_tensor_free(mb);
-    if (!full) return NULL;
+    if (!full) {
+        volt_tensor_free(ca);
+        volt_tensor_free(cb);
+        return NULL;
+    }
     /* Drop the dims that 1-D operands of matmul gained (outer keeps both). */
     int64_t shape[VOLT_MAX_DIMS];
     int n = 0;
@@ -406,10 +431,12 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
             node->iargs[3] = bf16;
             node->args[0] = alpha;
             node->args[1] = beta;
-            volt_node_save(node, a);
-            volt_node_save(node, b);
+            volt_node_save(node, pa);
+            volt_node_save(node, pb);
         }
     }
+    volt_tensor_free(ca);
+    volt_tensor_free(cb);
     return out;
 }
 

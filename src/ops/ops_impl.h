@@ -73,6 +73,11 @@ void volt_bf16_copy_into(volt_tensor *dst, const volt_tensor *src);
 /* A new tensor of t's shape holding t converted to dtype (no autograd); NULL
  * with an out-of-memory error. */
 volt_tensor *volt_bf16_convert(const volt_tensor *t, volt_dtype dtype);
+/* *out = t (f32, CPU) converted to bf16 in the same layout (no autograd),
+ * when t's elements fill a block of memory in some order of its dims
+ * (contiguous, transposed, permuted); else *out = NULL. false (*out NULL)
+ * on out of memory. */
+bool volt_bf16_copy_kept(const volt_tensor *t, volt_tensor **out);
 /* t converted to f32 when it is bf16, else t itself (NULL stays NULL). */
 const volt_tensor *volt_bf16_widen(const volt_tensor *t);
 /* Frees what volt_bf16_widen(t) returned when it is a new tensor. */

@@ -55,11 +55,14 @@ void volt_set_fast_kernels(bool enabled) {
     __atomic_store_n(&disabled, !enabled, __ATOMIC_RELAXED);
 }
 
-bool volt_dnnl_has_bf16(void) {
-    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
-    unsigned bf16 = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
-    return (isa & bf16) == bf16;
+static bool has_isa(dnnl_cpu_isa_t wanted) {
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa(), w = (unsigned)wanted;
+    return (isa & w) == w;
 }
+
+bool volt_dnnl_has_bf16(void) { return has_isa(dnnl_cpu_isa_avx512_core_bf16); }
+
+bool volt_dnnl_has_amx(void) { return has_isa(dnnl_cpu_isa_avx512_core_amx); }
 
 static const char *init_call = "dnnl_engine_create(&engine, dnnl_cpu, 0)";
 

@@ -34,6 +34,8 @@ void volt_set_fast_kernels(bool enabled);
  * effective ISA, capped by ONEDNN_MAX_CPU_ISA, has AVX-512-BF16; AMX
  * includes it). */
 bool volt_dnnl_has_bf16(void);
+/* Whether that ISA has AMX's bf16 tiles (oneDNN's fastest bf16 kernels). */
+bool volt_dnnl_has_amx(void);
 
 /* Takes the glue's mutex, creating the engine and stream on first use, and
  * makes this thread's OpenMP team size volt_get_num_threads(). false (error

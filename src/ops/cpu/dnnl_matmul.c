@@ -12,15 +12,16 @@
 
 #include "ops/autocast_impl.h"
 #include "ops/cpu/dnnl_common.h"
+#include "ops/cpu/parallel.h"
 
 enum { KIND_MATMUL = 21 };
 
-/* An operand converted to bf16: `batch` matrices (1: shared by every
- * product) of r x c, row-major, or column-major when trans. */
+/* An operand in bf16: `batch` matrices (1: shared by every product) of
+ * r x c, row-major, or column-major when trans. */
 typedef struct {
-    uint16_t *data; /* scratch */
+    uint16_t *data; /* scratch, or a bf16 operand's own elements when borrowed */
     int64_t batch, r, c;
-    bool trans;
+    bool trans, borrowed;
 } bf16_operand;
 
 /* Strides of t's batch dims seen broadcast to out's (0 where broadcast);
@@ -58,7 +59,8 @@ static int64_t batch_offset(const volt_tensor *out, const int64_t *strides, int6
     return off;
 }
 
-/* Converts t (f32, batch dims broadcast to out's) into op. t's matrices must
+/* Converts t (f32 or bf16, batch dims broadcast to out's) into op; a bf16 t
+ * whose matrices lie dense in one run is read where it is. t's matrices must
  * have unit stride along their rows or their columns. */
 static bool convert(const volt_tensor *t, const volt_tensor *out, bf16_operand *op) {
     int nd = t->ndim;
@@ -70,20 +72,38 @@ static bool convert(const volt_tensor *t, const volt_tensor *out, bf16_operand *
     int64_t lines = trans ? c : r, len = trans ? r : c, line_stride = trans ? cs : rs;
     if (lines == 1) line_stride = len;
     int64_t batch = batched ? volt_shape_numel(out->ndim - 2, out->shape) : 1;
-    *op = (bf16_operand){NULL, batch, r, c, trans};
-    op->data = volt_dnnl_scratch((size_t)(batch * r * c) * sizeof(uint16_t));
-    if (!op->data) return false;
-    const float *base = volt_tensor_data(t);
-    if (line_stride == len && (!batched || batch_dense(out, bstrides, r * c))) {
-        volt_cpu_f32_to_bf16(op->data, base, batch * r * c);
+    *op = (bf16_operand){NULL, batch, r, c, trans, false};
+    bool dense = line_stride == len && (!batched || batch_dense(out, bstrides, r * c));
+    bool bf16 = t->dtype == VOLT_BF16;
+    if (bf16 && dense) {
+        op->data = volt_tensor_data(t);
+        op->borrowed = true;
         return true;
     }
+    op->data = volt_dnnl_scratch((size_t)(batch * r * c) * sizeof(uint16_t));
+    if (!op->data) return false;
+    if (dense) {
+        volt_cpu_f32_to_bf16(op->data, volt_tensor_data(t), batch * r * c);
+        return true;
+    }
+    size_t es = volt_dtype_size(t->dtype);
     for (int64_t bi = 0; bi < batch; bi++) {
-        const float *m = base + (batched ? batch_offset(out, bstrides, bi) : 0);
-        for (int64_t l = 0; l < lines; l++)
-            volt_cpu_f32_to_bf16(op->data + (bi * lines + l) * len, m + l * line_stride, len);
+        const char *m = (const char *)volt_tensor_data(t) +
+                        (size_t)(batched ? batch_offset(out, bstrides, bi) : 0) * es;
+        for (int64_t l = 0; l < lines; l++) {
+            uint16_t *dst = op->data + (bi * lines + l) * len;
+            const char *src = m + (size_t)(l * line_stride) * es;
+            if (bf16)
+                memcpy(dst, src, (size_t)len * sizeof *dst);
+            else
+                volt_cpu_f32_to_bf16(dst, (const float *)src, len);
+        }
     }
     return true;
+}
+
+static void operand_free(bf16_operand *op) {
+    if (!op->borrowed) volt_dnnl_scratch_free(op->data);
 }
 
 /* ---------------------------------------------------------- primitive */
@@ -152,13 +172,23 @@ static volt_status run_locked(mm_ctx *c, const bf16_operand *a, const bf16_opera
     int64_t p[] = {c->src.dims[0], c->w.dims[0], c->dst.dims[0], c->dst.dims[1], c->dst.dims[2],
                    c->src.dims[2], a->trans,     b->trans,       alpha_bits,     beta_bits};
     memcpy(key.p, p, sizeof p);
+    /* Products too small to pay for waking the other threads run on fewer
+     * (the bf16 kernels are several times faster than f32's: without AMX,
+     * about twice). */
+    double flops =
+        2.0 * (double)(c->dst.dims[0] * c->dst.dims[1] * c->dst.dims[2] * c->src.dims[2]);
+    int team = volt_dnnl_limit_threads(volt_cpu_threads_for_flops(
+        flops * VOLT_CPU_FLOPS_PER_NS /
+        (volt_dnnl_has_amx() ? VOLT_CPU_BF16_FLOPS_PER_NS : 2.0 * VOLT_CPU_FLOPS_PER_NS)));
     bool unsupported = false;
     const volt_dnnl_prim *prim = volt_dnnl_cache_get(&key, make_matmul, c, &unsupported);
-    if (!prim) return unsupported ? VOLT_ERR_UNSUPPORTED : volt_error_status();
+    volt_status st = prim ? VOLT_OK : unsupported ? VOLT_ERR_UNSUPPORTED : volt_error_status();
     const int args[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
     const dnnl_memory_desc_t *mds[3] = {&c->src, &c->w, &c->dst};
     void *data[3] = {a->data, b->data, volt_tensor_data(out)};
-    return volt_dnnl_execute(prim, 3, args, mds, data) ? VOLT_OK : volt_error_status();
+    if (prim && !volt_dnnl_execute(prim, 3, args, mds, data)) st = volt_error_status();
+    volt_dnnl_restore_threads(team);
+    return st;
 }
 
 volt_status volt_dnnl_matmul_bf16(volt_tensor *out, const volt_tensor *a, const volt_tensor *b,
@@ -177,7 +207,7 @@ volt_status volt_dnnl_matmul_bf16(volt_tensor *out, const volt_tensor *a, const 
         st = run_locked(&c, &oa, &ob, out);
         volt_dnnl_unlock();
     }
-    volt_dnnl_scratch_free(oa.data);
-    volt_dnnl_scratch_free(ob.data);
+    operand_free(&oa);
+    operand_free(&ob);
     return st;
 }

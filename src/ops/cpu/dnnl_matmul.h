@@ -1,13 +1,16 @@
 /* dnnl_matmul.h: bf16 matrix products for autocast through oneDNN's matmul
- * primitive: f32 operands rounded to bf16, f32 accumulation and result. */
+ * primitive: f32 operands rounded to bf16 (or operands already in bf16),
+ * f32 accumulation and result. */
 #ifndef VOLT_DNNL_MATMUL_H
 #define VOLT_DNNL_MATMUL_H
 
 #include "ops/ops_impl.h"
 
 /* out [batch..., n, m] (contiguous f32) = alpha * bf16(a) @ bf16(b) + beta *
- * out, for f32 a [..., n, k] and b [..., k, m] of any strides whose batch
- * dims broadcast to out's (beta == 0 ignores out's contents). Returns
+ * out, for a [..., n, k] and b [..., k, m], each f32 or bf16 (read in place
+ * when its matrices lie dense), whose matrices have unit stride along
+ * their rows or columns and whose batch dims broadcast to out's (beta == 0
+ * ignores out's contents). Returns
  * VOLT_OK; VOLT_ERR_UNSUPPORTED with no error recorded when the CPU has no
  * bf16 instructions or oneDNN takes no such problem (the caller then
  * multiplies the rounded operands in f32); another status with an error

@@ -21,10 +21,13 @@
 /* Rough single-thread speeds the estimates use, per ns: bytes read plus
  * written by a streaming loop (memory-bound: about 30 from DRAM here, more
  * from cache), bytes read by a floating reduction (it accumulates in
- * double: about 18), and flops of a matrix product or convolution. */
+ * double: about 18), flops of an f32 matrix product or convolution, and
+ * flops of a bf16 product on oneDNN's AMX kernels (500-780 measured on
+ * the benchmark MLP's products, one core). */
 #define VOLT_CPU_BYTES_PER_NS 30.0
 #define VOLT_CPU_REDUCE_BYTES_PER_NS 16.0
 #define VOLT_CPU_FLOPS_PER_NS 100.0
+#define VOLT_CPU_BF16_FLOPS_PER_NS 500.0
 
 /* Nanoseconds one parallel region is taken to cost under the process's
  * OpenMP wait policy (read once from OMP_WAIT_POLICY and GOMP_SPINCOUNT):
