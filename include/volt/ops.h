@@ -444,15 +444,15 @@ volt_tensor *volt_conv2d_relu(const volt_tensor *x, const volt_tensor *w, const 
                               const int64_t stride[2], const int64_t padding[2],
                               const int64_t dilation[2], int64_t groups);
 /* max_pool2d(relu(conv2d(...)), kernel 2, stride 2) — a CNN block — as one
- * op, the same values. In f32 on the CPU (no autocast): Conv2d(1, O, 3,
- * padding 1) on an input that needs no gradient (a network's first block)
- * runs as one pass that never stores the convolution's [N, O, H, W] output
- * (only the pooled [N, O, H / 2, W / 2] and a byte per output for the
- * backward pass: a quarter of the memory traffic each way); other
+ * op, the same values. In f32 on the CPU: Conv2d(1, O, 3, padding 1) on an
+ * input that needs no gradient (a network's first block) runs as one pass
+ * that never stores the convolution's [N, O, H, W] output (only the pooled
+ * [N, O, H / 2, W / 2] and a byte per output for the backward pass: a
+ * quarter of the memory traffic each way), under bf16 autocast too; other
  * ungrouped stride-1 convolutions with a multiple of 16 output channels
  * pool oneDNN's blocked output directly and hand its gradient back blocked
- * (no reorders, no ReLU pass). Every other case runs conv2d_relu and
- * max_pool2d, whose errors it reports. */
+ * (no reorders, no ReLU pass; not under autocast). Every other case runs
+ * conv2d_relu and max_pool2d, whose errors it reports. */
 volt_tensor *volt_conv2d_relu_max_pool2x2(const volt_tensor *x, const volt_tensor *w,
                                           const volt_tensor *bias, const int64_t stride[2],
                                           const int64_t padding[2], const int64_t dilation[2],

@@ -1,15 +1,19 @@
 /* conv_pool.c: conv2d_relu_max_pool2x2 — a CNN block, max_pool2d(relu(
- * conv2d(x)), 2) — as one op, in f32 on the CPU (no autocast), two ways:
+ * conv2d(x)), 2) — as one op, in f32 on the CPU, two ways:
  *  - one input channel, 3x3, padding 1, an input that needs no gradient (a
  *    CNN's first block on grey images): one pass (ops/cpu/conv_c1_pool.c)
  *    that never stores the convolution's [n, o, h, w] output, only the
- *    pooled output and a byte per output for the weight gradients;
+ *    pooled output and a byte per output for the weight gradients. Under
+ *    bf16 autocast it runs on x, w and the incoming gradient rounded to
+ *    bf16, as conv2d_relu does for one input channel (the routed gradient
+ *    is the pooled gradient's elements, so rounding either is the same);
  *  - other ungrouped stride-1 convolutions (not of one input channel,
  *    3x3, padding 1, whose direct kernel wins) with a multiple of 16 output
  *    channels, where oneDNN's primitive works in 16-channel blocks: the
  *    ReLU and pooling read its output in those blocks, and the gradient is
  *    written back in them (ops/cpu/pool_blocked.c), so the output and its
- *    gradient are not reordered, and the ReLU costs no pass of its own.
+ *    gradient are not reordered, and the ReLU costs no pass of its own
+ *    (f32 only: not under autocast).
  * Every other case runs conv2d_relu and max_pool2d, which check the
  * arguments and name what is wrong. Either way the values are the same. */
 #include <stdlib.h>
@@ -26,6 +30,7 @@ static const char OP[] = "conv2d_relu_max_pool2x2";
 typedef struct {
     volt_conv_geom g;
     bool blocked; /* the oneDNN path; else the one-pass kernel */
+    bool bf16;    /* the forward ran under bf16 autocast: so does the backward */
     int x_slot, w_slot, code_slot;
 } fused_info;
 
@@ -53,10 +58,15 @@ static volt_status gradients(const volt_node *node, const fused_info *fi, const 
     const volt_conv_geom *geo = &fi->g;
     volt_tensor *x = fi->x_slot >= 0 ? volt_node_saved(node, fi->x_slot) : NULL;
     const uint8_t *code = volt_tensor_data(volt_node_saved(node, fi->code_slot));
-    if (!fi->blocked)
-        return volt_cpu_conv_c1_relu_pool_backward_weights_f32(
-            geo, volt_tensor_data(x), volt_tensor_data(g4), code, volt_tensor_data(gw),
+    if (!fi->blocked) {
+        volt_tensor *gr = fi->bf16 ? volt_bf16_rounded(g4) : NULL;
+        if (fi->bf16 && !gr) return volt_error_status();
+        volt_status st = volt_cpu_conv_c1_relu_pool_backward_weights_f32(
+            geo, volt_tensor_data(x), volt_tensor_data(gr ? gr : g4), code, volt_tensor_data(gw),
             gb ? volt_tensor_data(gb) : NULL);
+        volt_tensor_free(gr);
+        return st;
+    }
     float *gy = volt_dnnl_scratch((size_t)(geo->n * geo->o * geo->oh * geo->ow) * sizeof *gy);
     if (!gy) return volt_error_status();
     volt_pool_geom pg = pool_geom(geo);
@@ -124,7 +134,7 @@ static bool fused_applies(const volt_tensor *x, const volt_tensor *w, const volt
                  bias->shape[0] != w->shape[0]))
         return false;
     int64_t ph = padding ? padding[0] : 0, pw = padding ? padding[1] : 0;
-    if (!volt_fast_kernels_enabled() || volt_autocast_bf16_for(VOLT_F32) || groups != 1 ||
+    if (!volt_fast_kernels_enabled() || groups != 1 ||
         !pair_is_one(stride) || !pair_is_one(dilation) || ph < 0 || pw < 0 ||
         x->shape[1] != w->shape[1])
         return false;
@@ -150,11 +160,12 @@ static bool fused_applies(const volt_tensor *x, const volt_tensor *w, const volt
      * conv2d_relu's direct kernel, faster than oneDNN's there. */
     *blocked = !volt_cpu_conv_c1_relu_pool_applies(geo);
     if (!*blocked) return !(x->requires_grad && volt_grad_enabled());
-    return geo->o % 16 == 0 && volt_cpu_pool_blocked16_available();
+    return geo->o % 16 == 0 && volt_cpu_pool_blocked16_available() &&
+           !volt_autocast_bf16_for(VOLT_F32);
 }
 
 static void record(volt_tensor *y, const volt_tensor *const *inputs, const volt_conv_geom *geo,
-                   bool blocked, volt_tensor *xd, volt_tensor *wd, volt_tensor *code) {
+                   bool blocked, bool bf16, volt_tensor *xd, volt_tensor *wd, volt_tensor *code) {
     fused_info *info = malloc(sizeof *info);
     volt_node *node = info ? volt_autograd_record(OP, fused_backward, y, 3, inputs) : NULL;
     if (!node) {
@@ -163,7 +174,7 @@ static void record(volt_tensor *y, const volt_tensor *const *inputs, const volt_
         return;
     }
     bool weights = inputs[1]->requires_grad || (inputs[2] && inputs[2]->requires_grad);
-    *info = (fused_info){*geo, blocked, -1, -1, -1};
+    *info = (fused_info){*geo, blocked, bf16, -1, -1, -1};
     info->x_slot = weights ? volt_node_save(node, xd) : -1;
     info->w_slot = blocked && inputs[0]->requires_grad ? volt_node_save(node, wd) : -1;
     info->code_slot = volt_node_save(node, code);
@@ -194,7 +205,10 @@ static volt_status fused(const volt_conv_geom *geo, bool blocked, const volt_ten
     const volt_tensor *inputs[3] = {x, w, bias};
     bool recording = volt_autograd_should_record(3, inputs);
     int64_t y4[4] = {geo->n, geo->o, geo->oh / 2, geo->ow / 2};
-    volt_tensor *xd = volt_dense_as(x, 4, x->shape), *wd = volt_dense_as(w, 4, w->shape);
+    /* Under bf16 autocast (the one-pass kernel only): x and w rounded. */
+    bool bf16 = volt_autocast_bf16_for(VOLT_F32);
+    volt_tensor *xd = bf16 ? volt_bf16_rounded(x) : volt_dense_as(x, 4, x->shape);
+    volt_tensor *wd = bf16 ? volt_bf16_rounded(w) : volt_dense_as(w, 4, w->shape);
     volt_tensor *bd = bias ? volt_dense_as(bias, 1, bias->shape) : NULL;
     volt_tensor *y = xd && wd && (bd || !bias) ? volt_tensor_new(VOLT_F32, x->device, 4, y4) : NULL;
     volt_tensor *code = y && recording ? volt_tensor_new(VOLT_U8, x->device, 4, y4) : NULL;
@@ -209,7 +223,7 @@ static volt_status fused(const volt_conv_geom *geo, bool blocked, const volt_ten
         volt_tensor_free(y);
         y = NULL;
     }
-    if (y && recording) record(y, inputs, geo, blocked, xd, wd, code);
+    if (y && recording) record(y, inputs, geo, blocked, bf16, xd, wd, code);
     volt_tensor_free(xd);
     volt_tensor_free(wd);
     volt_tensor_free(bd);

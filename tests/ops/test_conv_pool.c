@@ -11,7 +11,9 @@
  * gradient bit for bit the three ops' (the bias alone: within rounding).
  * Elsewhere — one input channel with an input that needs its gradient (the
  * direct kernel's case), f64, a stride, the fast kernels off — it is the
- * three ops (the node says which ran). Bad input is
+ * three ops (the node says which ran). Under bf16 autocast the one-pass
+ * kernel runs on rounded operands and matches the three ops under autocast.
+ * Bad input is
  * refused with conv2d_relu's messages. The layer call equals the layer
  * plus pooling. */
 #include "volt_test.h"
@@ -289,6 +291,49 @@ static void test_other_cases_are_the_three_ops(void **state) {
     VT_ASSERT_NO_ERROR();
 }
 
+/* Under bf16 autocast the one-pass kernel takes the first block on x, w and
+ * the incoming gradient rounded to bf16, as conv2d_relu computes one input
+ * channel under autocast: the output bit for bit the three ops' under
+ * autocast, the gradients within rounding, and both off the f32 results (so
+ * the rounding happened). The oneDNN path's case runs the three ops. */
+static void test_autocast(void **state) {
+    (void)state;
+    volt_tensor *wt, *b;
+    weights(8, 21, &wt, &b);
+    volt_tensor *x = input(4, 12, 10, 21, false);
+    volt_tensor *w[3], *bias[3], *y[3];
+    for (int k = 0; k < 3; k++) {
+        w[k] = volt_requires_grad(volt_clone(wt), true);
+        bias[k] = volt_requires_grad(volt_clone(b), true);
+    }
+    y[2] = volt_conv2d_relu_max_pool2x2(x, w[2], bias[2], NULL, PAD, NULL, 1); /* f32 */
+    volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
+    y[0] = volt_conv2d_relu_max_pool2x2(x, w[0], bias[0], NULL, PAD, NULL, 1);
+    y[1] = unfused(x, w[1], bias[1]);
+    volt_autocast_set(prev);
+    VT_ASSERT_NO_ERROR();
+    assert_string_equal(y[0]->grad_fn->name, "conv2d_relu_max_pool2x2");
+    assert_bits(y[0], y[1], "forward under autocast");
+    assert_true(max_rel_diff(y[0], y[2]) > 1e-4);
+    volt_generator g = volt_generator_make(21, 2);
+    volt_tensor *gout = volt_randn(y[0]->ndim, y[0]->shape, VOLT_F32, &g);
+    for (int k = 0; k < 3; k++) assert_int_equal(volt_backward_ex(y[k], gout, false), VOLT_OK);
+    double tol = 1e-6 * sqrt(4.0 * 12 * 10);
+    assert_true(max_rel_diff(w[0]->grad, w[1]->grad) < tol);
+    assert_true(max_rel_diff(bias[0]->grad, bias[1]->grad) < tol);
+    assert_true(max_rel_diff(w[0]->grad, w[2]->grad) > 1e-4);
+    assert_true(max_rel_diff(bias[0]->grad, bias[2]->grad) > 1e-5);
+    /* four input channels, 16 outputs: not the one-pass kernel's case */
+    volt_tensor *x4 = volt_randn(VOLT_SHAPE(2, 4, 8, 8), VOLT_F32, &g);
+    volt_tensor *w16 = volt_requires_grad(volt_randn(VOLT_SHAPE(16, 4, 3, 3), VOLT_F32, &g), true);
+    prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
+    volt_tensor *y4 = volt_conv2d_relu_max_pool2x2(x4, w16, NULL, NULL, PAD, NULL, 1);
+    volt_tensor *p4 = unfused(x4, w16, NULL);
+    volt_autocast_set(prev);
+    assert_string_equal(y4->grad_fn->name, "max_pool2d");
+    assert_bits(y4, p4, "four channels under autocast");
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     volt_tensor *x = volt_zeros(VOLT_SHAPE(2, 3, 8, 8), VOLT_F32);
@@ -331,6 +376,7 @@ int main(void) {
         VT_TEST(test_by_hand),
         VT_TEST(test_code_of_dead_windows),
         VT_TEST(test_other_cases_are_the_three_ops),
+        VT_TEST(test_autocast),
         VT_TEST(test_bad_input),
         VT_TEST(test_layer),
     };
