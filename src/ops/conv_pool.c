@@ -134,9 +134,8 @@ static bool fused_applies(const volt_tensor *x, const volt_tensor *w, const volt
                  bias->shape[0] != w->shape[0]))
         return false;
     int64_t ph = padding ? padding[0] : 0, pw = padding ? padding[1] : 0;
-    if (!volt_fast_kernels_enabled() || groups != 1 ||
-        !pair_is_one(stride) || !pair_is_one(dilation) || ph < 0 || pw < 0 ||
-        x->shape[1] != w->shape[1])
+    if (!volt_fast_kernels_enabled() || groups != 1 || !pair_is_one(stride) ||
+        !pair_is_one(dilation) || ph < 0 || pw < 0 || x->shape[1] != w->shape[1])
         return false;
     *geo = (volt_conv_geom){.n = x->shape[0],
                             .c = x->shape[1],
