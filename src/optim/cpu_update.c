@@ -80,8 +80,7 @@ static void sgd_momentum_f32(float *p, const float *g, float *buf, int64_t n,
 
 static bool sgd_is_plain_momentum(const volt_optim_update *u, bool fresh) {
     const volt_optim_hparams *hp = u->hp;
-    return u->param->dtype == VOLT_F32 && !fresh && hp->momentum != 0 && hp->weight_decay == 0 &&
-           !hp->nesterov && !hp->maximize;
+    return !fresh && hp->momentum != 0 && hp->weight_decay == 0 && !hp->nesterov && !hp->maximize;
 }
 
 /* bf16 parameter, gradient and momentum buffer (precision "bf16-true"):
@@ -98,8 +97,8 @@ static inline float bf16_load(uint16_t v) {
 static inline uint16_t bf16_round(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* quiet NaN */
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    uint32_t nan = (u >> 16) | 0x40u, rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded); /* NaN stays quiet */
 }
 
 static void sgd_bf16(uint16_t *restrict p, const uint16_t *restrict g, uint16_t *restrict buf,
@@ -121,13 +120,41 @@ static void sgd_bf16(uint16_t *restrict p, const uint16_t *restrict g, uint16_t 
     }
 }
 
+/* sgd_momentum_span in bf16: sgd_bf16's operations for the plain momentum
+ * case, in a loop without branches (the NaN test of the rounding is a
+ * select) that the compiler vectorises. */
+CLONES static void sgd_momentum_bf16_span(uint16_t *restrict p, const uint16_t *restrict g,
+                                          uint16_t *restrict buf, int64_t n, float mom, float keep,
+                                          float neg_lr) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float b = bf16_load(buf[i]) * mom + keep * bf16_load(g[i]);
+        buf[i] = bf16_round(b);
+        p[i] = bf16_round(bf16_load(p[i]) + neg_lr * b);
+    }
+}
+
+static void sgd_momentum_bf16(uint16_t *p, const uint16_t *g, uint16_t *buf, int64_t n,
+                              const volt_optim_hparams *hp) {
+    const float mom = (float)hp->momentum, keep = (float)(1.0 - hp->dampening);
+    const float neg_lr = (float)(-hp->lr);
+    int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t per = ((n + nt - 1) / nt + 31) / 32 * 32;
+    int64_t lo = per * t < n ? per * t : n, hi = lo + per < n ? lo + per : n;
+    sgd_momentum_bf16_span(p + lo, g + lo, buf + lo, hi - lo, mom, keep, neg_lr);
+}
+
 void volt_cpu_sgd_update(const volt_optim_update *u) {
     int64_t n = volt_tensor_numel(u->param);
     bool fresh = u->fresh & 1u;
-    if (u->param->dtype == VOLT_BF16)
+    bool plain = sgd_is_plain_momentum(u, fresh);
+    if (u->param->dtype == VOLT_BF16 && plain)
+        sgd_momentum_bf16(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n,
+                          u->hp);
+    else if (u->param->dtype == VOLT_BF16)
         sgd_bf16(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp,
                  fresh);
-    else if (sgd_is_plain_momentum(u, fresh))
+    else if (plain && u->param->dtype == VOLT_F32)
         sgd_momentum_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n,
                          u->hp);
     else if (u->param->dtype == VOLT_F32)

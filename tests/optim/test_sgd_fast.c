@@ -5,7 +5,9 @@
  * one past the parallel grain run on 1 and 2 threads; dampening; the first
  * step (buf = g) and a parameter without a gradient in the same optimizer;
  * and the paths the fast one leaves to the general kernel (weight decay,
- * nesterov, maximize) still matching hand-computed values. */
+ * nesterov, maximize) still matching hand-computed values. The bf16 fast
+ * path (precision "bf16-true") against float arithmetic rounded to bf16 at
+ * each store, NaN included, on 1 and 3 threads. */
 #include "optim_helpers.h"
 
 #include <math.h>
@@ -66,6 +68,72 @@ static void test_fast_path_bitwise(void **state) {
         check_sgd(sizes[i], 4, 0.05, 0.9, 0.0);
         check_sgd(sizes[i], 3, 0.1, 0.5, 0.25);
     }
+    VT_ASSERT_NO_ERROR();
+}
+
+/* rand_f32's values rounded to bf16. */
+static volt_tensor *rand_bf16(int64_t n, uint64_t seed) {
+    volt_tensor *f = rand_f32(n, seed);
+    volt_tensor *t = volt_persist(volt_to_dtype(f, VOLT_BF16));
+    volt_tensor_free(f);
+    return t;
+}
+
+/* The same for a bf16 parameter (precision "bf16-true"): each element's
+ * operations in float, the buffer and the parameter rounded to bf16 when
+ * stored (the step uses the unrounded buffer value). Gradients are bf16;
+ * one is NaN at step 2, which must give the parameter bf16's quiet NaN. */
+static void check_sgd_bf16(int64_t n, int steps, double lr, double momentum, double dampening) {
+    volt_tensor *p0 = rand_bf16(n, 1);
+    volt_tensor *p = volt_requires_grad(volt_persist(volt_clone(p0)), true);
+    volt_optimizer *opt = volt_sgd_new(
+        OH_PARAMS(p), &(volt_sgd_options){.lr = lr, .momentum = momentum, .dampening = dampening});
+    assert_non_null(opt);
+    uint16_t *want = malloc((size_t)n * sizeof *want), *buf = malloc((size_t)n * sizeof *buf);
+    memcpy(want, volt_tensor_data(p0), (size_t)n * sizeof *want);
+    const float mom = (float)momentum, keep = (float)(1.0 - dampening), neg_lr = (float)(-lr);
+    for (int s = 0; s < steps; s++) {
+        volt_tensor *g = rand_bf16(n, 100 + (uint64_t)s);
+        uint16_t *gv = volt_tensor_data(g);
+        if (s == 2) gv[n / 2] = 0x7f81; /* a signalling NaN */
+        oh_set_grad_tensor(p, g);
+        assert_int_equal(volt_optimizer_step(opt), VOLT_OK);
+        for (int64_t i = 0; i < n; i++) {
+            float gi = volt_bf16_to_f32(gv[i]);
+            volatile float prod = volt_bf16_to_f32(buf[i]) * mom;
+            volatile float kg = keep * gi;
+            float b = s == 0 ? gi : prod + kg;
+            buf[i] = volt_f32_to_bf16(b);
+            volatile float step = neg_lr * b;
+            want[i] = volt_f32_to_bf16(volt_bf16_to_f32(want[i]) + step);
+        }
+        const uint16_t *got = volt_tensor_data(p);
+        for (int64_t i = 0; i < n; i++)
+            if (got[i] != want[i])
+                fail_msg("bf16 n %lld step %d element %lld: got 0x%04x, want 0x%04x", (long long)n,
+                         s, (long long)i, got[i], want[i]);
+        volt_tensor_free(g);
+    }
+    if (steps > 2) assert_int_equal(((const uint16_t *)volt_tensor_data(p))[n / 2], 0x7fc1);
+    free(want);
+    free(buf);
+    volt_optimizer_free(opt);
+    volt_tensor_free(p);
+    volt_tensor_free(p0);
+}
+
+static void test_fast_path_bf16(void **state) {
+    (void)state;
+    int saved = volt_get_num_threads();
+    const int64_t sizes[] = {1, 7, 33, 1000, 150001};
+    for (int threads = 1; threads <= 3; threads += 2) {
+        volt_set_num_threads(threads);
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            check_sgd_bf16(sizes[i], 4, 0.05, 0.9, 0.0);
+            check_sgd_bf16(sizes[i], 3, 0.1, 0.5, 0.25);
+        }
+    }
+    volt_set_num_threads(saved);
     VT_ASSERT_NO_ERROR();
 }
 
@@ -143,9 +211,8 @@ static void test_general_cases_f32(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        VT_TEST(test_fast_path_bitwise),
-        VT_TEST(test_fast_path_threads),
-        VT_TEST(test_mixed_parameters),
+        VT_TEST(test_fast_path_bitwise), VT_TEST(test_fast_path_threads),
+        VT_TEST(test_fast_path_bf16),    VT_TEST(test_mixed_parameters),
         VT_TEST(test_general_cases_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
