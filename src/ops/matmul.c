@@ -5,9 +5,10 @@
  * read are made contiguous. Kernels: ops/cpu/matmul.c. Under bf16 autocast
  * (volt/ops.h) f32 products, forward and backward, run in bf16 with f32
  * results: oneDNN's bf16 matmul (ops/cpu/dnnl_matmul.c), or the f32 kernel
- * on operands rounded to bf16 where the CPU has no bf16 instructions. bf16
- * operands (precision "bf16-true") run that way too, the result rounded to
- * bf16 (product_bf16). CUDA tensors go to cuBLASLt (ops/cuda/matmul_lt.c,
+ * on operands rounded to bf16 where the CPU has no bf16 instructions; each
+ * operand is converted once and the node keeps the bf16 copies. bf16
+ * operands (precision "bf16-true") run that way too, read as they are, the
+ * result and the gradients rounded to bf16. CUDA tensors go to cuBLASLt (ops/cuda/matmul_lt.c,
  * product_cuda): f32, f64, bf16 and f16 in their own dtype (f32
  * accumulation), f32 operands as bf16 under bf16 autocast with f32
  * results; a linear layer's bias added, and its gradient summed, by the
@@ -240,6 +241,14 @@ static bool row_input(const volt_node_input *in, int64_t m) {
            (in->ndim == 2 && in->shape[0] == 1 && in->shape[1] == m);
 }
 
+/* Whether t has the input's shape. */
+static bool input_shaped(const volt_tensor *t, const volt_node_input *in) {
+    if (t->ndim != in->ndim) return false;
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] != in->shape[i]) return false;
+    return true;
+}
+
 static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     VOLT_TRACE_OP("matmul_backward");
     int how_a = (int)node->iargs[0], how_b = (int)node->iargs[1], ia = (int)node->iargs[2];
@@ -312,6 +321,21 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
     }
     volt_tensor_free(ma);
     volt_tensor_free(mb);
+    /* bf16 inputs (precision "bf16-true") get their gradients rounded to
+     * bf16 here, in the layout they have (the engine's conversion would
+     * make them contiguous on a slower path); one still to be summed over
+     * broadcast dims (a bias's) is left to the engine, which sums in f32
+     * first. */
+    for (int i = 0; st == VOLT_OK && i < node->n_inputs; i++) {
+        const volt_node_input *in = &node->inputs[i];
+        if (!grads[i] || in->dtype != VOLT_BF16 || grads[i]->dtype != VOLT_F32 ||
+            grads[i]->device.type != VOLT_CPU || !input_shaped(grads[i], in))
+            continue;
+        volt_tensor *r = volt_bf16_convert(grads[i], VOLT_BF16);
+        if (!r) st = volt_error_status();
+        if (grads[i] != g) volt_tensor_free(grads[i]);
+        grads[i] = r;
+    }
     return st;
 }
 
@@ -358,39 +382,17 @@ static bool check_inner(const char *op, const volt_tensor *a, const volt_tensor 
     return false;
 }
 
-static volt_tensor *product_op(const char *op, const volt_tensor *bias, const volt_tensor *a,
-                               const volt_tensor *b, int how_a, int how_b, double alpha,
-                               double beta);
-
-/* bf16 operands (ops/bf16.c): widened to f32 (exact) and multiplied as under
- * bf16 autocast — bf16 products with f32 accumulation, oneDNN's bf16 kernels
- * where the CPU has them, the bias added in f32 — and the result rounded to
- * bf16 once; the backward runs the same way. */
-static volt_tensor *product_bf16(const char *op, const volt_tensor *bias, const volt_tensor *a,
-                                 const volt_tensor *b, int how_a, int how_b, double alpha,
-                                 double beta) {
-    const volt_tensor *wa = volt_bf16_widen(a), *wb = volt_bf16_widen(b);
-    const volt_tensor *wbias = volt_bf16_widen(bias);
-    volt_tensor *r = NULL;
-    if (wa && wb && (wbias || !bias)) {
-        volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
-        r = product_op(op, wbias, wa, wb, how_a, how_b, alpha, beta);
-        volt_autocast_set(prev);
-    }
-    volt_bf16_drop(wa, a);
-    volt_bf16_drop(wb, b);
-    volt_bf16_drop(wbias, bias);
-    return volt_bf16_narrow(r);
-}
-
-/* Runs a validated product and records its node. */
+/* Runs a validated product and records its node. bf16 operands on the CPU
+ * (precision "bf16-true") are multiplied as under bf16 autocast — bf16
+ * products with f32 accumulation, oneDNN's bf16 kernels where the CPU has
+ * them, the bias added in f32 — read as they are, and the result is rounded
+ * to bf16 once; the backward runs the same way. */
 static volt_tensor *product_op(const char *op, const volt_tensor *bias, const volt_tensor *a,
                                const volt_tensor *b, int how_a, int how_b, double alpha,
                                double beta) {
     VOLT_TRACE_OP(op);
-    if (a->dtype == VOLT_BF16 && a->device.type == VOLT_CPU)
-        return product_bf16(op, bias, a, b, how_a, how_b, alpha, beta);
-    bool bf16 = volt_autocast_bf16_for(a->dtype);
+    bool bf16_operands = a->dtype == VOLT_BF16 && a->device.type == VOLT_CPU;
+    bool bf16 = bf16_operands || volt_autocast_bf16_for(a->dtype);
     /* Under bf16 autocast on the CPU each operand is converted once, here
      * (in its own layout): the product reads the copies and the node saves
      * them, so the backward converts only the gradient. */
@@ -437,7 +439,7 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
     }
     volt_tensor_free(ca);
     volt_tensor_free(cb);
-    return out;
+    return bf16_operands ? volt_bf16_narrow(out) : out;
 }
 
 volt_tensor *volt_matmul(const volt_tensor *a, const volt_tensor *b) {
