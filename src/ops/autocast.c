@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "ops/cpu/cpu_kernels.h"
-#include "ops/cpu/parallel.h"
 #include "ops/cpu/dnnl_common.h"
+#include "ops/cpu/parallel.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))

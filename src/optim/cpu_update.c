@@ -68,13 +68,21 @@ CLONES static void sgd_momentum_span(float *restrict p, const float *restrict g,
     }
 }
 
+/* This thread's share [*lo, *hi) of n elements, in whole runs of `line`
+ * elements (one 64-byte line) so that threads share no line. */
+static void thread_share(int64_t n, int64_t line, int64_t *lo, int64_t *hi) {
+    int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t per = ((n + nt - 1) / nt + line - 1) / line * line;
+    *lo = per * t < n ? per * t : n;
+    *hi = *lo + per < n ? *lo + per : n;
+}
+
 static void sgd_momentum_f32(float *p, const float *g, float *buf, int64_t n,
                              const volt_optim_hparams *hp) {
     const float mom = (float)hp->momentum, keep = (float)(1.0 - hp->dampening);
     const float neg_lr = (float)(-hp->lr);
-    int nt = omp_get_num_threads(), t = omp_get_thread_num();
-    int64_t per = ((n + nt - 1) / nt + 15) / 16 * 16;
-    int64_t lo = per * t < n ? per * t : n, hi = lo + per < n ? lo + per : n;
+    int64_t lo, hi;
+    thread_share(n, 16, &lo, &hi);
     sgd_momentum_span(p + lo, g + lo, buf + lo, hi - lo, mom, keep, neg_lr);
 }
 
@@ -138,9 +146,8 @@ static void sgd_momentum_bf16(uint16_t *p, const uint16_t *g, uint16_t *buf, int
                               const volt_optim_hparams *hp) {
     const float mom = (float)hp->momentum, keep = (float)(1.0 - hp->dampening);
     const float neg_lr = (float)(-hp->lr);
-    int nt = omp_get_num_threads(), t = omp_get_thread_num();
-    int64_t per = ((n + nt - 1) / nt + 31) / 32 * 32;
-    int64_t lo = per * t < n ? per * t : n, hi = lo + per < n ? lo + per : n;
+    int64_t lo, hi;
+    thread_share(n, 32, &lo, &hi);
     sgd_momentum_bf16_span(p + lo, g + lo, buf + lo, hi - lo, mom, keep, neg_lr);
 }
 
