@@ -14,8 +14,11 @@
  *    written back in them (ops/cpu/pool_blocked.c), so the output and its
  *    gradient are not reordered, and the ReLU costs no pass of its own
  *    (f32 only: not under autocast).
- * Every other case runs conv2d_relu and max_pool2d, which check the
- * arguments and name what is wrong. Either way the values are the same. */
+ * bf16 tensors (precision "bf16-true") take the one-pass kernel widened,
+ * with each convolution value rounded to bf16 in it (the bf16 ops' values
+ * and pooling choices). Every other case runs conv2d_relu and max_pool2d,
+ * which check the arguments and name what is wrong. Either way the values
+ * are the same. */
 #include <stdlib.h>
 
 #include "ops/autocast_impl.h"
@@ -120,17 +123,17 @@ static volt_status fused_backward(volt_node *node, volt_tensor *g, volt_tensor *
 /* v (NULL: the default, 1) is {1, 1}. */
 static bool pair_is_one(const int64_t *v) { return !v || (v[0] == 1 && v[1] == 1); }
 
-/* Whether a fused path takes these arguments; fills geo and *blocked (which
- * one) when so. Anything unusual (including every bad input) goes to the
- * three ops. */
+/* Whether a fused path takes these arguments, all of dtype d (f32; bf16
+ * for bf16_one_pass); fills geo and *blocked (which one) when so. Anything
+ * unusual (including every bad input) goes to the three ops. */
 static bool fused_applies(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
                           const int64_t stride[2], const int64_t padding[2],
-                          const int64_t dilation[2], int64_t groups, volt_conv_geom *geo,
-                          bool *blocked) {
-    if (!x || !w || x->device.type != VOLT_CPU || w->device.type != VOLT_CPU ||
-        x->dtype != VOLT_F32 || w->dtype != VOLT_F32 || x->ndim != 4 || w->ndim != 4)
+                          const int64_t dilation[2], int64_t groups, volt_dtype d,
+                          volt_conv_geom *geo, bool *blocked) {
+    if (!x || !w || x->device.type != VOLT_CPU || w->device.type != VOLT_CPU || x->dtype != d ||
+        w->dtype != d || x->ndim != 4 || w->ndim != 4)
         return false;
-    if (bias && (bias->device.type != VOLT_CPU || bias->dtype != VOLT_F32 || bias->ndim != 1 ||
+    if (bias && (bias->device.type != VOLT_CPU || bias->dtype != d || bias->ndim != 1 ||
                  bias->shape[0] != w->shape[0]))
         return false;
     int64_t ph = padding ? padding[0] : 0, pw = padding ? padding[1] : 0;
@@ -195,10 +198,11 @@ static volt_status run_blocked(const volt_conv_geom *geo, const volt_tensor *xd,
     return VOLT_OK;
 }
 
-/* *out = the op's result. VOLT_ERR_UNSUPPORTED, no error recorded, when
- * oneDNN declines: the caller runs the three ops. */
-static volt_status fused(const volt_conv_geom *geo, bool blocked, const volt_tensor *x,
-                         const volt_tensor *w, const volt_tensor *bias,
+/* *out = the op's result (round_bf16: the one-pass kernel rounds each
+ * convolution value to bf16, see bf16_one_pass). VOLT_ERR_UNSUPPORTED, no
+ * error recorded, when oneDNN declines: the caller runs the three ops. */
+static volt_status fused(const volt_conv_geom *geo, bool blocked, bool round_bf16,
+                         const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
                          volt_dnnl_weight_cache *cache, volt_tensor **out) {
     VOLT_TRACE_OP(OP);
     const volt_tensor *inputs[3] = {x, w, bias};
@@ -217,7 +221,7 @@ static volt_status fused(const volt_conv_geom *geo, bool blocked, const volt_ten
     else if (st == VOLT_OK)
         st = volt_cpu_conv_c1_relu_pool_forward_f32(
             geo, volt_tensor_data(xd), volt_tensor_data(wd), bd ? volt_tensor_data(bd) : NULL,
-            volt_tensor_data(y), code ? volt_tensor_data(code) : NULL);
+            round_bf16, volt_tensor_data(y), code ? volt_tensor_data(code) : NULL);
     if (st != VOLT_OK) {
         volt_tensor_free(y);
         y = NULL;
@@ -231,6 +235,25 @@ static volt_status fused(const volt_conv_geom *geo, bool blocked, const volt_ten
     return st;
 }
 
+/* bf16 x, w and bias (precision "bf16-true") in the one-pass kernel's case:
+ * widened to f32 (exact), each convolution value rounded to bf16 in the
+ * kernel after its ReLU — as conv2d_relu rounds its bf16 result — so the
+ * pooling compares, and picks, what the bf16 ops do; the result narrowed
+ * (exact). The weight gradients come back through the widening, rounded
+ * once. Elsewhere the three ops run on the bf16 tensors. */
+static volt_tensor *bf16_one_pass(const volt_conv_geom *geo, const volt_tensor *x,
+                                  const volt_tensor *w, const volt_tensor *bias) {
+    const volt_tensor *wx = volt_bf16_widen(x), *ww = wx ? volt_bf16_widen(w) : NULL;
+    const volt_tensor *wb = ww ? volt_bf16_widen(bias) : NULL;
+    volt_tensor *y = NULL;
+    if (ww && (wb || !bias) && fused(geo, false, true, wx, ww, wb, NULL, &y) == VOLT_OK)
+        y = volt_bf16_narrow(y);
+    volt_bf16_drop(wx, x);
+    volt_bf16_drop(ww, w);
+    volt_bf16_drop(wb, bias);
+    return y;
+}
+
 volt_tensor *volt_conv2d_relu_max_pool2x2_cached(const volt_tensor *x, const volt_tensor *w,
                                                  const volt_tensor *bias, const int64_t stride[2],
                                                  const int64_t padding[2],
@@ -238,10 +261,13 @@ volt_tensor *volt_conv2d_relu_max_pool2x2_cached(const volt_tensor *x, const vol
                                                  volt_dnnl_weight_cache *cache) {
     volt_conv_geom geo;
     bool blocked;
-    if (fused_applies(x, w, bias, stride, padding, dilation, groups, &geo, &blocked)) {
+    if (fused_applies(x, w, bias, stride, padding, dilation, groups, VOLT_F32, &geo, &blocked)) {
         volt_tensor *y = NULL;
-        if (fused(&geo, blocked, x, w, bias, cache, &y) != VOLT_ERR_UNSUPPORTED) return y;
+        if (fused(&geo, blocked, false, x, w, bias, cache, &y) != VOLT_ERR_UNSUPPORTED) return y;
     }
+    if (fused_applies(x, w, bias, stride, padding, dilation, groups, VOLT_BF16, &geo, &blocked) &&
+        !blocked)
+        return bf16_one_pass(&geo, x, w, bias);
     volt_tensor *h = volt_conv2d_relu_cached(x, w, bias, stride, padding, dilation, groups, cache);
     if (!h) return NULL;
     volt_tensor *y = volt_max_pool2d(h, (int64_t[]){2, 2}, NULL, NULL, NULL, false, NULL);

@@ -12,7 +12,8 @@
  * Elsewhere — one input channel with an input that needs its gradient (the
  * direct kernel's case), f64, a stride, the fast kernels off — it is the
  * three ops (the node says which ran). Under bf16 autocast the one-pass
- * kernel runs on rounded operands and matches the three ops under autocast.
+ * kernel runs on rounded operands and matches the three ops under autocast;
+ * on bf16 tensors it rounds each convolution value as the bf16 ops do.
  * Bad input is
  * refused with conv2d_relu's messages. The layer call equals the layer
  * plus pooling. */
@@ -210,7 +211,8 @@ static void test_by_hand(void **state) {
         const float w[9] = {0, 0, 0, 0, 1, 0, 0, 0, 0}, b[1] = {0}, gy[2] = {10, 20};
         float y[2], dw[9], db[1];
         uint8_t code[2];
-        assert_int_equal(volt_cpu_conv_c1_relu_pool_forward_f32(&g, x, w, b, y, code), VOLT_OK);
+        assert_int_equal(volt_cpu_conv_c1_relu_pool_forward_f32(&g, x, w, b, false, y, code),
+                         VOLT_OK);
         assert_true(y[0] == 4 && y[1] == 1);
         assert_int_equal(code[0], 3);
         assert_int_equal(code[1], 2);
@@ -230,7 +232,8 @@ static void test_code_of_dead_windows(void **state) {
         const float x[4] = {1, 1, 1, 1}, w[18] = {0}, b[2] = {-1, 2};
         float y[2];
         uint8_t code[2];
-        assert_int_equal(volt_cpu_conv_c1_relu_pool_forward_f32(&g, x, w, b, y, code), VOLT_OK);
+        assert_int_equal(volt_cpu_conv_c1_relu_pool_forward_f32(&g, x, w, b, false, y, code),
+                         VOLT_OK);
         assert_true(y[0] == 0 && y[1] == 2);
         assert_int_equal(code[0], VOLT_CONV_POOL_NO_GRADIENT);
         assert_int_equal(code[1], 0);
@@ -334,6 +337,59 @@ static void test_autocast(void **state) {
     assert_bits(y4, p4, "four channels under autocast");
 }
 
+/* max_rel_diff of two tensors of any floating dtype, as f32. */
+static double max_rel_diff_any(const volt_tensor *a, const volt_tensor *b) {
+    return max_rel_diff(volt_to_dtype(a, VOLT_F32), volt_to_dtype(b, VOLT_F32));
+}
+
+/* bf16 tensors (precision "bf16-true"), on inputs with many ties after
+ * rounding: in the one-pass kernel's case the
+ * output bit for bit the three ops' on bf16 tensors (the same pooling
+ * choices: the weight gradients within a bf16 step, 2^-7 relative, which
+ * they miss when the kernel pools unrounded values), on the AVX-512 and
+ * the portable bodies; bf16 gradients; the 16-channel block runs the three
+ * ops. */
+static void test_bf16_tensors(void **state) {
+    (void)state;
+    volt_generator g = volt_generator_make(31, 0);
+    const int64_t cs[3] = {1, 1, 4}, os[3] = {8, 8, 16};
+    for (int k = 0; k < 3; k++) {
+        volt_scope_begin();
+        bool prev_simd = volt_cpu_conv_c1_set_simd(k != 1); /* k = 1: the portable body */
+        /* pixels 1 + i / 128, i in 0..3 (exact in bf16): a window's four
+         * values differ by less than a bf16 step at their size */
+        volt_tensor *steps = volt_randint(0, 4, VOLT_SHAPE(6, cs[k], 14, 12), VOLT_I64, &g);
+        volt_tensor *x = volt_to_dtype(
+            volt_add_scalar(volt_mul_scalar(volt_to_dtype(steps, VOLT_F32), 1.0 / 128), 1.0),
+            VOLT_BF16);
+        volt_tensor *wt =
+            volt_to_dtype(volt_randn(VOLT_SHAPE(os[k], cs[k], 3, 3), VOLT_F32, &g), VOLT_BF16);
+        volt_tensor *b = volt_to_dtype(volt_randn(VOLT_SHAPE(os[k]), VOLT_F32, &g), VOLT_BF16);
+        volt_tensor *w[2], *bias[2], *y[2];
+        for (int j = 0; j < 2; j++) {
+            w[j] = volt_requires_grad(volt_clone(wt), true);
+            bias[j] = volt_requires_grad(volt_clone(b), true);
+        }
+        y[0] = volt_conv2d_relu_max_pool2x2(x, w[0], bias[0], NULL, PAD, NULL, 1);
+        y[1] = unfused(x, w[1], bias[1]);
+        VT_ASSERT_NO_ERROR();
+        assert_int_equal(y[0]->dtype, VOLT_BF16);
+        assert_bits(y[0], y[1], "bf16 forward");
+        volt_tensor *gout =
+            volt_to_dtype(volt_randn(y[0]->ndim, y[0]->shape, VOLT_F32, &g), VOLT_BF16);
+        for (int j = 0; j < 2; j++) assert_int_equal(volt_backward_ex(y[j], gout, false), VOLT_OK);
+        assert_int_equal(w[0]->grad->dtype, VOLT_BF16);
+        assert_int_equal(bias[0]->grad->dtype, VOLT_BF16);
+        if (max_rel_diff_any(w[0]->grad, w[1]->grad) > 1.0 / 128 ||
+            max_rel_diff_any(bias[0]->grad, bias[1]->grad) > 1.0 / 128)
+            fail_msg("bf16, %lld input channels: gradients off by %g / %g", (long long)cs[k],
+                     max_rel_diff_any(w[0]->grad, w[1]->grad),
+                     max_rel_diff_any(bias[0]->grad, bias[1]->grad));
+        volt_cpu_conv_c1_set_simd(prev_simd);
+        volt_scope_end();
+    }
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     volt_tensor *x = volt_zeros(VOLT_SHAPE(2, 3, 8, 8), VOLT_F32);
@@ -377,6 +433,7 @@ int main(void) {
         VT_TEST(test_code_of_dead_windows),
         VT_TEST(test_other_cases_are_the_three_ops),
         VT_TEST(test_autocast),
+        VT_TEST(test_bf16_tensors),
         VT_TEST(test_bad_input),
         VT_TEST(test_layer),
     };

@@ -22,13 +22,16 @@
 bool volt_cpu_conv_c1_relu_pool_applies(const volt_conv_geom *g);
 
 /* dst [n, o, h / 2, w / 2] = 2x2 max pooling (floor) of max(conv(src
- * [n, 1, h, w], w [o, 1, 3, 3]) + b, 0) (b may be NULL); code (NULL: not
- * wanted) receives, per output, the position of its maximum (the pooling
- * kernel's conventions: the first maximum, a NaN taking over) or
- * VOLT_CONV_POOL_NO_GRADIENT. VOLT_OK, or an out-of-memory error. */
+ * [n, 1, h, w], w [o, 1, 3, 3]) + b, 0) (b may be NULL); with round_bf16,
+ * each value after the ReLU is first rounded to bf16 (nearest even, kept as
+ * f32), as the bf16 ops round their results (precision "bf16-true"), so the
+ * pooling compares what they compare. code (NULL: not wanted) receives, per
+ * output, the position of its maximum (the pooling kernel's conventions:
+ * the first maximum, a NaN taking over) or VOLT_CONV_POOL_NO_GRADIENT.
+ * VOLT_OK, or an out-of-memory error. */
 volt_status volt_cpu_conv_c1_relu_pool_forward_f32(const volt_conv_geom *g, const float *src,
-                                                   const float *w, const float *b, float *dst,
-                                                   uint8_t *code);
+                                                   const float *w, const float *b, bool round_bf16,
+                                                   float *dst, uint8_t *code);
 
 /* diff_w [o, 1, 3, 3] and diff_b [o] (may be NULL), overwritten, from src,
  * diff_dst [n, o, h / 2, w / 2] and the forward's code: the gradients of
