@@ -450,9 +450,10 @@ volt_tensor *volt_conv2d_relu(const volt_tensor *x, const volt_tensor *w, const 
  * [N, O, H / 2, W / 2] and a byte per output for the backward pass: a
  * quarter of the memory traffic each way), under bf16 autocast too; other
  * ungrouped stride-1 convolutions with a multiple of 16 output channels
- * pool oneDNN's blocked output directly and hand its gradient back blocked
- * (no reorders, no ReLU pass; not under autocast). Every other case runs
- * conv2d_relu and max_pool2d, whose errors it reports. */
+ * pool oneDNN's blocked (or, in bf16, NHWC) output directly and hand its
+ * gradient back in that layout (no reorders, no ReLU pass). bf16 tensors
+ * take the first-block pass too. Every other case runs conv2d_relu and
+ * max_pool2d, whose errors it reports. */
 volt_tensor *volt_conv2d_relu_max_pool2x2(const volt_tensor *x, const volt_tensor *w,
                                           const volt_tensor *bias, const int64_t stride[2],
                                           const int64_t padding[2], const int64_t dilation[2],

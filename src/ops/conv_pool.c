@@ -9,11 +9,12 @@
  *    is the pooled gradient's elements, so rounding either is the same);
  *  - other ungrouped stride-1 convolutions (not of one input channel,
  *    3x3, padding 1, whose direct kernel wins) with a multiple of 16 output
- *    channels, where oneDNN's primitive works in 16-channel blocks: the
- *    ReLU and pooling read its output in those blocks, and the gradient is
- *    written back in them (ops/cpu/pool_blocked.c), so the output and its
- *    gradient are not reordered, and the ReLU costs no pass of its own
- *    (f32 only: not under autocast).
+ *    channels, where oneDNN's primitive leaves its output in 16-channel
+ *    blocks (f32) or NHWC (its bf16 AMX kernels, under autocast): the ReLU
+ *    and pooling read it in that layout, and the gradient is written back
+ *    in it (ops/cpu/pool_blocked.c), so the output is not reordered, nor
+ *    the gradient in f32 (in bf16 oneDNN converts it), and the ReLU costs
+ *    no pass of its own.
  * bf16 tensors (precision "bf16-true") take the one-pass kernel widened,
  * with each convolution value rounded to bf16 in it (the bf16 ops' values
  * and pooling choices). Every other case runs conv2d_relu and max_pool2d,
@@ -32,8 +33,9 @@ static const char OP[] = "conv2d_relu_max_pool2x2";
 /* node->extra. Saved slots (-1: not saved): x and w as 4-D, the codes. */
 typedef struct {
     volt_conv_geom g;
-    bool blocked; /* the oneDNN path; else the one-pass kernel */
-    bool bf16;    /* the forward ran under bf16 autocast: so does the backward */
+    bool blocked;  /* the oneDNN path; else the one-pass kernel */
+    bool bf16;     /* the forward ran under bf16 autocast: so does the backward */
+    int64_t block; /* the oneDNN path: channels per block of its output */
     int x_slot, w_slot, code_slot;
 } fused_info;
 
@@ -73,9 +75,10 @@ static volt_status gradients(const volt_node *node, const fused_info *fi, const 
     float *gy = volt_dnnl_scratch((size_t)(geo->n * geo->o * geo->oh * geo->ow) * sizeof *gy);
     if (!gy) return volt_error_status();
     volt_pool_geom pg = pool_geom(geo);
-    volt_cpu_relu_pool2x2_blocked16_backward_f32(&pg, volt_tensor_data(g4), code, gy);
+    volt_cpu_relu_pool2x2_blocked_backward_f32(&pg, fi->block, volt_tensor_data(g4), code, gy);
     volt_tensor *w = fi->w_slot >= 0 ? volt_node_saved(node, fi->w_slot) : NULL;
-    volt_status st = volt_dnnl_conv_backward_blocked16(geo, x, gy, w, gx, gw, gb);
+    volt_status st =
+        volt_dnnl_conv_backward_blocked(geo, x, gy, fi->block, w, gx, gw, gb, fi->bf16);
     volt_dnnl_scratch_free(gy);
     if (st == VOLT_ERR_UNSUPPORTED) /* its forward ran: not expected */
         st = volt_error_set(VOLT_ERR_INTERNAL, "%s: oneDNN declined the backward pass", OP);
@@ -162,12 +165,12 @@ static bool fused_applies(const volt_tensor *x, const volt_tensor *w, const volt
      * conv2d_relu's direct kernel, faster than oneDNN's there. */
     *blocked = !volt_cpu_conv_c1_relu_pool_applies(geo);
     if (!*blocked) return !(x->requires_grad && volt_grad_enabled());
-    return geo->o % 16 == 0 && volt_cpu_pool_blocked16_available() &&
-           !volt_autocast_bf16_for(VOLT_F32);
+    return geo->o % 16 == 0 && volt_cpu_pool_blocked16_available();
 }
 
 static void record(volt_tensor *y, const volt_tensor *const *inputs, const volt_conv_geom *geo,
-                   bool blocked, bool bf16, volt_tensor *xd, volt_tensor *wd, volt_tensor *code) {
+                   bool blocked, bool bf16, int64_t block, volt_tensor *xd, volt_tensor *wd,
+                   volt_tensor *code) {
     fused_info *info = malloc(sizeof *info);
     volt_node *node = info ? volt_autograd_record(OP, fused_backward, y, 3, inputs) : NULL;
     if (!node) {
@@ -176,24 +179,26 @@ static void record(volt_tensor *y, const volt_tensor *const *inputs, const volt_
         return;
     }
     bool weights = inputs[1]->requires_grad || (inputs[2] && inputs[2]->requires_grad);
-    *info = (fused_info){*geo, blocked, bf16, -1, -1, -1};
+    *info = (fused_info){*geo, blocked, bf16, block, -1, -1, -1};
     info->x_slot = weights ? volt_node_save(node, xd) : -1;
     info->w_slot = blocked && inputs[0]->requires_grad ? volt_node_save(node, wd) : -1;
     info->code_slot = volt_node_save(node, code);
     node->extra = info;
 }
 
-/* The pooled output and codes of the oneDNN path; VOLT_ERR_UNSUPPORTED (no
- * error) when oneDNN's layout is not 16-channel blocks. */
+/* The pooled output and codes of the oneDNN path (in bf16 with bf16), and
+ * *block; VOLT_ERR_UNSUPPORTED (no error) when oneDNN's layout is neither
+ * 16-channel blocks nor NHWC. */
 static volt_status run_blocked(const volt_conv_geom *geo, const volt_tensor *xd,
                                const volt_tensor *wd, const volt_tensor *bd,
-                               volt_dnnl_weight_cache *cache, volt_tensor *y, volt_tensor *code) {
+                               volt_dnnl_weight_cache *cache, bool bf16, volt_tensor *y,
+                               volt_tensor *code, int64_t *block) {
     float *conv = NULL;
-    volt_status st = volt_dnnl_conv_forward_blocked16(geo, xd, wd, bd, cache, &conv);
+    volt_status st = volt_dnnl_conv_forward_blocked(geo, xd, wd, bd, cache, bf16, &conv, block);
     if (st != VOLT_OK) return st;
     volt_pool_geom pg = pool_geom(geo);
-    volt_cpu_relu_pool2x2_blocked16_f32(&pg, conv, volt_tensor_data(y),
-                                        code ? volt_tensor_data(code) : NULL);
+    volt_cpu_relu_pool2x2_blocked_f32(&pg, *block, conv, volt_tensor_data(y),
+                                      code ? volt_tensor_data(code) : NULL);
     volt_dnnl_scratch_free(conv);
     return VOLT_OK;
 }
@@ -208,16 +213,18 @@ static volt_status fused(const volt_conv_geom *geo, bool blocked, bool round_bf1
     const volt_tensor *inputs[3] = {x, w, bias};
     bool recording = volt_autograd_should_record(3, inputs);
     int64_t y4[4] = {geo->n, geo->o, geo->oh / 2, geo->ow / 2};
-    /* Under bf16 autocast (the one-pass kernel only): x and w rounded. */
-    bool bf16 = volt_autocast_bf16_for(VOLT_F32);
-    volt_tensor *xd = bf16 ? volt_bf16_rounded(x) : volt_dense_as(x, 4, x->shape);
-    volt_tensor *wd = bf16 ? volt_bf16_rounded(w) : volt_dense_as(w, 4, w->shape);
+    /* Under bf16 autocast the one-pass kernel takes x and w rounded; oneDNN
+     * converts them itself. */
+    bool bf16 = volt_autocast_bf16_for(VOLT_F32), round = bf16 && !blocked;
+    volt_tensor *xd = round ? volt_bf16_rounded(x) : volt_dense_as(x, 4, x->shape);
+    volt_tensor *wd = round ? volt_bf16_rounded(w) : volt_dense_as(w, 4, w->shape);
+    int64_t block = 0;
     volt_tensor *bd = bias ? volt_dense_as(bias, 1, bias->shape) : NULL;
     volt_tensor *y = xd && wd && (bd || !bias) ? volt_tensor_new(VOLT_F32, x->device, 4, y4) : NULL;
     volt_tensor *code = y && recording ? volt_tensor_new(VOLT_U8, x->device, 4, y4) : NULL;
     volt_status st = y && (code || !recording) ? VOLT_OK : volt_error_status();
     if (st == VOLT_OK && blocked)
-        st = run_blocked(geo, xd, wd, bd, cache, y, code);
+        st = run_blocked(geo, xd, wd, bd, cache, bf16, y, code, &block);
     else if (st == VOLT_OK)
         st = volt_cpu_conv_c1_relu_pool_forward_f32(
             geo, volt_tensor_data(xd), volt_tensor_data(wd), bd ? volt_tensor_data(bd) : NULL,
@@ -226,7 +233,7 @@ static volt_status fused(const volt_conv_geom *geo, bool blocked, bool round_bf1
         volt_tensor_free(y);
         y = NULL;
     }
-    if (y && recording) record(y, inputs, geo, blocked, bf16, xd, wd, code);
+    if (y && recording) record(y, inputs, geo, blocked, bf16, block, xd, wd, code);
     volt_tensor_free(xd);
     volt_tensor_free(wd);
     volt_tensor_free(bd);

@@ -215,21 +215,31 @@ static volt_status status_of(bool ok, bool unsupported) {
     return unsupported ? VOLT_ERR_UNSUPPORTED : volt_error_status();
 }
 
-/* Whether md is [n, o, oh, ow] f32 in 16-channel blocks (aBcd16b). */
-static bool is_blocked16(const dnnl_memory_desc_t *md, const volt_conv_geom *g) {
-    dnnl_memory_desc_t b;
+/* The descriptor of g's output, f32, in layout tag (o a multiple of 16). */
+static bool output_desc(const volt_conv_geom *g, dnnl_format_tag_t tag, dnnl_memory_desc_t *md) {
     dnnl_dims_t dims = {g->n, g->o, g->oh, g->ow};
     return g->o % 16 == 0 &&
-           dnnl_memory_desc_init_by_tag(&b, 4, dims, dnnl_f32, dnnl_aBcd16b) == dnnl_success &&
-           volt_dnnl_md_equal(md, &b);
+           dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag) == dnnl_success;
+}
+
+/* The channels per block of md's layout when it is g's output, f32, in
+ * aBcd16b (16) or NHWC (o; with 16 channels both are the same memory);
+ * 0 otherwise. */
+static int64_t block_of(const dnnl_memory_desc_t *md, const volt_conv_geom *g) {
+    dnnl_memory_desc_t b;
+    if (output_desc(g, dnnl_aBcd16b, &b) && volt_dnnl_md_equal(md, &b)) return 16;
+    if (output_desc(g, dnnl_acdb, &b) && volt_dnnl_md_equal(md, &b)) return g->o;
+    return 0;
 }
 
 /* dst = conv(src, w) + b; with blocked not NULL, the output is left in a new
- * scratch buffer in 16-channel blocks, *blocked (VOLT_ERR_UNSUPPORTED, no
- * error, when the primitive wants another layout), and dst is unused. */
+ * scratch buffer in channel blocks, *blocked, of *block channels
+ * (VOLT_ERR_UNSUPPORTED, no error, when the primitive wants another
+ * layout), and dst is unused. */
 static volt_status forward_locked(const volt_conv_geom *g, const volt_tensor *src,
                                   const volt_tensor *w, const volt_tensor *b, volt_tensor *dst,
-                                  volt_dnnl_weight_cache *cache, bool bf16, float **blocked) {
+                                  volt_dnnl_weight_cache *cache, bool bf16, float **blocked,
+                                  int64_t *block) {
     bool unsupported = false;
     plain_mds m;
     const volt_dnnl_prim *p =
@@ -238,7 +248,7 @@ static volt_status forward_locked(const volt_conv_geom *g, const volt_tensor *sr
     const dnnl_memory_desc_t *want_src = volt_dnnl_query_md(p, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *want_w = volt_dnnl_query_md(p, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *want_dst = volt_dnnl_query_md(p, dnnl_query_dst_md, 0);
-    if (blocked && !is_blocked16(want_dst, g)) return VOLT_ERR_UNSUPPORTED;
+    if (blocked && !(*block = block_of(want_dst, g))) return VOLT_ERR_UNSUPPORTED;
     void *s_src, *s_w = NULL, *s_dst = NULL, *y = NULL;
     void *x = volt_dnnl_as_layout(&m.src, volt_tensor_data(src), want_src, &s_src);
     void *wt = x ? weights_for(cache, w, &m.w, want_w, &s_w) : NULL;
@@ -433,18 +443,20 @@ volt_status volt_dnnl_conv_forward(const volt_conv_geom *g, const volt_tensor *s
                                    volt_dnnl_weight_cache *cache, bool bf16) {
     if (!geometry_ok(g) || (bf16 && !volt_dnnl_has_bf16())) return VOLT_ERR_UNSUPPORTED;
     if (!volt_dnnl_lock()) return volt_error_status();
-    volt_status st = forward_locked(g, src, w, b, dst, cache, bf16, NULL);
+    volt_status st = forward_locked(g, src, w, b, dst, cache, bf16, NULL, NULL);
     volt_dnnl_unlock();
     return st;
 }
 
-volt_status volt_dnnl_conv_forward_blocked16(const volt_conv_geom *g, const volt_tensor *src,
-                                             const volt_tensor *w, const volt_tensor *b,
-                                             volt_dnnl_weight_cache *cache, float **dst) {
+volt_status volt_dnnl_conv_forward_blocked(const volt_conv_geom *g, const volt_tensor *src,
+                                           const volt_tensor *w, const volt_tensor *b,
+                                           volt_dnnl_weight_cache *cache, bool bf16, float **dst,
+                                           int64_t *block) {
     *dst = NULL;
-    if (!geometry_ok(g) || g->o % 16 != 0) return VOLT_ERR_UNSUPPORTED;
+    if (!geometry_ok(g) || g->o % 16 != 0 || (bf16 && !volt_dnnl_has_bf16()))
+        return VOLT_ERR_UNSUPPORTED;
     if (!volt_dnnl_lock()) return volt_error_status();
-    volt_status st = forward_locked(g, src, w, b, NULL, cache, false, dst);
+    volt_status st = forward_locked(g, src, w, b, NULL, cache, bf16, dst, block);
     volt_dnnl_unlock();
     return st;
 }
@@ -479,14 +491,13 @@ volt_status volt_dnnl_conv_backward(const volt_conv_geom *g, const volt_tensor *
     return backward(g, src, NULL, volt_tensor_data(diff_dst), w, diff_src, diff_w, diff_b, bf16);
 }
 
-volt_status volt_dnnl_conv_backward_blocked16(const volt_conv_geom *g, const volt_tensor *src,
-                                              const float *diff_dst, const volt_tensor *w,
-                                              volt_tensor *diff_src, volt_tensor *diff_w,
-                                              volt_tensor *diff_b) {
+volt_status volt_dnnl_conv_backward_blocked(const volt_conv_geom *g, const volt_tensor *src,
+                                            const float *diff_dst, int64_t block,
+                                            const volt_tensor *w, volt_tensor *diff_src,
+                                            volt_tensor *diff_w, volt_tensor *diff_b, bool bf16) {
     dnnl_memory_desc_t have;
-    dnnl_dims_t dims = {g->n, g->o, g->oh, g->ow};
-    if (g->o % 16 != 0 ||
-        dnnl_memory_desc_init_by_tag(&have, 4, dims, dnnl_f32, dnnl_aBcd16b) != dnnl_success)
+    if ((block != 16 && block != g->o) ||
+        !output_desc(g, block == 16 ? dnnl_aBcd16b : dnnl_acdb, &have))
         return VOLT_ERR_UNSUPPORTED;
-    return backward(g, src, &have, diff_dst, w, diff_src, diff_w, diff_b, false);
+    return backward(g, src, &have, diff_dst, w, diff_src, diff_w, diff_b, bf16);
 }

@@ -46,19 +46,21 @@ volt_status volt_dnnl_conv_backward(const volt_conv_geom *g, const volt_tensor *
                                     volt_tensor *diff_src, volt_tensor *diff_w, volt_tensor *diff_b,
                                     bool bf16);
 
-/* The f32 forward pass with dst left in oneDNN's layout when that is 16
- * channels per block (aBcd16b: [n][o / 16][oh][ow][16], o a multiple of
- * 16), for an op that reads it directly (conv2d_relu_max_pool2x2): *dst
- * receives a new scratch buffer (volt_dnnl_scratch_free).
- * VOLT_ERR_UNSUPPORTED, no error, when the primitive wants another
- * layout. */
-volt_status volt_dnnl_conv_forward_blocked16(const volt_conv_geom *g, const volt_tensor *src,
-                                             const volt_tensor *w, const volt_tensor *b,
-                                             volt_dnnl_weight_cache *cache, float **dst);
-/* volt_dnnl_conv_backward (f32) with diff_dst in that blocked layout. */
-volt_status volt_dnnl_conv_backward_blocked16(const volt_conv_geom *g, const volt_tensor *src,
-                                              const float *diff_dst, const volt_tensor *w,
-                                              volt_tensor *diff_src, volt_tensor *diff_w,
-                                              volt_tensor *diff_b);
+/* The forward pass (bf16: as volt_dnnl_conv_forward's) with dst, f32, left
+ * in oneDNN's layout when that is channel blocks a pooling kernel can read
+ * (pool_blocked.h): 16 channels per block (aBcd16b: [n][o / 16][oh][ow][16],
+ * *block = 16), or NHWC ([n][oh][ow][o], *block = o), o a multiple of 16;
+ * for conv2d_relu_max_pool2x2. *dst receives a new scratch buffer
+ * (volt_dnnl_scratch_free). VOLT_ERR_UNSUPPORTED, no error, when the
+ * primitive wants another layout. */
+volt_status volt_dnnl_conv_forward_blocked(const volt_conv_geom *g, const volt_tensor *src,
+                                           const volt_tensor *w, const volt_tensor *b,
+                                           volt_dnnl_weight_cache *cache, bool bf16, float **dst,
+                                           int64_t *block);
+/* volt_dnnl_conv_backward with diff_dst (f32) in that blocked layout. */
+volt_status volt_dnnl_conv_backward_blocked(const volt_conv_geom *g, const volt_tensor *src,
+                                            const float *diff_dst, int64_t block,
+                                            const volt_tensor *w, volt_tensor *diff_src,
+                                            volt_tensor *diff_w, volt_tensor *diff_b, bool bf16);
 
 #endif

@@ -1,15 +1,13 @@
-/* pool_blocked.c: ReLU + 2x2 max pooling on 16-channel blocks (see
- * pool_blocked.h). In aBcd16b a pixel's 16 channels of a block are one
- * vector, so each output vector is four loads, four ReLUs (volt's
- * expression) and pool_fast.c's comparisons, in its order; it leaves as a
- * scatter into the 16 NCHW planes, and its codes as 16 contiguous bytes.
- * Backward: one gather of the 16 planes' gradients per output, split by the
- * codes into the four window positions, four stores. OpenMP over the
- * (image, block) pairs. */
+/* pool_blocked.c: ReLU + 2x2 max pooling on channel blocks (see
+ * pool_blocked.h). In aBcd16b, and in NHWC, a pixel's 16 channels of a
+ * group are one vector, so each output vector is four loads, four ReLUs
+ * (volt's expression) and pool_fast.c's comparisons, in its order; it
+ * leaves as a scatter into the 16 NCHW planes, and its codes as 16
+ * contiguous bytes. Backward: one gather of the 16 planes' gradients per
+ * output, split by the codes into the four window positions, four stores.
+ * OpenMP over the (image, 16-channel group) pairs. */
 #include "ops/cpu/pool_blocked.h"
 #include "ops/cpu/parallel.h"
-
-#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -51,16 +49,17 @@ AVX512 static inline __m512i plane_offsets(int64_t plane) {
         _mm512_set1_epi32((int)plane));
 }
 
-/* Block b of image i: x [h][w][16] -> dst's 16 planes, codes [oh][ow][16]. */
-AVX512 static void forward_block(const volt_pool_geom *g, const float *x, float *dst,
+/* One 16-channel group of an image: x (pixel (y, x) at (y w + x) ps, 16
+ * channels there) -> dst's 16 planes, codes [oh][ow][16]. */
+AVX512 static void forward_block(const volt_pool_geom *g, int64_t ps, const float *x, float *dst,
                                  uint8_t *code) {
-    int64_t plane = g->oh * g->ow, row = g->w * 16;
+    int64_t plane = g->oh * g->ow, row = g->w * ps;
     __m512i lanes = plane_offsets(plane);
     for (int64_t py = 0; py < g->oh; py++)
         for (int64_t px = 0; px < g->ow; px++) {
-            const float *r0 = x + 2 * py * row + 2 * px * 16, *r1 = r0 + row;
-            __m512 a = relu16(_mm512_loadu_ps(r0)), b = relu16(_mm512_loadu_ps(r0 + 16));
-            __m512 c = relu16(_mm512_loadu_ps(r1)), d = relu16(_mm512_loadu_ps(r1 + 16));
+            const float *r0 = x + 2 * py * row + 2 * px * ps, *r1 = r0 + row;
+            __m512 a = relu16(_mm512_loadu_ps(r0)), b = relu16(_mm512_loadu_ps(r0 + ps));
+            __m512 c = relu16(_mm512_loadu_ps(r1)), d = relu16(_mm512_loadu_ps(r1 + ps));
             __mmask16 kt = takes16(b, a), kb = takes16(d, c);
             __m512 top = _mm512_mask_blend_ps(kt, a, b), bottom = _mm512_mask_blend_ps(kb, c, d);
             __mmask16 kr = takes16(bottom, top);
@@ -76,53 +75,67 @@ AVX512 static void forward_block(const volt_pool_geom *g, const float *x, float 
         }
 }
 
-AVX512 static void backward_block(const volt_pool_geom *g, const float *gy, const uint8_t *code,
-                                  float *gx) {
-    int64_t plane = g->oh * g->ow, row = g->w * 16;
+/* The group's 16 channels at every pixel of gx (laid out as forward_block's
+ * x), every one written. */
+AVX512 static void backward_block(const volt_pool_geom *g, int64_t ps, const float *gy,
+                                  const uint8_t *code, float *gx) {
+    int64_t plane = g->oh * g->ow, row = g->w * ps;
     __m512i lanes = plane_offsets(plane);
     for (int64_t py = 0; py < g->oh; py++) {
         float *r0 = gx + 2 * py * row, *r1 = r0 + row;
         for (int64_t px = 0; px < g->ow; px++) {
             __m512 v = _mm512_i32gather_ps(lanes, gy + py * g->ow + px, 4);
             __m128i k = _mm_loadu_si128((const __m128i *)(code + (py * g->ow + px) * 16));
-            float *at0 = r0 + 2 * px * 16, *at1 = r1 + 2 * px * 16;
+            float *at0 = r0 + 2 * px * ps, *at1 = r1 + 2 * px * ps;
             _mm512_storeu_ps(at0, _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(0)), v));
-            _mm512_storeu_ps(at0 + 16,
+            _mm512_storeu_ps(at0 + ps,
                              _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(1)), v));
             _mm512_storeu_ps(at1, _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(2)), v));
-            _mm512_storeu_ps(at1 + 16,
+            _mm512_storeu_ps(at1 + ps,
                              _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(3)), v));
         }
         if (g->w > 2 * g->ow) { /* the column floor mode leaves out */
-            memset(r0 + 2 * g->ow * 16, 0, 16 * sizeof *r0);
-            memset(r1 + 2 * g->ow * 16, 0, 16 * sizeof *r1);
+            _mm512_storeu_ps(r0 + 2 * g->ow * ps, _mm512_setzero_ps());
+            _mm512_storeu_ps(r1 + 2 * g->ow * ps, _mm512_setzero_ps());
         }
     }
     if (g->h > 2 * g->oh) /* the row floor mode leaves out */
-        memset(gx + 2 * g->oh * row, 0, (size_t)row * sizeof *gx);
+        for (int64_t x = 0; x < g->w; x++)
+            _mm512_storeu_ps(gx + 2 * g->oh * row + x * ps, _mm512_setzero_ps());
+}
+
+/* Where group q (of c / 16) of image i starts in the blocked layout, block
+ * 16 (aBcd16b) or c (NHWC); its pixels are `block` floats apart. */
+static int64_t group_offset(const volt_pool_geom *g, int64_t block, int64_t i, int64_t q) {
+    return i * g->c * g->h * g->w + (block == 16 ? q * 16 * g->h * g->w : q * 16);
 }
 #endif
 
-void volt_cpu_relu_pool2x2_blocked16_f32(const volt_pool_geom *g, const float *src, float *dst,
-                                         uint8_t *code) {
+void volt_cpu_relu_pool2x2_blocked_f32(const volt_pool_geom *g, int64_t block, const float *src,
+                                       float *dst, uint8_t *code) {
 #if HAVE_AVX512_PATH
-    int64_t blocks = g->c / 16, n = g->n * blocks, in = 16 * g->h * g->w, out = 16 * g->oh * g->ow;
+    int64_t groups = g->c / 16, n = g->n * groups, out = 16 * g->oh * g->ow;
 #pragma omp parallel for num_threads(threads_for(g)) schedule(static)
-    for (int64_t p = 0; p < n; p++) /* block p % blocks of image p / blocks */
-        forward_block(g, src + p * in, dst + p * out, code ? code + p * out : NULL);
+    for (int64_t p = 0; p < n; p++) { /* group p % groups of image p / groups */
+        const float *x = src + group_offset(g, block, p / groups, p % groups);
+        forward_block(g, block, x, dst + p * out, code ? code + p * out : NULL);
+    }
 #else
-    (void)g, (void)src, (void)dst, (void)code;
+    (void)g, (void)block, (void)src, (void)dst, (void)code;
 #endif
 }
 
-void volt_cpu_relu_pool2x2_blocked16_backward_f32(const volt_pool_geom *g, const float *diff_dst,
-                                                  const uint8_t *code, float *diff_src) {
+void volt_cpu_relu_pool2x2_blocked_backward_f32(const volt_pool_geom *g, int64_t block,
+                                                const float *diff_dst, const uint8_t *code,
+                                                float *diff_src) {
 #if HAVE_AVX512_PATH
-    int64_t blocks = g->c / 16, n = g->n * blocks, in = 16 * g->h * g->w, out = 16 * g->oh * g->ow;
+    int64_t groups = g->c / 16, n = g->n * groups, out = 16 * g->oh * g->ow;
 #pragma omp parallel for num_threads(threads_for(g)) schedule(static)
-    for (int64_t p = 0; p < n; p++)
-        backward_block(g, diff_dst + p * out, code + p * out, diff_src + p * in);
+    for (int64_t p = 0; p < n; p++) {
+        float *gx = diff_src + group_offset(g, block, p / groups, p % groups);
+        backward_block(g, block, diff_dst + p * out, code + p * out, gx);
+    }
 #else
-    (void)g, (void)diff_dst, (void)code, (void)diff_src;
+    (void)g, (void)block, (void)diff_dst, (void)code, (void)diff_src;
 #endif
 }

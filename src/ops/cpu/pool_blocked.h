@@ -1,6 +1,7 @@
 /* pool_blocked.h: ReLU + 2x2 max pooling straight from a convolution's
- * output in oneDNN's 16-channel blocks (aBcd16b: [n][c / 16][h][w][16]),
- * for conv2d_relu_max_pool2x2 (ops/conv_pool.c): the pooled output comes
+ * output in oneDNN's 16-channel blocks (aBcd16b: [n][c / 16][h][w][16]) or
+ * in NHWC ([n][h][w][c], as its bf16 AMX kernels leave it), for
+ * conv2d_relu_max_pool2x2 (ops/conv_pool.c): the pooled output comes
  * out as plain NCHW, and the gradient goes back into the blocked layout
  * the convolution's backward primitives read, so neither the convolution's
  * output nor its gradient is reordered, and the ReLU costs no pass of its
@@ -16,16 +17,18 @@
 bool volt_cpu_pool_blocked16_available(void);
 
 /* g: the pooling's geometry (2x2, stride 2, floor: oh = h / 2, ow = w / 2;
- * c a multiple of 16). dst [n, c, oh, ow] (NCHW) = the pooled max(src, 0);
- * code [n][c / 16][oh][ow][16] (NULL: not wanted) = each output's window
+ * c a multiple of 16); block: 16 (src in aBcd16b) or c (src in NHWC).
+ * dst [n, c, oh, ow] (NCHW) = the pooled max(src, 0); code
+ * [n][c / 16][oh][ow][16] (NULL: not wanted) = each output's window
  * position 2 * dy + dx, or 4 where the output is <= 0 (no gradient). */
-void volt_cpu_relu_pool2x2_blocked16_f32(const volt_pool_geom *g, const float *src, float *dst,
-                                         uint8_t *code);
+void volt_cpu_relu_pool2x2_blocked_f32(const volt_pool_geom *g, int64_t block, const float *src,
+                                       float *dst, uint8_t *code);
 
-/* diff_src [n][c / 16][h][w][16], every element written, from diff_dst
- * [n, c, oh, ow] (NCHW) and the forward's code: the gradient of both
- * ReLU and pooling. */
-void volt_cpu_relu_pool2x2_blocked16_backward_f32(const volt_pool_geom *g, const float *diff_dst,
-                                                  const uint8_t *code, float *diff_src);
+/* diff_src (src's layout, block as there), every element written, from
+ * diff_dst [n, c, oh, ow] (NCHW) and the forward's code: the gradient of
+ * both ReLU and pooling. */
+void volt_cpu_relu_pool2x2_blocked_backward_f32(const volt_pool_geom *g, int64_t block,
+                                                const float *diff_dst, const uint8_t *code,
+                                                float *diff_src);
 
 #endif
