@@ -15,9 +15,9 @@
  *    in it (ops/cpu/pool_blocked.c), so the output is not reordered, nor
  *    the gradient in f32 (in bf16 oneDNN converts it), and the ReLU costs
  *    no pass of its own.
- * bf16 tensors (precision "bf16-true") take the one-pass kernel widened,
- * with each convolution value rounded to bf16 in it (the bf16 ops' values
- * and pooling choices). Every other case runs conv2d_relu and max_pool2d,
+ * bf16 tensors (precision "bf16-true") take either path widened, as under
+ * autocast, with each convolution value rounded to bf16 before the pooling
+ * (the bf16 ops' values and pooling choices). Every other case runs conv2d_relu and max_pool2d,
  * which check the arguments and name what is wrong. Either way the values
  * are the same. */
 #include <stdlib.h>
@@ -127,7 +127,7 @@ static volt_status fused_backward(volt_node *node, volt_tensor *g, volt_tensor *
 static bool pair_is_one(const int64_t *v) { return !v || (v[0] == 1 && v[1] == 1); }
 
 /* Whether a fused path takes these arguments, all of dtype d (f32; bf16
- * for bf16_one_pass); fills geo and *blocked (which one) when so. Anything
+ * for fused_bf16); fills geo and *blocked (which one) when so. Anything
  * unusual (including every bad input) goes to the three ops. */
 static bool fused_applies(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
                           const int64_t stride[2], const int64_t padding[2],
@@ -186,25 +186,26 @@ static void record(volt_tensor *y, const volt_tensor *const *inputs, const volt_
     node->extra = info;
 }
 
-/* The pooled output and codes of the oneDNN path (in bf16 with bf16), and
+/* The pooled output and codes of the oneDNN path (in bf16 with bf16; the
+ * convolution's values rounded to bf16 before pooling with round), and
  * *block; VOLT_ERR_UNSUPPORTED (no error) when oneDNN's layout is neither
  * 16-channel blocks nor NHWC. */
 static volt_status run_blocked(const volt_conv_geom *geo, const volt_tensor *xd,
                                const volt_tensor *wd, const volt_tensor *bd,
-                               volt_dnnl_weight_cache *cache, bool bf16, volt_tensor *y,
+                               volt_dnnl_weight_cache *cache, bool bf16, bool round, volt_tensor *y,
                                volt_tensor *code, int64_t *block) {
     float *conv = NULL;
     volt_status st = volt_dnnl_conv_forward_blocked(geo, xd, wd, bd, cache, bf16, &conv, block);
     if (st != VOLT_OK) return st;
     volt_pool_geom pg = pool_geom(geo);
-    volt_cpu_relu_pool2x2_blocked_f32(&pg, *block, conv, volt_tensor_data(y),
+    volt_cpu_relu_pool2x2_blocked_f32(&pg, *block, round, conv, volt_tensor_data(y),
                                       code ? volt_tensor_data(code) : NULL);
     volt_dnnl_scratch_free(conv);
     return VOLT_OK;
 }
 
-/* *out = the op's result (round_bf16: the one-pass kernel rounds each
- * convolution value to bf16, see bf16_one_pass). VOLT_ERR_UNSUPPORTED, no
+/* *out = the op's result (round_bf16: each convolution value is rounded to
+ * bf16 before the pooling, see fused_bf16). VOLT_ERR_UNSUPPORTED, no
  * error recorded, when oneDNN declines: the caller runs the three ops. */
 static volt_status fused(const volt_conv_geom *geo, bool blocked, bool round_bf16,
                          const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
@@ -224,7 +225,7 @@ static volt_status fused(const volt_conv_geom *geo, bool blocked, bool round_bf1
     volt_tensor *code = y && recording ? volt_tensor_new(VOLT_U8, x->device, 4, y4) : NULL;
     volt_status st = y && (code || !recording) ? VOLT_OK : volt_error_status();
     if (st == VOLT_OK && blocked)
-        st = run_blocked(geo, xd, wd, bd, cache, bf16, y, code, &block);
+        st = run_blocked(geo, xd, wd, bd, cache, bf16, round_bf16, y, code, &block);
     else if (st == VOLT_OK)
         st = volt_cpu_conv_c1_relu_pool_forward_f32(
             geo, volt_tensor_data(xd), volt_tensor_data(wd), bd ? volt_tensor_data(bd) : NULL,
@@ -242,23 +243,30 @@ static volt_status fused(const volt_conv_geom *geo, bool blocked, bool round_bf1
     return st;
 }
 
-/* bf16 x, w and bias (precision "bf16-true") in the one-pass kernel's case:
- * widened to f32 (exact), each convolution value rounded to bf16 in the
- * kernel after its ReLU — as conv2d_relu rounds its bf16 result — so the
- * pooling compares, and picks, what the bf16 ops do; the result narrowed
- * (exact). The weight gradients come back through the widening, rounded
- * once. Elsewhere the three ops run on the bf16 tensors. */
-static volt_tensor *bf16_one_pass(const volt_conv_geom *geo, const volt_tensor *x,
-                                  const volt_tensor *w, const volt_tensor *bias) {
+/* bf16 x, w and bias (precision "bf16-true"): widened to f32 (exact) and
+ * run as under bf16 autocast, each convolution value rounded to bf16 after
+ * its ReLU in the pooling kernel — as conv2d_relu rounds its bf16 result —
+ * so that the pooling compares, and picks, what the bf16 ops do; the result
+ * narrowed (exact). The gradients come back through the widening, rounded
+ * once. VOLT_ERR_UNSUPPORTED, no error, when oneDNN declines: the caller
+ * runs the three ops on the bf16 tensors. */
+static volt_status fused_bf16(const volt_conv_geom *geo, bool blocked, const volt_tensor *x,
+                              const volt_tensor *w, const volt_tensor *bias, volt_tensor **out) {
     const volt_tensor *wx = volt_bf16_widen(x), *ww = wx ? volt_bf16_widen(w) : NULL;
     const volt_tensor *wb = ww ? volt_bf16_widen(bias) : NULL;
+    volt_status st = ww && (wb || !bias) ? VOLT_OK : volt_error_status();
     volt_tensor *y = NULL;
-    if (ww && (wb || !bias) && fused(geo, false, true, wx, ww, wb, NULL, &y) == VOLT_OK)
-        y = volt_bf16_narrow(y);
+    if (st == VOLT_OK) {
+        volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
+        st = fused(geo, blocked, true, wx, ww, wb, NULL, &y); /* widened: no weight cache */
+        volt_autocast_set(prev);
+    }
+    *out = st == VOLT_OK ? volt_bf16_narrow(y) : NULL;
+    if (st == VOLT_OK && !*out) st = volt_error_status();
     volt_bf16_drop(wx, x);
     volt_bf16_drop(ww, w);
     volt_bf16_drop(wb, bias);
-    return y;
+    return st;
 }
 
 volt_tensor *volt_conv2d_relu_max_pool2x2_cached(const volt_tensor *x, const volt_tensor *w,
@@ -272,9 +280,10 @@ volt_tensor *volt_conv2d_relu_max_pool2x2_cached(const volt_tensor *x, const vol
         volt_tensor *y = NULL;
         if (fused(&geo, blocked, false, x, w, bias, cache, &y) != VOLT_ERR_UNSUPPORTED) return y;
     }
-    if (fused_applies(x, w, bias, stride, padding, dilation, groups, VOLT_BF16, &geo, &blocked) &&
-        !blocked)
-        return bf16_one_pass(&geo, x, w, bias);
+    if (fused_applies(x, w, bias, stride, padding, dilation, groups, VOLT_BF16, &geo, &blocked)) {
+        volt_tensor *y = NULL;
+        if (fused_bf16(&geo, blocked, x, w, bias, &y) != VOLT_ERR_UNSUPPORTED) return y;
+    }
     volt_tensor *h = volt_conv2d_relu_cached(x, w, bias, stride, padding, dilation, groups, cache);
     if (!h) return NULL;
     volt_tensor *y = volt_max_pool2d(h, (int64_t[]){2, 2}, NULL, NULL, NULL, false, NULL);

@@ -358,17 +358,16 @@ static double max_rel_diff_any(const volt_tensor *a, const volt_tensor *b) {
 }
 
 /* bf16 tensors (precision "bf16-true"), on inputs with many ties after
- * rounding: in the one-pass kernel's case the
- * output bit for bit the three ops' on bf16 tensors (the same pooling
- * choices: the weight gradients within a bf16 step, 2^-7 relative, which
- * they miss when the kernel pools unrounded values), on the AVX-512 and
- * the portable bodies; bf16 gradients; the 16-channel block runs the three
- * ops. */
+ * rounding: on the one-pass kernel (AVX-512 and portable bodies) and on the
+ * oneDNN path (4 -> 16 and 32 -> 32 channels), the output bit for bit the
+ * three ops' on bf16 tensors, and the same pooling choices: the gradients,
+ * bf16, within a bf16 step (2^-7 relative), which they miss when the
+ * kernels pool unrounded values. */
 static void test_bf16_tensors(void **state) {
     (void)state;
     volt_generator g = volt_generator_make(31, 0);
-    const int64_t cs[3] = {1, 1, 4}, os[3] = {8, 8, 16};
-    for (int k = 0; k < 3; k++) {
+    const int64_t cs[4] = {1, 1, 4, 32}, os[4] = {8, 8, 16, 32};
+    for (int k = 0; k < 4; k++) {
         volt_scope_begin();
         bool prev_simd = volt_cpu_conv_c1_set_simd(k != 1); /* k = 1: the portable body */
         /* pixels 1 + i / 128, i in 0..3 (exact in bf16): a window's four

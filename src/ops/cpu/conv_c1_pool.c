@@ -13,12 +13,12 @@
  * meets the same input vectors. Row tails are masked. AVX-512 F/BW/VL where
  * cpuid has them and conv_c1's SIMD switch is on; plain C elsewhere. */
 #include "ops/cpu/conv_c1_pool.h"
+#include "ops/cpu/bf16_round.h"
 #include "ops/cpu/conv_c1.h"
 #include "ops/cpu/parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -62,16 +62,6 @@ static bool split_copy(const volt_conv_geom *g, const float *src, split_input *s
 /* Whether v takes over the running maximum m: greater, or NaN. */
 static inline bool takes(float v, float m) { return v > m || isnan(v); }
 
-/* v rounded to the nearest bf16 value (ties to even), kept as f32; a NaN
- * stays a quiet NaN (as volt_f32_to_bf16 rounds). */
-static inline float round_bf16(float v) {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    u = isnan(v) ? (u | 0x400000u) & 0xffff0000u : (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
 /* Padded column c of padded row r of one image's split input. */
 static inline float at(const split_input *s, const float *xi, int64_t r, int64_t c) {
     return xi[r * s->row + c % 2 * s->half + c / 2];
@@ -90,7 +80,7 @@ static void forward_image_c(const volt_conv_geom *g, const split_input *s, const
                     for (int64_t k = 0; k < 9; k++)
                         v += w[o * 9 + k] * at(s, xi, r + k / 3, x + k % 3);
                     c[p] = v < 0 ? 0.0f : v;
-                    if (round) c[p] = round_bf16(c[p]);
+                    if (round) c[p] = volt_round_bf16(c[p]);
                 }
                 /* pool_fast.c's order: each row's pair, then the rows */
                 int top = takes(c[1], c[0]), bottom = 2 + takes(c[3], c[2]);
@@ -145,17 +135,6 @@ AVX512 static inline __mmask16 takes16(__m512 v, __m512 m) {
                        _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
 }
 
-/* round_bf16 of each lane. */
-AVX512 static inline __m512 round_bf16_16(__m512 v) {
-    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
-    __m512i u = _mm512_castps_si512(v);
-    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd);
-    __m512i q = _mm512_or_si512(u, _mm512_set1_epi32(0x400000));
-    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_mask_blend_epi32(nan, r, q), high));
-}
-
 /* The 4 x 4 input vectors of windows j.. of pooled row py: t[r][q] is
  * padded row 2 py + r, padded columns 2 (j + lane) + q. */
 AVX512 static inline void load_window_inputs(const split_input *s, const float *xi, int64_t py,
@@ -187,7 +166,7 @@ AVX512 static void forward_image_avx512(const volt_conv_geom *g, const split_inp
                     for (int k = 0; k < 9; k++)
                         v = _mm512_fmadd_ps(_mm512_set1_ps(wo[k]), t[dy + k / 3][dx + k % 3], v);
                     c[p] = _mm512_max_ps(_mm512_setzero_ps(), v); /* NaN and -0 pass */
-                    if (round) c[p] = round_bf16_16(c[p]);
+                    if (round) c[p] = volt_round_bf16_16(c[p]);
                 }
                 __mmask16 kt = takes16(c[1], c[0]), kb = takes16(c[3], c[2]);
                 __m512 top = _mm512_mask_blend_ps(kt, c[0], c[1]);

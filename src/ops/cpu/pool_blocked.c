@@ -7,6 +7,7 @@
  * output, split by the codes into the four window positions, four stores.
  * OpenMP over the (image, 16-channel group) pairs. */
 #include "ops/cpu/pool_blocked.h"
+#include "ops/cpu/bf16_round.h"
 #include "ops/cpu/parallel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -51,8 +52,8 @@ AVX512 static inline __m512i plane_offsets(int64_t plane) {
 
 /* One 16-channel group of an image: x (pixel (y, x) at (y w + x) ps, 16
  * channels there) -> dst's 16 planes, codes [oh][ow][16]. */
-AVX512 static void forward_block(const volt_pool_geom *g, int64_t ps, const float *x, float *dst,
-                                 uint8_t *code) {
+AVX512 static void forward_block(const volt_pool_geom *g, int64_t ps, bool round, const float *x,
+                                 float *dst, uint8_t *code) {
     int64_t plane = g->oh * g->ow, row = g->w * ps;
     __m512i lanes = plane_offsets(plane);
     for (int64_t py = 0; py < g->oh; py++)
@@ -60,6 +61,10 @@ AVX512 static void forward_block(const volt_pool_geom *g, int64_t ps, const floa
             const float *r0 = x + 2 * py * row + 2 * px * ps, *r1 = r0 + row;
             __m512 a = relu16(_mm512_loadu_ps(r0)), b = relu16(_mm512_loadu_ps(r0 + ps));
             __m512 c = relu16(_mm512_loadu_ps(r1)), d = relu16(_mm512_loadu_ps(r1 + ps));
+            if (round) {
+                a = volt_round_bf16_16(a), b = volt_round_bf16_16(b);
+                c = volt_round_bf16_16(c), d = volt_round_bf16_16(d);
+            }
             __mmask16 kt = takes16(b, a), kb = takes16(d, c);
             __m512 top = _mm512_mask_blend_ps(kt, a, b), bottom = _mm512_mask_blend_ps(kb, c, d);
             __mmask16 kr = takes16(bottom, top);
@@ -111,17 +116,17 @@ static int64_t group_offset(const volt_pool_geom *g, int64_t block, int64_t i, i
 }
 #endif
 
-void volt_cpu_relu_pool2x2_blocked_f32(const volt_pool_geom *g, int64_t block, const float *src,
-                                       float *dst, uint8_t *code) {
+void volt_cpu_relu_pool2x2_blocked_f32(const volt_pool_geom *g, int64_t block, bool round_bf16,
+                                       const float *src, float *dst, uint8_t *code) {
 #if HAVE_AVX512_PATH
     int64_t groups = g->c / 16, n = g->n * groups, out = 16 * g->oh * g->ow;
 #pragma omp parallel for num_threads(threads_for(g)) schedule(static)
     for (int64_t p = 0; p < n; p++) { /* group p % groups of image p / groups */
         const float *x = src + group_offset(g, block, p / groups, p % groups);
-        forward_block(g, block, x, dst + p * out, code ? code + p * out : NULL);
+        forward_block(g, block, round_bf16, x, dst + p * out, code ? code + p * out : NULL);
     }
 #else
-    (void)g, (void)block, (void)src, (void)dst, (void)code;
+    (void)g, (void)block, (void)round_bf16, (void)src, (void)dst, (void)code;
 #endif
 }
 

@@ -18,11 +18,13 @@ bool volt_cpu_pool_blocked16_available(void);
 
 /* g: the pooling's geometry (2x2, stride 2, floor: oh = h / 2, ow = w / 2;
  * c a multiple of 16); block: 16 (src in aBcd16b) or c (src in NHWC).
- * dst [n, c, oh, ow] (NCHW) = the pooled max(src, 0); code
+ * dst [n, c, oh, ow] (NCHW) = the pooled max(src, 0), each max(src, 0)
+ * first rounded to bf16 with round_bf16 (bf16_round.h: precision
+ * "bf16-true", so the pooling compares what the bf16 ops compare); code
  * [n][c / 16][oh][ow][16] (NULL: not wanted) = each output's window
  * position 2 * dy + dx, or 4 where the output is <= 0 (no gradient). */
-void volt_cpu_relu_pool2x2_blocked_f32(const volt_pool_geom *g, int64_t block, const float *src,
-                                       float *dst, uint8_t *code);
+void volt_cpu_relu_pool2x2_blocked_f32(const volt_pool_geom *g, int64_t block, bool round_bf16,
+                                       const float *src, float *dst, uint8_t *code);
 
 /* diff_src (src's layout, block as there), every element written, from
  * diff_dst [n, c, oh, ow] (NCHW) and the forward's code: the gradient of

@@ -1,0 +1,35 @@
+/* bf16_round.h: f32 values rounded to the nearest bf16 value (ties to
+ * even) and kept as f32, as volt_f32_to_bf16 rounds (a NaN stays a quiet
+ * NaN) — for kernels that must compare what the bf16 ops would compare
+ * (precision "bf16-true"): a scalar form and, on x86-64 with GCC, an
+ * AVX-512 form for 16 lanes (callers compiled for AVX-512 F use it). */
+#ifndef VOLT_BF16_ROUND_H
+#define VOLT_BF16_ROUND_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline float volt_round_bf16(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    u = isnan(v) ? (u | 0x400000u) & 0xffff0000u : (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+__attribute__((target("avx512f"))) static inline __m512 volt_round_bf16_16(__m512 v) {
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
+    __m512i u = _mm512_castps_si512(v);
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd);
+    __m512i q = _mm512_or_si512(u, _mm512_set1_epi32(0x400000));
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_mask_blend_epi32(nan, r, q), high));
+}
+#endif
+
+#endif
