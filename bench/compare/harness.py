@@ -36,10 +36,7 @@ Per run it measures (definitions used in the tables):
              PyTorch programs read them before fit)
   first step wall-clock time from just before the harness starts the process
              to the start of its first training step (interpreter start,
-             imports, data loading and trainer set-up included); each process
-             starts --settle seconds after the last one ended, so that the
-             kernel's freeing of a large process's memory (on a VM, with free
-             page reporting to the host) does not run into the next start
+             imports, data loading and trainer set-up included)
   peak RSS   ru_maxrss of the process (os.wait4)
   test acc   accuracy on the 10,000 test images after the last epoch
 and reports the median over the repetitions of each figure, the ratios
@@ -51,8 +48,7 @@ thread count asked for, and every process must have an optimised BLAS
 
 Usage (in bench/.venv, see bench/compare/run.sh):
   python harness.py --build BUILD_DIR [--reps 3] [--threads 2] [--quick]
-                    [--models mlp,cnn] [--bf16-reps 1] [--settle 1]
-                    [--write bench/RESULTS.md]
+                    [--models mlp,cnn] [--bf16-reps 1] [--write bench/RESULTS.md]
 """
 import argparse
 import json
@@ -135,7 +131,6 @@ def run_once(args, impl, mode, model, seed):
     out_path, err_path = os.path.join(scratch, "stdout"), os.path.join(scratch, "stderr")
     try:
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            time.sleep(args.settle)
             t_launch = time.time()
             p = subprocess.Popen(cmd, cwd=scratch, env=child_env(args.threads), stdout=out,
                                  stderr=err)
@@ -476,8 +471,6 @@ def main():
                                                      "/usr/share/datasets/fashion-mnist"))
     ap.add_argument("--write", metavar="RESULTS_MD", help="replace this file's compare section")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per process")
-    ap.add_argument("--settle", type=float, default=1.0,
-                    help="seconds between one process's end and the next one's start")
     ap.add_argument("--command", help="the command to record (default: this one)")
     args = ap.parse_args()
     if args.quick:
