@@ -216,9 +216,9 @@ static volt_status fused(const volt_conv_geom *geo, bool blocked, bool round_bf1
     int64_t y4[4] = {geo->n, geo->o, geo->oh / 2, geo->ow / 2};
     /* Under bf16 autocast the one-pass kernel takes x and w rounded; oneDNN
      * converts them itself. */
-    bool bf16 = volt_autocast_bf16_for(VOLT_F32), round = bf16 && !blocked;
-    volt_tensor *xd = round ? volt_bf16_rounded(x) : volt_dense_as(x, 4, x->shape);
-    volt_tensor *wd = round ? volt_bf16_rounded(w) : volt_dense_as(w, 4, w->shape);
+    bool bf16 = volt_autocast_bf16_for(VOLT_F32), round_inputs = bf16 && !blocked;
+    volt_tensor *xd = round_inputs ? volt_bf16_rounded(x) : volt_dense_as(x, 4, x->shape);
+    volt_tensor *wd = round_inputs ? volt_bf16_rounded(w) : volt_dense_as(w, 4, w->shape);
     int64_t block = 0;
     volt_tensor *bd = bias ? volt_dense_as(bias, 1, bias->shape) : NULL;
     volt_tensor *y = xd && wd && (bd || !bias) ? volt_tensor_new(VOLT_F32, x->device, 4, y4) : NULL;
