@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "ops/cpu/bf16_round.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/dnnl_common.h"
 #include "ops/cpu/parallel.h"
@@ -43,22 +44,13 @@ volt_dtype volt_autocast_dtype_for(volt_dtype dtype, volt_device device) {
     return dtype;
 }
 
-/* The upper 16 bits of x rounded to nearest even; a NaN stays a quiet NaN. */
-static inline uint32_t round_bits(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    uint32_t nan = (u & 0x7fffffffu) > 0x7f800000u;
-    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    return nan ? ((u >> 16) | 0x40u) : rounded;
-}
-
 CLONES static void to_bf16_block(uint16_t *dst, const float *src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = (uint16_t)round_bits(src[i]);
+    for (int64_t i = 0; i < n; i++) dst[i] = volt_bf16_bits(src[i]);
 }
 
 CLONES static void round_block(float *dst, const float *src, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
-        uint32_t u = round_bits(src[i]) << 16;
+        uint32_t u = (uint32_t)volt_bf16_bits(src[i]) << 16;
         memcpy(&dst[i], &u, sizeof u);
     }
 }

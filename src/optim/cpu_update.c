@@ -16,6 +16,8 @@
 
 #include "optim/cpu_update.h"
 
+#include "ops/cpu/bf16_round.h"
+
 #define OMP_FOR _Pragma("omp for schedule(static) nowait")
 
 /* ------------------------------------------------------------------ SGD */
@@ -102,13 +104,6 @@ static inline float bf16_load(uint16_t v) {
     return f;
 }
 
-static inline uint16_t bf16_round(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    uint32_t nan = (u >> 16) | 0x40u, rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded); /* NaN stays quiet */
-}
-
 static void sgd_bf16(uint16_t *restrict p, const uint16_t *restrict g, uint16_t *restrict buf,
                      int64_t n, const volt_optim_hparams *hp, bool fresh) {
     const float wd = (float)hp->weight_decay, mom = (float)hp->momentum;
@@ -121,10 +116,10 @@ static void sgd_bf16(uint16_t *restrict p, const uint16_t *restrict g, uint16_t 
         if (use_wd) d = d + wd * pi;
         if (use_mom) {
             float b = fresh ? d : bf16_load(buf[i]) * mom + keep * d;
-            buf[i] = bf16_round(b);
+            buf[i] = volt_bf16_bits(b);
             d = nesterov ? d + mom * b : b;
         }
-        p[i] = bf16_round(pi + neg_lr * d);
+        p[i] = volt_bf16_bits(pi + neg_lr * d);
     }
 }
 
@@ -137,8 +132,8 @@ CLONES static void sgd_momentum_bf16_span(uint16_t *restrict p, const uint16_t *
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         float b = bf16_load(buf[i]) * mom + keep * bf16_load(g[i]);
-        buf[i] = bf16_round(b);
-        p[i] = bf16_round(bf16_load(p[i]) + neg_lr * b);
+        buf[i] = volt_bf16_bits(b);
+        p[i] = volt_bf16_bits(bf16_load(p[i]) + neg_lr * b);
     }
 }
 

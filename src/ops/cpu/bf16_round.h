@@ -1,19 +1,28 @@
 /* bf16_round.h: f32 values rounded to the nearest bf16 value (ties to
- * even) and kept as f32, as volt_f32_to_bf16 rounds (a NaN stays a quiet
- * NaN) — for kernels that must compare what the bf16 ops would compare
- * (precision "bf16-true"): a scalar form and, on x86-64 with GCC, an
- * AVX-512 form for 16 lanes (callers compiled for AVX-512 F use it). */
+ * even), as volt_f32_to_bf16 rounds (a NaN stays a quiet NaN) — the one
+ * rounding the CPU kernels share: the bits (the f32 -> bf16 conversions,
+ * bf16 SGD), the value kept as f32 (kernels that must compare what the bf16
+ * ops compare, precision "bf16-true"), and, on x86-64 with GCC, an AVX-512
+ * form for 16 lanes (callers compiled for AVX-512 F use it). */
 #ifndef VOLT_BF16_ROUND_H
 #define VOLT_BF16_ROUND_H
 
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-static inline float volt_round_bf16(float v) {
+/* The bf16 bits of v: its upper 16 bits rounded to nearest even; a NaN
+ * stays a quiet NaN. Integer operations and a select only, so loops over
+ * it vectorise. */
+static inline uint16_t volt_bf16_bits(float v) {
     uint32_t u;
     memcpy(&u, &v, sizeof u);
-    u = isnan(v) ? (u | 0x400000u) & 0xffff0000u : (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    uint32_t quiet = (u >> 16) | 0x40u, rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
+}
+
+/* v rounded to bf16, kept as f32. */
+static inline float volt_round_bf16(float v) {
+    uint32_t u = (uint32_t)volt_bf16_bits(v) << 16;
     memcpy(&v, &u, sizeof v);
     return v;
 }
