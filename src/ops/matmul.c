@@ -88,20 +88,31 @@ static volt_tensor *rounded_f32(const volt_tensor *t) {
 }
 
 /* out = alpha * a @ b + beta * out (operands BLAS can read) in f32, or in
- * bf16 with f32 results (f32 or bf16 operands): oneDNN's bf16 kernel, else
- * the f32 kernel on copies rounded to bf16. */
+ * bf16 with f32 accumulation (f32 or bf16 operands) when bf16: oneDNN's bf16
+ * kernel, else the f32 kernel on copies rounded to bf16. With bf16, out may
+ * be bf16 (the result is rounded once), and bias (a row of out's width;
+ * alpha 1, beta 0) is added to every row before the rounding. */
 static volt_status gemm(volt_tensor *out, const volt_tensor *a, const volt_tensor *b, double alpha,
-                        double beta, bool bf16) {
+                        double beta, const volt_tensor *bias, bool bf16) {
     if (!bf16) {
         volt_cpu_matmul(out, a, b, alpha, beta);
         return VOLT_OK;
     }
     if (volt_fast_kernels_enabled()) {
-        volt_status st = volt_dnnl_matmul_bf16(out, a, b, alpha, beta);
+        volt_status st = volt_dnnl_matmul_bf16(out, a, b, bias, alpha, beta);
         if (st != VOLT_ERR_UNSUPPORTED) return st;
     }
-    volt_tensor *ra = rounded_f32(a), *rb = ra ? rounded_f32(b) : NULL;
-    if (rb) volt_cpu_matmul(out, ra, rb, alpha, beta);
+    volt_tensor *wide = out;
+    if (out->dtype == VOLT_BF16)
+        wide = beta != 0 ? volt_bf16_convert(out, VOLT_F32)
+                         : volt_tensor_new(VOLT_F32, out->device, out->ndim, out->shape);
+    volt_tensor *ra = wide ? rounded_f32(a) : NULL, *rb = ra ? rounded_f32(b) : NULL;
+    if (rb) {
+        if (bias) volt_cpu_copy(wide, bias);
+        volt_cpu_matmul(wide, ra, rb, alpha, bias ? 1.0 : beta);
+        if (wide != out) volt_bf16_copy_into(out, wide);
+    }
+    if (wide != out) volt_tensor_free(wide);
     volt_tensor_free(ra);
     volt_tensor_free(rb);
     return rb ? VOLT_OK : volt_error_status();
@@ -173,11 +184,11 @@ static volt_tensor *product_cuda(const volt_tensor *ma, const volt_tensor *mb, d
 /* alpha * ma @ mb (+ beta * bias broadcast, when bias is not NULL and beta is
  * not 0) for matrices or batches of them (ndim >= 2, inner dims equal), in
  * bf16 with an f32 result when bf16 (f32 operands; on the CPU, bf16 ones
- * too). No autograd. ua, ub: the user's operands,
- * for messages. */
+ * too), the result rounded to bf16 once when also round (CPU only). No
+ * autograd. ua, ub: the user's operands, for messages. */
 static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_tensor *mb,
                             double alpha, const volt_tensor *bias, double beta,
-                            const volt_tensor *ua, const volt_tensor *ub, bool bf16) {
+                            const volt_tensor *ua, const volt_tensor *ub, bool bf16, bool round) {
     if (!ma || !mb) return NULL;
     int64_t shape[VOLT_MAX_DIMS];
     int nd = product_shape(op, ma, mb, ua, ub, shape);
@@ -193,20 +204,23 @@ static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_te
         return product_cuda(ma, mb, alpha, bias, beta, nd, shape, bf16, NULL);
     bool failed = false;
     volt_tensor *ca = blas_ready(ma, &failed), *cb = blas_ready(mb, &failed);
-    volt_tensor *out =
-        failed ? NULL : volt_tensor_new(bf16 ? VOLT_F32 : ma->dtype, ma->device, nd, shape);
+    volt_dtype dtype = bf16 && round ? VOLT_BF16 : bf16 ? VOLT_F32 : ma->dtype;
+    volt_tensor *out = failed ? NULL : volt_tensor_new(dtype, ma->device, nd, shape);
     if (out) {
         bool add = bias && beta != 0;
-        /* A linear layer's bias (one row, beta 1): the GEMM adds it itself. */
-        bool row = add && !bf16 && beta == 1 && nd == 2 && out->dtype == VOLT_F32 &&
-                   bias->dtype == VOLT_F32 && volt_tensor_is_contiguous(bias) &&
+        /* A linear layer's bias (one row, beta 1): the GEMM adds it itself
+         * (in bf16 products, f32 and bf16 biases; alpha 1). */
+        bool row = add && beta == 1 && nd == 2 && volt_tensor_is_contiguous(bias) &&
                    volt_tensor_numel(bias) == shape[1] &&
-                   (bias->ndim == 1 || (bias->ndim == 2 && bias->shape[0] == 1));
-        if (row) {
+                   (bias->ndim == 1 || (bias->ndim == 2 && bias->shape[0] == 1)) &&
+                   (bf16 ? alpha == 1 && (bias->dtype == VOLT_F32 || bias->dtype == VOLT_BF16)
+                         : out->dtype == VOLT_F32 && bias->dtype == VOLT_F32);
+        if (row && !bf16) {
             volt_cpu_matmul_bias(out, ca ? ca : ma, cb ? cb : mb, bias, alpha);
         } else {
-            if (add) volt_cpu_copy(out, bias);
-            if (gemm(out, ca ? ca : ma, cb ? cb : mb, alpha, add ? beta : 0.0, bf16) != VOLT_OK) {
+            if (add && !row) volt_cpu_copy(out, bias);
+            if (gemm(out, ca ? ca : ma, cb ? cb : mb, alpha, add && !row ? beta : 0.0,
+                     row ? bias : NULL, bf16) != VOLT_OK) {
                 volt_tensor_free(out);
                 out = NULL;
             }
@@ -249,6 +263,22 @@ static bool input_shaped(const volt_tensor *t, const volt_node_input *in) {
     return true;
 }
 
+/* Whether input i's gradient, the product x @ y, is made in bf16 at once:
+ * input i is a bf16 CPU tensor (precision "bf16-true") and the product has
+ * its element count (a gradient still to be summed over broadcast dims, as
+ * a bias's, is left to the engine, which sums in f32 first). */
+static bool rounds(const volt_node *node, int i, const volt_tensor *x, const volt_tensor *y) {
+    const volt_node_input *in = &node->inputs[i];
+    if (!x || !y || in->dtype != VOLT_BF16 || x->device.type != VOLT_CPU) return false;
+    int nx = x->ndim, ny = y->ndim, nd = nx > ny ? nx : ny;
+    int64_t numel = x->shape[nx - 2] * y->shape[ny - 1];
+    for (int d = 3; d <= nd; d++) {
+        int64_t sx = d <= nx ? x->shape[nx - d] : 1, sy = d <= ny ? y->shape[ny - d] : 1;
+        numel *= sx > sy ? sx : sy;
+    }
+    return numel == volt_shape_numel(in->ndim, in->shape);
+}
+
 static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     VOLT_TRACE_OP("matmul_backward");
     int how_a = (int)node->iargs[0], how_b = (int)node->iargs[1], ia = (int)node->iargs[2];
@@ -270,7 +300,9 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
     if (st == VOLT_OK && node->inputs[ia].needs) {
         volt_tensor *bt = transposed(mb);
         grads[ia] =
-            drop_added_dim(product(node->name, gf, bt, alpha, NULL, 0, gf, bt, bf16), how_a);
+            drop_added_dim(product(node->name, gf, bt, alpha, NULL, 0, gf, bt, bf16,
+                                   rounds(node, ia, gf, bt)),
+                           how_a);
         volt_tensor_free(bt);
         if (!grads[ia]) st = volt_error_status();
     }
@@ -293,7 +325,8 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
                      gt->device.type == VOLT_CUDA && row_input(&node->inputs[0], m);
         volt_tensor *gbt = fused
                                ? product_cuda(gt, a2, 1.0, NULL, 0, VOLT_SHAPE(m, k), bf16, &bgrad)
-                               : product(node->name, gt, a2, alpha, NULL, 0, gt, a2, bf16);
+                               : product(node->name, gt, a2, alpha, NULL, 0, gt, a2, bf16,
+                                         rounds(node, ia + 1, gt, a2));
         if (bgrad) grads[0] = volt_reshape(bgrad, node->inputs[0].ndim, node->inputs[0].shape);
         volt_tensor_free(gt);
         volt_tensor *gb = gbt ? transposed(gbt) : NULL;
@@ -308,12 +341,14 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
             int64_t rows = volt_tensor_numel(ma) / (k ? k : 1);
             volt_tensor *a2 = volt_reshape(ma, VOLT_SHAPE(rows, k));
             volt_tensor *at = transposed(a2);
-            gb = product(node->name, at, volt_reshape(gf, VOLT_SHAPE(rows, m)), alpha, NULL, 0, at,
-                         gf, bf16);
+            volt_tensor *g2 = volt_reshape(gf, VOLT_SHAPE(rows, m));
+            gb = product(node->name, at, g2, alpha, NULL, 0, at, gf, bf16,
+                         rounds(node, ia + 1, at, g2));
             volt_tensor_free(at);
         } else {
             volt_tensor *at = transposed(ma);
-            gb = product(node->name, at, gf, alpha, NULL, 0, at, gf, bf16);
+            gb = product(node->name, at, gf, alpha, NULL, 0, at, gf, bf16,
+                         rounds(node, ia + 1, at, gf));
             volt_tensor_free(at);
         }
         grads[ia + 1] = drop_added_dim(gb, how_b);
@@ -321,11 +356,11 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
     }
     volt_tensor_free(ma);
     volt_tensor_free(mb);
-    /* bf16 inputs (precision "bf16-true") get their gradients rounded to
-     * bf16 here, in the layout they have (the engine's conversion would
-     * make them contiguous on a slower path); one still to be summed over
-     * broadcast dims (a bias's) is left to the engine, which sums in f32
-     * first. */
+    /* A gradient of a bf16 input still in f32 here (the products above
+     * write theirs in bf16; a bias gets g itself, or g scaled) is rounded to
+     * bf16 in the layout it has (the engine's conversion would make it
+     * contiguous on a slower path); one still to be summed over broadcast
+     * dims is left to the engine, which sums in f32 first. */
     for (int i = 0; st == VOLT_OK && i < node->n_inputs; i++) {
         const volt_node_input *in = &node->inputs[i];
         if (!grads[i] || in->dtype != VOLT_BF16 || grads[i]->dtype != VOLT_F32 ||
@@ -403,7 +438,7 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
     }
     const volt_tensor *pa = ca ? ca : a, *pb = cb ? cb : b;
     volt_tensor *ma = as_matrix(pa, how_a), *mb = as_matrix(pb, how_b);
-    volt_tensor *full = product(op, ma, mb, alpha, bias, beta, a, b, bf16);
+    volt_tensor *full = product(op, ma, mb, alpha, bias, beta, a, b, bf16, bf16_operands);
     volt_tensor_free(ma);
     volt_tensor_free(mb);
     if (!full) {
@@ -439,7 +474,7 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
     }
     volt_tensor_free(ca);
     volt_tensor_free(cb);
-    return bf16_operands ? volt_bf16_narrow(out) : out;
+    return out;
 }
 
 volt_tensor *volt_matmul(const volt_tensor *a, const volt_tensor *b) {

@@ -17,6 +17,8 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "ops/cpu/dnnl_common.h"
+
 /* randn values rounded to bf16 (so the f32 and bf16 inputs are equal). */
 static volt_tensor *bf16_randn(int ndim, const int64_t *shape, uint64_t seed) {
     volt_generator g = volt_generator_make(seed, 0);
@@ -210,6 +212,63 @@ static void test_products(void **state) {
     assert_int_equal(volt_autocast_get(), VOLT_AUTOCAST_OFF); /* restored */
     assert_null(volt_matmul(xb, volt_zeros(VOLT_SHAPE(16, 5), VOLT_F32)));
     VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "dtypes differ (bf16 vs f32)");
+}
+
+typedef volt_tensor *(*product_fn)(const volt_tensor *a, const volt_tensor *b,
+                                   const volt_tensor *c);
+
+static volt_tensor *f_matmul(const volt_tensor *a, const volt_tensor *b, const volt_tensor *c) {
+    (void)c;
+    return volt_matmul(a, b);
+}
+static volt_tensor *f_addmm_scaled(const volt_tensor *a, const volt_tensor *b,
+                                   const volt_tensor *c) {
+    return volt_addmm(c, a, b, 0.5, -2.0);
+}
+
+/* fn on bf16 a, b, c is fn under bf16 autocast on f32 a, b, c of the same
+ * values, its output and every gradient rounded to bf16 once: bit for bit
+ * (the products write bf16 results directly, a bias added before the
+ * rounding), on oneDNN's kernels and on the f32 fallback (fast off). */
+static void check_product_rounded(product_fn fn, const volt_tensor *a, const volt_tensor *b,
+                                  const volt_tensor *c, bool fast, const char *what) {
+    volt_scope_begin();
+    volt_set_fast_kernels(fast);
+    volt_tensor *ab = leaf(a, VOLT_BF16), *bb = leaf(b, VOLT_BF16);
+    volt_tensor *af = leaf(a, VOLT_F32), *bf = leaf(b, VOLT_F32);
+    volt_tensor *cb = c ? leaf(c, VOLT_BF16) : NULL, *cf = c ? leaf(c, VOLT_F32) : NULL;
+    volt_tensor *yb = fn(ab, bb, cb);
+    volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
+    volt_tensor *yf = fn(af, bf, cf);
+    volt_autocast_set(prev);
+    char w[96];
+    snprintf(w, sizeof w, "%s%s", what, fast ? "" : " (fallback)");
+    assert_rounded_equal(yb, yf, w);
+    volt_tensor *gout = bf16_randn(yb->ndim, yb->shape, 31);
+    assert_int_equal(volt_backward_ex(yb, gout, false), VOLT_OK);
+    assert_int_equal(volt_backward_ex(yf, volt_to_dtype(gout, VOLT_F32), false), VOLT_OK);
+    assert_rounded_equal(ab->grad, af->grad, w);
+    assert_rounded_equal(bb->grad, bf->grad, w);
+    if (c) assert_rounded_equal(cb->grad, cf->grad, w);
+    volt_set_fast_kernels(true);
+    volt_scope_end();
+}
+
+static void test_products_rounded_once(void **state) {
+    (void)state;
+    for (int fast = 1; fast >= 0; fast--) {
+        volt_tensor *x = bf16_randn(VOLT_SHAPE(33, 70), 1), *w = bf16_randn(VOLT_SHAPE(50, 70), 2);
+        check_product_rounded(f_linear, x, w, bf16_randn(VOLT_SHAPE(50), 3), fast, "linear");
+        volt_tensor *sq = bf16_randn(VOLT_SHAPE(40, 40), 4);
+        check_product_rounded(f_addmm_scaled, sq, volt_transpose(sq, 0, 1),
+                              bf16_randn(VOLT_SHAPE(40, 1), 5), fast, "addmm, column bias");
+        volt_tensor *a3 = bf16_randn(VOLT_SHAPE(3, 5, 17), 6);
+        check_product_rounded(f_matmul, a3, bf16_randn(VOLT_SHAPE(17, 6), 7), NULL, fast,
+                              "batch against a shared matrix");
+        check_product_rounded(f_matmul, bf16_randn(VOLT_SHAPE(2, 1, 4, 9), 8),
+                              bf16_randn(VOLT_SHAPE(3, 9, 5), 9), NULL, fast,
+                              "broadcast batch dims");
+    }
 }
 
 /* conv2d runs as under bf16 autocast (like the products): one bf16 step of
@@ -433,6 +492,7 @@ int main(void) {
         VT_TEST(test_unary_and_reductions),
         VT_TEST(test_binary),
         VT_TEST(test_products),
+        VT_TEST(test_products_rounded_once),
         VT_TEST(test_conv),
         VT_TEST(test_loss_dropout_pool),
         VT_TEST(test_batch_norm),

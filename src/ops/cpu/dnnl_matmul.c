@@ -1,5 +1,5 @@
-/* dnnl_matmul.c: bf16 products for autocast through oneDNN's matmul
- * primitive (see dnnl_matmul.h). Each operand is converted once into a dense
+/* dnnl_matmul.c: bf16 products for autocast and bf16 tensors through
+ * oneDNN's matmul primitive (see dnnl_matmul.h). Each operand is converted once into a dense
  * bf16 buffer that keeps its orientation (a transposed view stays
  * column-major, so the conversion reads memory in order); an operand whose
  * batch dims are all broadcast is converted once and broadcast by oneDNN; a
@@ -109,8 +109,9 @@ static void operand_free(bf16_operand *op) {
 /* ---------------------------------------------------------- primitive */
 
 typedef struct {
-    dnnl_memory_desc_t src, w, dst;
+    dnnl_memory_desc_t src, w, dst, bias;
     double alpha, beta;
+    bool has_bias;
 } mm_ctx;
 
 static dnnl_status_t make_attr(dnnl_primitive_attr_t attr, double alpha, double beta) {
@@ -131,7 +132,8 @@ static dnnl_status_t make_attr(dnnl_primitive_attr_t attr, double alpha, double 
 static dnnl_status_t make_matmul(dnnl_primitive_desc_t *pd, dnnl_engine_t engine, void *vctx) {
     mm_ctx *c = vctx;
     dnnl_matmul_desc_t d;
-    dnnl_status_t st = dnnl_matmul_desc_init(&d, &c->src, &c->w, NULL, &c->dst);
+    dnnl_status_t st =
+        dnnl_matmul_desc_init(&d, &c->src, &c->w, c->has_bias ? &c->bias : NULL, &c->dst);
     if (st != dnnl_success) return st;
     dnnl_primitive_attr_t attr = NULL;
     st = dnnl_primitive_attr_create(&attr);
@@ -146,8 +148,14 @@ static dnnl_status_t make_matmul(dnnl_primitive_desc_t *pd, dnnl_engine_t engine
     return st;
 }
 
-/* The descriptors of the product of a (op a) and b (op b) into out. */
-static bool fill_ctx(mm_ctx *c, const bf16_operand *a, const bf16_operand *b, int64_t batch) {
+static dnnl_data_type_t dnnl_type(const volt_tensor *t) {
+    return t->dtype == VOLT_BF16 ? dnnl_bf16 : dnnl_f32;
+}
+
+/* The descriptors of the product of a (op a) and b (op b) into out (f32 or
+ * bf16), plus bias (a row of m, f32 or bf16) when not NULL. */
+static bool fill_ctx(mm_ctx *c, const bf16_operand *a, const bf16_operand *b, int64_t batch,
+                     const volt_tensor *out, const volt_tensor *bias) {
     int64_t n = a->r, k = a->c, m = b->c, ba = a->batch;
     if (b->batch == 1 && a->batch == batch && !a->trans) { /* one tall product */
         n *= batch;
@@ -156,21 +164,25 @@ static bool fill_ctx(mm_ctx *c, const bf16_operand *a, const bf16_operand *b, in
     int64_t sa[3] = {n * k, a->trans ? 1 : k, a->trans ? n : 1};
     int64_t sb[3] = {k * m, b->trans ? 1 : m, b->trans ? k : 1};
     int64_t sd[3] = {n * m, m, 1};
+    c->has_bias = bias != NULL;
     return volt_dnnl_md_strided(&c->src, 3, (int64_t[]){ba, n, k}, sa, dnnl_bf16) &&
            volt_dnnl_md_strided(&c->w, 3, (int64_t[]){b->batch, k, m}, sb, dnnl_bf16) &&
-           volt_dnnl_md_strided(&c->dst, 3, (int64_t[]){batch, n, m}, sd, dnnl_f32);
+           volt_dnnl_md_strided(&c->dst, 3, (int64_t[]){batch, n, m}, sd, dnnl_type(out)) &&
+           (!bias || volt_dnnl_md_strided(&c->bias, 3, (int64_t[]){1, 1, m},
+                                          (int64_t[]){m, m, 1}, dnnl_type(bias)));
 }
 
 static volt_status run_locked(mm_ctx *c, const bf16_operand *a, const bf16_operand *b,
-                              volt_tensor *out) {
+                              volt_tensor *out, const volt_tensor *bias) {
     volt_dnnl_key key;
     memset(&key, 0, sizeof key);
     key.kind = KIND_MATMUL;
     int64_t alpha_bits, beta_bits;
     memcpy(&alpha_bits, &c->alpha, sizeof alpha_bits);
     memcpy(&beta_bits, &c->beta, sizeof beta_bits);
-    int64_t p[] = {c->src.dims[0], c->w.dims[0], c->dst.dims[0], c->dst.dims[1], c->dst.dims[2],
-                   c->src.dims[2], a->trans,     b->trans,       alpha_bits,     beta_bits};
+    int64_t p[] = {c->src.dims[0], c->w.dims[0], c->dst.dims[0], c->dst.dims[1],
+                   c->dst.dims[2], c->src.dims[2], a->trans, b->trans, alpha_bits, beta_bits,
+                   c->dst.data_type, c->has_bias ? c->bias.data_type : 0};
     memcpy(key.p, p, sizeof p);
     /* Products too small to pay for waking the other threads run on fewer
      * (the bf16 kernels are several times faster than f32's: without AMX,
@@ -183,16 +195,17 @@ static volt_status run_locked(mm_ctx *c, const bf16_operand *a, const bf16_opera
     bool unsupported = false;
     const volt_dnnl_prim *prim = volt_dnnl_cache_get(&key, make_matmul, c, &unsupported);
     volt_status st = prim ? VOLT_OK : unsupported ? VOLT_ERR_UNSUPPORTED : volt_error_status();
-    const int args[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-    const dnnl_memory_desc_t *mds[3] = {&c->src, &c->w, &c->dst};
-    void *data[3] = {a->data, b->data, volt_tensor_data(out)};
-    if (prim && !volt_dnnl_execute(prim, 3, args, mds, data)) st = volt_error_status();
+    const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+    const dnnl_memory_desc_t *mds[4] = {&c->src, &c->w, &c->dst, &c->bias};
+    void *data[4] = {a->data, b->data, volt_tensor_data(out),
+                     bias ? volt_tensor_data(bias) : NULL};
+    if (prim && !volt_dnnl_execute(prim, bias ? 4 : 3, args, mds, data)) st = volt_error_status();
     volt_dnnl_restore_threads(team);
     return st;
 }
 
 volt_status volt_dnnl_matmul_bf16(volt_tensor *out, const volt_tensor *a, const volt_tensor *b,
-                                  double alpha, double beta) {
+                                  const volt_tensor *bias, double alpha, double beta) {
     int nd = out->ndim;
     int64_t batch = volt_shape_numel(nd - 2, out->shape);
     if (!volt_dnnl_has_bf16() || volt_tensor_numel(out) == 0 || a->shape[a->ndim - 1] == 0 ||
@@ -201,10 +214,11 @@ volt_status volt_dnnl_matmul_bf16(volt_tensor *out, const volt_tensor *a, const 
     bf16_operand oa = {0}, ob = {0};
     volt_status st = convert(a, out, &oa) && convert(b, out, &ob) ? VOLT_OK : volt_error_status();
     mm_ctx c = {.alpha = alpha, .beta = beta};
-    if (st == VOLT_OK) st = fill_ctx(&c, &oa, &ob, batch) ? VOLT_OK : volt_error_status();
+    if (st == VOLT_OK)
+        st = fill_ctx(&c, &oa, &ob, batch, out, bias) ? VOLT_OK : volt_error_status();
     if (st == VOLT_OK) st = volt_dnnl_lock() ? VOLT_OK : volt_error_status();
     if (st == VOLT_OK) {
-        st = run_locked(&c, &oa, &ob, out);
+        st = run_locked(&c, &oa, &ob, out, bias);
         volt_dnnl_unlock();
     }
     operand_free(&oa);
