@@ -6,7 +6,8 @@
  * step (buf = g) and a parameter without a gradient in the same optimizer;
  * and the paths the fast one leaves to the general kernel (weight decay,
  * nesterov, maximize) still matching hand-computed values. The bf16 fast
- * path (precision "bf16-true") against float arithmetic rounded to bf16 at
+ * path (precision "bf16-true"; AVX-512 intrinsics where the CPU has them,
+ * the tail in the plain loop) against float arithmetic rounded to bf16 at
  * each store, NaN included, on 1 and 3 threads. */
 #include "optim_helpers.h"
 
