@@ -203,6 +203,45 @@ static void test_to_dtype(void **state) {
     VT_ASSERT_NO_ERROR();
 }
 
+/* f32 <-> bf16 conversions of contiguous (vectorised) and strided tensors
+ * give volt_f32_to_bf16's / volt_bf16_to_f32's bits for every kind of value:
+ * ties both ways, values that round up into the exponent, infinities, NaNs
+ * (quiet and signalling), subnormals, zeros of both signs. */
+static void test_to_dtype_bf16_bits(void **state) {
+    (void)state;
+    const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0x3f7fffffu, 0x7f7fffffu, 0x7f800000u,
+                                0xff800000u, 0x7fc00000u, 0x7f800001u, 0xffbfffffu, 0x00000001u,
+                                0x807fffffu, 0x00008000u, 0x00000000u, 0x80000000u};
+    enum { N = 1000 };
+    float v[N];
+    uint64_t x = 12345;
+    for (int i = 0; i < N; i++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        uint32_t bits = i < (int)(sizeof special / sizeof *special) ? special[i]
+                                                                    : (uint32_t)(x >> 32);
+        memcpy(&v[i], &bits, sizeof bits);
+    }
+    volt_tensor *f = volt_from_array(v, VOLT_F32, VOLT_SHAPE(N));
+    volt_tensor *strided = volt_slice(volt_reshape(f, VOLT_SHAPE(N / 2, 2)), 1, 0, 1, 1);
+    volt_tensor *b = volt_to_dtype(f, VOLT_BF16), *bs = volt_to_dtype(strided, VOLT_BF16);
+    volt_tensor *w = volt_to_dtype(b, VOLT_F32);
+    volt_tensor *ws = volt_to_dtype(volt_slice(volt_reshape(b, VOLT_SHAPE(N / 2, 2)), 1, 0, 1, 1),
+                                    VOLT_F32);
+    assert_non_null(w);
+    assert_non_null(ws);
+    const uint16_t *bb = volt_tensor_data(b), *bsb = volt_tensor_data(bs);
+    const float *wf = volt_tensor_data(w), *wsf = volt_tensor_data(ws);
+    for (int i = 0; i < N; i++) {
+        uint16_t want = volt_f32_to_bf16(v[i]);
+        float wide = volt_bf16_to_f32(want);
+        if (bb[i] != want) fail_msg("element %d: 0x%04x, want 0x%04x", i, bb[i], want);
+        if (i % 2 == 0 && bsb[i / 2] != want) fail_msg("strided element %d: 0x%04x", i, bsb[i / 2]);
+        if (memcmp(&wf[i], &wide, sizeof wide) != 0) fail_msg("widened element %d", i);
+        if (i % 2 == 0 && memcmp(&wsf[i / 2], &wide, sizeof wide) != 0)
+            fail_msg("strided widened element %d", i);
+    }
+}
+
 static void test_to_dtype_gradient(void **state) {
     (void)state;
     volt_tensor *a = volt_requires_grad(VEC(VOLT_F32, 1, 2), true);
@@ -528,6 +567,7 @@ int main(void) {
         VT_TEST(test_from_array),
         VT_TEST(test_clone),
         VT_TEST(test_to_dtype),
+        VT_TEST(test_to_dtype_bf16_bits),
         VT_TEST(test_to_dtype_gradient),
         VT_TEST(test_gradcheck_clone_to_dtype),
         VT_TEST(test_fill_zero),
