@@ -53,7 +53,8 @@ volt_status volt_data_io_error(const char *what, const char *path);
 
 /* Uncompressed copies of gzip'd IDX files (idx_cache.c), none of which
  * records an error. cache_path: the malloc'd path of src's copy under
- * $XDG_CACHE_HOME/volt (else $HOME/.cache/volt), named after src and keyed
+ * $XDG_CACHE_HOME/volt (else $HOME/.cache/volt; without HOME, the home
+ * directory of the password database), named after src and keyed
  * by its real path, size and mtime; NULL when src is not a readable gzip
  * file or there is no cache directory. cache_begin: a new temporary file
  * beside cache_path (its directories made), its fd and *tmp_path, or -1.

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,14 +24,23 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 }
 
 /* $XDG_CACHE_HOME/volt (an absolute path only, as the XDG spec asks), else
- * $HOME/.cache/volt, into buf; false when neither is set or it does not fit. */
+ * $HOME/.cache/volt, else (HOME unset: a service, `env -i`) the user's home
+ * from the password database; into buf. false when there is none or it does
+ * not fit. */
 static bool cache_dir(char *buf, size_t size) {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     int n = -1;
-    if (xdg && xdg[0] == '/')
+    if (xdg && xdg[0] == '/') {
         n = snprintf(buf, size, "%s/volt", xdg);
-    else if (home && home[0] == '/')
+    } else if (home && home[0] == '/') {
         n = snprintf(buf, size, "%s/.cache/volt", home);
+    } else if (!home) {
+        char records[4096];
+        struct passwd pw, *found = NULL;
+        if (getpwuid_r(getuid(), &pw, records, sizeof records, &found) == 0 && found &&
+            found->pw_dir && found->pw_dir[0] == '/')
+            n = snprintf(buf, size, "%s/.cache/volt", found->pw_dir);
+    }
     return n > 0 && (size_t)n < size;
 }
 

@@ -6,10 +6,12 @@
  * counts; and the cache of gzip'd images (made once under XDG_CACHE_HOME,
  * read from there in place, keyed by the source's mtime, no temporary file
  * left by a bad source, memory instead when it cannot be written, a file that
- * shrinks while in use). The whole suite caches under VOLT_TEST_TMPDIR. */
+ * shrinks while in use; its directory with and without XDG_CACHE_HOME and
+ * HOME). The whole suite caches under VOLT_TEST_TMPDIR. */
 #include "volt_test.h"
 
 #include <dirent.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,8 @@
 #include <zlib.h>
 
 #include <volt/data.h>
+
+#include "data/data_impl.h"
 
 #define FM VOLT_FASHION_MNIST_DIR
 #define TRAIN_IMAGES FM "/train-images-idx3-ubyte.gz"
@@ -490,6 +494,41 @@ static void test_raw_file_shrinking_while_in_use(void **state) {
     volt_dataset_free(ds);
 }
 
+/* Where the cache lives: XDG_CACHE_HOME/volt, else HOME/.cache/volt, else
+ * (HOME unset) the password database's home/.cache/volt; a relative
+ * XDG_CACHE_HOME is ignored. */
+static void test_cache_directory(void **state) {
+    (void)state;
+    char *xdg = strdup(getenv("XDG_CACHE_HOME")), *home = getenv("HOME");
+    home = home ? strdup(home) : NULL;
+    assert_int_equal(setenv("XDG_CACHE_HOME", "/x/cache", 1), 0);
+    char *p = volt_idx_cache_path(TEST_IMAGES);
+    assert_non_null(p);
+    assert_true(strncmp(p, "/x/cache/volt/t10k-images-idx3-ubyte-", 37) == 0);
+    free(p);
+    assert_int_equal(setenv("XDG_CACHE_HOME", "relative", 1), 0);
+    assert_int_equal(setenv("HOME", "/h", 1), 0);
+    p = volt_idx_cache_path(TEST_IMAGES);
+    assert_non_null(p);
+    assert_true(strncmp(p, "/h/.cache/volt/t10k", 19) == 0);
+    free(p);
+    assert_int_equal(unsetenv("XDG_CACHE_HOME"), 0);
+    assert_int_equal(unsetenv("HOME"), 0);
+    p = volt_idx_cache_path(TEST_IMAGES);
+    struct passwd *pw = getpwuid(getuid());
+    if (pw && pw->pw_dir && pw->pw_dir[0] == '/') {
+        char want[1024];
+        snprintf(want, sizeof want, "%s/.cache/volt/t10k", pw->pw_dir);
+        assert_non_null(p);
+        if (strncmp(p, want, strlen(want)) != 0) fail_msg("%s does not start with %s", p, want);
+    }
+    free(p);
+    assert_int_equal(setenv("XDG_CACHE_HOME", xdg, 1), 0);
+    if (home) assert_int_equal(setenv("HOME", home, 1), 0);
+    free(xdg);
+    free(home);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_read_train_images),
@@ -507,6 +546,7 @@ int main(void) {
         VT_TEST(test_cache_keyed_by_mtime),
         VT_TEST(test_cache_after_bad_source_and_unwritable),
         VT_TEST(test_raw_file_shrinking_while_in_use),
+        VT_TEST(test_cache_directory),
     };
     char cache[512];
     setenv("XDG_CACHE_HOME", tmp_path(cache, sizeof cache, "cache"), 1);
