@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ops/cpu/dnnl_common.h"
+
 void vt_assert_close(const volt_tensor *t, const double *expected, int64_t n, double rtol,
                      double atol, const char *file, int line) {
     if (!t) {
@@ -139,6 +141,13 @@ int vt_teardown(void **state) {
                 (long long)(now - baseline_bytes));
         failed = 1;
     }
+    /* A test that stops early (a failed assertion) may leave autocast on or
+     * the fast kernels off: put them back so the next test starts clean. */
+    if (volt_autocast_set(VOLT_AUTOCAST_OFF) != VOLT_AUTOCAST_OFF) {
+        fprintf(stderr, "teardown: autocast left on\n");
+        failed = 1;
+    }
+    volt_set_fast_kernels(true);
     volt_error_clear();
     volt_set_grad_enabled(true);
     return failed ? -1 : 0;

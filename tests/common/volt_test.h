@@ -57,14 +57,15 @@ void vt_gradcheck(volt_gradcheck_fn fn, void *ctx, int n, volt_tensor **inputs, 
 #define VT_GRADCHECK(fn, ctx, n, ...)                                                              \
     vt_gradcheck((fn), (ctx), (n), (volt_tensor *[]){__VA_ARGS__}, __FILE__, __LINE__)
 
-/* cmocka setup/teardown: opens a scope and records the allocated bytes;
- * teardown ends the scope, fails on a recorded error or on tensor memory
- * still allocated (a leak), and resets grad mode. Use with
- * cmocka_unit_test_setup_teardown(test, vt_setup, vt_teardown). */
 /* Whether a file whose name contains `name` is mapped into this process
  * (/proc/self/maps): which shared libraries have been loaded. */
 bool vt_file_mapped(const char *name);
 
+/* cmocka setup/teardown: opens a scope and records the allocated bytes;
+ * teardown ends the scope, fails on a recorded error, on tensor memory
+ * still allocated (a leak) or on autocast left on, and resets grad mode,
+ * autocast and the fast kernels. Use with
+ * cmocka_unit_test_setup_teardown(test, vt_setup, vt_teardown). */
 int vt_setup(void **state);
 int vt_teardown(void **state);
 #define VT_TEST(fn) cmocka_unit_test_setup_teardown(fn, vt_setup, vt_teardown)
