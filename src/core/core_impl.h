@@ -100,4 +100,20 @@ static inline void volt_trace_end(const bool *began) {
 #define VOLT_TRACE_OP(name)                                                                        \
     __attribute__((cleanup(volt_trace_end))) const bool volt_trace_began_ = volt_trace_begin(name)
 
+/* Philox-4x32-10's multipliers and Weyl key increments (philox.c; the CPU
+ * kernels' 16-block form in ops/cpu/random.c). */
+#define VOLT_PHILOX_M0 0xD2511F53u
+#define VOLT_PHILOX_M1 0xCD9E8D57u
+#define VOLT_PHILOX_W0 0x9E3779B9u
+#define VOLT_PHILOX_W1 0xBB67AE85u
+
+/* volt_uniform_from_u32 / _u64 (core.h) inline, for the kernels' loops. */
+static inline float volt_uniform_u32_inline(uint32_t x) {
+    return (float)(x >> 8) * (1.0f / 16777216.0f);
+}
+static inline double volt_uniform_u64_inline(uint32_t hi, uint32_t lo) {
+    uint64_t bits = (((uint64_t)hi << 32) | lo) >> 11;
+    return (double)bits * (1.0 / 9007199254740992.0);
+}
+
 #endif

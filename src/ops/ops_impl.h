@@ -95,6 +95,13 @@ volt_tensor *volt_bf16_narrow(volt_tensor *t);
         return volt_bf16_narrow(bf16_result_);                                                     \
     }
 
+/* t = u * scale + shift, computed in double and stored in t's dtype, with
+ * u the f64 uniforms volt_rand(..., VOLT_F64, gen) would draw (the same
+ * blocks, the generator advanced alike) — in one pass, without the f64
+ * tensor. Only for contiguous f32/f64 CPU tensors: false (nothing drawn)
+ * for any other. No autograd. */
+bool volt_rand_affine_into(volt_tensor *t, double scale, double shift, volt_generator *gen);
+
 /* --------------------------------------------------- elementwise loop */
 
 /* Inner loop: n elements; ptrs[i] and byte strides[i] of operand i (operand 0

@@ -531,6 +531,43 @@ static void test_random_independent_of_threads(void **state) {
     VT_ASSERT_NO_ERROR();
 }
 
+/* volt_rand's values are, element by element, the scalar Philox blocks
+ * (volt_philox4x32) turned into uniforms: 4 f32 or 2 f64 per block, for
+ * sizes that end inside a block and inside a group of blocks, from a
+ * counter that crosses 2^32 (the counter's high word) with a seed and a
+ * stream whose high words are set; the generator advances by the blocks. */
+static void test_random_matches_scalar_philox(void **state) {
+    (void)state;
+    const int64_t sizes[] = {1, 3, 67, 1001};
+    for (int si = 0; si < 4; si++) {
+        for (int wide = 0; wide < 2; wide++) {
+            int64_t n = sizes[si];
+            volt_generator g = volt_generator_make(0x123456789abcdefull, 0xfedcba987ull);
+            g.counter = 0xfffffff0ull;
+            uint64_t first = g.counter;
+            volt_tensor *t = volt_rand(1, &n, wide ? VOLT_F64 : VOLT_F32, &g);
+            assert_non_null(t);
+            int64_t per = wide ? 2 : 4;
+            assert_true(g.counter == first + (uint64_t)((n + per - 1) / per));
+            uint32_t key[2] = {(uint32_t)g.seed, (uint32_t)(g.seed >> 32)};
+            for (int64_t i = 0; i < n; i++) {
+                uint64_t c = first + (uint64_t)(i / per);
+                uint32_t ctr[4] = {(uint32_t)c, (uint32_t)(c >> 32), (uint32_t)g.stream,
+                                   (uint32_t)(g.stream >> 32)};
+                uint32_t r[4];
+                volt_philox4x32(key, ctr, r);
+                int k = (int)(i % per);
+                double want = wide ? volt_uniform_from_u64(r[2 * k], r[2 * k + 1])
+                                   : (double)volt_uniform_from_u32(r[k]);
+                if (volt_tensor_get_flat(t, i) != want)
+                    fail_msg("n %lld %s element %lld: %.17g, want %.17g", (long long)n,
+                             wide ? "f64" : "f32", (long long)i, volt_tensor_get_flat(t, i),
+                             want);
+            }
+        }
+    }
+}
+
 static void test_random_errors(void **state) {
     (void)state;
     assert_null(volt_rand(VOLT_SHAPE(3), VOLT_I64, NULL));
@@ -576,6 +613,7 @@ int main(void) {
         VT_TEST(test_random_reproducible),
         VT_TEST(test_random_statistics),
         VT_TEST(test_random_independent_of_threads),
+        VT_TEST(test_random_matches_scalar_philox),
         VT_TEST(test_random_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

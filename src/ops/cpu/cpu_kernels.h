@@ -50,6 +50,11 @@ volt_status volt_cpu_binary(volt_binary_op op, volt_tensor *out, const volt_tens
  * blocks first_block, first_block + 1, ... of gen (one block per 4 numbers,
  * or per 2 normals / 2 doubles). */
 void volt_cpu_uniform(volt_tensor *out, const volt_generator *gen, uint64_t first_block);
+/* out[i] = u_i * scale + shift in double, stored as dtype (f32 or f64; n
+ * elements, contiguous), u_i the f64 uniforms volt_cpu_uniform writes into
+ * an f64 tensor from the same blocks (2 per block). */
+void volt_cpu_uniform_affine(void *out, volt_dtype dtype, int64_t n, const volt_generator *gen,
+                             uint64_t first_block, double scale, double shift);
 void volt_cpu_normal(volt_tensor *out, const volt_generator *gen, uint64_t first_block);
 
 #endif
