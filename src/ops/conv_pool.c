@@ -12,8 +12,9 @@
  *    channels, where oneDNN's primitive leaves its output in 16-channel
  *    blocks (f32) or NHWC (its bf16 AMX kernels, under autocast): the ReLU
  *    and pooling read it in that layout, and the gradient is written back
- *    in it (ops/cpu/pool_blocked.c), so the output is not reordered, nor
- *    the gradient in f32 (in bf16 oneDNN converts it), and the ReLU costs
+ *    in it (ops/cpu/pool_blocked.c; in bf16, rounded to bf16 as oneDNN's
+ *    reorder would, so the backward primitives read it as it is), so
+ *    neither the output nor the gradient is reordered, and the ReLU costs
  *    no pass of its own.
  * bf16 tensors (precision "bf16-true") take either path widened, as under
  * autocast, with each convolution value rounded to bf16 before the pooling
@@ -72,13 +73,16 @@ static volt_status gradients(const volt_node *node, const fused_info *fi, const 
         volt_tensor_free(gr);
         return st;
     }
-    float *gy = volt_dnnl_scratch((size_t)(geo->n * geo->o * geo->oh * geo->ow) * sizeof *gy);
+    /* In bf16 the gradient is written rounded, as the primitives read it. */
+    size_t es = fi->bf16 ? sizeof(uint16_t) : sizeof(float);
+    void *gy = volt_dnnl_scratch((size_t)(geo->n * geo->o * geo->oh * geo->ow) * es);
     if (!gy) return volt_error_status();
     volt_pool_geom pg = pool_geom(geo);
-    volt_cpu_relu_pool2x2_blocked_backward_f32(&pg, fi->block, volt_tensor_data(g4), code, gy);
+    volt_cpu_relu_pool2x2_blocked_backward(&pg, fi->block, volt_tensor_data(g4), code, gy,
+                                           fi->bf16);
     volt_tensor *w = fi->w_slot >= 0 ? volt_node_saved(node, fi->w_slot) : NULL;
-    volt_status st =
-        volt_dnnl_conv_backward_blocked(geo, x, gy, fi->block, w, gx, gw, gb, fi->bf16);
+    volt_status st = volt_dnnl_conv_backward_blocked(geo, x, gy, fi->bf16, fi->block, w, gx, gw,
+                                                     gb, fi->bf16);
     volt_dnnl_scratch_free(gy);
     if (st == VOLT_ERR_UNSUPPORTED) /* its forward ran: not expected */
         st = volt_error_set(VOLT_ERR_INTERNAL, "%s: oneDNN declined the backward pass", OP);

@@ -215,11 +215,13 @@ static volt_status status_of(bool ok, bool unsupported) {
     return unsupported ? VOLT_ERR_UNSUPPORTED : volt_error_status();
 }
 
-/* The descriptor of g's output, f32, in layout tag (o a multiple of 16). */
-static bool output_desc(const volt_conv_geom *g, dnnl_format_tag_t tag, dnnl_memory_desc_t *md) {
+/* The descriptor of g's output, f32 (or bf16), in layout tag (o a multiple
+ * of 16). */
+static bool output_desc(const volt_conv_geom *g, dnnl_format_tag_t tag, bool bf16,
+                        dnnl_memory_desc_t *md) {
     dnnl_dims_t dims = {g->n, g->o, g->oh, g->ow};
-    return g->o % 16 == 0 &&
-           dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag) == dnnl_success;
+    return g->o % 16 == 0 && dnnl_memory_desc_init_by_tag(md, 4, dims, bf16 ? dnnl_bf16 : dnnl_f32,
+                                                          tag) == dnnl_success;
 }
 
 /* The channels per block of md's layout when it is g's output, f32, in
@@ -227,8 +229,8 @@ static bool output_desc(const volt_conv_geom *g, dnnl_format_tag_t tag, dnnl_mem
  * 0 otherwise. */
 static int64_t block_of(const dnnl_memory_desc_t *md, const volt_conv_geom *g) {
     dnnl_memory_desc_t b;
-    if (output_desc(g, dnnl_aBcd16b, &b) && volt_dnnl_md_equal(md, &b)) return 16;
-    if (output_desc(g, dnnl_acdb, &b) && volt_dnnl_md_equal(md, &b)) return g->o;
+    if (output_desc(g, dnnl_aBcd16b, false, &b) && volt_dnnl_md_equal(md, &b)) return 16;
+    if (output_desc(g, dnnl_acdb, false, &b) && volt_dnnl_md_equal(md, &b)) return g->o;
     return 0;
 }
 
@@ -492,12 +494,12 @@ volt_status volt_dnnl_conv_backward(const volt_conv_geom *g, const volt_tensor *
 }
 
 volt_status volt_dnnl_conv_backward_blocked(const volt_conv_geom *g, const volt_tensor *src,
-                                            const float *diff_dst, int64_t block,
+                                            const void *diff_dst, bool diff_bf16, int64_t block,
                                             const volt_tensor *w, volt_tensor *diff_src,
                                             volt_tensor *diff_w, volt_tensor *diff_b, bool bf16) {
     dnnl_memory_desc_t have;
-    if ((block != 16 && block != g->o) ||
-        !output_desc(g, block == 16 ? dnnl_aBcd16b : dnnl_acdb, &have))
+    if ((block != 16 && block != g->o) || (diff_bf16 && !bf16) ||
+        !output_desc(g, block == 16 ? dnnl_aBcd16b : dnnl_acdb, diff_bf16, &have))
         return VOLT_ERR_UNSUPPORTED;
     return backward(g, src, &have, diff_dst, w, diff_src, diff_w, diff_b, bf16);
 }

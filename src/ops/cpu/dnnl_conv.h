@@ -57,9 +57,11 @@ volt_status volt_dnnl_conv_forward_blocked(const volt_conv_geom *g, const volt_t
                                            const volt_tensor *w, const volt_tensor *b,
                                            volt_dnnl_weight_cache *cache, bool bf16, float **dst,
                                            int64_t *block);
-/* volt_dnnl_conv_backward with diff_dst (f32) in that blocked layout. */
+/* volt_dnnl_conv_backward with diff_dst in that blocked layout: f32, or
+ * bf16 already when diff_bf16 (bf16 passes only; no reorder then where the
+ * primitives read that layout). */
 volt_status volt_dnnl_conv_backward_blocked(const volt_conv_geom *g, const volt_tensor *src,
-                                            const float *diff_dst, int64_t block,
+                                            const void *diff_dst, bool diff_bf16, int64_t block,
                                             const volt_tensor *w, volt_tensor *diff_src,
                                             volt_tensor *diff_w, volt_tensor *diff_b, bool bf16);
 

@@ -4,7 +4,8 @@
  * (volt's expression) and pool_fast.c's comparisons, in its order; it
  * leaves as a scatter into the 16 NCHW planes, and its codes as 16
  * contiguous bytes. Backward: one gather of the 16 planes' gradients per
- * output, split by the codes into the four window positions, four stores.
+ * output, split by the codes into the four window positions, four stores
+ * (of f32, or of bf16 for the bf16 convolution's backward).
  * OpenMP over the (image, 16-channel group) pairs. */
 #include "ops/cpu/pool_blocked.h"
 #include "ops/cpu/bf16_round.h"
@@ -80,33 +81,44 @@ AVX512 static void forward_block(const volt_pool_geom *g, int64_t ps, bool round
         }
 }
 
+/* v stored at p: 16 floats, or (bf16) 16 bf16 values, v rounded first. */
+AVX512 static inline void store16(void *p, __m512 v, bool bf16) {
+    if (!bf16) {
+        _mm512_storeu_ps(p, v);
+        return;
+    }
+    __m512i hi = _mm512_srli_epi32(_mm512_castps_si512(volt_round_bf16_16(v)), 16);
+    _mm256_storeu_si256(p, _mm512_cvtepi32_epi16(hi));
+}
+
 /* The group's 16 channels at every pixel of gx (laid out as forward_block's
- * x), every one written. */
+ * x; f32 or bf16 elements), every one written. */
 AVX512 static void backward_block(const volt_pool_geom *g, int64_t ps, const float *gy,
-                                  const uint8_t *code, float *gx) {
-    int64_t plane = g->oh * g->ow, row = g->w * ps;
+                                  const uint8_t *code, void *gx, bool bf16) {
+    int64_t plane = g->oh * g->ow, row = g->w * ps, es = bf16 ? 2 : 4;
     __m512i lanes = plane_offsets(plane);
+    char *base = gx;
     for (int64_t py = 0; py < g->oh; py++) {
-        float *r0 = gx + 2 * py * row, *r1 = r0 + row;
+        char *r0 = base + 2 * py * row * es, *r1 = r0 + row * es;
         for (int64_t px = 0; px < g->ow; px++) {
             __m512 v = _mm512_i32gather_ps(lanes, gy + py * g->ow + px, 4);
             __m128i k = _mm_loadu_si128((const __m128i *)(code + (py * g->ow + px) * 16));
-            float *at0 = r0 + 2 * px * ps, *at1 = r1 + 2 * px * ps;
-            _mm512_storeu_ps(at0, _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(0)), v));
-            _mm512_storeu_ps(at0 + ps,
-                             _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(1)), v));
-            _mm512_storeu_ps(at1, _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(2)), v));
-            _mm512_storeu_ps(at1 + ps,
-                             _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(3)), v));
+            char *at0 = r0 + 2 * px * ps * es, *at1 = r1 + 2 * px * ps * es;
+            store16(at0, _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(0)), v), bf16);
+            store16(at0 + ps * es,
+                    _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(1)), v), bf16);
+            store16(at1, _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(2)), v), bf16);
+            store16(at1 + ps * es,
+                    _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(3)), v), bf16);
         }
         if (g->w > 2 * g->ow) { /* the column floor mode leaves out */
-            _mm512_storeu_ps(r0 + 2 * g->ow * ps, _mm512_setzero_ps());
-            _mm512_storeu_ps(r1 + 2 * g->ow * ps, _mm512_setzero_ps());
+            store16(r0 + 2 * g->ow * ps * es, _mm512_setzero_ps(), bf16);
+            store16(r1 + 2 * g->ow * ps * es, _mm512_setzero_ps(), bf16);
         }
     }
     if (g->h > 2 * g->oh) /* the row floor mode leaves out */
         for (int64_t x = 0; x < g->w; x++)
-            _mm512_storeu_ps(gx + 2 * g->oh * row + x * ps, _mm512_setzero_ps());
+            store16(base + (2 * g->oh * row + x * ps) * es, _mm512_setzero_ps(), bf16);
 }
 
 /* Where group q (of c / 16) of image i starts in the blocked layout, block
@@ -130,17 +142,18 @@ void volt_cpu_relu_pool2x2_blocked_f32(const volt_pool_geom *g, int64_t block, b
 #endif
 }
 
-void volt_cpu_relu_pool2x2_blocked_backward_f32(const volt_pool_geom *g, int64_t block,
-                                                const float *diff_dst, const uint8_t *code,
-                                                float *diff_src) {
+void volt_cpu_relu_pool2x2_blocked_backward(const volt_pool_geom *g, int64_t block,
+                                            const float *diff_dst, const uint8_t *code,
+                                            void *diff_src, bool bf16) {
 #if HAVE_AVX512_PATH
     int64_t groups = g->c / 16, n = g->n * groups, out = 16 * g->oh * g->ow;
 #pragma omp parallel for num_threads(threads_for(g)) schedule(static)
     for (int64_t p = 0; p < n; p++) {
-        float *gx = diff_src + group_offset(g, block, p / groups, p % groups);
-        backward_block(g, block, diff_dst + p * out, code + p * out, gx);
+        int64_t at = group_offset(g, block, p / groups, p % groups);
+        void *gx = bf16 ? (void *)((uint16_t *)diff_src + at) : (void *)((float *)diff_src + at);
+        backward_block(g, block, diff_dst + p * out, code + p * out, gx, bf16);
     }
 #else
-    (void)g, (void)block, (void)diff_dst, (void)code, (void)diff_src;
+    (void)g, (void)block, (void)diff_dst, (void)code, (void)diff_src, (void)bf16;
 #endif
 }

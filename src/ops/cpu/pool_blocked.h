@@ -27,10 +27,12 @@ void volt_cpu_relu_pool2x2_blocked_f32(const volt_pool_geom *g, int64_t block, b
                                        const float *src, float *dst, uint8_t *code);
 
 /* diff_src (src's layout, block as there), every element written, from
- * diff_dst [n, c, oh, ow] (NCHW) and the forward's code: the gradient of
- * both ReLU and pooling. */
-void volt_cpu_relu_pool2x2_blocked_backward_f32(const volt_pool_geom *g, int64_t block,
-                                                const float *diff_dst, const uint8_t *code,
-                                                float *diff_src);
+ * diff_dst [n, c, oh, ow] (NCHW, f32) and the forward's code: the gradient
+ * of both ReLU and pooling, in f32, or with bf16 rounded to bf16 (nearest
+ * even, bf16_round.h) and stored as bf16 — what a bf16 convolution's
+ * backward reads. */
+void volt_cpu_relu_pool2x2_blocked_backward(const volt_pool_geom *g, int64_t block,
+                                            const float *diff_dst, const uint8_t *code,
+                                            void *diff_src, bool bf16);
 
 #endif
