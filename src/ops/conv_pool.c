@@ -12,8 +12,8 @@
  *    channels, where oneDNN's primitive leaves its output in 16-channel
  *    blocks (f32) or NHWC (its bf16 AMX kernels, under autocast): the ReLU
  *    and pooling read it in that layout, and the gradient is written back
- *    in it (ops/cpu/pool_blocked.c; in bf16, rounded to bf16 as oneDNN's
- *    reorder would, so the backward primitives read it as it is), so
+ *    in it (ops/cpu/pool_blocked.c; in bf16, rounded to nearest even
+ *    bf16, so the backward primitives read it as it is), so
  *    neither the output nor the gradient is reordered, and the ReLU costs
  *    no pass of its own.
  * bf16 tensors (precision "bf16-true") take either path widened, as under
