@@ -5,8 +5,8 @@
  * transposed convolution and the benchmark CNN's conv 32->64, the cases it
  * must leave to oneDNN's backward-data primitive (stride 2, groups, a
  * padding wider than the kernel, a small image, weights large next to the
- * output gradient), and oneDNN memory objects reused across calls with new
- * data. */
+ * output gradient), oneDNN memory objects reused across calls with new
+ * data, and the same path in bf16 under autocast. */
 #include "volt_test.h"
 
 #include <math.h>
@@ -138,12 +138,60 @@ static void test_memory_objects_follow_data(void **state) {
     VT_ASSERT_NO_ERROR();
 }
 
+/* Largest |a - b| (tensors of one shape) and the largest |b|. */
+static void max_err(const volt_tensor *a, const volt_tensor *b, double *err, double *scale) {
+    *err = 0;
+    *scale = 1e-30;
+    for (int64_t i = 0; i < volt_tensor_numel(b); i++) {
+        *err = fmax(*err, fabs(volt_tensor_get_flat(a, i) - volt_tensor_get_flat(b, i)));
+        *scale = fmax(*scale, fabs(volt_tensor_get_flat(b, i)));
+    }
+}
+
+/* Under bf16 autocast the flipped path runs on bf16 too (the output
+ * gradient and the flipped weights rounded, f32 accumulation): the input
+ * gradient of the benchmark CNN's conv2 shape equals an f64 reference on the
+ * rounded output gradient and weights, up to f32 summation, and is off the
+ * unrounded reference by about bf16's step. */
+static void test_bf16_autocast(void **state) {
+    (void)state;
+    volt_generator gen = volt_generator_make(5, 0);
+    volt_tensor *x0 = volt_randn(VOLT_SHAPE(24, 32, 14, 14), VOLT_F32, &gen);
+    volt_tensor *w0 = volt_randn(VOLT_SHAPE(16, 32, 3, 3), VOLT_F32, &gen);
+    volt_tensor *gy = volt_randn(VOLT_SHAPE(24, 16, 14, 14), VOLT_F32, &gen);
+    const int64_t pad[2] = {1, 1};
+    volt_tensor *x = volt_requires_grad(volt_clone(x0), true);
+    int64_t before = volt_dnnl_flipped_backward_data();
+    volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
+    volt_tensor *y = volt_conv2d(x, w0, NULL, NULL, pad, NULL, 1);
+    volt_autocast_set(prev);
+    assert_int_equal(volt_backward_ex(y, gy, false), VOLT_OK);
+    assert_int_equal(volt_dnnl_flipped_backward_data() - before, 1);
+    double err, scale;
+    for (int rounded = 1; rounded >= 0; rounded--) {
+        volt_dtype via = rounded ? VOLT_BF16 : VOLT_F64;
+        volt_tensor *x64 = volt_requires_grad(volt_to_dtype(x0, VOLT_F64), true);
+        volt_tensor *w64 = volt_to_dtype(volt_to_dtype(w0, via), VOLT_F64);
+        volt_tensor *y64 = volt_conv2d(x64, w64, NULL, NULL, pad, NULL, 1);
+        assert_int_equal(
+            volt_backward_ex(y64, volt_to_dtype(volt_to_dtype(gy, via), VOLT_F64), false),
+            VOLT_OK);
+        max_err(x->grad, x64->grad, &err, &scale);
+        if (rounded && err > 1e-5 * scale)
+            fail_msg("max error %g against a scale of %g (rounded operands)", err, scale);
+        if (!rounded && !(err > 1e-4 * scale && err < 3e-2 * scale))
+            fail_msg("max difference %g from f32, scale %g: not bf16's", err, scale);
+    }
+    VT_ASSERT_NO_ERROR();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_values_by_hand),
         VT_TEST(test_matches_reference),
         VT_TEST(test_left_to_backward_data),
         VT_TEST(test_memory_objects_follow_data),
+        VT_TEST(test_bf16_autocast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,7 @@ void volt_dnnl_weight_cache_free(volt_dnnl_weight_cache *cache);
 /* Reorders of weights into a cache done since the process started. */
 int64_t volt_dnnl_weight_reorders(void);
 /* Input gradients computed as the forward convolution of diff_dst with the
- * flipped weights (stride 1, one group, f32, a jit kernel) since the process
+ * flipped weights (stride 1, one group, a jit kernel; f32 or bf16) since the process
  * started; the others ran oneDNN's backward-data primitive or the
  * reference kernel. */
 int64_t volt_dnnl_flipped_backward_data(void);
