@@ -38,6 +38,7 @@ typedef struct {
     bool bf16;     /* the forward ran under bf16 autocast: so does the backward */
     int64_t block; /* the oneDNN path: channels per block of its output */
     int x_slot, w_slot, code_slot;
+    bool x_nhwc; /* x_slot holds x as the bf16 convolution read it (bf16 NHWC) */
 } fused_info;
 
 /* The pooling's geometry over the convolution's output. */
@@ -81,8 +82,9 @@ static volt_status gradients(const volt_node *node, const fused_info *fi, const 
     volt_cpu_relu_pool2x2_blocked_backward(&pg, fi->block, volt_tensor_data(g4), code, gy,
                                            fi->bf16);
     volt_tensor *w = fi->w_slot >= 0 ? volt_node_saved(node, fi->w_slot) : NULL;
-    volt_status st = volt_dnnl_conv_backward_blocked(geo, x, gy, fi->bf16, fi->block, w, gx, gw,
-                                                     gb, fi->bf16);
+    volt_status st = volt_dnnl_conv_backward_blocked(
+        geo, fi->x_nhwc ? NULL : x, fi->x_nhwc ? x : NULL, gy, fi->bf16, fi->block, w, gx, gw, gb,
+        fi->bf16);
     volt_dnnl_scratch_free(gy);
     if (st == VOLT_ERR_UNSUPPORTED) /* its forward ran: not expected */
         st = volt_error_set(VOLT_ERR_INTERNAL, "%s: oneDNN declined the backward pass", OP);
@@ -172,9 +174,11 @@ static bool fused_applies(const volt_tensor *x, const volt_tensor *w, const volt
     return geo->o % 16 == 0 && volt_cpu_pool_blocked16_available();
 }
 
+/* x_nhwc: the bf16 convolution's own copy of x (run_blocked's keep_src),
+ * saved for the weight gradient instead of xd when not NULL. */
 static void record(volt_tensor *y, const volt_tensor *const *inputs, const volt_conv_geom *geo,
-                   bool blocked, bool bf16, int64_t block, volt_tensor *xd, volt_tensor *wd,
-                   volt_tensor *code) {
+                   bool blocked, bool bf16, int64_t block, volt_tensor *xd, volt_tensor *x_nhwc,
+                   volt_tensor *wd, volt_tensor *code) {
     fused_info *info = malloc(sizeof *info);
     volt_node *node = info ? volt_autograd_record(OP, fused_backward, y, 3, inputs) : NULL;
     if (!node) {
@@ -183,8 +187,8 @@ static void record(volt_tensor *y, const volt_tensor *const *inputs, const volt_
         return;
     }
     bool weights = inputs[1]->requires_grad || (inputs[2] && inputs[2]->requires_grad);
-    *info = (fused_info){*geo, blocked, bf16, block, -1, -1, -1};
-    info->x_slot = weights ? volt_node_save(node, xd) : -1;
+    *info = (fused_info){*geo, blocked, bf16, block, -1, -1, -1, x_nhwc != NULL};
+    info->x_slot = weights ? volt_node_save(node, x_nhwc ? x_nhwc : xd) : -1;
     info->w_slot = blocked && inputs[0]->requires_grad ? volt_node_save(node, wd) : -1;
     info->code_slot = volt_node_save(node, code);
     node->extra = info;
@@ -197,9 +201,10 @@ static void record(volt_tensor *y, const volt_tensor *const *inputs, const volt_
 static volt_status run_blocked(const volt_conv_geom *geo, const volt_tensor *xd,
                                const volt_tensor *wd, const volt_tensor *bd,
                                volt_dnnl_weight_cache *cache, bool bf16, bool round, volt_tensor *y,
-                               volt_tensor *code, int64_t *block) {
+                               volt_tensor *code, int64_t *block, volt_tensor **keep_x) {
     float *conv = NULL;
-    volt_status st = volt_dnnl_conv_forward_blocked(geo, xd, wd, bd, cache, bf16, &conv, block);
+    volt_status st =
+        volt_dnnl_conv_forward_blocked(geo, xd, wd, bd, cache, bf16, &conv, block, keep_x);
     if (st != VOLT_OK) return st;
     volt_pool_geom pg = pool_geom(geo);
     volt_cpu_relu_pool2x2_blocked_f32(&pg, *block, round, conv, volt_tensor_data(y),
@@ -228,8 +233,12 @@ static volt_status fused(const volt_conv_geom *geo, bool blocked, bool round_bf1
     volt_tensor *y = xd && wd && (bd || !bias) ? volt_tensor_new(VOLT_F32, x->device, 4, y4) : NULL;
     volt_tensor *code = y && recording ? volt_tensor_new(VOLT_U8, x->device, 4, y4) : NULL;
     volt_status st = y && (code || !recording) ? VOLT_OK : volt_error_status();
+    /* The bf16 convolution's copy of x serves the weight gradient. */
+    volt_tensor *x_nhwc = NULL;
+    bool keep = recording && bf16 && (w->requires_grad || (bias && bias->requires_grad));
     if (st == VOLT_OK && blocked)
-        st = run_blocked(geo, xd, wd, bd, cache, bf16, round_bf16, y, code, &block);
+        st = run_blocked(geo, xd, wd, bd, cache, bf16, round_bf16, y, code, &block,
+                         keep ? &x_nhwc : NULL);
     else if (st == VOLT_OK)
         st = volt_cpu_conv_c1_relu_pool_forward_f32(
             geo, volt_tensor_data(xd), volt_tensor_data(wd), bd ? volt_tensor_data(bd) : NULL,
@@ -238,7 +247,8 @@ static volt_status fused(const volt_conv_geom *geo, bool blocked, bool round_bf1
         volt_tensor_free(y);
         y = NULL;
     }
-    if (y && recording) record(y, inputs, geo, blocked, bf16, block, xd, wd, code);
+    if (y && recording) record(y, inputs, geo, blocked, bf16, block, xd, x_nhwc, wd, code);
+    volt_tensor_free(x_nhwc);
     volt_tensor_free(xd);
     volt_tensor_free(wd);
     volt_tensor_free(bd);

@@ -51,17 +51,22 @@ volt_status volt_dnnl_conv_backward(const volt_conv_geom *g, const volt_tensor *
  * (pool_blocked.h): 16 channels per block (aBcd16b: [n][o / 16][oh][ow][16],
  * *block = 16), or NHWC ([n][oh][ow][o], *block = o), o a multiple of 16;
  * for conv2d_relu_max_pool2x2. *dst receives a new scratch buffer
- * (volt_dnnl_scratch_free). VOLT_ERR_UNSUPPORTED, no error, when the
+ * (volt_dnnl_scratch_free). keep_src (may be NULL): where the primitive
+ * reads src as bf16 NHWC (the AMX kernels), *keep_src receives that copy as
+ * a new bf16 tensor [n, h, w, c] for the backward pass, which then need not
+ * convert src again; else NULL. VOLT_ERR_UNSUPPORTED, no error, when the
  * primitive wants another layout. */
 volt_status volt_dnnl_conv_forward_blocked(const volt_conv_geom *g, const volt_tensor *src,
                                            const volt_tensor *w, const volt_tensor *b,
                                            volt_dnnl_weight_cache *cache, bool bf16, float **dst,
-                                           int64_t *block);
+                                           int64_t *block, volt_tensor **keep_src);
 /* volt_dnnl_conv_backward with diff_dst in that blocked layout: f32, or
  * bf16 already when diff_bf16 (bf16 passes only; no reorder then where the
- * primitives read that layout). */
+ * primitives read that layout). src_nhwc: the forward's *keep_src, read
+ * instead of src (which may then be NULL), or NULL. */
 volt_status volt_dnnl_conv_backward_blocked(const volt_conv_geom *g, const volt_tensor *src,
-                                            const void *diff_dst, bool diff_bf16, int64_t block,
+                                            const volt_tensor *src_nhwc, const void *diff_dst,
+                                            bool diff_bf16, int64_t block,
                                             const volt_tensor *w, volt_tensor *diff_src,
                                             volt_tensor *diff_w, volt_tensor *diff_b, bool bf16);
 
