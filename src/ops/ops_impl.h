@@ -99,7 +99,8 @@ volt_tensor *volt_bf16_narrow(volt_tensor *t);
  * u the f64 uniforms volt_rand(..., VOLT_F64, gen) would draw (the same
  * blocks, the generator advanced alike) — in one pass, without the f64
  * tensor. Only for contiguous f32/f64 CPU tensors: false (nothing drawn)
- * for any other. No autograd. */
+ * for any other. No autograd; t's storage version is bumped, as by any
+ * in-place write (caches keyed on it see new values). */
 bool volt_rand_affine_into(volt_tensor *t, double scale, double shift, volt_generator *gen);
 
 /* --------------------------------------------------- elementwise loop */

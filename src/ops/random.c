@@ -51,6 +51,7 @@ bool volt_rand_affine_into(volt_tensor *t, double scale, double shift, volt_gene
     uint64_t first = volt_generator_reserve(generator_or_default(gen), (uint64_t)((n + 1) / 2));
     volt_cpu_uniform_affine(volt_tensor_data(t), t->dtype, n, generator_or_default(gen), first,
                             scale, shift);
+    volt_storage_bump_version(t->storage); /* an in-place write, as copy_ would count it */
     return true;
 }
 

@@ -302,8 +302,8 @@ static void test_seeded_determinism_and_parameters(void **state) {
 /* init.uniform_ is, in every layout and dtype, the f64 uniforms of
  * volt_rand scaled and shifted in double, then stored (rounded once for
  * f32): a contiguous f32 or f64 tensor (one pass) and a transposed view
- * (drawn, then copied) give the same values, and leave the generator where
- * volt_rand would. */
+ * (drawn, then copied) give the same values, leave the generator where
+ * volt_rand would, and count as an in-place write (the storage version). */
 static void test_uniform_values_every_layout(void **state) {
     (void)state;
     const double low = -0.3, high = 0.7;
@@ -313,7 +313,10 @@ static void test_uniform_values_every_layout(void **state) {
             volt_generator g = volt_generator_make(9, 2), ref = g;
             volt_tensor *t = volt_empty(VOLT_SHAPE(37, 29), dtype);
             volt_tensor *target = transposed ? volt_transpose(t, 0, 1) : t;
+            uint64_t version = volt_storage_version(t->storage);
             assert_int_equal(volt_init_uniform_(target, low, high, &g), VOLT_OK);
+            /* An in-place write: caches keyed on the version see it. */
+            assert_true(volt_storage_version(t->storage) != version);
             volt_tensor *u = volt_rand(target->ndim, target->shape, VOLT_F64, &ref);
             assert_true(g.counter == ref.counter);
             for (int64_t i = 0; i < 37 * 29; i++) {
