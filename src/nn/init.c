@@ -72,8 +72,8 @@ static volt_tensor *draw(const volt_tensor *t, bool normal, volt_generator *gen)
 /* t = scale * draw + shift. */
 static volt_status fill_random(volt_tensor *t, bool normal, double scale, double shift,
                                volt_generator *gen) {
-    /* Uniforms into a contiguous f32/f64 tensor: the same numbers, one pass. */
-    if (!normal && volt_rand_affine_into(t, scale, shift, gen)) return VOLT_OK;
+    /* A contiguous f32/f64 tensor: the same numbers, in one pass. */
+    if (volt_random_affine_into(t, normal, scale, shift, gen)) return VOLT_OK;
     volt_status st = VOLT_OK;
     volt_scope_begin();
     volt_tensor *v = draw(t, normal, gen);

@@ -96,12 +96,14 @@ volt_tensor *volt_bf16_narrow(volt_tensor *t);
     }
 
 /* t = u * scale + shift, computed in double and stored in t's dtype, with
- * u the f64 uniforms volt_rand(..., VOLT_F64, gen) would draw (the same
- * blocks, the generator advanced alike) — in one pass, without the f64
- * tensor. Only for contiguous f32/f64 CPU tensors: false (nothing drawn)
- * for any other. No autograd; t's storage version is bumped, as by any
- * in-place write (caches keyed on it see new values). */
-bool volt_rand_affine_into(volt_tensor *t, double scale, double shift, volt_generator *gen);
+ * u the f64 uniforms volt_rand(..., VOLT_F64, gen) would draw (normal: the
+ * f64 normals of volt_randn) from the same blocks, the generator advanced
+ * alike — in one pass, without the f64 tensor. Only for contiguous f32/f64
+ * CPU tensors: false (nothing drawn) for any other. No autograd; t's
+ * storage version is bumped, as by any in-place write (caches keyed on it
+ * see new values). */
+bool volt_random_affine_into(volt_tensor *t, bool normal, double scale, double shift,
+                             volt_generator *gen);
 
 /* --------------------------------------------------- elementwise loop */
 

@@ -43,14 +43,16 @@ static volt_tensor *random_float(const char *op, int ndim, const int64_t *shape,
     return t;
 }
 
-bool volt_rand_affine_into(volt_tensor *t, double scale, double shift, volt_generator *gen) {
+bool volt_random_affine_into(volt_tensor *t, bool normal, double scale, double shift,
+                             volt_generator *gen) {
     if (t->device.type != VOLT_CPU || (t->dtype != VOLT_F32 && t->dtype != VOLT_F64) ||
         !volt_tensor_is_contiguous(t))
         return false;
     int64_t n = volt_tensor_numel(t);
-    uint64_t first = volt_generator_reserve(generator_or_default(gen), (uint64_t)((n + 1) / 2));
-    volt_cpu_uniform_affine(volt_tensor_data(t), t->dtype, n, generator_or_default(gen), first,
-                            scale, shift);
+    gen = generator_or_default(gen);
+    uint64_t first = volt_generator_reserve(gen, (uint64_t)((n + 1) / 2));
+    (normal ? volt_cpu_normal_affine : volt_cpu_uniform_affine)(volt_tensor_data(t), t->dtype, n,
+                                                                 gen, first, scale, shift);
     volt_storage_bump_version(t->storage); /* an in-place write, as copy_ would count it */
     return true;
 }

@@ -299,37 +299,44 @@ static void test_seeded_determinism_and_parameters(void **state) {
     VT_ASSERT_NO_ERROR();
 }
 
-/* init.uniform_ is, in every layout and dtype, the f64 uniforms of
- * volt_rand scaled and shifted in double, then stored (rounded once for
- * f32): a contiguous f32 or f64 tensor (one pass) and a transposed view
- * (drawn, then copied) give the same values, leave the generator where
- * volt_rand would, and count as an in-place write (the storage version). */
-static void test_uniform_values_every_layout(void **state) {
+/* init.uniform_ and init.normal_ are, in every layout and dtype, the f64
+ * uniforms of volt_rand (normals of volt_randn) scaled and shifted in
+ * double, then stored (rounded once for f32): a contiguous f32 or f64 tensor
+ * (one pass) and a transposed view (drawn, then copied) give the same
+ * values, leave the generator where volt_rand / volt_randn would, and count
+ * as an in-place write (the storage version). */
+static void test_random_values_every_layout(void **state) {
     (void)state;
-    const double low = -0.3, high = 0.7;
-    for (int dt = 0; dt < 2; dt++) {
-        volt_dtype dtype = dt ? VOLT_F64 : VOLT_F32;
-        for (int transposed = 0; transposed < 2; transposed++) {
-            volt_generator g = volt_generator_make(9, 2), ref = g;
-            volt_tensor *t = volt_empty(VOLT_SHAPE(37, 29), dtype);
-            volt_tensor *target = transposed ? volt_transpose(t, 0, 1) : t;
-            uint64_t version = volt_storage_version(t->storage);
-            assert_int_equal(volt_init_uniform_(target, low, high, &g), VOLT_OK);
-            /* An in-place write: caches keyed on the version see it. */
-            assert_true(volt_storage_version(t->storage) != version);
-            volt_tensor *u = volt_rand(target->ndim, target->shape, VOLT_F64, &ref);
-            assert_true(g.counter == ref.counter);
-            for (int64_t i = 0; i < 37 * 29; i++) {
-                int64_t r = i / target->shape[1], c = i % target->shape[1];
-                double want = volt_tensor_get_flat(u, i) * (high - low) + low;
-                if (dtype == VOLT_F32) want = (double)(float)want;
-                double got = volt_tensor_get(target, (const int64_t[]){r, c});
-                if (got != want)
-                    fail_msg("%s %s element %lld: %.17g, want %.17g", volt_dtype_name(dtype),
-                             transposed ? "transposed" : "contiguous", (long long)i, got, want);
+    const double a = -0.3, b = 0.7;
+    for (int normal = 0; normal < 2; normal++)
+        for (int dt = 0; dt < 2; dt++) {
+            volt_dtype dtype = dt ? VOLT_F64 : VOLT_F32;
+            for (int transposed = 0; transposed < 2; transposed++) {
+                volt_generator g = volt_generator_make(9, 2), ref = g;
+                volt_tensor *t = volt_empty(VOLT_SHAPE(37, 29), dtype);
+                volt_tensor *target = transposed ? volt_transpose(t, 0, 1) : t;
+                uint64_t version = volt_storage_version(t->storage);
+                assert_int_equal(normal ? volt_init_normal_(target, a, b, &g)
+                                        : volt_init_uniform_(target, a, b, &g),
+                                 VOLT_OK);
+                /* An in-place write: caches keyed on the version see it. */
+                assert_true(volt_storage_version(t->storage) != version);
+                volt_tensor *u = normal ? volt_randn(target->ndim, target->shape, VOLT_F64, &ref)
+                                        : volt_rand(target->ndim, target->shape, VOLT_F64, &ref);
+                assert_true(g.counter == ref.counter);
+                for (int64_t i = 0; i < 37 * 29; i++) {
+                    int64_t r = i / target->shape[1], c = i % target->shape[1];
+                    double want = normal ? volt_tensor_get_flat(u, i) * b + a
+                                         : volt_tensor_get_flat(u, i) * (b - a) + a;
+                    if (dtype == VOLT_F32) want = (double)(float)want;
+                    double got = volt_tensor_get(target, (const int64_t[]){r, c});
+                    if (got != want)
+                        fail_msg("%s %s %s element %lld: %.17g, want %.17g",
+                                 normal ? "normal" : "uniform", volt_dtype_name(dtype),
+                                 transposed ? "transposed" : "contiguous", (long long)i, got, want);
+                }
             }
         }
-    }
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -379,7 +386,7 @@ int main(void) {
         VT_TEST(test_xavier_and_kaiming_bounds),
         VT_TEST(test_orthogonal),
         VT_TEST(test_seeded_determinism_and_parameters),
-        VT_TEST(test_uniform_values_every_layout),
+        VT_TEST(test_random_values_every_layout),
         VT_TEST(test_init_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -121,3 +121,32 @@ void volt_cpu_normal(volt_tensor *out, const volt_generator *gen, uint64_t first
         }
     }
 }
+
+/* As volt_cpu_normal's f64 branch (two normals per block from 53-bit
+ * uniforms), each normal scaled and shifted in double and stored in dtype. */
+void volt_cpu_normal_affine(void *out, volt_dtype dtype, int64_t n, const volt_generator *gen,
+                            uint64_t first_block, double scale, double shift) {
+    const double two_pi = 6.283185307179586;
+    int64_t groups = ((n + 1) / 2 + LANES - 1) / LANES;
+    bool f32 = dtype == VOLT_F32;
+#pragma omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads())
+    for (int64_t gi = 0; gi < groups; gi++) {
+        uint32_t w[4][LANES];
+        blocks16(gen, first_block + (uint64_t)(gi * LANES), w);
+        for (int64_t i = 0; i < LANES; i++) {
+            int64_t e = 2 * (gi * LANES + i);
+            if (e >= n) break;
+            double u1 = 1.0 - volt_uniform_u64_inline(w[0][i], w[1][i]);
+            double u2 = volt_uniform_u64_inline(w[2][i], w[3][i]);
+            double rad = sqrt(-2.0 * log(u1));
+            double v[2] = {rad * cos(two_pi * u2) * scale + shift,
+                           rad * sin(two_pi * u2) * scale + shift};
+            for (int k = 0; k < 2 && e + k < n; k++) {
+                if (f32)
+                    ((float *)out)[e + k] = (float)v[k];
+                else
+                    ((double *)out)[e + k] = v[k];
+            }
+        }
+    }
+}
