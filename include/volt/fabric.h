@@ -84,9 +84,10 @@ typedef struct {
     int64_t devices;
     int64_t num_nodes; /* 0: 1; > 1 needs a launcher (mpirun/srun) on each node */
     /* NULL: "32-true"; "bf16-mixed" (alias "bf16"): volt_fabric_autocast_begin
-     * turns bf16 autocast on (volt/ops.h, docs/precision.md). Also "32".
-     * "16-mixed" / "16-true" are refused (VOLT_ERR_UNSUPPORTED): fabric has
-     * no gradient scaler yet (the trainer does). */
+     * turns bf16 autocast on (volt/ops.h, docs/precision.md); "bf16-true":
+     * setup_module casts modules to bf16 and to_device casts batches. Also
+     * "32". "16-mixed" / "16-true" are refused (VOLT_ERR_UNSUPPORTED):
+     * fabric has no gradient scaler yet (the trainer does). */
     const char *precision;
     double bucket_cap_mb; /* 0: 25; DDP gradient buckets (volt_grad_reducer) */
     double timeout_s;     /* 0: VOLT_DIST_TIMEOUT or 1800; bound on waits for other ranks */
@@ -147,12 +148,15 @@ volt_device volt_fabric_device(const volt_fabric *f);
 /* Lightning's fabric.to_device: every field of `batch` not on the fabric's
  * device is replaced by its copy there (a tensor of the current scope; a
  * CPU field goes through pinned memory, so the copy does not wait for the
- * device). Nothing moves on the CPU. Local. Errors: VOLT_ERR_STATE before
- * launch, VOLT_ERR_INVALID_ARGUMENT for NULL, the copy's (naming the
- * field). */
+ * device). Nothing moves on the CPU. Under "bf16-true" every f32/f64 field
+ * is also cast to bf16 (Lightning's convert_input; labels keep their
+ * integer dtype), on the CPU too: pass batches through it. Local. Errors:
+ * VOLT_ERR_STATE before launch, VOLT_ERR_INVALID_ARGUMENT for NULL, the
+ * copy's (naming the field). */
 volt_status volt_fabric_to_device(volt_fabric *f, volt_batch *batch);
-/* The same for one tensor: t itself when it is on the device already,
- * else its copy there (current scope); NULL with an error. */
+/* The same for one tensor: t itself when it is on the device already (and
+ * needs no bf16 cast), else its copy there (current scope); NULL with an
+ * error. */
 volt_tensor *volt_fabric_tensor_to_device(volt_fabric *f, const volt_tensor *t);
 
 /* Lightning's seed_everything: volt_seed_everything(seed) in this process
@@ -163,9 +167,12 @@ volt_status volt_fabric_seed_everything(volt_fabric *f, uint64_t seed);
 
 /* ----------------------------------------------------------------- setup */
 
-/* Lightning's fabric.setup(model): on a GPU the module first moves to
- * volt_fabric_device in place (volt_module_to_device: optimizers built
- * before stay valid; gradients are dropped). Under ddp, rank 0's parameters and
+/* Lightning's fabric.setup(model): under "bf16-true" the module's floating
+ * parameters and buffers first become bf16 in place (volt_module_to_dtype;
+ * optimizers built before stay valid, and make bf16 state at their first
+ * step); on a GPU the module then moves to volt_fabric_device in place
+ * (volt_module_to_device: optimizers built before stay valid; gradients are
+ * dropped). Under ddp, rank 0's parameters and
  * persistent buffers are copied to every rank, a gradient reducer
  * (volt/dist.h) is made over the parameters that require grad (the ranks
  * must hold the same ones: count, dtypes and shapes; a mismatch fails on
@@ -227,7 +234,8 @@ volt_status volt_fabric_backward(volt_fabric *f, volt_tensor *loss, volt_module 
  * VOLT_ERR_STATE for begin twice or end without begin. */
 volt_status volt_fabric_autocast_begin(volt_fabric *f);
 volt_status volt_fabric_autocast_end(volt_fabric *f);
-/* "32-true" or "bf16-mixed" (the alias resolved); NULL for NULL. */
+/* "32-true", "bf16-mixed" (the alias resolved) or "bf16-true"; NULL for
+ * NULL. */
 const char *volt_fabric_precision(const volt_fabric *f);
 /* Lightning's `with fabric.no_backward_sync(module, enabled)`, C style: a
  * switch instead of a context. enabled true: the following

@@ -88,9 +88,12 @@ volt_tensor *volt_module_add_buffer(volt_module *m, const char *name, volt_tenso
 volt_status volt_module_replace(volt_module *m, const char *name, volt_tensor *t);
 /* Converts every floating parameter and buffer of m and its descendants to
  * the floating `dtype` (torch's module.to(dtype); precision "bf16-true" casts
- * with VOLT_BF16): each becomes a new tensor (requires_grad kept, gradient
- * dropped); integer buffers stay. Tensors fetched earlier, and optimizers
- * built over them, keep the old ones: cast before creating optimizers. */
+ * with VOLT_BF16), in place like volt_module_to_device: each tensor keeps
+ * its identity (volt_tensor_set_data; requires_grad kept, gradient
+ * dropped), so tensors fetched earlier and optimizers built over the
+ * parameters see the new dtype (an optimizer's state, made at its first
+ * step, must not exist yet: cast before training); integer buffers stay.
+ * Errors: out of memory; tensors converted before a failure stay so. */
 volt_status volt_module_to_dtype(volt_module *m, volt_dtype dtype);
 /* Moves every parameter and buffer of m and its descendants to `device`
  * (torch's module.to(device)), in place: each tensor keeps its identity

@@ -141,24 +141,20 @@ volt_status volt_module_replace(volt_module *m, const char *name, volt_tensor *t
                           name);
 }
 
-/* Converts the floating tensors of one entry list to dtype (see
+/* Converts the floating tensors of one entry list to dtype in place (see
  * volt_module_to_dtype). */
-static volt_status list_to_dtype(volt_module_entry *list, int n, volt_dtype dtype, bool params) {
-    for (int i = 0; i < n; i++) {
-        volt_tensor *old = list[i].tensor;
-        if (!volt_dtype_is_float(old->dtype) || old->dtype == dtype) continue;
-        volt_tensor *t = NULL;
-        VOLT_NO_GRAD { t = volt_to_dtype(old, dtype); }
-        if (!t) return volt_error_status();
-        volt_persist(t);
-        if (params && !volt_requires_grad(t, old->requires_grad)) {
-            volt_tensor_free(t);
-            return volt_error_status();
-        }
-        volt_tensor_free(old);
-        list[i].tensor = t;
+static volt_status list_to_dtype(volt_module_entry *list, int n, volt_dtype dtype) {
+    volt_status st = VOLT_OK;
+    for (int i = 0; i < n && !st; i++) {
+        volt_tensor *t = list[i].tensor;
+        if (!volt_dtype_is_float(t->dtype) || t->dtype == dtype) continue;
+        volt_scope_begin();
+        volt_tensor *cast = NULL;
+        VOLT_NO_GRAD { cast = volt_to_dtype(t, dtype); }
+        st = cast ? volt_tensor_set_data(t, cast) : volt_error_status();
+        volt_scope_end();
     }
-    return VOLT_OK;
+    return st;
 }
 
 volt_status volt_module_to_dtype(volt_module *m, volt_dtype dtype) {
@@ -167,8 +163,8 @@ volt_status volt_module_to_dtype(volt_module *m, volt_dtype dtype) {
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "module_to_dtype: '%s' is not a floating dtype",
                               volt_dtype_is_valid(dtype) ? volt_dtype_name(dtype) : "?");
-    volt_status st = list_to_dtype(m->params, m->n_params, dtype, true);
-    if (!st) st = list_to_dtype(m->buffers, m->n_buffers, dtype, false);
+    volt_status st = list_to_dtype(m->params, m->n_params, dtype);
+    if (!st) st = list_to_dtype(m->buffers, m->n_buffers, dtype);
     for (int i = 0; !st && i < m->n_children; i++)
         st = volt_module_to_dtype(m->children[i].module, dtype);
     volt_module_invalidate(m);

@@ -195,12 +195,6 @@ volt_status volt_check_run_names(const char *who, const char *accelerator, const
                               "%s: precision '%s' needs accelerator \"cuda\" (the CPU has no "
                               "float16 kernels; use \"bf16-mixed\" there)",
                               who, precision);
-    /* Fabric does not cast its modules yet. */
-    if (strcmp(who, "fabric") == 0 && volt_precision_bf16_true(precision))
-        return volt_error_set(VOLT_ERR_UNSUPPORTED,
-                              "%s: precision 'bf16-true' is not supported by fabric yet (the "
-                              "trainer takes it; \"bf16-mixed\" works here)",
-                              who);
     return VOLT_OK;
 }
 

@@ -2,12 +2,24 @@
  * "cuda"/"gpu", else the CPU) and Lightning's fabric.to_device: a tensor,
  * or every field of a batch, copied there — a CPU source through pinned
  * memory, so that the copy is queued on the device's stream behind the
- * previous step's kernels instead of waiting for them. */
+ * previous step's kernels instead of waiting for them — and, under
+ * "bf16-true", floating ones cast to bf16 (Lightning does that in its
+ * module wrapper's forward; volt has none). */
 #include "train/fabric_impl.h"
+#include "train/precision_impl.h"
 
-/* t on the fabric's device (t itself when it is there), in the current
- * scope; NULL with an error naming `what`. */
+/* t on the fabric's device (t itself when it is there and needs no cast),
+ * in the current scope; under "bf16-true" an f32/f64 t also becomes bf16
+ * (Lightning's convert_input). NULL with an error naming `what`. */
 static volt_tensor *move(const volt_fabric *f, const volt_tensor *t, const char *what) {
+    bool cast = volt_precision_bf16_true(f->precision) &&
+                (t->dtype == VOLT_F32 || t->dtype == VOLT_F64);
+    if (cast) {
+        volt_tensor *c = volt_to_dtype(t, VOLT_BF16);
+        if (!c) volt_error_prefix(volt_error_status(), "fabric: to_device: %s to bf16", what);
+        if (!c || volt_device_equal(c->device, f->device)) return c;
+        t = c;
+    }
     if (volt_device_equal(t->device, f->device)) return (volt_tensor *)t;
     const volt_tensor *src = t;
     if (t->device.type == VOLT_CPU && f->device.type == VOLT_CUDA && !volt_tensor_is_pinned(t))
@@ -32,7 +44,9 @@ volt_status volt_fabric_to_device(volt_fabric *f, volt_batch *batch) {
     if (!batch) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "fabric: to_device: NULL batch");
     for (int i = 0; i < batch->n_fields && !st; i++) {
         volt_tensor *t = batch->fields[i];
-        if (!t || volt_device_equal(t->device, f->device)) continue;
+        bool cast = t && volt_precision_bf16_true(f->precision) &&
+                    (t->dtype == VOLT_F32 || t->dtype == VOLT_F64);
+        if (!t || (!cast && volt_device_equal(t->device, f->device))) continue;
         char what[96];
         snprintf(what, sizeof what, "field '%s'", batch->names[i] ? batch->names[i] : "?");
         volt_tensor *moved = move(f, t, what);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "train/fabric_impl.h"
+#include "train/precision_impl.h"
 
 static const char *module_name(const volt_module *m) {
     return m->ops && m->ops->name ? m->ops->name : "module";
@@ -94,6 +95,12 @@ volt_status volt_fabric_setup_module(volt_fabric *f, volt_module *module) {
                                    VOLT_ERR_INVALID_ARGUMENT);
     if (st) return st;
     volt_fabric_module entry = {.module = module};
+    /* bf16-true: the module's floating parameters and buffers become bf16
+     * in place (Lightning's convert_module; optimizers made before keep
+     * their parameters), before the move and the broadcast. */
+    if (volt_precision_bf16_true(f->precision) && (st = volt_module_to_dtype(module, VOLT_BF16)))
+        return volt_error_prefix(st, "fabric: setup_module: casting module '%s' to bf16",
+                                 module_name(module));
     /* On a GPU the module moves there in place (optimizers made before
      * keep their parameters), before rank 0's state is broadcast. */
     if (f->device.type != VOLT_CPU && (st = volt_module_to_device(module, f->device)))

@@ -5,8 +5,9 @@
  * i64); no autocast is on; an MLP trains on a small
  * classification set and its loss (bf16) falls; gradients and SGD's
  * momentum are bf16; a weights checkpoint round-trips the bf16 weights bit
- * for bit and a full one resumes training; Fabric refuses bf16-true with a
- * clear error. */
+ * for bit and a full one resumes training; Fabric's bf16-true (module cast
+ * in place at setup, batches cast by to_device) gives the trainer's
+ * weights bit for bit. */
 #include "train_fixture.h"
 
 #include <volt/fabric.h>
@@ -167,18 +168,82 @@ static void test_bf16_true_resumes(void **state) {
     volt_dataset_free(train);
 }
 
-static void test_fabric_refuses(void **state) {
+/* Fabric with "bf16-true": setup_module casts the module in place (an
+ * optimizer built before keeps working on the same, now bf16, parameters
+ * and makes bf16 momentum), to_device casts x to bf16 and leaves y i64, and
+ * a loop of forward, volt_fabric_backward and step gives the trainer's
+ * bf16-true weights bit for bit (same data order, same SGD). */
+static void test_fabric_bf16_true(void **state) {
     (void)state;
-    assert_null(volt_fabric_new(&(volt_fabric_options){.precision = "bf16-true"}));
-    VT_ASSERT_ERROR(VOLT_ERR_UNSUPPORTED,
-                    "fabric: precision 'bf16-true' is not supported by fabric");
+    volt_dataset *train = classes_dataset(N_ITEMS, 1);
+    volt_data_loader_options o = {.batch_size = 32};
+    volt_data_loader *tl = volt_data_loader_new(train, &o);
+    mlp_module ref;
+    mlp_init(&ref);
+    volt_trainer_config c = quiet_config();
+    c.max_epochs = 2;
+    c.precision = "bf16-true";
+    volt_trainer *t = volt_trainer_new(&c);
+    assert_int_equal(volt_trainer_fit_loaders(t, &ref.base, tl, NULL, NULL), VOLT_OK);
+    volt_trainer_free(t);
+
+    mlp_module m;
+    mlp_init(&m);
+    volt_params before = volt_module_parameters(&m.base);
+    volt_tensor *w0 = before.tensors[0];
+    volt_optimizer *opt =
+        volt_sgd_new(before, &(volt_sgd_options){.lr = 0.1, .momentum = 0.9});
+    volt_fabric *f = volt_fabric_new(&(volt_fabric_options){.precision = "bf16-true"});
+    assert_non_null(f);
+    assert_string_equal(volt_fabric_precision(f), "bf16-true");
+    assert_int_equal(volt_fabric_launch(f), VOLT_OK);
+    assert_int_equal(volt_fabric_setup_module(f, &m.base), VOLT_OK);
+    assert_int_equal(volt_fabric_setup_optimizers(f, opt), VOLT_OK);
+    assert_true(volt_module_parameters(&m.base).tensors[0] == w0); /* in place */
+    assert_int_equal(w0->dtype, VOLT_BF16);
+    for (int epoch = 0; epoch < 2; epoch++) {
+        volt_data_loader_set_epoch(tl, epoch);
+        for (;;) {
+            volt_scope_begin();
+            volt_batch b;
+            if (!volt_data_loader_next(tl, &b)) {
+                volt_scope_end();
+                break;
+            }
+            assert_int_equal(volt_fabric_to_device(f, &b), VOLT_OK);
+            assert_int_equal(b.x->dtype, VOLT_BF16);
+            assert_int_equal(b.y->dtype, VOLT_I64);
+            volt_tensor *loss = volt_cross_entropy(mlp_forward(&m, b.x), b.y);
+            assert_non_null(loss);
+            assert_int_equal(loss->dtype, VOLT_BF16);
+            volt_optimizer_zero_grad(opt);
+            assert_int_equal(volt_fabric_backward(f, loss, &m.base), VOLT_OK);
+            assert_int_equal(volt_optimizer_step(opt), VOLT_OK);
+            volt_scope_end();
+        }
+    }
+    volt_params pr = volt_module_parameters(&ref.base), pm = volt_module_parameters(&m.base);
+    for (int64_t i = 0; i < pr.count; i++) {
+        assert_int_equal(pm.tensors[i]->dtype, VOLT_BF16);
+        for (int64_t k = 0; k < volt_tensor_numel(pr.tensors[i]); k++)
+            if (volt_tensor_get_flat(pm.tensors[i], k) != volt_tensor_get_flat(pr.tensors[i], k))
+                fail_msg("parameter %lld element %lld: fabric %.9g, trainer %.9g", (long long)i,
+                         (long long)k, volt_tensor_get_flat(pm.tensors[i], k),
+                         volt_tensor_get_flat(pr.tensors[i], k));
+    }
+    volt_fabric_free(f);
+    volt_optimizer_free(opt);
+    volt_module_free(&m.base);
+    volt_module_free(&ref.base);
+    volt_data_loader_free(tl);
+    volt_dataset_free(train);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_bf16_true_trains),
         VT_TEST(test_bf16_true_resumes),
-        VT_TEST(test_fabric_refuses),
+        VT_TEST(test_fabric_bf16_true),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
