@@ -141,17 +141,21 @@ volt_status volt_module_replace(volt_module *m, const char *name, volt_tensor *t
                           name);
 }
 
-/* Converts the floating tensors of one entry list to dtype in place (see
- * volt_module_to_dtype). */
-static volt_status list_to_dtype(volt_module_entry *list, int n, volt_dtype dtype) {
+/* The tensors of one entry list converted in place (volt_tensor_set_data):
+ * to *dtype, the floating ones (see volt_module_to_dtype), or with dtype
+ * NULL to *device (see volt_module_to_device). */
+static volt_status list_convert(volt_module_entry *list, int n, const volt_dtype *dtype,
+                                const volt_device *device) {
     volt_status st = VOLT_OK;
     for (int i = 0; i < n && !st; i++) {
         volt_tensor *t = list[i].tensor;
-        if (!volt_dtype_is_float(t->dtype) || t->dtype == dtype) continue;
+        if (dtype ? !volt_dtype_is_float(t->dtype) || t->dtype == *dtype
+                  : volt_device_equal(t->device, *device))
+            continue;
         volt_scope_begin();
-        volt_tensor *cast = NULL;
-        VOLT_NO_GRAD { cast = volt_to_dtype(t, dtype); }
-        st = cast ? volt_tensor_set_data(t, cast) : volt_error_status();
+        volt_tensor *c = NULL;
+        VOLT_NO_GRAD { c = dtype ? volt_to_dtype(t, *dtype) : volt_to_device(t, *device); }
+        st = c ? volt_tensor_set_data(t, c) : volt_error_status();
         volt_scope_end();
     }
     return st;
@@ -163,35 +167,19 @@ volt_status volt_module_to_dtype(volt_module *m, volt_dtype dtype) {
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "module_to_dtype: '%s' is not a floating dtype",
                               volt_dtype_is_valid(dtype) ? volt_dtype_name(dtype) : "?");
-    volt_status st = list_to_dtype(m->params, m->n_params, dtype);
-    if (!st) st = list_to_dtype(m->buffers, m->n_buffers, dtype);
+    volt_status st = list_convert(m->params, m->n_params, &dtype, NULL);
+    if (!st) st = list_convert(m->buffers, m->n_buffers, &dtype, NULL);
     for (int i = 0; !st && i < m->n_children; i++)
         st = volt_module_to_dtype(m->children[i].module, dtype);
     volt_module_invalidate(m);
     return st;
 }
 
-/* Moves the tensors of one entry list to device in place (see
- * volt_module_to_device). */
-static volt_status list_to_device(volt_module_entry *list, int n, volt_device device) {
-    volt_status st = VOLT_OK;
-    for (int i = 0; i < n && !st; i++) {
-        volt_tensor *t = list[i].tensor;
-        if (volt_device_equal(t->device, device)) continue;
-        volt_scope_begin();
-        volt_tensor *moved = NULL;
-        VOLT_NO_GRAD { moved = volt_to_device(t, device); }
-        st = moved ? volt_tensor_set_data(t, moved) : volt_error_status();
-        volt_scope_end();
-    }
-    return st;
-}
-
 volt_status volt_module_to_device(volt_module *m, volt_device device) {
     if (!m) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "module_to_device: module is NULL");
     volt_status st = volt_device_check(device);
-    if (!st) st = list_to_device(m->params, m->n_params, device);
-    if (!st) st = list_to_device(m->buffers, m->n_buffers, device);
+    if (!st) st = list_convert(m->params, m->n_params, NULL, &device);
+    if (!st) st = list_convert(m->buffers, m->n_buffers, NULL, &device);
     for (int i = 0; !st && i < m->n_children; i++)
         st = volt_module_to_device(m->children[i].module, device);
     volt_module_invalidate(m);
