@@ -275,8 +275,10 @@ void volt_work_free(volt_work *w);
  *     volt_optimizer_step(opt);
  *
  * With sync off the hooks do nothing and gradients accumulate locally
- * (Lightning's no_sync on accumulation micro-batches). Parameters must be contiguous f32 or f64 CPU
- * leaves requiring grad (buckets hold one dtype). */
+ * (Lightning's no_sync on accumulation micro-batches). Parameters must be
+ * contiguous f32, f64 or bf16 CPU leaves requiring grad (buckets hold one
+ * dtype; bf16 gradients are summed widened, in f32 buckets, and their mean
+ * rounded to bf16 once). */
 typedef struct volt_grad_reducer volt_grad_reducer;
 
 typedef struct {

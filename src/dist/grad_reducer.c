@@ -15,6 +15,9 @@
  * to name the first parameter that differs), so the bucket all-reduces skip
  * the per-call agreement check.
  *
+ * CPU bf16 gradients (precision "bf16-true") go into f32 buckets, widened
+ * (MPI has no bf16 sum); their mean comes back rounded to bf16 once.
+ *
  * CUDA gradients (a group on a GPU, "nccl"): the buckets live on the
  * group's device and hold gradients only (f32, f64, bf16 or f16, one dtype
  * per bucket); a gradient goes in and comes back with device copies through
@@ -271,13 +274,12 @@ static volt_status check_param(const volt_process_group *pg, volt_tensor *const 
         snprintf(label, sizeof label, "params[%lld] (%s)", (long long)i, shape);
     const char *why = NULL;
     char buf[160];
-    bool floating =
-        p->dtype == VOLT_F32 || p->dtype == VOLT_F64 ||
-        (pg->device.type == VOLT_CUDA && (p->dtype == VOLT_BF16 || p->dtype == VOLT_F16));
+    bool floating = p->dtype == VOLT_F32 || p->dtype == VOLT_F64 || p->dtype == VOLT_BF16 ||
+                    (pg->device.type == VOLT_CUDA && p->dtype == VOLT_F16);
     if (!floating) {
         why = pg->device.type == VOLT_CUDA
                   ? "is not f32, f64, bf16 or f16 (the floating dtypes buckets hold)"
-                  : "is not f32 or f64 (buckets hold f32 or f64 gradients)";
+                  : "is not f32, f64 or bf16 (buckets hold f32 or f64 gradients)";
     } else if (p->grad_fn) {
         snprintf(buf, sizeof buf,
                  "is not a leaf (the output of '%s'; pass the parameters themselves)",
@@ -372,7 +374,9 @@ static volt_status plan_buckets(volt_grad_reducer *r, double cap_bytes) {
     if (!r->buckets) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "grad_reducer: out of memory");
     for (int64_t i = r->n - 1; i >= 0; i--) {
         slot *s = &r->slots[i];
-        volt_dtype dtype = s->param->dtype;
+        /* CPU bf16 gradients travel widened, in f32 buckets (MPI has no
+         * bf16 sum); the mean is rounded back once, in write_back. */
+        volt_dtype dtype = !r->cuda && s->param->dtype == VOLT_BF16 ? VOLT_F32 : s->param->dtype;
         int d = (int)dtype;
         double esize = (double)volt_dtype_size(dtype);
         if (open[d] >= 0) {
@@ -620,7 +624,12 @@ static volt_status write_back(volt_grad_reducer *r, slot *s) {
     }
     if (r->cuda) return volt_copy_(g, s->view) ? VOLT_OK : volt_error_status();
     double world = r->pg->world_size;
-    if (b->dtype == VOLT_F32) {
+    if (g->dtype == VOLT_BF16) { /* an f32 bucket: the mean in f32, rounded once */
+        const float *src = (const float *)bucket_data(b, s->offset);
+        uint16_t *dst = volt_tensor_data(g);
+        float w = (float)world;
+        for (int64_t i = 0; i < s->numel; i++) dst[i] = volt_f32_to_bf16(src[i] / w);
+    } else if (b->dtype == VOLT_F32) {
         const float *src = (const float *)bucket_data(b, s->offset);
         float *dst = volt_tensor_data(g), w = (float)world;
         for (int64_t i = 0; i < s->numel; i++) dst[i] = src[i] / w;

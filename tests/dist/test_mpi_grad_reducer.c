@@ -6,8 +6,9 @@
  * gradients, which each rank computes itself as reference (the data of
  * either rank is a function of the rank). Also: several buckets with a tiny
  * capacity, accumulation with sync off then on or off throughout, a second
- * backward before finish, hooks of a freed reducer, and mismatched parameters or one rank's
- * bad arguments failing on both ranks with a clear error. */
+ * backward before finish, hooks of a freed reducer, bf16 parameters (their
+ * mean in f32, rounded once), and mismatched parameters or one rank's bad
+ * arguments failing on both ranks with a clear error. */
 #include "volt_test.h"
 
 #include <stdio.h>
@@ -253,6 +254,39 @@ static volt_tensor *param(volt_dtype dtype, int64_t n) {
     return volt_requires_grad(volt_zeros(1, (int64_t[]){n}, dtype), true);
 }
 
+/* bf16 parameters (precision "bf16-true"): each rank's gradient c_rank
+ * (bf16 values, a function of the rank) goes into an f32 bucket beside an
+ * f32 parameter's; finish leaves bf16 gradients holding the f32 mean rounded
+ * once, bf16((c_0 + c_1) / 2), bit for bit, and the f32 one its mean. */
+static void test_bf16_parameters(void **state) {
+    (void)state;
+    enum { N = 37 };
+    volt_tensor *p[2] = {param(VOLT_BF16, N), param(VOLT_F32, 3)};
+    volt_grad_reducer *r = volt_grad_reducer_new(pg, p, (const char *[]){"w", "b"}, 2, NULL);
+    assert_non_null(r);
+    float c[2][N];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < N; i++) /* bf16 values with low bits that the mean rounds */
+            c[k][i] = volt_bf16_to_f32(volt_f32_to_bf16((float)(0.3 * (i + 1) * (k ? 0.0071 : 1.13)) +
+                                                         (float)k * 1e-3f));
+    volt_tensor *ct = volt_to_dtype(volt_from_array(c[rank], VOLT_F32, VOLT_SHAPE(N)), VOLT_BF16);
+    volt_tensor *loss = volt_add(volt_to_dtype(volt_sum_all(volt_mul(p[0], ct)), VOLT_F32),
+                                 volt_sum_all(volt_mul_scalar(p[1], rank + 1.0)));
+    assert_int_equal(volt_backward(loss), VOLT_OK);
+    assert_int_equal(volt_grad_reducer_finish(r), VOLT_OK);
+    assert_int_equal(p[0]->grad->dtype, VOLT_BF16);
+    const uint16_t *g = volt_tensor_data(p[0]->grad);
+    for (int i = 0; i < N; i++) {
+        uint16_t want = volt_f32_to_bf16((c[0][i] + c[1][i]) / 2.0f);
+        if (g[i] != want) fail_msg("element %d: 0x%04x, want 0x%04x", i, g[i], want);
+    }
+    VT_ASSERT_CLOSE(p[1]->grad, ((double[]){1.5, 1.5, 1.5}), 3, 0, 0);
+    volt_grad_reducer_stats st = volt_grad_reducer_get_stats(r);
+    assert_int_equal(st.buckets, 1); /* f32, both */
+    assert_int_equal(st.bytes, (N + 3 + 2) * 4);
+    volt_grad_reducer_free(r);
+}
+
 static void test_mismatched_shapes_fail_on_both_ranks(void **state) {
     (void)state;
     volt_tensor *p[3] = {param(VOLT_F32, 4), param(VOLT_F32, rank == 0 ? 3 : 5),
@@ -306,6 +340,7 @@ int main(void) {
         VT_TEST(test_finish_after_passes_without_sync),
         VT_TEST(test_second_backward_before_finish),
         VT_TEST(test_hooks_of_a_freed_reducer),
+        VT_TEST(test_bf16_parameters),
         VT_TEST(test_mismatched_shapes_fail_on_both_ranks),
         VT_TEST(test_one_ranks_bad_parameters_fail_both),
     };
