@@ -4,7 +4,8 @@
  * non-trainable and total parameters and their size in MB.
  *
  * Sizes come from one forward pass of the module's example_input (module
- * ops forward + example_input), in eval mode under no-grad: while it runs,
+ * ops forward + example_input; cast to the parameters' floating dtype and
+ * moved to their device), in eval mode under no-grad: while it runs,
  * every descendant with a class forward gets a stand-in class whose forward
  * calls the real one and notes the shapes of its first call; the real
  * classes are back before anything else sees the modules. Children the
@@ -80,6 +81,20 @@ static int count_modules(const volt_module *m) {
     return n;
 }
 
+/* x on m's parameters' device, and in their dtype when both are floating
+ * (a module cast to bf16 by precision "bf16-true" or moved to a GPU: what
+ * the batch transfer does to real batches). x itself when nothing differs
+ * or m has no parameters; NULL (the error set) when the copy fails. */
+static volt_tensor *as_parameters(volt_module *m, volt_tensor *x) {
+    volt_params ps = volt_module_parameters(m);
+    if (!x || ps.count == 0) return x;
+    const volt_tensor *p = ps.tensors[0];
+    if (volt_dtype_is_float(x->dtype) && volt_dtype_is_float(p->dtype) && x->dtype != p->dtype)
+        x = volt_to_dtype(x, p->dtype);
+    if (x && !volt_device_equal(x->device, p->device)) x = volt_to_device(x, p->device);
+    return x;
+}
+
 /* Runs forward(example_input()) with the stand-in classes installed. */
 static void probe_run(probe *p, volt_module *m, FILE *out) {
     const volt_module_ops *ops = m->ops;
@@ -95,7 +110,7 @@ static void probe_run(probe *p, volt_module *m, FILE *out) {
     volt_module_train(m, false);
     volt_scope_begin();
     volt_no_grad_begin();
-    volt_tensor *x = ops->example_input(m);
+    volt_tensor *x = as_parameters(m, ops->example_input(m));
     volt_tensor *y = x ? ops->forward(m, x) : NULL;
     volt_no_grad_end();
     if (x && y && !volt_error_status()) {

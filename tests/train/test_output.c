@@ -174,6 +174,14 @@ static void test_summary_sizes_and_depth(void **state) {
     assert_non_null(strstr(buf, "1  | net.fc "));
     free(buf);
 
+    /* a module cast to bf16 (precision "bf16-true") gets its f32 example
+     * input in bf16: the sizes are there */
+    assert_int_equal(volt_module_to_dtype(&m.base, VOLT_BF16), VOLT_OK);
+    buf = summary_text(&m.base, 1);
+    assert_null(strstr(buf, "no sizes"));
+    assert_non_null(strstr(buf, "Model input [5, 4] -> output [5, 2]\n"));
+    free(buf);
+
     /* without an example input every size is "?" */
     m.base.ops = &no_example;
     buf = summary_text(&m.base, 1);
