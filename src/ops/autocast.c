@@ -1,7 +1,9 @@
 /* autocast.c: the per-thread autocast mode (volt/ops.h) and the f32 -> bf16
- * conversions the bf16 products and convolutions use (autocast_impl.h). The
- * conversion loops are compiled for AVX-512, AVX2 and baseline x86-64 and
- * picked at load time (GCC's target_clones). */
+ * conversions the bf16 products and convolutions use (autocast_impl.h),
+ * split across threads as the cost model says. The loops (copy.c's
+ * volt_cpu_f32_to_bf16_run, and the rounding kept as f32 here) are compiled
+ * for AVX-512, AVX2 and baseline x86-64 and picked at load time (GCC's
+ * target_clones). */
 #include "ops/autocast_impl.h"
 
 #include <string.h>
@@ -44,10 +46,6 @@ volt_dtype volt_autocast_dtype_for(volt_dtype dtype, volt_device device) {
     return dtype;
 }
 
-CLONES static void to_bf16_block(uint16_t *dst, const float *src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = volt_bf16_bits(src[i]);
-}
-
 CLONES static void round_block(float *dst, const float *src, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         uint32_t u = (uint32_t)volt_bf16_bits(src[i]) << 16;
@@ -61,7 +59,7 @@ void volt_cpu_f32_to_bf16(uint16_t *dst, const float *src, int64_t n) {
 #pragma omp parallel for if (threads > 1) num_threads(threads) schedule(static)
     for (int64_t b = 0; b < blocks; b++) {
         int64_t i0 = b * BLOCK, len = n - i0 < BLOCK ? n - i0 : BLOCK;
-        to_bf16_block(dst + i0, src + i0, len);
+        volt_cpu_f32_to_bf16_run(dst + i0, src + i0, len);
     }
 }
 

@@ -6,10 +6,9 @@
  * widened gradient and rounds the input gradients to bf16: each op's result
  * and gradients are the f32 op's, rounded once, as PyTorch's CPU kernels
  * compute bf16 (in f32 "opmath"). The conversions of contiguous tensors run
- * as vectorised loops (the generic strided copy goes through double); the
- * f32 temporaries are freed at once (the graph keeps what it needs). A CUDA
+ * copy.c's vectorised loops, split across threads as the cost model says;
+ * the f32 temporaries are freed at once (the graph keeps what it needs). A CUDA
  * tensor converts with the device's own kernel (volt_cuda_copy). */
-#include <string.h>
 
 #include "ops/autocast_impl.h"
 #include "ops/cpu/cpu_kernels.h"
@@ -18,20 +17,13 @@
 
 #define BLOCK 4096
 
-static void widen_block(float *dst, const uint16_t *src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t u = (uint32_t)src[i] << 16;
-        memcpy(&dst[i], &u, sizeof u);
-    }
-}
-
 static void cpu_bf16_to_f32(float *dst, const uint16_t *src, int64_t n) {
     int64_t blocks = (n + BLOCK - 1) / BLOCK;
     int threads = volt_cpu_threads_for_bytes(6.0 * (double)n);
 #pragma omp parallel for if (threads > 1) num_threads(threads) schedule(static)
     for (int64_t b = 0; b < blocks; b++) {
         int64_t i0 = b * BLOCK, len = n - i0 < BLOCK ? n - i0 : BLOCK;
-        widen_block(dst + i0, src + i0, len);
+        volt_cpu_bf16_to_f32_run(dst + i0, src + i0, len);
     }
 }
 

@@ -139,18 +139,6 @@ CLONES static void sgd_momentum_bf16_span(uint16_t *restrict p, const uint16_t *
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-/* 16 bf16 values at src widened to f32. */
-__attribute__((target("avx512f"))) static inline __m512 load_bf16_16(const uint16_t *src) {
-    __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)src));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-}
-
-/* The upper halves of 16 f32 values (rounded to bf16 already) stored. */
-__attribute__((target("avx512f"))) static inline void store_bf16_16(uint16_t *dst, __m512 v) {
-    __m512i hi = _mm512_srli_epi32(_mm512_castps_si512(v), 16);
-    _mm256_storeu_si256((__m256i *)dst, _mm512_cvtepi32_epi16(hi));
-}
-
 /* sgd_momentum_bf16_span with AVX-512 F intrinsics (the compiler's own
  * vectorisation of the rounding runs at half this speed): the same
  * operations in the same order, 16 elements at a time; the tail goes to
@@ -162,11 +150,11 @@ sgd_momentum_bf16_avx512(uint16_t *restrict p, const uint16_t *restrict g, uint1
     const __m512 vl = _mm512_set1_ps(neg_lr);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m512 b = _mm512_add_ps(_mm512_mul_ps(load_bf16_16(buf + i), vm),
-                                 _mm512_mul_ps(vk, load_bf16_16(g + i)));
-        __m512 q = _mm512_add_ps(load_bf16_16(p + i), _mm512_mul_ps(vl, b));
-        store_bf16_16(buf + i, volt_round_bf16_16(b));
-        store_bf16_16(p + i, volt_round_bf16_16(q));
+        __m512 b = _mm512_add_ps(_mm512_mul_ps(volt_bf16_load_16(buf + i), vm),
+                                 _mm512_mul_ps(vk, volt_bf16_load_16(g + i)));
+        __m512 q = _mm512_add_ps(volt_bf16_load_16(p + i), _mm512_mul_ps(vl, b));
+        volt_bf16_store_16(buf + i, b);
+        volt_bf16_store_16(p + i, q);
     }
     sgd_momentum_bf16_span(p + i, g + i, buf + i, n - i, mom, keep, neg_lr);
 }

@@ -47,11 +47,11 @@ static void copy_convert(char **p, const int64_t *s, int64_t n, void *vctx) {
 
 /* f32 <-> bf16 without the trip through double (round to nearest even, as
  * volt_f32_to_bf16); contiguous runs in loops the compiler vectorises. */
-VOLT_CPU_CLONES static void f32_to_bf16_run(uint16_t *dst, const float *src, int64_t n) {
+VOLT_CPU_CLONES void volt_cpu_f32_to_bf16_run(uint16_t *dst, const float *src, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = volt_bf16_bits(src[i]);
 }
 
-VOLT_CPU_CLONES static void bf16_to_f32_run(float *dst, const uint16_t *src, int64_t n) {
+VOLT_CPU_CLONES void volt_cpu_bf16_to_f32_run(float *dst, const uint16_t *src, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         uint32_t u = (uint32_t)src[i] << 16;
         memcpy(&dst[i], &u, sizeof u);
@@ -61,7 +61,7 @@ VOLT_CPU_CLONES static void bf16_to_f32_run(float *dst, const uint16_t *src, int
 static void copy_f32_bf16(char **p, const int64_t *s, int64_t n, void *vctx) {
     (void)vctx;
     if (s[0] == 2 && s[1] == 4) {
-        f32_to_bf16_run((uint16_t *)p[0], (const float *)p[1], n);
+        volt_cpu_f32_to_bf16_run((uint16_t *)p[0], (const float *)p[1], n);
         return;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -75,7 +75,7 @@ static void copy_f32_bf16(char **p, const int64_t *s, int64_t n, void *vctx) {
 static void copy_bf16_f32(char **p, const int64_t *s, int64_t n, void *vctx) {
     (void)vctx;
     if (s[0] == 4 && s[1] == 2) {
-        bf16_to_f32_run((float *)p[0], (const uint16_t *)p[1], n);
+        volt_cpu_bf16_to_f32_run((float *)p[0], (const uint16_t *)p[1], n);
         return;
     }
     for (int64_t i = 0; i < n; i++) {

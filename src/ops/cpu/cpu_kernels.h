@@ -18,6 +18,10 @@
 
 /* out = src converted to out's dtype, src broadcast to out's shape. */
 void volt_cpu_copy(volt_tensor *out, const volt_tensor *src);
+/* n contiguous elements converted on this thread, vectorised: f32 -> bf16
+ * rounded to nearest even (a NaN stays a quiet NaN), bf16 -> f32 exact. */
+void volt_cpu_f32_to_bf16_run(uint16_t *dst, const float *src, int64_t n);
+void volt_cpu_bf16_to_f32_run(float *dst, const uint16_t *src, int64_t n);
 /* Every element of out = value (converted to out's dtype). */
 void volt_cpu_fill(volt_tensor *out, double value);
 

@@ -87,8 +87,7 @@ AVX512 static inline void store16(void *p, __m512 v, bool bf16) {
         _mm512_storeu_ps(p, v);
         return;
     }
-    __m512i hi = _mm512_srli_epi32(_mm512_castps_si512(volt_round_bf16_16(v)), 16);
-    _mm256_storeu_si256(p, _mm512_cvtepi32_epi16(hi));
+    volt_bf16_store_16(p, v);
 }
 
 /* The group's 16 channels at every pixel of gx (laid out as forward_block's
