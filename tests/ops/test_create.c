@@ -532,7 +532,8 @@ static void test_random_independent_of_threads(void **state) {
 }
 
 /* volt_rand's values are, element by element, the scalar Philox blocks
- * (volt_philox4x32) turned into uniforms: 4 f32 or 2 f64 per block, for
+ * (volt_philox4x32) turned into uniforms (and volt_randn's f64 ones into
+ * Box-Muller normals, bit for bit): 4 f32 or 2 f64 per block, for
  * sizes that end inside a block and inside a group of blocks, from a
  * counter that crosses 2^32 (the counter's high word) with a seed and a
  * stream whose high words are set; the generator advances by the blocks. */
@@ -564,6 +565,29 @@ static void test_random_matches_scalar_philox(void **state) {
                              wide ? "f64" : "f32", (long long)i, volt_tensor_get_flat(t, i),
                              want);
             }
+        }
+        /* f64 normals: Box-Muller on the two 53-bit uniforms of each block. */
+        int64_t n = sizes[si];
+        volt_generator g = volt_generator_make(0x123456789abcdefull, 0xfedcba987ull);
+        g.counter = 0xfffffff0ull;
+        uint64_t first = g.counter;
+        volt_tensor *t = volt_randn(1, &n, VOLT_F64, &g);
+        assert_non_null(t);
+        assert_true(g.counter == first + (uint64_t)((n + 1) / 2));
+        uint32_t key[2] = {(uint32_t)g.seed, (uint32_t)(g.seed >> 32)};
+        for (int64_t i = 0; i < n; i++) {
+            uint64_t c = first + (uint64_t)(i / 2);
+            uint32_t ctr[4] = {(uint32_t)c, (uint32_t)(c >> 32), (uint32_t)g.stream,
+                               (uint32_t)(g.stream >> 32)};
+            uint32_t r[4];
+            volt_philox4x32(key, ctr, r);
+            double u1 = 1.0 - volt_uniform_from_u64(r[0], r[1]);
+            double u2 = volt_uniform_from_u64(r[2], r[3]), rad = sqrt(-2.0 * log(u1));
+            double want = i % 2 ? rad * sin(6.283185307179586 * u2)
+                                : rad * cos(6.283185307179586 * u2);
+            if (memcmp(&want, (const double *)volt_tensor_data(t) + i, sizeof want) != 0)
+                fail_msg("randn n %lld element %lld: %.17g, want %.17g", (long long)n,
+                         (long long)i, volt_tensor_get_flat(t, i), want);
         }
     }
 }

@@ -59,7 +59,8 @@ void volt_cpu_uniform(volt_tensor *out, const volt_generator *gen, uint64_t firs
  * an f64 tensor from the same blocks (2 per block). */
 void volt_cpu_uniform_affine(void *out, volt_dtype dtype, int64_t n, const volt_generator *gen,
                              uint64_t first_block, double scale, double shift);
-/* The same with the f64 normals volt_cpu_normal writes into an f64 tensor. */
+/* The same with the f64 normals volt_cpu_normal writes into an f64 tensor
+ * (which it does through this, scale 1 and shift -0: the identity). */
 void volt_cpu_normal_affine(void *out, volt_dtype dtype, int64_t n, const volt_generator *gen,
                             uint64_t first_block, double scale, double shift);
 void volt_cpu_normal(volt_tensor *out, const volt_generator *gen, uint64_t first_block);

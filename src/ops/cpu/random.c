@@ -50,7 +50,7 @@ VOLT_CPU_CLONES static void blocks16(const volt_generator *g, uint64_t first,
 void volt_cpu_uniform(volt_tensor *out, const volt_generator *gen, uint64_t first_block) {
     int64_t n = volt_tensor_numel(out);
     if (out->dtype != VOLT_F32) {
-        volt_cpu_uniform_affine(volt_tensor_data(out), out->dtype, n, gen, first_block, 1.0, 0.0);
+        volt_cpu_uniform_affine(volt_tensor_data(out), out->dtype, n, gen, first_block, 1.0, -0.0);
         return;
     }
     float *p = volt_tensor_data(out);
@@ -68,7 +68,7 @@ void volt_cpu_uniform(volt_tensor *out, const volt_generator *gen, uint64_t firs
 }
 
 /* Two f64 uniforms per block (53-bit), scaled and shifted in double and
- * stored in dtype (f32 rounds once); u * 1 + 0 is u itself. */
+ * stored in dtype (f32 rounds once); u * 1 + (-0) is u itself. */
 void volt_cpu_uniform_affine(void *out, volt_dtype dtype, int64_t n, const volt_generator *gen,
                              uint64_t first_block, double scale, double shift) {
     int64_t groups = ((n + 1) / 2 + LANES - 1) / LANES;
@@ -107,23 +107,13 @@ void volt_cpu_normal(volt_tensor *out, const volt_generator *gen, uint64_t first
                 if (4 * b + k + 1 < n) p[4 * b + k + 1] = (float)(rad * sin(two_pi * u2));
             }
         }
-    } else {
-        double *p = volt_tensor_data(out);
-#pragma omp parallel for if (n > VOLT_PARALLEL_GRAIN) num_threads(volt_get_num_threads())
-        for (int64_t b = 0; b < (n + 1) / 2; b++) {
-            uint32_t r[4];
-            block(gen, first_block + (uint64_t)b, r);
-            double u1 = 1.0 - volt_uniform_from_u64(r[0], r[1]),
-                   u2 = volt_uniform_from_u64(r[2], r[3]);
-            double rad = sqrt(-2.0 * log(u1));
-            p[2 * b] = rad * cos(two_pi * u2);
-            if (2 * b + 1 < n) p[2 * b + 1] = rad * sin(two_pi * u2);
-        }
+    } else { /* x * 1 + (-0) is x, a zero's sign included */
+        volt_cpu_normal_affine(volt_tensor_data(out), out->dtype, n, gen, first_block, 1.0, -0.0);
     }
 }
 
-/* As volt_cpu_normal's f64 branch (two normals per block from 53-bit
- * uniforms), each normal scaled and shifted in double and stored in dtype. */
+/* Two f64 normals per block (Box-Muller on two 53-bit uniforms), each
+ * scaled and shifted in double and stored in dtype. */
 void volt_cpu_normal_affine(void *out, volt_dtype dtype, int64_t n, const volt_generator *gen,
                             uint64_t first_block, double scale, double shift) {
     const double two_pi = 6.283185307179586;
