@@ -8,13 +8,17 @@
 #include "train/fabric_impl.h"
 #include "train/precision_impl.h"
 
+/* Whether t becomes bf16 on its way: an f32/f64 tensor under "bf16-true"
+ * (Lightning's convert_input). */
+static bool casts(const volt_fabric *f, const volt_tensor *t) {
+    return volt_precision_bf16_true(f->precision) && (t->dtype == VOLT_F32 || t->dtype == VOLT_F64);
+}
+
 /* t on the fabric's device (t itself when it is there and needs no cast),
- * in the current scope; under "bf16-true" an f32/f64 t also becomes bf16
- * (Lightning's convert_input). NULL with an error naming `what`. */
+ * in the current scope, cast to bf16 where `casts` says. NULL with an error
+ * naming `what`. */
 static volt_tensor *move(const volt_fabric *f, const volt_tensor *t, const char *what) {
-    bool cast = volt_precision_bf16_true(f->precision) &&
-                (t->dtype == VOLT_F32 || t->dtype == VOLT_F64);
-    if (cast) {
+    if (casts(f, t)) {
         volt_tensor *c = volt_to_dtype(t, VOLT_BF16);
         if (!c) volt_error_prefix(volt_error_status(), "fabric: to_device: %s to bf16", what);
         if (!c || volt_device_equal(c->device, f->device)) return c;
@@ -44,9 +48,7 @@ volt_status volt_fabric_to_device(volt_fabric *f, volt_batch *batch) {
     if (!batch) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "fabric: to_device: NULL batch");
     for (int i = 0; i < batch->n_fields && !st; i++) {
         volt_tensor *t = batch->fields[i];
-        bool cast = t && volt_precision_bf16_true(f->precision) &&
-                    (t->dtype == VOLT_F32 || t->dtype == VOLT_F64);
-        if (!t || (!cast && volt_device_equal(t->device, f->device))) continue;
+        if (!t || (!casts(f, t) && volt_device_equal(t->device, f->device))) continue;
         char what[96];
         snprintf(what, sizeof what, "field '%s'", batch->names[i] ? batch->names[i] : "?");
         volt_tensor *moved = move(f, t, what);
