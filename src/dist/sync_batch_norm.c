@@ -5,7 +5,8 @@
  * volt_sync_batch_norm_convert, which installs the op in the batch norm
  * layers through their train_fn (volt/nn.h). Loops run in double, one
  * channel per thread, like the reference kernels of ops/cpu/batch_norm_ref.c
- * (same formulas, so one rank's results match them). */
+ * (same formulas, so one rank's results match them). A bf16 x (precision
+ * "bf16-true") runs through f32 as volt_batch_norm's does. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,10 +342,21 @@ static double global_stats(volt_process_group *pg, const bn_shape *sh, const vol
     return total;
 }
 
+/* volt_sync_batch_norm_train as a volt_batch_norm_train_fn (ctx: the group). */
+static volt_tensor *train_on(void *pg, const volt_tensor *x, volt_tensor *running_mean,
+                             volt_tensor *running_var, const volt_tensor *weight,
+                             const volt_tensor *bias, double momentum, double eps) {
+    return volt_sync_batch_norm_train(pg, x, running_mean, running_var, weight, bias, momentum,
+                                      eps);
+}
+
 volt_tensor *volt_sync_batch_norm_train(volt_process_group *pg, const volt_tensor *x,
                                         volt_tensor *running_mean, volt_tensor *running_var,
                                         const volt_tensor *weight, const volt_tensor *bias,
                                         double momentum, double eps) {
+    if (pg && x && x->dtype == VOLT_BF16 && x->device.type == VOLT_CPU)
+        return volt_batch_norm_bf16(train_on, pg, x, running_mean, running_var, weight, bias, true,
+                                    momentum, eps);
     VOLT_TRACE_OP("sync_batch_norm");
     bool ok = check_args(pg, x, running_mean, running_var, weight, bias, momentum, eps);
     if (!pg) return NULL;

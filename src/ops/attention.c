@@ -8,7 +8,9 @@
  * the node saves the output and the log-sum-exp, from which the backward
  * recomputes the probabilities) where they apply, else the same reference
  * path as the CPU's with cuBLASLt products and a CUDA softmax kernel
- * (volt_cuda_attention_use_reference selects it). */
+ * (volt_cuda_attention_use_reference selects it). bf16 on the CPU
+ * (precision "bf16-true"): the f32 op on the widened q, k and v, rounded to
+ * bf16 once (ops/bf16.c). */
 #include <math.h>
 
 #include "ops/cpu/attention.h"
@@ -115,9 +117,11 @@ static volt_tensor *flash_attention(const volt_tensor *q, const volt_tensor *k,
     return out;
 }
 
-/* The dtypes attention takes: f32, f64; on CUDA also bf16 and f16. */
+/* The dtypes attention takes: f32, f64 and bf16 (on the CPU through f32);
+ * on CUDA also f16. */
 static bool check_dtype(const char *op, const volt_tensor *q) {
-    if (q->device.type == VOLT_CUDA && (q->dtype == VOLT_BF16 || q->dtype == VOLT_F16)) return true;
+    if (q->dtype == VOLT_BF16) return true;
+    if (q->device.type == VOLT_CUDA && q->dtype == VOLT_F16) return true;
     return volt_check_f32_f64(op, q);
 }
 
@@ -167,8 +171,10 @@ static bool check_qkv(const char *op, const volt_tensor *q, const volt_tensor *k
 volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_tensor *k,
                                                const volt_tensor *v, bool causal, double scale) {
     const char *op = "scaled_dot_product_attention";
-    VOLT_TRACE_OP(op);
     if (!check_qkv(op, q, k, v)) return NULL;
+    VOLT_BF16_VIA_F32_N(q, 3, ((const volt_tensor *const[]){q, k, v}), o,
+                        volt_scaled_dot_product_attention(o.w[0], o.w[1], o.w[2], causal, scale))
+    VOLT_TRACE_OP(op);
     if (isinf(scale)) {
         volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: scale %g (must be finite)", op, scale);
         return NULL;

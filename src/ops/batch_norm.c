@@ -151,9 +151,6 @@ static void update_running(volt_tensor *r, const volt_tensor *s, double momentum
 
 /* ----------------------------------------------------------------- op */
 
-/* bf16 x (ops/bf16.c): x, weight and bias widened to f32, the statistics in
- * f32, the result rounded to bf16; bf16 running statistics are updated in
- * f32 copies rounded back into them (f32 ones are updated directly). */
 /* bf16 -> f32 with its gradient: ops/bf16.c's on the CPU, volt_to_dtype's
  * conversion kernels on CUDA. */
 static const volt_tensor *widen(const volt_tensor *t) {
@@ -168,9 +165,10 @@ static volt_tensor *narrow(volt_tensor *t) {
     return r;
 }
 
-static volt_tensor *batch_norm_bf16(const volt_tensor *x, volt_tensor *rm, volt_tensor *rv,
-                                    const volt_tensor *weight, const volt_tensor *bias,
-                                    bool training, double momentum, double eps) {
+volt_tensor *volt_batch_norm_bf16(volt_batch_norm_train_fn train, void *ctx, const volt_tensor *x,
+                                  volt_tensor *rm, volt_tensor *rv, const volt_tensor *weight,
+                                  const volt_tensor *bias, bool training, double momentum,
+                                  double eps) {
     const volt_tensor *wx = widen(x), *ww = widen(weight);
     const volt_tensor *wb = widen(bias), *wm = NULL, *wv = NULL;
     VOLT_NO_GRAD {
@@ -179,8 +177,10 @@ static volt_tensor *batch_norm_bf16(const volt_tensor *x, volt_tensor *rm, volt_
     }
     volt_tensor *r = NULL;
     if (wx && (ww || !weight) && (wb || !bias) && (wm || !rm) && (wv || !rv))
-        r = volt_batch_norm(wx, (volt_tensor *)wm, (volt_tensor *)wv, ww, wb, training, momentum,
-                            eps);
+        r = train && training
+                ? train(ctx, wx, (volt_tensor *)wm, (volt_tensor *)wv, ww, wb, momentum, eps)
+                : volt_batch_norm(wx, (volt_tensor *)wm, (volt_tensor *)wv, ww, wb, training,
+                                  momentum, eps);
     if (r && training && rm && wm != rm) {
         VOLT_NO_GRAD {
             if (!volt_copy_(rm, wm) || !volt_copy_(rv, wv)) {
@@ -202,7 +202,8 @@ volt_tensor *volt_batch_norm(const volt_tensor *x, volt_tensor *running_mean,
                              const volt_tensor *bias, bool training, double momentum, double eps) {
     VOLT_TRACE_OP("batch_norm");
     if (x && x->dtype == VOLT_BF16)
-        return batch_norm_bf16(x, running_mean, running_var, weight, bias, training, momentum, eps);
+        return volt_batch_norm_bf16(NULL, NULL, x, running_mean, running_var, weight, bias,
+                                    training, momentum, eps);
     if (!check_args(x, running_mean, running_var, weight, bias, training, momentum, eps))
         return NULL;
     int64_t n = x->shape[0], c = x->shape[1], s = c ? volt_tensor_numel(x) / n / c : 0;

@@ -123,6 +123,26 @@ void volt_bf16_drop(const volt_tensor *widened, const volt_tensor *t) {
     if (widened && widened != t) volt_tensor_free((volt_tensor *)widened);
 }
 
+bool volt_bf16_widen_operands(volt_bf16_operands *o, int n, const volt_tensor *const *ts) {
+    VOLT_ASSERT(n >= 0 && n <= 4);
+    o->n = n;
+    bool ok = true;
+    for (int i = 0; i < n; i++) {
+        o->in[i] = ts[i];
+        o->w[i] = ok ? volt_bf16_widen(ts[i]) : NULL;
+        ok = ok && (o->w[i] || !ts[i]);
+    }
+    if (!ok) volt_bf16_release(o);
+    return ok;
+}
+
+void volt_bf16_release(volt_bf16_operands *o) {
+    for (int i = 0; i < o->n; i++) {
+        volt_bf16_drop(o->w[i], o->in[i]);
+        o->w[i] = NULL;
+    }
+}
+
 volt_tensor *volt_bf16_narrow(volt_tensor *t) {
     if (!t || t->dtype != VOLT_F32) return t;
     volt_tensor *r = convert_recorded(t, VOLT_BF16);

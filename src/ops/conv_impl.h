@@ -5,6 +5,7 @@
 #define VOLT_CONV_IMPL_H
 
 #include "ops/cpu/dnnl_conv.h"
+#include "volt/nn.h" /* volt_batch_norm_train_fn */
 
 /* volt_conv2d / volt_conv2d_relu / volt_conv2d_relu_max_pool2x2 / volt_conv1d
  * reusing `cache` (may be
@@ -29,5 +30,15 @@ volt_tensor *volt_conv1d_cached(const volt_tensor *x, const volt_tensor *w, cons
 /* A contiguous tensor holding t's elements seen as (ndim, shape) (same
  * count): an alias of t when t is contiguous, else a copy. No autograd. */
 volt_tensor *volt_dense_as(const volt_tensor *t, int ndim, const int64_t *shape);
+
+/* Batch norm of a bf16 x (precision "bf16-true"): x, weight and bias widened
+ * to f32, the f32 batch norm run on them (volt_batch_norm, or in training
+ * `train` with ctx when not NULL: sync batch norm), the result rounded to
+ * bf16; bf16 running statistics updated in f32 copies rounded back into
+ * them (f32 ones updated directly). */
+volt_tensor *volt_batch_norm_bf16(volt_batch_norm_train_fn train, void *ctx, const volt_tensor *x,
+                                  volt_tensor *running_mean, volt_tensor *running_var,
+                                  const volt_tensor *weight, const volt_tensor *bias, bool training,
+                                  double momentum, double eps);
 
 #endif

@@ -4,7 +4,9 @@
  * zero. Kernels: ops/cpu/embedding.c; on CUDA (ops/cuda/index.c) every
  * float dtype, indices not range-checked on the host (an out-of-range one
  * gives a NaN row: checking would wait for the device) and the gradient
- * summed with atomics (not bitwise deterministic where indices repeat). */
+ * summed with atomics (not bitwise deterministic where indices repeat).
+ * A bf16 weight on the CPU (precision "bf16-true"): rows copied as they
+ * are, the gradient summed in f32 and rounded to bf16 once. */
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/embedding.h"
 #include "ops/cpu/index.h"
@@ -30,8 +32,10 @@ static volt_tensor *dense_as(const volt_tensor *t, volt_dtype dtype) {
 static volt_status embedding_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     const volt_node_input *in = &node->inputs[0];
     volt_tensor *idx = volt_node_saved(node, 0);
-    volt_tensor *gc = dense_as(g, in->dtype);
-    volt_tensor *gw = volt_tensor_new(in->dtype, g->device, 2, in->shape);
+    bool narrow = in->dtype == VOLT_BF16 && g->device.type != VOLT_CUDA;
+    volt_dtype sum_dtype = narrow ? VOLT_F32 : in->dtype;
+    volt_tensor *gc = dense_as(g, sum_dtype);
+    volt_tensor *gw = volt_tensor_new(sum_dtype, g->device, 2, in->shape);
     if (!gc || !gw) return volt_error_status();
     if (g->device.type == VOLT_CUDA) {
         volt_status st = volt_cuda_embedding_backward(node->name, gw, gc, idx, node->iargs[0]);
@@ -42,6 +46,12 @@ static volt_status embedding_backward(volt_node *node, volt_tensor *g, volt_tens
     volt_cpu_embedding_backward(gw, gc, volt_tensor_data(idx), volt_tensor_numel(idx),
                                 node->iargs[0]);
     volt_tensor_free(gc);
+    if (narrow) {
+        volt_tensor *rounded = volt_bf16_convert(gw, VOLT_BF16);
+        volt_tensor_free(gw);
+        if (!rounded) return volt_error_status();
+        gw = rounded;
+    }
     grads[0] = gw;
     return VOLT_OK;
 }
@@ -64,7 +74,9 @@ volt_tensor *volt_embedding(const volt_tensor *weight, const volt_tensor *indice
                        bw);
         return NULL;
     }
-    if (cuda ? !volt_check_float(op, weight) : !volt_check_f32_f64(op, weight)) return NULL;
+    if (cuda ? !volt_check_float(op, weight)
+             : weight->dtype != VOLT_BF16 && !volt_check_f32_f64(op, weight))
+        return NULL;
     if (indices->dtype != VOLT_I64 && indices->dtype != VOLT_I32) {
         volt_error_set(VOLT_ERR_DTYPE, "%s: indices must be i64 or i32, got %s", op, bi);
         return NULL;

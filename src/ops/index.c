@@ -6,7 +6,8 @@
  * an out-of-range index reads NaN, or 0 for integers, and scatters
  * nothing) and scatter_add (and so the gathers' gradients) summed with
  * atomics; masked_fill through where; one_hot through the CPU (it must
- * read the indices). */
+ * read the indices). bf16 on the CPU (precision "bf16-true"): scatter_add
+ * and the gathers' gradients sum in f32 and round to bf16 once. */
 #include <string.h>
 
 #include "ops/cpu/cpu_kernels.h"
@@ -91,20 +92,33 @@ static volt_tensor *scatter_into_zeros_cuda(const volt_node_input *in, const vol
     return NULL;
 }
 
-/* zeros(shape) with g added at idx along dim (the gradient of the gathers). */
+/* zeros(shape) with g added at idx along dim (the gradient of the gathers);
+ * bf16 summed in f32 and rounded once. */
 static volt_tensor *scatter_into_zeros(const volt_node_input *in, const volt_tensor *g, int dim,
                                        const volt_tensor *idx, const int64_t *idx_strides) {
     if (on_cuda(g)) return scatter_into_zeros_cuda(in, g, dim, idx, idx_strides);
-    volt_tensor *z = volt_tensor_new(g->dtype, g->device, in->ndim, in->shape);
-    if (!z) return NULL;
-    volt_cpu_fill(z, 0.0);
-    if (volt_cpu_scatter_add(z, dim, volt_tensor_data(idx), idx_strides, g, g->ndim, g->shape) !=
-        VOLT_OK) {
-        volt_error_set(VOLT_ERR_DTYPE, "backward: no scatter_add kernel for %s",
-                       volt_dtype_name(g->dtype));
+    bool narrow = g->dtype == VOLT_BF16;
+    volt_tensor *src = narrow ? volt_bf16_convert(g, VOLT_F32) : (volt_tensor *)g;
+    if (!src) return NULL;
+    volt_tensor *z = volt_tensor_new(src->dtype, g->device, in->ndim, in->shape);
+    bool ok = z != NULL;
+    if (ok) {
+        volt_cpu_fill(z, 0.0);
+        ok = volt_cpu_scatter_add(z, dim, volt_tensor_data(idx), idx_strides, src, g->ndim,
+                                  g->shape) == VOLT_OK;
+        if (!ok)
+            volt_error_set(VOLT_ERR_DTYPE, "backward: no scatter_add kernel for %s",
+                           volt_dtype_name(g->dtype));
+    }
+    if (narrow) volt_tensor_free(src);
+    if (!ok) {
+        volt_tensor_free(z);
         return NULL;
     }
-    return z;
+    if (!narrow) return z;
+    volt_tensor *rounded = volt_bf16_convert(z, VOLT_BF16);
+    volt_tensor_free(z);
+    return rounded;
 }
 
 /* volt_cpu_gather, or its CUDA kernel; frees out on failure. */
@@ -261,9 +275,12 @@ volt_tensor *volt_scatter_add(const volt_tensor *a, int dim, const volt_tensor *
                        volt_shape_str(a, ba, sizeof ba), volt_shape_str(src, bs, sizeof bs));
         return NULL;
     }
+    VOLT_BF16_VIA_F32_N(a, 2, ((const volt_tensor *const[]){a, src}), o,
+                        volt_scatter_add(o.w[0], dim, index, o.w[1]))
     if (a->dtype == VOLT_BF16 || a->dtype == VOLT_F16 || a->dtype == VOLT_BOOL) {
         volt_error_set(VOLT_ERR_DTYPE,
-                       "scatter_add: %s is not supported (f32, f64, i64, i32 and u8 are)",
+                       "scatter_add: %s is not supported (f32, f64, i64, i32 and u8 are; "
+                       "bf16 on the CPU)",
                        volt_shape_str(a, ba, sizeof ba));
         return NULL;
     }

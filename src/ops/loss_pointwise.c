@@ -3,7 +3,9 @@
  * elementwise loss and for each of its derivatives, then the reduction.
  * Kernels: ops/cpu/loss.c; on CUDA (ops/cuda/loss.c) every float dtype
  * (computed in f32, f64 for f64), bce's input not range-checked on the host
- * (that would wait for the device; outside [0, 1] the loss is NaN). */
+ * (that would wait for the device; outside [0, 1] the loss is NaN). A bf16
+ * input on the CPU (precision "bf16-true") runs the f32 loss on its widened
+ * operands, the loss rounded to bf16 once (ops/bf16.c). */
 #include <math.h>
 
 #include "ops/cpu/loss.h"
@@ -206,6 +208,8 @@ static const volt_tensor *check_weight(const char *op, const char *name, const v
 
 volt_tensor *volt_mse_loss(const volt_tensor *input, const volt_tensor *target,
                            volt_reduction reduction) {
+    VOLT_BF16_VIA_F32_N(input, 2, ((const volt_tensor *const[]){input, target}), o,
+                        volt_mse_loss(o.w[0], o.w[1], reduction))
     const volt_tensor *x, *y;
     if (!check_pair("mse_loss", input, target, &x, &y) ||
         !volt_loss_check_reduction("mse_loss", reduction, false))
@@ -215,6 +219,8 @@ volt_tensor *volt_mse_loss(const volt_tensor *input, const volt_tensor *target,
 
 volt_tensor *volt_l1_loss(const volt_tensor *input, const volt_tensor *target,
                           volt_reduction reduction) {
+    VOLT_BF16_VIA_F32_N(input, 2, ((const volt_tensor *const[]){input, target}), o,
+                        volt_l1_loss(o.w[0], o.w[1], reduction))
     const volt_tensor *x, *y;
     if (!check_pair("l1_loss", input, target, &x, &y) ||
         !volt_loss_check_reduction("l1_loss", reduction, false))
@@ -224,6 +230,8 @@ volt_tensor *volt_l1_loss(const volt_tensor *input, const volt_tensor *target,
 
 volt_tensor *volt_smooth_l1_loss(const volt_tensor *input, const volt_tensor *target,
                                  volt_reduction reduction, double beta) {
+    VOLT_BF16_VIA_F32_N(input, 2, ((const volt_tensor *const[]){input, target}), o,
+                        volt_smooth_l1_loss(o.w[0], o.w[1], reduction, beta))
     const volt_tensor *x, *y;
     if (!check_pair("smooth_l1_loss", input, target, &x, &y) ||
         !volt_loss_check_reduction("smooth_l1_loss", reduction, false))
@@ -240,6 +248,8 @@ volt_tensor *volt_smooth_l1_loss(const volt_tensor *input, const volt_tensor *ta
 
 volt_tensor *volt_binary_cross_entropy(const volt_tensor *input, const volt_tensor *target,
                                        const volt_tensor *weight, volt_reduction reduction) {
+    VOLT_BF16_VIA_F32_N(input, 3, ((const volt_tensor *const[]){input, target, weight}), o,
+                        volt_binary_cross_entropy(o.w[0], o.w[1], o.w[2], reduction))
     const char *op = "binary_cross_entropy";
     const volt_tensor *x, *y, *w = NULL;
     if (!check_pair(op, input, target, &x, &y) || !volt_loss_check_reduction(op, reduction, false))
@@ -255,6 +265,9 @@ volt_tensor *volt_binary_cross_entropy_with_logits(const volt_tensor *logits,
                                                    const volt_tensor *weight,
                                                    const volt_tensor *pos_weight,
                                                    volt_reduction reduction) {
+    VOLT_BF16_VIA_F32_N(
+        logits, 4, ((const volt_tensor *const[]){logits, target, weight, pos_weight}), o,
+        volt_binary_cross_entropy_with_logits(o.w[0], o.w[1], o.w[2], o.w[3], reduction))
     const char *op = "binary_cross_entropy_with_logits";
     const volt_tensor *x, *y, *w = NULL, *pw = NULL;
     if (!check_pair(op, logits, target, &x, &y) || !volt_loss_check_reduction(op, reduction, false))
@@ -268,6 +281,8 @@ volt_tensor *volt_binary_cross_entropy_with_logits(const volt_tensor *logits,
 
 volt_tensor *volt_kl_div(const volt_tensor *input, const volt_tensor *target,
                          volt_reduction reduction, bool log_target) {
+    VOLT_BF16_VIA_F32_N(input, 2, ((const volt_tensor *const[]){input, target}), o,
+                        volt_kl_div(o.w[0], o.w[1], reduction, log_target))
     const volt_tensor *x, *y;
     if (!check_pair("kl_div", input, target, &x, &y) ||
         !volt_loss_check_reduction("kl_div", reduction, true))

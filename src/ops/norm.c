@@ -2,7 +2,9 @@
  * forward kernel (statistics per row in double, then the affine
  * normalisation) and one fused backward node for the input, weight and
  * bias. Kernels: ops/cpu/norm.c; on CUDA (ops/cuda/norm.c) f32, f64, bf16
- * and f16, the statistics kept in f32 (f64 for f64). */
+ * and f16, the statistics kept in f32 (f64 for f64). bf16 on the CPU
+ * (precision "bf16-true"): the f32 op on the widened x, weight and bias,
+ * rounded to bf16 once (ops/bf16.c). */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -65,6 +67,8 @@ static volt_status norm_backward(volt_node *node, volt_tensor *g, volt_tensor **
 /* Runs the kernel on validated arguments and records the node. */
 static volt_tensor *norm_run(const char *op, const volt_tensor *x, const volt_norm_geom *geom,
                              const volt_tensor *weight, const volt_tensor *bias) {
+    VOLT_BF16_VIA_F32_N(x, 3, ((const volt_tensor *const[]){x, weight, bias}), o,
+                        norm_run(op, o.w[0], geom, o.w[1], o.w[2]))
     VOLT_TRACE_OP(op);
     volt_tensor *y = volt_tensor_new(x->dtype, x->device, x->ndim, x->shape);
     bool cuda = x->device.type == VOLT_CUDA;
@@ -101,11 +105,12 @@ static volt_tensor *norm_run(const char *op, const volt_tensor *x, const volt_no
     return y;
 }
 
-/* CPU: f32, f64; CUDA: every float dtype. */
+/* CPU: f32, f64 and bf16 (through f32); CUDA: every float dtype. */
 static bool check_input(const char *op, const volt_tensor *x) {
     if (!volt_check_not_null(op, x, "x")) return false;
     if (x->device.type == VOLT_CUDA) return volt_check_float(op, x);
-    return volt_check_device_supported(op, x) && volt_check_f32_f64(op, x);
+    return volt_check_device_supported(op, x) &&
+           (x->dtype == VOLT_BF16 || volt_check_f32_f64(op, x));
 }
 
 static bool check_eps(const char *op, double eps) {

@@ -95,6 +95,29 @@ volt_tensor *volt_bf16_narrow(volt_tensor *t);
         return volt_bf16_narrow(bf16_result_);                                                     \
     }
 
+/* The operands of an op with several tensor operands, those in bf16
+ * widened to f32 (recorded: gradients flow back through the widening). */
+typedef struct {
+    const volt_tensor *in[4], *w[4];
+    int n;
+} volt_bf16_operands;
+/* Widens ts[0..n) (n <= 4; NULL entries stay NULL) into o->w; false with
+ * an error (nothing kept) on failure. Release o with volt_bf16_release in
+ * both cases. */
+bool volt_bf16_widen_operands(volt_bf16_operands *o, int n, const volt_tensor *const *ts);
+void volt_bf16_release(volt_bf16_operands *o);
+/* In an op whose main operand is `a` (its result takes a's dtype) and
+ * whose floating operands are the n of `ts`: when a is a CPU bf16 tensor,
+ * returns the f32 `call` (an expression using the widened operands o.w[i])
+ * rounded to bf16. ts is a parenthesised array expression. */
+#define VOLT_BF16_VIA_F32_N(a, n, ts, o, call)                                                     \
+    if ((a) && (a)->dtype == VOLT_BF16 && (a)->device.type == VOLT_CPU) {                          \
+        volt_bf16_operands o;                                                                      \
+        volt_tensor *bf16_result_ = volt_bf16_widen_operands(&o, n, ts) ? (call) : NULL;           \
+        volt_bf16_release(&o);                                                                     \
+        return volt_bf16_narrow(bf16_result_);                                                     \
+    }
+
 /* t = u * scale + shift, computed in double and stored in t's dtype, with
  * u the f64 uniforms volt_rand(..., VOLT_F64, gen) would draw (normal: the
  * f64 normals of volt_randn) from the same blocks, the generator advanced

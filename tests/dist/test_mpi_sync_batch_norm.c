@@ -5,7 +5,8 @@
  * give each rank its slice of what plain batch norm gives on the whole
  * batch in one process: outputs, running statistics, input gradients, and
  * weight / bias gradients once summed over the ranks. Also: a rank with an
- * empty batch, one value per rank, eval mode without communication, and
+ * empty batch, one value per rank, eval mode without communication, bf16
+ * (the f32 op rounded), and
  * bad input on one rank failing both with clear errors. */
 #include "volt_test.h"
 
@@ -343,11 +344,50 @@ static void test_convert_nested(void **state) {
     volt_module_free(&root);
 }
 
+/* bf16 (precision "bf16-true"): the f32 sync batch norm on the widened
+ * operands, rounded to bf16 once — output, running statistics and every
+ * gradient equal the f32 ones on the same values rounded, bit for bit. */
+static void test_op_bf16(void **state) {
+    (void)state;
+    const int64_t full[4] = {TOTAL, 3, 2, 2}, cs[1] = {3};
+    volt_tensor *x = volt_to_dtype(mine(make(4, full, 0.3, 2.0, 0.5)), VOLT_BF16);
+    volt_tensor *w = volt_to_dtype(make(1, cs, 1.1, 1.0, 1.0), VOLT_BF16);
+    volt_tensor *b = volt_to_dtype(make(1, cs, 2.2, 1.0, 0.0), VOLT_BF16);
+    volt_tensor *xb = leaf_slice(x, 0, x->shape[0], VOLT_BF16);
+    volt_tensor *xf = leaf_slice(x, 0, x->shape[0], VOLT_F32);
+    volt_tensor *wb = volt_requires_grad(volt_clone(w), true);
+    volt_tensor *bb = volt_requires_grad(volt_clone(b), true);
+    volt_tensor *wf = volt_requires_grad(volt_to_dtype(w, VOLT_F32), true);
+    volt_tensor *bf = volt_requires_grad(volt_to_dtype(b, VOLT_F32), true);
+    volt_tensor *rmb = volt_zeros(1, cs, VOLT_BF16), *rvb = volt_ones(1, cs, VOLT_BF16);
+    volt_tensor *rmf = volt_zeros(1, cs, VOLT_F32), *rvf = volt_ones(1, cs, VOLT_F32);
+    volt_tensor *yb = volt_sync_batch_norm(pg, xb, rmb, rvb, wb, bb, true, 0.1, 1e-5);
+    volt_tensor *yf = volt_sync_batch_norm(pg, xf, rmf, rvf, wf, bf, true, 0.1, 1e-5);
+    assert_non_null(yb);
+    assert_int_equal(yb->dtype, VOLT_BF16);
+    volt_tensor *gout = volt_to_dtype(mine(make(4, full, 5.5, 1.0, 0.0)), VOLT_BF16);
+    assert_int_equal(volt_backward_ex(yb, volt_contiguous(gout), false), VOLT_OK);
+    assert_int_equal(volt_backward_ex(yf, volt_to_dtype(gout, VOLT_F32), false), VOLT_OK);
+    const volt_tensor *got[6] = {yb, rmb, rvb, xb->grad, wb->grad, bb->grad};
+    const volt_tensor *want[6] = {yf, rmf, rvf, xf->grad, wf->grad, bf->grad};
+    const char *names[6] = {"y", "running_mean", "running_var", "dx", "dweight", "dbias"};
+    for (int i = 0; i < 6; i++) {
+        assert_non_null(got[i]);
+        assert_int_equal(got[i]->dtype, VOLT_BF16);
+        volt_tensor *rounded = volt_to_dtype(want[i], VOLT_BF16);
+        for (int64_t k = 0; k < volt_tensor_numel(rounded); k++)
+            if (volt_tensor_get_flat(got[i], k) != volt_tensor_get_flat(rounded, k))
+                fail_msg("rank %d: %s[%lld] is %.9g, want %.9g", rank, names[i], (long long)k,
+                         volt_tensor_get_flat(got[i], k), volt_tensor_get_flat(rounded, k));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_batch_norm2d_layer_f32),
         VT_TEST(test_batch_norm1d_layer_f32),
         VT_TEST(test_op_f64),
+        VT_TEST(test_op_bf16),
         VT_TEST(test_empty_rank),
         VT_TEST(test_one_sample_per_rank),
         VT_TEST(test_too_few_values_fail_both),

@@ -4,14 +4,15 @@
  * widened output gradient, rounded once. So each elementwise op, reduction,
  * softmax, loss, dropout, max-pool and batch norm, forward and backward,
  * must equal the f32 op on the same (bf16-representable) inputs rounded to
- * bf16 bit for bit. Products (matmul, addmm/Linear, bmm) and conv2d run as under bf16
- * autocast (f32 accumulation in another order than the plain f32 kernel):
- * two f32 sums of the same products differ by far less than half a bf16
- * step, so after rounding they differ by at most one bf16 step, 2^-7 of a
- * value in [1, 2) — the tolerance, taken relative to the largest value. The
- * optimizers update bf16 parameters in f32 and store bf16 parameters and
- * state; module_to_dtype casts parameters and floating buffers; ops that
- * have no bf16 path still refuse it with a dtype error. */
+ * bf16 bit for bit; so must the pointwise losses, layer/group/RMS norm,
+ * embedding, attention, scatter_add and the gathers' gradients, all of
+ * whose operands' gradients are checked. Products (matmul, addmm/Linear, bmm) and conv2d run as
+ * under bf16 autocast (f32 accumulation in another order than the plain f32 kernel): two f32 sums
+ * of the same products differ by far less than half a bf16 step, so after rounding they differ by
+ * at most one bf16 step, 2^-7 of a value in [1, 2) — the tolerance, taken relative to the largest
+ * value. The optimizers update bf16 parameters in f32 and store bf16 parameters and state;
+ * module_to_dtype casts parameters and floating buffers; ops that have no bf16 path still refuse it
+ * with a dtype error. */
 #include "volt_test.h"
 
 #include <math.h>
@@ -342,6 +343,122 @@ static void test_loss_dropout_pool(void **state) {
                          "avg_pool2d");
 }
 
+/* An op of up to four tensor operands (NULL entries: absent; integer ones
+ * are passed as they are). */
+typedef volt_tensor *(*multi_fn)(volt_tensor *const *in);
+
+/* fn on bf16 copies of the floating operands and on f32 ones (same
+ * values): the result and every floating operand's gradient (output
+ * gradient gout, bf16) are the f32 ones rounded once, bit for bit. */
+static void check_multi(multi_fn fn, int n, volt_tensor *const *operands, const char *what) {
+    volt_scope_begin();
+    volt_tensor *b[4] = {NULL}, *f[4] = {NULL};
+    for (int i = 0; i < n; i++) {
+        const volt_tensor *t = operands[i];
+        bool floating = t && volt_dtype_is_float(t->dtype);
+        b[i] = floating ? leaf(t, VOLT_BF16) : (volt_tensor *)t;
+        f[i] = floating ? leaf(t, VOLT_F32) : (volt_tensor *)t;
+    }
+    volt_tensor *yb = fn(b), *yf = fn(f);
+    if (!yb) fail_msg("%s on bf16: %s", what, volt_error_message());
+    assert_non_null(yf);
+    assert_rounded_equal(yb, yf, what);
+    volt_tensor *gout = bf16_randn(yb->ndim, yb->shape, 98);
+    assert_int_equal(volt_backward_ex(yb, gout, false), VOLT_OK);
+    assert_int_equal(volt_backward_ex(yf, volt_to_dtype(gout, VOLT_F32), false), VOLT_OK);
+    for (int i = 0; i < n; i++) {
+        if (!b[i] || !volt_dtype_is_float(b[i]->dtype)) continue;
+        char gw[96];
+        snprintf(gw, sizeof gw, "%s (gradient of operand %d)", what, i);
+        if (!f[i]->grad) { /* an operand the op does not differentiate */
+            assert_null(b[i]->grad);
+            continue;
+        }
+        assert_rounded_equal(b[i]->grad, f[i]->grad, gw);
+    }
+    volt_scope_end();
+}
+
+static volt_tensor *m_mse(volt_tensor *const *t) {
+    return volt_mse_loss(t[0], t[1], VOLT_REDUCTION_MEAN);
+}
+static volt_tensor *m_l1_none(volt_tensor *const *t) {
+    return volt_l1_loss(t[0], t[1], VOLT_REDUCTION_NONE);
+}
+static volt_tensor *m_smooth_l1(volt_tensor *const *t) {
+    return volt_smooth_l1_loss(t[0], t[1], VOLT_REDUCTION_SUM, 0.5);
+}
+static volt_tensor *m_bce(volt_tensor *const *t) {
+    return volt_binary_cross_entropy(t[0], t[1], t[2], VOLT_REDUCTION_MEAN);
+}
+static volt_tensor *m_bce_logits(volt_tensor *const *t) {
+    return volt_binary_cross_entropy_with_logits(t[0], t[1], t[2], t[3], VOLT_REDUCTION_MEAN);
+}
+static volt_tensor *m_kl_div(volt_tensor *const *t) {
+    return volt_kl_div(t[0], t[1], VOLT_REDUCTION_BATCHMEAN, false);
+}
+static volt_tensor *m_layer_norm(volt_tensor *const *t) {
+    return volt_layer_norm(t[0], 1, t[1], t[2], 1e-5);
+}
+static volt_tensor *m_rms_norm(volt_tensor *const *t) { return volt_rms_norm(t[0], 1, t[1], 1e-5); }
+static volt_tensor *m_group_norm(volt_tensor *const *t) {
+    return volt_group_norm(t[0], 2, t[1], t[2], 1e-5);
+}
+static volt_tensor *m_embedding(volt_tensor *const *t) { return volt_embedding(t[0], t[1], 1); }
+static volt_tensor *m_attention(volt_tensor *const *t) {
+    return volt_scaled_dot_product_attention(t[0], t[1], t[2], true, 0.0);
+}
+static volt_tensor *m_index_select(volt_tensor *const *t) {
+    return volt_index_select(t[0], 0, t[1]);
+}
+static volt_tensor *m_gather(volt_tensor *const *t) { return volt_gather(t[0], 1, t[1]); }
+static volt_tensor *m_scatter_add(volt_tensor *const *t) {
+    return volt_scatter_add(t[0], 1, t[1], t[2]);
+}
+
+/* Ops whose bf16 path widens several operands, or sums a gradient in f32. */
+static void test_multi_operand_ops(void **state) {
+    (void)state;
+    volt_tensor *x = bf16_randn(VOLT_SHAPE(4, 6), 21), *y = bf16_randn(VOLT_SHAPE(4, 6), 22);
+    volt_tensor *w6 = bf16_randn(VOLT_SHAPE(6), 23), *b6 = bf16_randn(VOLT_SHAPE(6), 24);
+    check_multi(m_mse, 2, (volt_tensor *const[]){x, y}, "mse_loss");
+    check_multi(m_l1_none, 2, (volt_tensor *const[]){x, y}, "l1_loss (none)");
+    check_multi(m_smooth_l1, 2, (volt_tensor *const[]){x, y}, "smooth_l1_loss");
+    /* Probabilities and log-probabilities, bf16-representable. */
+    volt_tensor *px = volt_sigmoid(x), *py = volt_sigmoid(y);
+    volt_tensor *logp = volt_log_softmax(x, 1), *q = volt_softmax(y, 1);
+    check_multi(m_bce, 3, (volt_tensor *const[]){px, py, volt_abs(w6)}, "binary_cross_entropy");
+    check_multi(m_bce_logits, 4, (volt_tensor *const[]){x, py, volt_abs(w6), volt_abs(b6)},
+                "binary_cross_entropy_with_logits");
+    check_multi(m_kl_div, 2, (volt_tensor *const[]){logp, q}, "kl_div");
+    check_multi(m_layer_norm, 3, (volt_tensor *const[]){x, w6, b6}, "layer_norm");
+    check_multi(m_rms_norm, 2, (volt_tensor *const[]){x, w6}, "rms_norm");
+    /* eps NaN: the machine epsilon of x's dtype, bf16's 2^-7 (as PyTorch's
+     * finfo(x.dtype).eps). */
+    assert_rounded_equal(
+        volt_rms_norm(x, 1, w6, NAN),
+        volt_rms_norm(volt_to_dtype(x, VOLT_F32), 1, volt_to_dtype(w6, VOLT_F32), 0.0078125),
+        "rms_norm (eps of bf16)");
+    volt_tensor *img = bf16_randn(VOLT_SHAPE(2, 4, 3), 25);
+    volt_tensor *w4 = bf16_randn(VOLT_SHAPE(4), 26), *b4 = bf16_randn(VOLT_SHAPE(4), 27);
+    check_multi(m_group_norm, 3, (volt_tensor *const[]){img, w4, b4}, "group_norm");
+    /* Repeated indices: the gradient rows sum (in f32, rounded once); the
+     * padding row's stays zero. */
+    volt_tensor *rows = volt_from_array((int64_t[]){0, 2, 2, 1, 3, 2}, VOLT_I64, VOLT_SHAPE(2, 3));
+    check_multi(m_embedding, 2, (volt_tensor *const[]){x, rows}, "embedding");
+    volt_tensor *aq = bf16_randn(VOLT_SHAPE(2, 2, 5, 8), 28);
+    volt_tensor *ak = bf16_randn(VOLT_SHAPE(2, 2, 5, 8), 29);
+    volt_tensor *av = bf16_randn(VOLT_SHAPE(2, 2, 5, 8), 30);
+    check_multi(m_attention, 3, (volt_tensor *const[]){aq, ak, av}, "scaled_dot_product_attention");
+    volt_tensor *pick = volt_from_array((int64_t[]){3, 0, 3, 3, 1}, VOLT_I64, VOLT_SHAPE(5));
+    check_multi(m_index_select, 2, (volt_tensor *const[]){x, pick}, "index_select");
+    volt_tensor *cols =
+        volt_from_array((int64_t[]){5, 5, 0, 1, 1, 1, 2, 5}, VOLT_I64, VOLT_SHAPE(4, 2));
+    check_multi(m_gather, 2, (volt_tensor *const[]){x, cols}, "gather");
+    check_multi(m_scatter_add, 3, (volt_tensor *const[]){x, cols, bf16_randn(VOLT_SHAPE(4, 2), 31)},
+                "scatter_add");
+}
+
 /* Batch norm in training: f32 statistics, bf16 running statistics updated
  * like the f32 ones and rounded. */
 static void test_batch_norm(void **state) {
@@ -470,16 +587,19 @@ static void test_module_to_dtype(void **state) {
     volt_module_free(&m);
 }
 
-/* Ops without a bf16 path keep refusing it with a dtype error naming the op
- * and the tensor; f16 stays refused everywhere. */
+/* Mixed dtypes and f16 are refused with a dtype error naming the op and the
+ * tensor; f16 stays refused everywhere on the CPU. */
 static void test_refused(void **state) {
     (void)state;
     volt_tensor *x = volt_zeros(VOLT_SHAPE(1, 1, 4, 4), VOLT_BF16);
     volt_tensor *w = volt_zeros(VOLT_SHAPE(2, 1, 3, 3), VOLT_F32);
     assert_null(volt_conv2d(x, w, NULL, NULL, NULL, NULL, 1));
     VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "conv2d: input bf16[1,1,4,4], weight f32[2,1,3,3]");
-    assert_null(volt_layer_norm(volt_zeros(VOLT_SHAPE(2, 4), VOLT_BF16), 1, NULL, NULL, 1e-5));
-    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "bf16[2,4] is not supported");
+    assert_null(volt_layer_norm(volt_zeros(VOLT_SHAPE(2, 4), VOLT_F16), 1, NULL, NULL, 1e-5));
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "layer_norm: f16[2,4] is not supported");
+    assert_null(volt_mse_loss(volt_zeros(VOLT_SHAPE(2), VOLT_F32),
+                              volt_zeros(VOLT_SHAPE(2), VOLT_BF16), VOLT_REDUCTION_MEAN));
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "mse_loss: target bf16[2] is not supported");
     volt_tensor *h = volt_zeros(VOLT_SHAPE(2), VOLT_F16);
     assert_null(volt_relu(h));
     VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "relu: f16[2] is not supported");
@@ -495,6 +615,7 @@ int main(void) {
         VT_TEST(test_products_rounded_once),
         VT_TEST(test_conv),
         VT_TEST(test_loss_dropout_pool),
+        VT_TEST(test_multi_operand_ops),
         VT_TEST(test_batch_norm),
         VT_TEST(test_sgd),
         VT_TEST(test_clip),
