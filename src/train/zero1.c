@@ -13,7 +13,13 @@
  * of them with device copies, the reduce-scatter averages (MEAN: ncclAvg),
  * and the "had a gradient" flags are a CPU vector all-reduced through the
  * group's MPI side, so that nothing but the norm for clipping is read back
- * to the host. */
+ * to the host.
+ *
+ * CPU bf16 or f16 parameters (precision "bf16-true"): MPI sums neither, so
+ * the buffers are f32 ("wide"): gradients go in widened, each owned mean is
+ * computed in f32 and rounded to the parameter's dtype once (as the ddp
+ * reducer does), and the parameters travel widened through the same
+ * persistent views as on CUDA (exact both ways). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,16 +42,17 @@ struct volt_zero1 {
     int64_t n;
     volt_tensor **params; /* the optimizer's, borrowed */
     int *owner;
-    int64_t *offset; /* where parameter i's data starts in its owner's partition */
-    int64_t *flag;   /* where its flag is */
-    int64_t part;    /* P */
-    volt_dtype dtype;
+    int64_t *offset;      /* where parameter i's data starts in its owner's partition */
+    int64_t *flag;        /* where its flag is */
+    int64_t part;         /* P */
+    volt_dtype dtype;     /* the buffers': the parameters', or f32 when wide */
+    bool wide;            /* CPU bf16/f16 parameters in f32 buffers */
     volt_tensor *full;    /* [world P] */
     volt_tensor *mine;    /* this rank's slice of full (a view) */
     volt_tensor *shard;   /* [P]: what reduce_scatter delivers */
     bool cuda;            /* the parameters are on the group's GPU */
-    volt_tensor **fullv;  /* CUDA: parameter i's place in full (its shape) */
-    volt_tensor **shardv; /* CUDA: an owned parameter's place in shard */
+    volt_tensor **fullv;  /* CUDA or wide: parameter i's place in full (its shape) */
+    volt_tensor **shardv; /* CUDA or wide: an owned parameter's place in shard */
     volt_tensor *flags;   /* CUDA: CPU f64 [n], 1 where this rank had a gradient */
 };
 
@@ -134,10 +141,11 @@ static volt_status partition(volt_zero1 *z) {
 }
 
 /* The parameters are floating tensors (the optimizer checked), all of one
- * dtype (the buffers hold one), on the group's device. */
+ * dtype (the buffers hold one), on the group's device. Sets the buffers'
+ * dtype. */
 static volt_status check_params(volt_zero1 *z) {
     char a[96], b[96];
-    z->dtype = z->params[0]->dtype;
+    volt_dtype dtype = z->params[0]->dtype;
     volt_device dev = volt_process_group_device(z->pg);
     z->cuda = dev.type == VOLT_CUDA;
     for (int64_t i = 0; i < z->n; i++)
@@ -150,12 +158,14 @@ static volt_status check_params(volt_zero1 *z) {
                                   volt_process_group_backend(z->pg),
                                   z->cuda ? "its GPU" : "the CPU");
     for (int64_t i = 1; i < z->n; i++)
-        if (z->params[i]->dtype != z->dtype)
+        if (z->params[i]->dtype != dtype)
             return volt_error_set(VOLT_ERR_DTYPE,
                                   "zero1: the optimizer's parameter %lld is %s but parameter 0 is "
                                   "%s; zero1 needs one dtype for all of them",
                                   (long long)i, volt_shape_str(z->params[i], a, sizeof a),
                                   volt_shape_str(z->params[0], b, sizeof b));
+    z->wide = !z->cuda && (dtype == VOLT_BF16 || dtype == VOLT_F16);
+    z->dtype = z->wide ? VOLT_F32 : dtype;
     return VOLT_OK;
 }
 
@@ -173,7 +183,7 @@ static volt_tensor *param_view(const volt_zero1 *z, const volt_tensor *buf, int6
     return v ? volt_persist(v) : NULL;
 }
 
-/* CUDA: the views and the flags. */
+/* CUDA or wide: the views; CUDA: the flags. */
 static volt_status build_views(volt_zero1 *z) {
     z->fullv = calloc((size_t)z->n, sizeof *z->fullv);
     z->shardv = calloc((size_t)z->n, sizeof *z->shardv);
@@ -184,6 +194,7 @@ static volt_status build_views(volt_zero1 *z) {
         if (z->owner[i] == z->rank && !(z->shardv[i] = param_view(z, z->shard, i, z->offset[i])))
             return volt_error_status();
     }
+    if (!z->cuda) return VOLT_OK;
     z->flags = volt_tensor_new(VOLT_F64, VOLT_DEVICE_CPU, 1, (int64_t[]){z->n});
     return z->flags ? (volt_persist(z->flags), VOLT_OK) : volt_error_status();
 }
@@ -210,7 +221,7 @@ static volt_status build(volt_zero1 *z) {
     }
     volt_scope_end();
     if (!z->mine) return volt_error_status() ? volt_error_status() : oom();
-    return z->cuda ? build_views(z) : VOLT_OK;
+    return z->cuda || z->wide ? build_views(z) : VOLT_OK;
 }
 
 /* FNV-1a over the dtype and shape of parameters [from, to), as a positive
@@ -329,7 +340,9 @@ static void set_element(volt_tensor *t, int64_t i, double v) {
         *(double *)element(t, i) = v;
 }
 
+/* Element i of a contiguous f32, f64 or bf16 tensor. */
 static double get_element(const volt_tensor *t, int64_t i) {
+    if (t->dtype == VOLT_BF16) return (double)volt_bf16_to_f32(*(const uint16_t *)element(t, i));
     return t->dtype == VOLT_F32 ? (double)*(const float *)element(t, i)
                                 : *(const double *)element(t, i);
 }
@@ -354,8 +367,9 @@ static volt_status pack_grad(volt_zero1 *z, int64_t i) {
     return st;
 }
 
-/* An owned parameter's gradient: the reduced sum / world size, or none
- * when no rank had one. */
+/* An owned parameter's gradient: the reduced sum / world size (wide: in
+ * f32, then rounded once to the parameter's dtype), or none when no rank
+ * had one. */
 static volt_status write_grad(volt_zero1 *z, int64_t i) {
     volt_tensor *p = z->params[i], *g = p->grad;
     if (get_element(z->shard, z->flag[i]) < 0.5) {
@@ -369,6 +383,14 @@ static volt_status write_grad(volt_zero1 *z, int64_t i) {
         volt_persist(fresh); /* owned by the leaf, as backward's gradients are */
         volt_tensor_clear_grad(p);
         p->grad = g = fresh;
+    }
+    if (z->wide) {
+        float *mean = element(z->shard, z->offset[i]), w = (float)z->world;
+        for (int64_t k = 0; k < n; k++) mean[k] /= w;
+        volt_no_grad_begin();
+        volt_status st = volt_copy_(g, z->shardv[i]) ? VOLT_OK : volt_error_status();
+        volt_no_grad_end();
+        return st;
     }
     if (z->dtype == VOLT_F32) {
         const float *src = element(z->shard, z->offset[i]);
@@ -443,7 +465,8 @@ volt_status volt_zero1_reduce_gradients(volt_zero1 *z) {
 static double sum_squares(const volt_tensor *g) {
     double acc = 0;
     int64_t n = volt_tensor_numel(g);
-    bool flat = volt_tensor_is_contiguous(g);
+    bool flat = volt_tensor_is_contiguous(g) &&
+                (g->dtype == VOLT_F32 || g->dtype == VOLT_F64 || g->dtype == VOLT_BF16);
     for (int64_t k = 0; k < n; k++) {
         double a = flat ? get_element(g, k) : volt_tensor_get_flat(g, k);
         acc += a * a;
@@ -497,9 +520,10 @@ volt_status volt_zero1_clip_grad_norm(volt_zero1 *z, double max_norm, double *to
 
 /* ----------------------------------------------------------- parameters */
 
-/* CUDA: the owned parameters into this rank's partition, the all-gather,
- * the others' back into the parameters (device copies; no autograd). */
-static volt_status gather_parameters_cuda(volt_zero1 *z) {
+/* CUDA or wide: the owned parameters into this rank's partition, the
+ * all-gather, the others' back into the parameters (copies through the
+ * views, widening and narrowing when wide; no autograd). */
+static volt_status gather_through_views(volt_zero1 *z) {
     volt_status st = VOLT_OK;
     volt_no_grad_begin();
     for (int64_t i = 0; i < z->n && !st; i++)
@@ -519,7 +543,7 @@ static volt_status gather_parameters_cuda(volt_zero1 *z) {
 
 volt_status volt_zero1_gather_parameters(volt_zero1 *z) {
     if (!z) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "zero1: gather_parameters: NULL");
-    if (z->cuda) return gather_parameters_cuda(z);
+    if (z->cuda || z->wide) return gather_through_views(z);
     size_t es = volt_dtype_size(z->dtype);
     for (int64_t i = 0; i < z->n; i++)
         if (z->owner[i] == z->rank)

@@ -161,6 +161,83 @@ static void test_gather_parameters(void **state) {
     hand_free(&h);
 }
 
+/* bf16 parameters (precision "bf16-true") on the CPU: MPI sums no bf16, so
+ * the buffers are f32. Two parameters, [3] owned by rank 0 and [2] by rank
+ * 1. The owned gradient is the f32 mean rounded to nearest even (the ranks'
+ * values are chosen so that truncating it would give another bf16 value),
+ * the norm for clipping reads the bf16 gradients, and the gathered
+ * parameters arrive bit for bit. */
+static void test_bf16_parameters(void **state) {
+    (void)state;
+    const int64_t n[2] = {3, 2};
+    /* grads[r][j]: rank r's gradient, parameters' elements in order. */
+    const float grads[2][5] = {{1.0234375f, 1.0f, -2.0f, 0.25f, 3.0f},
+                               {0.005859375f, 0.00390625f, 0.0078125f, 0.0f, -1.0f}};
+    volt_tensor *p[2];
+    for (int i = 0; i < 2; i++) {
+        p[i] = volt_persist(volt_zeros(1, &n[i], VOLT_BF16));
+        volt_requires_grad(p[i], true);
+    }
+    volt_optimizer *opt = volt_sgd_new((volt_params){2, p, NULL}, &(volt_sgd_options){.lr = 1});
+    volt_zero1 *z = volt_zero1_new_over(pg, opt);
+    assert_non_null(z);
+    assert_int_equal(volt_zero1_owner(z, 0), 0);
+    assert_int_equal(volt_zero1_owner(z, 1), 1);
+    for (int i = 0, j = 0; i < 2; j += (int)n[i], i++) {
+        p[i]->grad = volt_persist(volt_zeros(1, &n[i], VOLT_BF16));
+        uint16_t *d = volt_tensor_data(p[i]->grad);
+        for (int64_t k = 0; k < n[i]; k++) d[k] = volt_f32_to_bf16(grads[rank][j + k]);
+    }
+    assert_int_equal(volt_zero1_reduce_gradients(z), VOLT_OK);
+    double sq = 0;
+    for (int i = 0, j = 0; i < 2; j += (int)n[i], i++) {
+        if (i != rank) {
+            assert_null(p[i]->grad);
+            continue;
+        }
+        assert_int_equal(p[i]->grad->dtype, VOLT_BF16);
+        for (int64_t k = 0; k < n[i]; k++) {
+            float mean = (grads[0][j + k] + grads[1][j + k]) / 2;
+            uint16_t want = volt_f32_to_bf16(mean),
+                     got = ((uint16_t *)volt_tensor_data(p[i]->grad))[k];
+            assert_int_equal(got, want);
+            sq += (double)volt_bf16_to_f32(want) * volt_bf16_to_f32(want);
+        }
+    }
+    /* The first mean, 0.5146484375, lies 3/4 of a step above 0.51171875. */
+    if (rank == 0) {
+        uint32_t bits;
+        float mean = (grads[0][0] + grads[1][0]) / 2;
+        memcpy(&bits, &mean, sizeof bits);
+        assert_int_not_equal(volt_f32_to_bf16(mean), (uint16_t)(bits >> 16));
+    }
+    /* The norm over both shards. */
+    double other = 0, norm = 0;
+    for (int i = 0, j = 0; i < 2; j += (int)n[i], i++)
+        for (int64_t k = 0; i != rank && k < n[i]; k++) {
+            double m = volt_bf16_to_f32(volt_f32_to_bf16((grads[0][j + k] + grads[1][j + k]) / 2));
+            other += m * m;
+        }
+    assert_int_equal(volt_zero1_clip_grad_norm(z, 1e9, &norm), VOLT_OK);
+    assert_true(fabs(norm - sqrt(sq + other)) <= 1e-12 * norm);
+    /* Each rank's owned values reach the other, exactly. */
+    for (int i = 0; i < 2; i++) {
+        uint16_t *d = volt_tensor_data(p[i]);
+        for (int64_t k = 0; k < n[i]; k++)
+            d[k] = i == rank
+                       ? volt_f32_to_bf16(1.0f + 0.0078125f * (float)(3 * i + k) + (float)rank)
+                       : 0;
+    }
+    assert_int_equal(volt_zero1_gather_parameters(z), VOLT_OK);
+    for (int i = 0; i < 2; i++)
+        for (int64_t k = 0; k < n[i]; k++)
+            assert_int_equal(((uint16_t *)volt_tensor_data(p[i]))[k],
+                             volt_f32_to_bf16(1.0f + 0.0078125f * (float)(3 * i + k) + (float)i));
+    volt_zero1_free(z);
+    volt_optimizer_free(opt);
+    for (int i = 0; i < 2; i++) volt_tensor_free(p[i]);
+}
+
 /* The gathered state is the unsharded optimizer's: rank 0 holds every
  * tensor, the JSON names every parameter that stepped; cut back to a shard,
  * it loads into the sharded optimizer. */
@@ -298,15 +375,17 @@ static void equals_ddp(fit_args a) {
     a.strategy = "zero1";
     volt_trainer *tz = fit_mlp(&zm, a);
     assert_true(moved(&zm) > 0.01); /* it trained */
-    assert_same_weights(&zm, &dm, 1e-6);
+    bool bf16 = a.precision && strcmp(a.precision, "bf16-true") == 0;
+    assert_same_weights(&zm, &dm, bf16 ? 0.0 : 1e-6); /* bf16: bit for bit */
     /* zero1 holds only its shard of the state: rank 0 parameters 0, 1, 5
      * (41 elements), rank 1 parameters 2, 3, 4 (40); ddp all six (81). */
     int slots = a.optimizer == OPT_ADAM ? 2 : 1;
+    int64_t size = bf16 ? 2 : 4;
     int64_t nd, nz, bd = state_bytes(td, &nd), bz = state_bytes(tz, &nz);
     assert_int_equal(nd, 6 * slots);
     assert_int_equal(nz, 3 * slots);
-    assert_int_equal(bd, 81 * 4 * slots);
-    assert_int_equal(bz, (rank == 0 ? 41 : 40) * 4 * slots);
+    assert_int_equal(bd, 81 * size * slots);
+    assert_int_equal(bz, (rank == 0 ? 41 : 40) * size * slots);
     fprintf(stderr, "rank %d: %s optimizer state: ddp %lld bytes, zero1 %lld bytes\n", rank,
             a.optimizer == OPT_ADAM ? "Adam" : "SGD", (long long)bd, (long long)bz);
     volt_trainer_free(td);
@@ -331,6 +410,16 @@ static void test_zero1_clip_norm_equals_ddp(void **state) {
      * zero1 needs the norm over every rank's shard (volt_zero1_clip_grad_norm,
      * what volt_clip_gradients uses under zero1), not this rank's alone. */
     equals_ddp((fit_args){.optimizer = OPT_SGD, .epochs = 2, .clip = 0.05});
+}
+
+/* bf16 parameters (precision "bf16-true"): zero1 and ddp round each mean
+ * gradient to bf16 the same way, so the two give the same weights, bit for
+ * bit. */
+static void test_zero1_bf16_true_equals_ddp(void **state) {
+    (void)state;
+    equals_ddp(
+        (fit_args){.optimizer = OPT_SGD, .epochs = 3, .accumulate = 2, .precision = "bf16-true"});
+    equals_ddp((fit_args){.optimizer = OPT_ADAM, .epochs = 3, .precision = "bf16-true"});
 }
 
 /* Rank 0's copy of a file's optimizer.* tensors are another's, and the
@@ -408,10 +497,12 @@ int main(void) {
         VT_TEST(test_clip_grad_norm_over_shards),
         VT_TEST(test_gather_parameters),
         VT_TEST(test_state_gather_and_shard),
+        VT_TEST(test_bf16_parameters),
         VT_TEST(test_mismatched_parameters_fail_on_both),
         VT_TEST(test_zero1_equals_ddp_sgd_momentum_accumulating),
         VT_TEST(test_zero1_equals_ddp_adam),
         VT_TEST(test_zero1_clip_norm_equals_ddp),
+        VT_TEST(test_zero1_bf16_true_equals_ddp),
         VT_TEST(test_checkpoint_is_unsharded_and_resumes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -104,6 +104,7 @@ typedef struct {
     const char *resume;         /* ckpt_path, or NULL */
     const char *save;           /* a checkpoint written after fit, or NULL */
     const volt_module_ops *ops; /* NULL: mlp_ops */
+    const char *precision;      /* NULL: "32-true" */
 } fit_args;
 
 /* Fits a fresh mlp (weights as mlp_init) into *m; returns the trainer
@@ -114,6 +115,7 @@ static inline volt_trainer *fit_mlp(mlp *m, fit_args a) {
     c.max_epochs = a.epochs;
     c.accumulate_grad_batches = a.accumulate ? a.accumulate : 1;
     if (a.clip > 0) c.gradient_clip_val = a.clip;
+    if (a.precision) c.precision = a.precision;
     c.num_sanity_val_steps = 0;
     c.default_root_dir = getenv("VOLT_TEST_TMPDIR");
     volt_trainer *t = volt_trainer_new(&c);
