@@ -1,7 +1,9 @@
 /* tuner_state.c: what the tuners share — their argument checks, the
  * snapshot of a module (parameter and buffer bytes, gradients, train/eval
  * mode, the default generator and global seed) that puts it back bit for bit after a
- * search, and the private trainer each short fit runs on. */
+ * search (converted, as load_state_dict would, when the search's fit cast
+ * the module: precision "bf16-true"), and the private trainer each short
+ * fit runs on. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +37,8 @@ volt_status volt_tuner_check_args(const volt_trainer *t, const volt_module *modu
 typedef struct {
     void *data; /* a copy of the tensor's bytes; NULL: none */
     size_t nbytes;
+    volt_dtype dtype;
+    int64_t numel;
 } saved_bytes;
 
 struct volt_tuner_snapshot {
@@ -52,7 +56,9 @@ static volt_status copy_bytes(const volt_tensor *t, saved_bytes *out, const char
                               const char *op) {
     if (!volt_tensor_is_contiguous(t))
         return volt_error_set(VOLT_ERR_UNSUPPORTED, "%s: tensor '%s' is not contiguous", op, name);
-    out->nbytes = (size_t)volt_tensor_numel(t) * volt_dtype_size(t->dtype);
+    out->dtype = t->dtype;
+    out->numel = volt_tensor_numel(t);
+    out->nbytes = (size_t)out->numel * volt_dtype_size(t->dtype);
     out->data = malloc(out->nbytes ? out->nbytes : 1);
     if (!out->data) return volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
     if (out->nbytes) memcpy(out->data, volt_tensor_data(t), out->nbytes);
@@ -106,14 +112,29 @@ volt_tuner_snapshot *volt_tuner_snapshot_take(volt_module *module, const char *o
     return s;
 }
 
-static void write_back(volt_tensor *t, const saved_bytes *b) {
-    if (b->nbytes) memcpy(volt_tensor_data(t), b->data, b->nbytes);
-    volt_storage_bump_version(t->storage);
+/* Whether t can take b's values back: contiguous with as many elements, of
+ * b's dtype or (a precision plugin cast the module during the search, as
+ * "bf16-true" does) another floating one. */
+static bool same_size(const volt_tensor *t, const saved_bytes *b) {
+    return volt_tensor_is_contiguous(t) && volt_tensor_numel(t) == b->numel &&
+           (t->dtype == b->dtype ||
+            (volt_dtype_is_float(t->dtype) && volt_dtype_is_float(b->dtype)));
 }
 
-static bool same_size(const volt_tensor *t, const saved_bytes *b) {
-    return volt_tensor_is_contiguous(t) &&
-           (size_t)volt_tensor_numel(t) * volt_dtype_size(t->dtype) == b->nbytes;
+/* b's values into t (same_size holds): its bytes, or converted to t's dtype
+ * (as load_state_dict converts). */
+static volt_status write_back(volt_tensor *t, const saved_bytes *b) {
+    if (t->dtype == b->dtype) {
+        if (b->nbytes) memcpy(volt_tensor_data(t), b->data, b->nbytes);
+        volt_storage_bump_version(t->storage);
+        return VOLT_OK;
+    }
+    volt_scope_begin();
+    volt_tensor *saved = volt_from_array(b->data, b->dtype, t->ndim, t->shape);
+    volt_status st = VOLT_OK;
+    VOLT_NO_GRAD { st = saved && volt_copy_(t, saved) ? VOLT_OK : volt_error_status(); }
+    volt_scope_end();
+    return st;
 }
 
 static volt_status restore_state(const volt_tuner_snapshot *s, volt_module *m, const char *op) {
@@ -131,30 +152,32 @@ static volt_status restore_state(const volt_tuner_snapshot *s, volt_module *m, c
                                 "the search; the module cannot be restored",
                                 op, sd->names[i]);
         else
-            write_back(sd->tensors[i], &s->state[i]);
+            st = write_back(sd->tensors[i], &s->state[i]);
     }
     volt_state_dict_free(sd);
     return st;
 }
 
-/* A parameter that had no gradient gets none; one that had gets its bytes
+/* A parameter that had no gradient gets none; one that had gets its values
  * back (when backward left one of the same size). */
-static void restore_grads(const volt_tuner_snapshot *s, volt_module *m) {
+static volt_status restore_grads(const volt_tuner_snapshot *s, volt_module *m) {
     volt_params p = volt_module_parameters(m);
-    for (int64_t i = 0; i < p.count && i < s->n_params; i++) {
+    volt_status st = VOLT_OK;
+    for (int64_t i = 0; i < p.count && i < s->n_params && !st; i++) {
         volt_tensor *g = p.tensors[i]->grad;
         if (!s->grads[i].data)
             volt_tensor_clear_grad(p.tensors[i]);
         else if (g && same_size(g, &s->grads[i]))
-            write_back(g, &s->grads[i]);
+            st = write_back(g, &s->grads[i]);
     }
+    return st;
 }
 
 volt_status volt_tuner_snapshot_restore(const volt_tuner_snapshot *s, volt_module *module,
                                         const char *op) {
     volt_status st = restore_state(s, module, op);
+    if (!st) st = restore_grads(s, module);
     if (st) return st;
-    restore_grads(s, module);
     volt_module_train(module, s->training);
     volt_seed_everything(s->global_seed); /* the seed data loaders key by */
     *volt_default_generator() = s->gen;

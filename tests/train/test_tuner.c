@@ -5,7 +5,8 @@
  * loss falls and within a factor of the rate 1 / lambda_max computed here
  * from the data, the module (weights, gradients, mode), generator and
  * caller's trainer come back as they were and nothing but the CSV is
- * written (read back here); scale_batch_size: power mode doubles until a
+ * written (read back here), under bf16-true converted into the cast
+ * module; scale_batch_size: power mode doubles until a
  * memory budget or an allocation failure stops it and returns the largest
  * passing size, halves from a failing init_val, binsearch bisects to two
  * adjacent sizes, the datamodule is left at the result; bad options refused
@@ -318,6 +319,40 @@ static void test_lr_find_restores_and_writes_only_csv(void **state) {
     t = volt_trainer_new(&c);
     assert_int_equal(volt_trainer_fit(t, &m.base, dm, NULL), VOLT_OK);
     assert_int_equal(volt_trainer_global_step(t), 16);
+    volt_lr_find_result_free(r);
+    volt_trainer_free(t);
+    volt_module_free(&m.base);
+    volt_datamodule_free(dm);
+}
+
+/* Under precision "bf16-true" the search's fit casts the module to bf16;
+ * the restore then puts the values taken before it back converted (as
+ * Lightning's lr_find reloads its checkpoint into the cast module), and the
+ * caller's fit goes on from them. */
+static void test_lr_find_bf16_true(void **state) {
+    (void)state;
+    volt_trainer_config c = quiet_config();
+    c.precision = "bf16-true";
+    c.seed = 7;
+    volt_trainer *t = volt_trainer_new(&c);
+    volt_datamodule *dm = tiny_dm_new(64, 16, D, 8);
+    lin_module m;
+    lin_init(&m, &lin_plain_ops, D, 0.01);
+    volt_lr_find_options o = quick_sweep();
+    o.num_training = 20;
+    volt_lr_find_result *r = NULL;
+    if (volt_tuner_lr_find(t, &m.base, dm, &o, &r)) fail_msg("lr_find: %s", volt_error_message());
+    assert_int_equal(r->count, 20);
+    assert_int_equal(m.w->dtype, VOLT_BF16);
+    for (int64_t j = 0; j < D; j++)
+        assert_true(volt_tensor_get_flat(m.w, j) ==
+                    volt_bf16_to_f32(volt_f32_to_bf16((float)(0.1 * (double)(j + 1)))));
+    assert_true(volt_tensor_get_flat(m.b, 0) == 0.0);
+    c.max_epochs = 1;
+    volt_trainer_free(t);
+    t = volt_trainer_new(&c);
+    assert_int_equal(volt_trainer_fit(t, &m.base, dm, NULL), VOLT_OK);
+    assert_int_equal(volt_trainer_global_step(t), 8);
     volt_lr_find_result_free(r);
     volt_trainer_free(t);
     volt_module_free(&m.base);
@@ -660,6 +695,7 @@ int main(void) {
         VT_TEST(test_lr_find_owns_the_rate),
         VT_TEST(test_lr_find_restores_and_writes_only_csv),
         VT_TEST(test_lr_find_failure_restores),
+        VT_TEST(test_lr_find_bf16_true),
         VT_TEST(test_lr_find_bad_options),
         VT_TEST(test_batch_size_power_until_whole_set),
         VT_TEST(test_batch_size_power_budget),
