@@ -16,8 +16,7 @@ typedef struct {
     volt_linear *fc1, *fc2, *fc3;
 } mlp;
 
-static volt_tensor *mlp_training_step(volt_module *self, volt_batch *b, int64_t i,
-                                      volt_step *s) {
+static volt_tensor *mlp_training_step(volt_module *self, volt_batch *b, int64_t i, volt_step *s) {
     (void)i, (void)s;
     mlp *m = (mlp *)self;
     volt_tensor *h = volt_relu(volt_linear_forward(m->fc1, b->x));

@@ -164,8 +164,8 @@ static void bench_gemm(const char *name, int64_t m, int64_t in, int64_t out, boo
             double ms = time_ms(gemm_run, &c, reps);
             printf("{\"impl\": \"volt\", \"case\": \"%s\", \"layer\": \"%s\", \"op\": \"%s\", "
                    "\"m\": %lld, \"in\": %lld, \"out\": %lld, \"ms\": %.4f, \"tflops\": %.1f}\n",
-                   autocast ? "gemm-autocast" : "gemm", name, kinds[k], (long long)m, (long long)in, (long long)out, ms,
-                   flop / ms * 1e-9);
+                   autocast ? "gemm-autocast" : "gemm", name, kinds[k], (long long)m, (long long)in,
+                   (long long)out, ms, flop / ms * 1e-9);
             fflush(stdout);
         }
     }

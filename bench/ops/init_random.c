@@ -33,9 +33,9 @@ int main(int argc, char **argv) {
     }
     for (int r = 0; r < 3 + runs; r++) {
         double t0 = volt_time_now();
-        volt_status st = normal ? volt_init_normal_(w, 0.0, 0.02, NULL)
-                                : volt_init_kaiming_uniform_(w, sqrt(5.0), VOLT_FAN_IN,
-                                                             "leaky_relu", NULL);
+        volt_status st =
+            normal ? volt_init_normal_(w, 0.0, 0.02, NULL)
+                   : volt_init_kaiming_uniform_(w, sqrt(5.0), VOLT_FAN_IN, "leaky_relu", NULL);
         if (st != VOLT_OK) {
             fprintf(stderr, "init_random: %s\n", volt_error_message());
             return 1;

@@ -30,8 +30,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 6; i++) {
         params[i] = volt_persist(volt_requires_grad(
             volt_to_dtype(volt_randn(1, &sizes[i], VOLT_F32, &gen), dtype), true));
-        params[i]->grad = volt_persist(volt_to_dtype(
-            volt_mul_scalar(volt_randn(1, &sizes[i], VOLT_F32, &gen), 0.01), dtype));
+        params[i]->grad = volt_persist(
+            volt_to_dtype(volt_mul_scalar(volt_randn(1, &sizes[i], VOLT_F32, &gen), 0.01), dtype));
     }
     volt_optimizer *opt = volt_sgd_new((volt_params){6, params, NULL},
                                        &(volt_sgd_options){.lr = 0.05, .momentum = 0.9});

@@ -32,7 +32,8 @@
  *         volt_module_init(&m.base, &ops);
  *         m.fc1 = volt_linear_new(&m.base, "fc1", 784, 256);
  *         m.fc2 = volt_linear_new(&m.base, "fc2", 256, 10);
- *         volt_datamodule *data = volt_fashion_mnist_new(&(volt_fashion_mnist_options){.batch_size = 64});
+ *         volt_datamodule *data =
+ *             volt_fashion_mnist_new(&(volt_fashion_mnist_options){.batch_size = 64});
  *         volt_trainer_config cfg = volt_trainer_defaults();
  *         cfg.max_epochs = 5;
  *         volt_trainer *t = volt_trainer_new(&cfg);

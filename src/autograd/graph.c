@@ -240,4 +240,3 @@ void volt_autograd_fire_hooks(volt_tensor *leaf) {
 const char *volt_grad_fn_name(const volt_tensor *t) {
     return t && t->grad_fn ? t->grad_fn->name : NULL;
 }
-

@@ -7,11 +7,12 @@
 
 volt_status volt_state_dict_save(const char *path, const volt_state_dict *sd,
                                  const char *metadata_json) {
-    if (!sd) return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "state_dict_save: state dict is NULL");
+    if (!sd)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "state_dict_save: state dict is NULL");
     if (sd->count > INT32_MAX)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "state_dict_save: too many tensors");
-    return volt_safetensors_save(path, (int)sd->count, (const char *const *)sd->names,
-                                 sd->tensors, metadata_json);
+    return volt_safetensors_save(path, (int)sd->count, (const char *const *)sd->names, sd->tensors,
+                                 metadata_json);
 }
 
 volt_state_dict *volt_state_dict_load(const char *path) {

@@ -7,9 +7,9 @@
 
 struct volt_module_entry {
     char *name;
-    volt_tensor *tensor;  /* parameters and buffers */
-    volt_module *module;  /* children */
-    bool persistent;      /* buffers */
+    volt_tensor *tensor; /* parameters and buffers */
+    volt_module *module; /* children */
+    bool persistent;     /* buffers */
 };
 
 /* Checks a local name: not empty, no '.', not already used in m. */

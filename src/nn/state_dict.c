@@ -112,7 +112,8 @@ volt_status volt_module_load_state_dict(volt_module *m, const volt_state_dict *s
         } else if (!same_shape(src, mine->tensors[i])) {
             char a[96], b[96], text[400];
             snprintf(text, sizeof text, "%s: %s in the dict, %s in the module", mine->names[i],
-                     volt_shape_str(src, a, sizeof a), volt_shape_str(mine->tensors[i], b, sizeof b));
+                     volt_shape_str(src, a, sizeof a),
+                     volt_shape_str(mine->tensors[i], b, sizeof b));
             oom = !report_push(&local.mismatched, &local.n_mismatched, text);
         }
     }

@@ -82,9 +82,9 @@ static volt_status gradients(const volt_node *node, const fused_info *fi, const 
     volt_cpu_relu_pool2x2_blocked_backward(&pg, fi->block, volt_tensor_data(g4), code, gy,
                                            fi->bf16);
     volt_tensor *w = fi->w_slot >= 0 ? volt_node_saved(node, fi->w_slot) : NULL;
-    volt_status st = volt_dnnl_conv_backward_blocked(
-        geo, fi->x_nhwc ? NULL : x, fi->x_nhwc ? x : NULL, gy, fi->bf16, fi->block, w, gx, gw, gb,
-        fi->bf16);
+    volt_status st =
+        volt_dnnl_conv_backward_blocked(geo, fi->x_nhwc ? NULL : x, fi->x_nhwc ? x : NULL, gy,
+                                        fi->bf16, fi->block, w, gx, gw, gb, fi->bf16);
     volt_dnnl_scratch_free(gy);
     if (st == VOLT_ERR_UNSUPPORTED) /* its forward ran: not expected */
         st = volt_error_set(VOLT_ERR_INTERNAL, "%s: oneDNN declined the backward pass", OP);

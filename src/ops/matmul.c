@@ -299,10 +299,9 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
     volt_status st = gf ? VOLT_OK : volt_error_status();
     if (st == VOLT_OK && node->inputs[ia].needs) {
         volt_tensor *bt = transposed(mb);
-        grads[ia] =
-            drop_added_dim(product(node->name, gf, bt, alpha, NULL, 0, gf, bt, bf16,
-                                   rounds(node, ia, gf, bt)),
-                           how_a);
+        grads[ia] = drop_added_dim(
+            product(node->name, gf, bt, alpha, NULL, 0, gf, bt, bf16, rounds(node, ia, gf, bt)),
+            how_a);
         volt_tensor_free(bt);
         if (!grads[ia]) st = volt_error_status();
     }

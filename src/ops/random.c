@@ -52,7 +52,7 @@ bool volt_random_affine_into(volt_tensor *t, bool normal, double scale, double s
     gen = generator_or_default(gen);
     uint64_t first = volt_generator_reserve(gen, (uint64_t)((n + 1) / 2));
     (normal ? volt_cpu_normal_affine : volt_cpu_uniform_affine)(volt_tensor_data(t), t->dtype, n,
-                                                                 gen, first, scale, shift);
+                                                                gen, first, scale, shift);
     volt_storage_bump_version(t->storage); /* an in-place write, as copy_ would count it */
     return true;
 }

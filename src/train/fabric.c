@@ -60,10 +60,9 @@ volt_fabric *volt_fabric_new(const volt_fabric_options *options) {
     if (f) {
         f->strategy = strdup(o.strategy ? o.strategy : "auto");
         f->root_dir = strdup(o.root_dir ? o.root_dir : ".");
-        f->precision = volt_precision_bf16_true(o.precision) ? "bf16-true"
-                       : volt_precision_autocast(o.precision) == VOLT_AUTOCAST_BF16
-                           ? "bf16-mixed"
-                           : "32-true";
+        f->precision = volt_precision_bf16_true(o.precision)                        ? "bf16-true"
+                       : volt_precision_autocast(o.precision) == VOLT_AUTOCAST_BF16 ? "bf16-mixed"
+                                                                                    : "32-true";
     }
     if (!f || !f->strategy || !f->root_dir) {
         volt_fabric_free(f);

@@ -171,9 +171,9 @@ static void rows(walk *w, const volt_module *m, const char *prefix, int depth) {
         const char *in = e && e->seen ? e->in : "?", *out = e && e->seen ? e->out : "?";
         if (w->print) {
             human(params, sizeof params, (double)volt_module_num_parameters(c, false));
-            fprintf(w->out, "%-3d| %-*s| %-*s| %-8s| %-6s| %-*s| %s\n", w->row++, w->w_name,
-                    name, w->w_type, type_name(c), params,
-                    volt_module_is_training(c) ? "train" : "eval", w->w_in, in, out);
+            fprintf(w->out, "%-3d| %-*s| %-*s| %-8s| %-6s| %-*s| %s\n", w->row++, w->w_name, name,
+                    w->w_type, type_name(c), params, volt_module_is_training(c) ? "train" : "eval",
+                    w->w_in, in, out);
         } else {
             w->w_name = widest(w->w_name, name);
             w->w_type = widest(w->w_type, type_name(c));

@@ -321,14 +321,10 @@ static void test_generic_datamodule(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        VT_TEST(test_real_files),
-        VT_TEST(test_split_is_seeded),
-        VT_TEST(test_set_batch_size),
-        VT_TEST(test_images_and_transforms),
-        VT_TEST(test_state_dict),
-        VT_TEST(test_directory_of_raw_files),
-        VT_TEST(test_bad_options),
-        VT_TEST(test_generic_datamodule),
+        VT_TEST(test_real_files),     VT_TEST(test_split_is_seeded),
+        VT_TEST(test_set_batch_size), VT_TEST(test_images_and_transforms),
+        VT_TEST(test_state_dict),     VT_TEST(test_directory_of_raw_files),
+        VT_TEST(test_bad_options),    VT_TEST(test_generic_datamodule),
     };
     /* The cache of the uncompressed images goes to the scratch directory. */
     const char *tmp = getenv("VOLT_TEST_TMPDIR");

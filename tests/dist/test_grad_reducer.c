@@ -242,7 +242,8 @@ static void test_bad_arguments(void **state) {
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "params[1] (f32[2,2]) is not a leaf");
     q[1] = volt_zeros(1, (int64_t[]){3}, VOLT_I64);
     assert_null(volt_grad_reducer_new(pg, q, (const char *[]){"a", "steps"}, 2, NULL));
-    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "params[1] ('steps', i64[3]) is not f32, f64 or bf16");
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT,
+                    "params[1] ('steps', i64[3]) is not f32, f64 or bf16");
     q[1] = volt_zeros(1, (int64_t[]){3}, VOLT_F32);
     assert_null(volt_grad_reducer_new(pg, q, (const char *[]){"a", "frozen"}, 2, NULL));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT,

@@ -84,8 +84,7 @@ static volt_tensor *net_training_step(volt_module *self, volt_batch *b, int64_t 
     return loss;
 }
 
-static volt_tensor *net_validation_step(volt_module *self, volt_batch *b, int64_t i,
-                                        volt_step *s) {
+static volt_tensor *net_validation_step(volt_module *self, volt_batch *b, int64_t i, volt_step *s) {
     (void)i;
     net *m = (net *)self;
     volt_log(s, "val_loss", net_loss(m, b), VOLT_LOG_SYNC_DIST);

@@ -267,8 +267,8 @@ static void test_bf16_parameters(void **state) {
     float c[2][N];
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < N; i++) /* bf16 values with low bits that the mean rounds */
-            c[k][i] = volt_bf16_to_f32(volt_f32_to_bf16((float)(0.3 * (i + 1) * (k ? 0.0071 : 1.13)) +
-                                                         (float)k * 1e-3f));
+            c[k][i] = volt_bf16_to_f32(
+                volt_f32_to_bf16((float)(0.3 * (i + 1) * (k ? 0.0071 : 1.13)) + (float)k * 1e-3f));
     volt_tensor *ct = volt_to_dtype(volt_from_array(c[rank], VOLT_F32, VOLT_SHAPE(N)), VOLT_BF16);
     volt_tensor *loss = volt_add(volt_to_dtype(volt_sum_all(volt_mul(p[0], ct)), VOLT_F32),
                                  volt_sum_all(volt_mul_scalar(p[1], rank + 1.0)));

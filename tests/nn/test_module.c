@@ -27,8 +27,7 @@ static dense *dense_new(volt_module *parent, const char *name, int64_t in, int64
     if (!d) return NULL;
     d->in = in;
     d->out = out;
-    volt_module_add_parameter(&d->base, "weight",
-                              volt_full(VOLT_SHAPE(out, in), 0.5, VOLT_F32));
+    volt_module_add_parameter(&d->base, "weight", volt_full(VOLT_SHAPE(out, in), 0.5, VOLT_F32));
     volt_module_add_parameter(&d->base, "bias", volt_zeros(VOLT_SHAPE(out), VOLT_F32));
     return d;
 }
@@ -93,7 +92,8 @@ static void test_bad_names_and_registration(void **state) {
     VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "only floating-point tensors can require grad");
     assert_null(dense_new(&m.base, "head", 2, 2));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "the name 'head' is already used");
-    assert_int_equal(volt_module_add_child(&m.base, "again", &m.encoder), VOLT_ERR_INVALID_ARGUMENT);
+    assert_int_equal(volt_module_add_child(&m.base, "again", &m.encoder),
+                     VOLT_ERR_INVALID_ARGUMENT);
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "already has a parent");
     assert_null(volt_module_add_parameter(&m.base, "null", NULL));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "tensor 'null' is NULL");
@@ -189,8 +189,8 @@ static void test_state_dict_mismatch(void **state) {
     /* Strict: refused, naming the first of each kind, and nothing changed. */
     assert_int_equal(volt_module_load_state_dict(&wide.base, sd, true, NULL), VOLT_ERR_FORMAT);
     VT_ASSERT_ERROR(VOLT_ERR_FORMAT, "2 missing key(s), first extra.weight");
-    VT_ASSERT_CLOSE(volt_module_get(&wide.base, "encoder.fc1.bias"),
-                    ((double[]){0, 0, 0, 0, 0}), 5, 0, 0);
+    VT_ASSERT_CLOSE(volt_module_get(&wide.base, "encoder.fc1.bias"), ((double[]){0, 0, 0, 0, 0}), 5,
+                    0, 0);
     /* Not strict: matching keys load, the rest is reported. */
     volt_load_report r;
     assert_int_equal(volt_module_load_state_dict(&wide.base, sd, false, &r), VOLT_OK);
@@ -203,9 +203,9 @@ static void test_state_dict_mismatch(void **state) {
     assert_string_equal(r.mismatched[0],
                         "encoder.fc1.weight: f32[3,4] in the dict, f32[5,4] in the module");
     volt_load_report_free(&r);
-    VT_ASSERT_CLOSE(volt_module_get(&wide.base, "head.bias"),
-                    volt_tensor_data(volt_to_dtype(volt_module_get(&a.base, "head.bias"), VOLT_F64)),
-                    2, 0, 0);
+    VT_ASSERT_CLOSE(
+        volt_module_get(&wide.base, "head.bias"),
+        volt_tensor_data(volt_to_dtype(volt_module_get(&a.base, "head.bias"), VOLT_F64)), 2, 0, 0);
     VT_ASSERT_CLOSE(volt_module_get(&wide.base, "encoder.fc1.bias"),
                     volt_tensor_data(volt_to_dtype(before, VOLT_F64)), 5, 0, 0);
     /* Unexpected keys: a dict from the wider model into the smaller one. */

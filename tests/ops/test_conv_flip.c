@@ -174,8 +174,7 @@ static void test_bf16_autocast(void **state) {
         volt_tensor *w64 = volt_to_dtype(volt_to_dtype(w0, via), VOLT_F64);
         volt_tensor *y64 = volt_conv2d(x64, w64, NULL, NULL, pad, NULL, 1);
         assert_int_equal(
-            volt_backward_ex(y64, volt_to_dtype(volt_to_dtype(gy, via), VOLT_F64), false),
-            VOLT_OK);
+            volt_backward_ex(y64, volt_to_dtype(volt_to_dtype(gy, via), VOLT_F64), false), VOLT_OK);
         max_err(x->grad, x64->grad, &err, &scale);
         if (rounded && err > 1e-5 * scale)
             fail_msg("max error %g against a scale of %g (rounded operands)", err, scale);
@@ -187,10 +186,8 @@ static void test_bf16_autocast(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        VT_TEST(test_values_by_hand),
-        VT_TEST(test_matches_reference),
-        VT_TEST(test_left_to_backward_data),
-        VT_TEST(test_memory_objects_follow_data),
+        VT_TEST(test_values_by_hand),        VT_TEST(test_matches_reference),
+        VT_TEST(test_left_to_backward_data), VT_TEST(test_memory_objects_follow_data),
         VT_TEST(test_bf16_autocast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -217,16 +217,16 @@ static void test_to_dtype_bf16_bits(void **state) {
     uint64_t x = 12345;
     for (int i = 0; i < N; i++) {
         x = x * 6364136223846793005u + 1442695040888963407u;
-        uint32_t bits = i < (int)(sizeof special / sizeof *special) ? special[i]
-                                                                    : (uint32_t)(x >> 32);
+        uint32_t bits =
+            i < (int)(sizeof special / sizeof *special) ? special[i] : (uint32_t)(x >> 32);
         memcpy(&v[i], &bits, sizeof bits);
     }
     volt_tensor *f = volt_from_array(v, VOLT_F32, VOLT_SHAPE(N));
     volt_tensor *strided = volt_slice(volt_reshape(f, VOLT_SHAPE(N / 2, 2)), 1, 0, 1, 1);
     volt_tensor *b = volt_to_dtype(f, VOLT_BF16), *bs = volt_to_dtype(strided, VOLT_BF16);
     volt_tensor *w = volt_to_dtype(b, VOLT_F32);
-    volt_tensor *ws = volt_to_dtype(volt_slice(volt_reshape(b, VOLT_SHAPE(N / 2, 2)), 1, 0, 1, 1),
-                                    VOLT_F32);
+    volt_tensor *ws =
+        volt_to_dtype(volt_slice(volt_reshape(b, VOLT_SHAPE(N / 2, 2)), 1, 0, 1, 1), VOLT_F32);
     assert_non_null(w);
     assert_non_null(ws);
     const uint16_t *bb = volt_tensor_data(b), *bsb = volt_tensor_data(bs);
@@ -562,8 +562,7 @@ static void test_random_matches_scalar_philox(void **state) {
                                    : (double)volt_uniform_from_u32(r[k]);
                 if (volt_tensor_get_flat(t, i) != want)
                     fail_msg("n %lld %s element %lld: %.17g, want %.17g", (long long)n,
-                             wide ? "f64" : "f32", (long long)i, volt_tensor_get_flat(t, i),
-                             want);
+                             wide ? "f64" : "f32", (long long)i, volt_tensor_get_flat(t, i), want);
             }
         }
         /* f64 normals: Box-Muller on the two 53-bit uniforms of each block. */
@@ -583,11 +582,11 @@ static void test_random_matches_scalar_philox(void **state) {
             volt_philox4x32(key, ctr, r);
             double u1 = 1.0 - volt_uniform_from_u64(r[0], r[1]);
             double u2 = volt_uniform_from_u64(r[2], r[3]), rad = sqrt(-2.0 * log(u1));
-            double want = i % 2 ? rad * sin(6.283185307179586 * u2)
-                                : rad * cos(6.283185307179586 * u2);
+            double want =
+                i % 2 ? rad * sin(6.283185307179586 * u2) : rad * cos(6.283185307179586 * u2);
             if (memcmp(&want, (const double *)volt_tensor_data(t) + i, sizeof want) != 0)
-                fail_msg("randn n %lld element %lld: %.17g, want %.17g", (long long)n,
-                         (long long)i, volt_tensor_get_flat(t, i), want);
+                fail_msg("randn n %lld element %lld: %.17g, want %.17g", (long long)n, (long long)i,
+                         volt_tensor_get_flat(t, i), want);
         }
     }
 }

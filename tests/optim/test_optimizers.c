@@ -545,7 +545,8 @@ static void test_param_errors(void **state) {
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "SGD: parameter 1 (f32[2,3]) appears twice");
     volt_tensor *ints = volt_zeros(VOLT_SHAPE(3), VOLT_I64);
     assert_null(volt_adam_new(OH_PARAMS(ints), NULL));
-    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "Adam: parameter 0 (i64[3]) is not f32, f64 or bf16");
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT,
+                    "Adam: parameter 0 (i64[3]) is not f32, f64 or bf16");
     volt_tensor *view = volt_transpose(p, 0, 1);
     assert_null(volt_adam_new(OH_PARAMS(view), NULL));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "Adam: parameter 0 (f32[3,2]) is not contiguous");

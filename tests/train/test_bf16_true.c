@@ -191,8 +191,7 @@ static void test_fabric_bf16_true(void **state) {
     mlp_init(&m);
     volt_params before = volt_module_parameters(&m.base);
     volt_tensor *w0 = before.tensors[0];
-    volt_optimizer *opt =
-        volt_sgd_new(before, &(volt_sgd_options){.lr = 0.1, .momentum = 0.9});
+    volt_optimizer *opt = volt_sgd_new(before, &(volt_sgd_options){.lr = 0.1, .momentum = 0.9});
     volt_fabric *f = volt_fabric_new(&(volt_fabric_options){.precision = "bf16-true"});
     assert_non_null(f);
     assert_string_equal(volt_fabric_precision(f), "bf16-true");

@@ -253,10 +253,8 @@ static void test_log_bad_values(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        VT_TEST(test_epoch_aggregation),
-        VT_TEST(test_csv_contents),
-        VT_TEST(test_default_loggers_replaced),
-        VT_TEST(test_refusals_and_failures),
+        VT_TEST(test_epoch_aggregation),        VT_TEST(test_csv_contents),
+        VT_TEST(test_default_loggers_replaced), VT_TEST(test_refusals_and_failures),
         VT_TEST(test_log_bad_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

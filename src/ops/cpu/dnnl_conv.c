@@ -266,10 +266,9 @@ static volt_status forward_locked(const volt_conv_geom *g, const volt_tensor *sr
     if (blocked && !(*block = block_of(want_dst, g))) return VOLT_ERR_UNSUPPORTED;
     void *s_src = NULL, *s_w = NULL, *s_dst = NULL, *y = NULL, *x = NULL;
     if (keep_src && is_src_nhwc_bf16(want_src, g)) {
-        *keep_src = volt_tensor_new(VOLT_BF16, src->device, 4,
-                                    (int64_t[]){g->n, g->h, g->w, g->c});
-        if (*keep_src && volt_dnnl_reorder(&m.src, volt_tensor_data(src), want_src,
-                                           volt_tensor_data(*keep_src)))
+        *keep_src = volt_tensor_new(VOLT_BF16, src->device, 4, (int64_t[]){g->n, g->h, g->w, g->c});
+        if (*keep_src &&
+            volt_dnnl_reorder(&m.src, volt_tensor_data(src), want_src, volt_tensor_data(*keep_src)))
             x = volt_tensor_data(*keep_src);
     } else {
         x = volt_dnnl_as_layout(&m.src, volt_tensor_data(src), want_src, &s_src);
@@ -501,9 +500,8 @@ volt_status volt_dnnl_conv_forward_blocked(const volt_conv_geom *g, const volt_t
  * as backward_weights_locked's. */
 static volt_status backward(const volt_conv_geom *g, const volt_tensor *src,
                             const volt_tensor *src_nhwc, const dnnl_memory_desc_t *have,
-                            const void *diff_dst,
-                            const volt_tensor *w, volt_tensor *diff_src, volt_tensor *diff_w,
-                            volt_tensor *diff_b, bool bf16) {
+                            const void *diff_dst, const volt_tensor *w, volt_tensor *diff_src,
+                            volt_tensor *diff_w, volt_tensor *diff_b, bool bf16) {
     if (!geometry_ok(g) || (bf16 && !volt_dnnl_has_bf16())) return VOLT_ERR_UNSUPPORTED;
     plain_mds m;
     if (!volt_dnnl_lock()) return volt_error_status();
@@ -532,9 +530,9 @@ volt_status volt_dnnl_conv_backward(const volt_conv_geom *g, const volt_tensor *
 
 volt_status volt_dnnl_conv_backward_blocked(const volt_conv_geom *g, const volt_tensor *src,
                                             const volt_tensor *src_nhwc, const void *diff_dst,
-                                            bool diff_bf16, int64_t block,
-                                            const volt_tensor *w, volt_tensor *diff_src,
-                                            volt_tensor *diff_w, volt_tensor *diff_b, bool bf16) {
+                                            bool diff_bf16, int64_t block, const volt_tensor *w,
+                                            volt_tensor *diff_src, volt_tensor *diff_w,
+                                            volt_tensor *diff_b, bool bf16) {
     dnnl_memory_desc_t have;
     if ((block != 16 && block != g->o) || (diff_bf16 && !bf16) ||
         !output_desc(g, block == 16 ? dnnl_aBcd16b : dnnl_acdb, diff_bf16, &have))

@@ -66,8 +66,8 @@ volt_status volt_dnnl_conv_forward_blocked(const volt_conv_geom *g, const volt_t
  * instead of src (which may then be NULL), or NULL. */
 volt_status volt_dnnl_conv_backward_blocked(const volt_conv_geom *g, const volt_tensor *src,
                                             const volt_tensor *src_nhwc, const void *diff_dst,
-                                            bool diff_bf16, int64_t block,
-                                            const volt_tensor *w, volt_tensor *diff_src,
-                                            volt_tensor *diff_w, volt_tensor *diff_b, bool bf16);
+                                            bool diff_bf16, int64_t block, const volt_tensor *w,
+                                            volt_tensor *diff_src, volt_tensor *diff_w,
+                                            volt_tensor *diff_b, bool bf16);
 
 #endif

@@ -168,8 +168,8 @@ static bool fill_ctx(mm_ctx *c, const bf16_operand *a, const bf16_operand *b, in
     return volt_dnnl_md_strided(&c->src, 3, (int64_t[]){ba, n, k}, sa, dnnl_bf16) &&
            volt_dnnl_md_strided(&c->w, 3, (int64_t[]){b->batch, k, m}, sb, dnnl_bf16) &&
            volt_dnnl_md_strided(&c->dst, 3, (int64_t[]){batch, n, m}, sd, dnnl_type(out)) &&
-           (!bias || volt_dnnl_md_strided(&c->bias, 3, (int64_t[]){1, 1, m},
-                                          (int64_t[]){m, m, 1}, dnnl_type(bias)));
+           (!bias || volt_dnnl_md_strided(&c->bias, 3, (int64_t[]){1, 1, m}, (int64_t[]){m, m, 1},
+                                          dnnl_type(bias)));
 }
 
 static volt_status run_locked(mm_ctx *c, const bf16_operand *a, const bf16_operand *b,
@@ -180,9 +180,10 @@ static volt_status run_locked(mm_ctx *c, const bf16_operand *a, const bf16_opera
     int64_t alpha_bits, beta_bits;
     memcpy(&alpha_bits, &c->alpha, sizeof alpha_bits);
     memcpy(&beta_bits, &c->beta, sizeof beta_bits);
-    int64_t p[] = {c->src.dims[0], c->w.dims[0], c->dst.dims[0], c->dst.dims[1],
-                   c->dst.dims[2], c->src.dims[2], a->trans, b->trans, alpha_bits, beta_bits,
-                   c->dst.data_type, c->has_bias ? c->bias.data_type : 0};
+    int64_t p[] = {c->src.dims[0], c->w.dims[0],     c->dst.dims[0],
+                   c->dst.dims[1], c->dst.dims[2],   c->src.dims[2],
+                   a->trans,       b->trans,         alpha_bits,
+                   beta_bits,      c->dst.data_type, c->has_bias ? c->bias.data_type : 0};
     memcpy(key.p, p, sizeof p);
     /* Products too small to pay for waking the other threads run on fewer
      * (the bf16 kernels are several times faster than f32's: without AMX,
@@ -197,8 +198,7 @@ static volt_status run_locked(mm_ctx *c, const bf16_operand *a, const bf16_opera
     volt_status st = prim ? VOLT_OK : unsupported ? VOLT_ERR_UNSUPPORTED : volt_error_status();
     const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
     const dnnl_memory_desc_t *mds[4] = {&c->src, &c->w, &c->dst, &c->bias};
-    void *data[4] = {a->data, b->data, volt_tensor_data(out),
-                     bias ? volt_tensor_data(bias) : NULL};
+    void *data[4] = {a->data, b->data, volt_tensor_data(out), bias ? volt_tensor_data(bias) : NULL};
     if (prim && !volt_dnnl_execute(prim, bias ? 4 : 3, args, mds, data)) st = volt_error_status();
     volt_dnnl_restore_threads(team);
     return st;

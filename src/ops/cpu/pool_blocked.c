@@ -104,11 +104,11 @@ AVX512 static void backward_block(const volt_pool_geom *g, int64_t ps, const flo
             __m128i k = _mm_loadu_si128((const __m128i *)(code + (py * g->ow + px) * 16));
             char *at0 = r0 + 2 * px * ps * es, *at1 = r1 + 2 * px * ps * es;
             store16(at0, _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(0)), v), bf16);
-            store16(at0 + ps * es,
-                    _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(1)), v), bf16);
+            store16(at0 + ps * es, _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(1)), v),
+                    bf16);
             store16(at1, _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(2)), v), bf16);
-            store16(at1 + ps * es,
-                    _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(3)), v), bf16);
+            store16(at1 + ps * es, _mm512_maskz_mov_ps(_mm_cmpeq_epi8_mask(k, _mm_set1_epi8(3)), v),
+                    bf16);
         }
         if (g->w > 2 * g->ow) { /* the column floor mode leaves out */
             store16(r0 + 2 * g->ow * ps * es, _mm512_setzero_ps(), bf16);

@@ -34,9 +34,9 @@ static void load(void) {
         SYMBOL(GetStatusString),
 #undef SYMBOL
     };
-    loaded = volt_cuda_open_library(VOLT_CUBLASLT_SONAME, symbols,
-                                    sizeof symbols / sizeof symbols[0], failure,
-                                    sizeof failure) != NULL;
+    loaded =
+        volt_cuda_open_library(VOLT_CUBLASLT_SONAME, symbols, sizeof symbols / sizeof symbols[0],
+                               failure, sizeof failure) != NULL;
 }
 
 const volt_cublaslt_api *volt_cublaslt(void) {
