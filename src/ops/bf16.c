@@ -61,27 +61,38 @@ static bool dense_permuted(const volt_tensor *t) {
     return span == volt_tensor_numel(t);
 }
 
+/* dst = src converted, both contiguous on one device: copy.c's loops on the
+ * CPU, the device's own conversion kernel on CUDA. */
+static volt_status convert_into(volt_tensor *dst, const volt_tensor *src) {
+    if (src->device.type != VOLT_CPU) return volt_cuda_copy("to_dtype", dst, src);
+    volt_bf16_copy_into(dst, src);
+    return VOLT_OK;
+}
+
 volt_tensor *volt_bf16_convert(const volt_tensor *t, volt_dtype dtype) {
+    bool pair = (t->dtype == VOLT_F32 && dtype == VOLT_BF16) ||
+                (t->dtype == VOLT_BF16 && dtype == VOLT_F32);
+    if (pair && t->ndim > 0 && !volt_tensor_is_contiguous(t) && dense_permuted(t)) {
+        /* Same layout in the new dtype (a transposed weight or gradient stays
+         * a transposed view, which the products read without a copy). */
+        int64_t n = volt_tensor_numel(t);
+        volt_tensor *flat = volt_tensor_new(dtype, t->device, 1, &n);
+        volt_tensor *src = flat ? volt_tensor_alias(t, 1, &n, NULL, t->offset) : NULL;
+        volt_tensor *out = src ? volt_tensor_alias(flat, t->ndim, t->shape, t->strides, 0) : NULL;
+        if (out && convert_into(flat, src) != VOLT_OK) {
+            volt_tensor_free(out);
+            out = NULL;
+        }
+        volt_tensor_free(src);
+        volt_tensor_free(flat);
+        return out;
+    }
     if (t->device.type != VOLT_CPU) { /* the device's own conversion kernel */
         volt_tensor *out = volt_tensor_new(dtype, t->device, t->ndim, t->shape);
         if (out && volt_cuda_copy("to_dtype", out, t) != VOLT_OK) {
             volt_tensor_free(out);
             return NULL;
         }
-        return out;
-    }
-    bool pair = (t->dtype == VOLT_F32 && dtype == VOLT_BF16) ||
-                (t->dtype == VOLT_BF16 && dtype == VOLT_F32);
-    if (pair && t->ndim > 0 && !volt_tensor_is_contiguous(t) && dense_permuted(t)) {
-        /* Same layout in the new dtype (a transposed weight stays a transposed
-         * view, which the products read without a copy). */
-        int64_t n = volt_tensor_numel(t);
-        volt_tensor *flat = volt_tensor_new(dtype, t->device, 1, &n);
-        volt_tensor *src = flat ? volt_tensor_alias(t, 1, &n, NULL, t->offset) : NULL;
-        volt_tensor *out = src ? volt_tensor_alias(flat, t->ndim, t->shape, t->strides, 0) : NULL;
-        if (out) volt_bf16_copy_into(flat, src);
-        volt_tensor_free(src);
-        volt_tensor_free(flat);
         return out;
     }
     volt_tensor *out = volt_tensor_new(dtype, t->device, t->ndim, t->shape);

@@ -119,13 +119,15 @@ static volt_status gemm(volt_tensor *out, const volt_tensor *a, const volt_tenso
 }
 
 /* ma or mb as cuBLASLt reads it: t itself, or a new copy in *copy (bf16
- * under autocast; contiguous where t's layout is not readable). NULL with
- * the error when a copy fails. */
+ * under autocast, in t's own layout when t is a transposed or permuted
+ * block, so that a transposed gradient is not copied transposed;
+ * contiguous where t's layout is not readable). NULL with the error when a
+ * copy fails. */
 static const volt_tensor *lt_ready(const volt_tensor *t, bool bf16, volt_tensor **copy) {
     *copy = NULL;
     const volt_tensor *r = t;
     VOLT_NO_GRAD {
-        if (bf16) r = *copy = volt_to_dtype(t, VOLT_BF16);
+        if (bf16 && t->dtype != VOLT_BF16) r = *copy = volt_bf16_convert(t, VOLT_BF16);
         if (r && !volt_cuda_gemm_readable(r)) {
             volt_tensor *c = volt_contiguous(r);
             volt_tensor_free(*copy);
@@ -318,10 +320,12 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
         volt_tensor *gt = transposed(g2);
         volt_tensor *a2 = volt_reshape(ma, VOLT_SHAPE(rows, k));
         /* On CUDA, a row bias's gradient (the sums of g's columns) comes
-         * from the same GEMM's epilogue where cuBLASLt can do it. */
+         * from the same GEMM's epilogue where cuBLASLt can do it; not under
+         * autocast, where the epilogue would sum the bf16-rounded gradient
+         * (the engine sums the f32 one). */
         volt_tensor *bgrad = NULL;
         bool fused = ia == 1 && node->inputs[0].needs && beta == 1 && alpha == 1 && gt && a2 &&
-                     gt->device.type == VOLT_CUDA && row_input(&node->inputs[0], m);
+                     !bf16 && gt->device.type == VOLT_CUDA && row_input(&node->inputs[0], m);
         volt_tensor *gbt = fused
                                ? product_cuda(gt, a2, 1.0, NULL, 0, VOLT_SHAPE(m, k), bf16, &bgrad)
                                : product(node->name, gt, a2, alpha, NULL, 0, gt, a2, bf16,
