@@ -8,11 +8,14 @@
  * the node saves the output and the log-sum-exp, from which the backward
  * recomputes the probabilities) where they apply, else the same reference
  * path as the CPU's with cuBLASLt products and a CUDA softmax kernel
- * (volt_cuda_attention_use_reference selects it). bf16 on the CPU
+ * (volt_cuda_attention_use_reference selects it). Views (a GPT's heads)
+ * are copied contiguous for the fused kernels, and under bf16 autocast CUDA
+ * attention runs in bf16 with an f32 result. bf16 on the CPU
  * (precision "bf16-true"): the f32 op on the widened q, k and v, rounded to
  * bf16 once (ops/bf16.c). */
 #include <math.h>
 
+#include "ops/autocast_impl.h"
 #include "ops/cpu/attention.h"
 #include "ops/cuda/cuda_gemm.h"
 
@@ -168,6 +171,29 @@ static bool check_qkv(const char *op, const volt_tensor *q, const volt_tensor *k
     return true;
 }
 
+/* Attention of CUDA q, k, v made ready for the flash kernels (which read
+ * contiguous operands), through differentiable copies: under bf16 autocast
+ * in bf16 (as PyTorch's autocast runs it; the tensor-core kernels), the
+ * output widened to f32 like the products' results; else contiguous copies
+ * in their own dtype. The head views of a fused qkv projection (a GPT's)
+ * would otherwise take the reference path and its [T, S] products. */
+static volt_tensor *cuda_flash_ready(const volt_tensor *q, const volt_tensor *k,
+                                     const volt_tensor *v, bool causal, double scale) {
+    bool bf16 = volt_autocast_bf16_for(q->dtype);
+    const volt_tensor *in[3] = {q, k, v};
+    volt_tensor *c[3] = {NULL, NULL, NULL}, *out = NULL;
+    bool ok = true;
+    for (int i = 0; i < 3 && ok; i++) {
+        c[i] = bf16 ? volt_to_dtype(in[i], VOLT_BF16) : volt_contiguous(in[i]);
+        ok = c[i] != NULL;
+    }
+    volt_tensor *o = ok ? volt_scaled_dot_product_attention(c[0], c[1], c[2], causal, scale) : NULL;
+    out = o && bf16 ? volt_to_dtype(o, VOLT_F32) : o;
+    if (out != o) volt_tensor_free(o);
+    for (int i = 0; i < 3; i++) volt_tensor_free(c[i]);
+    return out;
+}
+
 volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_tensor *k,
                                                const volt_tensor *v, bool causal, double scale) {
     const char *op = "scaled_dot_product_attention";
@@ -182,6 +208,9 @@ volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_
     int64_t d = q->shape[q->ndim - 1];
     if (scale == 0.0 || isnan(scale)) scale = d > 0 ? 1.0 / sqrt((double)d) : 1.0;
     bool cuda = q->device.type == VOLT_CUDA;
+    if (cuda && (volt_autocast_bf16_for(q->dtype) || !volt_tensor_is_contiguous(q) ||
+                 !volt_tensor_is_contiguous(k) || !volt_tensor_is_contiguous(v)))
+        return cuda_flash_ready(q, k, v, causal, scale);
     if (cuda && volt_cuda_flash_applies(q, k, v)) return flash_attention(q, k, v, causal, scale);
     volt_tensor *p = NULL, *out = NULL;
     VOLT_NO_GRAD {

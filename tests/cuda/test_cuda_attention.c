@@ -9,7 +9,9 @@
  * 128 run on the tensor-core kernels (probabilities and dS rounded to the
  * element type as they enter the products): also at T = 1024 (many key
  * tiles, causal tiles skipped) with a norm-wise check, and from inputs
- * that are not 16-byte aligned (they fall back to the plain kernel).
+ * that are not 16-byte aligned (they fall back to the plain kernel). A
+ * GPT's head views (transposed slices) reach the fused kernels too, and
+ * under bf16 autocast attention runs in bf16 with an f32 result.
  * Tolerances: f32 2e-5 relative plus 2e-5 absolute (sums over S keys and
  * D dims in another order); bf16 3e-2, f16 5e-3 (inputs, probabilities and
  * output rounded); norm-wise 1e-2 (bf16), 2e-3 (f16). */
@@ -158,6 +160,60 @@ static void test_flash_long(void **state) {
     check_long(200, 64, VOLT_BF16, true, 1, 1e-2, "bf16 misaligned");
 }
 
+/* Counts the products traced while installed. */
+static void count_begin(void *ctx, const char *name) {
+    if (strcmp(name, "matmul") == 0) ++*(int *)ctx;
+}
+static void count_end(void *ctx) { (void)ctx; }
+
+/* A GPT's heads: views of one [B, T, 3 * H * D] projection, chunked,
+ * reshaped to [B, T, H, D] and transposed to [B, H, T, D]. */
+static volt_tensor *gpt_attention(const volt_tensor *x, int64_t h) {
+    int64_t b = x->shape[0], t = x->shape[1], e = x->shape[2] / 3;
+    volt_tensor *heads[3];
+    assert_int_equal(volt_chunk(x, 3, -1, heads, 3), 3);
+    for (int i = 0; i < 3; i++)
+        heads[i] = volt_transpose(volt_reshape(heads[i], VOLT_SHAPE(b, t, h, e / h)), 1, 2);
+    return volt_scaled_dot_product_attention(heads[0], heads[1], heads[2], true, 0);
+}
+
+/* Head views go to the fused kernels (copied contiguous; no [T, S]
+ * product), in f32 and, under bf16 autocast, in bf16 with an f32 result. */
+static void test_head_views_and_autocast(void **state) {
+    (void)state;
+    const int64_t b = 2, t = 129, h = 2, d = 64;
+    volt_tensor *x = cpu_randn(VOLT_SHAPE(b, t, 3 * h * d), VOLT_F32);
+    volt_tensor *g = cpu_randn(VOLT_SHAPE(b, h, t, d), VOLT_F32);
+    volt_tensor *cx = volt_requires_grad(volt_clone(x), true);
+    volt_tensor *want = gpt_attention(cx, h);
+    assert_int_equal(volt_backward_ex(want, g, false), VOLT_OK);
+    for (int autocast = 0; autocast < 2; autocast++) {
+        const char *what = autocast ? "autocast head views" : "f32 head views";
+        volt_tensor *leaf = volt_requires_grad(volt_clone(x), true);
+        int products = 0;
+        volt_trace_hook hook = {count_begin, count_end, &products};
+        volt_autocast_mode prev =
+            volt_autocast_set(autocast ? VOLT_AUTOCAST_BF16 : VOLT_AUTOCAST_OFF);
+        const volt_trace_hook *old = volt_trace_hook_set(&hook);
+        volt_tensor *got = gpt_attention(gpu(leaf), h);
+        volt_trace_hook_set(old);
+        volt_autocast_set(prev);
+        if (!got) fail_msg("%s: %s", what, volt_error_message());
+        assert_int_equal(got->dtype, VOLT_F32);
+        assert_int_equal(products, 0);
+        if (volt_backward_ex(got, gpu(g), false) != VOLT_OK)
+            fail_msg("%s: backward: %s", what, volt_error_message());
+        if (autocast) { /* bf16 inputs and probabilities: norm-wise */
+            double e = rel_err(got, want), eg = rel_err(leaf->grad, cx->grad);
+            if (!(e < 1e-2 && eg < 1e-2))
+                fail_msg("%s: relative error %g, gradient %g (tolerance 1e-2)", what, e, eg);
+        } else {
+            VT_ASSERT_SAME_VALUES(got, want, 2e-5, 2e-5, what);
+            VT_ASSERT_SAME_VALUES(leaf->grad, cx->grad, 2e-5, 4e-5, what);
+        }
+    }
+}
+
 static volt_tensor *gpu_attention(volt_tensor **in, void *ctx) {
     bool causal = *(bool *)ctx;
     return volt_to_device(
@@ -193,7 +249,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VT_CUDA_TEST(test_flash_f32),     VT_CUDA_TEST(test_flash_16bit),
         VT_CUDA_TEST(test_flash_long),    VT_CUDA_TEST(test_reference_path),
-        VT_CUDA_TEST(test_gradcheck_f64),
+        VT_CUDA_TEST(test_gradcheck_f64), VT_CUDA_TEST(test_head_views_and_autocast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
