@@ -9,11 +9,13 @@
  *         x @ W^T + b (W [out, in] as a transposed view), input gradient
  *         dY @ W, weight gradient dY^T @ x (a transposed view).
  *
- *   bench_gpu_attention_bench [what=attn|gemm|all] [reps=20] [autocast=0]
+ *   bench_gpu_attention_bench [what=attn|gemm|head|all] [reps=20] [autocast=0]
+ *                             [vocab=50257]
  *
  * autocast=1: the gemm cases on f32 tensors under bf16 autocast, as a
  * bf16-mixed training step runs them (operands cast to bf16 at each call,
- * f32 results).
+ * f32 results). vocab: the head's width (50304 and 50264 show what the
+ * alignment of 50257 costs).
  *
  * Each case is warmed up, then timed in 5 groups of `reps` calls with the
  * device synchronised around each group (host clock); the median group's
@@ -181,6 +183,7 @@ int main(int argc, char **argv) {
     int reps = atoi(arg_str(argc, argv, "reps", "20"));
     if (reps < 1) reps = 1;
     bool autocast = atoi(arg_str(argc, argv, "autocast", "0")) != 0;
+    int64_t vocab = atoll(arg_str(argc, argv, "vocab", "50257"));
     if (!volt_cuda_is_available()) {
         fprintf(stderr, "attention_bench: no CUDA device\n");
         return 77;
@@ -192,13 +195,14 @@ int main(int argc, char **argv) {
         bench_attention(8, 6, 1024, 128, VOLT_BF16, reps);
         bench_attention(8, 12, 1024, 64, VOLT_F32, reps > 4 ? reps / 4 : 1);
     }
-    if (all || strcmp(what, "gemm") == 0) {
+    if (all || strcmp(what, "gemm") == 0 || strcmp(what, "head") == 0) {
         int64_t m = 8 * 1024;
-        bench_gemm("attn.qkv", m, 768, 2304, true, reps, autocast);
-        bench_gemm("attn.proj", m, 768, 768, true, reps, autocast);
-        bench_gemm("mlp.fc", m, 768, 3072, true, reps, autocast);
-        bench_gemm("mlp.proj", m, 3072, 768, true, reps, autocast);
-        bench_gemm("lm_head", m, 768, 50257, false, reps > 4 ? reps / 4 : 1, autocast);
+        bool head_only = strcmp(what, "head") == 0;
+        if (!head_only) bench_gemm("attn.qkv", m, 768, 2304, true, reps, autocast);
+        if (!head_only) bench_gemm("attn.proj", m, 768, 768, true, reps, autocast);
+        if (!head_only) bench_gemm("mlp.fc", m, 768, 3072, true, reps, autocast);
+        if (!head_only) bench_gemm("mlp.proj", m, 3072, 768, true, reps, autocast);
+        bench_gemm("lm_head", m, 768, vocab, false, reps > 4 ? reps / 4 : 1, autocast);
     }
     return 0;
 }

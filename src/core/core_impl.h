@@ -40,6 +40,11 @@ void volt_cuda_host_free(void *block);
 volt_status volt_cuda_memcpy(void *dst, volt_device dst_dev, const void *src, volt_device src_dev,
                              size_t n, void *pinned);
 
+/* Copies `rows` rows of `width` bytes, src's pitch bytes apart, to dst's
+ * rows dpitch bytes apart, on CUDA device's stream (queued, not waited for). */
+volt_status volt_cuda_memcpy_2d(void *dst, size_t dpitch, const void *src, size_t spitch,
+                                size_t width, size_t rows, int device);
+
 /* Storage (storage.c) in page-locked host memory, on the CPU device. */
 volt_storage *volt_storage_new_pinned(size_t nbytes);
 /* The pinned block of a storage made by volt_storage_new_pinned, else NULL. */

@@ -39,6 +39,12 @@ volt_status volt_cuda_memcpy(void *dst, volt_device dst_dev, const void *src, vo
     return volt_cuda_check_device(NULL, dst_dev.type == VOLT_CUDA ? dst_dev.index : src_dev.index);
 }
 
+volt_status volt_cuda_memcpy_2d(void *dst, size_t dpitch, const void *src, size_t spitch,
+                                size_t width, size_t rows, int device) {
+    (void)dst, (void)dpitch, (void)src, (void)spitch, (void)width, (void)rows;
+    return volt_cuda_check_device(NULL, device);
+}
+
 volt_memory_stats volt_cuda_memory_stats(int device) {
     volt_cuda_check_device("cuda_memory_stats", device);
     return (volt_memory_stats){0};

@@ -14,12 +14,15 @@
  * results; a linear layer's bias added, and its gradient summed, by the
  * GEMM's epilogue. */
 #include <limits.h>
+#include <string.h>
 
+#include "core/core_impl.h"
 #include "ops/autocast_impl.h"
 #include "ops/cpu/dnnl_common.h"
 #include "ops/cpu/dnnl_matmul.h"
 #include "ops/cpu/matmul.h"
 #include "ops/cuda/cuda_gemm.h"
+#include "ops/cuda/cuda_ops.h"
 
 /* How an operand is seen as a matrix: 1-D operands gain a size-1 dim. */
 enum { AS_IS = 0, AS_ROW = 1 /* [k] -> [1, k] */, AS_COL = 2 /* [n] -> [n, 1] */ };
@@ -145,19 +148,143 @@ static bool is_row_bias(const volt_tensor *bias, const volt_tensor *out) {
            (bias->ndim == 1 || (bias->ndim == 2 && bias->shape[0] == 1));
 }
 
-/* product() on CUDA into a new out [shape] (nd dims): see product. When
- * bgrad is not NULL (2-D products), *bgrad receives the row sums of ma (n
- * elements, from the same GEMM's epilogue) or stays NULL where cuBLASLt
- * cannot do that. */
+/* Results at least this wide whose rows are not a multiple of 16 bytes get
+ * padded rows (volt_padded_rows_new) when the caller allows: cuBLASLt then
+ * writes them with its aligned kernels. Narrower ones are small products,
+ * where a consumer's contiguous copy would cost more than that saves. The
+ * same bound decides which dims of a 16-bit product are padded (below). */
+#define PAD_MIN_COLS 1024
+
+/* cuBLASLt's tensor-core kernels want each dim of a 16-bit product in
+ * multiples of 8: at GPT-2's 50257-token head the product runs at 95-150
+ * TFLOP/s, at 50264 at 700-790 (H100, bench/gpu/attention_bench.c
+ * what=head). A 2-D product's dim of at least PAD_MIN_COLS that is not a
+ * multiple of 8 is padded with zeros to the next one: the operands are
+ * copied into buffers that much wider (zeros add nothing to the inner sum),
+ * the result is computed that much larger and viewed at its size. */
+static int64_t dim_padding(int64_t n) { return n >= PAD_MIN_COLS && n % 8 != 0 ? 8 - n % 8 : 0; }
+
+/* dst = src (2-D, same shape), both column-major when colmajor, walking
+ * memory in order: a pitched memcpy where both are rows of one dtype, else
+ * the copy kernel (on their transposes when column-major). */
+static volt_status copy_in_memory_order(volt_tensor *dst, const volt_tensor *src, bool colmajor) {
+    int r = colmajor ? 1 : 0, c = 1 - r; /* the dims of memory's rows and columns */
+    int64_t rows = src->shape[r], cols = src->shape[c];
+    if (dst->dtype == src->dtype && src->strides[c] == 1 && dst->strides[c] == 1 &&
+        (rows == 1 || (src->strides[r] >= cols && dst->strides[r] >= cols))) {
+        size_t e = volt_dtype_size(src->dtype), width = (size_t)cols * e;
+        size_t dp = rows == 1 ? width : (size_t)dst->strides[r] * e;
+        size_t sp = rows == 1 ? width : (size_t)src->strides[r] * e;
+        return volt_cuda_memcpy_2d(volt_tensor_data(dst), dp, volt_tensor_data(src), sp, width,
+                                   (size_t)rows, src->device.index);
+    }
+    if (!colmajor) return volt_cuda_copy("matmul", dst, src);
+    int64_t shape[2] = {src->shape[1], src->shape[0]};
+    volt_tensor *d = volt_tensor_alias(dst, 2, shape, (int64_t[]){dst->strides[1], dst->strides[0]},
+                                       dst->offset);
+    volt_tensor *s = volt_tensor_alias(src, 2, shape, (int64_t[]){src->strides[1], src->strides[0]},
+                                       src->offset);
+    volt_status st = d && s ? volt_cuda_copy("matmul", d, s) : volt_error_status();
+    volt_tensor_free(d);
+    volt_tensor_free(s);
+    return st;
+}
+
+/* A new copy of the 2-D t in zeros pr rows and pc columns larger (t in the
+ * top-left block), stored in t's orientation (a transposed view stays
+ * column-major, as cuBLASLt reads it); NULL with the error. */
+static volt_tensor *zero_padded(const volt_tensor *t, int64_t pr, int64_t pc) {
+    int64_t r = t->shape[0], c = t->shape[1], R = r + pr, C = c + pc;
+    bool colmajor = r > 1 && t->strides[0] == 1;
+    volt_tensor *buf = colmajor ? volt_tensor_new(t->dtype, t->device, VOLT_SHAPE(C, R))
+                                : volt_tensor_new(t->dtype, t->device, VOLT_SHAPE(R, C));
+    if (!buf) return NULL;
+    int64_t sr = colmajor ? 1 : C, sc = colmajor ? R : 1;
+    volt_tensor *z = volt_tensor_alias(buf, VOLT_SHAPE(R, C), (int64_t[]){sr, sc}, 0);
+    volt_tensor_free(buf);
+    volt_tensor *block = z ? volt_tensor_alias(z, VOLT_SHAPE(r, c), z->strides, 0) : NULL;
+    volt_tensor *right =
+        z && pc ? volt_tensor_alias(z, VOLT_SHAPE(R, pc), z->strides, c * sc) : NULL;
+    volt_tensor *below =
+        z && pr ? volt_tensor_alias(z, VOLT_SHAPE(pr, c), z->strides, r * sr) : NULL;
+    volt_status st = block && (!pc || right) && (!pr || below) ? VOLT_OK : volt_error_status();
+    if (st == VOLT_OK) st = copy_in_memory_order(block, t, colmajor);
+    if (st == VOLT_OK && right) st = volt_cuda_fill("matmul", right, 0.0);
+    if (st == VOLT_OK && below) st = volt_cuda_fill("matmul", below, 0.0);
+    volt_tensor_free(block);
+    volt_tensor_free(right);
+    volt_tensor_free(below);
+    if (st != VOLT_OK) {
+        volt_tensor_free(z);
+        z = NULL;
+    }
+    return z;
+}
+
+/* The operands of one CUDA product as cuBLASLt reads them (bf16 copies
+ * under autocast, contiguous copies of unreadable layouts, zero-padded
+ * copies per dim_padding) and the padding of out's rows (pn) and columns
+ * (pm). */
+typedef struct {
+    const volt_tensor *a, *b, *bias;
+    volt_tensor *owned[5];
+    int64_t pn, pm;
+} lt_operands;
+
+static void operands_free(lt_operands *o) {
+    for (int i = 0; i < 5; i++) volt_tensor_free(o->owned[i]);
+}
+
+/* Pads a 2-D 16-bit product's dims (dim_padding), when its bias is none or
+ * a row (extended with zeros); pm only when pad_cols (a result that may
+ * have padded rows). false with the error. */
+static bool pad_dims(lt_operands *o, int nd, const int64_t *shape, bool add, bool pad_cols) {
+    volt_dtype d = o->a->dtype;
+    if (nd != 2 || (d != VOLT_BF16 && d != VOLT_F16)) return true;
+    int64_t pn = dim_padding(shape[0]), pk = dim_padding(o->a->shape[1]);
+    int64_t pm = pad_cols ? dim_padding(shape[1]) : 0;
+    bool row_bias = add && volt_tensor_is_contiguous(o->bias) &&
+                    volt_tensor_numel(o->bias) == shape[1] &&
+                    (o->bias->ndim == 1 || (o->bias->ndim == 2 && o->bias->shape[0] == 1));
+    if ((!pn && !pk && !pm) || (add && !row_bias)) return true;
+    if ((pn || pk) && !(o->a = o->owned[2] = zero_padded(o->a, pn, pk))) return false;
+    if ((pk || pm) && !(o->b = o->owned[3] = zero_padded(o->b, pk, pm))) return false;
+    if (add && pm) {
+        volt_tensor *row =
+            volt_tensor_alias(o->bias, VOLT_SHAPE(1, shape[1]), NULL, o->bias->offset);
+        volt_tensor *z = row ? zero_padded(row, 0, pm) : NULL;
+        volt_tensor_free(row);
+        if (!z) return false;
+        o->bias = o->owned[4] = z;
+    }
+    o->pn = pn, o->pm = pm;
+    return true;
+}
+
+/* product() on CUDA into a new out [shape] (nd dims; rows padded when pad
+ * and PAD_MIN_COLS say so, and so its columns per dim_padding): see
+ * product. When bgrad is not NULL (2-D products), *bgrad receives the row
+ * sums of ma (n elements, from the same GEMM's epilogue) or stays NULL
+ * where cuBLASLt cannot do that. */
 static volt_tensor *product_cuda(const volt_tensor *ma, const volt_tensor *mb, double alpha,
                                  const volt_tensor *bias, double beta, int nd, const int64_t *shape,
-                                 bool bf16, volt_tensor **bgrad) {
-    volt_tensor *ca, *cb = NULL;
-    const volt_tensor *a = lt_ready(ma, bf16, &ca), *b = a ? lt_ready(mb, bf16, &cb) : NULL;
-    volt_tensor *out =
-        b ? volt_tensor_new(bf16 ? VOLT_F32 : ma->dtype, ma->device, nd, shape) : NULL;
-    volt_status st = out ? VOLT_ERR_UNSUPPORTED : volt_error_status();
+                                 bool bf16, bool pad, volt_tensor **bgrad) {
     bool add = bias && beta != 0;
+    lt_operands o = {.bias = bias};
+    o.a = lt_ready(ma, bf16, &o.owned[0]);
+    o.b = o.a ? lt_ready(mb, bf16, &o.owned[1]) : NULL;
+    bool ready = o.b && pad_dims(&o, nd, shape, add, pad);
+    int64_t big[VOLT_MAX_DIMS];
+    memcpy(big, shape, (size_t)nd * sizeof *big);
+    big[nd - 2] += o.pn, big[nd - 1] += o.pm;
+    volt_dtype dtype = bf16 ? VOLT_F32 : ma->dtype;
+    volt_tensor *out = !ready ? NULL
+                       : pad && shape[nd - 1] >= PAD_MIN_COLS
+                           ? volt_padded_rows_new(dtype, ma->device, nd, big)
+                           : volt_tensor_new(dtype, ma->device, nd, big);
+    volt_status st = out ? VOLT_ERR_UNSUPPORTED : volt_error_status();
+    const volt_tensor *a = o.a, *b = o.b;
+    bias = o.bias;
     if (out && add && beta == 1 && nd == 2 && is_row_bias(bias, out))
         st = volt_cuda_gemm(out, a, b, alpha, 0.0, VOLT_GEMM_BIAS, (volt_tensor *)bias);
     if (out && bgrad) {
@@ -167,6 +294,11 @@ static volt_tensor *product_cuda(const volt_tensor *ma, const volt_tensor *mb, d
         if (st == VOLT_ERR_UNSUPPORTED) {
             volt_tensor_free(*bgrad);
             *bgrad = NULL;
+        } else if (st == VOLT_OK && o.pn) { /* the sums of the real rows */
+            volt_tensor *real = volt_tensor_alias(*bgrad, 1, shape, NULL, 0);
+            volt_tensor_free(*bgrad);
+            *bgrad = real;
+            st = real ? VOLT_OK : volt_error_status();
         }
     }
     if (st == VOLT_ERR_UNSUPPORTED) {
@@ -174,8 +306,13 @@ static volt_tensor *product_cuda(const volt_tensor *ma, const volt_tensor *mb, d
         if (st == VOLT_OK)
             st = volt_cuda_gemm(out, a, b, alpha, add ? 1.0 : 0.0, VOLT_GEMM_PLAIN, NULL);
     }
-    volt_tensor_free(ca);
-    volt_tensor_free(cb);
+    operands_free(&o);
+    if (st == VOLT_OK && (o.pn || o.pm)) { /* the result at its size */
+        volt_tensor *view = volt_tensor_alias(out, nd, shape, out->strides, out->offset);
+        volt_tensor_free(out);
+        out = view;
+        if (!out) st = volt_error_status();
+    }
     if (st != VOLT_OK) {
         volt_tensor_free(out);
         out = NULL;
@@ -186,11 +323,13 @@ static volt_tensor *product_cuda(const volt_tensor *ma, const volt_tensor *mb, d
 /* alpha * ma @ mb (+ beta * bias broadcast, when bias is not NULL and beta is
  * not 0) for matrices or batches of them (ndim >= 2, inner dims equal), in
  * bf16 with an f32 result when bf16 (f32 operands; on the CPU, bf16 ones
- * too), the result rounded to bf16 once when also round (CPU only). No
- * autograd. ua, ub: the user's operands, for messages. */
+ * too), the result rounded to bf16 once when also round (CPU only). On CUDA
+ * a wide result may come with padded rows when pad (a forward's; see
+ * PAD_MIN_COLS). No autograd. ua, ub: the user's operands, for messages. */
 static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_tensor *mb,
                             double alpha, const volt_tensor *bias, double beta,
-                            const volt_tensor *ua, const volt_tensor *ub, bool bf16, bool round) {
+                            const volt_tensor *ua, const volt_tensor *ub, bool bf16, bool round,
+                            bool pad) {
     if (!ma || !mb) return NULL;
     int64_t shape[VOLT_MAX_DIMS];
     int nd = product_shape(op, ma, mb, ua, ub, shape);
@@ -203,7 +342,7 @@ static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_te
         return NULL;
     }
     if (ma->device.type == VOLT_CUDA)
-        return product_cuda(ma, mb, alpha, bias, beta, nd, shape, bf16, NULL);
+        return product_cuda(ma, mb, alpha, bias, beta, nd, shape, bf16, pad, NULL);
     bool failed = false;
     volt_tensor *ca = blas_ready(ma, &failed), *cb = blas_ready(mb, &failed);
     volt_dtype dtype = bf16 && round ? VOLT_BF16 : bf16 ? VOLT_F32 : ma->dtype;
@@ -293,17 +432,17 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
     int64_t shape[VOLT_MAX_DIMS];
     int nd = ma && mb ? product_shape(node->name, ma, mb, a, b, shape) : -1;
     volt_tensor *gf = nd > 0 ? volt_reshape(g, nd, shape) : NULL;
-    /* On the CPU in bf16 the saved operands are bf16 already (product_op):
-     * the gradient is converted once for both products. */
+    /* In bf16 the saved operands are bf16 already (product_op): the
+     * gradient is converted once for both products. */
     volt_tensor *gc = NULL;
     if (gf && bf16 && !volt_bf16_copy_kept(gf, &gc)) gf = NULL;
     if (gc) gf = gc;
     volt_status st = gf ? VOLT_OK : volt_error_status();
     if (st == VOLT_OK && node->inputs[ia].needs) {
         volt_tensor *bt = transposed(mb);
-        grads[ia] = drop_added_dim(
-            product(node->name, gf, bt, alpha, NULL, 0, gf, bt, bf16, rounds(node, ia, gf, bt)),
-            how_a);
+        grads[ia] = drop_added_dim(product(node->name, gf, bt, alpha, NULL, 0, gf, bt, bf16,
+                                           rounds(node, ia, gf, bt), false),
+                                   how_a);
         volt_tensor_free(bt);
         if (!grads[ia]) st = volt_error_status();
     }
@@ -326,10 +465,10 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
         volt_tensor *bgrad = NULL;
         bool fused = ia == 1 && node->inputs[0].needs && beta == 1 && alpha == 1 && gt && a2 &&
                      !bf16 && gt->device.type == VOLT_CUDA && row_input(&node->inputs[0], m);
-        volt_tensor *gbt = fused
-                               ? product_cuda(gt, a2, 1.0, NULL, 0, VOLT_SHAPE(m, k), bf16, &bgrad)
-                               : product(node->name, gt, a2, alpha, NULL, 0, gt, a2, bf16,
-                                         rounds(node, ia + 1, gt, a2));
+        volt_tensor *gbt =
+            fused ? product_cuda(gt, a2, 1.0, NULL, 0, VOLT_SHAPE(m, k), bf16, false, &bgrad)
+                  : product(node->name, gt, a2, alpha, NULL, 0, gt, a2, bf16,
+                            rounds(node, ia + 1, gt, a2), false);
         if (bgrad) grads[0] = volt_reshape(bgrad, node->inputs[0].ndim, node->inputs[0].shape);
         volt_tensor_free(gt);
         volt_tensor *gb = gbt ? transposed(gbt) : NULL;
@@ -346,12 +485,12 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
             volt_tensor *at = transposed(a2);
             volt_tensor *g2 = volt_reshape(gf, VOLT_SHAPE(rows, m));
             gb = product(node->name, at, g2, alpha, NULL, 0, at, gf, bf16,
-                         rounds(node, ia + 1, at, g2));
+                         rounds(node, ia + 1, at, g2), false);
             volt_tensor_free(at);
         } else {
             volt_tensor *at = transposed(ma);
             gb = product(node->name, at, gf, alpha, NULL, 0, at, gf, bf16,
-                         rounds(node, ia + 1, at, gf));
+                         rounds(node, ia + 1, at, gf), false);
             volt_tensor_free(at);
         }
         grads[ia + 1] = drop_added_dim(gb, how_b);
@@ -431,9 +570,10 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
     VOLT_TRACE_OP(op);
     bool bf16_operands = a->dtype == VOLT_BF16 && a->device.type == VOLT_CPU;
     bool bf16 = bf16_operands || volt_autocast_bf16_for(a->dtype);
-    /* Under bf16 autocast on the CPU each operand is converted once, here
-     * (in its own layout): the product reads the copies and the node saves
-     * them, so the backward converts only the gradient. */
+    /* Under bf16 autocast each operand is converted once, here (in its own
+     * layout): the product reads the copies and the node saves them, so the
+     * backward converts only the gradient (PyTorch's autocast also keeps
+     * the bf16 copies for the backward). */
     volt_tensor *ca = NULL, *cb = NULL;
     if (bf16 && (!volt_bf16_copy_kept(a, &ca) || !volt_bf16_copy_kept(b, &cb))) {
         volt_tensor_free(ca);
@@ -441,7 +581,7 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
     }
     const volt_tensor *pa = ca ? ca : a, *pb = cb ? cb : b;
     volt_tensor *ma = as_matrix(pa, how_a), *mb = as_matrix(pb, how_b);
-    volt_tensor *full = product(op, ma, mb, alpha, bias, beta, a, b, bf16, bf16_operands);
+    volt_tensor *full = product(op, ma, mb, alpha, bias, beta, a, b, bf16, bf16_operands, true);
     volt_tensor_free(ma);
     volt_tensor_free(mb);
     if (!full) {
@@ -449,15 +589,17 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
         volt_tensor_free(cb);
         return NULL;
     }
-    /* Drop the dims that 1-D operands of matmul gained (outer keeps both). */
-    int64_t shape[VOLT_MAX_DIMS];
+    /* Drop the dims that 1-D operands of matmul gained (outer keeps both);
+     * full's strides stay (its rows may be padded). */
+    int64_t shape[VOLT_MAX_DIMS], strides[VOLT_MAX_DIMS];
     int n = 0;
     for (int i = 0; i < full->ndim; i++) {
         if (i == full->ndim - 2 && how_a == AS_ROW) continue;
         if (i == full->ndim - 1 && how_b == AS_COL) continue;
+        strides[n] = full->strides[i];
         shape[n++] = full->shape[i];
     }
-    volt_tensor *out = volt_tensor_alias(full, n, shape, NULL, 0);
+    volt_tensor *out = volt_tensor_alias(full, n, shape, strides, full->offset);
     volt_tensor_free(full);
     const volt_tensor *inputs[3] = {bias, a, b};
     const volt_tensor *const *in = bias ? inputs : inputs + 1;

@@ -5,7 +5,8 @@
  * sizes (1, 7, 129), f32, f64, bf16, f16; addmm's bias shapes (the row bias
  * of the epilogue, and the broadcast ones), alpha and beta; gradients
  * through volt_backward on both devices, including a linear layer's (the
- * bias gradient from the GEMM's epilogue); bf16 autocast; an f64 gradcheck
+ * bias gradient from the GEMM's epilogue); bf16 autocast; results with
+ * padded rows (through cross-entropy and a second product); an f64 gradcheck
  * through the GPU. Tolerances: products are sums of k terms in another
  * order than the CPU's, so f32 is 1e-5 relative plus 1e-5 * k absolute; f64
  * 1e-10; bf16 2e-2 and f16 2e-3 (one rounding of the result, f32
@@ -224,6 +225,61 @@ static void test_autocast_bf16(void **state) {
     volt_autocast_set(prev);
 }
 
+/* Results of wide rows that are not a multiple of 16 bytes (GPT-2's
+ * 50257-token head) come with padded rows, which cuBLASLt writes with its
+ * aligned kernels; bf16 copies of such operands are padded too, and 16-bit
+ * products pad such dims with zeros to a multiple of 8. Values and
+ * gradients as on the CPU, through cross-entropy (whose kernels read the
+ * padded rows in place) and through a second product. */
+static volt_tensor *padded_target;
+static volt_tensor *linear_ce(volt_tensor **in) {
+    volt_tensor *t =
+        volt_device_equal(in[0]->device, VT_CUDA0) ? gpu(padded_target) : padded_target;
+    return volt_cross_entropy(linear(in), t);
+}
+static volt_tensor *linear_mm(volt_tensor **in) { return volt_matmul(linear(in), in[3]); }
+static volt_tensor *ce_transposed(volt_tensor **in) {
+    volt_tensor *t =
+        volt_device_equal(in[0]->device, VT_CUDA0) ? gpu(padded_target) : padded_target;
+    return volt_cross_entropy(volt_transpose(in[0], 0, 1), t);
+}
+
+static void test_padded_rows(void **state) {
+    (void)state;
+    const int64_t n = 37, k = 64, m = 1031; /* m * 4 and m * 2 bytes: not 16-aligned */
+    /* Whole numbers in [-1, 1]: the linear's results are integers below 256,
+     * exact in bf16, so that under autocast both devices give the second
+     * product the same bf16 operand (a sum order's last-bit difference
+     * would otherwise flip some roundings by a bf16 step). */
+    volt_tensor *a = volt_to_dtype(volt_randint(-1, 2, VOLT_SHAPE(n, k), VOLT_I64, &gen), VOLT_F32);
+    volt_tensor *w = volt_to_dtype(volt_randint(-1, 2, VOLT_SHAPE(m, k), VOLT_I64, &gen), VOLT_F32);
+    volt_tensor *bias = volt_to_dtype(volt_randint(-1, 2, VOLT_SHAPE(m), VOLT_I64, &gen), VOLT_F32);
+    volt_tensor *v = cpu_randn(VOLT_SHAPE(m, 5), VOLT_F32);
+    padded_target = volt_randint(0, m, VOLT_SHAPE(n), VOLT_I64, &gen);
+    volt_tensor *got = linear((volt_tensor *[]){gpu(a), gpu(w), gpu(bias)});
+    if (!got) fail_msg("padded linear: %s", volt_error_message());
+    assert_int_equal(got->strides[0], 1032);
+    VT_ASSERT_SAME_VALUES(got, linear((volt_tensor *[]){a, w, bias}), 1e-5, 1e-5 * (double)(k + 1),
+                          "padded linear");
+    check_grads(linear_ce, 3, (volt_tensor *[]){a, w, bias}, 1e-5, 1e-4, "padded linear + CE");
+    check_grads(linear_mm, 4, (volt_tensor *[]){a, w, bias, v}, 1e-5, 1e-3, "padded @ v");
+    volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
+    check_grads(linear_ce, 3, (volt_tensor *[]){a, w, bias}, 1e-4, 1e-3,
+                "autocast padded linear + CE");
+    check_grads(linear_mm, 4, (volt_tensor *[]){a, w, bias, v}, 1e-4, 1e-2, "autocast padded @ v");
+    volt_autocast_set(prev);
+    /* bf16 operands: the 1031-wide dims of the product, its input gradient
+     * (inner dim) and its weight gradient (rows, with the bias gradient
+     * from the epilogue) padded to 1032 with zeros */
+    volt_tensor *ab = volt_to_dtype(a, VOLT_BF16), *wb = volt_to_dtype(w, VOLT_BF16);
+    check_grads(linear, 3, (volt_tensor *[]){ab, wb, volt_to_dtype(bias, VOLT_BF16)}, 2e-2, 5e-2,
+                "bf16 padded linear");
+    /* cross-entropy of a transposed view: read through a contiguous copy,
+     * forward and backward */
+    check_grads(ce_transposed, 1, (volt_tensor *[]){cpu_randn(VOLT_SHAPE(m, n), VOLT_F32)}, 1e-5,
+                1e-6, "cross-entropy of a transposed view");
+}
+
 /* ---------------------------------------------------------- gradcheck */
 
 static volt_tensor *gpu_product(volt_tensor **in, void *ctx) {
@@ -280,6 +336,7 @@ int main(void) {
         VT_CUDA_TEST(test_backward),
         VT_CUDA_TEST(test_backward_broadcast),
         VT_CUDA_TEST(test_autocast_bf16),
+        VT_CUDA_TEST(test_padded_rows),
         VT_CUDA_TEST(test_gradcheck_f64),
         VT_CUDA_TEST(test_repeated_calls_and_refusal),
     };

@@ -44,3 +44,12 @@ volt_status volt_cuda_memcpy(void *dst, volt_device dst_dev, const void *src, vo
     if (from_gpu) return device_to_host(dst, src_dev.index, src, n);
     return volt_error_set(VOLT_ERR_INTERNAL, "cuda_memcpy: a copy between two host buffers");
 }
+
+volt_status volt_cuda_memcpy_2d(void *dst, size_t dpitch, const void *src, size_t spitch,
+                                size_t width, size_t rows, int device) {
+    if (width == 0 || rows == 0) return VOLT_OK;
+    if (volt_cuda_set_device(device)) return volt_error_status();
+    return VOLT_CUDA_CHECK(cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, rows,
+                                             cudaMemcpyDeviceToDevice, volt_cuda_stream(device)),
+                           "copying rows within the device");
+}

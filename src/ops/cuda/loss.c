@@ -16,10 +16,30 @@ static void class_rows(const volt_tensor *x, int64_t *outer, int64_t *n, int64_t
 }
 
 static volt_cuda_class_args options(const volt_tensor *target, const volt_tensor *weight,
-                                    int64_t ignore_index, double smoothing, bool from_logits) {
+                                    int64_t ignore_index, double smoothing, bool from_logits,
+                                    int64_t ld) {
     return (volt_cuda_class_args){volt_tensor_data(target),
-                                  weight ? volt_tensor_data(weight) : NULL, ignore_index, smoothing,
-                                  from_logits};
+                                  weight ? volt_tensor_data(weight) : NULL,
+                                  ignore_index,
+                                  smoothing,
+                                  from_logits,
+                                  ld};
+}
+
+/* x as the kernels read it (nn_kernels.h): x itself when contiguous, or when
+ * it is [N, C] rows with a longer stride (a product's padded output, see
+ * matmul.c), *ld then that stride; else a contiguous copy in *copy. NULL
+ * with the error when the copy fails. */
+static const volt_tensor *kernel_input(const volt_tensor *x, int64_t *ld, volt_tensor **copy) {
+    *copy = NULL;
+    *ld = x->ndim == 2 ? x->shape[1] : 0;
+    if (volt_tensor_is_contiguous(x)) return x;
+    if (x->ndim == 2 && x->strides[1] == 1 && x->strides[0] >= x->shape[1]) {
+        *ld = x->strides[0];
+        return x;
+    }
+    VOLT_NO_GRAD { *copy = volt_contiguous(x); }
+    return *copy;
 }
 
 static bool is_kernel_dtype(volt_dtype d) {
@@ -31,10 +51,9 @@ volt_status volt_cuda_class_loss(const char *op, const volt_tensor *x, const vol
                                  bool from_logits, volt_tensor *loss, volt_tensor *lse,
                                  volt_tensor *wrow) {
     if (!is_kernel_dtype(x->dtype)) return volt_no_cuda_kernel(op, x, NULL);
-    const volt_tensor *xc = x;
-    if (!volt_tensor_is_contiguous(x)) VOLT_NO_GRAD {
-            xc = volt_contiguous(x);
-        }
+    int64_t ld;
+    volt_tensor *copy;
+    const volt_tensor *xc = kernel_input(x, &ld, &copy);
     if (!xc) return volt_error_status();
     int64_t outer, n, inner;
     class_rows(xc, &outer, &n, &inner);
@@ -43,11 +62,11 @@ volt_status volt_cuda_class_loss(const char *op, const volt_tensor *x, const vol
     if (st == VOLT_OK)
         st = VOLT_CUDA_CHECK(volt_cuda_launch_class_loss(
                                  (int)x->dtype, volt_tensor_data(xc),
-                                 options(target, weight, ignore_index, smoothing, from_logits),
+                                 options(target, weight, ignore_index, smoothing, from_logits, ld),
                                  volt_tensor_data(loss), lse ? volt_tensor_data(lse) : NULL,
                                  volt_tensor_data(wrow), outer, n, inner, volt_cuda_stream(device)),
                              "the cross-entropy kernel");
-    if (xc != x) volt_tensor_free((volt_tensor *)xc);
+    volt_tensor_free(copy);
     return st;
 }
 
@@ -69,18 +88,23 @@ volt_status volt_cuda_class_loss_backward(const char *op, volt_tensor *gx, const
                                           const volt_tensor *lse, const volt_tensor *g_rows,
                                           const volt_tensor *g_scalar, const volt_tensor *denom) {
     if (!is_kernel_dtype(x->dtype)) return volt_no_cuda_kernel(op, x, NULL);
-    int64_t outer, n, inner;
+    int64_t outer, n, inner, ld;
     class_rows(x, &outer, &n, &inner);
+    volt_tensor *copy;
+    const volt_tensor *xc = kernel_input(x, &ld, &copy);
     int device = x->device.index;
-    if (volt_cuda_set_device(device)) return volt_error_status();
-    return VOLT_CUDA_CHECK(
-        volt_cuda_launch_class_loss_backward(
-            (int)x->dtype, volt_tensor_data(gx), volt_tensor_data(x),
-            options(target, weight, ignore_index, smoothing, from_logits),
-            lse ? volt_tensor_data(lse) : NULL, g_rows ? volt_tensor_data(g_rows) : NULL,
-            g_scalar ? volt_tensor_data(g_scalar) : NULL, denom ? volt_tensor_data(denom) : NULL,
-            outer, n, inner, volt_cuda_stream(device)),
-        "the cross-entropy backward kernel");
+    volt_status st = xc ? volt_cuda_set_device(device) : volt_error_status();
+    if (st == VOLT_OK)
+        st = VOLT_CUDA_CHECK(
+            volt_cuda_launch_class_loss_backward(
+                (int)x->dtype, volt_tensor_data(gx), volt_tensor_data(xc),
+                options(target, weight, ignore_index, smoothing, from_logits, ld),
+                lse ? volt_tensor_data(lse) : NULL, g_rows ? volt_tensor_data(g_rows) : NULL,
+                g_scalar ? volt_tensor_data(g_scalar) : NULL,
+                denom ? volt_tensor_data(denom) : NULL, outer, n, inner, volt_cuda_stream(device)),
+            "the cross-entropy backward kernel");
+    volt_tensor_free(copy);
+    return st;
 }
 
 /* ------------------------------------------------- pointwise losses */

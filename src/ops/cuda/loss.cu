@@ -26,7 +26,7 @@ __global__ void class_loss_kernel(const T *x, volt_cuda_class_args a, T *loss, T
     typedef typename volt_cuda_type<T>::acc A;
     typedef volt_cuda_type<T> L;
     volt_for_rows<G>(rows, [&](int64_t r, int lane) {
-        volt_row w = volt_row_at(r, n, inner);
+        volt_row w = inner == 1 ? volt_row{r * a.ld, 1} : volt_row_at(r, n, inner);
         A l = 0;
         if (a.from_logits) {
             volt_ms<A> ms{(A)-INFINITY, (A)0};
@@ -100,7 +100,7 @@ __global__ void class_loss_backward_kernel(T *gx, const T *x, volt_cuda_class_ar
           wj = weight_of<T, A>(a.weight, j);
         A hit = j == t ? (A)1 : (A)0, v;
         if (a.from_logits) {
-            A p = exp((A)L::load(x[e]) - (A)L::load(lse[r]));
+            A p = exp((A)L::load(x[inner == 1 ? o * a.ld + j : e]) - (A)L::load(lse[r]));
             A wsum = 0; /* sum of the weights, for the smoothing term */
             if (eps > 0) {
                 if (a.weight)

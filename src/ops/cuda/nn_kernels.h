@@ -114,13 +114,16 @@ int volt_cuda_launch_softmax_backward(int log, int dtype, void *gx, const void *
  * read: checking on the host would wait for the device); logp = x - lse(x)
  * when from_logits, else x. wrow[r] = w[t] (0 when ignored); lse[r] = the
  * row's logsumexp (from_logits; else NULL). weight: C values of dtype, or
- * NULL (1). loss, lse and wrow are of dtype. */
+ * NULL (1). loss, lse and wrow are of dtype. x is [outer, n, inner]
+ * contiguous, or with inner 1 [outer, n] rows ld elements apart (ld >= n:
+ * rows padded for aligned matrix products); gx is contiguous. */
 typedef struct {
     const int64_t *target;
     const void *weight;
     int64_t ignore_index;
     double smoothing;
     int from_logits;
+    int64_t ld; /* x's row stride when inner is 1 */
 } volt_cuda_class_args;
 int volt_cuda_launch_class_loss(int dtype, const void *x, volt_cuda_class_args a, void *loss,
                                 void *lse, void *wrow, int64_t outer, int64_t n, int64_t inner,
