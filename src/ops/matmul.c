@@ -16,13 +16,11 @@
 #include <limits.h>
 #include <string.h>
 
-#include "core/core_impl.h"
 #include "ops/autocast_impl.h"
 #include "ops/cpu/dnnl_common.h"
 #include "ops/cpu/dnnl_matmul.h"
 #include "ops/cpu/matmul.h"
 #include "ops/cuda/cuda_gemm.h"
-#include "ops/cuda/cuda_ops.h"
 
 /* How an operand is seen as a matrix: 1-D operands gain a size-1 dim. */
 enum { AS_IS = 0, AS_ROW = 1 /* [k] -> [1, k] */, AS_COL = 2 /* [n] -> [n, 1] */ };
@@ -164,63 +162,6 @@ static bool is_row_bias(const volt_tensor *bias, const volt_tensor *out) {
  * the result is computed that much larger and viewed at its size. */
 static int64_t dim_padding(int64_t n) { return n >= PAD_MIN_COLS && n % 8 != 0 ? 8 - n % 8 : 0; }
 
-/* dst = src (2-D, same shape), both column-major when colmajor, walking
- * memory in order: a pitched memcpy where both are rows of one dtype, else
- * the copy kernel (on their transposes when column-major). */
-static volt_status copy_in_memory_order(volt_tensor *dst, const volt_tensor *src, bool colmajor) {
-    int r = colmajor ? 1 : 0, c = 1 - r; /* the dims of memory's rows and columns */
-    int64_t rows = src->shape[r], cols = src->shape[c];
-    if (dst->dtype == src->dtype && src->strides[c] == 1 && dst->strides[c] == 1 &&
-        (rows == 1 || (src->strides[r] >= cols && dst->strides[r] >= cols))) {
-        size_t e = volt_dtype_size(src->dtype), width = (size_t)cols * e;
-        size_t dp = rows == 1 ? width : (size_t)dst->strides[r] * e;
-        size_t sp = rows == 1 ? width : (size_t)src->strides[r] * e;
-        return volt_cuda_memcpy_2d(volt_tensor_data(dst), dp, volt_tensor_data(src), sp, width,
-                                   (size_t)rows, src->device.index);
-    }
-    if (!colmajor) return volt_cuda_copy("matmul", dst, src);
-    int64_t shape[2] = {src->shape[1], src->shape[0]};
-    volt_tensor *d = volt_tensor_alias(dst, 2, shape, (int64_t[]){dst->strides[1], dst->strides[0]},
-                                       dst->offset);
-    volt_tensor *s = volt_tensor_alias(src, 2, shape, (int64_t[]){src->strides[1], src->strides[0]},
-                                       src->offset);
-    volt_status st = d && s ? volt_cuda_copy("matmul", d, s) : volt_error_status();
-    volt_tensor_free(d);
-    volt_tensor_free(s);
-    return st;
-}
-
-/* A new copy of the 2-D t in zeros pr rows and pc columns larger (t in the
- * top-left block), stored in t's orientation (a transposed view stays
- * column-major, as cuBLASLt reads it); NULL with the error. */
-static volt_tensor *zero_padded(const volt_tensor *t, int64_t pr, int64_t pc) {
-    int64_t r = t->shape[0], c = t->shape[1], R = r + pr, C = c + pc;
-    bool colmajor = r > 1 && t->strides[0] == 1;
-    volt_tensor *buf = colmajor ? volt_tensor_new(t->dtype, t->device, VOLT_SHAPE(C, R))
-                                : volt_tensor_new(t->dtype, t->device, VOLT_SHAPE(R, C));
-    if (!buf) return NULL;
-    int64_t sr = colmajor ? 1 : C, sc = colmajor ? R : 1;
-    volt_tensor *z = volt_tensor_alias(buf, VOLT_SHAPE(R, C), (int64_t[]){sr, sc}, 0);
-    volt_tensor_free(buf);
-    volt_tensor *block = z ? volt_tensor_alias(z, VOLT_SHAPE(r, c), z->strides, 0) : NULL;
-    volt_tensor *right =
-        z && pc ? volt_tensor_alias(z, VOLT_SHAPE(R, pc), z->strides, c * sc) : NULL;
-    volt_tensor *below =
-        z && pr ? volt_tensor_alias(z, VOLT_SHAPE(pr, c), z->strides, r * sr) : NULL;
-    volt_status st = block && (!pc || right) && (!pr || below) ? VOLT_OK : volt_error_status();
-    if (st == VOLT_OK) st = copy_in_memory_order(block, t, colmajor);
-    if (st == VOLT_OK && right) st = volt_cuda_fill("matmul", right, 0.0);
-    if (st == VOLT_OK && below) st = volt_cuda_fill("matmul", below, 0.0);
-    volt_tensor_free(block);
-    volt_tensor_free(right);
-    volt_tensor_free(below);
-    if (st != VOLT_OK) {
-        volt_tensor_free(z);
-        z = NULL;
-    }
-    return z;
-}
-
 /* The operands of one CUDA product as cuBLASLt reads them (bf16 copies
  * under autocast, contiguous copies of unreadable layouts, zero-padded
  * copies per dim_padding) and the padding of out's rows (pn) and columns
@@ -247,12 +188,12 @@ static bool pad_dims(lt_operands *o, int nd, const int64_t *shape, bool add, boo
                     volt_tensor_numel(o->bias) == shape[1] &&
                     (o->bias->ndim == 1 || (o->bias->ndim == 2 && o->bias->shape[0] == 1));
     if ((!pn && !pk && !pm) || (add && !row_bias)) return true;
-    if ((pn || pk) && !(o->a = o->owned[2] = zero_padded(o->a, pn, pk))) return false;
-    if ((pk || pm) && !(o->b = o->owned[3] = zero_padded(o->b, pk, pm))) return false;
+    if ((pn || pk) && !(o->a = o->owned[2] = volt_zero_padded(o->a, pn, pk))) return false;
+    if ((pk || pm) && !(o->b = o->owned[3] = volt_zero_padded(o->b, pk, pm))) return false;
     if (add && pm) {
         volt_tensor *row =
             volt_tensor_alias(o->bias, VOLT_SHAPE(1, shape[1]), NULL, o->bias->offset);
-        volt_tensor *z = row ? zero_padded(row, 0, pm) : NULL;
+        volt_tensor *z = row ? volt_zero_padded(row, 0, pm) : NULL;
         volt_tensor_free(row);
         if (!z) return false;
         o->bias = o->owned[4] = z;

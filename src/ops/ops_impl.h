@@ -82,6 +82,10 @@ int64_t volt_padded_row_length(volt_dtype dtype, int64_t n);
  * or there is one row. NULL with an out-of-memory error. */
 volt_tensor *volt_padded_rows_new(volt_dtype dtype, volt_device device, int ndim,
                                   const int64_t *shape);
+/* A new copy of the 2-D CUDA t in zeros pr rows and pc columns larger (t in
+ * the top-left block), stored in t's orientation (a transposed view stays
+ * column-major, as cuBLASLt reads it); NULL with the error. */
+volt_tensor *volt_zero_padded(const volt_tensor *t, int64_t pr, int64_t pc);
 /* *out = t (f32, CPU or CUDA) converted to bf16 in the same layout (no autograd),
  * when t's elements fill a block of memory in some order of its dims
  * (contiguous, transposed, permuted); on CUDA, rows whose bf16 length is
