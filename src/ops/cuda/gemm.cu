@@ -35,14 +35,14 @@ static unsigned blocks_for(int64_t n, int threads) {
 template <typename T>
 static int bias_fill(void *out, int64_t ldo, const void *bias, int64_t n, int64_t m, int64_t s0,
                      int64_t s1, double beta, cudaStream_t s) {
-    bias_fill_kernel<T><<<blocks_for(n * m, 256), 256, 0, s>>>((T *)out, ldo, (const T *)bias, n,
-                                                                m, s0, s1, beta);
+    bias_fill_kernel<T>
+        <<<blocks_for(n * m, 256), 256, 0, s>>>((T *)out, ldo, (const T *)bias, n, m, s0, s1, beta);
     return (int)cudaGetLastError();
 }
 
 extern "C" int volt_cuda_launch_bias_fill(void *out, int64_t ldo, int dtype, const void *bias,
-                                          int64_t n, int64_t m, int64_t s0, int64_t s1,
-                                          double beta, void *stream) {
+                                          int64_t n, int64_t m, int64_t s0, int64_t s1, double beta,
+                                          void *stream) {
     cudaStream_t s = (cudaStream_t)stream;
     switch (dtype) {
     case VOLT_CUDA_F32: return bias_fill<float>(out, ldo, bias, n, m, s0, s1, beta, s);
@@ -90,8 +90,8 @@ __global__ void softmax_kernel(T *p, int64_t rows, int64_t nt, int64_t ns, int c
     for (int64_t j = lane; j < n; j += 32) sum += exp(sc * volt_cuda_type<T>::load(row[j]) - mx);
     A inv = (A)1 / warp_sum(sum);
     for (int64_t j = lane; j < ns; j += 32)
-        row[j] =
-            volt_cuda_type<T>::store(j < n ? exp(sc * volt_cuda_type<T>::load(row[j]) - mx) * inv : (A)0);
+        row[j] = volt_cuda_type<T>::store(
+            j < n ? exp(sc * volt_cuda_type<T>::load(row[j]) - mx) * inv : (A)0);
 }
 
 template <typename T>
@@ -110,8 +110,8 @@ __global__ void softmax_backward_kernel(T *d, const T *p, int64_t rows, int64_t 
     dot = warp_sum(dot);
     for (int64_t j = lane; j < ns; j += 32)
         dr[j] = volt_cuda_type<T>::store(j < n ? (A)scale * volt_cuda_type<T>::load(pr[j]) *
-                                                (volt_cuda_type<T>::load(dr[j]) - dot)
-                                          : (A)0);
+                                                     (volt_cuda_type<T>::load(dr[j]) - dot)
+                                               : (A)0);
 }
 
 static unsigned row_blocks(int64_t rows) {
