@@ -100,30 +100,9 @@ volt_tensor *volt_bf16_convert(const volt_tensor *t, volt_dtype dtype) {
     return out;
 }
 
-/* Whether t (ndim >= 2) is rows of its last dim, unit-stride and in order,
- * each at least a row long after the previous (contiguous, or padded). */
-static bool in_rows(const volt_tensor *t) {
-    int nd = t->ndim;
-    if (nd < 2 || t->strides[nd - 1] != 1 || t->strides[nd - 2] < t->shape[nd - 1]) return false;
-    for (int d = nd - 3; d >= 0; d--)
-        if (t->shape[d] != 1 && t->strides[d] != t->strides[d + 1] * t->shape[d + 1]) return false;
-    return true;
-}
-
 bool volt_bf16_copy_kept(const volt_tensor *t, volt_tensor **out) {
     *out = NULL;
-    if (t->dtype != VOLT_F32) return true;
-    int nd = t->ndim;
-    if (t->device.type == VOLT_CUDA && in_rows(t) &&
-        volt_padded_row_length(VOLT_BF16, t->shape[nd - 1]) != t->shape[nd - 1]) {
-        *out = volt_padded_rows_new(VOLT_BF16, t->device, nd, t->shape);
-        if (*out && volt_cuda_copy("to_dtype", *out, t) != VOLT_OK) {
-            volt_tensor_free(*out);
-            *out = NULL;
-        }
-        return *out != NULL;
-    }
-    if (!(volt_tensor_is_contiguous(t) || dense_permuted(t))) return true;
+    if (t->dtype != VOLT_F32 || !(volt_tensor_is_contiguous(t) || dense_permuted(t))) return true;
     *out = volt_bf16_convert(t, VOLT_BF16);
     return *out != NULL;
 }

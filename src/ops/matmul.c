@@ -138,29 +138,29 @@ static const volt_tensor *lt_ready(const volt_tensor *t, bool bf16, volt_tensor 
     return r;
 }
 
-/* Whether bias is one row of out's m columns, contiguous, in out's dtype. */
-static bool is_row_bias(const volt_tensor *bias, const volt_tensor *out) {
-    int64_t m = out->shape[out->ndim - 1];
-    return bias->dtype == out->dtype && volt_tensor_is_contiguous(bias) &&
-           volt_tensor_numel(bias) == m &&
+/* Whether bias is one contiguous row of m values ([m] or [1, m]). */
+static bool is_row(const volt_tensor *bias, int64_t m) {
+    return volt_tensor_is_contiguous(bias) && volt_tensor_numel(bias) == m &&
            (bias->ndim == 1 || (bias->ndim == 2 && bias->shape[0] == 1));
 }
 
-/* Results at least this wide whose rows are not a multiple of 16 bytes get
- * padded rows (volt_padded_rows_new) when the caller allows: cuBLASLt then
- * writes them with its aligned kernels. Narrower ones are small products,
- * where a consumer's contiguous copy would cost more than that saves. The
- * same bound decides which dims of a 16-bit product are padded (below). */
-#define PAD_MIN_COLS 1024
+/* Whether bias is one row of out's columns in out's dtype. */
+static bool is_row_bias(const volt_tensor *bias, const volt_tensor *out) {
+    return bias->dtype == out->dtype && is_row(bias, out->shape[out->ndim - 1]);
+}
+
+/* The smallest dim dim_padding pads: narrower ones are small products,
+ * where the copies would cost more than the aligned kernels save. */
+#define PAD_MIN_DIM 1024
 
 /* cuBLASLt's tensor-core kernels want each dim of a 16-bit product in
  * multiples of 8: at GPT-2's 50257-token head the product runs at 95-150
  * TFLOP/s, at 50264 at 700-790 (H100, bench/gpu/attention_bench.c
- * what=head). A 2-D product's dim of at least PAD_MIN_COLS that is not a
+ * what=head). A 2-D product's dim of at least PAD_MIN_DIM that is not a
  * multiple of 8 is padded with zeros to the next one: the operands are
  * copied into buffers that much wider (zeros add nothing to the inner sum),
  * the result is computed that much larger and viewed at its size. */
-static int64_t dim_padding(int64_t n) { return n >= PAD_MIN_COLS && n % 8 != 0 ? 8 - n % 8 : 0; }
+static int64_t dim_padding(int64_t n) { return n >= PAD_MIN_DIM && n % 8 != 0 ? 8 - n % 8 : 0; }
 
 /* The operands of one CUDA product as cuBLASLt reads them (bf16 copies
  * under autocast, contiguous copies of unreadable layouts, zero-padded
@@ -177,17 +177,15 @@ static void operands_free(lt_operands *o) {
 }
 
 /* Pads a 2-D 16-bit product's dims (dim_padding), when its bias is none or
- * a row (extended with zeros); pm only when pad_cols (a result that may
- * have padded rows). false with the error. */
+ * a row (extended with zeros); pm only when pad_cols (the caller takes a
+ * result whose rows lie further apart than its width). false with the
+ * error. */
 static bool pad_dims(lt_operands *o, int nd, const int64_t *shape, bool add, bool pad_cols) {
     volt_dtype d = o->a->dtype;
     if (nd != 2 || (d != VOLT_BF16 && d != VOLT_F16)) return true;
     int64_t pn = dim_padding(shape[0]), pk = dim_padding(o->a->shape[1]);
     int64_t pm = pad_cols ? dim_padding(shape[1]) : 0;
-    bool row_bias = add && volt_tensor_is_contiguous(o->bias) &&
-                    volt_tensor_numel(o->bias) == shape[1] &&
-                    (o->bias->ndim == 1 || (o->bias->ndim == 2 && o->bias->shape[0] == 1));
-    if ((!pn && !pk && !pm) || (add && !row_bias)) return true;
+    if ((!pn && !pk && !pm) || (add && !is_row(o->bias, shape[1]))) return true;
     if ((pn || pk) && !(o->a = o->owned[2] = volt_zero_padded(o->a, pn, pk))) return false;
     if ((pk || pm) && !(o->b = o->owned[3] = volt_zero_padded(o->b, pk, pm))) return false;
     if (add && pm) {
@@ -202,27 +200,23 @@ static bool pad_dims(lt_operands *o, int nd, const int64_t *shape, bool add, boo
     return true;
 }
 
-/* product() on CUDA into a new out [shape] (nd dims; rows padded when pad
- * and PAD_MIN_COLS say so, and so its columns per dim_padding): see
- * product. When bgrad is not NULL (2-D products), *bgrad receives the row
- * sums of ma (n elements, from the same GEMM's epilogue) or stays NULL
- * where cuBLASLt cannot do that. */
+/* product() on CUDA into a new out [shape] (nd dims; a view of wider rows
+ * when pad_cols and dim_padding pad its columns): see product. When bgrad is not NULL (2-D
+ * products), *bgrad receives the row sums of ma (n elements, from the same GEMM's epilogue) or
+ * stays NULL where cuBLASLt cannot do that. */
 static volt_tensor *product_cuda(const volt_tensor *ma, const volt_tensor *mb, double alpha,
                                  const volt_tensor *bias, double beta, int nd, const int64_t *shape,
-                                 bool bf16, bool pad, volt_tensor **bgrad) {
+                                 bool bf16, bool pad_cols, volt_tensor **bgrad) {
     bool add = bias && beta != 0;
     lt_operands o = {.bias = bias};
     o.a = lt_ready(ma, bf16, &o.owned[0]);
     o.b = o.a ? lt_ready(mb, bf16, &o.owned[1]) : NULL;
-    bool ready = o.b && pad_dims(&o, nd, shape, add, pad);
+    bool ready = o.b && pad_dims(&o, nd, shape, add, pad_cols);
     int64_t big[VOLT_MAX_DIMS];
     memcpy(big, shape, (size_t)nd * sizeof *big);
     big[nd - 2] += o.pn, big[nd - 1] += o.pm;
     volt_dtype dtype = bf16 ? VOLT_F32 : ma->dtype;
-    volt_tensor *out = !ready ? NULL
-                       : pad && shape[nd - 1] >= PAD_MIN_COLS
-                           ? volt_padded_rows_new(dtype, ma->device, nd, big)
-                           : volt_tensor_new(dtype, ma->device, nd, big);
+    volt_tensor *out = ready ? volt_tensor_new(dtype, ma->device, nd, big) : NULL;
     volt_status st = out ? VOLT_ERR_UNSUPPORTED : volt_error_status();
     const volt_tensor *a = o.a, *b = o.b;
     bias = o.bias;
@@ -265,12 +259,12 @@ static volt_tensor *product_cuda(const volt_tensor *ma, const volt_tensor *mb, d
  * not 0) for matrices or batches of them (ndim >= 2, inner dims equal), in
  * bf16 with an f32 result when bf16 (f32 operands; on the CPU, bf16 ones
  * too), the result rounded to bf16 once when also round (CPU only). On CUDA
- * a wide result may come with padded rows when pad (a forward's; see
- * PAD_MIN_COLS). No autograd. ua, ub: the user's operands, for messages. */
+ * a wide result may be a view of wider rows when pad_cols (a forward's; see
+ * dim_padding). No autograd. ua, ub: the user's operands, for messages. */
 static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_tensor *mb,
                             double alpha, const volt_tensor *bias, double beta,
                             const volt_tensor *ua, const volt_tensor *ub, bool bf16, bool round,
-                            bool pad) {
+                            bool pad_cols) {
     if (!ma || !mb) return NULL;
     int64_t shape[VOLT_MAX_DIMS];
     int nd = product_shape(op, ma, mb, ua, ub, shape);
@@ -283,7 +277,7 @@ static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_te
         return NULL;
     }
     if (ma->device.type == VOLT_CUDA)
-        return product_cuda(ma, mb, alpha, bias, beta, nd, shape, bf16, pad, NULL);
+        return product_cuda(ma, mb, alpha, bias, beta, nd, shape, bf16, pad_cols, NULL);
     bool failed = false;
     volt_tensor *ca = blas_ready(ma, &failed), *cb = blas_ready(mb, &failed);
     volt_dtype dtype = bf16 && round ? VOLT_BF16 : bf16 ? VOLT_F32 : ma->dtype;
@@ -292,9 +286,7 @@ static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_te
         bool add = bias && beta != 0;
         /* A linear layer's bias (one row, beta 1): the GEMM adds it itself
          * (in bf16 products, f32 and bf16 biases; alpha 1). */
-        bool row = add && beta == 1 && nd == 2 && volt_tensor_is_contiguous(bias) &&
-                   volt_tensor_numel(bias) == shape[1] &&
-                   (bias->ndim == 1 || (bias->ndim == 2 && bias->shape[0] == 1)) &&
+        bool row = add && beta == 1 && nd == 2 && is_row(bias, shape[1]) &&
                    (bf16 ? alpha == 1 && (bias->dtype == VOLT_F32 || bias->dtype == VOLT_BF16)
                          : out->dtype == VOLT_F32 && bias->dtype == VOLT_F32);
         if (row && !bf16) {
@@ -531,7 +523,7 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
         return NULL;
     }
     /* Drop the dims that 1-D operands of matmul gained (outer keeps both);
-     * full's strides stay (its rows may be padded). */
+     * full's strides stay (a view of wider rows, see dim_padding). */
     int64_t shape[VOLT_MAX_DIMS], strides[VOLT_MAX_DIMS];
     int n = 0;
     for (int i = 0; i < full->ndim; i++) {

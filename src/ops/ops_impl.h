@@ -73,24 +73,13 @@ void volt_bf16_copy_into(volt_tensor *dst, const volt_tensor *src);
 /* A new tensor of t's shape holding t converted to dtype (no autograd); NULL
  * with an out-of-memory error. */
 volt_tensor *volt_bf16_convert(const volt_tensor *t, volt_dtype dtype);
-/* padded_rows.c: n rounded up to a whole number of 16-byte groups of dtype
- * (n itself for 16-byte elements). */
-int64_t volt_padded_row_length(volt_dtype dtype, int64_t n);
-/* A new tensor of shape whose rows (last dim, ndim >= 2) lie
- * volt_padded_row_length apart, a view of a larger block (padding
- * uninitialised and never read); a contiguous one where no padding is needed
- * or there is one row. NULL with an out-of-memory error. */
-volt_tensor *volt_padded_rows_new(volt_dtype dtype, volt_device device, int ndim,
-                                  const int64_t *shape);
-/* A new copy of the 2-D CUDA t in zeros pr rows and pc columns larger (t in
- * the top-left block), stored in t's orientation (a transposed view stays
+/* zero_padded.c: a new copy of the 2-D CUDA t in zeros pr rows and pc
+ * columns larger (t in the top-left block), stored in t's orientation (a transposed view stays
  * column-major, as cuBLASLt reads it); NULL with the error. */
 volt_tensor *volt_zero_padded(const volt_tensor *t, int64_t pr, int64_t pc);
 /* *out = t (f32, CPU or CUDA) converted to bf16 in the same layout (no autograd),
  * when t's elements fill a block of memory in some order of its dims
- * (contiguous, transposed, permuted); on CUDA, rows whose bf16 length is
- * not a multiple of 16 bytes (t contiguous, or its rows already padded) go
- * to padded rows (volt_padded_rows_new); else *out = NULL. false (*out NULL)
+ * (contiguous, transposed, permuted); else *out = NULL. false (*out NULL)
  * on out of memory. */
 bool volt_bf16_copy_kept(const volt_tensor *t, volt_tensor **out);
 /* t converted to f32 when it is bf16, else t itself (NULL stays NULL). */

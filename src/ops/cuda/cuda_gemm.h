@@ -26,8 +26,7 @@ typedef enum {
  * of them and a leading dimension no smaller than the other. */
 bool volt_cuda_gemm_readable(const volt_tensor *t);
 
-/* out [batch..., n, m] (contiguous, or its rows padded: volt_padded_rows_new)
- * = alpha * a @ b + beta * out (+ the
+/* out [batch..., n, m] (contiguous) = alpha * a @ b + beta * out (+ the
  * epilogue) on out's device, through cuBLASLt: a [abatch..., n, k] and
  * b [bbatch..., k, m] readable in place (volt_cuda_gemm_readable), their
  * batch dims broadcast to out's (stride-0 and missing dims allowed; a
@@ -43,7 +42,7 @@ volt_status volt_cuda_gemm(volt_tensor *out, const volt_tensor *a, const volt_te
                            double alpha, double beta, volt_gemm_epilogue epilogue,
                            volt_tensor *bias);
 
-/* out [n, m] (contiguous, or rows padded) = beta * bias broadcast, for a bias of out's dtype
+/* out [n, m] (contiguous) = beta * bias broadcast, for a bias of out's dtype
  * with at most 2 dims that broadcasts to [n, m]. */
 volt_status volt_cuda_bias_fill(volt_tensor *out, const volt_tensor *bias, double beta);
 

@@ -15,15 +15,14 @@
 /* ------------------------------------------------------------ bias fill */
 
 template <typename T>
-__global__ void bias_fill_kernel(T *out, int64_t ldo, const T *bias, int64_t n, int64_t m,
-                                 int64_t s0, int64_t s1, double beta) {
+__global__ void bias_fill_kernel(T *out, const T *bias, int64_t n, int64_t m, int64_t s0,
+                                 int64_t s1, double beta) {
     typedef typename volt_cuda_type<T>::acc A;
     int64_t total = n * m;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i / m, c = i % m;
-        out[r * ldo + c] =
-            volt_cuda_type<T>::store((A)beta * volt_cuda_type<T>::load(bias[r * s0 + c * s1]));
+        out[i] = volt_cuda_type<T>::store((A)beta * volt_cuda_type<T>::load(bias[r * s0 + c * s1]));
     }
 }
 
@@ -33,22 +32,22 @@ static unsigned blocks_for(int64_t n, int threads) {
 }
 
 template <typename T>
-static int bias_fill(void *out, int64_t ldo, const void *bias, int64_t n, int64_t m, int64_t s0,
-                     int64_t s1, double beta, cudaStream_t s) {
+static int bias_fill(void *out, const void *bias, int64_t n, int64_t m, int64_t s0, int64_t s1,
+                     double beta, cudaStream_t s) {
     bias_fill_kernel<T>
-        <<<blocks_for(n * m, 256), 256, 0, s>>>((T *)out, ldo, (const T *)bias, n, m, s0, s1, beta);
+        <<<blocks_for(n * m, 256), 256, 0, s>>>((T *)out, (const T *)bias, n, m, s0, s1, beta);
     return (int)cudaGetLastError();
 }
 
-extern "C" int volt_cuda_launch_bias_fill(void *out, int64_t ldo, int dtype, const void *bias,
-                                          int64_t n, int64_t m, int64_t s0, int64_t s1, double beta,
+extern "C" int volt_cuda_launch_bias_fill(void *out, int dtype, const void *bias, int64_t n,
+                                          int64_t m, int64_t s0, int64_t s1, double beta,
                                           void *stream) {
     cudaStream_t s = (cudaStream_t)stream;
     switch (dtype) {
-    case VOLT_CUDA_F32: return bias_fill<float>(out, ldo, bias, n, m, s0, s1, beta, s);
-    case VOLT_CUDA_F64: return bias_fill<double>(out, ldo, bias, n, m, s0, s1, beta, s);
-    case VOLT_CUDA_BF16: return bias_fill<__nv_bfloat16>(out, ldo, bias, n, m, s0, s1, beta, s);
-    case VOLT_CUDA_F16: return bias_fill<__half>(out, ldo, bias, n, m, s0, s1, beta, s);
+    case VOLT_CUDA_F32: return bias_fill<float>(out, bias, n, m, s0, s1, beta, s);
+    case VOLT_CUDA_F64: return bias_fill<double>(out, bias, n, m, s0, s1, beta, s);
+    case VOLT_CUDA_BF16: return bias_fill<__nv_bfloat16>(out, bias, n, m, s0, s1, beta, s);
+    case VOLT_CUDA_F16: return bias_fill<__half>(out, bias, n, m, s0, s1, beta, s);
     }
     return (int)cudaErrorInvalidValue;
 }

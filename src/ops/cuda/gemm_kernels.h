@@ -14,11 +14,10 @@
 extern "C" {
 #endif
 
-/* out[i, j] = beta * bias[i * s0 + j * s1] for out [n, m] with rows ldo
- * elements apart (a stride 0 broadcasts bias along that dim); out and bias
- * of `dtype`. */
-int volt_cuda_launch_bias_fill(void *out, int64_t ldo, int dtype, const void *bias, int64_t n,
-                               int64_t m, int64_t s0, int64_t s1, double beta, void *stream);
+/* out[i, j] = beta * bias[i * s0 + j * s1] for the contiguous out [n, m]
+ * (a stride 0 broadcasts bias along that dim); out and bias of `dtype`. */
+int volt_cuda_launch_bias_fill(void *out, int dtype, const void *bias, int64_t n, int64_t m,
+                               int64_t s0, int64_t s1, double beta, void *stream);
 
 /* The reference attention's softmax, in place on the contiguous scores
  * p [rows, ns] of `dtype` (rows = batch * nt): row r (query r % nt) sees

@@ -376,23 +376,12 @@ static void key_of(lt_key *k, const volt_tensor *out, const volt_tensor *a, cons
 }
 
 /* Folds a batched product whose b is shared by every batch and whose a's
- * and out's rows run evenly through their batches into one 2-D product: rows
- * of a and out stacked ([batch * n, k] @ [k, m]). */
-static bool fold_batches(const volt_tensor *a, const batch_dims *bd, const lt_operand *oa,
-                         int64_t ldc) {
+ * rows run evenly through its batches into one 2-D product: rows of a and
+ * out stacked ([batch * n, k] @ [k, m]). */
+static bool fold_batches(const volt_tensor *a, const batch_dims *bd, const lt_operand *oa) {
     if (bd->n != 1 || bd->sb[0] != 0 || oa->op != CUBLAS_OP_N) return false;
     int64_t n = a->shape[a->ndim - 2];
-    return bd->sa[0] == n * oa->ld && bd->so[0] == n * ldc;
-}
-
-/* out's row stride, its rows unit-stride (contiguous, or rows padded by
- * volt_padded_rows_new); 0 when out is laid out otherwise. */
-static int64_t out_ld(const volt_tensor *out) {
-    int nd = out->ndim;
-    int64_t r = out->shape[nd - 2], c = max64(out->shape[nd - 1], 1);
-    if (c > 1 && out->strides[nd - 1] != 1) return 0;
-    if (r == 1) return c;
-    return out->strides[nd - 2] >= c ? out->strides[nd - 2] : 0;
+    return bd->sa[0] == n * oa->ld && bd->so[0] != 0;
 }
 
 volt_status volt_cuda_gemm(volt_tensor *out, const volt_tensor *a, const volt_tensor *b,
@@ -400,8 +389,8 @@ volt_status volt_cuda_gemm(volt_tensor *out, const volt_tensor *a, const volt_te
                            volt_tensor *bias) {
     lt_operand oa, ob;
     if (!gemm_types_ok(out, a, b)) return volt_error_status();
-    int64_t ldc = out_ld(out);
-    if (!ldc) return volt_no_cuda_kernel("matmul", out, "an output whose rows are strided");
+    if (!volt_tensor_is_contiguous(out))
+        return volt_no_cuda_kernel("matmul", out, "a non-contiguous output");
     if (!lt_operand_of(a, &oa) || !lt_operand_of(b, &ob))
         return volt_no_cuda_kernel("matmul", lt_operand_of(a, &oa) ? b : a, "strided");
     int nd = out->ndim;
@@ -415,7 +404,7 @@ volt_status volt_cuda_gemm(volt_tensor *out, const volt_tensor *a, const volt_te
                            : volt_no_cuda_kernel("matmul", a, "k = 0 with beta");
     batch_dims bd;
     batch_dims_of(out, a, b, &bd);
-    if (fold_batches(a, &bd, &oa, ldc)) {
+    if (fold_batches(a, &bd, &oa)) {
         int64_t stacked = rows * bd.size[0];
         oa.cols = (uint64_t)stacked; /* a's stacked rows: Lt's B columns */
         bd.n = 0;
@@ -431,7 +420,6 @@ volt_status volt_cuda_gemm(volt_tensor *out, const volt_tensor *a, const volt_te
     lt_key key;
     key_of(&key, out, a, &oa, &ob, &bd, inner, epilogue, &p, pbias);
     key.n = (uint64_t)rows; /* with folded batches */
-    key.ldc = ldc;
     lt_scalars sc = {{(float)alpha, (float)beta}, {alpha, beta}};
     if (volt_cuda_set_device(device)) return volt_error_status();
     pthread_mutex_lock(&lock);
@@ -463,9 +451,7 @@ volt_status volt_cuda_bias_fill(volt_tensor *out, const volt_tensor *bias, doubl
     if (bias->dtype != out->dtype) return volt_no_cuda_kernel("addmm", bias, "a bias dtype");
     int device = out->device.index;
     if (volt_cuda_set_device(device)) return volt_error_status();
-    int64_t ldo = out_ld(out);
-    if (!ldo) return volt_no_cuda_kernel("addmm", out, "an output whose rows are strided");
-    return VOLT_CUDA_CHECK(volt_cuda_launch_bias_fill(volt_tensor_data(out), ldo, (int)out->dtype,
+    return VOLT_CUDA_CHECK(volt_cuda_launch_bias_fill(volt_tensor_data(out), (int)out->dtype,
                                                       volt_tensor_data(bias), n, m, s0, s1, beta,
                                                       volt_cuda_stream(device)),
                            "the bias fill kernel");
