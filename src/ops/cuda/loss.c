@@ -26,13 +26,14 @@ static volt_cuda_class_args options(const volt_tensor *target, const volt_tensor
                                   ld};
 }
 
-/* x as the kernels read it (nn_kernels.h): x itself when contiguous, or when
- * it is [N, C] rows with a longer stride (a product's padded output, see
- * matmul.c), *ld then that stride; else a contiguous copy in *copy. NULL
- * with the error when the copy fails. */
+/* x as the kernels read it (nn_kernels.h): x itself when contiguous (*ld
+ * its row length), or when it is [N, C] rows with a longer stride (a
+ * product's result viewed from wider rows, see matmul.c's dim_padding), *ld
+ * then that stride; else a contiguous copy in *copy. NULL with the error
+ * when the copy fails. */
 static const volt_tensor *kernel_input(const volt_tensor *x, int64_t *ld, volt_tensor **copy) {
     *copy = NULL;
-    *ld = x->ndim == 2 ? x->shape[1] : 0;
+    *ld = x->shape[x->ndim > 1 ? 1 : 0];
     if (volt_tensor_is_contiguous(x)) return x;
     if (x->ndim == 2 && x->strides[1] == 1 && x->strides[0] >= x->shape[1]) {
         *ld = x->strides[0];
