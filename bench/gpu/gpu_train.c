@@ -16,6 +16,7 @@
  *
  *   bench_gpu_gpu_train model=cnn|gpt [steps=50] [warmup=10] [batch=]
  *                       [precision=] [layers=12] [vocab=50257]
+ *                       [profile=0|1] [kernels=0|1]
  *
  * vocab=50304 is nanoGPT's padding of GPT-2's 50257 to a multiple of 64:
  * the head's product then runs on cuBLASLt's aligned kernels.
@@ -27,7 +28,9 @@
  * device is synchronised around every traced op of the timed steps (volt's
  * op-tracing hook), and a second line gives each op's self time per step and what no traced
  * op covers (the optimizer, the trainer, launches): a profile, not a
- * timing. Not a test. */
+ * timing. With kernels=1 (CUPTI, kernel_trace.h) a further line gives what the
+ * GPU ran during the timed steps: busy and idle time, kernels, host calls.
+ * Not a test. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,11 +41,12 @@
 
 #include "../common/args.h"
 #include "../common/fmnist_net.h"
+#include "kernel_trace.h"
 
 typedef struct {
     const char *model, *precision;
     int64_t steps, warmup, batch, layers, vocab;
-    bool profile;
+    bool profile, kernels;
 } settings;
 
 /* ------------------------------------------------------- step timing */
@@ -52,6 +56,7 @@ typedef struct {
     int64_t first, last; /* timed batches */
     double t0, t1, loss;
     const volt_trace_hook *profile; /* installed from the first timed batch */
+    bool kernels, tracing;          /* kernels=1: CUPTI records the timed steps */
 } step_timer;
 
 static double now(void) {
@@ -67,6 +72,7 @@ static volt_status batch_start(volt_callback *self, volt_module *m, volt_step *s
     volt_status st = volt_cuda_synchronize(0);
     t->t0 = now();
     if (t->profile) volt_trace_hook_set(t->profile);
+    if (t->kernels) t->tracing = kernel_trace_start();
     return st;
 }
 
@@ -77,6 +83,7 @@ static volt_status batch_end(volt_callback *self, volt_module *m, volt_step *s) 
     volt_status st = volt_cuda_synchronize(0);
     t->t1 = now();
     if (t->profile) volt_trace_hook_set(NULL);
+    if (t->tracing) kernel_trace_stop();
     volt_tensor *loss = volt_step_outputs(s);
     t->loss = loss ? volt_tensor_item(loss) : NAN;
     return st;
@@ -195,8 +202,10 @@ static int run(const settings *s) {
     cfg.enable_progress_bar = false;
     cfg.enable_model_summary = false;
     volt_trainer *t = dl ? volt_trainer_new(&cfg) : NULL;
-    step_timer timer = {
-        .base.ops = &step_timer_ops, .first = s->warmup, .last = s->warmup + s->steps - 1};
+    step_timer timer = {.base.ops = &step_timer_ops,
+                        .first = s->warmup,
+                        .last = s->warmup + s->steps - 1,
+                        .kernels = s->kernels};
     volt_status st = t ? volt_trainer_add_callback(t, &timer.base) : volt_error_status();
     op_profile *prof = s->profile ? calloc(1, sizeof *prof) : NULL;
     volt_trace_hook hook = {.begin = prof_begin, .end = prof_end, .ctx = prof};
@@ -219,6 +228,7 @@ static int run(const settings *s) {
                (double)mem.peak_allocated_bytes / 1048576.0, (double)mem.reserved_bytes / 1048576.0,
                timer.loss, volt_version());
         if (prof) print_profile(prof, s->steps, ms);
+        if (timer.tracing) kernel_trace_report(s->steps);
     }
     free(prof);
     volt_trainer_free(t);
@@ -238,6 +248,7 @@ int main(int argc, char **argv) {
     s.layers = arg_int(argc, argv, "layers", 12);
     s.vocab = arg_int(argc, argv, "vocab", 50257);
     s.profile = arg_int(argc, argv, "profile", 0) != 0;
+    s.kernels = arg_int(argc, argv, "kernels", 0) != 0;
     if ((!gpt && strcmp(s.model, "cnn") != 0) || s.steps < 1 || s.warmup < 1 || s.batch < 1 ||
         s.layers < 1 || s.vocab < 2) {
         fprintf(stderr,

@@ -374,6 +374,19 @@ volt_tensor *volt_embedding(const volt_tensor *weight, const volt_tensor *indice
 volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_tensor *k,
                                                const volt_tensor *v, bool causal, double scale);
 
+/* Attention of the heads packed in one projection's output: qkv [B, T, 3E]
+ * (or [T, 3E]) holds q, k and v as the three E-wide thirds of each row,
+ * each split into num_heads heads of E / num_heads (the layout of a GPT's
+ * c_attn and of MultiheadAttention's in_proj). Returns the heads' outputs
+ * side by side, [B, T, E] (or [T, E]): the same as volt_chunk into q, k, v,
+ * each reshaped to [B, T, H, D] and transposed to [B, H, T, D],
+ * volt_scaled_dot_product_attention, transposed back and reshaped. causal
+ * and scale as there. On CUDA in bf16/f16 (or f32 under bf16 autocast, in
+ * bf16 with an f32 result) at head dims 64 and 128, one fused node reads
+ * the heads in place and writes qkv's whole gradient at once. */
+volt_tensor *volt_attention_qkv(const volt_tensor *qkv, int64_t num_heads, bool causal,
+                                double scale);
+
 /* ------------------------------------------------------------ autocast */
 /* Mixed precision (DESIGN.md §6; the trainer's precision "bf16-mixed"). The
  * mode is per thread, like grad mode, and off by default. While it is

@@ -1,6 +1,6 @@
 /* attention.c: multi-head self-attention (torch.nn.MultiheadAttention with
  * batch_first, query = key = value) — one stacked q/k/v in-projection, the
- * heads' scaled dot-product attention (the fused op, or a reference
+ * heads' attention (volt_attention_qkv on the packed projection, or a reference
  * composition of plain ops that also carries attention dropout), and the
  * out-projection Linear. Parameter names and initialisation follow
  * PyTorch's. */
@@ -63,27 +63,30 @@ volt_multihead_attention_new(volt_module *parent, const char *name, int64_t embe
     return (volt_multihead_attention *)volt_layer_attach(&l->base, parent, name, ok);
 }
 
-/* The heads' q, k, v [B, H, T, D] from x [B, T, E] or [T, E] (*batched
+/* The packed projection qkv [B, T, 3E] of x [B, T, E] or [T, E] (*batched
  * false: a batch of one is added). */
-static bool project(volt_multihead_attention *l, const volt_tensor *x, volt_tensor **qkv_heads,
-                    bool *batched) {
+static volt_tensor *packed(volt_multihead_attention *l, const volt_tensor *x, bool *batched) {
     volt_tensor *w = l ? volt_layer_param(&l->base, "in_proj_weight") : NULL;
-    if (!volt_layer_check_input("MultiheadAttention", l ? &l->base : NULL, x, w)) return false;
-    int64_t e = l->embed_dim, h = l->num_heads;
+    if (!volt_layer_check_input("MultiheadAttention", l ? &l->base : NULL, x, w)) return NULL;
+    int64_t e = l->embed_dim;
     if ((x->ndim != 2 && x->ndim != 3) || x->shape[x->ndim - 1] != e) {
         char label[160], bx[96];
         volt_error_set(VOLT_ERR_SHAPE, "%s: input %s should be [B, T, %lld] or [T, %lld]",
                        volt_layer_label(&l->base, label, sizeof label),
                        volt_shape_str(x, bx, sizeof bx), (long long)e, (long long)e);
-        return false;
+        return NULL;
     }
     *batched = x->ndim == 3;
     volt_tensor *x3 = *batched ? (volt_tensor *)x : volt_unsqueeze(x, 0);
-    int64_t b = x3 ? x3->shape[0] : 0, t = x3 ? x3->shape[1] : 0;
-    volt_tensor *qkv =
-        x3 ? volt_layer_linear(x3, w, volt_layer_param(&l->base, "in_proj_bias")) : NULL;
-    volt_tensor *parts[3];
+    return x3 ? volt_layer_linear(x3, w, volt_layer_param(&l->base, "in_proj_bias")) : NULL;
+}
+
+/* The heads' q, k, v [B, H, T, D] from x (as packed). */
+static bool project(volt_multihead_attention *l, const volt_tensor *x, volt_tensor **qkv_heads,
+                    bool *batched) {
+    volt_tensor *qkv = packed(l, x, batched), *parts[3];
     if (!qkv || volt_chunk(qkv, 3, -1, parts, 3) != 3) return false;
+    int64_t b = qkv->shape[0], t = qkv->shape[1], e = l->embed_dim, h = l->num_heads;
     for (int i = 0; i < 3; i++) {
         volt_tensor *split = volt_reshape(parts[i], VOLT_SHAPE(b, t, h, e / h));
         qkv_heads[i] = split ? volt_transpose(split, 1, 2) : NULL;
@@ -126,10 +129,9 @@ volt_tensor *volt_multihead_attention_forward(volt_multihead_attention *layer,
                                               const volt_tensor *x) {
     if (layer && layer->dropout > 0 && volt_module_is_training(&layer->base))
         return volt_multihead_attention_forward_reference(layer, x);
-    volt_tensor *qkv[3];
     bool batched;
-    if (!project(layer, x, qkv, &batched)) return NULL;
-    return combine(layer,
-                   volt_scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], layer->causal, 0.0),
-                   batched);
+    volt_tensor *qkv = packed(layer, x, &batched);
+    volt_tensor *y = qkv ? volt_attention_qkv(qkv, layer->num_heads, layer->causal, 0.0) : NULL;
+    y = y ? volt_linear_forward(layer->out_proj, y) : NULL;
+    return y && !batched ? volt_squeeze(y, 0) : y;
 }

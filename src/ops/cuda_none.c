@@ -241,6 +241,25 @@ volt_status volt_cuda_flash_backward(volt_tensor *dq, volt_tensor *dk, volt_tens
     return volt_no_cuda_kernel("scaled_dot_product_attention", q, NO_BACKEND);
 }
 
+bool volt_cuda_flash_qkv_applies(const volt_tensor *qkv, int64_t heads) {
+    (void)qkv, (void)heads;
+    return false;
+}
+
+volt_status volt_cuda_flash_qkv_forward(volt_tensor *out, volt_tensor *lse, const volt_tensor *qkv,
+                                        int64_t heads, bool causal, double scale) {
+    (void)out, (void)lse, (void)heads, (void)causal, (void)scale;
+    return volt_no_cuda_kernel("attention_qkv", qkv, NO_BACKEND);
+}
+
+volt_status volt_cuda_flash_qkv_backward(volt_tensor *dqkv, const volt_tensor *qkv,
+                                         const volt_tensor *out, const volt_tensor *g,
+                                         const volt_tensor *lse, int64_t heads, bool causal,
+                                         double scale) {
+    (void)dqkv, (void)out, (void)g, (void)lse, (void)heads, (void)causal, (void)scale;
+    return volt_no_cuda_kernel("attention_qkv", qkv, NO_BACKEND);
+}
+
 volt_status volt_cuda_attention_softmax(volt_tensor *p, bool causal, double scale) {
     (void)causal, (void)scale;
     return volt_no_cuda_kernel("scaled_dot_product_attention", p, NO_BACKEND);

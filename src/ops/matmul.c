@@ -186,12 +186,14 @@ static bool pad_dims(lt_operands *o, int nd, const int64_t *shape, bool add, boo
     int64_t pn = dim_padding(shape[0]), pk = dim_padding(o->a->shape[1]);
     int64_t pm = pad_cols ? dim_padding(shape[1]) : 0;
     if ((!pn && !pk && !pm) || (add && !is_row(o->bias, shape[1]))) return true;
-    if ((pn || pk) && !(o->a = o->owned[2] = volt_zero_padded(o->a, pn, pk))) return false;
-    if ((pk || pm) && !(o->b = o->owned[3] = volt_zero_padded(o->b, pk, pm))) return false;
+    if ((pn || pk) && !(o->a = o->owned[2] = volt_zero_padded(o->a, pn, pk, o->a->dtype)))
+        return false;
+    if ((pk || pm) && !(o->b = o->owned[3] = volt_zero_padded(o->b, pk, pm, o->b->dtype)))
+        return false;
     if (add && pm) {
         volt_tensor *row =
             volt_tensor_alias(o->bias, VOLT_SHAPE(1, shape[1]), NULL, o->bias->offset);
-        volt_tensor *z = row ? volt_zero_padded(row, 0, pm) : NULL;
+        volt_tensor *z = row ? volt_zero_padded(row, 0, pm, row->dtype) : NULL;
         volt_tensor_free(row);
         if (!z) return false;
         o->bias = o->owned[4] = z;
@@ -353,6 +355,59 @@ static bool rounds(const volt_node *node, int i, const volt_tensor *x, const vol
     return numel == volt_shape_numel(in->ndim, in->shape);
 }
 
+/* The backward of a bf16 CUDA product whose result's columns m (a GPT
+ * head's vocabulary) dim_padding pads, b one matrix: g is rounded to bf16
+ * once into a buffer of m + pm columns, zeros past m, and both products
+ * read that buffer as it is (every dim a multiple of 8) instead of each
+ * copying a zero-padded bf16 g of its own; the weight gradient is the
+ * first m rows or columns of a padded one. Sets *done where it applies. */
+static volt_status padded_backward(volt_node *node, const volt_tensor *ma, const volt_tensor *mb,
+                                   const volt_tensor *gf, int nd, const int64_t *shape,
+                                   volt_tensor **grads, bool *done) {
+    int ia = (int)node->iargs[2];
+    int64_t m = shape[nd - 1], pm = dim_padding(m), M = m + pm, k = ma->shape[ma->ndim - 1];
+    *done = node->iargs[3] != 0 && gf->device.type == VOLT_CUDA && mb->ndim == 2 && pm > 0 &&
+            node->iargs[0] == AS_IS && node->iargs[1] == AS_IS;
+    if (!*done) return VOLT_OK;
+    double alpha = node->args[0];
+    int64_t rows = volt_tensor_numel(gf) / m, big[VOLT_MAX_DIMS];
+    memcpy(big, shape, (size_t)nd * sizeof *big);
+    big[nd - 1] = M;
+    volt_tensor *g2 = volt_reshape(gf, VOLT_SHAPE(rows, m));
+    volt_tensor *gp = g2 ? volt_zero_padded(g2, 0, pm, VOLT_BF16) : NULL; /* [rows, M] */
+    volt_status st = gp ? VOLT_OK : volt_error_status();
+    if (st == VOLT_OK && node->inputs[ia].needs) { /* [..., n, M] @ [M, k] */
+        volt_tensor *bt = transposed(mb), *btp = bt ? volt_zero_padded(bt, pm, 0, bt->dtype) : NULL;
+        volt_tensor *gn = btp ? volt_tensor_alias(gp, nd, big, NULL, 0) : NULL;
+        grads[ia] =
+            gn ? product(node->name, gn, btp, alpha, NULL, 0, gn, btp, true, false, false) : NULL;
+        volt_tensor_free(bt), volt_tensor_free(btp), volt_tensor_free(gn);
+        if (!grads[ia]) st = volt_error_status();
+    }
+    if (st == VOLT_OK && node->inputs[ia + 1].needs) {
+        volt_tensor *a2 = volt_reshape(ma, VOLT_SHAPE(rows, k)), *gb = NULL;
+        if (mb->strides[0] == 1 && mb->shape[0] > 1) { /* a transposed weight: [M, k], transposed */
+            volt_tensor *gt = a2 ? transposed(gp) : NULL;
+            volt_tensor *gbt =
+                gt ? product(node->name, gt, a2, alpha, NULL, 0, gt, a2, true, false, false) : NULL;
+            volt_tensor *real =
+                gbt ? volt_tensor_alias(gbt, VOLT_SHAPE(m, k), gbt->strides, 0) : NULL;
+            gb = transposed(real);
+            volt_tensor_free(gt), volt_tensor_free(gbt), volt_tensor_free(real);
+        } else { /* [k, M] */
+            volt_tensor *at = a2 ? transposed(a2) : NULL;
+            volt_tensor *wide =
+                at ? product(node->name, at, gp, alpha, NULL, 0, at, gp, true, false, false) : NULL;
+            gb = wide ? volt_tensor_alias(wide, VOLT_SHAPE(k, m), wide->strides, 0) : NULL;
+            volt_tensor_free(at), volt_tensor_free(wide);
+        }
+        grads[ia + 1] = gb;
+        if (!gb) st = volt_error_status();
+    }
+    volt_tensor_free(gp);
+    return st;
+}
+
 static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     VOLT_TRACE_OP("matmul_backward");
     int how_a = (int)node->iargs[0], how_b = (int)node->iargs[1], ia = (int)node->iargs[2];
@@ -365,6 +420,13 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
     int64_t shape[VOLT_MAX_DIMS];
     int nd = ma && mb ? product_shape(node->name, ma, mb, a, b, shape) : -1;
     volt_tensor *gf = nd > 0 ? volt_reshape(g, nd, shape) : NULL;
+    bool done = false;
+    volt_status padded = gf ? padded_backward(node, ma, mb, gf, nd, shape, grads, &done) : VOLT_OK;
+    if (done || padded != VOLT_OK) {
+        volt_tensor_free(ma);
+        volt_tensor_free(mb);
+        return padded;
+    }
     /* In bf16 the saved operands are bf16 already (product_op): the
      * gradient is converted once for both products. */
     volt_tensor *gc = NULL;

@@ -73,10 +73,11 @@ void volt_bf16_copy_into(volt_tensor *dst, const volt_tensor *src);
 /* A new tensor of t's shape holding t converted to dtype (no autograd); NULL
  * with an out-of-memory error. */
 volt_tensor *volt_bf16_convert(const volt_tensor *t, volt_dtype dtype);
-/* zero_padded.c: a new copy of the 2-D CUDA t in zeros pr rows and pc
- * columns larger (t in the top-left block), stored in t's orientation (a transposed view stays
- * column-major, as cuBLASLt reads it); NULL with the error. */
-volt_tensor *volt_zero_padded(const volt_tensor *t, int64_t pr, int64_t pc);
+/* zero_padded.c: a new copy of the 2-D CUDA t, converted to dtype, in
+ * zeros pr rows and pc columns larger (t in the top-left block), stored in
+ * t's orientation (a transposed view stays column-major, as cuBLASLt reads
+ * it); NULL with the error. */
+volt_tensor *volt_zero_padded(const volt_tensor *t, int64_t pr, int64_t pc, volt_dtype dtype);
 /* *out = t (f32, CPU or CUDA) converted to bf16 in the same layout (no autograd),
  * when t's elements fill a block of memory in some order of its dims
  * (contiguous, transposed, permuted); else *out = NULL. false (*out NULL)

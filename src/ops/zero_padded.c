@@ -1,5 +1,6 @@
-/* zero_padded.c: copies of a CUDA matrix in zeros a few rows or columns
- * larger, for the products whose dims matmul.c pads to multiples of 8. */
+/* zero_padded.c: copies of a CUDA matrix (converted on the way where asked)
+ * in zeros a few rows or columns larger, for the products whose dims
+ * matmul.c pads to multiples of 8. */
 #include "core/core_impl.h"
 #include "ops/cuda/cuda_ops.h"
 #include "ops/ops_impl.h"
@@ -30,11 +31,11 @@ static volt_status copy_in_memory_order(volt_tensor *dst, const volt_tensor *src
     return st;
 }
 
-volt_tensor *volt_zero_padded(const volt_tensor *t, int64_t pr, int64_t pc) {
+volt_tensor *volt_zero_padded(const volt_tensor *t, int64_t pr, int64_t pc, volt_dtype dtype) {
     int64_t r = t->shape[0], c = t->shape[1], R = r + pr, C = c + pc;
     bool colmajor = r > 1 && t->strides[0] == 1;
-    volt_tensor *buf = colmajor ? volt_tensor_new(t->dtype, t->device, VOLT_SHAPE(C, R))
-                                : volt_tensor_new(t->dtype, t->device, VOLT_SHAPE(R, C));
+    volt_tensor *buf = colmajor ? volt_tensor_new(dtype, t->device, VOLT_SHAPE(C, R))
+                                : volt_tensor_new(dtype, t->device, VOLT_SHAPE(R, C));
     if (!buf) return NULL;
     int64_t sr = colmajor ? 1 : C, sc = colmajor ? R : 1;
     volt_tensor *z = volt_tensor_alias(buf, VOLT_SHAPE(R, C), (int64_t[]){sr, sc}, 0);

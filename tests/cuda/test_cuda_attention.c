@@ -214,6 +214,72 @@ static void test_head_views_and_autocast(void **state) {
     }
 }
 
+/* Counts attention_qkv's and scaled_dot_product_attention's traced calls. */
+static void count_attention(void *ctx, const char *name) {
+    int *n = ctx;
+    if (strcmp(name, "attention_qkv") == 0) n[0]++;
+    if (strcmp(name, "scaled_dot_product_attention") == 0) n[1]++;
+}
+
+/* volt_attention_qkv on CUDA against the CPU (its composition, in f32 on
+ * the same rounded inputs): fused under bf16 autocast, in bf16 and in f16 at
+ * head dims 64 and 128 (no scaled_dot_product_attention runs, the gradient
+ * reaches qkv in its dtype), the composition at head dim 32; causal or not,
+ * batched or [T, 3E]. */
+static void check_qkv(int64_t b, int64_t t, int64_t h, int64_t d, bool causal, volt_dtype dtype,
+                      bool autocast) {
+    char what[128];
+    snprintf(what, sizeof what, "attention_qkv b %lld t %lld h %lld d %lld causal %d %s%s",
+             (long long)b, (long long)t, (long long)h, (long long)d, causal, volt_dtype_name(dtype),
+             autocast ? " autocast" : "");
+    volt_tensor *x = b ? cpu_randn(VOLT_SHAPE(b, t, 3 * h * d), VOLT_F32)
+                       : cpu_randn(VOLT_SHAPE(t, 3 * h * d), VOLT_F32);
+    volt_tensor *g = b ? cpu_randn(VOLT_SHAPE(b, t, h * d), VOLT_F32)
+                       : cpu_randn(VOLT_SHAPE(t, h * d), VOLT_F32);
+    volt_dtype in = autocast ? VOLT_F32 : dtype;
+    volt_tensor *x_in = volt_to_dtype(x, in), *g_in = volt_to_dtype(g, in);
+    volt_tensor *cx = volt_requires_grad(
+        volt_to_dtype(autocast ? volt_to_dtype(x, VOLT_BF16) : x_in, VOLT_F32), true);
+    volt_tensor *want = volt_attention_qkv(cx, h, causal, 0);
+    assert_non_null(want);
+    assert_int_equal(volt_backward_ex(want, volt_to_dtype(g_in, VOLT_F32), false), VOLT_OK);
+    volt_tensor *leaf = volt_requires_grad(gpu(x_in), true);
+    int calls[2] = {0, 0};
+    volt_trace_hook hook = {count_attention, count_end, calls};
+    volt_autocast_mode prev = volt_autocast_set(autocast ? VOLT_AUTOCAST_BF16 : VOLT_AUTOCAST_OFF);
+    const volt_trace_hook *old = volt_trace_hook_set(&hook);
+    volt_tensor *got = volt_attention_qkv(leaf, h, causal, 0);
+    volt_trace_hook_set(old);
+    volt_autocast_set(prev);
+    if (!got) fail_msg("%s: %s", what, volt_error_message());
+    assert_int_equal(got->dtype, in);
+    assert_int_equal(got->ndim, x->ndim);
+    assert_int_equal(calls[0], 1);
+    bool fused = d == 64 || d == 128;
+    if (fused ? calls[1] != 0 : calls[1] < 1)
+        fail_msg("%s: scaled_dot_product_attention ran %d times (fused %d)", what, calls[1], fused);
+    if (volt_backward_ex(got, gpu(g_in), false) != VOLT_OK)
+        fail_msg("%s: backward: %s", what, volt_error_message());
+    assert_int_equal(leaf->grad->dtype, in);
+    volt_tensor *got32 = volt_to_dtype(volt_to_device(got, VOLT_DEVICE_CPU), VOLT_F32);
+    volt_tensor *grad32 = volt_to_dtype(volt_to_device(leaf->grad, VOLT_DEVICE_CPU), VOLT_F32);
+    double e = rel_err(got32, want), eg = rel_err(grad32, cx->grad);
+    double tol = dtype == VOLT_F16 && !autocast ? 4e-3 : 1e-2; /* 16-bit probabilities */
+    if (!(e < tol && eg < tol))
+        fail_msg("%s: relative error %g, gradient %g (tolerance %g)", what, e, eg, tol);
+}
+
+static void test_attention_qkv(void **state) {
+    (void)state;
+    for (int c = 0; c < 2; c++) {
+        check_qkv(2, 129, 2, 64, c, VOLT_BF16, true);
+        check_qkv(2, 70, 3, 128, c, VOLT_BF16, false);
+        check_qkv(1, 100, 2, 64, c, VOLT_F16, false);
+    }
+    check_qkv(0, 65, 2, 64, true, VOLT_BF16, true); /* [T, 3E] */
+    check_qkv(2, 33, 2, 32, true, VOLT_BF16, true); /* head dim 32: composed */
+}
+
 static volt_tensor *gpu_attention(volt_tensor **in, void *ctx) {
     bool causal = *(bool *)ctx;
     return volt_to_device(
@@ -250,6 +316,7 @@ int main(void) {
         VT_CUDA_TEST(test_flash_f32),     VT_CUDA_TEST(test_flash_16bit),
         VT_CUDA_TEST(test_flash_long),    VT_CUDA_TEST(test_reference_path),
         VT_CUDA_TEST(test_gradcheck_f64), VT_CUDA_TEST(test_head_views_and_autocast),
+        VT_CUDA_TEST(test_attention_qkv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

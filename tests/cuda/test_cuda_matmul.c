@@ -231,7 +231,8 @@ static void test_autocast_bf16(void **state) {
  * input gradient's inner dim, weight gradient's rows with the epilogue's
  * bias gradient): values and gradients as on the CPU, through
  * cross-entropy (whose kernels read the wider rows in place) and through a
- * second product. */
+ * second product; under autocast the gradient is padded once for both of
+ * its products (matmul.c's padded_backward). */
 static volt_tensor *padded_target;
 static volt_tensor *linear_ce(volt_tensor **in) {
     volt_tensor *t =
@@ -271,6 +272,13 @@ static void test_padded_dims(void **state) {
     check_grads(linear_ce, 3, (volt_tensor *[]){a, w, bias}, 1e-4, 1e-3,
                 "autocast padded linear + CE");
     check_grads(linear_mm, 4, (volt_tensor *[]){a, w, bias, v}, 1e-4, 1e-2, "autocast padded @ v");
+    /* a 3-D input times a row-major [k, m] matrix: the padded gradient's
+     * weight product in that layout, its input gradient over batches */
+    volt_tensor *a3 =
+        volt_to_dtype(volt_randint(-1, 2, VOLT_SHAPE(2, 19, k), VOLT_I64, &gen), VOLT_F32);
+    volt_tensor *bm =
+        volt_to_dtype(volt_randint(-1, 2, VOLT_SHAPE(k, m), VOLT_I64, &gen), VOLT_F32);
+    check_grads(mm, 2, (volt_tensor *[]){a3, bm}, 1e-4, 1e-3, "autocast padded 3-D @ [k, m]");
     volt_autocast_set(prev);
     /* bf16 operands: the 1031-wide dims of the product, its input gradient
      * (inner dim) and its weight gradient (rows, with the bias gradient

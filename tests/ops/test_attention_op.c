@@ -2,7 +2,8 @@
  * gradients against PyTorch (with and without the causal mask, default and
  * explicit scale, T != S), the fused op held to the composition of plain ops
  * (matmul, softmax, matmul) in f32, float64 gradchecks (causal, strided,
- * 3-D) and the error paths. */
+ * 3-D) and the error paths; volt_attention_qkv (packed heads) against each
+ * head attended on its own. */
 #include "volt_test.h"
 
 #include <math.h>
@@ -188,12 +189,89 @@ static void test_attention_errors(void **state) {
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "scale inf");
 }
 
+/* Head hh of qkv [.., T, 3E] attended on its own: q, k, v narrowed out of
+ * the three thirds of each row, the heads' outputs concatenated. */
+static volt_tensor *per_head(const volt_tensor *qkv, int64_t heads, bool causal) {
+    int64_t e = qkv->shape[qkv->ndim - 1] / 3, d = e / heads;
+    volt_tensor *out[8];
+    for (int64_t hh = 0; hh < heads; hh++) {
+        volt_tensor *q = volt_narrow(qkv, -1, hh * d, d), *k = volt_narrow(qkv, -1, e + hh * d, d),
+                    *v = volt_narrow(qkv, -1, 2 * e + hh * d, d);
+        out[hh] = volt_scaled_dot_product_attention(q, k, v, causal, 0);
+    }
+    return volt_cat((int)heads, out, -1);
+}
+
+typedef struct {
+    int64_t heads;
+    bool causal;
+} qkv_ctx;
+
+static volt_tensor *qkv_fn(volt_tensor **in, void *vctx) {
+    qkv_ctx *c = vctx;
+    return volt_attention_qkv(in[0], c->heads, c->causal, 0);
+}
+
+/* Asserts a and b hold the same values within tol. */
+static void assert_same(const volt_tensor *a, const volt_tensor *b, double tol) {
+    int64_t n = volt_tensor_numel(b);
+    assert_int_equal(volt_tensor_numel(a), n);
+    for (int64_t i = 0; i < n; i++)
+        assert_true(fabs(volt_tensor_get_flat(a, i) - volt_tensor_get_flat(b, i)) < tol);
+}
+
+/* volt_attention_qkv against each head attended on its own (values and
+ * gradients), batched and [T, 3E], causal or not; f64 gradchecks. */
+static void test_attention_qkv(void **state) {
+    (void)state;
+    volt_generator gen = volt_generator_make(13, 0);
+    for (int c = 0; c < 2; c++) {
+        for (int batched = 0; batched < 2; batched++) {
+            int64_t heads = batched ? 3 : 2;
+            volt_tensor *x = batched ? volt_randn(VOLT_SHAPE(2, 5, 18), VOLT_F64, &gen)
+                                     : volt_randn(VOLT_SHAPE(4, 12), VOLT_F64, &gen);
+            volt_tensor *x2 = volt_requires_grad(volt_clone(x), true);
+            volt_requires_grad(x, true);
+            volt_tensor *got = volt_attention_qkv(x, heads, c, 0), *want = per_head(x2, heads, c);
+            assert_non_null(got);
+            assert_int_equal(got->ndim, x->ndim);
+            assert_same(got, want, 1e-14);
+            volt_tensor *g = volt_randn(got->ndim, got->shape, VOLT_F64, &gen);
+            assert_int_equal(volt_backward_ex(got, g, false), VOLT_OK);
+            assert_int_equal(volt_backward_ex(want, g, false), VOLT_OK);
+            assert_same(x->grad, x2->grad, 1e-14);
+        }
+    }
+    qkv_ctx ctx = {2, true};
+    VT_GRADCHECK(qkv_fn, &ctx, 1, vt_leaf(VOLT_SHAPE(2, 4, 12), 11, 1.0, 0.0));
+    ctx = (qkv_ctx){3, false};
+    VT_GRADCHECK(qkv_fn, &ctx, 1, vt_leaf(VOLT_SHAPE(5, 9), 12, 1.0, 0.0));
+    VT_ASSERT_NO_ERROR();
+}
+
+static void test_attention_qkv_errors(void **state) {
+    (void)state;
+    assert_null(volt_attention_qkv(NULL, 2, true, 0));
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "attention_qkv: argument 'qkv' is NULL");
+    volt_tensor *x = volt_zeros(VOLT_SHAPE(2, 3, 12), VOLT_F32);
+    assert_null(volt_attention_qkv(x, 0, true, 0));
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "attention_qkv: num_heads 0 must be at least 1");
+    assert_null(volt_attention_qkv(x, 3, true, 0));
+    VT_ASSERT_ERROR(VOLT_ERR_SHAPE, "attention_qkv: qkv f32[2,3,12]: the last dim 12 is not 3 x E "
+                                    "with E a multiple of num_heads 3");
+    assert_null(volt_attention_qkv(volt_zeros(VOLT_SHAPE(1, 2, 3, 12), VOLT_F32), 2, true, 0));
+    VT_ASSERT_ERROR(VOLT_ERR_SHAPE, "qkv f32[1,2,3,12] must be [B, T, 3E] or [T, 3E]");
+    assert_null(volt_attention_qkv(volt_zeros(VOLT_SHAPE(3, 12), VOLT_I64), 2, true, 0));
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "attention_qkv: i64[3,12] is not supported");
+    assert_null(volt_attention_qkv(x, 2, true, INFINITY));
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "scale inf");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        VT_TEST(test_attention_matches_torch),
-        VT_TEST(test_attention_fused_matches_composition),
-        VT_TEST(test_attention_gradcheck),
-        VT_TEST(test_attention_errors),
+        VT_TEST(test_attention_matches_torch), VT_TEST(test_attention_fused_matches_composition),
+        VT_TEST(test_attention_gradcheck),     VT_TEST(test_attention_errors),
+        VT_TEST(test_attention_qkv),           VT_TEST(test_attention_qkv_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -305,8 +305,10 @@ extern "C" int volt_cuda_launch_flash_forward(const void *q, const void *k, cons
         return (int)cudaErrorInvalidValue;
     if (bh == 0 || nt == 0) return 0;
     const void *ptrs[5] = {q, k, v, o, lse};
-    if (volt_tc_attention_applies(dtype == VOLT_CUDA_BF16 || dtype == VOLT_CUDA_F16, hd, ptrs, 5)) {
-        tc_fwd_args a = {q, k, v, o, lse, bh, nt, ns, hd, causal, scale};
+    if (volt_tc_attention_applies(dtype == VOLT_CUDA_BF16 || dtype == VOLT_CUDA_F16, hd, ptrs, 5,
+                                  NULL, 0)) {
+        tc_layout lq = tc_dense(nt, hd), lk = tc_dense(ns, hd);
+        tc_fwd_args a = {q, k, v, o, lse, lq, lk, lk, lq, bh, 1, nt, ns, hd, causal, scale};
         return volt_tc_attention_forward(&a, dtype == VOLT_CUDA_BF16, stream);
     }
     int h = (int)hd;
@@ -347,9 +349,11 @@ template <> struct is_bf16<__nv_bfloat16> { static const int value = 1; };
 
 template <typename T> static int backward_all(const bwd_args *a, cudaStream_t s) {
     const void *ptrs[10] = {a->q, a->k, a->v, a->o, a->dout, a->dq32, a->dq, a->dk, a->dv, a->lse};
-    if (sizeof(T) == 2 && volt_tc_attention_applies(1, a->hd, ptrs, 10)) {
-        tc_bwd_args t = {a->q,  a->k,  a->v,  a->o,  a->dout, a->lse, a->delta,  a->dq32, a->dq,
-                         a->dk, a->dv, a->bh, a->nt, a->ns,   a->hd,  a->causal, a->scale};
+    if (sizeof(T) == 2 && volt_tc_attention_applies(1, a->hd, ptrs, 10, NULL, 0)) {
+        tc_layout lq = tc_dense(a->nt, a->hd), lk = tc_dense(a->ns, a->hd);
+        tc_bwd_args t = {a->q,  a->k,  a->v, a->o,  a->dout, a->lse, a->delta,  a->dq32, a->dq,
+                         a->dk, a->dv, lq,   lk,    lk,      lq,     lq,        lq,      lk,
+                         lk,    a->bh, 1,    a->nt, a->ns,   a->hd,  a->causal, a->scale};
         return volt_tc_attention_backward(&t, is_bf16<T>::value, s);
     }
     int64_t rows = a->bh * a->nt, nq = rows * a->hd;
@@ -392,4 +396,55 @@ extern "C" int volt_cuda_launch_flash_backward(const void *q, const void *k, con
     case VOLT_CUDA_F16: return backward_all<__half>(&a, s);
     }
     return (int)cudaErrorInvalidValue;
+}
+
+/* The packed launchers: q, k, v the three E-wide thirds of qkv's rows. */
+static void packed_layouts(int64_t heads, int64_t nt, int64_t hd, tc_layout *in, tc_layout *out) {
+    int64_t e = heads * hd;
+    *in = tc_layout{nt * 3 * e, hd, 3 * e};
+    *out = tc_layout{nt * e, hd, e};
+}
+
+extern "C" int volt_cuda_launch_flash_qkv_forward(const void *qkv, void *o, float *lse, int dtype,
+                                                  int64_t batch, int64_t heads, int64_t nt,
+                                                  int64_t hd, int causal, float scale,
+                                                  void *stream) {
+    tc_layout in, out;
+    packed_layouts(heads, nt, hd, &in, &out);
+    int64_t bh = batch * heads, e = heads * hd;
+    const char *base = (const char *)qkv;
+    const void *ptrs[3] = {qkv, o, lse};
+    if (bh > INT32_MAX || (nt + FWD_BQ - 1) / FWD_BQ > 65535 ||
+        !volt_tc_attention_applies(dtype == VOLT_CUDA_BF16 || dtype == VOLT_CUDA_F16, hd, ptrs, 3,
+                                   &in, 1))
+        return (int)cudaErrorInvalidValue;
+    if (bh == 0 || nt == 0) return 0;
+    tc_fwd_args a = {base, base + 2 * e, base + 4 * e, o,  lse, in, in,     in,
+                     out,  bh,           heads,        nt, nt,  hd, causal, scale};
+    return volt_tc_attention_forward(&a, dtype == VOLT_CUDA_BF16, stream);
+}
+
+extern "C" int volt_cuda_launch_flash_qkv_backward(const void *qkv, const void *o, const void *dout,
+                                                   const float *lse, float *delta, float *dq32,
+                                                   void *dqkv, int dtype, int64_t batch,
+                                                   int64_t heads, int64_t nt, int64_t hd,
+                                                   int causal, float scale, void *stream) {
+    tc_layout in, out;
+    packed_layouts(heads, nt, hd, &in, &out);
+    int64_t bh = batch * heads, e = heads * hd;
+    const char *base = (const char *)qkv;
+    char *dbase = (char *)dqkv;
+    const void *ptrs[7] = {qkv, o, dout, lse, delta, dq32, dqkv};
+    if (bh > INT32_MAX || (nt + BWD_BK - 1) / BWD_BK > 65535 ||
+        !volt_tc_attention_applies(dtype == VOLT_CUDA_BF16 || dtype == VOLT_CUDA_F16, hd, ptrs, 7,
+                                   &in, 1))
+        return (int)cudaErrorInvalidValue;
+    if (bh == 0 || nt == 0) return 0;
+    tc_bwd_args a = {base,          base + 2 * e, base + 4 * e, o,     dout,
+                     lse,           delta,        dq32,         dbase, dbase + 2 * e,
+                     dbase + 4 * e, in,           in,           in,    out,
+                     out,           in,           in,           in,    bh,
+                     heads,         nt,           nt,           hd,    causal,
+                     scale};
+    return volt_tc_attention_backward(&a, dtype == VOLT_CUDA_BF16, stream);
 }

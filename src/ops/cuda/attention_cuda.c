@@ -75,6 +75,46 @@ volt_status volt_cuda_flash_backward(volt_tensor *dq, volt_tensor *dk, volt_tens
     return st;
 }
 
+bool volt_cuda_flash_qkv_applies(const volt_tensor *qkv, int64_t heads) {
+    int64_t e = qkv->shape[2] / 3, hd = e / heads;
+    return !volt_cuda_attention_reference() && (hd == 64 || hd == 128) &&
+           qkv->shape[0] * heads <= INT32_MAX && qkv->shape[1] <= (int64_t)65535 * 64;
+}
+
+volt_status volt_cuda_flash_qkv_forward(volt_tensor *out, volt_tensor *lse, const volt_tensor *qkv,
+                                        int64_t heads, bool causal, double scale) {
+    int64_t b = qkv->shape[0], t = qkv->shape[1], hd = qkv->shape[2] / 3 / heads;
+    int device = qkv->device.index;
+    if (volt_cuda_set_device(device)) return volt_error_status();
+    return VOLT_CUDA_CHECK(
+        volt_cuda_launch_flash_qkv_forward(volt_tensor_data(qkv), volt_tensor_data(out),
+                                           volt_tensor_data(lse), (int)qkv->dtype, b, heads, t, hd,
+                                           causal, (float)scale, volt_cuda_stream(device)),
+        "the packed flash attention forward kernel");
+}
+
+volt_status volt_cuda_flash_qkv_backward(volt_tensor *dqkv, const volt_tensor *qkv,
+                                         const volt_tensor *out, const volt_tensor *g,
+                                         const volt_tensor *lse, int64_t heads, bool causal,
+                                         double scale) {
+    int64_t b = qkv->shape[0], t = qkv->shape[1], hd = qkv->shape[2] / 3 / heads;
+    volt_tensor *dq32 = volt_tensor_new(VOLT_F32, out->device, out->ndim, out->shape);
+    volt_tensor *delta =
+        dq32 ? volt_tensor_new(VOLT_F32, lse->device, lse->ndim, lse->shape) : NULL;
+    int device = qkv->device.index;
+    volt_status st = delta ? volt_cuda_set_device(device) : volt_error_status();
+    if (st == VOLT_OK)
+        st = VOLT_CUDA_CHECK(volt_cuda_launch_flash_qkv_backward(
+                                 volt_tensor_data(qkv), volt_tensor_data(out), volt_tensor_data(g),
+                                 volt_tensor_data(lse), volt_tensor_data(delta),
+                                 volt_tensor_data(dq32), volt_tensor_data(dqkv), (int)qkv->dtype, b,
+                                 heads, t, hd, causal, (float)scale, volt_cuda_stream(device)),
+                             "the packed flash attention backward kernels");
+    volt_tensor_free(delta);
+    volt_tensor_free(dq32);
+    return st;
+}
+
 /* rows, T and S of a contiguous [..., T, S] score tensor. */
 static void score_geometry(const volt_tensor *p, int64_t *rows, int64_t *nt, int64_t *ns) {
     *nt = p->shape[p->ndim - 2], *ns = p->shape[p->ndim - 1];

@@ -94,16 +94,22 @@ __device__ __forceinline__ void cp_async_wait_all() {
     asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 }
 
-/* Queues rows [row0, row0 + ROWS) of a [n, HD] matrix into a [ROWS, HD +
- * TC_PAD] tile; rows past n become zeros. */
+/* Queues rows [row0, row0 + ROWS) of an [n, HD] matrix with rows ld
+ * elements apart into a [ROWS, HD + TC_PAD] tile; rows past n become
+ * zeros. */
 template <typename T, int ROWS, int HD>
-__device__ __forceinline__ void load_rows(T *tile, const T *src, int row0, int n) {
+__device__ __forceinline__ void load_rows(T *tile, const T *src, int row0, int n, int64_t ld) {
     constexpr int CH = HD / 8;
     for (int e = threadIdx.x; e < ROWS * CH; e += TC_THREADS) {
         int r = e / CH, c = e % CH;
         bool ok = row0 + r < n;
-        cp_async16(tile + r * (HD + TC_PAD) + c * 8, src + (ok ? (row0 + r) * HD + c * 8 : 0), ok);
+        cp_async16(tile + r * (HD + TC_PAD) + c * 8, src + (ok ? (row0 + r) * ld + c * 8 : 0), ok);
     }
+}
+
+/* The offset of head bh's row 0 (tc_layout). */
+__device__ __forceinline__ int64_t tc_base(tc_layout l, int64_t bh, int64_t heads) {
+    return (bh / heads) * l.batch + (bh % heads) * l.head;
 }
 
 /* Max and sum over the 4 lanes that hold one fragment row. */
@@ -133,7 +139,8 @@ __device__ __forceinline__ void atomic_add2(float *p, float x, float y) {
  * columns 2t, 2t + 1 of each 8-column block of an accumulator. */
 template <typename T, int HD>
 __global__ void __launch_bounds__(TC_THREADS)
-    tc_forward_kernel(const T *q, const T *k, const T *v, T *o, float *lse, int nt, int ns,
+    tc_forward_kernel(const T *q, const T *k, const T *v, T *o, float *lse, tc_layout lq,
+                      tc_layout lk, tc_layout lv, tc_layout lo, int64_t heads, int nt, int ns,
                       int causal, float scale_log2) {
     constexpr int BQ = 16 * TC_WARPS, LD = HD + TC_PAD, KB = HD / 16, NB = TC_BK / 8, OB = HD / 8;
     extern __shared__ __align__(128) unsigned char tc_smem[];
@@ -141,13 +148,14 @@ __global__ void __launch_bounds__(TC_THREADS)
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     int64_t bh = blockIdx.x;
     int q0 = (int)(gridDim.y - 1 - blockIdx.y) * BQ; /* heaviest (causal) tiles first */
-    const T *qb = q + bh * nt * HD, *kb = k + bh * ns * HD, *vb = v + bh * ns * HD;
+    const T *qb = q + tc_base(lq, bh, heads), *kb = k + tc_base(lk, bh, heads),
+            *vb = v + tc_base(lv, bh, heads);
     int kv_end = causal ? min(ns, q0 + BQ) : ns;
     int ntiles = (kv_end + TC_BK - 1) / TC_BK;
-    load_rows<T, BQ, HD>(qs, qb, q0, nt);
+    load_rows<T, BQ, HD>(qs, qb, q0, nt, lq.row);
     if (ntiles > 0) {
-        load_rows<T, TC_BK, HD>(ks, kb, 0, ns);
-        load_rows<T, TC_BK, HD>(vs, vb, 0, ns);
+        load_rows<T, TC_BK, HD>(ks, kb, 0, ns, lk.row);
+        load_rows<T, TC_BK, HD>(vs, vb, 0, ns, lv.row);
     }
     cp_async_commit();
     uint32_t qf[KB][4];
@@ -165,8 +173,8 @@ __global__ void __launch_bounds__(TC_THREADS)
         }
         if (j + 1 < ntiles) {
             int nb_ = (j + 1) & 1;
-            load_rows<T, TC_BK, HD>(ks + nb_ * TC_BK * LD, kb, (j + 1) * TC_BK, ns);
-            load_rows<T, TC_BK, HD>(vs + nb_ * TC_BK * LD, vb, (j + 1) * TC_BK, ns);
+            load_rows<T, TC_BK, HD>(ks + nb_ * TC_BK * LD, kb, (j + 1) * TC_BK, ns, lk.row);
+            load_rows<T, TC_BK, HD>(vs + nb_ * TC_BK * LD, vb, (j + 1) * TC_BK, ns, lv.row);
         }
         cp_async_commit();
         const T *kt = ks + (j & 1) * TC_BK * LD, *vt = vs + (j & 1) * TC_BK * LD;
@@ -240,7 +248,7 @@ __global__ void __launch_bounds__(TC_THREADS)
         float sum = quad_sum(l[i]);
         if (row[i] >= nt) continue;
         float inv = sum > 0.f ? 1.f / sum : 0.f;
-        T *orow = o + (bh * nt + row[i]) * HD;
+        T *orow = o + tc_base(lo, bh, heads) + row[i] * lo.row;
 #pragma unroll
         for (int ob = 0; ob < OB; ob++)
             *reinterpret_cast<uint32_t *>(orow + ob * 8 + 2 * t) =
@@ -254,8 +262,7 @@ __global__ void __launch_bounds__(TC_THREADS)
 template <typename T, int HD, int BQ>
 __global__ void __launch_bounds__(TC_THREADS, HD == 64 ? 3 : 2)
     tc_backward_kernel(const T *q, const T *k, const T *v, const T *dout, const float *lse,
-                       const float *delta, float *dq32, T *dk, T *dv, int nt, int ns, int causal,
-                       float scale) {
+                       const float *delta, float *dq32, T *dk, T *dv, tc_bwd_args a) {
     constexpr int LD = HD + TC_PAD, LDS = BQ + TC_PAD, KB = HD / 16, NQ = BQ / 8, OB = HD / 8;
     constexpr int QG = BQ / 16, DG = TC_WARPS / QG, DW = HD / DG, DB = DW / 8;
     extern __shared__ __align__(128) unsigned char tc_smem[];
@@ -263,19 +270,21 @@ __global__ void __launch_bounds__(TC_THREADS, HD == 64 ? 3 : 2)
     T *dos = qs + 2 * BQ * LD, *dss = dos + 2 * BQ * LD;
     float *ls = reinterpret_cast<float *>(dss + TC_BK * LDS), *dl = ls + 2 * BQ;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    int64_t bh = blockIdx.x;
-    int kv0 = (int)blockIdx.y * TC_BK;
-    const T *qb = q + bh * nt * HD, *kb = k + bh * ns * HD, *vb = v + bh * ns * HD;
-    const T *dob = dout + bh * nt * HD;
+    int64_t bh = blockIdx.x, heads = a.heads;
+    int kv0 = (int)blockIdx.y * TC_BK, nt = (int)a.nt, ns = (int)a.ns, causal = a.causal;
+    float scale = a.scale;
+    const T *qb = q + tc_base(a.lq, bh, heads), *kb = k + tc_base(a.lk, bh, heads),
+            *vb = v + tc_base(a.lv, bh, heads);
+    const T *dob = dout + tc_base(a.ldout, bh, heads);
     const float *lb = lse + bh * nt, *db = delta + bh * nt;
     int q_start = causal ? kv0 : 0; /* earlier queries see none of these keys */
     int ntiles = nt > q_start ? (nt - q_start + BQ - 1) / BQ : 0;
-    load_rows<T, TC_BK, HD>(ks, kb, kv0, ns);
-    load_rows<T, TC_BK, HD>(vs, vb, kv0, ns);
+    load_rows<T, TC_BK, HD>(ks, kb, kv0, ns, a.lk.row);
+    load_rows<T, TC_BK, HD>(vs, vb, kv0, ns, a.lv.row);
     auto load_q_tile = [&](int it) {
         int q0 = q_start + it * BQ, buf = it & 1;
-        load_rows<T, BQ, HD>(qs + buf * BQ * LD, qb, q0, nt);
-        load_rows<T, BQ, HD>(dos + buf * BQ * LD, dob, q0, nt);
+        load_rows<T, BQ, HD>(qs + buf * BQ * LD, qb, q0, nt, a.lq.row);
+        load_rows<T, BQ, HD>(dos + buf * BQ * LD, dob, q0, nt, a.ldout.row);
         for (int r = threadIdx.x; r < BQ; r += TC_THREADS) {
             bool ok = q0 + r < nt;
             float x = ok ? lb[q0 + r] : INFINITY;
@@ -402,7 +411,8 @@ __global__ void __launch_bounds__(TC_THREADS, HD == 64 ? 3 : 2)
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         if (key[h] >= ns) continue;
-        T *dkr = dk + (bh * ns + key[h]) * HD + 2 * t, *dvr = dv + (bh * ns + key[h]) * HD + 2 * t;
+        T *dkr = dk + tc_base(a.ldk, bh, heads) + key[h] * a.ldk.row + 2 * t;
+        T *dvr = dv + tc_base(a.ldv, bh, heads) + key[h] * a.ldv.row + 2 * t;
 #pragma unroll
         for (int ob = 0; ob < OB; ob++) {
             *reinterpret_cast<uint32_t *>(dkr + ob * 8) =
@@ -418,18 +428,24 @@ __global__ void __launch_bounds__(TC_THREADS, HD == 64 ? 3 : 2)
 __device__ __forceinline__ float tc_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ float tc_float(__half x) { return __half2float(x); }
 
+/* The offset of row r of the [bh * nt] rows (tc_layout). */
+__device__ __forceinline__ int64_t tc_row(tc_layout l, int64_t r, int64_t nt, int64_t heads) {
+    return tc_base(l, r / nt, heads) + (r % nt) * l.row;
+}
+
 /* delta[r] = sum_d dout[r, d] o[r, d] and dq32[r, :] = 0: HD / 8 lanes per
  * row, 16 bytes of o and dout each. */
 template <typename T, int HD>
-__global__ void tc_prep_kernel(const T *o, const T *dout, float *delta, float *dq32, int64_t rows) {
+__global__ void tc_prep_kernel(const T *o, const T *dout, float *delta, float *dq32, int64_t rows,
+                               tc_layout lo, tc_layout ldout, int64_t nt, int64_t heads) {
     constexpr int G = HD / 8;
     int64_t r = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / G;
     int c = threadIdx.x % G;
     bool ok = r < rows;
     float sum = 0.f;
     if (ok) {
-        uint4 a = *reinterpret_cast<const uint4 *>(o + r * HD + c * 8);
-        uint4 b = *reinterpret_cast<const uint4 *>(dout + r * HD + c * 8);
+        uint4 a = *reinterpret_cast<const uint4 *>(o + tc_row(lo, r, nt, heads) + c * 8);
+        uint4 b = *reinterpret_cast<const uint4 *>(dout + tc_row(ldout, r, nt, heads) + c * 8);
         const T *x = reinterpret_cast<const T *>(&a), *y = reinterpret_cast<const T *>(&b);
 #pragma unroll
         for (int i = 0; i < 8; i++) sum = fmaf(tc_float(x[i]), tc_float(y[i]), sum);
@@ -441,15 +457,18 @@ __global__ void tc_prep_kernel(const T *o, const T *dout, float *delta, float *d
     if (ok && c == 0) delta[r] = sum;
 }
 
-/* dq = dq32 rounded, 8 elements per step. */
-template <typename T> __global__ void tc_store_dq_kernel(T *dq, const float *dq32, int64_t n8) {
+/* dq (layout ldq) = dq32 rounded, 8 elements per step. */
+template <typename T, int HD>
+__global__ void tc_store_dq_kernel(T *dq, const float *dq32, int64_t n8, tc_layout ldq, int64_t nt,
+                                   int64_t heads) {
+    constexpr int G = HD / 8;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n8;
          i += (int64_t)gridDim.x * blockDim.x) {
         float4 a = reinterpret_cast<const float4 *>(dq32)[2 * i];
         float4 b = reinterpret_cast<const float4 *>(dq32)[2 * i + 1];
         uint4 out = {tc_type<T>::pack(a.x, a.y), tc_type<T>::pack(a.z, a.w),
                      tc_type<T>::pack(b.x, b.y), tc_type<T>::pack(b.z, b.w)};
-        reinterpret_cast<uint4 *>(dq)[i] = out;
+        *reinterpret_cast<uint4 *>(dq + tc_row(ldq, i / G, nt, heads) + (i % G) * 8) = out;
     }
 }
 
@@ -457,10 +476,13 @@ template <typename T> __global__ void tc_store_dq_kernel(T *dq, const float *dq3
 
 static bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
-bool volt_tc_attention_applies(int is16, int64_t hd, const void *const *ptrs, int n) {
+bool volt_tc_attention_applies(int is16, int64_t hd, const void *const *ptrs, int n,
+                               const tc_layout *layouts, int n_layouts) {
     if (!is16 || (hd != 64 && hd != 128)) return false;
     for (int i = 0; i < n; i++)
         if (!aligned16(ptrs[i])) return false;
+    for (int i = 0; i < n_layouts; i++)
+        if (layouts[i].batch % 8 || layouts[i].head % 8 || layouts[i].row % 8) return false;
     return true;
 }
 
@@ -472,8 +494,8 @@ template <typename T, int HD> static int tc_forward(const tc_fwd_args *a, cudaSt
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)a->bh, (unsigned)((a->nt + BQ - 1) / BQ));
     tc_forward_kernel<T, HD><<<grid, TC_THREADS, smem, s>>>(
-        (const T *)a->q, (const T *)a->k, (const T *)a->v, (T *)a->o, a->lse, (int)a->nt,
-        (int)a->ns, a->causal, a->scale * TC_LOG2E);
+        (const T *)a->q, (const T *)a->k, (const T *)a->v, (T *)a->o, a->lse, a->lq, a->lk, a->lv,
+        a->lo, a->heads, (int)a->nt, (int)a->ns, a->causal, a->scale * TC_LOG2E);
     return (int)cudaGetLastError();
 }
 
@@ -490,8 +512,9 @@ template <typename T, int HD, int BQ> static int tc_backward(const tc_bwd_args *
     int64_t rows = a->bh * a->nt, n8 = rows * HD / 8;
     if (rows > 0) {
         unsigned blocks = (unsigned)((rows * (HD / 8) + 255) / 256);
-        tc_prep_kernel<T, HD>
-            <<<blocks, 256, 0, s>>>((const T *)a->o, (const T *)a->dout, a->delta, a->dq32, rows);
+        tc_prep_kernel<T, HD><<<blocks, 256, 0, s>>>((const T *)a->o, (const T *)a->dout, a->delta,
+                                                     a->dq32, rows, a->lo, a->ldout, a->nt,
+                                                     a->heads);
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return (int)e;
     }
@@ -505,13 +528,13 @@ template <typename T, int HD, int BQ> static int tc_backward(const tc_bwd_args *
         dim3 grid((unsigned)a->bh, (unsigned)((a->ns + TC_BK - 1) / TC_BK));
         tc_backward_kernel<T, HD, BQ><<<grid, TC_THREADS, smem, s>>>(
             (const T *)a->q, (const T *)a->k, (const T *)a->v, (const T *)a->dout, a->lse, a->delta,
-            a->dq32, (T *)a->dk, (T *)a->dv, (int)a->nt, (int)a->ns, a->causal, a->scale);
+            a->dq32, (T *)a->dk, (T *)a->dv, *a);
         if ((e = cudaGetLastError()) != cudaSuccess) return (int)e;
     }
     if (n8 > 0) {
         int64_t blocks = (n8 + 255) / 256;
-        tc_store_dq_kernel<T>
-            <<<(unsigned)(blocks > 8192 ? 8192 : blocks), 256, 0, s>>>((T *)a->dq, a->dq32, n8);
+        tc_store_dq_kernel<T, HD><<<(unsigned)(blocks > 8192 ? 8192 : blocks), 256, 0, s>>>(
+            (T *)a->dq, a->dq32, n8, a->ldq, a->nt, a->heads);
     }
     return (int)cudaGetLastError();
 }

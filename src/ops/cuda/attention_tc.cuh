@@ -7,11 +7,19 @@
 
 #include <stdint.h>
 
+/* Where the rows of head bh = b * heads + h lie: element (row, d) at
+ * b * batch + h * head + row * row + d (the head dim contiguous). A
+ * contiguous [bh, n, hd] tensor is {n * hd, 0, hd} with heads 1. */
+typedef struct {
+    int64_t batch, head, row;
+} tc_layout;
+
 typedef struct {
     const void *q, *k, *v;
     void *o;
-    float *lse;
-    int64_t bh, nt, ns, hd;
+    float *lse; /* [bh, nt], contiguous */
+    tc_layout lq, lk, lv, lo;
+    int64_t bh, heads, nt, ns, hd;
     int causal;
     float scale;
 } tc_fwd_args;
@@ -19,16 +27,25 @@ typedef struct {
 typedef struct {
     const void *q, *k, *v, *o, *dout;
     const float *lse;
-    float *delta, *dq32; /* scratch: [bh, nt] and [bh, nt, hd] */
+    float *delta, *dq32; /* scratch: [bh, nt] and [bh, nt, hd], contiguous */
     void *dq, *dk, *dv;
-    int64_t bh, nt, ns, hd;
+    tc_layout lq, lk, lv, lo, ldout, ldq, ldk, ldv;
+    int64_t bh, heads, nt, ns, hd;
     int causal;
     float scale;
 } tc_bwd_args;
 
+/* The layout of a contiguous [bh, n, hd] tensor. */
+static inline tc_layout tc_dense(int64_t n, int64_t hd) {
+    tc_layout l = {n * hd, 0, hd};
+    return l;
+}
+
 /* Whether the tensor-core kernels take this problem: a 16-bit type (is16),
- * head dim 64 or 128, and the n device pointers 16-byte aligned. */
-bool volt_tc_attention_applies(int is16, int64_t hd, const void *const *ptrs, int n);
+ * head dim 64 or 128, the n device pointers 16-byte aligned and the
+ * n_layouts layouts' strides multiples of 8 elements. */
+bool volt_tc_attention_applies(int is16, int64_t hd, const void *const *ptrs, int n,
+                               const tc_layout *layouts, int n_layouts);
 
 /* The forward (o, lse as in gemm_kernels.h) in bf16 (bf16 != 0) or f16. */
 int volt_tc_attention_forward(const tc_fwd_args *a, int bf16, void *stream);

@@ -75,6 +75,20 @@ volt_status volt_cuda_flash_backward(volt_tensor *dq, volt_tensor *dk, volt_tens
                                      const volt_tensor *g, const volt_tensor *lse, bool causal,
                                      double scale);
 
+/* volt_attention_qkv's fused path: whether the tensor-core kernels take
+ * qkv [B, T, 3E] split into `heads` heads (head dim 64 or 128; the switch
+ * above off), and the forward: out [B, T, E] and lse [B, heads, T] (f32)
+ * from a contiguous bf16/f16 qkv; the backward: dqkv (qkv's shape and dtype,
+ * contiguous, new; every element written) from g (contiguous, out's dtype),
+ * with f32 scratch from the caching allocator. */
+bool volt_cuda_flash_qkv_applies(const volt_tensor *qkv, int64_t heads);
+volt_status volt_cuda_flash_qkv_forward(volt_tensor *out, volt_tensor *lse, const volt_tensor *qkv,
+                                        int64_t heads, bool causal, double scale);
+volt_status volt_cuda_flash_qkv_backward(volt_tensor *dqkv, const volt_tensor *qkv,
+                                         const volt_tensor *out, const volt_tensor *g,
+                                         const volt_tensor *lse, int64_t heads, bool causal,
+                                         double scale);
+
 /* The reference path's softmax over the last dim of the contiguous scores
  * p [..., T, S] in place (scaled, causal as the CPU kernel), and its
  * backward in place on d (= g v^T) given p. */

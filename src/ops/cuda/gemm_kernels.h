@@ -53,6 +53,21 @@ int volt_cuda_launch_flash_backward(const void *q, const void *k, const void *v,
                                     void *dq, void *dk, void *dv, int dtype, int64_t bh, int64_t nt,
                                     int64_t ns, int64_t hd, int causal, float scale, void *stream);
 
+/* The same kernels (tensor-core path only: bf16/f16, hd 64 or 128) on
+ * packed heads: qkv [batch, nt, 3 * heads * hd] contiguous, q, k and v its
+ * three thirds of each row, head h at columns h * hd of its third (the
+ * layout of a linear's output split by volt_chunk and reshaped);
+ * o and dout [batch, nt, heads * hd] contiguous; lse [batch * heads, nt].
+ * The backward writes dqkv in qkv's layout (every element) with the
+ * scratch as above. cudaErrorInvalidValue where the kernels do not apply. */
+int volt_cuda_launch_flash_qkv_forward(const void *qkv, void *o, float *lse, int dtype,
+                                       int64_t batch, int64_t heads, int64_t nt, int64_t hd,
+                                       int causal, float scale, void *stream);
+int volt_cuda_launch_flash_qkv_backward(const void *qkv, const void *o, const void *dout,
+                                        const float *lse, float *delta, float *dq32, void *dqkv,
+                                        int dtype, int64_t batch, int64_t heads, int64_t nt,
+                                        int64_t hd, int causal, float scale, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

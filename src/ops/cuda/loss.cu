@@ -1,7 +1,8 @@
 /* loss.cu: the fused cross-entropy / NLL kernels (nn_kernels.h): one pass
  * per class row for its logsumexp (online max) and one for the loss with
  * label smoothing and class weights; the mean over rows by one block; the
- * backward as one elementwise kernel from the saved logsumexp. */
+ * backward from the saved logsumexp, one block per class row (or, for
+ * classes along an inner dim, one elementwise kernel). */
 #include <cuda_runtime.h>
 #include <math.h>
 
@@ -116,6 +117,55 @@ __global__ void class_loss_backward_kernel(T *gx, const T *x, volt_cuda_class_ar
     }
 }
 
+/* The backward for one class row per block (inner == 1, no smoothing with
+ * class weights): the elementwise kernel's value without its per-element
+ * index division, the row's target, scale and logsumexp read once. */
+template <typename T>
+__global__ void class_loss_backward_rows_kernel(T *gx, const T *x, volt_cuda_class_args a,
+                                                const T *lse, const T *g_rows, const T *g_scalar,
+                                                const T *denom, int64_t n, int64_t rows) {
+    typedef typename volt_cuda_type<T>::acc A;
+    typedef volt_cuda_type<T> L;
+    A scale_all = 0;
+    if (!g_rows) scale_all = (A)L::load(g_scalar[0]) / (denom ? (A)L::load(denom[0]) : (A)1);
+    A eps = (A)a.smoothing, keep = (A)1 - eps, spread = eps / (A)n;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        int64_t t = a.target[r];
+        T *gr = gx + r * n;
+        const T *xr = x + r * a.ld;
+        if (t == a.ignore_index || t < 0 || t >= n) {
+            T fill = L::store(t == a.ignore_index ? (A)0 : (A)NAN);
+            for (int64_t j = threadIdx.x; j < n; j += blockDim.x) gr[j] = fill;
+            continue;
+        }
+        A scale = g_rows ? (A)L::load(g_rows[r]) : scale_all;
+        A wt = weight_of<T, A>(a.weight, t), l = a.from_logits ? (A)L::load(lse[r]) : (A)0;
+        /* U loads in flight per thread: the pass is bound by memory latency */
+        constexpr int U = 4;
+        for (int64_t j0 = threadIdx.x; j0 < n; j0 += U * (int64_t)blockDim.x) {
+            A xv[U];
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                int64_t j = j0 + u * (int64_t)blockDim.x;
+                xv[u] = a.from_logits && j < n ? (A)L::load(xr[j]) : (A)0;
+            }
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                int64_t j = j0 + u * (int64_t)blockDim.x;
+                if (j >= n) break;
+                A hit = j == t ? (A)1 : (A)0, v;
+                if (a.from_logits) {
+                    A p = exp(xv[u] - l);
+                    v = keep * wt * (p - hit) + (eps > 0 ? spread * (p * (A)n - (A)1) : (A)0);
+                } else {
+                    v = -keep * wt * hit - spread * weight_of<T, A>(a.weight, j);
+                }
+                gr[j] = L::store(scale * v);
+            }
+        }
+    }
+}
+
 template <typename T>
 static int class_loss_typed(const void *x, volt_cuda_class_args a, void *loss, void *lse,
                             void *wrow, int64_t outer, int64_t n, int64_t inner, cudaStream_t s) {
@@ -179,6 +229,14 @@ extern "C" int volt_cuda_launch_class_loss_backward(int dtype, void *gx, const v
                                                     int64_t inner, void *stream) {
     int64_t total = outer * n * inner;
     if (total == 0) return (int)cudaSuccess;
+    if (inner == 1 && !(a.smoothing > 0 && a.weight)) {
+        unsigned rb = (unsigned)(outer < 65536 ? outer : 65536);
+        VOLT_DTYPE_SWITCH(dtype, class_loss_backward_rows_kernel<T>
+                          <<<rb, VOLT_CUDA_THREADS, 0, (cudaStream_t)stream>>>(
+                              (T *)gx, (const T *)x, a, (const T *)lse, (const T *)g_rows,
+                              (const T *)g_scalar, (const T *)denom, n, outer))
+        return (int)cudaGetLastError();
+    }
     unsigned b = volt_cuda_blocks(total);
     VOLT_DTYPE_SWITCH(dtype, class_loss_backward_kernel<T>
                       <<<b, VOLT_CUDA_THREADS, 0, (cudaStream_t)stream>>>(

@@ -48,9 +48,9 @@ static volt_tensor *maybe_dropout(volt_module *m, volt_tensor *x, double p) {
     return p > 0 ? volt_dropout(x, p, volt_module_is_training(m), NULL) : x;
 }
 
-/* x [B, T, E] -> [B, T, E]. q, k and v are strided views of c_attn's
- * output ([B, H, T, D]), which the attention's products read in place. The
- * attention probabilities are not dropped (the fused op has no dropout). */
+/* x [B, T, E] -> [B, T, E]: attention of the heads packed in c_attn's
+ * output (volt_attention_qkv). The attention probabilities are not dropped
+ * (the fused op has no dropout). */
 static volt_tensor *attention_forward(volt_module *self, const volt_tensor *x) {
     gpt_attention *a = (gpt_attention *)self;
     if (!x || x->ndim != 3) {
@@ -60,13 +60,7 @@ static volt_tensor *attention_forward(volt_module *self, const volt_tensor *x) {
                            volt_shape_str(x, buf, sizeof buf));
         return NULL;
     }
-    int64_t b = x->shape[0], t = x->shape[1], e = x->shape[2], h = a->n_head;
-    volt_tensor *qkv = volt_linear_forward(a->c_attn, x), *heads[3];
-    if (!qkv || volt_chunk(qkv, 3, -1, heads, 3) != 3) return NULL;
-    for (int i = 0; i < 3; i++)
-        heads[i] = volt_transpose(volt_reshape(heads[i], VOLT_SHAPE(b, t, h, e / h)), 1, 2);
-    volt_tensor *y = volt_scaled_dot_product_attention(heads[0], heads[1], heads[2], true, 0.0);
-    y = volt_reshape(volt_transpose(y, 1, 2), VOLT_SHAPE(b, t, e));
+    volt_tensor *y = volt_attention_qkv(volt_linear_forward(a->c_attn, x), a->n_head, true, 0.0);
     return maybe_dropout(self, volt_linear_forward(a->c_proj, y), a->dropout);
 }
 
