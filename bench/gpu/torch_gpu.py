@@ -18,11 +18,13 @@ summary off. Steps warmup .. warmup+steps-1 are timed with the device
 synchronised at both ends (warmup covers torch.compile's compilation).
 
   python torch_gpu.py --model cnn|gpt [--compile] [--steps 50] [--warmup 10]
-                      [--layers 12] [--vocab 50257]
+                      [--layers 12] [--vocab 50257] [--profile]
 
 Prints one JSON line with gpu_train.c's keys (ms_per_step, samples_per_s,
 tokens_per_s, peak_gpu_mb = torch.cuda.max_memory_allocated,
-reserved_gpu_mb, params, loss). Not a test.
+reserved_gpu_mb, params, loss). --profile (the counterpart of gpu_train's
+kernels=1) records the timed steps with torch.profiler and prints a second
+line: the GPU kernels by self time per step. Not a test.
 """
 import argparse
 import json
@@ -111,19 +113,38 @@ class Module(L.LightningModule):
 
 
 class StepTimer(L.Callback):
-    def __init__(self, first, last):
+    def __init__(self, first, last, profile):
         self.first, self.last, self.t0, self.t1, self.loss = first, last, 0.0, 0.0, math.nan
+        self.prof = torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CUDA]) if profile else None
 
     def on_train_batch_start(self, trainer, module, batch, i):
         if i == self.first:
             torch.cuda.synchronize()
             self.t0 = time.perf_counter()
+            if self.prof:
+                self.prof.__enter__()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, i):
         if i == self.last:
             torch.cuda.synchronize()
             self.t1 = time.perf_counter()
+            if self.prof:
+                self.prof.__exit__(None, None, None)
             self.loss = float(outputs["loss"])
+
+
+def kernel_profile(prof, steps):
+    """The GPU kernels of prof by self time, in ms and calls per step."""
+    rows = []
+    for e in prof.key_averages():
+        us = getattr(e, "self_device_time_total", None)
+        us = e.self_cuda_time_total if us is None else us
+        if us > 0:
+            rows.append({"name": e.key[:90], "ms": round(us / 1e3 / steps, 3),
+                         "calls": round(e.count / steps, 1)})
+    rows.sort(key=lambda r: -r["ms"])
+    return {"gpu_ms": round(sum(r["ms"] for r in rows), 3), "kernels": rows[:40]}
 
 
 def random_data(gpt, n, vocab):
@@ -144,6 +165,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--vocab", type=int, default=50257)
+    ap.add_argument("--profile", action="store_true")
     a = ap.parse_args()
     gpt = a.model == "gpt"
     batch = 8 if gpt else 512
@@ -155,7 +177,7 @@ def main():
     module = Module(model, gpt)
     loader = torch.utils.data.DataLoader(random_data(gpt, (a.warmup + a.steps) * batch, a.vocab),
                                          batch_size=batch, pin_memory=True)
-    timer = StepTimer(a.warmup, a.warmup + a.steps - 1)
+    timer = StepTimer(a.warmup, a.warmup + a.steps - 1, a.profile)
     trainer = L.Trainer(accelerator="gpu", devices=1, precision="bf16-mixed" if gpt else "32-true",
                         max_epochs=1, limit_train_batches=a.warmup + a.steps,
                         enable_checkpointing=False, logger=False, enable_progress_bar=False,
@@ -172,6 +194,8 @@ def main():
         "reserved_gpu_mb": round(torch.cuda.max_memory_reserved() / 2**20, 1),
         "loss": round(timer.loss, 4), "torch": torch.__version__, "lightning": L.__version__,
         "gpu": torch.cuda.get_device_name(0)}))
+    if timer.prof:
+        print(json.dumps(kernel_profile(timer.prof, a.steps)))
 
 
 if __name__ == "__main__":
