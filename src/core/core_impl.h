@@ -82,6 +82,14 @@ void volt_store_from_double(void *p, volt_dtype dtype, double v);
 
 /* References to a storage (tensors and views sharing it). */
 int volt_storage_refcount(const volt_storage *s);
+/* An f32 storage's bf16 twin: narrow holds, element for element, wide's
+ * values rounded to bf16 (exactly: wide was widened from it). set_twin
+ * takes a reference to narrow (released with wide) and notes both
+ * versions; volt_storage_twin returns it while neither was written since
+ * (their versions unchanged), else NULL. Lets a widened tensor go back to
+ * bf16 without a conversion (ops/bf16.c). */
+void volt_storage_set_twin(volt_storage *wide, volt_storage *narrow);
+volt_storage *volt_storage_twin(const volt_storage *wide);
 
 /* Geometry helpers. */
 int64_t volt_shape_numel(int ndim, const int64_t *shape);

@@ -16,7 +16,9 @@ struct volt_storage {
     atomic_uint_fast64_t version;
     void (*release)(void *data, void *ctx); /* gives data back; NULL: nothing to do */
     void *release_ctx;
-    bool pinned; /* release_ctx is a pinned host block */
+    bool pinned;                        /* release_ctx is a pinned host block */
+    volt_storage *twin;                 /* bf16, element for element (volt_storage_set_twin) */
+    uint64_t twin_version, own_version; /* the versions when the twin was set */
 };
 
 static void storage_init(volt_storage *s, volt_device device, void *data, size_t nbytes,
@@ -29,6 +31,7 @@ static void storage_init(volt_storage *s, volt_device device, void *data, size_t
     s->release = release;
     s->release_ctx = ctx;
     s->pinned = false;
+    s->twin = NULL;
 }
 
 static void release_cpu(void *data, void *ctx) {
@@ -115,6 +118,7 @@ void volt_storage_retain(volt_storage *s) {
 void volt_storage_release(volt_storage *s) {
     if (!s) return;
     if (atomic_fetch_sub_explicit(&s->refcount, 1, memory_order_acq_rel) != 1) return;
+    volt_storage_release(s->twin);
     if (s->release) s->release(s->data, s->release_ctx);
     volt_cache_free(VOLT_CACHE_STORAGE, s);
 }
@@ -133,4 +137,20 @@ uint64_t volt_storage_version(const volt_storage *s) {
 
 void volt_storage_bump_version(volt_storage *s) {
     if (s) atomic_fetch_add_explicit(&s->version, 1, memory_order_relaxed);
+}
+
+void volt_storage_set_twin(volt_storage *wide, volt_storage *narrow) {
+    if (!wide || wide == narrow) return;
+    volt_storage_retain(narrow);
+    volt_storage_release(wide->twin);
+    wide->twin = narrow;
+    wide->twin_version = volt_storage_version(narrow);
+    wide->own_version = volt_storage_version(wide);
+}
+
+volt_storage *volt_storage_twin(const volt_storage *wide) {
+    if (!wide || !wide->twin) return NULL;
+    bool fresh = volt_storage_version(wide) == wide->own_version &&
+                 volt_storage_version(wide->twin) == wide->twin_version;
+    return fresh ? wide->twin : NULL;
 }

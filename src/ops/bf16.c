@@ -87,21 +87,41 @@ volt_tensor *volt_bf16_convert(const volt_tensor *t, volt_dtype dtype) {
         volt_tensor_free(flat);
         return out;
     }
-    if (t->device.type != VOLT_CPU) { /* the device's own conversion kernel */
-        volt_tensor *out = volt_tensor_new(dtype, t->device, t->ndim, t->shape);
-        if (out && volt_cuda_copy("to_dtype", out, t) != VOLT_OK) {
+    volt_tensor *out = volt_tensor_new(dtype, t->device, t->ndim, t->shape);
+    if (out && t->device.type != VOLT_CPU) { /* the device's own conversion kernel */
+        if (volt_cuda_copy("to_dtype", out, t) != VOLT_OK) {
             volt_tensor_free(out);
             return NULL;
         }
-        return out;
+    } else if (out) {
+        volt_bf16_copy_into(out, t);
     }
-    volt_tensor *out = volt_tensor_new(dtype, t->device, t->ndim, t->shape);
-    if (out) volt_bf16_copy_into(out, t);
+    if (out) volt_bf16_note_twin(out, t);
     return out;
+}
+
+/* Whether t is contiguous from the start of its storage and fills it. */
+static bool whole_storage(const volt_tensor *t) {
+    return t->offset == 0 && volt_tensor_is_contiguous(t) &&
+           volt_storage_nbytes(t->storage) ==
+               (size_t)volt_tensor_numel(t) * volt_dtype_size(t->dtype);
+}
+
+void volt_bf16_note_twin(const volt_tensor *wide, const volt_tensor *narrow) {
+    if (wide->dtype == VOLT_F32 && narrow->dtype == VOLT_BF16 &&
+        volt_tensor_numel(wide) == volt_tensor_numel(narrow) && whole_storage(wide) &&
+        whole_storage(narrow))
+        volt_storage_set_twin(wide->storage, narrow->storage);
 }
 
 bool volt_bf16_copy_kept(const volt_tensor *t, volt_tensor **out) {
     *out = NULL;
+    volt_storage *twin = t->dtype == VOLT_F32 ? volt_storage_twin(t->storage) : NULL;
+    if (twin) { /* t was widened from bf16: those very values */
+        *out = volt_tensor_from_storage(twin, VOLT_BF16, t->ndim, t->shape, t->strides, t->offset);
+        if (*out) (*out)->device = t->device;
+        return *out != NULL;
+    }
     if (t->dtype != VOLT_F32 || !(volt_tensor_is_contiguous(t) || dense_permuted(t))) return true;
     *out = volt_bf16_convert(t, VOLT_BF16);
     return *out != NULL;

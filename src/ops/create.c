@@ -202,6 +202,7 @@ volt_tensor *volt_to_dtype(const volt_tensor *t, volt_dtype dtype) {
         volt_tensor_free(out);
         return NULL;
     }
+    volt_bf16_note_twin(out, t);
     /* The engine converts the gradient back to the input's dtype. */
     if (volt_dtype_is_float(dtype) && volt_autograd_should_record(1, &t))
         volt_autograd_record("to_dtype", identity_backward, out, 1, &t);

@@ -81,8 +81,14 @@ volt_tensor *volt_zero_padded(const volt_tensor *t, int64_t pr, int64_t pc, volt
 /* *out = t (f32, CPU or CUDA) converted to bf16 in the same layout (no autograd),
  * when t's elements fill a block of memory in some order of its dims
  * (contiguous, transposed, permuted); else *out = NULL. false (*out NULL)
- * on out of memory. */
+ * on out of memory. A t whose storage has a bf16 twin (it was widened from
+ * bf16 and neither was written since) gets the twin's same view instead,
+ * without a conversion, in any layout. */
 bool volt_bf16_copy_kept(const volt_tensor *t, volt_tensor **out);
+/* Notes narrow (bf16) as the twin of wide (f32) when wide was just
+ * converted from it and both are contiguous tensors filling their storage
+ * (volt_storage_set_twin); else nothing. */
+void volt_bf16_note_twin(const volt_tensor *wide, const volt_tensor *narrow);
 /* t converted to f32 when it is bf16, else t itself (NULL stays NULL). */
 const volt_tensor *volt_bf16_widen(const volt_tensor *t);
 /* Frees what volt_bf16_widen(t) returned when it is a new tensor. */

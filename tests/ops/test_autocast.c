@@ -7,7 +7,8 @@
  * accumulation order, on oneDNN's bf16 kernels and on the f32 fallback
  * (fast kernels off); they differ from the plain f32 results by about bf16's
  * rounding; a node keeps its forward's mode when backward runs with
- * autocast off; f64 operands and other ops are unaffected. */
+ * autocast off; f64 operands and other ops are unaffected; a tensor widened
+ * from bf16 goes back through its twin only while neither was written. */
 #include "volt_test.h"
 
 #include <math.h>
@@ -314,6 +315,44 @@ static void test_convs_fallback(void **state) {
     convs(false);
 }
 
+/* A tensor widened from bf16 keeps its source as its storage's twin, which
+ * autocast's products then read instead of converting again: only while
+ * neither was written since, only for whole contiguous tensors; the product
+ * sees the values the f32 tensor holds, twin or not. */
+static void test_widened_twin(void **state) {
+    (void)state;
+    volt_tensor *x16 = volt_to_dtype(randn(VOLT_SHAPE(6, 5), 31), VOLT_BF16);
+    volt_tensor *w = randn(VOLT_SHAPE(5, 4), 32);
+    volt_tensor *x = volt_to_dtype(x16, VOLT_F32);
+    assert_ptr_equal(volt_storage_twin(x->storage), x16->storage);
+    volt_tensor *kept = NULL;
+    assert_true(volt_bf16_copy_kept(x, &kept));
+    assert_non_null(kept);
+    assert_ptr_equal(kept->storage, x16->storage);
+    volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
+    volt_tensor *want = volt_matmul(volt_clone(x), w); /* a clone has no twin */
+    VT_ASSERT_CLOSE(volt_to_dtype(volt_matmul(x, w), VOLT_F64),
+                    (double *)volt_tensor_data(volt_to_dtype(want, VOLT_F64)), 24, 0, 0);
+    /* Writing the f32 tensor, or its bf16 source, drops the twin. */
+    volt_mul_scalar_(x, 3.0);
+    assert_null(volt_storage_twin(x->storage));
+    want = volt_matmul(volt_clone(x), w);
+    VT_ASSERT_CLOSE(volt_to_dtype(volt_matmul(x, w), VOLT_F64),
+                    (double *)volt_tensor_data(volt_to_dtype(want, VOLT_F64)), 24, 0, 0);
+    volt_tensor *y = volt_to_dtype(x16, VOLT_F32);
+    assert_non_null(volt_storage_twin(y->storage));
+    volt_fill_(x16, 1.0);
+    assert_null(volt_storage_twin(y->storage));
+    want = volt_matmul(volt_clone(y), w);
+    VT_ASSERT_CLOSE(volt_to_dtype(volt_matmul(y, w), VOLT_F64),
+                    (double *)volt_tensor_data(volt_to_dtype(want, VOLT_F64)), 24, 0, 0);
+    volt_autocast_set(prev);
+    /* a view of part of a bf16 storage: no twin */
+    volt_tensor *part = volt_to_dtype(volt_narrow(x16, 0, 1, 3), VOLT_F32);
+    assert_null(volt_storage_twin(part->storage));
+    VT_ASSERT_NO_ERROR();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_mode),
@@ -323,6 +362,7 @@ int main(void) {
         VT_TEST(test_unaffected),
         VT_TEST(test_convs_native),
         VT_TEST(test_convs_fallback),
+        VT_TEST(test_widened_twin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

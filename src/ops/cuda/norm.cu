@@ -158,9 +158,11 @@ __global__ void affine_channel_kernel(volt_cuda_norm_geom g, T *gw, T *gb, const
     }
 }
 
-/* Chunks of rows of the partial-sum kernel: a function of the shape only. */
+/* Chunks of rows of the partial-sum kernel: a function of the shape only.
+ * 256 rows each: the finishing kernel's serial sum over chunks stays short
+ * (at 64 rows, 8192 rows took it 15 us of a GPT layer norm's backward). */
 static int64_t affine_chunks(int64_t rows) {
-    int64_t c = (rows + 63) / 64;
+    int64_t c = (rows + 255) / 256;
     return c < 1 ? 1 : c > 1024 ? 1024 : c;
 }
 
