@@ -375,6 +375,7 @@ static volt_status padded_backward(volt_node *node, const volt_tensor *ma, const
     big[nd - 1] = M;
     volt_tensor *g2 = volt_reshape(gf, VOLT_SHAPE(rows, m));
     volt_tensor *gp = g2 ? volt_zero_padded(g2, 0, pm, VOLT_BF16) : NULL; /* [rows, M] */
+    volt_tensor_free(g2);
     volt_status st = gp ? VOLT_OK : volt_error_status();
     if (st == VOLT_OK && node->inputs[ia].needs) { /* [..., n, M] @ [M, k] */
         volt_tensor *bt = transposed(mb), *btp = bt ? volt_zero_padded(bt, pm, 0, bt->dtype) : NULL;
@@ -401,6 +402,7 @@ static volt_status padded_backward(volt_node *node, const volt_tensor *ma, const
             gb = wide ? volt_tensor_alias(wide, VOLT_SHAPE(k, m), wide->strides, 0) : NULL;
             volt_tensor_free(at), volt_tensor_free(wide);
         }
+        volt_tensor_free(a2);
         grads[ia + 1] = gb;
         if (!gb) st = volt_error_status();
     }

@@ -48,6 +48,15 @@ volt_status volt_cuda_flash_forward(volt_tensor *out, volt_tensor *lse, const vo
                            "the flash attention forward kernel");
 }
 
+/* The backward's f32 scratch, dq32 of like's shape (q's) and delta of lse's,
+ * with the device made current; the error where that fails. */
+static volt_status backward_scratch(const volt_tensor *like, const volt_tensor *lse,
+                                    volt_tensor **dq32, volt_tensor **delta) {
+    *dq32 = volt_tensor_new(VOLT_F32, like->device, like->ndim, like->shape);
+    *delta = *dq32 ? volt_tensor_new(VOLT_F32, lse->device, lse->ndim, lse->shape) : NULL;
+    return *delta ? volt_cuda_set_device(like->device.index) : volt_error_status();
+}
+
 volt_status volt_cuda_flash_backward(volt_tensor *dq, volt_tensor *dk, volt_tensor *dv,
                                      const volt_tensor *q, const volt_tensor *k,
                                      const volt_tensor *v, const volt_tensor *out,
@@ -55,11 +64,9 @@ volt_status volt_cuda_flash_backward(volt_tensor *dq, volt_tensor *dk, volt_tens
                                      double scale) {
     int64_t bh, nt, ns, hd;
     geometry(q, k, &bh, &nt, &ns, &hd);
-    volt_tensor *dq32 = volt_tensor_new(VOLT_F32, q->device, q->ndim, q->shape);
-    volt_tensor *delta =
-        dq32 ? volt_tensor_new(VOLT_F32, lse->device, lse->ndim, lse->shape) : NULL;
+    volt_tensor *dq32, *delta;
     int device = q->device.index;
-    volt_status st = delta ? volt_cuda_set_device(device) : volt_error_status();
+    volt_status st = backward_scratch(q, lse, &dq32, &delta);
     if (st == VOLT_OK)
         st = VOLT_CUDA_CHECK(volt_cuda_launch_flash_backward(
                                  volt_tensor_data(q), volt_tensor_data(k), volt_tensor_data(v),
@@ -98,11 +105,9 @@ volt_status volt_cuda_flash_qkv_backward(volt_tensor *dqkv, const volt_tensor *q
                                          const volt_tensor *lse, int64_t heads, bool causal,
                                          double scale) {
     int64_t b = qkv->shape[0], t = qkv->shape[1], hd = qkv->shape[2] / 3 / heads;
-    volt_tensor *dq32 = volt_tensor_new(VOLT_F32, out->device, out->ndim, out->shape);
-    volt_tensor *delta =
-        dq32 ? volt_tensor_new(VOLT_F32, lse->device, lse->ndim, lse->shape) : NULL;
+    volt_tensor *dq32, *delta;
     int device = qkv->device.index;
-    volt_status st = delta ? volt_cuda_set_device(device) : volt_error_status();
+    volt_status st = backward_scratch(out, lse, &dq32, &delta);
     if (st == VOLT_OK)
         st = VOLT_CUDA_CHECK(volt_cuda_launch_flash_qkv_backward(
                                  volt_tensor_data(qkv), volt_tensor_data(out), volt_tensor_data(g),
