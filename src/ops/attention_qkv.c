@@ -79,7 +79,6 @@ static volt_tensor *fused(const volt_tensor *qkv, int64_t heads, bool causal, do
 static bool check_qkv(const char *op, const volt_tensor *qkv, int64_t heads) {
     if (!volt_check_not_null(op, qkv, "qkv")) return false;
     char bq[96];
-    volt_shape_str(qkv, bq, sizeof bq);
     if (heads < 1) {
         volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: num_heads %lld must be at least 1", op,
                        (long long)heads);
@@ -89,7 +88,8 @@ static bool check_qkv(const char *op, const volt_tensor *qkv, int64_t heads) {
         qkv->dtype == VOLT_BF16 || (qkv->dtype == VOLT_F16 && qkv->device.type == VOLT_CUDA);
     if (!half && !volt_check_f32_f64(op, qkv)) return false;
     if (qkv->ndim != 2 && qkv->ndim != 3) {
-        volt_error_set(VOLT_ERR_SHAPE, "%s: qkv %s must be [B, T, 3E] or [T, 3E]", op, bq);
+        volt_error_set(VOLT_ERR_SHAPE, "%s: qkv %s must be [B, T, 3E] or [T, 3E]", op,
+                       volt_shape_str(qkv, bq, sizeof bq));
         return false;
     }
     int64_t width = qkv->shape[qkv->ndim - 1];
@@ -97,7 +97,7 @@ static bool check_qkv(const char *op, const volt_tensor *qkv, int64_t heads) {
         volt_error_set(VOLT_ERR_SHAPE,
                        "%s: qkv %s: the last dim %lld is not 3 x E with E a multiple of "
                        "num_heads %lld",
-                       op, bq, (long long)width, (long long)heads);
+                       op, volt_shape_str(qkv, bq, sizeof bq), (long long)width, (long long)heads);
         return false;
     }
     return true;
