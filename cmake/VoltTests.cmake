@@ -125,6 +125,19 @@ foreach(_test tools/test_volt_cli tools/test_volt_cli_fit io/test_interop
         set_tests_properties(${_test} PROPERTIES SKIP_RETURN_CODE 77)
     endif()
 endforeach()
+# Every test outside tests/cuda (and dist/test_mpi_nccl) sees no GPU
+# (CUDA_VISIBLE_DEVICES empty; the two-host tests below too): accelerator
+# "auto", the default, picks a GPU where there is one, and these tests
+# check the CPU's results.
+foreach(_src IN LISTS VOLT_TEST_SOURCES)
+    if(_src MATCHES "/tests/([^/]*)/(test_[^/]*)\\.c$")
+        set(_test ${CMAKE_MATCH_1}/${CMAKE_MATCH_2})
+        if(NOT CMAKE_MATCH_1 STREQUAL "cuda" AND NOT _test STREQUAL "dist/test_mpi_nccl"
+           AND TEST ${_test})
+            set_property(TEST ${_test} APPEND PROPERTY ENVIRONMENT "CUDA_VISIBLE_DEVICES=")
+        endif()
+    endif()
+endforeach()
 # tests/cuda: the GPU tests exit 77 with "SKIPPED: no CUDA device (<reason>)"
 # where there is no usable GPU (always in a build without VOLT_CUDA); the
 # others there (the refusals, the accelerator checks) run everywhere.
@@ -158,7 +171,8 @@ if(TARGET test_dist_mpi_collectives)
     set_tests_properties(dist/two_hosts PROPERTIES
         TIMEOUT ${VOLT_TEST_TIMEOUT} LABELS dist SKIP_RETURN_CODE 77
         PROCESSORS 2 RESOURCE_LOCK mpi
-        ENVIRONMENT "VOLT_SOURCE_DIR=${PROJECT_SOURCE_DIR};VOLT_MPIEXEC=${MPIEXEC_EXECUTABLE}")
+        ENVIRONMENT
+        "VOLT_SOURCE_DIR=${PROJECT_SOURCE_DIR};VOLT_MPIEXEC=${MPIEXEC_EXECUTABLE};CUDA_VISIBLE_DEVICES=")
     if(VOLT_SANITIZE)
         set_property(TEST dist/two_hosts APPEND PROPERTY ENVIRONMENT
             "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/dist/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0")
@@ -176,7 +190,7 @@ if(VOLT_BUILD_EXAMPLES AND TARGET test_dist_mpi_collectives)  # the example is d
         TIMEOUT ${VOLT_TEST_TIMEOUT} LABELS dist SKIP_RETURN_CODE 77
         PROCESSORS 2 RESOURCE_LOCK mpi
         ENVIRONMENT
-        "VOLT_MPIEXEC=${MPIEXEC_EXECUTABLE};OMP_NUM_THREADS=1;XDG_CACHE_HOME=${PROJECT_BINARY_DIR}/test-cache")
+        "VOLT_MPIEXEC=${MPIEXEC_EXECUTABLE};OMP_NUM_THREADS=1;XDG_CACHE_HOME=${PROJECT_BINARY_DIR}/test-cache;CUDA_VISIBLE_DEVICES=")
     if(VOLT_SANITIZE)
         set_property(TEST dist/two_hosts_train APPEND PROPERTY ENVIRONMENT
             "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/dist/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0")

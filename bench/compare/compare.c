@@ -128,6 +128,7 @@ static void print_result(const settings *s, const net *m, const epoch_timer *e, 
 
 static volt_trainer *make_trainer(const settings *s) {
     volt_trainer_config cfg = volt_trainer_defaults();
+    cfg.accelerator = "cpu"; /* compared with torch on the CPU */
     cfg.max_epochs = s->epochs;
     cfg.num_threads = s->threads;
     cfg.precision = s->precision;

@@ -45,6 +45,7 @@ int main(int argc, char **argv) {
     volt_datamodule *dm = volt_fashion_mnist_new(
         &(volt_fashion_mnist_options){.data_dir = dir, .batch_size = 128, .seed = 1});
     volt_trainer_config c = volt_trainer_defaults();
+    c.accelerator = "cpu"; /* data parallel over MPI on the CPU */
     c.strategy = "ddp";
     c.barebones = true;
     c.num_threads = 1;

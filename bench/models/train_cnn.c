@@ -182,6 +182,7 @@ int main(int argc, char **argv) {
                                                              .n_eval_transforms = s.norm});
     volt_module *model = make_model(&s);
     volt_trainer_config cfg = volt_trainer_defaults();
+    cfg.accelerator = "cpu";
     cfg.max_epochs = s.epochs;
     cfg.num_threads = s.threads;
     cfg.enable_progress_bar = false;

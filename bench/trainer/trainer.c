@@ -89,6 +89,7 @@ static double trainer_loop(one_dm *dm, int epochs, bool barebones, const char *r
     mlp m;
     mlp_init(&m);
     volt_trainer_config cfg = volt_trainer_defaults();
+    cfg.accelerator = "cpu"; /* against a CPU loop */
     cfg.max_epochs = epochs;
     cfg.barebones = barebones;
     cfg.num_sanity_val_steps = 0;

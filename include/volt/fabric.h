@@ -58,11 +58,12 @@ typedef struct volt_fabric volt_fabric;
  * brackets, so `&(volt_fabric_options){.devices = 2}` is a whole
  * configuration; NULL options are all defaults. */
 typedef struct {
-    /* NULL: "auto" (the CPU for now); "auto" or "cpu"; "cuda"/"gpu" (checked
-     * against the machine: a CUDA device, devices <= their count): each rank
-     * works on cuda:(local rank) (volt_fabric_device), setup_module moves
-     * modules there, volt_fabric_to_device moves batches, and ddp / zero1
-     * talk through NCCL (the "nccl" process group, even with one rank, as
+    /* NULL or "auto": a GPU when the machine has one (as Lightning's), else
+     * the CPU; "cpu"; "cuda"/"gpu" (checked against the machine: a CUDA
+     * device, devices <= their count). On a GPU each rank works on
+     * cuda:(local rank) (volt_fabric_device), setup_module moves modules
+     * there, volt_fabric_to_device moves batches, and ddp / zero1 talk
+     * through NCCL (the "nccl" process group, even with one rank, as
      * Lightning's DDP does). */
     const char *accelerator;
     /* NULL: "auto" — "ddp" when there is more than one process (devices *
@@ -77,7 +78,8 @@ typedef struct {
      * updated parameters; volt_fabric_save gathers the whole optimizer state
      * (the file loads at any world size, under any strategy). */
     const char *strategy;
-    /* Processes per node on the CPU (0: 1; -1: one per CPU available).
+    /* Processes per node (0: 1; -1: one per GPU on a GPU, else one per CPU
+     * available).
      * Under a launcher (mpirun, srun) its process count is used: devices
      * must then be 0 or 1 (adopt it) or equal it per node. Without one and
      * devices > 1, launch re-executes the program under mpiexec. */

@@ -419,11 +419,12 @@ const char *volt_trainer_log_dir(const volt_trainer *t);
  * (default_root_dir, gradient_clip_algorithm). */
 typedef struct {
     /* Hardware and precision (later issues: other values are refused). */
-    /* "auto" (the CPU for now), "cpu", or "cuda"/"gpu": checked against the
-     * machine (a clear error without a driver or device); the module is
-     * moved to cuda:<local rank mod GPUs> after setup (in place:
+    /* "auto": a GPU when the machine has one (as Lightning's "auto"), else
+     * the CPU; "cpu"; or "cuda"/"gpu", checked against the machine (a clear
+     * error without a driver or device). On a GPU the module is moved to
+     * cuda:<local rank mod GPUs> after setup (in place:
      * volt_module_to_device), batches follow (transfer_batch_to_device),
-     * checkpoints are written from CPU copies and load on any device,
+     * checkpoints are written from CPU copies and load on any device, and
      * predictions come back on the CPU. */
     const char *accelerator;
     /* "auto": "ddp" when the processes are more than one (devices * num_nodes
@@ -431,15 +432,18 @@ typedef struct {
      * data parallel over MPI (see "Distributed training" below). "zero1":
      * "ddp" with the optimizer state sharded across the processes. */
     const char *strategy;
-    /* Processes per node on the CPU (1; -1: one per CPU core available).
+    /* Processes per node (1; -1: one per GPU on a GPU, else one per CPU
+     * core available).
      * With a launcher around the program (mpirun, srun) the launcher's
      * process count is used: devices must be 1 (the default, which adopts
      * it) or equal it per node. Without one and devices > 1, the trainer
      * starts the processes itself (see below). */
     int64_t devices;
     int64_t num_nodes; /* 1 */
-    /* "32-true" (default) or "bf16-mixed" (alias "bf16"): bf16 autocast in the
-     * step hooks (docs/precision.md); others refused */
+    /* "32-true" (default); "bf16-mixed" (alias "bf16"): bf16 autocast in the
+     * step hooks; "bf16-true": the module and batches in bf16; on a GPU also
+     * "16-mixed" (alias "16": f16 autocast with dynamic loss scaling) and
+     * "16-true" (docs/precision.md, docs/gpu.md); others refused */
     const char *precision;
     bool sync_batchnorm;          /* false; true: batch norm statistics over every process */
     bool use_distributed_sampler; /* true: each process gets its own shard of every loader */

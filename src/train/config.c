@@ -140,21 +140,29 @@ volt_autocast_mode volt_precision_autocast(const char *precision) {
     return VOLT_AUTOCAST_OFF;
 }
 
-static bool is_cuda_accelerator(const char *accelerator) {
+static bool names_cuda(const char *accelerator) {
     return accelerator && (strcmp(accelerator, "cuda") == 0 || strcmp(accelerator, "gpu") == 0);
+}
+
+static bool is_auto(const char *accelerator) {
+    return !accelerator || strcmp(accelerator, "auto") == 0;
+}
+
+bool volt_accelerator_is_cuda(const char *accelerator) {
+    return names_cuda(accelerator) || (is_auto(accelerator) && volt_cuda_device_count() > 0);
 }
 
 /* accelerator "cuda" / "gpu" (Lightning's two names): refused with the
  * reason when this machine cannot run it (no CUDA backend, driver or
  * device: volt_device_check's message). The trainer and fabric move their
- * modules and batches there. "auto" is the CPU (see train.h). */
+ * modules and batches there. */
 static volt_status check_cuda_accelerator(const char *who, const char *accelerator) {
     volt_status st = volt_device_check((volt_device){VOLT_CUDA, 0});
     return st ? volt_error_prefix(st, "%s: accelerator '%s'", who, accelerator) : VOLT_OK;
 }
 
 volt_device volt_run_device(const char *accelerator, int local_rank) {
-    if (!is_cuda_accelerator(accelerator)) return VOLT_DEVICE_CPU;
+    if (!volt_accelerator_is_cuda(accelerator)) return VOLT_DEVICE_CPU;
     int n = volt_cuda_device_count();
     return (volt_device){VOLT_CUDA, n > 0 ? local_rank % n : 0};
 }
@@ -162,13 +170,12 @@ volt_device volt_run_device(const char *accelerator, int local_rank) {
 volt_status volt_check_run_names(const char *who, const char *accelerator, const char *strategy,
                                  const char *precision) {
     static const char *const later_acc[] = {"mps", "tpu", NULL};
-    if (is_cuda_accelerator(accelerator) && check_cuda_accelerator(who, accelerator))
+    if (names_cuda(accelerator) && check_cuda_accelerator(who, accelerator))
         return volt_error_status();
     static const char *const later_prec[] = {"64-true", "64", "transformer-engine", NULL};
     static const char *const later_strat[] = {"ddp_spawn", "fsdp", "deepspeed", NULL};
     static const char *const strategies[] = {"auto", "single_device", "ddp", "zero1", NULL};
-    if (accelerator && strcmp(accelerator, "auto") != 0 && strcmp(accelerator, "cpu") != 0 &&
-        !is_cuda_accelerator(accelerator))
+    if (!is_auto(accelerator) && strcmp(accelerator, "cpu") != 0 && !names_cuda(accelerator))
         return volt_error_set(
             is_one_of(accelerator, later_acc) ? VOLT_ERR_UNSUPPORTED : VOLT_ERR_INVALID_ARGUMENT,
             "%s: accelerator '%s' %s", who, accelerator,
@@ -190,21 +197,22 @@ volt_status volt_check_run_names(const char *who, const char *accelerator, const
             who, precision,
             is_one_of(precision, later_prec) ? "is not supported yet" : "is unknown");
     /* float16 has kernels on CUDA only (Lightning refuses it on the CPU too). */
-    if (volt_precision_f16(precision) && !is_cuda_accelerator(accelerator))
+    if (volt_precision_f16(precision) && !volt_accelerator_is_cuda(accelerator))
         return volt_error_set(VOLT_ERR_UNSUPPORTED,
-                              "%s: precision '%s' needs accelerator \"cuda\" (the CPU has no "
-                              "float16 kernels; use \"bf16-mixed\" there)",
-                              who, precision);
+                              "%s: precision '%s' needs a GPU (accelerator '%s' runs on the CPU, "
+                              "which has no float16 kernels; use \"bf16-mixed\" there)",
+                              who, precision, accelerator ? accelerator : "auto");
     return VOLT_OK;
 }
 
 static volt_status check_hardware(const volt_trainer_config *c) {
-    int n_gpus = is_cuda_accelerator(c->accelerator) ? volt_cuda_device_count() : 0;
+    int n_gpus = volt_accelerator_is_cuda(c->accelerator) ? volt_cuda_device_count() : 0;
     if (n_gpus > 0 && c->devices > n_gpus)
         return volt_error_set(VOLT_ERR_DEVICE,
                               "trainer: accelerator '%s': devices = %lld, but this machine has %d "
                               "CUDA device(s)",
-                              c->accelerator, (long long)c->devices, n_gpus);
+                              c->accelerator ? c->accelerator : "auto", (long long)c->devices,
+                              n_gpus);
     if (volt_check_run_names("trainer", c->accelerator, c->strategy, c->precision))
         return volt_error_status();
     if (c->devices != VOLT_NONE && c->devices != -1 && c->devices < 1)

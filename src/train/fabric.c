@@ -12,14 +12,13 @@
 /* ---------------------------------------------------------------- options */
 
 static volt_status check_names(const volt_fabric_options *o) {
-    bool cuda = o->accelerator &&
-                (strcmp(o->accelerator, "cuda") == 0 || strcmp(o->accelerator, "gpu") == 0);
-    int n_gpus = cuda ? volt_cuda_device_count() : 0; /* asks the driver: only when wanted */
+    int n_gpus = volt_accelerator_is_cuda(o->accelerator) ? volt_cuda_device_count() : 0;
     if (n_gpus > 0 && o->devices > n_gpus)
         return volt_error_set(VOLT_ERR_DEVICE,
                               "fabric: accelerator '%s': devices = %lld, but this machine has %d "
                               "CUDA device(s)",
-                              o->accelerator, (long long)o->devices, n_gpus);
+                              o->accelerator ? o->accelerator : "auto", (long long)o->devices,
+                              n_gpus);
     if (volt_check_run_names("fabric", o->accelerator, o->strategy, o->precision))
         return volt_error_status();
     /* float16 needs a gradient scaler, which fabric does not have yet. */
@@ -74,8 +73,7 @@ volt_fabric *volt_fabric_new(const volt_fabric_options *options) {
     f->bucket_cap_mb = o.bucket_cap_mb;
     f->timeout_s = o.timeout_s;
     f->sync_batchnorm = o.sync_batchnorm;
-    f->cuda =
-        o.accelerator && (strcmp(o.accelerator, "cuda") == 0 || strcmp(o.accelerator, "gpu") == 0);
+    f->cuda = volt_accelerator_is_cuda(o.accelerator);
     f->device = VOLT_DEVICE_CPU;
     f->world = 1;
     return f;
@@ -132,7 +130,10 @@ static volt_status set_strategy(volt_fabric *f, const char *name) {
 /* Resolves "auto" and checks the counts against the launcher; *exec_n > 1
  * when this process must re-execute itself as exec_n ranks. */
 static volt_status resolve(volt_fabric *f, const volt_cluster_env *env, int64_t *exec_n) {
-    int64_t per_node = f->devices == -1 ? cpu_count() : f->devices;
+    /* devices -1: every GPU (or CPU) of the node */
+    int64_t per_node = f->devices != -1 ? f->devices
+                       : f->cuda        ? volt_cuda_device_count()
+                                        : cpu_count();
     int64_t want = per_node * f->num_nodes;
     bool launcher = env->world_size > 1 || env->source != VOLT_CLUSTER_NONE;
     *exec_n = 0;

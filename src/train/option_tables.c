@@ -17,12 +17,14 @@
 
 const volt_option volt_trainer_config_table[] = {
     T(accelerator, STRING, "auto",
-      "hardware: auto (the CPU for now), cpu, or cuda / gpu (the module and batches on a GPU)"),
+      "hardware: auto (a GPU when the machine has one, else the CPU), cpu, or cuda / gpu (the "
+      "module and batches on a GPU)"),
     T(strategy, STRING, "auto",
       "distribution: auto, single_device, ddp (data parallel over MPI), zero1 (ddp with sharded "
       "optimizer state)"),
     T(devices, INT, "1",
-      "processes per node (-1: one per CPU core); > 1 without mpirun/srun: the program "
+      "processes per node (-1: one per GPU on a GPU, else one per CPU core); > 1 without "
+      "mpirun/srun: the program "
       "re-executes itself under mpiexec",
       VOLT_GE(-1), VOLT_NULLABLE),
     T(num_nodes, INT, "1", "nodes (started by mpirun/srun)", VOLT_GE(1)),

@@ -39,9 +39,14 @@ volt_autocast_mode volt_precision_autocast(const char *precision);
 volt_status volt_check_run_names(const char *who, const char *accelerator, const char *strategy,
                                  const char *precision);
 
+/* Whether `accelerator` (checked already) runs on a GPU: "cuda" and "gpu"
+ * do; "auto" (or NULL) does when this machine has a CUDA device (asked of
+ * the driver once per process), as Lightning's "auto" picks the GPU;
+ * "cpu" never. */
+bool volt_accelerator_is_cuda(const char *accelerator);
 /* The device a process of local rank `local_rank` runs on for
- * `accelerator` (checked already): cuda:(local_rank mod the GPU count) for
- * "cuda"/"gpu", else the CPU ("auto" included, for now). */
+ * `accelerator` (checked already): cuda:(local_rank mod the GPU count) when
+ * volt_accelerator_is_cuda, else the CPU. */
 volt_device volt_run_device(const char *accelerator, int local_rank);
 
 #endif

@@ -3,7 +3,8 @@
  * machine. accelerator "cuda" / "gpu" without a usable GPU fails at
  * volt_trainer_new / volt_fabric_new with the accelerator and the reason
  * (no CUDA backend, driver or device); with one, both are accepted and
- * more devices than exist are refused. "auto" runs on the CPU. */
+ * more devices than exist are refused. "auto" (the default) runs on cuda:0
+ * when there is a GPU, else on the CPU; "cpu" on the CPU. */
 #include <stdio.h>
 #include <string.h>
 
@@ -45,15 +46,28 @@ static void test_trainer(void **state) {
                  "trainer: accelerator 'cuda': devices = %d, but this machine has", n + 1);
         VT_ASSERT_ERROR(VOLT_ERR_DEVICE, want);
     }
-    /* "auto" and "cpu" train on the CPU whatever the machine has. */
-    const char *cpu[] = {"auto", "cpu"};
+    /* "auto" and "cpu" are taken whatever the machine has; float16 under
+     * "auto" only where it means a GPU */
+    const char *any[] = {"auto", "cpu"};
     for (int i = 0; i < 2; i++) {
         volt_trainer_config cfg = volt_trainer_defaults();
-        cfg.accelerator = cpu[i];
+        cfg.accelerator = any[i];
         cfg.enable_progress_bar = false;
         volt_trainer *t = volt_trainer_new(&cfg);
         assert_non_null(t);
         volt_trainer_free(t);
+    }
+    volt_trainer_config cfg = volt_trainer_defaults();
+    cfg.precision = "16-mixed";
+    volt_trainer *t = volt_trainer_new(&cfg);
+    if (volt_cuda_is_available()) {
+        assert_non_null(t);
+        volt_trainer_free(t);
+    } else {
+        assert_null(t);
+        VT_ASSERT_ERROR(VOLT_ERR_UNSUPPORTED,
+                        "trainer: precision '16-mixed' needs a GPU (accelerator 'auto' runs on "
+                        "the CPU");
     }
     VT_ASSERT_NO_ERROR();
 }
@@ -75,9 +89,18 @@ static void test_fabric(void **state) {
             volt_fabric_new(&(volt_fabric_options){.accelerator = "cuda", .devices = n + 1}));
         VT_ASSERT_ERROR(VOLT_ERR_DEVICE, "but this machine has");
     }
-    volt_fabric *f = volt_fabric_new(&(volt_fabric_options){.accelerator = "auto"});
-    assert_non_null(f);
-    volt_fabric_free(f);
+    /* "auto" (NULL too) works on cuda:0 where there is a GPU; "cpu" never */
+    const char *names[] = {"auto", NULL, "cpu"};
+    for (int i = 0; i < 3; i++) {
+        volt_fabric *f = volt_fabric_new(&(volt_fabric_options){.accelerator = names[i]});
+        assert_non_null(f);
+        assert_int_equal(volt_fabric_launch(f), VOLT_OK);
+        volt_device d = volt_fabric_device(f);
+        bool gpu = volt_cuda_is_available() && i < 2;
+        assert_int_equal(d.type, gpu ? VOLT_CUDA : VOLT_CPU);
+        assert_int_equal(d.index, 0);
+        volt_fabric_free(f);
+    }
     VT_ASSERT_NO_ERROR();
 }
 

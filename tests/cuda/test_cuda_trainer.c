@@ -139,11 +139,16 @@ static void test_module_to_device(void **state) {
 }
 
 /* The same fit on both devices: the GPU's products and reductions sum in
- * another order, so parameters agree to about 1e-5 after 18 Adam steps. */
+ * another order, so parameters agree to about 1e-5 after 18 Adam steps.
+ * accelerator "auto" trains on the GPU too. */
 static void test_fit_matches_cpu(void **state) {
     (void)state;
-    double loss_cpu, loss_gpu, loss_0;
+    double loss_cpu, loss_gpu, loss_0, loss_auto;
     volt_module *first = fit("cpu", 1, NULL, NULL, &loss_0);
+    volt_module *by_auto = fit("auto", 1, NULL, NULL, &loss_auto);
+    assert_int_equal(volt_module_parameters(by_auto).tensors[0]->device.type, VOLT_CUDA);
+    assert_same_parameters(by_auto, first, 1e-4, 1e-5);
+    volt_module_free(by_auto);
     volt_module *cpu = fit("cpu", 3, NULL, NULL, &loss_cpu);
     volt_module *gpu = fit("cuda", 3, NULL, NULL, &loss_gpu);
     volt_params p = volt_module_parameters(gpu);

@@ -128,7 +128,7 @@ static void test_options_refused(void **state) {
     refused((volt_fabric_options){.strategy = "dpp"}, VOLT_ERR_INVALID_ARGUMENT, "strategy 'dpp'");
     refused((volt_fabric_options){.strategy = "fsdp"}, VOLT_ERR_UNSUPPORTED, "not supported");
     refused((volt_fabric_options){.precision = "16-mixed"}, VOLT_ERR_UNSUPPORTED,
-            "precision '16-mixed' needs accelerator \"cuda\"");
+            "precision '16-mixed' needs a GPU (accelerator 'auto' runs on the CPU");
     refused((volt_fabric_options){.precision = "bf17"}, VOLT_ERR_INVALID_ARGUMENT,
             "precision 'bf17' is unknown");
     refused((volt_fabric_options){.devices = -2}, VOLT_ERR_INVALID_ARGUMENT, "devices = -2");

@@ -179,8 +179,8 @@ static void test_refused(void **state) {
         assert_null(volt_trainer_new(&c));
         char want[160];
         snprintf(want, sizeof want,
-                 "precision '%s' needs accelerator \"cuda\" (the CPU has no float16 kernels; "
-                 "use \"bf16-mixed\" there)",
+                 "precision '%s' needs a GPU (accelerator 'auto' runs on the CPU, which has no "
+                 "float16 kernels; use \"bf16-mixed\" there)",
                  f16[i]);
         VT_ASSERT_ERROR(VOLT_ERR_UNSUPPORTED, want);
     }
