@@ -1,7 +1,8 @@
 /* fabric_loop.c: the Fashion-MNIST perceptron (784-256-10) trained by a
  * hand-written loop with Fabric (volt/fabric.h) instead of the trainer: the
  * same program runs in one process, under `mpiexec -n 2`, or starts its own
- * ranks with --devices 2.
+ * ranks with --devices 2; on a GPU where the machine has one (accelerator
+ * "auto"), on the CPU otherwise.
  *
  *     ./fabric_loop [--devices N] [--epochs E] [--limit-batches K]
  *                   [--out weights.ckpt] [--data-dir DIR] [--log-dir DIR]
@@ -81,6 +82,7 @@ static volt_status train_epoch(volt_fabric *f, mlp *m, volt_optimizer *opt, volt
         volt_scope_begin();
         volt_batch b;
         bool more = volt_data_loader_next(dl, &b);
+        if (more && (st = volt_fabric_to_device(f, &b))) more = false; /* the GPU under "auto" */
         if (more) {
             volt_tensor *l = volt_cross_entropy(mlp_forward(m, b.x), b.y);
             volt_optimizer_zero_grad(opt);
@@ -105,7 +107,8 @@ static volt_status test(volt_fabric *f, mlp *m, volt_data_loader *dl, double *ac
     for (bool more = true; more;) {
         volt_scope_begin();
         volt_batch b;
-        if ((more = volt_data_loader_next(dl, &b))) {
+        if ((more = volt_data_loader_next(dl, &b)) && volt_fabric_to_device(f, &b)) more = false;
+        if (more) {
             double size = (double)b.x->shape[0];
             counts[0] += volt_tensor_item(volt_accuracy(mlp_forward(m, b.x), b.y)) * size;
             counts[1] += size;
