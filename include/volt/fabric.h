@@ -88,8 +88,13 @@ typedef struct {
     /* NULL: "32-true"; "bf16-mixed" (alias "bf16"): volt_fabric_autocast_begin
      * turns bf16 autocast on (volt/ops.h, docs/precision.md); "bf16-true":
      * setup_module casts modules to bf16 and to_device casts batches. Also
-     * "32". "16-mixed" / "16-true" are refused (VOLT_ERR_UNSUPPORTED):
-     * fabric has no gradient scaler yet (the trainer does). */
+     * "32". On a GPU also "16-mixed" (alias "16"): f16 autocast and dynamic
+     * loss scaling — volt_fabric_backward scales the loss, and the step
+     * must be volt_fabric_optimizer_step, which unscales the gradients and
+     * skips a step whose gradients overflowed (Lightning's
+     * MixedPrecision plugin with torch's GradScaler); and "16-true", as
+     * "bf16-true" in f16. Without a GPU the float16 values are refused
+     * (VOLT_ERR_UNSUPPORTED). */
     const char *precision;
     double bucket_cap_mb; /* 0: 25; DDP gradient buckets (volt_grad_reducer) */
     double timeout_s;     /* 0: VOLT_DIST_TIMEOUT or 1800; bound on waits for other ranks */
@@ -148,13 +153,13 @@ volt_process_group *volt_fabric_process_group(const volt_fabric *f);
  * "gpu" once launched, else the CPU (also before launch and for NULL). */
 volt_device volt_fabric_device(const volt_fabric *f);
 /* Lightning's fabric.to_device: every field of `batch` not on the fabric's
- * device is replaced by its copy there (a tensor of the current scope; a
- * CPU field goes through pinned memory, so the copy does not wait for the
- * device). Nothing moves on the CPU. Under "bf16-true" every f32/f64 field
- * is also cast to bf16 (Lightning's convert_input; labels keep their
+ * device is replaced by its copy there (a tensor of the current scope; a CPU
+ * field goes through pinned memory, so the copy does not wait for the device).
+ * Nothing moves on the CPU. Under "bf16-true" ("16-true") every f32/f64 field
+ * is also cast to bf16 (f16) (Lightning's convert_input; labels keep their
  * integer dtype), on the CPU too: pass batches through it. Local. Errors:
- * VOLT_ERR_STATE before launch, VOLT_ERR_INVALID_ARGUMENT for NULL, the
- * copy's (naming the field). */
+ * VOLT_ERR_STATE before launch, VOLT_ERR_INVALID_ARGUMENT for NULL, the copy's
+ * (naming the field). */
 volt_status volt_fabric_to_device(volt_fabric *f, volt_batch *batch);
 /* The same for one tensor: t itself when it is on the device already (and
  * needs no bf16 cast), else its copy there (current scope); NULL with an
@@ -169,21 +174,21 @@ volt_status volt_fabric_seed_everything(volt_fabric *f, uint64_t seed);
 
 /* ----------------------------------------------------------------- setup */
 
-/* Lightning's fabric.setup(model): under "bf16-true" the module's floating
- * parameters and buffers first become bf16 in place (volt_module_to_dtype;
- * optimizers built before stay valid, and make bf16 state at their first
- * step); on a GPU the module then moves to volt_fabric_device in place
- * (volt_module_to_device: optimizers built before stay valid; gradients are
- * dropped). Under ddp, rank 0's parameters and
- * persistent buffers are copied to every rank, a gradient reducer
- * (volt/dist.h) is made over the parameters that require grad (the ranks
- * must hold the same ones: count, dtypes and shapes; a mismatch fails on
- * every rank naming the first parameter that differs), and with
- * sync_batchnorm its batch norm layers are synchronized. With one process
- * only the bookkeeping. The module stays the caller's and must outlive the
- * fabric; several modules may be set up (a GAN's two), each once.
- * Collective. Errors: VOLT_ERR_STATE before launch, VOLT_ERR_INVALID_ARGUMENT
- * for a NULL module or one set up already, the collectives'. */
+/* Lightning's fabric.setup(model): under "bf16-true" ("16-true") the module's
+ * floating parameters and buffers first become bf16 (f16) in place
+ * (volt_module_to_dtype; optimizers built before stay valid, and make bf16
+ * state at their first step); on a GPU the module then moves to
+ * volt_fabric_device in place (volt_module_to_device: optimizers built before
+ * stay valid; gradients are dropped). Under ddp, rank 0's parameters and
+ * persistent buffers are copied to every rank, a gradient reducer (volt/dist.h)
+ * is made over the parameters that require grad (the ranks must hold the same
+ * ones: count, dtypes and shapes; a mismatch fails on every rank naming the
+ * first parameter that differs), and with sync_batchnorm its batch norm layers
+ * are synchronized. With one process only the bookkeeping. The module stays the
+ * caller's and must outlive the fabric; several modules may be set up (a GAN's
+ * two), each once. Collective. Errors: VOLT_ERR_STATE before launch,
+ * VOLT_ERR_INVALID_ARGUMENT for a NULL module or one set up already, the
+ * collectives'. */
 volt_status volt_fabric_setup_module(volt_fabric *f, volt_module *module);
 /* Lightning's fabric.setup_optimizers(opt): checks that every parameter of
  * the optimizer belongs to a module set up before (else
@@ -211,33 +216,33 @@ volt_status volt_fabric_setup_dataloaders(volt_fabric *f, volt_data_loader *load
 
 /* --------------------------------------------------------------- backward */
 
-/* Lightning's fabric.backward(loss, model=module): volt_backward(loss);
- * then, under ddp, the gradients of the set-up modules are averaged over
- * the ranks (their buckets all-reduced while backward ran, waited for
- * here), so that when it returns every rank holds the same gradients, as
- * with DDP. module NULL: every set-up module synchronizes; a module: that
- * one alone (the others' gradients stay local for this pass). A module in a
- * no_backward_sync window does not communicate (its gradients accumulate
- * locally); its first synchronized backward averages the accumulated sums.
- * Under zero1 the optimizer's gradients are reduce-scattered instead (each
- * rank keeps the mean gradient of the parameters it owns, NULL for the
- * others) when no selected module is in a no_backward_sync window.
- * Collective (ddp, zero1). Errors: VOLT_ERR_STATE before launch, with no
- * module set up, or under zero1 with no optimizer set up;
- * VOLT_ERR_INVALID_ARGUMENT for a NULL loss or a module that was not set
- * up, volt_backward's, and the reduction's (a timeout, a broken group:
- * "ddp: averaging the gradients of module ...: ..."). */
+/* Lightning's fabric.backward(loss, model=module): volt_backward(loss) (of the
+ * loss times the loss scale under "16-mixed"); then, under ddp, the gradients
+ * of the set-up modules are averaged over the ranks (their buckets all-reduced
+ * while backward ran, waited for here), so that when it returns every rank
+ * holds the same gradients, as with DDP. module NULL: every set-up module
+ * synchronizes; a module: that one alone (the others' gradients stay local for
+ * this pass). A module in a no_backward_sync window does not communicate (its
+ * gradients accumulate locally); its first synchronized backward averages the
+ * accumulated sums. Under zero1 the optimizer's gradients are reduce-scattered
+ * instead (each rank keeps the mean gradient of the parameters it owns, NULL
+ * for the others) when no selected module is in a no_backward_sync window.
+ * Collective (ddp, zero1). Errors: VOLT_ERR_STATE before launch, with no module
+ * set up, or under zero1 with no optimizer set up; VOLT_ERR_INVALID_ARGUMENT
+ * for a NULL loss or a module that was not set up, volt_backward's, and the
+ * reduction's (a timeout, a broken group: "ddp: averaging the gradients of
+ * module ...: ..."). */
 volt_status volt_fabric_backward(volt_fabric *f, volt_tensor *loss, volt_module *module);
-/* Lightning's `with fabric.autocast():`, C style: begin switches this
- * thread's autocast to the fabric's precision (bf16 for "bf16-mixed", off
- * for "32-true") and end restores the mode begin found. Put the forward
- * and the loss between them, not backward (it follows what the forward
- * recorded). Local. Errors: VOLT_ERR_INVALID_ARGUMENT for NULL,
- * VOLT_ERR_STATE for begin twice or end without begin. */
+/* Lightning's `with fabric.autocast():`, C style: begin switches this thread's
+ * autocast to the fabric's precision (bf16 for "bf16-mixed", f16 for
+ * "16-mixed", off otherwise) and end restores the mode begin found. Put the
+ * forward and the loss between them, not backward (it follows what the forward
+ * recorded). Local. Errors: VOLT_ERR_INVALID_ARGUMENT for NULL, VOLT_ERR_STATE
+ * for begin twice or end without begin. */
 volt_status volt_fabric_autocast_begin(volt_fabric *f);
 volt_status volt_fabric_autocast_end(volt_fabric *f);
-/* "32-true", "bf16-mixed" (the alias resolved) or "bf16-true"; NULL for
- * NULL. */
+/* "32-true", "bf16-mixed", "bf16-true", "16-mixed" or "16-true" (aliases
+ * resolved); NULL for NULL. */
 const char *volt_fabric_precision(const volt_fabric *f);
 /* Lightning's `with fabric.no_backward_sync(module, enabled)`, C style: a
  * switch instead of a context. enabled true: the following
@@ -261,23 +266,29 @@ volt_status volt_fabric_no_backward_sync(volt_fabric *f, volt_module *module, bo
  * clip_val and max_norm is > 0 (0: not given). *total_norm (may be NULL)
  * receives the norm before clipping (max_norm), or NAN (clip_val). Call it
  * after volt_fabric_backward: the gradients are then the same on every
- * rank, so every rank clips alike. Local; under zero1 clipping by norm is
- * collective (the norm over every rank's shard; a non-finite norm is
- * reported after the gradients were scaled). Errors:
- * VOLT_ERR_INVALID_ARGUMENT for both or neither value, a negative one,
- * module and optimizer both NULL, or either not set up; VOLT_ERR_STATE
- * before launch. */
+ * rank, so every rank clips alike. Under "16-mixed" the optimizer is
+ * required: its gradients are unscaled first (once per step; the step then
+ * does not unscale them again), and gradients that overflowed are not
+ * clipped: *total_norm is inf and the next optimizer_step skips. Local;
+ * under zero1 clipping by norm is collective (the norm over every rank's
+ * shard; a non-finite norm is reported after the gradients were scaled).
+ * Errors: VOLT_ERR_INVALID_ARGUMENT for both or neither value, a negative
+ * one, module and optimizer both NULL, or either not set up, or no
+ * optimizer under "16-mixed"; VOLT_ERR_STATE before launch. */
 volt_status volt_fabric_clip_gradients(volt_fabric *f, volt_module *module,
                                        volt_optimizer *optimizer, double clip_val, double max_norm,
                                        double *total_norm);
 
 /* Lightning's optimizer.step() on a set-up optimizer: volt_optimizer_step;
- * under zero1 (the optimizer it shards) the ranks then all-gather the
- * updated parameters, so that every rank holds the whole model again (a
- * rank whose step failed still takes part and returns its error). Local;
- * collective under zero1. Errors: VOLT_ERR_STATE before launch,
- * VOLT_ERR_INVALID_ARGUMENT for NULL or an optimizer not set up, the
- * step's and the all-gather's. */
+ * under "16-mixed" the gradients are first divided by the loss scale (unless
+ * clip_gradients did), the step is skipped when they hold an inf or NaN (every
+ * rank alike), and the scale is updated: halved after a skipped step, doubled
+ * after 2000 good steps in a row (from 65536, as torch's GradScaler). Under
+ * zero1 (the optimizer it shards) the ranks then all-gather the updated
+ * parameters, so that every rank holds the whole model again (a rank whose step
+ * failed still takes part and returns its error). Local; collective under
+ * zero1. Errors: VOLT_ERR_STATE before launch, VOLT_ERR_INVALID_ARGUMENT for
+ * NULL or an optimizer not set up, the step's and the all-gather's. */
 volt_status volt_fabric_optimizer_step(volt_fabric *f, volt_optimizer *optimizer);
 
 /* The gradient reducers' figures (volt/dist.h) summed over the set-up
@@ -335,22 +346,24 @@ typedef struct {
  * format (volt/train.h "Checkpoints": safetensors, tensors state_dict.<name>
  * and optimizer.<i>.<param>.<slot>, metadata format, epoch, global_step,
  * weights_only (true when there is no optimizer), world_size, hparams,
- * optimizers, lr_schedulers, precision, fabric, checksum; written
- * atomically, parent directories made), so that `volt ckpt inspect`,
- * volt_checkpoint_open, volt_module_load_checkpoint and the trainer's
- * validate/test/predict with ckpt_path open it (the trainer's fit cannot
- * resume from it: it holds no loop state). Rank 0 writes; every rank checks
- * its arguments and returns the same outcome (an error on every rank when
- * rank 0 failed). Collective. Errors: VOLT_ERR_INVALID_ARGUMENT (NULL or
- * empty path, no module, optimizers without entries, extra_json not a JSON
- * object), the write's (VOLT_ERR_IO naming the file). */
+ * optimizers, lr_schedulers, precision, grad_scaler (the loss scale under
+ * "16-mixed"), fabric, checksum; written atomically, parent directories made),
+ * so that `volt ckpt inspect`, volt_checkpoint_open,
+ * volt_module_load_checkpoint and the trainer's validate/test/predict with
+ * ckpt_path open it (the trainer's fit cannot resume from it: it holds no loop
+ * state). Rank 0 writes; every rank checks its arguments and returns the same
+ * outcome (an error on every rank when rank 0 failed). Collective. Errors:
+ * VOLT_ERR_INVALID_ARGUMENT (NULL or empty path, no module, optimizers without
+ * entries, extra_json not a JSON object), the write's (VOLT_ERR_IO naming the
+ * file). */
 volt_status volt_fabric_save(volt_fabric *f, const char *path, const volt_fabric_state *state);
 /* Lightning's fabric.load(path, state), on every rank: checks the file
  * (volt_checkpoint_open: format, checksum), loads its state_dict.* into
  * state->module (strict: a missing, unexpected or mis-shaped key is an
  * error naming it), the optimizers' and schedulers' state into those given
  * (the checkpoint must hold at least as many; each of the same type over
- * parameters of the same shapes), and sets state->epoch and state->step.
+ * parameters of the same shapes), under "16-mixed" the loss scale (when
+ * the file has one), and sets state->epoch and state->step.
  * extra_json (may be NULL) receives the saved user values, malloc'd (free
  * it), "{}" when none. Every rank returns an error when any rank failed.
  * The module is loaded before the optimizers: after an optimizer's error it

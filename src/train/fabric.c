@@ -21,12 +21,6 @@ static volt_status check_names(const volt_fabric_options *o) {
                               n_gpus);
     if (volt_check_run_names("fabric", o->accelerator, o->strategy, o->precision))
         return volt_error_status();
-    /* float16 needs a gradient scaler, which fabric does not have yet. */
-    if (volt_precision_f16(o->precision))
-        return volt_error_set(VOLT_ERR_UNSUPPORTED,
-                              "fabric: precision '%s' is not supported by fabric yet (it has no "
-                              "gradient scaler; use \"bf16-mixed\", or the trainer)",
-                              o->precision);
     if (o->root_dir && !*o->root_dir)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
                               "fabric: root_dir is empty (NULL for the current directory)");
@@ -52,6 +46,20 @@ static volt_status check_numbers(const volt_fabric_options *o) {
     return VOLT_OK;
 }
 
+/* precision's canonical name (its aliases resolved; NULL: "32-true"). */
+static const char *canonical_precision(const char *precision) {
+    switch (volt_precision_true_dtype(precision)) {
+    case VOLT_BF16: return "bf16-true";
+    case VOLT_F16: return "16-true";
+    default: break;
+    }
+    switch (volt_precision_autocast(precision)) {
+    case VOLT_AUTOCAST_BF16: return "bf16-mixed";
+    case VOLT_AUTOCAST_F16: return "16-mixed";
+    default: return "32-true";
+    }
+}
+
 volt_fabric *volt_fabric_new(const volt_fabric_options *options) {
     volt_fabric_options o = options ? *options : (volt_fabric_options){0};
     if (check_names(&o) || check_numbers(&o)) return NULL;
@@ -59,9 +67,9 @@ volt_fabric *volt_fabric_new(const volt_fabric_options *options) {
     if (f) {
         f->strategy = strdup(o.strategy ? o.strategy : "auto");
         f->root_dir = strdup(o.root_dir ? o.root_dir : ".");
-        f->precision = volt_precision_bf16_true(o.precision)                        ? "bf16-true"
-                       : volt_precision_autocast(o.precision) == VOLT_AUTOCAST_BF16 ? "bf16-mixed"
-                                                                                    : "32-true";
+        f->precision = canonical_precision(o.precision);
+        volt_grad_scaler_init(&f->scaler,
+                              volt_precision_autocast(f->precision) == VOLT_AUTOCAST_F16);
     }
     if (!f || !f->strategy || !f->root_dir) {
         volt_fabric_free(f);
@@ -243,10 +251,14 @@ volt_fabric_module *volt_fabric_find_module(volt_fabric *f, const volt_module *m
     return NULL;
 }
 
-bool volt_fabric_has_optimizer(const volt_fabric *f, const volt_optimizer *opt) {
+volt_fabric_optimizer *volt_fabric_find_optimizer(volt_fabric *f, const volt_optimizer *opt) {
     for (int i = 0; opt && i < f->n_optimizers; i++)
-        if (f->optimizers[i] == opt) return true;
-    return false;
+        if (f->optimizers[i].optimizer == opt) return &f->optimizers[i];
+    return NULL;
+}
+
+bool volt_fabric_has_optimizer(const volt_fabric *f, const volt_optimizer *opt) {
+    return volt_fabric_find_optimizer((volt_fabric *)f, opt) != NULL;
 }
 
 volt_status volt_fabric_share_outcome(volt_fabric *f, volt_status st, const char *op,

@@ -1,8 +1,9 @@
-/* fabric_backward.c: volt_fabric_backward (backward, then the set-up
- * modules' gradients averaged over the ranks by their reducers, or zero1's
- * reduce-scatter), volt_fabric_no_backward_sync (accumulation windows
- * without communication), volt_fabric_clip_gradients,
- * volt_fabric_optimizer_step (zero1's all-gather after the step), and the
+/* fabric_backward.c: volt_fabric_backward (backward of the loss, scaled
+ * under 16-mixed, then the set-up modules' gradients averaged over the
+ * ranks by their reducers, or zero1's reduce-scatter),
+ * volt_fabric_no_backward_sync (accumulation windows without
+ * communication), volt_fabric_clip_gradients, volt_fabric_optimizer_step
+ * (16-mixed's skipped steps, zero1's all-gather after the step), and the
  * explicit synchronization the trainer uses. */
 #include <math.h>
 #include <string.h>
@@ -39,7 +40,9 @@ volt_status volt_fabric_backward(volt_fabric *f, volt_tensor *loss, volt_module 
         if (selected && e->no_sync) zero1_sync = false;
         if (e->reducer) volt_grad_reducer_set_sync(e->reducer, !e->no_sync && selected);
     }
-    if ((st = volt_backward(loss))) return volt_error_prefix(st, "fabric: backward");
+    volt_tensor *scaled = volt_fabric_scale_loss(f, loss); /* 16-mixed */
+    if (!scaled || (st = volt_backward(scaled)))
+        return volt_error_prefix(volt_error_status(), "fabric: backward");
     for (int i = 0; i < f->n_modules && !st; i++) {
         volt_fabric_module *e = &f->modules[i];
         if (!e->reducer || !volt_grad_reducer_sync(e->reducer)) continue;
@@ -91,6 +94,10 @@ static volt_status check_clip(volt_fabric *f, volt_module *module, volt_optimize
                               "fabric: clip_gradients: give exactly one of clip_val (%g) and "
                               "max_norm (%g)",
                               clip_val, max_norm);
+    if (f->scaler.enabled && !optimizer)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "fabric: clip_gradients: precision '16-mixed' needs the optimizer "
+                              "(its gradients are unscaled before they are clipped)");
     return VOLT_OK;
 }
 
@@ -101,6 +108,13 @@ volt_status volt_fabric_clip_gradients(volt_fabric *f, volt_module *module,
     volt_status st = volt_fabric_need_launch(f, "clip_gradients");
     if (!st) st = check_clip(f, module, optimizer, clip_val, max_norm);
     if (st) return st;
+    volt_fabric_optimizer *e = volt_fabric_find_optimizer(f, optimizer);
+    if (e && (st = volt_fabric_unscale(f, e)))
+        return volt_error_prefix(st, "fabric: clip_gradients");
+    if (e && e->found_inf) { /* 16-mixed overflowed: the step will be skipped */
+        if (total_norm) *total_norm = INFINITY;
+        return VOLT_OK;
+    }
     volt_params ps = optimizer ? volt_optimizer_params(optimizer) : volt_module_parameters(module);
     if (clip_val > 0) {
         st = volt_clip_grad_value(ps, clip_val);
@@ -132,14 +146,15 @@ volt_status volt_fabric_after_step(volt_fabric *f, volt_optimizer *optimizer) {
 volt_status volt_fabric_optimizer_step(volt_fabric *f, volt_optimizer *optimizer) {
     volt_status st = volt_fabric_need_launch(f, "optimizer_step");
     if (st) return st;
-    if (!optimizer || !volt_fabric_has_optimizer(f, optimizer))
+    volt_fabric_optimizer *e = volt_fabric_find_optimizer(f, optimizer);
+    if (!e)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "fabric: optimizer_step: %s",
                               optimizer ? "the optimizer was not set up "
                                           "(volt_fabric_setup_optimizers)"
                                         : "NULL optimizer");
     /* A rank whose step failed still takes part in zero1's all-gather (the
      * others would wait for it); its error is its own. */
-    volt_status step = volt_optimizer_step(optimizer);
+    volt_status step = volt_fabric_scaled_step(f, e);
     if (step) volt_error_prefix(step, "fabric: optimizer_step");
     st = volt_fabric_after_step(f, optimizer);
     if (step) return step;

@@ -1,26 +1,30 @@
-/* fabric_device.c: the fabric's device (cuda:(local rank) with accelerator
- * "cuda"/"gpu", else the CPU) and Lightning's fabric.to_device: a tensor,
- * or every field of a batch, copied there — a CPU source through pinned
- * memory, so that the copy is queued on the device's stream behind the
- * previous step's kernels instead of waiting for them — and, under
- * "bf16-true", floating ones cast to bf16 (Lightning does that in its
- * module wrapper's forward; volt has none). */
+/* fabric_device.c: the fabric's device (cuda:(local rank) on a GPU, else
+ * the CPU) and Lightning's fabric.to_device: a tensor, or every field of a
+ * batch, copied there — a CPU source through pinned memory, so that the
+ * copy is queued on the device's stream behind the previous step's kernels
+ * instead of waiting for them — and, under "bf16-true" / "16-true",
+ * floating ones cast to bf16 / f16 (Lightning does that in its module
+ * wrapper's forward; volt has none). */
 #include "train/fabric_impl.h"
 #include "train/precision_impl.h"
 
-/* Whether t becomes bf16 on its way: an f32/f64 tensor under "bf16-true"
- * (Lightning's convert_input). */
+/* Whether t is cast on its way: an f32/f64 tensor under "bf16-true" or
+ * "16-true" (Lightning's convert_input). */
 static bool casts(const volt_fabric *f, const volt_tensor *t) {
-    return volt_precision_bf16_true(f->precision) && (t->dtype == VOLT_F32 || t->dtype == VOLT_F64);
+    return volt_precision_true_dtype(f->precision) != VOLT_F32 &&
+           (t->dtype == VOLT_F32 || t->dtype == VOLT_F64);
 }
 
 /* t on the fabric's device (t itself when it is there and needs no cast),
- * in the current scope, cast to bf16 where `casts` says. NULL with an error
- * naming `what`. */
+ * in the current scope, cast where `casts` says. NULL with an error naming
+ * `what`. */
 static volt_tensor *move(const volt_fabric *f, const volt_tensor *t, const char *what) {
     if (casts(f, t)) {
-        volt_tensor *c = volt_to_dtype(t, VOLT_BF16);
-        if (!c) volt_error_prefix(volt_error_status(), "fabric: to_device: %s to bf16", what);
+        volt_dtype to = volt_precision_true_dtype(f->precision);
+        volt_tensor *c = volt_to_dtype(t, to);
+        if (!c)
+            volt_error_prefix(volt_error_status(), "fabric: to_device: %s to %s", what,
+                              volt_dtype_name(to));
         if (!c || volt_device_equal(c->device, f->device)) return c;
         t = c;
     }

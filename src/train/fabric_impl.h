@@ -14,6 +14,14 @@ typedef struct {
     bool sync_bn;               /* its batch norm layers were synchronized */
 } volt_fabric_module;
 
+/* An optimizer handed to volt_fabric_setup_optimizers, and under 16-mixed
+ * whether its gradients were unscaled since its last step (by
+ * clip_gradients) and held an inf or NaN then. */
+typedef struct {
+    volt_optimizer *optimizer;
+    bool unscaled, found_inf;
+} volt_fabric_optimizer;
+
 /* A loader set up by volt_fabric_setup_dataloaders, sharded, and the seed
  * it had before. */
 typedef struct {
@@ -28,9 +36,11 @@ struct volt_fabric {
     int64_t devices, num_nodes;
     double bucket_cap_mb, timeout_s;
     bool sync_batchnorm;
-    const char *precision;             /* "32-true" or "bf16-mixed" (static strings) */
+    /* "32-true", "bf16-mixed", "bf16-true", "16-mixed" or "16-true" (static) */
+    const char *precision;
     volt_autocast_mode autocast_saved; /* the mode autocast_begin replaced */
     bool in_autocast;
+    volt_grad_scaler scaler; /* enabled under "16-mixed" */
 
     bool cuda;          /* accelerator "cuda" / "gpu" */
     volt_device device; /* cuda:(local rank) on a GPU, else the CPU; set by launch */
@@ -41,7 +51,7 @@ struct volt_fabric {
 
     volt_fabric_module *modules;
     int n_modules, cap_modules;
-    volt_optimizer **optimizers;
+    volt_fabric_optimizer *optimizers;
     int n_optimizers, cap_optimizers;
     volt_zero1 *zero1; /* strategy "zero1", several ranks: the optimizer's sharding */
 
@@ -64,8 +74,10 @@ bool volt_fabric_distributed(const volt_fabric *f);
 volt_status volt_fabric_need_launch(const volt_fabric *f, const char *op);
 /* The entry of a set-up module, NULL if it was not set up. */
 volt_fabric_module *volt_fabric_find_module(volt_fabric *f, const volt_module *m);
-/* Whether the optimizer was registered by setup_optimizers. */
+/* Whether the optimizer was registered by setup_optimizers; its entry
+ * (NULL if it was not). */
 bool volt_fabric_has_optimizer(const volt_fabric *f, const volt_optimizer *opt);
+volt_fabric_optimizer *volt_fabric_find_optimizer(volt_fabric *f, const volt_optimizer *opt);
 /* Every rank learns whether every rank succeeded: `st` when this rank
  * failed, `others` with a message naming `op` when another did (its own
  * message is on that rank), VOLT_OK when all did. One process: st.
@@ -75,6 +87,20 @@ volt_status volt_fabric_share_outcome(volt_fabric *f, volt_status st, const char
 /* The arguments of save and load (`op` names which): a path, a state with
  * a module, n_optimizers >= 0 non-NULL optimizers. */
 volt_status volt_fabric_check_state(const char *op, const char *path, const volt_fabric_state *s);
+/* fabric_precision.c: "16-mixed"'s loss scaling (f->scaler). The loss
+ * multiplied by the scale for backward (loss itself without scaling). */
+volt_tensor *volt_fabric_scale_loss(volt_fabric *f, volt_tensor *loss);
+/* e's gradients divided by the scale, once between two of its steps (its
+ * unscaled / found_inf flags record it); under zero1 every rank learns
+ * whether any rank's shard held an inf (collective then). Nothing without
+ * scaling. Errors unprefixed. */
+volt_status volt_fabric_unscale(volt_fabric *f, volt_fabric_optimizer *e);
+/* e's step under the scaler: unscaled (above), skipped when the gradients
+ * held an inf or NaN, then the scale updated (halved after a skip, doubled
+ * after 2000 good steps) and e ready for the next window. Without scaling
+ * the plain step. Errors unprefixed. */
+volt_status volt_fabric_scaled_step(volt_fabric *f, volt_fabric_optimizer *e);
+
 /* The loggers' end (fabric_log.c): finalize (rank 0) and free them all. */
 void volt_fabric_loggers_free(volt_fabric *f);
 

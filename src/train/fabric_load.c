@@ -61,8 +61,15 @@ static volt_status load_file(volt_fabric *f, const char *path, volt_fabric_state
         s->epoch = volt_checkpoint_epoch(ck);
         s->step = volt_checkpoint_global_step(ck);
     }
+    if (st) volt_error_prefix(st, OP ": checkpoint %s", path);
+    /* 16-mixed: the saved loss scale (a file without one keeps the current
+     * scale; the error names the file) */
+    if (!st && f->scaler.enabled &&
+        (st =
+             volt_grad_scaler_from_json(&f->scaler, volt_checkpoint_meta(ck, "grad_scaler"), path)))
+        volt_error_prefix(st, OP);
     volt_checkpoint_close(ck);
-    return st ? volt_error_prefix(st, OP ": checkpoint %s", path) : VOLT_OK;
+    return st;
 }
 
 volt_status volt_fabric_load(volt_fabric *f, const char *path, volt_fabric_state *state,

@@ -43,6 +43,8 @@ static volt_status fill(volt_checkpoint *ck, volt_fabric *f, const volt_fabric_s
         snprintf(precision, sizeof precision, "{\"precision\": \"%s\"}", f->precision);
         st = volt_checkpoint_put_meta(ck, "precision", precision);
     }
+    if (!st && f->scaler.enabled) /* 16-mixed: the loss scale, as the trainer saves it */
+        st = volt_checkpoint_put_json(ck, "grad_scaler", volt_grad_scaler_to_json(&f->scaler), OP);
     if (!st) st = volt_checkpoint_put_meta(ck, "fabric", s->extra_json ? s->extra_json : "{}");
     if (!st) st = volt_checkpoint_put_hparams(ck, s->module, OP);
     if (!st) st = volt_checkpoint_put_module(ck, s->module);

@@ -95,12 +95,14 @@ volt_status volt_fabric_setup_module(volt_fabric *f, volt_module *module) {
                                    VOLT_ERR_INVALID_ARGUMENT);
     if (st) return st;
     volt_fabric_module entry = {.module = module};
-    /* bf16-true: the module's floating parameters and buffers become bf16
-     * in place (Lightning's convert_module; optimizers made before keep
-     * their parameters), before the move and the broadcast. */
-    if (volt_precision_bf16_true(f->precision) && (st = volt_module_to_dtype(module, VOLT_BF16)))
-        return volt_error_prefix(st, "fabric: setup_module: casting module '%s' to bf16",
-                                 module_name(module));
+    /* bf16-true / 16-true: the module's floating parameters and buffers
+     * become bf16 / f16 in place (Lightning's convert_module; optimizers
+     * made before keep their parameters), before the move and the
+     * broadcast. */
+    volt_dtype cast = volt_precision_true_dtype(f->precision);
+    if (cast != VOLT_F32 && (st = volt_module_to_dtype(module, cast)))
+        return volt_error_prefix(st, "fabric: setup_module: casting module '%s' to %s",
+                                 module_name(module), volt_dtype_name(cast));
     /* On a GPU the module moves there in place (optimizers made before
      * keep their parameters), before rank 0's state is broadcast. */
     if (f->device.type != VOLT_CPU && (st = volt_module_to_device(module, f->device)))
@@ -163,7 +165,7 @@ static volt_status check_optimizer(volt_fabric *f, volt_optimizer *optimizer) {
         }
     if (f->n_optimizers == f->cap_optimizers) {
         int cap = f->cap_optimizers ? 2 * f->cap_optimizers : 4;
-        volt_optimizer **g = realloc(f->optimizers, (size_t)cap * sizeof *g);
+        volt_fabric_optimizer *g = realloc(f->optimizers, (size_t)cap * sizeof *g);
         if (!g)
             return volt_error_set(VOLT_ERR_OUT_OF_MEMORY,
                                   "fabric: setup_optimizers: out of memory");
@@ -184,7 +186,7 @@ volt_status volt_fabric_setup_optimizers(volt_fabric *f, volt_optimizer *optimiz
             st = volt_error_prefix(volt_error_status(), "fabric: setup_optimizers");
     }
     if (st) return st;
-    f->optimizers[f->n_optimizers++] = optimizer;
+    f->optimizers[f->n_optimizers++] = (volt_fabric_optimizer){.optimizer = optimizer};
     return VOLT_OK;
 }
 
