@@ -154,6 +154,8 @@ static const volt_tensor *check_class_weight(const class_loss_options *o, const 
     return c;
 }
 
+static bool check_target(const class_loss_options *o, const volt_tensor *target, bool any_float);
+
 static bool check_options(const class_loss_options *o, const volt_tensor *x,
                           const volt_tensor *target) {
     if (!volt_check_not_null(o->op, x, "input") || !volt_check_not_null(o->op, target, "target"))
@@ -175,8 +177,18 @@ static bool check_options(const class_loss_options *o, const volt_tensor *x,
                        o->smoothing);
         return false;
     }
+    return check_target(o, target, false);
+}
+
+/* The target's kind: class indices (i64 or i32), or with cross_entropy
+ * probabilities (f32 or f64; any floating dtype where `any_float`, on
+ * CUDA) without an ignore_index. */
+static bool check_target(const class_loss_options *o, const volt_tensor *target, bool any_float) {
+    char b[96];
     bool index = target->dtype == VOLT_I64 || target->dtype == VOLT_I32;
-    bool probs = o->from_logits && (target->dtype == VOLT_F32 || target->dtype == VOLT_F64);
+    bool probs =
+        o->from_logits && (any_float ? volt_dtype_is_float(target->dtype)
+                                     : target->dtype == VOLT_F32 || target->dtype == VOLT_F64);
     if (!index && !probs) {
         volt_error_set(VOLT_ERR_DTYPE, "%s: target %s must hold class indices (i64 or i32)%s",
                        o->op, volt_shape_str(target, b, sizeof b),
@@ -225,6 +237,30 @@ static volt_status class_loss_backward_cuda(volt_node *node, volt_tensor *g, vol
     return VOLT_OK;
 }
 
+/* Cross-entropy with class probabilities on CUDA, composed of log_softmax,
+ * products and sums on the device (so autograd reaches x and the target),
+ * with the CPU kernel's meaning: a row's loss is -sum_c w_c t_c
+ * log_softmax(x)_c, t smoothed to (1 - s) t + s / C, and a mean divides by
+ * the number of rows. w: NULL or [C] in x's dtype. */
+static volt_tensor *probs_loss_cuda(const class_loss_options *o, const volt_tensor *x,
+                                    const volt_tensor *target, const volt_tensor *w, int class_dim,
+                                    int64_t C) {
+    const volt_tensor *t = volt_as_dtype(target, x->dtype);
+    if (t && o->smoothing > 0)
+        t = volt_add_scalar(volt_mul_scalar(t, 1.0 - o->smoothing), o->smoothing / (double)C);
+    volt_tensor *terms = t ? volt_mul(t, volt_log_softmax(x, class_dim)) : NULL;
+    if (terms && w) {
+        int64_t shape[VOLT_MAX_DIMS];
+        for (int d = 0; d < x->ndim; d++) shape[d] = d == class_dim ? C : 1;
+        terms = volt_mul(terms, volt_reshape(w, x->ndim, shape));
+    }
+    volt_tensor *rows = terms ? volt_neg(volt_sum(terms, VOLT_DIMS(class_dim), false)) : NULL;
+    if (!rows || o->reduction == VOLT_REDUCTION_NONE) return rows;
+    volt_tensor *total = volt_sum_all(rows);
+    if (!total || o->reduction == VOLT_REDUCTION_SUM) return total;
+    return volt_div_scalar(total, (double)volt_tensor_numel(rows));
+}
+
 /* class_loss for a CUDA x (checked by the caller but for the device). */
 static volt_tensor *class_loss_cuda(const class_loss_options *o, const volt_tensor *x,
                                     const volt_tensor *target, const volt_tensor *weight) {
@@ -240,13 +276,12 @@ static volt_tensor *class_loss_cuda(const class_loss_options *o, const volt_tens
     }
     const int class_dim = x->ndim == 1 ? 0 : 1;
     const int64_t C = x->shape[class_dim];
-    if (volt_dtype_is_float(target->dtype)) {
-        volt_no_cuda_kernel(o->op, target, "probability targets");
-        return NULL;
-    }
-    if (!check_shapes(o, x, target, class_dim, false)) return NULL;
+    if (!check_target(o, target, true)) return NULL;
+    bool probs = volt_dtype_is_float(target->dtype);
+    if (!check_shapes(o, x, target, class_dim, probs)) return NULL;
     const volt_tensor *w = weight ? check_class_weight(o, weight, x, C) : NULL;
     if (weight && !w) return NULL;
+    if (probs) return probs_loss_cuda(o, x, target, w, class_dim, C);
     const volt_tensor *tgt = NULL;
     VOLT_NO_GRAD {
         tgt = volt_as_dtype(target, VOLT_I64);

@@ -106,6 +106,21 @@ volt_tensor *volt_bf16_narrow(volt_tensor *t);
         return volt_bf16_narrow(bf16_result_);                                                     \
     }
 
+/* Integer and bool reductions of a CUDA tensor a (sums, products, max /
+ * min, argmax / argmin) have no CUDA kernel: they are rare and off a
+ * training step's hot path (counting, masks). `call` runs on h, a host copy
+ * of a, and its result comes back to a's device. The copy waits for the
+ * device. */
+#define VOLT_INTEGER_ON_HOST(a, h, call)                                                           \
+    if ((a) && (a)->device.type == VOLT_CUDA && !volt_dtype_is_float((a)->dtype)) {                \
+        volt_tensor *h = volt_to_device((a), VOLT_DEVICE_CPU);                                     \
+        volt_tensor *host_result_ = h ? (call) : NULL;                                             \
+        volt_tensor *back_ = host_result_ ? volt_to_device(host_result_, (a)->device) : NULL;      \
+        volt_tensor_free(h);                                                                       \
+        volt_tensor_free(host_result_);                                                            \
+        return back_;                                                                              \
+    }
+
 /* The operands of an op with several tensor operands, those in bf16
  * widened to f32 (recorded: gradients flow back through the widening). */
 typedef struct {

@@ -131,14 +131,12 @@ static volt_status status_of(const volt_tensor *t) { return t ? VOLT_OK : volt_e
 
 /* ------------------------------------------------------------------ CUDA */
 
-/* The reduced-dim mask of a CUDA tensor of a floating dtype (integer and
- * bool reductions have no CUDA kernel). */
+/* The reduced-dim mask of a CUDA tensor of a floating dtype (sum and prod
+ * of integers run on the host, VOLT_INTEGER_ON_HOST; the other reductions
+ * take floating tensors only, as on the CPU). */
 static bool cuda_mask(const char *op, const volt_tensor *a, int n_dims, const int *dims,
                       bool mask[VOLT_MAX_DIMS]) {
-    if (!volt_dims_to_mask(op, a, n_dims, dims, mask)) return false;
-    if (volt_dtype_is_float(a->dtype)) return true;
-    volt_no_cuda_kernel(op, a, "integer and bool reductions");
-    return false;
+    return volt_dims_to_mask(op, a, n_dims, dims, mask) && volt_check_float(op, a);
 }
 
 /* A new tensor of the reduced shape = final(red of a over mask), on CUDA. */
@@ -178,6 +176,7 @@ static volt_status sum_backward(volt_node *node, volt_tensor *g, volt_tensor **g
 
 volt_tensor *volt_sum(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
     VOLT_TRACE_OP("sum");
+    VOLT_INTEGER_ON_HOST(a, h, volt_sum(h, n_dims, dims, keepdim))
     bool mask[VOLT_MAX_DIMS];
     if (a && a->device.type == VOLT_CUDA) {
         if (!cuda_mask("sum", a, n_dims, dims, mask)) return NULL;
@@ -232,21 +231,31 @@ volt_tensor *volt_mean_all(const volt_tensor *a) { return volt_mean(a, VOLT_ALL_
 /* ------------------------------------------------------------------ prod */
 
 /* d prod / d x_i = product of the group's other elements: prefix times
- * suffix products, so zeros need no special case (and no division). */
+ * suffix products, so zeros need no special case (and no division). A CUDA
+ * prod (rare) has no backward kernel: f64 host copies of its input and g go
+ * through the CPU's, and the gradient is copied back in g's dtype. */
+static volt_tensor *f64_on_host(const volt_tensor *t) {
+    volt_tensor *h = volt_to_device(t, VOLT_DEVICE_CPU);
+    return h ? volt_to_dtype(h, VOLT_F64) : NULL;
+}
+
 static volt_status prod_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     volt_tensor *a = volt_node_saved(node, 0);
-    if (a->device.type == VOLT_CUDA) return volt_no_cuda_kernel("prod backward", a, NULL);
-    volt_tensor *gc = volt_contiguous(g);
-    volt_tensor *grad = gc ? input_like(node, g) : NULL;
+    bool cuda = a->device.type == VOLT_CUDA;
+    volt_tensor *ah = cuda ? f64_on_host(a) : a;
+    volt_tensor *gh = cuda ? f64_on_host(g) : g;
+    volt_tensor *gc = gh ? volt_contiguous(gh) : NULL;
+    volt_tensor *grad = ah && gc ? input_like(node, gc) : NULL;
     if (!grad) return volt_error_status();
     bool mask[VOLT_MAX_DIMS];
     node_mask(node, mask);
-    volt_cpu_prod_backward(grad, a, mask, gc);
-    grads[0] = grad;
-    return VOLT_OK;
+    volt_cpu_prod_backward(grad, ah, mask, gc);
+    grads[0] = cuda ? volt_to_device(volt_to_dtype(grad, g->dtype), a->device) : grad;
+    return status_of(grads[0]);
 }
 
 volt_tensor *volt_prod(const volt_tensor *a, int n_dims, const int *dims, bool keepdim) {
+    VOLT_INTEGER_ON_HOST(a, h, volt_prod(h, n_dims, dims, keepdim))
     bool mask[VOLT_MAX_DIMS];
     if (a && a->device.type == VOLT_CUDA) {
         if (!cuda_mask("prod", a, n_dims, dims, mask)) return NULL;
@@ -478,11 +487,36 @@ static volt_status select_backward(volt_node *node, volt_tensor *g, volt_tensor 
 /* Values (returned) and, when `indices` is not NULL, i64 indices of the max
  * or min along dim. */
 static volt_tensor *extreme_dim(const char *op, const volt_tensor *a, int dim, bool keepdim,
+                                volt_tensor **indices, bool is_max);
+
+/* max / min along dim of an integer or bool CUDA tensor, on a host copy
+ * (VOLT_INTEGER_ON_HOST, with the indices too); both results on a's device. */
+static volt_tensor *integer_dim_on_host(const char *op, const volt_tensor *a, int dim, bool keepdim,
+                                        volt_tensor **indices, bool is_max) {
+    volt_tensor *h = volt_to_device(a, VOLT_DEVICE_CPU), *h_idx = NULL;
+    volt_tensor *h_values =
+        h ? extreme_dim(op, h, dim, keepdim, indices ? &h_idx : NULL, is_max) : NULL;
+    volt_tensor *values = h_values ? volt_to_device(h_values, a->device) : NULL;
+    volt_tensor *idx = values && h_idx ? volt_to_device(h_idx, a->device) : NULL;
+    volt_tensor_free(h);
+    volt_tensor_free(h_values);
+    volt_tensor_free(h_idx);
+    if (indices && values && !idx) {
+        volt_tensor_free(values);
+        return NULL;
+    }
+    if (indices) *indices = idx;
+    return values;
+}
+
+static volt_tensor *extreme_dim(const char *op, const volt_tensor *a, int dim, bool keepdim,
                                 volt_tensor **indices, bool is_max) {
     VOLT_TRACE_OP(op);
     bool cuda = a && a->device.type == VOLT_CUDA;
     if (!cuda) VOLT_BF16_VIA_F32(a, w, extreme_dim(op, w, dim, keepdim, indices, is_max))
     if (indices) *indices = NULL;
+    if (cuda && !volt_dtype_is_float(a->dtype))
+        return integer_dim_on_host(op, a, dim, keepdim, indices, is_max);
     if (!volt_check_not_null(op, a, "a") || (!cuda && !volt_check_device_supported(op, a)))
         return NULL;
     int d = volt_normalize_dim(op, a, dim);
@@ -573,10 +607,7 @@ static volt_tensor *extreme_all(const char *op, const volt_tensor *a, bool is_ma
     if (!volt_check_not_null(op, a, "a") || (!cuda && !volt_check_device_supported(op, a)))
         return NULL;
     if (!cuda && !check_ordered(op, a)) return NULL;
-    if (cuda && !volt_dtype_is_float(a->dtype)) {
-        volt_no_cuda_kernel(op, a, "integer and bool reductions");
-        return NULL;
-    }
+    VOLT_INTEGER_ON_HOST(a, h, extreme_all(op, h, is_max))
     char buf[96];
     int64_t numel = volt_tensor_numel(a);
     if (numel == 0) {

@@ -3,9 +3,9 @@
  * [N, C] rows (warp and block per row), [N, C, d] (class dim strided),
  * reductions none / sum / mean, class weights, label smoothing,
  * ignore_index, forward and gradient, in f32, f64, bf16 and f16 (tolerances
- * relative: f32 2e-5, f16 2e-3, bf16 1e-2); probability targets refused by
- * name. The pointwise losses (mse, l1, smooth_l1, bce, bce_with_logits with
- * weight and pos_weight, kl_div) likewise, every reduction, gradients of
+ * relative: f32 2e-5, f16 2e-3, bf16 1e-2); probability targets (composed
+ * on the device) likewise, with the target's gradient. The pointwise losses (mse, l1, smooth_l1,
+ * bce, bce_with_logits with weight and pos_weight, kl_div) likewise, every reduction, gradients of
  * input and target. */
 #include "cuda_test.h"
 
@@ -92,14 +92,74 @@ static void test_cross_entropy(void **state) {
     check_ce("ce one row [C]", 1, one, VOLT_F32, VOLT_REDUCTION_MEAN, false, 0.0, false, false);
 }
 
+/* Cross-entropy with class probabilities (softmax of randn rows) on both
+ * devices: values, the input's and the target's gradients. */
+static void check_ce_probs(const char *what, int ndim, const int64_t *shape, volt_dtype dtype,
+                           volt_reduction red, bool weighted, double smoothing) {
+    volt_scope_begin();
+    char name[160];
+    snprintf(name, sizeof name, "%s %s", what, volt_dtype_name(dtype));
+    int class_dim = ndim == 1 ? 0 : 1;
+    int64_t C = shape[class_dim];
+    volt_tensor *x64 =
+        volt_to_dtype(volt_to_dtype(volt_randn(ndim, shape, VOLT_F64, &gen), dtype), VOLT_F64);
+    volt_tensor *p64 = volt_softmax(volt_randn(ndim, shape, VOLT_F64, &gen), class_dim);
+    p64 = volt_to_dtype(volt_to_dtype(p64, dtype), VOLT_F64);
+    volt_tensor *xg = volt_requires_grad(volt_to_device(volt_to_dtype(x64, dtype), VT_CUDA0), true);
+    volt_tensor *pg = volt_requires_grad(volt_to_device(volt_to_dtype(p64, dtype), VT_CUDA0), true);
+    x64 = volt_requires_grad(x64, true);
+    p64 = volt_requires_grad(p64, true);
+    volt_cross_entropy_options o = volt_cross_entropy_defaults();
+    o.reduction = red;
+    o.label_smoothing = smoothing;
+    volt_tensor *w64 = NULL;
+    if (weighted) {
+        w64 = volt_add_scalar(volt_rand(VOLT_SHAPE(C), VOLT_F64, &gen), 0.5);
+        w64 = volt_to_dtype(volt_to_dtype(w64, dtype), VOLT_F64);
+    }
+    o.weight = w64;
+    volt_tensor *want = volt_cross_entropy_ex(x64, p64, &o);
+    o.weight = w64 ? volt_to_device(w64, VT_CUDA0) : NULL;
+    volt_tensor *got = volt_cross_entropy_ex(xg, pg, &o);
+    VT_ASSERT_NO_ERROR();
+    assert_int_equal(got->dtype, dtype);
+    double rtol = rtol_of(dtype);
+    VT_ASSERT_SAME_VALUES(got, want, rtol * 2, rtol * 1e-2, name);
+    volt_tensor *gw = volt_randn(want->ndim, want->shape, VOLT_F64, &gen);
+    gw = volt_to_dtype(volt_to_dtype(gw, dtype), VOLT_F64);
+    assert_int_equal(volt_backward(volt_sum_all(volt_mul(want, gw))), VOLT_OK);
+    volt_tensor *gwg = volt_to_device(volt_to_dtype(gw, dtype), VT_CUDA0);
+    assert_int_equal(volt_backward(volt_sum_all(volt_mul(got, gwg))), VOLT_OK);
+    VT_ASSERT_NO_ERROR();
+    snprintf(name, sizeof name, "%s %s input gradient", what, volt_dtype_name(dtype));
+    VT_ASSERT_SAME_VALUES(xg->grad, x64->grad, rtol * 4, rtol * 2, name);
+    snprintf(name, sizeof name, "%s %s target gradient", what, volt_dtype_name(dtype));
+    VT_ASSERT_SAME_VALUES(pg->grad, p64->grad, rtol * 4, rtol * 2, name);
+    volt_scope_end();
+}
+
+static void test_cross_entropy_probabilities(void **state) {
+    (void)state;
+    const int64_t rows[] = {37, 10}, spatial[] = {3, 7, 4, 5}, one[] = {9};
+    for (int i = 0; i < 4; i++) {
+        volt_dtype t = dtypes[i];
+        check_ce_probs("ce probs mean", 2, rows, t, VOLT_REDUCTION_MEAN, false, 0.0);
+        check_ce_probs("ce probs sum weighted smoothing", 2, rows, t, VOLT_REDUCTION_SUM, true,
+                       0.2);
+        check_ce_probs("ce probs spatial none", 4, spatial, t, VOLT_REDUCTION_NONE, true, 0.1);
+    }
+    check_ce_probs("ce probs [C]", 1, one, VOLT_F32, VOLT_REDUCTION_MEAN, true, 0.1);
+}
+
 static void test_cross_entropy_refused(void **state) {
     (void)state;
     volt_tensor *x = volt_to_device(volt_zeros(VOLT_SHAPE(2, 3), VOLT_F32), VT_CUDA0);
     volt_tensor *p = volt_to_device(volt_full(VOLT_SHAPE(2, 3), 1.0 / 3, VOLT_F32), VT_CUDA0);
-    assert_null(volt_cross_entropy(x, p));
-    VT_ASSERT_ERROR(
-        VOLT_ERR_DEVICE,
-        "cross_entropy: no CUDA kernel yet for f32[2,3] on cuda:0 (probability targets)");
+    volt_cross_entropy_options o = volt_cross_entropy_defaults();
+    o.ignore_index = 1;
+    assert_null(volt_cross_entropy_ex(x, p, &o)); /* as on the CPU */
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT,
+                    "cross_entropy: ignore_index 1 is not supported with probability targets");
     volt_tensor *t = volt_to_device(volt_zeros(VOLT_SHAPE(3), VOLT_I64), VT_CUDA0);
     assert_null(volt_cross_entropy(x, t));
     VT_ASSERT_ERROR(VOLT_ERR_SHAPE, "cross_entropy: input [2,3] and target [3]");
@@ -223,9 +283,8 @@ int main(void) {
     VT_CUDA_SKIP_UNLESS_AVAILABLE("cuda/test_cuda_nn");
     gen = volt_generator_make(2025, 11);
     const struct CMUnitTest tests[] = {
-        VT_CUDA_TEST(test_cross_entropy),
-        VT_CUDA_TEST(test_cross_entropy_refused),
-        VT_CUDA_TEST(test_pointwise_losses),
+        VT_CUDA_TEST(test_cross_entropy),         VT_CUDA_TEST(test_cross_entropy_probabilities),
+        VT_CUDA_TEST(test_cross_entropy_refused), VT_CUDA_TEST(test_pointwise_losses),
         VT_CUDA_TEST(test_pointwise_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

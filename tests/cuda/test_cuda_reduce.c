@@ -2,7 +2,8 @@
  * reductions and softmax against the CPU's f64 results on the same values —
  * sum, mean, var, std, logsumexp, norm (1, 2, inf), prod, max/min all,
  * max/min/argmax along a dim, softmax and log_softmax — in f32, f64, bf16
- * and f16, over inner, outer, middle and scattered dims, odd sizes (1, 7,
+ * and f16 (integer and bool sums, products and extremes, which run on a
+ * host copy, exactly), over inner, outer, middle and scattered dims, odd sizes (1, 7,
  * 1000003: the split rows), strided inputs, forward and backward (the
  * gradient of sum(op(x) * w) on both devices). Tolerances relative to the
  * f64 reference: f32 1e-5 (2e-5 for sums of long rows: f32 accumulation in
@@ -168,8 +169,9 @@ static void test_statistics(void **state) {
     check("var long rows (block per row)", op_var, 2, long_rows, d1, 1, VOLT_F32, true);
     check("logsumexp long rows", op_lse, 2, long_rows, d1, 1, VOLT_F32, true);
     const int64_t small[] = {4, 5, 3};
-    check("prod", op_prod, 3, small, middle, 1, VOLT_F32, false);
-    check("prod f64", op_prod, 3, small, last, 1, VOLT_F64, false);
+    /* the backward runs on the host (no CUDA kernel): the same values */
+    for (int i = 0; i < N_DTYPES; i++) check("prod", op_prod, 3, small, middle, 1, dtypes[i], true);
+    check("prod f64 last", op_prod, 3, small, last, 1, VOLT_F64, true);
 }
 
 static void test_max_min_dim(void **state) {
@@ -219,19 +221,47 @@ static void test_softmax(void **state) {
     check("softmax wide", op_softmax, 2, wide, d1, 1, VOLT_F32, true);
 }
 
+/* An integer or bool reduction of a CUDA tensor: on cuda:0, the CPU's
+ * exact values (and dtype). */
+static void check_exact(const char *what, volt_tensor *got, volt_tensor *want) {
+    VT_ASSERT_NO_ERROR();
+    assert_non_null(got);
+    assert_true(volt_device_equal(got->device, VT_CUDA0));
+    assert_int_equal(got->dtype, want->dtype);
+    VT_ASSERT_SAME_VALUES(got, want, 0, 0, what);
+}
+
+static void test_integer(void **state) {
+    (void)state;
+    /* h: i64 [3, 4] of -5 .. 6; big: 2^58 + (k - 5) 2^20 + k (beyond f64's exact
+     * integers: a sum through floating point would round); a bool mask */
+    volt_tensor *h = volt_reshape(volt_arange(-5, 7, 1, VOLT_I64), VOLT_SHAPE(3, 4));
+    int64_t b[12];
+    for (int k = 0; k < 12; k++) b[k] = ((int64_t)1 << 58) + (int64_t)(k - 5) * (1 << 20) + k;
+    volt_tensor *big = volt_from_array(b, VOLT_I64, VOLT_SHAPE(3, 4));
+    volt_tensor *mask = volt_gt(h, volt_scalar(0, VOLT_I64));
+    volt_tensor *hg = volt_to_device(h, VT_CUDA0), *bg = volt_to_device(big, VT_CUDA0);
+    volt_tensor *mg = volt_to_device(mask, VT_CUDA0);
+    check_exact("sum all i64", volt_sum_all(bg), volt_sum_all(big));
+    check_exact("sum dim 1 bool", volt_sum(mg, VOLT_DIMS(1), false),
+                volt_sum(mask, VOLT_DIMS(1), false));
+    check_exact("prod dim 0", volt_prod(hg, VOLT_DIMS(0), true), volt_prod(h, VOLT_DIMS(0), true));
+    check_exact("max_all", volt_max_all(bg), volt_max_all(big));
+    check_exact("min_all bool", volt_min_all(mg), volt_min_all(mask));
+    volt_tensor *gi = NULL, *wi = NULL;
+    check_exact("max dim 1", volt_max(hg, 1, false, &gi), volt_max(h, 1, false, &wi));
+    check_exact("max dim 1 indices", gi, wi);
+    check_exact("argmin dim 0", volt_argmin(hg, 0, true), volt_argmin(h, 0, true));
+    check_exact("argmax bool", volt_argmax(mg, 1, false), volt_argmax(mask, 1, false));
+}
+
 static void test_refused(void **state) {
     (void)state;
     volt_tensor *i = volt_to_device(volt_arange(0, 6, 1, VOLT_I64), VT_CUDA0);
-    assert_null(volt_sum_all(i));
-    VT_ASSERT_ERROR(VOLT_ERR_DEVICE, "sum: no CUDA kernel yet for i64[6] on cuda:0");
-    assert_null(volt_max_all(i));
-    VT_ASSERT_ERROR(VOLT_ERR_DEVICE, "max_all: no CUDA kernel yet");
+    assert_null(volt_mean(i, VOLT_ALL_DIMS, false)); /* as on the CPU */
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "mean: expected a floating-point tensor, got i64[6]");
     volt_tensor *x =
         volt_requires_grad(volt_to_device(values(VOLT_SHAPE(3), VOLT_F32), VT_CUDA0), true);
-    volt_tensor *p = volt_prod(x, VOLT_ALL_DIMS, false);
-    assert_non_null(p);
-    assert_int_not_equal(volt_backward(p), VOLT_OK);
-    VT_ASSERT_ERROR(VOLT_ERR_DEVICE, "prod backward: no CUDA kernel yet");
     assert_null(volt_norm(x, 3.0, VOLT_ALL_DIMS, false));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "norm: p = 3 is not supported");
 }
@@ -242,7 +272,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VT_CUDA_TEST(test_sum_mean_dims), VT_CUDA_TEST(test_statistics),
         VT_CUDA_TEST(test_max_min_dim),   VT_CUDA_TEST(test_softmax),
-        VT_CUDA_TEST(test_refused),
+        VT_CUDA_TEST(test_integer),       VT_CUDA_TEST(test_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
