@@ -202,7 +202,9 @@ def lightning_loop(args, net, train_dl, test_dl):
             self.cpu.append(time.process_time() - self.cpu_start)
 
     timer = EpochTimer()
-    kw = {"max_epochs": args.epochs, "callbacks": [timer], "precision": args.precision,
+    # the CPU, as volt's side (on a GPU machine "auto" would pick the GPU)
+    kw = {"accelerator": "cpu", "max_epochs": args.epochs, "callbacks": [timer],
+          "precision": args.precision,
           "limit_train_batches": args.limit if args.limit else 1.0}
     if args.mode == "off":
         kw.update(enable_checkpointing=False, logger=False, enable_progress_bar=False,
