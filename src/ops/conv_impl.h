@@ -31,6 +31,15 @@ volt_tensor *volt_conv1d_cached(const volt_tensor *x, const volt_tensor *w, cons
  * count): an alias of t when t is contiguous, else a copy. No autograd. */
 volt_tensor *volt_dense_as(const volt_tensor *t, int ndim, const int64_t *shape);
 
+/* adaptive_avg_pool2d(x, out_h, out_w) as two products, A_h x A_w^T with
+ * A [out, in] the averaging matrices (row i: 1 / size over the window
+ * [floor(i in / out), ceil((i + 1) in / out))), without autocast: the same
+ * values up to rounding, differentiable through the products, on any
+ * device with products (CUDA takes unequal windows this way). x [N, C, H,
+ * W] or [C, H, W], checked by the caller. */
+volt_tensor *volt_adaptive_avg_pool2d_by_products(const volt_tensor *x, int64_t out_h,
+                                                  int64_t out_w);
+
 /* Batch norm of a bf16 x (precision "bf16-true"): x, weight and bias widened
  * to f32, the f32 batch norm run on them (volt_batch_norm, or in training
  * `train` with ctx when not NULL: sync batch norm), the result rounded to

@@ -7,7 +7,8 @@
  * with indices and what oneDNN declines to the reference kernels
  * (ops/cpu/pool_ref.c). CUDA tensors (f32, f64, bf16, f16) go to cuDNN
  * (ops/cuda/cuda_dnn.h) in their own dtype; max pooling there saves x and y
- * for its backward pass, and refuses returning indices. */
+ * for its backward pass, and refuses returning indices; an adaptive average
+ * pool with unequal windows runs as two products. */
 #include <stdlib.h>
 
 #include "ops/conv_impl.h"
@@ -319,5 +320,34 @@ volt_tensor *volt_adaptive_avg_pool2d(const volt_tensor *x, int64_t out_h, int64
         g.kh = g.sh = h / out_h, g.kw = g.sw = w / out_w, g.dh = g.dw = 1;
         return pool_op(POOL_AVG, op, x, g, NULL);
     }
+    if (x->device.type == VOLT_CUDA) return volt_adaptive_avg_pool2d_by_products(x, out_h, out_w);
     return pool_op(POOL_ADAPTIVE, op, x, g, NULL);
+}
+
+/* The [out, in] averaging matrix of an adaptive pool over `in` positions,
+ * in dtype on device. */
+static volt_tensor *averaging_matrix(int64_t out, int64_t in, volt_dtype dtype,
+                                     volt_device device) {
+    volt_tensor *m = volt_zeros(VOLT_SHAPE(out, in), VOLT_F64);
+    if (!m) return NULL;
+    double *d = volt_tensor_data(m);
+    for (int64_t i = 0; i < out; i++) {
+        int64_t start = i * in / out, end = ((i + 1) * in + out - 1) / out;
+        for (int64_t j = start; j < end; j++) d[i * in + j] = 1.0 / (double)(end - start);
+    }
+    volt_tensor *c = volt_to_dtype(m, dtype);
+    return c && device.type != VOLT_CPU ? volt_to_device(c, device) : c;
+}
+
+volt_tensor *volt_adaptive_avg_pool2d_by_products(const volt_tensor *x, int64_t out_h,
+                                                  int64_t out_w) {
+    volt_tensor *ah = averaging_matrix(out_h, x->shape[x->ndim - 2], x->dtype, x->device);
+    volt_tensor *aw =
+        ah ? averaging_matrix(out_w, x->shape[x->ndim - 1], x->dtype, x->device) : NULL;
+    if (!aw) return NULL;
+    volt_autocast_mode mode = volt_autocast_set(VOLT_AUTOCAST_OFF);
+    volt_tensor *right = volt_matmul(x, volt_transpose(aw, 0, 1));
+    volt_tensor *y = right ? volt_matmul(ah, right) : NULL;
+    volt_autocast_set(mode);
+    return y;
 }

@@ -1,13 +1,15 @@
 /* test_pool.c: max_pool2d, avg_pool2d and adaptive_avg_pool2d — values,
  * indices and gradients against numbers from PyTorch (ceil_mode, padding,
  * dilation, count_include_pad), ties, float64 gradchecks, oneDNN's f32
- * results held to the reference kernels, primitive reuse, and the error
- * paths. */
+ * results held to the reference kernels, primitive reuse, the adaptive
+ * pool as two products (CUDA's route for unequal windows) against the
+ * reference kernel, and the error paths. */
 #include "volt_test.h"
 
 #include <math.h>
 #include <stdlib.h>
 
+#include "ops/conv_impl.h"
 #include "ops/cpu/dnnl_common.h"
 
 /* x[i] = ((7 i) % 11 - 5) / 4 + ((3 i) % 13 - 6) / 100 (few ties). */
@@ -185,6 +187,46 @@ static void test_gradcheck(void **state) {
     VT_ASSERT_NO_ERROR();
 }
 
+/* volt_adaptive_avg_pool2d_by_products against the reference kernel, f64:
+ * values and the gradient of sum(y * w), unequal windows (4-D, 3-D,
+ * upsampling 3 -> 5) and a strided input. */
+static void check_products(int nd, const int64_t *shape, int64_t oh, int64_t ow, bool strided) {
+    volt_scope_begin();
+    volt_tensor *a =
+        strided ? vt_leaf_strided(nd, shape, 9, 1.0, 0.0) : vt_leaf(nd, shape, 9, 1.0, 0.0);
+    volt_tensor *b = NULL;
+    VOLT_NO_GRAD { b = volt_requires_grad(volt_clone(a), true); }
+    volt_tensor *want = volt_adaptive_avg_pool2d(a, oh, ow);
+    volt_tensor *got = volt_adaptive_avg_pool2d_by_products(b, oh, ow);
+    VT_ASSERT_NO_ERROR();
+    assert_int_equal(got->ndim, want->ndim);
+    VT_ASSERT_CLOSE(got, volt_tensor_data(want), volt_tensor_numel(want), 1e-14, 1e-14);
+    volt_tensor *w = vt_leaf(want->ndim, want->shape, 4, 1.0, 0.0);
+    assert_int_equal(volt_backward(volt_sum_all(volt_mul(want, w))), VOLT_OK);
+    assert_int_equal(volt_backward(volt_sum_all(volt_mul(got, w))), VOLT_OK);
+    VT_ASSERT_CLOSE(b->grad, volt_tensor_data(volt_contiguous(a->grad)), volt_tensor_numel(a),
+                    1e-14, 1e-14);
+    volt_scope_end();
+}
+
+static void test_adaptive_by_products(void **state) {
+    (void)state;
+    check_products(4, (int64_t[]){2, 3, 7, 10}, 3, 4, false);
+    check_products(3, (int64_t[]){2, 5, 7}, 2, 3, true);
+    check_products(4, (int64_t[]){1, 2, 3, 3}, 5, 5, false);
+    check_products(4, (int64_t[]){1, 1, 9, 6}, 9, 1, false);
+    /* f32 under bf16 autocast: f32 products all the same (bf16 would be off
+     * by about 1e-3) */
+    volt_scope_begin();
+    volt_tensor *x = volt_randn(VOLT_SHAPE(2, 3, 7, 10), VOLT_F32, NULL);
+    volt_tensor *want = volt_to_dtype(volt_adaptive_avg_pool2d(x, 3, 4), VOLT_F64);
+    volt_autocast_mode mode = volt_autocast_set(VOLT_AUTOCAST_BF16);
+    volt_tensor *got = volt_adaptive_avg_pool2d_by_products(x, 3, 4);
+    volt_autocast_set(mode);
+    VT_ASSERT_CLOSE(got, volt_tensor_data(want), volt_tensor_numel(want), 1e-5, 1e-6);
+    volt_scope_end();
+}
+
 /* ---------------------------------------------- oneDNN vs reference */
 
 static double *run_f32(const pool_case *c, const int64_t *shape, double **gx, int64_t *n,
@@ -289,6 +331,7 @@ int main(void) {
         VT_TEST(test_max_pool_ties),
         VT_TEST(test_shapes),
         VT_TEST(test_gradcheck),
+        VT_TEST(test_adaptive_by_products),
         VT_TEST(test_onednn_matches_reference),
         VT_TEST(test_primitive_reuse),
         VT_TEST(test_errors),
