@@ -242,9 +242,9 @@ static volt_status class_loss_backward_cuda(volt_node *node, volt_tensor *g, vol
  * with the CPU kernel's meaning: a row's loss is -sum_c w_c t_c
  * log_softmax(x)_c, t smoothed to (1 - s) t + s / C, and a mean divides by
  * the number of rows. w: NULL or [C] in x's dtype. */
-static volt_tensor *probs_loss_cuda(const class_loss_options *o, const volt_tensor *x,
-                                    const volt_tensor *target, const volt_tensor *w, int class_dim,
-                                    int64_t C) {
+static volt_tensor *probs_terms(const class_loss_options *o, const volt_tensor *x,
+                                const volt_tensor *target, const volt_tensor *w, int class_dim,
+                                int64_t C) {
     const volt_tensor *t = volt_as_dtype(target, x->dtype);
     if (t && o->smoothing > 0)
         t = volt_add_scalar(volt_mul_scalar(t, 1.0 - o->smoothing), o->smoothing / (double)C);
@@ -259,6 +259,17 @@ static volt_tensor *probs_loss_cuda(const class_loss_options *o, const volt_tens
     volt_tensor *total = volt_sum_all(rows);
     if (!total || o->reduction == VOLT_REDUCTION_SUM) return total;
     return volt_div_scalar(total, (double)volt_tensor_numel(rows));
+}
+
+/* probs_terms in a scope of its own: only the loss outlives the call. */
+static volt_tensor *probs_loss_cuda(const class_loss_options *o, const volt_tensor *x,
+                                    const volt_tensor *target, const volt_tensor *w, int class_dim,
+                                    int64_t C) {
+    volt_scope_begin();
+    volt_tensor *loss = probs_terms(o, x, target, w, class_dim, C);
+    if (loss) volt_keep(loss);
+    volt_scope_end();
+    return loss;
 }
 
 /* class_loss for a CUDA x (checked by the caller but for the device). */

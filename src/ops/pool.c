@@ -341,13 +341,15 @@ static volt_tensor *averaging_matrix(int64_t out, int64_t in, volt_dtype dtype,
 
 volt_tensor *volt_adaptive_avg_pool2d_by_products(const volt_tensor *x, int64_t out_h,
                                                   int64_t out_w) {
+    volt_scope_begin(); /* only y outlives the call */
     volt_tensor *ah = averaging_matrix(out_h, x->shape[x->ndim - 2], x->dtype, x->device);
     volt_tensor *aw =
         ah ? averaging_matrix(out_w, x->shape[x->ndim - 1], x->dtype, x->device) : NULL;
-    if (!aw) return NULL;
     volt_autocast_mode mode = volt_autocast_set(VOLT_AUTOCAST_OFF);
-    volt_tensor *right = volt_matmul(x, volt_transpose(aw, 0, 1));
+    volt_tensor *right = aw ? volt_matmul(x, volt_transpose(aw, 0, 1)) : NULL;
     volt_tensor *y = right ? volt_matmul(ah, right) : NULL;
     volt_autocast_set(mode);
+    if (y) volt_keep(y);
+    volt_scope_end();
     return y;
 }
