@@ -6,6 +6,7 @@
  * shard: a plain loop), and their errors before launch and for bad
  * arguments. (Two ranks: tests/dist/test_mpi_fabric_zero1.c.) */
 #include "volt_test.h"
+#include "lin_fixture.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,22 +16,6 @@ static volt_fabric *launched(const char *strategy) {
     assert_non_null(f);
     assert_int_equal(volt_fabric_launch(f), VOLT_OK);
     return f;
-}
-
-typedef struct {
-    volt_module base;
-    volt_linear *fc;
-} lin;
-
-static const volt_module_ops lin_ops = {.name = "lin"};
-
-/* y = w . x + b with w = (1, 2), b = 0.5. */
-static void lin_init(lin *m) {
-    volt_module_init(&m->base, &lin_ops);
-    m->fc = volt_linear_new(&m->base, "fc", 2, 1);
-    float *w = volt_tensor_data(volt_module_get(&m->base, "fc.weight"));
-    w[0] = 1, w[1] = 2;
-    *(float *)volt_tensor_data(volt_module_get(&m->base, "fc.bias")) = 0.5f;
 }
 
 static void test_before_launch(void **state) {

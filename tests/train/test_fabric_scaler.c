@@ -15,22 +15,7 @@
 
 #include "train/fabric_impl.h"
 #include "volt_test.h"
-
-typedef struct {
-    volt_module base;
-    volt_linear *fc;
-} lin;
-
-static const volt_module_ops lin_ops = {.name = "lin"};
-
-/* y = w . x + b with w = (1, 2), b = 0.5. */
-static void lin_init(lin *m) {
-    volt_module_init(&m->base, &lin_ops);
-    m->fc = volt_linear_new(&m->base, "fc", 2, 1);
-    float *w = volt_tensor_data(volt_module_get(&m->base, "fc.weight"));
-    w[0] = 1, w[1] = 2;
-    *(float *)volt_tensor_data(volt_module_get(&m->base, "fc.bias")) = 0.5f;
-}
+#include "lin_fixture.h"
 
 typedef struct {
     lin m;
