@@ -113,10 +113,10 @@ typedef struct {
 } volt_lion_options;
 
 /* Each takes the parameters (floating CPU or CUDA tensors: f32, f64, bf16;
- * module parameters are contiguous, which the update requires), copies the
- * list (the optimizer
- * does not own the tensors), and validates options; NULL with an error on an
- * empty list, a NULL or repeated tensor, or a bad hyperparameter. */
+ * f16 on CUDA, for precision "16-true", its state in f16 too; module parameters are contiguous,
+ * which the update requires), copies the list (the optimizer does not own the tensors), and
+ * validates options; NULL with an error on an empty list, a NULL or repeated tensor, or a bad
+ * hyperparameter. */
 volt_optimizer *volt_sgd_new(volt_params params, const volt_sgd_options *options);
 volt_optimizer *volt_adam_new(volt_params params, const volt_adam_options *options);
 volt_optimizer *volt_adamw_new(volt_params params, const volt_adam_options *options);
@@ -157,7 +157,7 @@ void volt_optimizer_zero_grad(volt_optimizer *opt);
  * skipped, as in PyTorch), under no-grad: a single fused pass over each
  * parameter reading it, its gradient and its state and writing them back,
  * then a bump of the parameter's storage version. Parameters and gradients
- * must be contiguous f32/f64/bf16 tensors of the same dtype and shape, the
+ * must be contiguous f32/f64/bf16 (CUDA: or f16) tensors of the same dtype and shape, the
  * gradient on the parameter's device (CUDA: one multi-tensor kernel per
  * parameter group, queued and not waited for); any
  * violation is an error that names the optimizer and the parameter, checked

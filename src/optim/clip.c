@@ -25,11 +25,13 @@ static bool check_list(const char *op, volt_params params) {
             return false;
         }
         volt_dtype d = p->grad ? p->grad->dtype : VOLT_F32;
-        if (p->grad && ((d != VOLT_F32 && d != VOLT_F64 && d != VOLT_BF16) ||
-                        (p->grad->device.type != VOLT_CPU && p->grad->device.type != VOLT_CUDA))) {
+        bool cuda = p->grad && p->grad->device.type == VOLT_CUDA;
+        if (p->grad &&
+            ((d != VOLT_F32 && d != VOLT_F64 && d != VOLT_BF16 && !(d == VOLT_F16 && cuda)) ||
+             (p->grad->device.type != VOLT_CPU && !cuda))) {
             volt_error_set(VOLT_ERR_DTYPE,
                            "%s: the gradient of parameter %lld is %s (f32, f64 or bf16 "
-                           "on the CPU or a CUDA device needed)",
+                           "on the CPU or a CUDA device, or f16 on a CUDA device, needed)",
                            op, (long long)i, volt_shape_str(p->grad, buf, sizeof buf));
             return false;
         }

@@ -99,8 +99,9 @@ static bool check_params(const volt_optimizer *opt, volt_params params, const ch
         const char *what = NULL;
         if (!t)
             what = "is NULL";
-        else if (t->dtype != VOLT_F32 && t->dtype != VOLT_F64 && t->dtype != VOLT_BF16)
-            what = "is not f32, f64 or bf16";
+        else if (t->dtype != VOLT_F32 && t->dtype != VOLT_F64 && t->dtype != VOLT_BF16 &&
+                 !(t->dtype == VOLT_F16 && t->device.type == VOLT_CUDA))
+            what = "is not f32, f64 or bf16 (or f16 on a CUDA device)";
         else if (t->device.type != VOLT_CPU && !volt_optim_cuda_supports(opt->cls))
             what = "is on a device this optimizer has no update for";
         else if (!volt_tensor_is_contiguous(t))

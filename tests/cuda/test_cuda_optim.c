@@ -5,7 +5,9 @@
  * parameters of 1, 7, 33x65 and (f32) 1000003 elements, in two groups,
  * for several steps, one parameter skipping a step; the state dict moved
  * CUDA -> CPU -> CUDA mid-run; clip_grad_norm (orders 1, 2, 3, inf) and
- * clip_grad_value; and refusals naming the optimizer. The kernels do the
+ * clip_grad_value; f16 parameters and gradients (precision "16-true")
+ * against the CPU's f32 updates of the same numbers; and refusals naming
+ * the optimizer. The kernels do the
  * CPU's operations in the same order without fused multiply-adds, so the
  * tolerances (f32 1e-6 relative, bf16 1e-2, f64 1e-12) are margins: the
  * values are expected to be equal. The norm sums in another order than the
@@ -196,6 +198,57 @@ static void test_large_parameter(void **state) {
     run_pair(make_adam, 1, VOLT_BF16, true, "Adam amsgrad bf16, 1000003 elements");
 }
 
+/* f16 parameters (precision "16-true") have no CPU update to match: each
+ * optimizer's f16 CUDA update is held to the CPU's f32 update of the same
+ * values and gradients (f16 numbers widened), 4 steps. The kernel computes
+ * in f32 and rounds each stored value to f16 (2^-11 relative), so the two
+ * part by a few such roundings: 4e-3 relative, 1e-3 absolute (values near
+ * zero, Adam's early steps of about lr). */
+static void run_f16(make_fn make, int variant, const char *what) {
+    twin_params tp;
+    twins_make(&tp, VOLT_F16, false);
+    for (int i = 0; i < tp.n; i++) { /* the CPU twin in f32 */
+        volt_tensor *wide = volt_to_dtype(tp.cpu[i], VOLT_F32);
+        volt_tensor_free(tp.cpu[i]);
+        tp.cpu[i] = volt_requires_grad(volt_persist(volt_clone(wide)), true);
+    }
+    volt_optimizer *oc = make_grouped(make, variant, tp.cpu, tp.n);
+    volt_optimizer *og = make_grouped(make, variant, tp.dev, tp.n);
+    assert_non_null(oc);
+    assert_non_null(og);
+    for (int step = 0; step < 4; step++) {
+        volt_scope_begin();
+        for (int i = 0; i < tp.n; i++) {
+            volt_tensor_clear_grad(tp.cpu[i]);
+            volt_tensor_clear_grad(tp.dev[i]);
+            volt_tensor *g = randn_of(tp.dev[i]->ndim, tp.dev[i]->shape, VOLT_F16, 0.5);
+            tp.cpu[i]->grad = volt_persist(volt_to_dtype(g, VOLT_F32));
+            tp.dev[i]->grad = volt_persist(gpu(g));
+        }
+        assert_int_equal(volt_optimizer_step(oc), VOLT_OK);
+        assert_int_equal(volt_optimizer_step(og), VOLT_OK);
+        VT_ASSERT_NO_ERROR();
+        for (int i = 0; i < tp.n; i++) {
+            assert_int_equal(tp.dev[i]->dtype, VOLT_F16);
+            VT_ASSERT_SAME_VALUES(tp.dev[i], tp.cpu[i], 4e-3, 1e-3, what);
+        }
+        volt_scope_end();
+    }
+    volt_optimizer_free(oc);
+    volt_optimizer_free(og);
+    twins_free(&tp);
+}
+
+static void test_f16_parameters(void **state) {
+    (void)state;
+    char what[96];
+    for (size_t o = 0; o < sizeof optimizers / sizeof optimizers[0]; o++)
+        for (int v = 0; v < optimizers[o].variants; v++) {
+            snprintf(what, sizeof what, "%s variant %d f16", optimizers[o].name, v);
+            run_f16(optimizers[o].make, v, what);
+        }
+}
+
 /* ------------------------------------------------------ state across devices */
 
 static void set_all_grads(twin_params *tp) {
@@ -281,6 +334,40 @@ static void test_clip_grad_norm(void **state) {
         }
 }
 
+/* f16 gradients: the norm in f64 of the same numbers as the CPU's f32
+ * copies (equal to 1e-12), the scaled values rounded to f16. */
+static void test_clip_grad_norm_f16(void **state) {
+    (void)state;
+    const double orders[] = {2, 1, INFINITY};
+    for (size_t k = 0; k < 3; k++) {
+        volt_scope_begin();
+        twin_params tp;
+        twins_make(&tp, VOLT_F16, false);
+        volt_tensor *wide[N_PARAMS];
+        for (int i = 0; i < tp.n; i++) {
+            volt_tensor *g = randn_of(tp.dev[i]->ndim, tp.dev[i]->shape, VOLT_F16, 0.5);
+            tp.dev[i]->grad = volt_persist(gpu(g));
+            wide[i] = volt_requires_grad(volt_to_dtype(g, VOLT_F32), true);
+            wide[i]->grad = volt_persist(volt_to_dtype(g, VOLT_F32));
+        }
+        double want = volt_clip_grad_norm((volt_params){tp.n, wide, NULL}, 0.5, orders[k], false);
+        double got = volt_clip_grad_norm((volt_params){tp.n, tp.dev, NULL}, 0.5, orders[k], false);
+        VT_ASSERT_NO_ERROR();
+        assert_true(want > 0.5);
+        assert_true(fabs(got - want) <= 1e-12 * want);
+        for (int i = 0; i < tp.n; i++) {
+            assert_int_equal(tp.dev[i]->grad->dtype, VOLT_F16);
+            VT_ASSERT_SAME_VALUES(tp.dev[i]->grad, wide[i]->grad, 1e-3, 1e-7, "clipped f16");
+            volt_tensor_clear_grad(wide[i]);
+        }
+        assert_int_equal(volt_clip_grad_value((volt_params){tp.n, tp.dev, NULL}, 0.01), VOLT_OK);
+        for (int i = 0; i < tp.n; i++)
+            assert_true(volt_tensor_item(volt_max_all(volt_abs(tp.dev[i]->grad))) <= 0.01);
+        twins_free(&tp);
+        volt_scope_end();
+    }
+}
+
 static void test_clip_grad_norm_nonfinite(void **state) {
     (void)state;
     volt_tensor *p =
@@ -311,9 +398,9 @@ static void test_clip_grad_value(void **state) {
 
 static void test_refusals(void **state) {
     (void)state;
-    volt_tensor *h = volt_persist(gpu(volt_zeros(VOLT_SHAPE(3), VOLT_F16)));
+    volt_tensor *h = volt_persist(gpu(volt_zeros(VOLT_SHAPE(3), VOLT_I32)));
     assert_null(volt_adamw_new((volt_params){1, &h, NULL}, NULL));
-    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "AdamW: parameter 0 (f16[3]");
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "AdamW: parameter 0 (i32[3]");
     volt_tensor_free(h);
 
     /* A CUDA parameter with a CPU gradient. */
@@ -349,8 +436,10 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VT_CUDA_TEST(test_optimizers_match_cpu),
         VT_CUDA_TEST(test_large_parameter),
+        VT_CUDA_TEST(test_f16_parameters),
         VT_CUDA_TEST(test_state_dict_across_devices),
         VT_CUDA_TEST(test_clip_grad_norm),
+        VT_CUDA_TEST(test_clip_grad_norm_f16),
         VT_CUDA_TEST(test_clip_grad_norm_nonfinite),
         VT_CUDA_TEST(test_clip_grad_value),
         VT_CUDA_TEST(test_refusals),

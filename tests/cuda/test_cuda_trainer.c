@@ -5,7 +5,8 @@
  * on the CPU resumes on the GPU) to the uninterrupted run's parameters; and
  * out of memory inside a GPU fit fails it with the allocator's message and
  * lets OnExceptionCheckpoint save the last good state; precision 16-mixed
- * trains like f32 and skips a step with inf gradients; and the refusals
+ * trains like f32 and skips a step with inf gradients; 16-true and
+ * bf16-true train close to f32; and the refusals
  * (more devices than the machine has). */
 #include "cuda_test.h"
 
@@ -315,6 +316,43 @@ static void test_sixteen_mixed(void **state) {
     data_free(&d);
 }
 
+/* precision "16-true" and "bf16-true": the module, its batches, gradients
+ * and optimizer state in f16 / bf16 on the GPU (the optimizer and the
+ * clipping kernels in that dtype) train the MLP close to f32: val loss
+ * within 5% (f16) and 10% (bf16, 8 bits of mantissa) of the f32 fit's. */
+static void test_half_true(void **state) {
+    (void)state;
+    double loss32;
+    volt_module *a = fit("cuda", 3, NULL, NULL, &loss32);
+    const char *precisions[2] = {"16-true", "bf16-true"};
+    const volt_dtype dtypes[2] = {VOLT_F16, VOLT_BF16};
+    const double within[2] = {0.05, 0.10};
+    for (int k = 0; k < 2; k++) {
+        data d = data_new();
+        volt_module *m = mlp();
+        volt_trainer_config c = config("cuda", 3, tmp_path(""));
+        c.precision = precisions[k];
+        c.gradient_clip_val = 1e3; /* clipping runs, clips nothing */
+        volt_trainer *t = volt_trainer_new(&c);
+        assert_non_null(t);
+        volt_status st = volt_trainer_fit_loaders(t, m, d.train, d.val, NULL);
+        if (st) fprintf(stderr, "%s: %s\n", precisions[k], volt_error_message());
+        assert_int_equal(st, VOLT_OK);
+        double loss = volt_metrics_get(volt_trainer_callback_metrics(t), "val_loss");
+        printf("%s: val_loss %.5f (32-true %.5f)\n", precisions[k], loss, loss32);
+        assert_true(fabs(loss - loss32) <= within[k] * loss32);
+        volt_params p = volt_module_parameters(m);
+        for (int64_t i = 0; i < p.count; i++) {
+            assert_int_equal(p.tensors[i]->dtype, dtypes[k]);
+            assert_int_equal(p.tensors[i]->device.type, VOLT_CUDA);
+        }
+        volt_trainer_free(t);
+        volt_module_free(m);
+        data_free(&d);
+    }
+    volt_module_free(a);
+}
+
 static void test_refusals(void **state) {
     (void)state;
     volt_trainer_config c = config("cuda", 1, tmp_path(""));
@@ -337,6 +375,7 @@ int main(void) {
         VT_CUDA_TEST(test_checkpoint_across_devices),
         VT_CUDA_TEST(test_out_of_memory_in_fit),
         VT_CUDA_TEST(test_sixteen_mixed),
+        VT_CUDA_TEST(test_half_true),
         VT_CUDA_TEST(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

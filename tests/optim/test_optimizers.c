@@ -547,6 +547,11 @@ static void test_param_errors(void **state) {
     assert_null(volt_adam_new(OH_PARAMS(ints), NULL));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT,
                     "Adam: parameter 0 (i64[3]) is not f32, f64 or bf16");
+    /* f16 parameters update on CUDA only ("16-true"): the CPU has no f16 kernels. */
+    volt_tensor *halves = volt_zeros(VOLT_SHAPE(3), VOLT_F16);
+    assert_null(volt_adam_new(OH_PARAMS(halves), NULL));
+    VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT,
+                    "Adam: parameter 0 (f16[3]) is not f32, f64 or bf16 (or f16 on a CUDA device)");
     volt_tensor *view = volt_transpose(p, 0, 1);
     assert_null(volt_adam_new(OH_PARAMS(view), NULL));
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "Adam: parameter 0 (f32[3,2]) is not contiguous");

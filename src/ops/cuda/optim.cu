@@ -4,7 +4,8 @@
  * src/optim/cpu_update.c operation by operation with correctly rounded
  * operations and no fused multiply-adds (__fmul_rn, ...), so an update
  * equals the CPU's bit for bit; bf16 tensors compute in f32 and round once
- * per stored value, as the CPU's bf16 path does. Contiguous chunks take
+ * per stored value, as the CPU's bf16 path does, and so do f16 ones
+ * (precision "16-true"; the CPU has no f16 update). Contiguous chunks take
  * 16-byte vector loads when every pointer of the tensor is aligned. */
 #include <cuda_runtime.h>
 
@@ -239,6 +240,7 @@ extern "C" int volt_cuda_launch_optim(const volt_cuda_optim_hparams *hp,
     case VOLT_CUDA_F32: return launch_optim<float>(hp, tensors, n_tensors, blocks, s);
     case VOLT_CUDA_F64: return launch_optim<double>(hp, tensors, n_tensors, blocks, s);
     case VOLT_CUDA_BF16: return launch_optim<__nv_bfloat16>(hp, tensors, n_tensors, blocks, s);
+    case VOLT_CUDA_F16: return launch_optim<__half>(hp, tensors, n_tensors, blocks, s);
     }
     return (int)cudaErrorInvalidValue;
 }
@@ -313,8 +315,10 @@ __global__ void __launch_bounds__(OPTIM_THREADS)
         acc = accumulate((const float *)t.data + start, len, t.vec, mode, p);
     else if (t.dtype == VOLT_CUDA_F64)
         acc = accumulate((const double *)t.data + start, len, t.vec, mode, p);
-    else
+    else if (t.dtype == VOLT_CUDA_BF16)
         acc = accumulate((const __nv_bfloat16 *)t.data + start, len, t.vec, mode, p);
+    else
+        acc = accumulate((const __half *)t.data + start, len, t.vec, mode, p);
     acc = block_combine(acc, mode);
     if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
@@ -382,8 +386,10 @@ __global__ void __launch_bounds__(OPTIM_THREADS)
         pointwise_span<CLAMP>((float *)t.data + start, len, t.vec, a, b);
     else if (t.dtype == VOLT_CUDA_F64)
         pointwise_span<CLAMP>((double *)t.data + start, len, t.vec, a, b);
-    else
+    else if (t.dtype == VOLT_CUDA_BF16)
         pointwise_span<CLAMP>((__nv_bfloat16 *)t.data + start, len, t.vec, a, b);
+    else
+        pointwise_span<CLAMP>((__half *)t.data + start, len, t.vec, a, b);
 }
 
 extern "C" int volt_cuda_launch_scale(const volt_cuda_mt_tensor *tensors, int n_tensors,

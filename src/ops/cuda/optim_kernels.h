@@ -5,7 +5,7 @@
  * on elements [(b - first_block) * VOLT_CUDA_OPTIM_CHUNK, ... + CHUNK) of the
  * tensor whose range of blocks holds b. A launcher checks nothing: it queues
  * its kernel on `stream` of the current device and returns the launch's
- * cudaError_t as an int (0: queued). Dtypes are VOLT_CUDA_F32/F64/BF16
+ * cudaError_t as an int (0: queued). Dtypes are VOLT_CUDA_F32/F64/BF16/F16
  * (cuda_kernels.h). */
 #ifndef VOLT_CUDA_OPTIM_KERNELS_H
 #define VOLT_CUDA_OPTIM_KERNELS_H
@@ -61,7 +61,7 @@ typedef struct {
 int volt_cuda_launch_optim(const volt_cuda_optim_hparams *hp, const volt_cuda_optim_tensor *tensors,
                            int n_tensors, int64_t n_blocks, void *stream);
 
-/* A tensor of a clipping launch (any of the three dtypes, each its own). */
+/* A tensor of a clipping launch (any of the four dtypes, each its own). */
 typedef struct {
     void *data;
     int64_t n;
@@ -84,7 +84,7 @@ enum {
  * combines them in a fixed order. */
 int volt_cuda_launch_norm(const volt_cuda_mt_tensor *tensors, int n_tensors, int64_t n_blocks,
                           int mode, double p, double *partials, double *out, void *stream);
-/* Every element x = x * scale (scale rounded to f32 for f32/bf16). */
+/* Every element x = x * scale (scale rounded to f32 for f32/bf16/f16). */
 int volt_cuda_launch_scale(const volt_cuda_mt_tensor *tensors, int n_tensors, int64_t n_blocks,
                            double scale, void *stream);
 /* Every element x = clamp(x, lo, hi) (NaN stays NaN). */

@@ -20,18 +20,18 @@ bool volt_optim_cuda_supports(const volt_optim_class *cls);
 
 /* The updates u[0..n) of one parameter group of an optimizer of class cls,
  * every parameter, gradient and used slot a contiguous CUDA tensor of one
- * dtype (f32, f64 or bf16) per parameter, checked by the caller: one kernel
+ * dtype (f32, f64, bf16 or f16) per parameter, checked by the caller: one kernel
  * launch per (device, dtype) among them. Nothing is committed (steps,
  * versions): the caller does that. A launch failure is a CUDA error. */
 volt_status volt_optim_cuda_update(const volt_optim_class *cls, const volt_optim_update *u,
                                    int64_t n);
 
 /* Adds the norm accumulation of order p of grads[0..n) (contiguous CUDA
- * f32/f64/bf16 tensors) to *acc: sum |x| (p = 1), sum x^2 (p = 2), max |x|
+ * f32/f64/bf16/f16 tensors) to *acc: sum |x| (p = 1), sum x^2 (p = 2), max |x|
  * with NaN winning (p = inf), sum |x|^p otherwise, in f64, deterministic
  * (one launch and one f64 read back per device). */
 volt_status volt_optim_cuda_norm(volt_tensor *const *grads, int64_t n, double p, double *acc);
-/* grads[i] *= scale (rounded to f32 for f32/bf16), in place. */
+/* grads[i] *= scale (rounded to f32 for f32/bf16/f16), in place. */
 volt_status volt_optim_cuda_scale(volt_tensor *const *grads, int64_t n, double scale);
 /* grads[i] = clamp(grads[i], lo, hi) in place (NaN stays NaN). */
 volt_status volt_optim_cuda_clamp(volt_tensor *const *grads, int64_t n, double lo, double hi);
