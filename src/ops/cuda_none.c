@@ -105,10 +105,8 @@ volt_status volt_cuda_relu_mask(volt_tensor *out, const volt_tensor *g, const vo
     return VOLT_NO_CUDA_DNN("conv2d_relu", out);
 }
 
-bool volt_cuda_pool_supported(const char *op, bool max, const volt_pool_geom *g,
-                              const volt_tensor *x) {
-    (void)max, (void)g;
-    VOLT_NO_CUDA_DNN(op, x);
+bool volt_cuda_pool_cudnn_takes(const volt_pool_geom *g, const volt_tensor *x) {
+    (void)g, (void)x;
     return false;
 }
 
@@ -121,6 +119,19 @@ volt_status volt_cuda_pool_forward(bool max, const volt_pool_geom *g, const volt
 volt_status volt_cuda_pool_backward(bool max, const volt_pool_geom *g, const volt_tensor *x,
                                     const volt_tensor *y, const volt_tensor *dy, volt_tensor *dx) {
     (void)g, (void)x, (void)y, (void)dy;
+    return VOLT_NO_CUDA_DNN(max ? "max_pool2d" : "avg_pool2d", dx);
+}
+
+volt_status volt_cuda_pool_direct_forward(bool max, const volt_pool_geom *g, const volt_tensor *x,
+                                          volt_tensor *y, volt_tensor *indices) {
+    (void)g, (void)y, (void)indices;
+    return VOLT_NO_CUDA_DNN(max ? "max_pool2d" : "avg_pool2d", x);
+}
+
+volt_status volt_cuda_pool_direct_backward(bool max, const volt_pool_geom *g,
+                                           const volt_tensor *indices, const volt_tensor *dy,
+                                           volt_tensor *dx) {
+    (void)g, (void)indices, (void)dy;
     return VOLT_NO_CUDA_DNN(max ? "max_pool2d" : "avg_pool2d", dx);
 }
 

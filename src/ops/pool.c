@@ -6,9 +6,11 @@
  * (ops/cpu/dnnl_pool.c; max pooling keeps its workspace), f64, max pooling
  * with indices and what oneDNN declines to the reference kernels
  * (ops/cpu/pool_ref.c). CUDA tensors (f32, f64, bf16, f16) go to cuDNN
- * (ops/cuda/cuda_dnn.h) in their own dtype; max pooling there saves x and y
- * for its backward pass, and refuses returning indices; an adaptive average
- * pool with unequal windows runs as two products. */
+ * (ops/cuda/cuda_dnn.h) in their own dtype, max pooling there saving x and
+ * y for its backward pass; what cuDNN does not take (indices, dilation,
+ * ceil_mode's extra window) to volt's own kernels (ops/cuda/pool.cu, max
+ * pooling saving its indices); an adaptive average pool with unequal
+ * windows runs as two products. */
 #include <stdlib.h>
 
 #include "ops/conv_impl.h"
@@ -24,7 +26,8 @@ typedef enum {
     SAVED_INDICES,
     SAVED_DNNL_WORKSPACE,
     SAVED_ARGMAX_2X2,
-    SAVED_CUDA /* CUDA: slot 0 the dense x, slot 1 the output (max pooling) */
+    SAVED_CUDA,       /* cuDNN: slot 0 the dense x, slot 1 the output (max pooling) */
+    SAVED_CUDA_DIRECT /* volt's CUDA kernels: slot 0 the indices (max pooling) */
 } saved_kind;
 
 /* node->extra: the geometry; iargs[0]: the kind; iargs[1]: the saved_kind
@@ -56,6 +59,10 @@ static volt_status pool_backward(volt_node *node, volt_tensor *g, volt_tensor **
                         : volt_cuda_pool_backward(max, geo, max ? volt_node_saved(node, 0) : NULL,
                                                   y4, g4, gx);
         volt_tensor_free(y4);
+    } else if (gx && (saved_kind)node->iargs[1] == SAVED_CUDA_DIRECT) {
+        bool max = kind == POOL_MAX;
+        st =
+            volt_cuda_pool_direct_backward(max, geo, max ? volt_node_saved(node, 0) : NULL, g4, gx);
     } else if (kind == POOL_MAX && gx) {
         volt_tensor *saved = volt_node_saved(node, 0);
         saved_kind sk = (saved_kind)node->iargs[1];
@@ -96,7 +103,7 @@ typedef struct {
 
 static bool check_input(const char *op, const volt_tensor *x) {
     if (!volt_check_not_null(op, x, "x")) return false;
-    /* CUDA: every float dtype reaches cuDNN (volt_cuda_pool_supported). */
+    /* CUDA: every float dtype has a kernel (cuDNN's or volt's). */
     if (x->device.type == VOLT_CUDA ? !volt_check_float(op, x)
                                     : x->dtype != VOLT_BF16 && !volt_check_f32_f64(op, x))
         return false;
@@ -192,14 +199,23 @@ static volt_tensor *unbatch(volt_tensor *t, const volt_tensor *x) {
     return v;
 }
 
-/* Whether cuDNN takes this pooling of x (records the refusal when not). */
-static bool cuda_pool_supported(pool_kind kind, const char *op, const volt_pool_geom *g,
-                                const volt_tensor *x, bool want_indices) {
-    const char *why = kind == POOL_ADAPTIVE ? "windows of unequal sizes"
-                      : want_indices        ? "indices"
-                                            : NULL;
-    if (why) volt_no_cuda_kernel(op, x, why);
-    return !why && volt_cuda_pool_supported(op, kind == POOL_MAX, g, x);
+/* Pooling on CUDA: cuDNN when it takes the geometry and no indices are
+ * wanted, else volt's kernels, which write max pooling's indices to a new
+ * *saved (kept for the backward pass or returned). */
+static volt_status cuda_pool_forward(pool_kind kind, const char *op, const volt_pool_geom *g,
+                                     const volt_tensor *x4, volt_tensor *y, bool want_indices,
+                                     volt_tensor **saved, saved_kind *saved_as) {
+    bool max = kind == POOL_MAX;
+    if (kind == POOL_ADAPTIVE) /* volt_adaptive_avg_pool2d composes it */
+        return volt_no_cuda_kernel(op, x4, "windows of unequal sizes");
+    if (!want_indices && volt_cuda_pool_cudnn_takes(g, x4)) {
+        *saved_as = SAVED_CUDA;
+        return volt_cuda_pool_forward(max, g, x4, y);
+    }
+    *saved_as = SAVED_CUDA_DIRECT;
+    if (max && !(*saved = volt_tensor_new(VOLT_I64, x4->device, 4, y->shape)))
+        return volt_error_status();
+    return volt_cuda_pool_direct_forward(max, g, x4, y, max ? *saved : NULL);
 }
 
 static volt_tensor *pool_op(pool_kind kind, const char *op, const volt_tensor *x,
@@ -215,7 +231,6 @@ static volt_tensor *pool_op(pool_kind kind, const char *op, const volt_tensor *x
     geo.c = x->shape[x->ndim - 3];
     geo.h = x->shape[x->ndim - 2];
     geo.w = x->shape[x->ndim - 1];
-    if (cuda && !cuda_pool_supported(kind, op, &geo, x, indices != NULL)) return NULL;
     volt_tensor *x4 = volt_dense_as(x, 4, (int64_t[]){geo.n, geo.c, geo.h, geo.w});
     volt_tensor *y =
         x4 ? volt_tensor_new(x->dtype, x->device, 4, (int64_t[]){geo.n, geo.c, geo.oh, geo.ow})
@@ -225,10 +240,9 @@ static volt_tensor *pool_op(pool_kind kind, const char *op, const volt_tensor *x
     volt_tensor *saved = NULL;
     volt_status st =
         !y     ? volt_error_status()
-        : cuda ? volt_cuda_pool_forward(kind == POOL_MAX, &geo, x4, y)
+        : cuda ? cuda_pool_forward(kind, op, &geo, x4, y, indices != NULL, &saved, &saved_as)
                : pool_forward(kind, &geo, x4, y, indices != NULL, record, &saved, &saved_as);
-    if (cuda) saved_as = SAVED_CUDA;
-    volt_tensor *cuda_x = cuda && kind == POOL_MAX && record ? x4 : NULL;
+    volt_tensor *cuda_x = saved_as == SAVED_CUDA && kind == POOL_MAX && record ? x4 : NULL;
     if (st != VOLT_OK) {
         volt_tensor_free(x4);
         volt_tensor_free(y);

@@ -44,11 +44,11 @@ volt_status volt_cuda_relu_mask(volt_tensor *out, const volt_tensor *g, const vo
 
 /* -------------------------------------------------------------- pooling */
 
-/* Whether the pooling g (max, or average with g->count_include_pad) has a
- * cuDNN kernel: dilation 1, the output size cuDNN computes (floor; what
- * ceil_mode lengthens is refused), sizes within int. Records the refusal. */
-bool volt_cuda_pool_supported(const char *op, bool max, const volt_pool_geom *g,
-                              const volt_tensor *x);
+/* Whether cuDNN takes the pooling g of x (max, or average with
+ * g->count_include_pad): x's dtype, dilation 1, the output size cuDNN
+ * computes (floor: not ceil_mode's extra window), sizes within int.
+ * Records nothing: volt's kernels below take the rest. */
+bool volt_cuda_pool_cudnn_takes(const volt_pool_geom *g, const volt_tensor *x);
 /* y [n, c, oh, ow] = the pooling of x [n, c, h, w]. */
 volt_status volt_cuda_pool_forward(bool max, const volt_pool_geom *g, const volt_tensor *x,
                                    volt_tensor *y);
@@ -56,6 +56,18 @@ volt_status volt_cuda_pool_forward(bool max, const volt_pool_geom *g, const volt
  * pooling: each window's gradient goes to one of its maxima). */
 volt_status volt_cuda_pool_backward(bool max, const volt_pool_geom *g, const volt_tensor *x,
                                     const volt_tensor *y, const volt_tensor *dy, volt_tensor *dx);
+
+/* The same pooling through volt's kernels (ops/cuda/pool.cu), any
+ * geometry, f32 / f64 / bf16 / f16: y from x, and for max pooling indices
+ * (i64, y's shape: the position iy * w + ix of each maximum in its plane;
+ * NULL for average pooling). */
+volt_status volt_cuda_pool_direct_forward(bool max, const volt_pool_geom *g, const volt_tensor *x,
+                                          volt_tensor *y, volt_tensor *indices);
+/* dx = its gradient given dy (and the forward's indices for max pooling),
+ * deterministic. */
+volt_status volt_cuda_pool_direct_backward(bool max, const volt_pool_geom *g,
+                                           const volt_tensor *indices, const volt_tensor *dy,
+                                           volt_tensor *dx);
 
 /* ----------------------------------------------------------- batch norm */
 

@@ -6,31 +6,15 @@
 #include "ops/cuda/cuda_dnn.h"
 #include "ops/cuda/cudnn_lib.h"
 
-bool volt_cuda_pool_supported(const char *op, bool max, const volt_pool_geom *g,
-                              const volt_tensor *x) {
-    (void)max;
+bool volt_cuda_pool_cudnn_takes(const volt_pool_geom *g, const volt_tensor *x) {
     cudnnDataType_t type;
-    if (!volt_cudnn_dtype(x->dtype, &type)) {
-        volt_no_cuda_kernel(op, x, NULL);
-        return false;
-    }
     int64_t sizes[] = {g->n,  g->c,  g->h,  g->w,  g->oh, g->ow,
                        g->kh, g->kw, g->sh, g->sw, g->ph, g->pw};
-    if (!volt_cudnn_fits_int((int)(sizeof sizes / sizeof sizes[0]), sizes) ||
-        g->n * g->c * g->h * g->w > INT32_MAX) {
-        volt_no_cuda_kernel(op, x, "sizes beyond 2^31");
-        return false;
-    }
-    if (g->dh != 1 || g->dw != 1) {
-        volt_no_cuda_kernel(op, x, "dilation");
-        return false;
-    }
-    if ((g->h + 2 * g->ph - g->kh) / g->sh + 1 != g->oh ||
-        (g->w + 2 * g->pw - g->kw) / g->sw + 1 != g->ow) {
-        volt_no_cuda_kernel(op, x, "ceil_mode adding a window");
-        return false;
-    }
-    return true;
+    return volt_cudnn_dtype(x->dtype, &type) &&
+           volt_cudnn_fits_int((int)(sizeof sizes / sizeof sizes[0]), sizes) &&
+           g->n * g->c * g->h * g->w <= INT32_MAX && g->dh == 1 && g->dw == 1 &&
+           (g->h + 2 * g->ph - g->kh) / g->sh + 1 == g->oh &&
+           (g->w + 2 * g->pw - g->kw) / g->sw + 1 == g->ow;
 }
 
 /* The descriptors of one pooling. */
