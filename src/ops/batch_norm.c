@@ -119,13 +119,43 @@ static bool check_args(const volt_tensor *x, const volt_tensor *rm, const volt_t
                        bx);
         return false;
     }
-    const volt_tensor *stats[2] = {rm, rv};
-    for (int i = 0; i < 2; i++)
-        if (x->device.type == VOLT_CUDA && stats[i] && !volt_tensor_is_contiguous(stats[i])) {
-            volt_no_cuda_kernel(op, stats[i], "non-contiguous running statistics");
-            return false;
-        }
     return true;
+}
+
+/* A running statistic as cuDNN updates it in place: t itself when
+ * contiguous, else a contiguous copy of it (NULL with the error recorded
+ * when that fails). */
+static volt_tensor *dense_running(volt_tensor *t) {
+    if (!t || volt_tensor_is_contiguous(t)) return t;
+    volt_tensor *d = volt_tensor_new(t->dtype, t->device, 1, t->shape);
+    if (d && volt_cuda_copy("batch_norm", d, t) != VOLT_OK) {
+        volt_tensor_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* Training on CUDA: cuDNN normalizes x4 into y, writes the batch statistics
+ * to mean / var and updates the running ones (through dense copies when
+ * they are strided, written back after). */
+static bool cuda_train_forward(const volt_bn_geom *geo, const volt_tensor *x4, volt_tensor *y,
+                               volt_tensor *running_mean, volt_tensor *running_var,
+                               const volt_tensor *w, const volt_tensor *b, double momentum,
+                               volt_tensor *mean, volt_tensor *var) {
+    volt_tensor *rm = dense_running(running_mean);
+    volt_tensor *rv = rm || !running_mean ? dense_running(running_var) : NULL;
+    bool ok =
+        (rm || !running_mean) && (rv || !running_var) &&
+        volt_cuda_batch_norm_forward(geo, x4, y, rm, rv, w, b, momentum, mean, var) == VOLT_OK;
+    if (ok && rm != running_mean) ok = volt_cuda_copy("batch_norm", running_mean, rm) == VOLT_OK;
+    if (ok && rv != running_var) ok = volt_cuda_copy("batch_norm", running_var, rv) == VOLT_OK;
+    if (ok && running_mean) {
+        volt_storage_bump_version(running_mean->storage);
+        volt_storage_bump_version(running_var->storage);
+    }
+    if (rm != running_mean) volt_tensor_free(rm);
+    if (rv != running_var) volt_tensor_free(rv);
+    return ok;
 }
 
 /* r = (1 - momentum) r + momentum s, in place (s: [C] of r's dtype). */
@@ -227,14 +257,11 @@ volt_tensor *volt_batch_norm(const volt_tensor *x, volt_tensor *running_mean,
         volt_cpu_copy(mean, running_mean);
         volt_cpu_copy(var, running_var);
     }
-    if (ok && cuda) { /* cuDNN updates the running statistics */
-        ok = volt_cuda_batch_norm_forward(&geo, x4, y, training ? running_mean : mean,
-                                          training ? running_var : var, w, b, momentum, mean,
-                                          var) == VOLT_OK;
-        if (ok && training && running_mean) {
-            volt_storage_bump_version(running_mean->storage);
-            volt_storage_bump_version(running_var->storage);
-        }
+    if (ok && cuda && training) {
+        ok = cuda_train_forward(&geo, x4, y, running_mean, running_var, w, b, momentum, mean, var);
+    } else if (ok && cuda) {
+        ok = volt_cuda_batch_norm_forward(&geo, x4, y, mean, var, w, b, momentum, mean, var) ==
+             VOLT_OK;
     } else {
         ok = ok && run_forward(&geo, x4, y, mean, var, w, b) == VOLT_OK;
     }

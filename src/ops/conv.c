@@ -598,6 +598,51 @@ static volt_tensor *conv_autocast_cuda(const conv_args *a, const volt_tensor *x,
     return y ? volt_to_dtype(y, x->dtype) : NULL;
 }
 
+static void copy2(int64_t dst[2], const int64_t *src, int64_t dflt) {
+    dst[0] = src ? src[0] : dflt;
+    dst[1] = src ? src[1] : dflt;
+}
+
+/* Whether padding 'same' pads spatial dim i (0: H, 1: W) of geo more at the
+ * end than at the start (an odd total: an even dilated kernel). */
+static bool same_is_uneven(const conv_args *a, const volt_conv_geom *geo, int i) {
+    int64_t total = i == 0 ? geo->dh * (geo->kh - 1) : geo->dw * (geo->kw - 1);
+    return a->padding[i] == VOLT_PADDING_SAME && total % 2 == 1;
+}
+
+/* Padding 'same' with more at the end than at the start, which cuDNN cannot
+ * express: the convolution padded with the end's amount on both sides
+ * (stride 1: one more output row / column than input), then that first
+ * extra row / column dropped (a differentiable narrow). */
+static volt_tensor *conv_same_widened(const conv_args *a, const volt_conv_geom *geo,
+                                      const volt_tensor *x, const volt_tensor *w,
+                                      const volt_tensor *bias) {
+    conv_args wide = *a;
+    int64_t in[2] = {geo->h, geo->w};
+    for (int i = 0; i < 2; i++)
+        if (same_is_uneven(a, geo, i))
+            wide.padding[i] = (i == 0 ? geo->dh * (geo->kh - 1) : geo->dw * (geo->kw - 1)) / 2 + 1;
+    volt_scope_begin(); /* only the narrowed view outlives the call */
+    volt_tensor *y = conv_op(&wide, x, w, bias, NULL);
+    for (int i = 0; i < 2 && y; i++)
+        if (same_is_uneven(a, geo, i)) y = volt_narrow(y, y->ndim - 2 + i, 1, in[i]);
+    if (y) volt_keep(y);
+    volt_scope_end();
+    return y;
+}
+
+volt_tensor *volt_conv2d_same_widened(const volt_tensor *x, const volt_tensor *w,
+                                      const volt_tensor *bias, const int64_t dilation[2],
+                                      int64_t groups) {
+    conv_args a = {.op = "conv2d", .stride = {1, 1}, .groups = groups};
+    a.padding[0] = a.padding[1] = VOLT_PADDING_SAME;
+    copy2(a.dilation, dilation, 1);
+    volt_conv_geom geo;
+    int64_t x4[4], w4[4], y4[4];
+    if (!conv_geometry(&a, x, w, bias, &geo, x4, w4, y4)) return NULL;
+    return conv_same_widened(&a, &geo, x, w, bias);
+}
+
 static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
                             const volt_tensor *bias, volt_dnnl_weight_cache *cache) {
     bool cuda = x && x->device.type == VOLT_CUDA;
@@ -608,6 +653,8 @@ static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt
     volt_conv_geom geo;
     int64_t x4[4], w4[4], y4[4];
     if (!conv_geometry(a, x, w, bias, &geo, x4, w4, y4)) return NULL;
+    if (cuda && !a->transposed && (same_is_uneven(a, &geo, 0) || same_is_uneven(a, &geo, 1)))
+        return conv_same_widened(a, &geo, x, w, bias);
     if (cuda && !volt_cuda_conv_supported(a->op, &geo, x)) return NULL;
     bool bf16 = !cuda && volt_autocast_bf16_for(x->dtype);
     volt_tensor *xd = volt_dense_as(x, 4, x4), *wd = volt_dense_as(w, 4, w4);
@@ -637,11 +684,6 @@ static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt
     volt_tensor_free(xd);
     volt_tensor_free(wd);
     return y;
-}
-
-static void copy2(int64_t dst[2], const int64_t *src, int64_t dflt) {
-    dst[0] = src ? src[0] : dflt;
-    dst[1] = src ? src[1] : dflt;
 }
 
 /* conv2d's arguments (NULL arrays: the defaults), fused with a ReLU or not. */

@@ -27,6 +27,16 @@ volt_tensor *volt_conv1d_cached(const volt_tensor *x, const volt_tensor *w, cons
                                 int64_t stride, int64_t padding, int64_t dilation, int64_t groups,
                                 volt_dnnl_weight_cache *cache);
 
+/* conv2d(x, w, bias) with stride 1 and padding 'same' computed as CUDA
+ * computes it when a kernel's dilated size is even (cuDNN pads both sides
+ * alike, 'same' then pads one more at the end): padded on both sides by
+ * the end's amount, the first output row / column of each such dim
+ * dropped (a view; differentiable). The same values as volt_conv2d on any
+ * device; exposed so the CPU can check the composition. */
+volt_tensor *volt_conv2d_same_widened(const volt_tensor *x, const volt_tensor *w,
+                                      const volt_tensor *bias, const int64_t dilation[2],
+                                      int64_t groups);
+
 /* A contiguous tensor holding t's elements seen as (ndim, shape) (same
  * count): an alias of t when t is contiguous, else a copy. No autograd. */
 volt_tensor *volt_dense_as(const volt_tensor *t, int ndim, const int64_t *shape);

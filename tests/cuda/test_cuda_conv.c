@@ -1,6 +1,6 @@
-/* test_cuda_conv.c: convolutions, pooling and batch norm on CUDA (cuDNN)
- * against the CPU ops on the same random inputs, forward and every
- * gradient (through volt_backward_ex with the same output gradient on both
+/* test_cuda_conv.c: convolutions, pooling and batch norm on CUDA (cuDNN,
+ * and volt's kernels for the pooling cuDNN lacks) against the CPU ops on the same random inputs,
+ * forward and every gradient (through volt_backward_ex with the same output gradient on both
  * devices). The reference runs in f64 on the CPU from the CUDA inputs'
  * values (rounded to their dtype first), so one tolerance per dtype covers
  * the CUDA side's own rounding: f32 1e-4 (sums of up to a few hundred
@@ -82,6 +82,8 @@ static void check_conv(const conv_case *k, volt_dtype dt, const char *what) {
 
 static const volt_dtype dtypes[] = {VOLT_F32, VOLT_F64, VOLT_BF16, VOLT_F16};
 
+#define SAME VOLT_PADDING_SAME
+
 static void test_conv2d_matches_cpu(void **state) {
     (void)state;
     const conv_case cases[] = {
@@ -91,6 +93,10 @@ static void test_conv2d_matches_cpu(void **state) {
         {1, 1, 1, 1, 1, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1, true, false, false},  /* one element */
         {2, 3, 8, 8, 5, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, true, true, false},   /* conv2d_relu */
         {2, 4, 5, 6, 6, 3, 3, {2, 2}, {1, 1}, {1, 1}, 2, true, false, true},   /* transposed */
+        /* 'same' with even kernels: one more padding at the end (the op pads
+         * both sides by it and drops the first output row / column) */
+        {2, 3, 6, 7, 4, 2, 2, {1, 1}, {SAME, SAME}, {1, 1}, 1, true, false, false},
+        {2, 4, 7, 6, 4, 4, 3, {1, 1}, {SAME, SAME}, {1, 2}, 2, true, true, false},
     };
     for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -108,6 +114,12 @@ static void test_conv1d_and_large(void **state) {
     ref[2] = pair(1, (int64_t[]){4}, VOLT_F32, true, &in[2]);
     compare(volt_conv1d(in[0], in[1], in[2], 2, 2, 1, 1),
             volt_conv1d(ref[0], ref[1], ref[2], 2, 2, 1, 1), 3, in, ref, 1e-4, "conv1d");
+    ref[0] = pair(3, (int64_t[]){2, 3, 37}, VOLT_F32, true, &in[0]);
+    ref[1] = pair(3, (int64_t[]){4, 3, 4}, VOLT_F32, true, &in[1]);
+    ref[2] = pair(1, (int64_t[]){4}, VOLT_F32, true, &in[2]);
+    compare(volt_conv1d(in[0], in[1], in[2], 1, SAME, 1, 1),
+            volt_conv1d(ref[0], ref[1], ref[2], 1, SAME, 1, 1), 3, in, ref, 1e-4,
+            "conv1d 'same', kernel 4");
     /* The CNN's first layer at batch 64 (1 channel, 28x28, "same" padding). */
     ref[0] = pair(4, (int64_t[]){64, 1, 28, 28}, VOLT_F32, true, &in[0]);
     ref[1] = pair(4, (int64_t[]){32, 1, 3, 3}, VOLT_F32, true, &in[1]);
@@ -153,27 +165,43 @@ static void test_conv_gradcheck_f64(void **state) {
 /* ---------------------------------------------------------------- pooling */
 
 typedef struct {
-    int kind; /* 0 max, 1 avg, 2 avg without padding, 3 adaptive */
+    int kind; /* 0 max, 1 avg, 2 avg without padding, 3 adaptive, 4 max with indices */
     int64_t n, c, h, w, k[2], s[2], p[2];
+    int64_t d[2]; /* dilation (max); {0, 0}: none */
+    bool ceil_mode;
 } pool_case;
 
-static volt_tensor *pool(const pool_case *k, volt_tensor *x) {
+/* The pooling of case k; *idx its indices (kind 4). */
+static volt_tensor *pool(const pool_case *k, volt_tensor *x, volt_tensor **idx) {
+    const int64_t *d = k->d[0] ? k->d : NULL;
     switch (k->kind) {
-    case 0: return volt_max_pool2d(x, k->k, k->s, k->p, NULL, false, NULL);
-    case 1: return volt_avg_pool2d(x, k->k, k->s, k->p, false, true);
-    case 2: return volt_avg_pool2d(x, k->k, k->s, k->p, false, false);
-    default: return volt_adaptive_avg_pool2d(x, k->k[0], k->k[1]);
+    case 0: return volt_max_pool2d(x, k->k, k->s, k->p, d, k->ceil_mode, NULL);
+    case 1: return volt_avg_pool2d(x, k->k, k->s, k->p, k->ceil_mode, true);
+    case 2: return volt_avg_pool2d(x, k->k, k->s, k->p, k->ceil_mode, false);
+    case 3: return volt_adaptive_avg_pool2d(x, k->k[0], k->k[1]);
+    default: return volt_max_pool2d(x, k->k, k->s, k->p, d, k->ceil_mode, idx);
     }
 }
 
 static void test_pool_matches_cpu(void **state) {
     (void)state;
     const pool_case cases[] = {
-        {0, 4, 3, 8, 8, {2, 2}, {2, 2}, {0, 0}},     {0, 2, 5, 7, 9, {3, 3}, {2, 2}, {1, 1}},
-        {0, 1, 1, 1, 1, {1, 1}, {1, 1}, {0, 0}},     {1, 2, 3, 7, 6, {3, 3}, {1, 2}, {1, 1}},
-        {2, 2, 3, 7, 6, {3, 2}, {2, 1}, {1, 1}},     {3, 2, 4, 8, 6, {2, 3}, {0, 0}, {0, 0}},
-        {3, 2, 4, 7, 10, {3, 4}, {0, 0}, {0, 0}}, /* unequal windows: two products */
-        {0, 64, 32, 28, 28, {2, 2}, {2, 2}, {0, 0}},
+        {0, 4, 3, 8, 8, {2, 2}, {2, 2}, {0, 0}, {0, 0}, false},
+        {0, 2, 5, 7, 9, {3, 3}, {2, 2}, {1, 1}, {0, 0}, false},
+        {0, 1, 1, 1, 1, {1, 1}, {1, 1}, {0, 0}, {0, 0}, false},
+        {1, 2, 3, 7, 6, {3, 3}, {1, 2}, {1, 1}, {0, 0}, false},
+        {2, 2, 3, 7, 6, {3, 2}, {2, 1}, {1, 1}, {0, 0}, false},
+        {3, 2, 4, 8, 6, {2, 3}, {0, 0}, {0, 0}, {0, 0}, false},
+        {3, 2, 4, 7, 10, {3, 4}, {0, 0}, {0, 0}, {0, 0}, false}, /* unequal: two products */
+        {0, 64, 32, 28, 28, {2, 2}, {2, 2}, {0, 0}, {0, 0}, false},
+        /* volt's kernels: dilation, ceil_mode's extra window, indices */
+        {0, 2, 3, 7, 8, {3, 3}, {3, 3}, {1, 1}, {2, 2}, true},
+        {0, 2, 3, 5, 7, {2, 2}, {2, 2}, {0, 0}, {0, 0}, true},
+        {1, 2, 3, 5, 7, {2, 2}, {2, 2}, {1, 1}, {0, 0}, true},
+        {2, 2, 3, 10, 9, {4, 4}, {3, 3}, {2, 2}, {0, 0}, true},
+        {4, 2, 3, 9, 10, {3, 2}, {2, 1}, {1, 0}, {1, 3}, true},
+        {4, 4, 3, 8, 8, {2, 2}, {2, 2}, {0, 0}, {0, 0}, false},
+        {4, 2, 2, 6, 11, {2, 5}, {3, 2}, {1, 2}, {2, 1}, false},
     };
     for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -182,7 +210,14 @@ static void test_pool_matches_cpu(void **state) {
             volt_tensor *x, *xr = pair(4, (int64_t[]){k->n, k->c, k->h, k->w}, dtypes[d], true, &x);
             char what[64];
             snprintf(what, sizeof what, "pool case %zu, %s", i, volt_dtype_name(dtypes[d]));
-            compare(pool(k, x), pool(k, xr), 1, &x, &xr, rtol_of(dtypes[d]), what);
+            volt_tensor *idx = NULL, *idx_ref = NULL;
+            compare(pool(k, x, &idx), pool(k, xr, &idx_ref), 1, &x, &xr, rtol_of(dtypes[d]), what);
+            if (k->kind == 4) { /* the same positions (ties: the first, on both) */
+                assert_non_null(idx);
+                assert_true(volt_device_equal(idx->device, VT_CUDA0));
+                assert_int_equal(idx->dtype, VOLT_I64);
+                VT_ASSERT_SAME_VALUES(idx, idx_ref, 0, 0, what);
+            }
             volt_scope_end();
         }
     /* 3-D (unbatched) input */
@@ -231,33 +266,48 @@ static void test_batch_norm_matches_cpu(void **state) {
     check_bn(4, (int64_t[]){64, 32, 14, 14}, VOLT_F32, true, true);
 }
 
+/* Running statistics that are strided views (every other element of a
+ * buffer) are updated through dense copies; the elements between them stay
+ * as they were. */
+static void test_batch_norm_strided_running(void **state) {
+    (void)state;
+    volt_tensor *x, *xr = pair(4, (int64_t[]){4, 3, 5, 5}, VOLT_F32, true, &x);
+    volt_tensor *buf_r = volt_full(VOLT_SHAPE(6), 7.0, VOLT_F64);
+    volt_tensor *buf = gpu(volt_full(VOLT_SHAPE(6), 7.0, VOLT_F32));
+    volt_tensor *rm = volt_slice(buf, 0, 0, 6, 2), *rv = volt_slice(buf, 0, 1, 6, 2);
+    volt_tensor *rmr = volt_slice(buf_r, 0, 0, 6, 2), *rvr = volt_slice(buf_r, 0, 1, 6, 2);
+    assert_false(volt_tensor_is_contiguous(rm));
+    volt_tensor *y = volt_batch_norm(x, rm, rv, NULL, NULL, true, 0.3, 1e-5);
+    volt_tensor *yr = volt_batch_norm(xr, rmr, rvr, NULL, NULL, true, 0.3, 1e-5);
+    VT_ASSERT_NO_ERROR();
+    compare(y, yr, 1, &x, &xr, 1e-4, "batch_norm, strided running statistics");
+    VT_ASSERT_SAME_VALUES(buf, buf_r, 1e-5, 1e-6, "the running statistics' buffer");
+    /* eval mode reads them strided too */
+    y = volt_batch_norm(x, rm, rv, NULL, NULL, false, 0.3, 1e-5);
+    yr = volt_batch_norm(xr, rmr, rvr, NULL, NULL, false, 0.3, 1e-5);
+    VT_ASSERT_SAME_VALUES(y, yr, 1e-4, 1e-4, "batch_norm eval, strided running statistics");
+}
+
 /* ---------------------------------------------------------------- refusals */
 
 static void test_refusals_name_the_op(void **state) {
     (void)state;
-    volt_tensor *x = gpu(volt_randn(VOLT_SHAPE(1, 2, 6, 6), VOLT_F32, NULL));
     volt_tensor *w = gpu(volt_randn(VOLT_SHAPE(3, 2, 2, 2), VOLT_F32, NULL));
-    int64_t same[2] = {VOLT_PADDING_SAME, VOLT_PADDING_SAME}, k2[2] = {2, 2};
-    assert_null(volt_conv2d(x, w, NULL, NULL, same, NULL, 1));
-    VT_ASSERT_ERROR(VOLT_ERR_DEVICE, "conv2d: no CUDA kernel yet for f32[1,2,6,6] on cuda:0 "
-                                     "(asymmetric padding)");
-    volt_tensor *idx = NULL;
-    assert_null(volt_max_pool2d(x, k2, NULL, NULL, NULL, false, &idx));
-    VT_ASSERT_ERROR(VOLT_ERR_DEVICE, "max_pool2d: no CUDA kernel yet");
-    assert_null(volt_max_pool2d(x, (int64_t[]){3, 3}, k2, NULL, NULL, true, NULL));
-    VT_ASSERT_ERROR(VOLT_ERR_DEVICE, "(ceil_mode adding a window)");
     assert_null(volt_conv2d(gpu(volt_ones(VOLT_SHAPE(1, 2, 6, 6), VOLT_I64)), w, NULL, NULL, NULL,
                             NULL, 1));
     VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "conv2d");
+    assert_null(volt_max_pool2d(gpu(volt_ones(VOLT_SHAPE(1, 2, 6, 6), VOLT_I64)), (int64_t[]){2, 2},
+                                NULL, NULL, NULL, false, NULL));
+    VT_ASSERT_ERROR(VOLT_ERR_DTYPE, "max_pool2d");
 }
 
 int main(void) {
     VT_CUDA_SKIP_UNLESS_AVAILABLE("cuda/test_cuda_conv");
     const struct CMUnitTest tests[] = {
-        VT_CUDA_TEST(test_conv2d_matches_cpu),   VT_CUDA_TEST(test_conv1d_and_large),
-        VT_CUDA_TEST(test_conv_non_contiguous),  VT_CUDA_TEST(test_conv_gradcheck_f64),
-        VT_CUDA_TEST(test_pool_matches_cpu),     VT_CUDA_TEST(test_batch_norm_matches_cpu),
-        VT_CUDA_TEST(test_refusals_name_the_op),
+        VT_CUDA_TEST(test_conv2d_matches_cpu),         VT_CUDA_TEST(test_conv1d_and_large),
+        VT_CUDA_TEST(test_conv_non_contiguous),        VT_CUDA_TEST(test_conv_gradcheck_f64),
+        VT_CUDA_TEST(test_pool_matches_cpu),           VT_CUDA_TEST(test_batch_norm_matches_cpu),
+        VT_CUDA_TEST(test_batch_norm_strided_running), VT_CUDA_TEST(test_refusals_name_the_op),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

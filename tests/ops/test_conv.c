@@ -272,6 +272,50 @@ static void compare_case(conv_case c, int xnd, const int64_t *xs, const int64_t 
     for (int i = 0; i < 8; i++) free(ptrs[i]);
 }
 
+/* What CUDA runs for padding 'same' with an even dilated kernel (cuDNN pads
+ * both sides alike): padded by the end's amount on both sides, the first
+ * output row / column dropped. The same values and gradients as the direct
+ * op, in f64, with even kernels in one dim or both, dilation, groups, and an
+ * unbatched input. */
+static void test_same_widened(void **state) {
+    (void)state;
+    static const struct {
+        int64_t n, c, o, h, w, kh, kw, dh, dw, groups;
+    } cases[] = {
+        {2, 3, 4, 5, 6, 2, 2, 1, 1, 1},
+        {2, 4, 2, 7, 5, 4, 3, 1, 2, 2},
+        {1, 2, 4, 6, 6, 3, 2, 2, 3, 2},
+        {0, 3, 2, 5, 4, 2, 4, 3, 1, 1}, /* n 0: unbatched */
+    };
+    int64_t same[2] = {VOLT_PADDING_SAME, VOLT_PADDING_SAME};
+    for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++) {
+        volt_tensor *want[4] = {0}, *got[4] = {0};
+        for (int run = 0; run < 2; run++) {
+            int64_t dil[2] = {cases[k].dh, cases[k].dw};
+            volt_tensor *x = cases[k].n
+                                 ? PX(VOLT_F64, cases[k].n, cases[k].c, cases[k].h, cases[k].w)
+                                 : PX(VOLT_F64, cases[k].c, cases[k].h, cases[k].w);
+            volt_tensor *w =
+                PW(VOLT_F64, cases[k].o, cases[k].c / cases[k].groups, cases[k].kh, cases[k].kw);
+            volt_tensor *b = PB(VOLT_F64, cases[k].o);
+            volt_tensor *y = run == 0 ? volt_conv2d(x, w, b, NULL, same, dil, cases[k].groups)
+                                      : volt_conv2d_same_widened(x, w, b, dil, cases[k].groups);
+            assert_non_null(y);
+            assert_int_equal(y->shape[y->ndim - 2], cases[k].h);
+            assert_int_equal(y->shape[y->ndim - 1], cases[k].w);
+            backward_pattern(y);
+            volt_tensor **out = run == 0 ? want : got;
+            out[0] = y, out[1] = x->grad, out[2] = w->grad, out[3] = b->grad;
+        }
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(volt_tensor_numel(got[i]), volt_tensor_numel(want[i]));
+            volt_tensor *flat = volt_contiguous(want[i]);
+            VT_ASSERT_CLOSE(volt_contiguous(got[i]), (const double *)volt_tensor_data(flat),
+                            volt_tensor_numel(flat), 1e-12, 1e-12);
+        }
+    }
+}
+
 static void test_onednn_matches_reference(void **state) {
     (void)state;
     conv_case plain = {{1, 1}, {1, 1}, {1, 1}, {0, 0}, 1, 0};
@@ -453,6 +497,7 @@ int main(void) {
         VT_TEST(test_conv1d_transpose_torch_values),
         VT_TEST(test_shapes),
         VT_TEST(test_gradcheck),
+        VT_TEST(test_same_widened),
         VT_TEST(test_onednn_matches_reference),
         VT_TEST(test_primitive_cache_reused),
         VT_TEST(test_weight_cache_invalidation),
