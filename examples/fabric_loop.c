@@ -81,8 +81,7 @@ static volt_status train_epoch(volt_fabric *f, mlp *m, volt_optimizer *opt, volt
     while (!st && (limit < 0 || n < limit)) {
         volt_scope_begin();
         volt_batch b;
-        bool more = volt_data_loader_next(dl, &b);
-        if (more && (st = volt_fabric_to_device(f, &b))) more = false; /* the GPU under "auto" */
+        bool more = volt_data_loader_next(dl, &b); /* on the fabric's device */
         if (more) {
             volt_tensor *l = volt_cross_entropy(mlp_forward(m, b.x), b.y);
             volt_optimizer_zero_grad(opt);
@@ -107,8 +106,7 @@ static volt_status test(volt_fabric *f, mlp *m, volt_data_loader *dl, double *ac
     for (bool more = true; more;) {
         volt_scope_begin();
         volt_batch b;
-        if ((more = volt_data_loader_next(dl, &b)) && volt_fabric_to_device(f, &b)) more = false;
-        if (more) {
+        if ((more = volt_data_loader_next(dl, &b))) {
             double size = (double)b.x->shape[0];
             counts[0] += volt_tensor_item(volt_accuracy(mlp_forward(m, b.x), b.y)) * size;
             counts[1] += size;
@@ -135,8 +133,9 @@ static volt_status run(volt_fabric *f, const args *a, mlp *m, volt_datamodule *d
     volt_status st = opt && train && test_dl ? VOLT_OK : volt_error_status();
     if (!st) st = volt_fabric_setup_module(f, &m->base); /* rank 0's weights everywhere */
     if (!st) st = volt_fabric_setup_optimizers(f, opt);
-    if (!st) st = volt_fabric_setup_dataloaders(f, train, true); /* each rank its shard */
-    if (!st) st = volt_fabric_setup_dataloaders(f, test_dl, true);
+    /* each rank its shard, its batches moved to the fabric's device (the GPU under "auto") */
+    if (!st) st = volt_fabric_setup_dataloaders(f, train, true, true);
+    if (!st) st = volt_fabric_setup_dataloaders(f, test_dl, true, true);
     if (!st && volt_fabric_is_global_zero(f))
         printf("fabric: %d process%s (strategy %s), %lld training batches of 64 per rank and "
                "epoch\n",

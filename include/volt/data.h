@@ -344,6 +344,18 @@ int64_t volt_data_loader_len(const volt_data_loader *l);
  * worker is re-raised here, when its batch is due; the position stays at
  * the failed batch). */
 bool volt_data_loader_next(volt_data_loader *l, volt_batch *out);
+/* What a delivered batch goes through: fn(ctx, batch) may replace the
+ * batch's fields (with tensors in the caller's innermost scope) and returns
+ * VOLT_OK, or an error with which next() then returns false (the batch
+ * counted as delivered). */
+typedef volt_status (*volt_data_loader_hook)(void *ctx, volt_batch *batch);
+/* Every batch next() delivers passes through fn first, on the caller's
+ * thread: Lightning's loader wrapping, e.g. volt_fabric_setup_dataloaders
+ * moving batches to the fabric's device. One hook per loader; fn NULL
+ * removes it. release (may be NULL) is called with ctx when the hook is
+ * replaced or removed, or the loader freed. */
+void volt_data_loader_set_hook(volt_data_loader *l, volt_data_loader_hook fn, void *ctx,
+                               void (*release)(void *ctx));
 /* Stops iterating early: joins the workers and frees the batches built ahead.
  * The position is kept, so the next call to next() resumes after the last
  * delivered batch; volt_data_loader_set_epoch restarts instead. */

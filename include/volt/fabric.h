@@ -10,7 +10,7 @@
  *     ... build the module m and the optimizer opt ...
  *     volt_fabric_setup_module(f, &m.base);          // rank 0's weights everywhere
  *     volt_fabric_setup_optimizers(f, opt);
- *     volt_fabric_setup_dataloaders(f, train, true); // each rank its shard
+ *     volt_fabric_setup_dataloaders(f, train, true, true); // its shard, on the device
  *     for (each epoch, each batch b of train, inside a scope) {
  *         volt_tensor *loss = ...;
  *         volt_optimizer_zero_grad(opt);
@@ -201,18 +201,21 @@ volt_status volt_fabric_setup_module(volt_fabric *f, volt_module *module);
  * Errors: VOLT_ERR_STATE before launch, NULL or repeated optimizer,
  * VOLT_ERR_UNSUPPORTED for a second optimizer under zero1. */
 volt_status volt_fabric_setup_optimizers(volt_fabric *f, volt_optimizer *optimizer);
-/* Lightning's fabric.setup_dataloaders(loader, use_distributed_sampler):
- * with several ranks and use_distributed_sampler, the loader delivers this
- * rank's shard of every epoch (volt_data_loader_set_distributed: disjoint
- * shards of equal length, ceil(n / world_size) items, the order of
- * volt_distributed_sampler_new with the same seed) and takes rank 0's
- * seed, so that the ranks' shuffles agree and the shards are disjoint. It
+/* Lightning's fabric.setup_dataloaders(loader, use_distributed_sampler,
+ * move_to_device): with move_to_device, every batch the loader delivers has
+ * been through volt_fabric_to_device (moved to the fabric's device, cast
+ * under "bf16-true" / "16-true": a loader hook, volt_data_loader_set_hook;
+ * after volt_fabric_free the loader's next() fails with VOLT_ERR_STATE
+ * until another hook replaces it). With several ranks and use_distributed_sampler, the loader
+ * delivers this rank's shard of every epoch (volt_data_loader_set_distributed: disjoint shards of
+ * equal length, ceil(n / world_size) items, the order of volt_distributed_sampler_new with the same
+ * seed) and takes rank 0's seed, so that the ranks' shuffles agree and the shards are disjoint. It
  * restarts from its first batch of the current epoch. One process, or
  * use_distributed_sampler false: nothing changes. The loader stays the
  * caller's. Collective (with sharding). Errors: VOLT_ERR_STATE before
  * launch, VOLT_ERR_INVALID_ARGUMENT for NULL, the collectives'. */
 volt_status volt_fabric_setup_dataloaders(volt_fabric *f, volt_data_loader *loader,
-                                          bool use_distributed_sampler);
+                                          bool use_distributed_sampler, bool move_to_device);
 
 /* --------------------------------------------------------------- backward */
 

@@ -84,7 +84,10 @@ struct volt_data_loader {
     int64_t n_batches;
     uint64_t seed;
     int64_t epoch;
-    int64_t position; /* batches delivered in this epoch */
+    int64_t position;           /* batches delivered in this epoch */
+    volt_data_loader_hook hook; /* NULL, or what each delivered batch goes through */
+    void *hook_ctx;
+    void (*hook_release)(void *ctx);
     /* the running epoch */
     bool running;
     int64_t *order;         /* n_items dataset indices */

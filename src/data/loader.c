@@ -251,7 +251,20 @@ bool volt_data_loader_next(volt_data_loader *l, volt_batch *out) {
     }
     volt_batch_adopt(out);
     l->position++;
+    if (l->hook && l->hook(l->hook_ctx, out) != VOLT_OK) {
+        memset(out, 0, sizeof *out); /* its tensors go with the caller's scope */
+        return false;
+    }
     return true;
+}
+
+void volt_data_loader_set_hook(volt_data_loader *l, volt_data_loader_hook fn, void *ctx,
+                               void (*release)(void *ctx)) {
+    if (!l) return;
+    if (l->hook_release) l->hook_release(l->hook_ctx);
+    l->hook = fn;
+    l->hook_ctx = fn ? ctx : NULL;
+    l->hook_release = fn ? release : NULL;
 }
 
 void volt_data_loader_set_epoch(volt_data_loader *l, int64_t epoch) {
@@ -264,6 +277,7 @@ void volt_data_loader_set_epoch(volt_data_loader *l, int64_t epoch) {
 void volt_data_loader_free(volt_data_loader *l) {
     if (!l) return;
     volt_data_loader_stop(l);
+    volt_data_loader_set_hook(l, NULL, NULL, NULL);
     free(l->transforms);
     free(l);
 }

@@ -103,13 +103,17 @@ void volt_fabric_release(volt_fabric *f) {
     if (!f) return;
     if (f->n_modules > 0) f->last_stats = volt_fabric_gradient_sync_stats(f);
     release_modules(f);
-    volt_fabric_unshard_loaders(f);
+    volt_fabric_release_loaders(f);
 }
 
 void volt_fabric_free(volt_fabric *f) {
     if (!f) return;
     volt_fabric_loggers_free(f);
     release_modules(f); /* the loaders stay sharded (the header says so) */
+    if (f->link) {      /* loaders that move batches now fail, by name */
+        f->link->fabric = NULL;
+        if (--f->link->refs == 0) free(f->link);
+    }
     free(f->modules);
     free(f->optimizers);
     free(f->loaders);

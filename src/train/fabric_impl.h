@@ -22,12 +22,20 @@ typedef struct {
     bool unscaled, found_inf;
 } volt_fabric_optimizer;
 
-/* A loader set up by volt_fabric_setup_dataloaders, sharded, and the seed
- * it had before. */
+/* A loader set up by volt_fabric_setup_dataloaders: sharded (and the seed
+ * it had before), and / or moving its batches (a hook). */
 typedef struct {
     volt_data_loader *loader;
     uint64_t seed;
+    bool sharded, moved;
 } volt_fabric_loader;
+
+/* What a loader's hook moving batches holds: the fabric, NULL once freed
+ * (the loader may outlive it); shared by the fabric and its loaders. */
+typedef struct {
+    volt_fabric *fabric;
+    int refs;
+} volt_fabric_link;
 
 struct volt_fabric {
     /* options, resolved: strings the fabric owns */
@@ -55,7 +63,8 @@ struct volt_fabric {
     int n_optimizers, cap_optimizers;
     volt_zero1 *zero1; /* strategy "zero1", several ranks: the optimizer's sharding */
 
-    volt_fabric_loader *loaders; /* sharded by setup_dataloaders */
+    volt_fabric_loader *loaders; /* sharded or hooked by setup_dataloaders */
+    volt_fabric_link *link;      /* NULL until a loader moves batches */
     int n_loaders, cap_loaders;
     /* the reducers' figures, summed, when the modules were last released */
     volt_grad_reducer_stats last_stats;
@@ -117,12 +126,13 @@ volt_status volt_fabric_sync_gradients(volt_fabric *f);
 /* After `optimizer` stepped: under zero1 (the optimizer it shards), the
  * updated parameters all-gathered. Collective; errors unprefixed. */
 volt_status volt_fabric_after_step(volt_fabric *f, volt_optimizer *optimizer);
-/* Whether the loader was set up (and is sharded) by this fabric. */
+/* Whether the loader was sharded by this fabric's setup_dataloaders. */
 bool volt_fabric_has_loader(const volt_fabric *f, const volt_data_loader *loader);
-/* The loaders set up, back to one process and their own seeds; forgotten. */
-void volt_fabric_unshard_loaders(volt_fabric *f);
+/* The loaders set up, back to one process and their own seeds, their
+ * hooks removed; forgotten. */
+void volt_fabric_release_loaders(volt_fabric *f);
 /* The end of a run: the reducers' figures kept (last_stats), the reducers
- * and zero1 freed, plain batch norm restored, the loaders unsharded; the
+ * and zero1 freed, plain batch norm restored, the loaders released; the
  * modules and optimizers forgotten, so that they may be set up again. The
  * process group stays. Local. */
 void volt_fabric_release(volt_fabric *f);

@@ -1,8 +1,9 @@
 /* fabric_setup.c: volt_fabric_setup_module (rank 0's state broadcast, sync
  * batch norm, the gradient reducer under ddp), volt_fabric_setup_optimizers
  * (its parameters must belong to set-up modules; zero1 shards it) and
- * volt_fabric_setup_dataloaders (a shard per rank, rank 0's seed; the
- * loaders remembered so that a run's end can restore them). */
+ * volt_fabric_setup_dataloaders (a shard per rank, rank 0's seed; a hook
+ * moving batches to the device; the loaders remembered so that a run's end
+ * can restore them). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,34 +214,46 @@ static volt_status agree_on_loader(volt_fabric *f, bool ok, bool shard) {
     return VOLT_OK;
 }
 
-bool volt_fabric_has_loader(const volt_fabric *f, const volt_data_loader *loader) {
-    for (int i = 0; f && loader && i < f->n_loaders; i++)
-        if (f->loaders[i].loader == loader) return true;
-    return false;
+/* The fabric's record of dl, NULL when it has none. */
+static volt_fabric_loader *record_of(const volt_fabric *f, const volt_data_loader *dl) {
+    for (int i = 0; f && dl && i < f->n_loaders; i++)
+        if (f->loaders[i].loader == dl) return &f->loaders[i];
+    return NULL;
 }
 
-void volt_fabric_unshard_loaders(volt_fabric *f) {
+bool volt_fabric_has_loader(const volt_fabric *f, const volt_data_loader *loader) {
+    const volt_fabric_loader *r = record_of(f, loader);
+    return r && r->sharded;
+}
+
+void volt_fabric_release_loaders(volt_fabric *f) {
     for (int i = 0; f && i < f->n_loaders; i++) {
-        volt_data_loader_set_distributed(f->loaders[i].loader, 0, 1);
-        volt_data_loader_set_seed(f->loaders[i].loader, f->loaders[i].seed);
+        volt_fabric_loader *r = &f->loaders[i];
+        if (r->sharded) {
+            volt_data_loader_set_distributed(r->loader, 0, 1);
+            volt_data_loader_set_seed(r->loader, r->seed);
+        }
+        if (r->moved) volt_data_loader_set_hook(r->loader, NULL, NULL, NULL);
     }
     if (f) f->n_loaders = 0;
 }
 
-/* Remembers the loader and its own seed (once). */
-static volt_status remember(volt_fabric *f, volt_data_loader *dl, uint64_t seed) {
-    if (volt_fabric_has_loader(f, dl)) return VOLT_OK;
+/* The record of dl, made on first use (NULL: out of memory, recorded). */
+static volt_fabric_loader *remember(volt_fabric *f, volt_data_loader *dl) {
+    volt_fabric_loader *r = record_of(f, dl);
+    if (r) return r;
     if (f->n_loaders == f->cap_loaders) {
         int cap = f->cap_loaders ? 2 * f->cap_loaders : 4;
         volt_fabric_loader *g = realloc(f->loaders, (size_t)cap * sizeof *g);
-        if (!g)
-            return volt_error_set(VOLT_ERR_OUT_OF_MEMORY,
-                                  "fabric: setup_dataloaders: out of memory");
+        if (!g) {
+            volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "fabric: setup_dataloaders: out of memory");
+            return NULL;
+        }
         f->loaders = g;
         f->cap_loaders = cap;
     }
-    f->loaders[f->n_loaders++] = (volt_fabric_loader){dl, seed};
-    return VOLT_OK;
+    f->loaders[f->n_loaders] = (volt_fabric_loader){.loader = dl};
+    return &f->loaders[f->n_loaders++];
 }
 
 static volt_status shard(volt_fabric *f, volt_data_loader *dl) {
@@ -250,20 +263,52 @@ static volt_status shard(volt_fabric *f, volt_data_loader *dl) {
     volt_status st = t ? volt_dist_broadcast(f->pg, t, 0) : volt_error_status();
     if (!st) memcpy(&seed, volt_tensor_data(t), sizeof seed);
     if (t) volt_tensor_free(t);
+    volt_fabric_loader *r = st ? NULL : remember(f, dl);
+    if (!st && !r) st = volt_error_status();
+    if (!st && !r->sharded) { /* a second setup keeps the first's seed to restore */
+        r->seed = own;
+        r->sharded = true;
+    }
     if (!st) st = volt_data_loader_set_distributed(dl, f->rank, f->world);
     if (!st) st = volt_data_loader_set_seed(dl, seed);
-    if (!st) st = remember(f, dl, own);
     return st ? volt_error_prefix(st, "fabric: setup_dataloaders") : VOLT_OK;
 }
 
+static volt_status move_batch(void *link, volt_batch *batch) {
+    volt_fabric *f = ((volt_fabric_link *)link)->fabric;
+    if (!f)
+        return volt_error_set(VOLT_ERR_STATE, "fabric: this loader moves its batches to the "
+                                              "device of a fabric that was freed");
+    return volt_fabric_to_device(f, batch);
+}
+
+static void unlink_loader(void *link) {
+    volt_fabric_link *k = link;
+    if (--k->refs == 0) free(k);
+}
+
 volt_status volt_fabric_setup_dataloaders(volt_fabric *f, volt_data_loader *loader,
-                                          bool use_distributed_sampler) {
+                                          bool use_distributed_sampler, bool move_to_device) {
     volt_status st = volt_fabric_need_launch(f, "setup_dataloaders");
     if (st) return st;
     if (!loader)
         volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "fabric: setup_dataloaders: NULL loader");
-    if (f->world < 2) return loader ? VOLT_OK : volt_error_status();
-    st = agree_on_loader(f, loader != NULL, use_distributed_sampler);
-    if (st || !use_distributed_sampler) return st;
-    return shard(f, loader);
+    if (f->world > 1) {
+        st = agree_on_loader(f, loader != NULL, use_distributed_sampler);
+        if (!st && use_distributed_sampler) st = shard(f, loader);
+    } else if (!loader) {
+        st = volt_error_status();
+    }
+    if (st || !move_to_device) return st;
+    volt_fabric_loader *r = remember(f, loader);
+    if (r && !f->link && (f->link = malloc(sizeof *f->link)))
+        *f->link = (volt_fabric_link){.fabric = f, .refs = 1};
+    if (!r || !f->link)
+        return r ? volt_error_set(VOLT_ERR_OUT_OF_MEMORY,
+                                  "fabric: setup_dataloaders: out of memory")
+                 : volt_error_status();
+    r->moved = true;
+    f->link->refs++;
+    volt_data_loader_set_hook(loader, move_batch, f->link, unlink_loader);
+    return VOLT_OK;
 }

@@ -114,7 +114,7 @@ volt_status volt_strategy_shard_loader(volt_trainer *t, volt_data_loader *dl) {
     if (!parallel(t) || !dl || !t->cfg.use_distributed_sampler ||
         volt_fabric_has_loader(t->fabric, dl))
         return VOLT_OK;
-    return volt_fabric_setup_dataloaders(t->fabric, dl, true);
+    return volt_fabric_setup_dataloaders(t->fabric, dl, true, false); /* hooks move batches */
 }
 
 volt_status volt_strategy_share_checkpoint_dir(volt_trainer *t) {
@@ -126,7 +126,7 @@ volt_status volt_strategy_share_checkpoint_dir(volt_trainer *t) {
     return st;
 }
 
-void volt_strategy_unshard_loaders(volt_trainer *t) { volt_fabric_unshard_loaders(t->fabric); }
+void volt_strategy_release_loaders(volt_trainer *t) { volt_fabric_release_loaders(t->fabric); }
 
 void volt_strategy_run_end(volt_trainer *t) {
     t->ckpt_dir_shared = false;

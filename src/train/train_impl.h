@@ -288,7 +288,7 @@ volt_status volt_strategy_after_optimizer_step(volt_trainer *t);
 void volt_strategy_run_end(volt_trainer *t);
 /* Restores the sharded loaders (before the datamodule's teardown, which
  * may free them; run_end does it for a run that failed before). */
-void volt_strategy_unshard_loaders(volt_trainer *t);
+void volt_strategy_release_loaders(volt_trainer *t);
 /* After the loggers are made: every rank takes rank 0's default checkpoint
  * directory (which names rank 0's log version) for the run. */
 volt_status volt_strategy_share_checkpoint_dir(volt_trainer *t);

@@ -283,7 +283,7 @@ static volt_status run_stage(volt_trainer *t, volt_stage stage, volt_metrics *me
         st = volt_eval_run(t, kind, dl, n, metrics, preds);
     }
     if (st) return st;
-    volt_strategy_unshard_loaders(t); /* teardown may free the loaders */
+    volt_strategy_release_loaders(t); /* teardown may free the loaders */
     if ((st = volt_datamodule_teardown(t->data, stage)))
         return volt_hook_fail(t, &s, VOLT_HK_TEARDOWN, st);
     if ((st = volt_hook_run(t, &s, VOLT_HK_TEARDOWN))) return st;

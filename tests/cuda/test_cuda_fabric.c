@@ -4,8 +4,9 @@
  * the built-in MLP under "16-mixed" to the "32-true" loop's loss within 1%,
  * with f32 parameters and a loss scale of 65536 after the clean steps; an
  * inf gradient skips that step and halves the scale, which save / load
- * carry. Under "16-true" the module and the batches become f16 and the loss
- * falls. (The scaler's logic on the CPU: tests/train/test_fabric_scaler.c.) */
+ * carry. Under "16-true" the module and the batches become f16 (also those
+ * a loader set up with move_to_device delivers) and the loss falls. (The scaler's logic on the CPU:
+ * tests/train/test_fabric_scaler.c.) */
 #include "cuda_test.h"
 #include "train/fabric_impl.h"
 
@@ -151,6 +152,20 @@ static void test_sixteen_true(void **state) {
     volt_tensor *moved = volt_fabric_tensor_to_device(h.f, x);
     assert_int_equal(moved->dtype, VOLT_F16);
     assert_int_equal(moved->device.type, VOLT_CUDA);
+    /* a loader set up with move_to_device delivers such batches itself */
+    volt_dataset *ds =
+        volt_tensor_dataset_new(2, (const char *const[]){"x", "y"}, (volt_tensor *const[]){x, y});
+    volt_data_loader *dl =
+        volt_data_loader_new(ds, &(volt_data_loader_options){.batch_size = BATCH});
+    assert_int_equal(volt_fabric_setup_dataloaders(h.f, dl, true, true), VOLT_OK);
+    volt_batch b;
+    assert_true(volt_data_loader_next(dl, &b));
+    assert_int_equal(b.x->dtype, VOLT_F16);
+    assert_int_equal(b.x->device.type, VOLT_CUDA);
+    assert_int_equal(b.y->dtype, VOLT_I64);
+    assert_int_equal(b.y->device.type, VOLT_CUDA);
+    volt_data_loader_free(dl);
+    volt_dataset_free(ds);
     volt_scope_end();
     double first = epoch(h.f, h.m, h.opt, x, y, -1), last = first;
     for (int e = 0; e < 3; e++) last = epoch(h.f, h.m, h.opt, x, y, -1);

@@ -169,7 +169,7 @@ static void train_fabric(net *m, int steps, int micro) {
     volt_optimizer *opt = sgd(m);
     assert_int_equal(volt_fabric_setup_module(f, &m->base), VOLT_OK);
     assert_int_equal(volt_fabric_setup_optimizers(f, opt), VOLT_OK);
-    assert_int_equal(volt_fabric_setup_dataloaders(f, d.dl, true), VOLT_OK);
+    assert_int_equal(volt_fabric_setup_dataloaders(f, d.dl, true, false), VOLT_OK);
     assert_int_equal(volt_data_loader_world_size(d.dl), 2);
     assert_int_equal(volt_data_loader_len(d.dl), N / 2 / B);
     volt_tensor *w = volt_module_get(&m->base, "fc1.weight");
@@ -381,7 +381,8 @@ static void test_mismatches_fail_on_both_ranks(void **state) {
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, rank == 1 ? "NULL module" : "another rank failed");
     /* use_distributed_sampler differs */
     data d = data_new(B, 1);
-    assert_int_equal(volt_fabric_setup_dataloaders(f, d.dl, rank == 0), VOLT_ERR_INVALID_ARGUMENT);
+    assert_int_equal(volt_fabric_setup_dataloaders(f, d.dl, rank == 0, false),
+                     VOLT_ERR_INVALID_ARGUMENT);
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "disagree on use_distributed_sampler");
     assert_int_equal(volt_data_loader_world_size(d.dl), 1); /* left as it was */
     /* the group is still usable */

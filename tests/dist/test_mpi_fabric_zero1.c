@@ -76,7 +76,7 @@ static void train(run *r, const char *strategy) {
     r->opt = volt_adam_new(volt_module_parameters(&r->m.base), &(volt_adam_options){.lr = 0.02});
     assert_int_equal(volt_fabric_setup_module(r->f, &r->m.base), VOLT_OK);
     assert_int_equal(volt_fabric_setup_optimizers(r->f, r->opt), VOLT_OK);
-    assert_int_equal(volt_fabric_setup_dataloaders(r->f, dl, true), VOLT_OK);
+    assert_int_equal(volt_fabric_setup_dataloaders(r->f, dl, true, false), VOLT_OK);
     for (int s = 0; s < STEPS; s++) {
         volt_scope_begin();
         volt_batch b;

@@ -231,7 +231,7 @@ static void test_calls_before_launch(void **state) {
     VT_ASSERT_ERROR(VOLT_ERR_STATE, "setup_module: the fabric is not launched");
     assert_int_equal(volt_fabric_setup_optimizers(f, opt), VOLT_ERR_STATE);
     VT_ASSERT_ERROR(VOLT_ERR_STATE, "setup_optimizers: the fabric is not launched");
-    assert_int_equal(volt_fabric_setup_dataloaders(f, d.dl, true), VOLT_ERR_STATE);
+    assert_int_equal(volt_fabric_setup_dataloaders(f, d.dl, true, false), VOLT_ERR_STATE);
     VT_ASSERT_ERROR(VOLT_ERR_STATE, "volt_fabric_launch first");
     assert_int_equal(volt_fabric_backward(f, t, NULL), VOLT_ERR_STATE);
     VT_ASSERT_ERROR(VOLT_ERR_STATE, "backward: the fabric is not launched");
@@ -326,7 +326,7 @@ static void test_bad_arguments(void **state) {
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "clip_gradients: module 'net' was not set up");
 
     /* loaders, logging */
-    assert_int_equal(volt_fabric_setup_dataloaders(f, NULL, true), VOLT_ERR_INVALID_ARGUMENT);
+    assert_int_equal(volt_fabric_setup_dataloaders(f, NULL, true, true), VOLT_ERR_INVALID_ARGUMENT);
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "NULL loader");
     assert_int_equal(volt_fabric_log(f, "", 1, 0), VOLT_ERR_INVALID_ARGUMENT);
     VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, "NULL or empty name");
@@ -357,7 +357,7 @@ static void test_loop_equals_plain_loop(void **state) {
     assert_int_equal(volt_global_seed(), 11);
     assert_int_equal(volt_fabric_setup_module(f, &m.base), VOLT_OK);
     assert_int_equal(volt_fabric_setup_optimizers(f, mo), VOLT_OK);
-    assert_int_equal(volt_fabric_setup_dataloaders(f, dm.dl, true), VOLT_OK);
+    assert_int_equal(volt_fabric_setup_dataloaders(f, dm.dl, true, false), VOLT_OK);
     assert_int_equal(volt_data_loader_world_size(dm.dl), 1); /* one process: unchanged */
     assert_int_equal(volt_data_loader_len(dm.dl), N / B);
     train(&m, f, mo, dm.dl, 10);
@@ -643,6 +643,42 @@ static char *read_text(const char *path) {
     return buf;
 }
 
+/* setup_dataloaders with move_to_device: every delivered batch has been
+ * through volt_fabric_to_device (here bf16-true's cast on the CPU: x in
+ * bf16, its values rounded; y's f32 too), a loader set up without it
+ * delivers f32; after the fabric is freed the hooked loader refuses by name
+ * until its hook is removed; a hooked loader may also be freed first. */
+static void test_dataloaders_move_batches(void **state) {
+    (void)state;
+    volt_fabric *f = volt_fabric_new(&(volt_fabric_options){.precision = "bf16-true"});
+    assert_non_null(f);
+    assert_int_equal(volt_fabric_launch(f), VOLT_OK);
+    data moved = data_new(), plain = data_new(), early = data_new();
+    assert_int_equal(volt_fabric_setup_dataloaders(f, moved.dl, true, true), VOLT_OK);
+    assert_int_equal(volt_fabric_setup_dataloaders(f, plain.dl, true, false), VOLT_OK);
+    assert_int_equal(volt_fabric_setup_dataloaders(f, early.dl, false, true), VOLT_OK);
+    volt_batch a, b;
+    assert_true(volt_data_loader_next(moved.dl, &a));
+    assert_true(volt_data_loader_next(plain.dl, &b));
+    assert_int_equal(a.x->dtype, VOLT_BF16);
+    assert_int_equal(a.y->dtype, VOLT_BF16);
+    assert_int_equal(b.x->dtype, VOLT_F32);
+    /* the same items (same seed), x rounded to bf16 */
+    for (int64_t i = 0; i < volt_tensor_numel(b.x); i++) {
+        double want = volt_tensor_get_flat(b.x, i);
+        assert_true(fabs(volt_tensor_get_flat(a.x, i) - want) <= fabs(want) / 128);
+    }
+    data_free(&early); /* before the fabric: its hook is released with it */
+    volt_fabric_free(f);
+    assert_false(volt_data_loader_next(moved.dl, &a));
+    VT_ASSERT_ERROR(VOLT_ERR_STATE, "a fabric that was freed");
+    volt_data_loader_set_hook(moved.dl, NULL, NULL, NULL);
+    assert_true(volt_data_loader_next(moved.dl, &a));
+    assert_int_equal(a.x->dtype, VOLT_F32);
+    data_free(&moved);
+    data_free(&plain);
+}
+
 static void test_log_writes_csv(void **state) {
     (void)state;
     char root[1024];
@@ -681,6 +717,7 @@ int main(void) {
         VT_TEST(test_collectives_with_one_rank),
         VT_TEST(test_save_load_resumes_exactly),
         VT_TEST(test_save_load_errors),
+        VT_TEST(test_dataloaders_move_batches),
         VT_TEST(test_log_writes_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
