@@ -603,11 +603,16 @@ static void copy2(int64_t dst[2], const int64_t *src, int64_t dflt) {
     dst[1] = src ? src[1] : dflt;
 }
 
-/* Whether padding 'same' pads spatial dim i (0: H, 1: W) of geo more at the
- * end than at the start (an odd total: an even dilated kernel). */
+/* The total padding 'same' adds along spatial dim i (0: H, 1: W) of geo:
+ * the dilated kernel's span less one. */
+static int64_t same_total(const volt_conv_geom *geo, int i) {
+    return i == 0 ? geo->dh * (geo->kh - 1) : geo->dw * (geo->kw - 1);
+}
+
+/* Whether padding 'same' pads dim i more at the end than at the start (an
+ * odd total: an even dilated kernel). */
 static bool same_is_uneven(const conv_args *a, const volt_conv_geom *geo, int i) {
-    int64_t total = i == 0 ? geo->dh * (geo->kh - 1) : geo->dw * (geo->kw - 1);
-    return a->padding[i] == VOLT_PADDING_SAME && total % 2 == 1;
+    return a->padding[i] == VOLT_PADDING_SAME && same_total(geo, i) % 2 == 1;
 }
 
 /* Padding 'same' with more at the end than at the start, which cuDNN cannot
@@ -620,8 +625,7 @@ static volt_tensor *conv_same_widened(const conv_args *a, const volt_conv_geom *
     conv_args wide = *a;
     int64_t in[2] = {geo->h, geo->w};
     for (int i = 0; i < 2; i++)
-        if (same_is_uneven(a, geo, i))
-            wide.padding[i] = (i == 0 ? geo->dh * (geo->kh - 1) : geo->dw * (geo->kw - 1)) / 2 + 1;
+        if (same_is_uneven(a, geo, i)) wide.padding[i] = same_total(geo, i) / 2 + 1;
     volt_scope_begin(); /* only the narrowed view outlives the call */
     volt_tensor *y = conv_op(&wide, x, w, bias, NULL);
     for (int i = 0; i < 2 && y; i++)
