@@ -388,20 +388,34 @@ volt_tensor *volt_attention_qkv(const volt_tensor *qkv, int64_t num_heads, bool 
                                 double scale);
 
 /* ------------------------------------------------------------ autocast */
-/* Mixed precision (DESIGN.md §6; the trainer's precision "bf16-mixed"). The
- * mode is per thread, like grad mode, and off by default. While it is
- * VOLT_AUTOCAST_BF16, matmul, bmm, addmm and outer (and so the Linear
- * layer) and conv2d, conv1d and conv_transpose2d given f32 operands round
- * them to bf16 (to nearest even) and multiply with f32 accumulation: their
- * result is f32, as are the bias and its addition. The gradients of such an
- * op are computed the same way (the output gradient and the saved operands
- * rounded to bf16, f32 results) whatever the mode is when backward runs: a
- * node keeps the mode of its forward. f64 operands and every other op are
- * unaffected, so parameters, their gradients and optimizer state stay f32.
- * The bf16 products run on oneDNN's bf16 kernels where the CPU has
- * AVX-512-BF16 or AMX; elsewhere (or with the fast kernels switched off)
- * the rounded operands are multiplied in f32, which gives the same numbers
- * up to the order of the f32 accumulation. */
+/* Mixed precision (DESIGN.md §6; the trainer's precision "bf16-mixed" and
+ * "16-mixed"), as torch.autocast does it. The mode is per thread, like grad
+ * mode, and off by default. While it is on:
+ *  - the products — matmul, bmm, addmm, outer (and so the Linear layer) —
+ *    the convolutions — conv2d, conv1d, conv_transpose2d and their fused
+ *    forms — and attention (scaled_dot_product_attention, attention_qkv)
+ *    take operands that are f32 or already in the autocast dtype (bf16;
+ *    f16 under VOLT_AUTOCAST_F16, on CUDA only), in any mix, compute in
+ *    that dtype with f32 accumulation and return their result in it: a
+ *    network's activations are bf16 from its first product on, as under
+ *    torch.autocast. On the CPU a bias is added in f32 before the result is
+ *    rounded; on CUDA it is converted too. Their gradients are computed the
+ *    same way (the output gradient and the saved operands in bf16): an f32
+ *    operand (a parameter) gets an f32 gradient, a bf16 one a bf16
+ *    gradient, whatever the mode is when backward runs (a node keeps the
+ *    mode of its forward);
+ *  - the ops autocast keeps in f32 — layer, group, RMS and batch norm,
+ *    softmax, log_softmax and the losses — given a tensor in the autocast
+ *    dtype widen it to f32 (a recorded conversion) and return f32, so a
+ *    loss is f32;
+ *  - every other op runs in its operands' dtype (ReLU of a bf16 tensor is
+ *    bf16; an f32 + bf16 sum is f32, by promotion), and layers take an input
+ *    in the autocast dtype with their f32 parameters.
+ * f64 operands are unaffected; parameters, their gradients and optimizer
+ * state stay f32. The bf16 products run on oneDNN's bf16 kernels where the
+ * CPU has AVX-512-BF16 or AMX; elsewhere (or with the fast kernels switched
+ * off) the rounded operands are multiplied in f32, which gives the same
+ * numbers up to the order of the f32 accumulation. */
 typedef enum {
     VOLT_AUTOCAST_OFF = 0,
     VOLT_AUTOCAST_BF16,
@@ -418,6 +432,11 @@ volt_autocast_mode volt_autocast_get(void);
  *     volt_autocast_set(prev);
  * A value other than the three modes is taken as VOLT_AUTOCAST_OFF. */
 volt_autocast_mode volt_autocast_set(volt_autocast_mode mode);
+/* The dtype autocast's products and convolutions on `device` compute in
+ * and return on this thread now: VOLT_BF16 under bf16 autocast, VOLT_F16
+ * under f16 autocast on a CUDA device, else VOLT_F32 (autocast off, or f16
+ * autocast on the CPU, which has no f16 kernels). */
+volt_dtype volt_autocast_dtype(volt_device device);
 /* Whether bf16 products run on bf16 hardware here (oneDNN's effective ISA
  * has AVX-512-BF16 or AMX). */
 bool volt_autocast_bf16_native(void);

@@ -160,7 +160,14 @@ static volt_status run_node(volt_node *n, node_list *ready) {
     for (int i = 0; i < n->n_inputs && st == VOLT_OK; i++) {
         const volt_node_input *in = &n->inputs[i];
         if (!in->needs || !grads[i]) continue;
-        volt_tensor *g = volt_sum_to_shape(grads[i], in->ndim, in->shape);
+        /* A 16-bit gradient of an f32 input (a parameter under autocast) is
+         * widened before it is summed over broadcast dims (a bias), so that
+         * the sum keeps f32's precision. */
+        volt_tensor *g = grads[i];
+        bool widen = volt_dtype_size(g->dtype) < volt_dtype_size(in->dtype) &&
+                     volt_dtype_is_float(g->dtype) && volt_dtype_is_float(in->dtype);
+        if (widen) g = volt_to_dtype(g, in->dtype);
+        g = volt_sum_to_shape(g, in->ndim, in->shape);
         if (g && g->dtype != in->dtype) g = volt_to_dtype(g, in->dtype);
         st = g ? add_to_buffer(in->fn, g) : volt_error_status();
     }
@@ -212,6 +219,11 @@ volt_status volt_backward_ex(volt_tensor *output, const volt_tensor *grad_output
     volt_status st = collect(root, &nodes);
     bool was_enabled = volt_grad_enabled();
     volt_set_grad_enabled(false);
+    /* Backward functions run with autocast off, whatever the caller's mode:
+     * a node computes as its forward did (products keep their forward's
+     * mode), and the products inside other nodes' backward (attention's)
+     * run in their operands' dtype. */
+    volt_autocast_mode autocast = volt_autocast_set(VOLT_AUTOCAST_OFF);
     volt_scope_begin();
     if (st == VOLT_OK) {
         /* The caller's grad_output is used as it is when its dtype fits: the
@@ -238,6 +250,7 @@ volt_status volt_backward_ex(volt_tensor *output, const volt_tensor *grad_output
         nodes.items[i]->grad_buffer = NULL;
     }
     volt_scope_end();
+    volt_autocast_set(autocast);
     volt_set_grad_enabled(was_enabled);
     free(nodes.items);
     free(ready.items);

@@ -54,7 +54,11 @@ bool volt_layer_check_input(const char *type, const volt_module *m, const volt_t
         volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: input is NULL", label);
         return false;
     }
-    if (param && x->dtype != param->dtype) {
+    /* Under autocast an input in its dtype (a product's result) meets f32
+     * parameters. */
+    bool autocast = param && param->dtype == VOLT_F32 && x->dtype != VOLT_F32 &&
+                    x->dtype == volt_autocast_dtype(x->device);
+    if (param && x->dtype != param->dtype && !autocast) {
         volt_error_set(VOLT_ERR_DTYPE, "%s: input %s does not have the parameters' dtype %s", label,
                        volt_shape_str(x, bx, sizeof bx), volt_dtype_name(param->dtype));
         return false;

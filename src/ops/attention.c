@@ -9,8 +9,8 @@
  * recomputes the probabilities) where they apply, else the same reference
  * path as the CPU's with cuBLASLt products and a CUDA softmax kernel
  * (volt_cuda_attention_use_reference selects it). Views (a GPT's heads)
- * are copied contiguous for the fused kernels, and under bf16 autocast CUDA
- * attention runs in bf16 with an f32 result. bf16 on the CPU
+ * are copied contiguous for the fused kernels. Under autocast attention
+ * runs in its dtype (bf16 or f16), the result too. bf16 on the CPU
  * (precision "bf16-true"): the f32 op on the widened q, k and v, rounded to
  * bf16 once (ops/bf16.c). */
 #include <math.h>
@@ -143,7 +143,10 @@ static bool check_qkv(const char *op, const volt_tensor *q, const volt_tensor *k
     volt_shape_str(q, bq, sizeof bq);
     volt_shape_str(k, bk, sizeof bk);
     volt_shape_str(v, bv, sizeof bv);
-    if (k->dtype != q->dtype || v->dtype != q->dtype) {
+    volt_dtype low = volt_autocast_dtype(q->device); /* which takes f32 and it mixed */
+    bool autocast =
+        volt_autocast_casts(q, low) && volt_autocast_casts(k, low) && volt_autocast_casts(v, low);
+    if (!autocast && (k->dtype != q->dtype || v->dtype != q->dtype)) {
         volt_error_set(VOLT_ERR_DTYPE, "%s: q %s, k %s, v %s: dtypes differ", op, bq, bk, bv);
         return false;
     }
@@ -172,25 +175,41 @@ static bool check_qkv(const char *op, const volt_tensor *q, const volt_tensor *k
 }
 
 /* Attention of CUDA q, k, v made ready for the flash kernels (which read
- * contiguous operands), through differentiable copies: under bf16 autocast
- * in bf16 (as PyTorch's autocast runs it; the tensor-core kernels), the
- * output widened to f32 like the products' results; else contiguous copies
- * in their own dtype. The head views of a fused qkv projection (a GPT's)
- * would otherwise take the reference path and its [T, S] products. */
+ * contiguous operands), through differentiable contiguous copies. The head
+ * views of a fused qkv projection (a GPT's) would otherwise take the
+ * reference path and its [T, S] products. */
 static volt_tensor *cuda_flash_ready(const volt_tensor *q, const volt_tensor *k,
                                      const volt_tensor *v, bool causal, double scale) {
-    bool bf16 = volt_autocast_bf16_for(q->dtype);
     const volt_tensor *in[3] = {q, k, v};
     volt_tensor *c[3] = {NULL, NULL, NULL}, *out = NULL;
     bool ok = true;
-    for (int i = 0; i < 3 && ok; i++) {
-        c[i] = bf16 ? volt_to_dtype(in[i], VOLT_BF16) : volt_contiguous(in[i]);
-        ok = c[i] != NULL;
-    }
-    volt_tensor *o = ok ? volt_scaled_dot_product_attention(c[0], c[1], c[2], causal, scale) : NULL;
-    out = o && bf16 ? volt_to_dtype(o, VOLT_F32) : o;
-    if (out != o) volt_tensor_free(o);
+    for (int i = 0; i < 3 && ok; i++) ok = (c[i] = volt_contiguous(in[i])) != NULL;
+    out = ok ? volt_scaled_dot_product_attention(c[0], c[1], c[2], causal, scale) : NULL;
     for (int i = 0; i < 3; i++) volt_tensor_free(c[i]);
+    return out;
+}
+
+/* Under autocast (volt/ops.h) q, k and v, f32 or in its dtype, go to that
+ * dtype (differentiable casts) and attention runs on them with autocast
+ * off: a result in that dtype, as torch.autocast gives. NULL with *done
+ * false when autocast does not apply. */
+static volt_tensor *attention_autocast(const volt_tensor *q, const volt_tensor *k,
+                                       const volt_tensor *v, bool causal, double scale,
+                                       bool *done) {
+    volt_dtype low = volt_autocast_dtype(q->device);
+    *done =
+        volt_autocast_casts(q, low) && volt_autocast_casts(k, low) && volt_autocast_casts(v, low);
+    if (!*done) return NULL;
+    volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_OFF);
+    const volt_tensor *in[3] = {q, k, v}, *c[3] = {NULL, NULL, NULL};
+    bool ok = true;
+    for (int i = 0; i < 3 && ok; i++)
+        ok = (c[i] = in[i]->dtype == low ? in[i] : volt_to_dtype(in[i], low)) != NULL;
+    volt_tensor *out =
+        ok ? volt_scaled_dot_product_attention(c[0], c[1], c[2], causal, scale) : NULL;
+    for (int i = 0; i < 3; i++)
+        if (c[i] != in[i]) volt_tensor_free((volt_tensor *)c[i]);
+    volt_autocast_set(prev);
     return out;
 }
 
@@ -198,6 +217,9 @@ volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_
                                                const volt_tensor *v, bool causal, double scale) {
     const char *op = "scaled_dot_product_attention";
     if (!check_qkv(op, q, k, v)) return NULL;
+    bool autocast;
+    volt_tensor *y = attention_autocast(q, k, v, causal, scale, &autocast);
+    if (autocast) return y;
     VOLT_BF16_VIA_F32_N(q, 3, ((const volt_tensor *const[]){q, k, v}), o,
                         volt_scaled_dot_product_attention(o.w[0], o.w[1], o.w[2], causal, scale))
     VOLT_TRACE_OP(op);
@@ -208,8 +230,8 @@ volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_
     int64_t d = q->shape[q->ndim - 1];
     if (scale == 0.0 || isnan(scale)) scale = d > 0 ? 1.0 / sqrt((double)d) : 1.0;
     bool cuda = q->device.type == VOLT_CUDA;
-    if (cuda && (volt_autocast_bf16_for(q->dtype) || !volt_tensor_is_contiguous(q) ||
-                 !volt_tensor_is_contiguous(k) || !volt_tensor_is_contiguous(v)))
+    if (cuda && (!volt_tensor_is_contiguous(q) || !volt_tensor_is_contiguous(k) ||
+                 !volt_tensor_is_contiguous(v)))
         return cuda_flash_ready(q, k, v, causal, scale);
     if (cuda && volt_cuda_flash_applies(q, k, v)) return flash_attention(q, k, v, causal, scale);
     volt_tensor *p = NULL, *out = NULL;

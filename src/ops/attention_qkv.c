@@ -2,8 +2,8 @@
  * (volt_attention_qkv) — what a GPT block and MultiheadAttention run. It is
  * the composition chunk -> reshape -> transpose -> scaled dot-product
  * attention -> transpose -> reshape, and runs as that composition except on
- * CUDA where the tensor-core flash kernels apply (16-bit, or f32 under bf16
- * autocast; head dims 64 and 128): there one node reads q, k and v in place
+ * CUDA where the tensor-core flash kernels apply (16-bit: bf16 or f16
+ * tensors, or under autocast; head dims 64 and 128): there one node reads q, k and v in place
  * in a 16-bit qkv, writes the heads' outputs side by side, and its backward
  * writes the whole qkv gradient in one buffer — no copies of the head views
  * and no zero-filled slices of the gradient summed together. */
@@ -26,7 +26,7 @@ static volt_tensor *composed(const volt_tensor *qkv, int64_t heads, bool causal,
 }
 
 /* args[0] = scale; iargs[0] = causal, iargs[1] = heads; saved: the 16-bit
- * qkv 0, its output 1, lse 2. */
+ * qkv 0 (contiguous), the output 1, lse 2. */
 static volt_status fused_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     volt_tensor *qkv = volt_node_saved(node, 0), *out = volt_node_saved(node, 1),
                 *lse = volt_node_saved(node, 2);
@@ -36,41 +36,30 @@ static volt_status fused_backward(volt_node *node, volt_tensor *g, volt_tensor *
     if (!dqkv || volt_cuda_flash_qkv_backward(dqkv, qkv, out, gd, lse, node->iargs[1],
                                               node->iargs[0] != 0, node->args[0]))
         return volt_error_status();
-    grads[0] = dqkv; /* the engine converts it to qkv's dtype */
+    grads[0] = dqkv;
     return VOLT_OK;
 }
 
-/* The fused path on CUDA qkv [B, T, 3E] (volt_cuda_flash_qkv_applies) in
- * `half`: under autocast the result is widened to f32, as attention's. */
-static volt_tensor *fused(const volt_tensor *qkv, int64_t heads, bool causal, double scale,
-                          volt_dtype half) {
+/* The fused path on a 16-bit CUDA qkv [B, T, 3E]
+ * (volt_cuda_flash_qkv_applies). */
+static volt_tensor *fused(const volt_tensor *qkv, int64_t heads, bool causal, double scale) {
     const volt_tensor *q16 = qkv;
-    VOLT_NO_GRAD {
-        if (qkv->dtype != half)
-            q16 = volt_to_dtype(qkv, half);
-        else if (!volt_tensor_is_contiguous(qkv))
+    if (!volt_tensor_is_contiguous(qkv)) VOLT_NO_GRAD {
             q16 = volt_contiguous(qkv);
-    }
-    int64_t b = qkv->shape[0], t = qkv->shape[1], e = qkv->shape[2] / 3;
-    volt_tensor *o16 = q16 ? volt_tensor_new(half, qkv->device, VOLT_SHAPE(b, t, e)) : NULL;
-    volt_tensor *lse = o16 ? volt_tensor_new(VOLT_F32, qkv->device, VOLT_SHAPE(b, heads, t)) : NULL;
-    if (!lse || volt_cuda_flash_qkv_forward(o16, lse, q16, heads, causal, scale)) return NULL;
-    volt_tensor *out = o16;
-    if (half != qkv->dtype) VOLT_NO_GRAD {
-            out = volt_to_dtype(o16, qkv->dtype);
         }
+    int64_t b = qkv->shape[0], t = qkv->shape[1], e = qkv->shape[2] / 3;
+    volt_tensor *out = q16 ? volt_tensor_new(qkv->dtype, qkv->device, VOLT_SHAPE(b, t, e)) : NULL;
+    volt_tensor *lse = out ? volt_tensor_new(VOLT_F32, qkv->device, VOLT_SHAPE(b, heads, t)) : NULL;
+    if (!lse || volt_cuda_flash_qkv_forward(out, lse, q16, heads, causal, scale)) return NULL;
     const volt_tensor *inputs[1] = {qkv};
-    if (out && volt_autograd_should_record(1, inputs)) {
+    if (volt_autograd_should_record(1, inputs)) {
         volt_node *node = volt_autograd_record("attention_qkv", fused_backward, out, 1, inputs);
         if (!node) return NULL;
         node->args[0] = scale;
         node->iargs[0] = causal;
         node->iargs[1] = heads;
         volt_node_save(node, q16);
-        if (o16 == out)
-            volt_node_save_output(node, out);
-        else
-            volt_node_save(node, o16);
+        volt_node_save_output(node, out);
         volt_node_save(node, lse);
     }
     return out;
@@ -107,17 +96,29 @@ volt_tensor *volt_attention_qkv(const volt_tensor *qkv, int64_t num_heads, bool 
                                 double scale) {
     const char *op = "attention_qkv";
     if (!check_qkv(op, qkv, num_heads)) return NULL;
+    /* Under autocast (volt/ops.h): an f32 qkv cast to its dtype, attention in
+     * that dtype with autocast off, the result in it. */
+    volt_dtype low = volt_autocast_dtype(qkv->device);
+    if (volt_autocast_casts(qkv, low)) {
+        volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_OFF);
+        volt_tensor *c = qkv->dtype == low ? NULL : volt_to_dtype(qkv, low);
+        volt_tensor *y = c || qkv->dtype == low
+                             ? volt_attention_qkv(c ? c : qkv, num_heads, causal, scale)
+                             : NULL;
+        volt_tensor_free(c);
+        volt_autocast_set(prev);
+        return y;
+    }
     VOLT_TRACE_OP(op);
     volt_scope_begin();
     const volt_tensor *x = qkv->ndim == 3 ? qkv : volt_unsqueeze(qkv, 0);
     int64_t d = x ? x->shape[2] / 3 / num_heads : 0;
     if (d > 0 && (scale == 0.0 || isnan(scale))) scale = 1.0 / sqrt((double)d);
-    bool autocast = volt_autocast_bf16_for(qkv->dtype);
-    bool half = autocast || qkv->dtype == VOLT_BF16 || qkv->dtype == VOLT_F16;
+    bool half = qkv->dtype == VOLT_BF16 || qkv->dtype == VOLT_F16;
     volt_tensor *y = NULL;
     if (x && x->device.type == VOLT_CUDA && half && !isinf(scale) &&
         volt_cuda_flash_qkv_applies(x, num_heads))
-        y = fused(x, num_heads, causal, scale, autocast ? VOLT_BF16 : qkv->dtype);
+        y = fused(x, num_heads, causal, scale);
     else if (x)
         y = composed(x, num_heads, causal, scale);
     if (y && qkv->ndim == 2) y = volt_squeeze(y, 0);

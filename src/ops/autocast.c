@@ -39,11 +39,47 @@ bool volt_autocast_bf16_for(volt_dtype dtype) {
     return mode == VOLT_AUTOCAST_BF16 && dtype == VOLT_F32;
 }
 
-volt_dtype volt_autocast_dtype_for(volt_dtype dtype, volt_device device) {
-    if (dtype != VOLT_F32) return dtype;
+volt_dtype volt_autocast_dtype(volt_device device) {
     if (mode == VOLT_AUTOCAST_BF16) return VOLT_BF16;
     if (mode == VOLT_AUTOCAST_F16 && device.type == VOLT_CUDA) return VOLT_F16;
-    return dtype;
+    return VOLT_F32;
+}
+
+bool volt_autocast_casts(const volt_tensor *t, volt_dtype low) {
+    return low != VOLT_F32 && (!t || t->dtype == VOLT_F32 || t->dtype == low);
+}
+
+/* Whether t is in autocast's 16-bit dtype on its device now. */
+static bool is_low(const volt_tensor *t) {
+    if (!t || t->dtype == VOLT_F32) return false;
+    return t->dtype == volt_autocast_dtype(t->device);
+}
+
+bool volt_autocast_widens(int n, const volt_tensor *const *ts) {
+    if (mode == VOLT_AUTOCAST_OFF) return false;
+    for (int i = 0; i < n; i++)
+        if (is_low(ts[i])) return true;
+    return false;
+}
+
+bool volt_autocast_widen(volt_autocast_operands *o, int n, const volt_tensor *const *ts) {
+    VOLT_ASSERT(n >= 0 && n <= 4);
+    o->n = n;
+    bool ok = true;
+    for (int i = 0; i < n; i++) {
+        o->in[i] = ts[i];
+        o->w[i] = ok && is_low(ts[i]) ? volt_to_dtype(ts[i], VOLT_F32) : ok ? ts[i] : NULL;
+        ok = ok && (o->w[i] || !ts[i]);
+    }
+    if (!ok) volt_autocast_release(o);
+    return ok;
+}
+
+void volt_autocast_release(volt_autocast_operands *o) {
+    for (int i = 0; i < o->n; i++) {
+        if (o->w[i] && o->w[i] != o->in[i]) volt_tensor_free((volt_tensor *)o->w[i]);
+        o->w[i] = NULL;
+    }
 }
 
 CLONES static void round_block(float *dst, const float *src, int64_t n) {

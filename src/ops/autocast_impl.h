@@ -1,7 +1,7 @@
-/* autocast_impl.h: what matmul.c and conv.c share for autocast (the
- * per-thread mode is public, volt/ops.h): whether an op's f32 operands go
- * through bf16, and the f32 -> bf16 conversions (round to nearest even,
- * NaN kept quiet, like volt_f32_to_bf16). */
+/* autocast_impl.h: what the ops share for autocast (the per-thread mode
+ * is public, volt/ops.h): which operands a product takes, the widening of
+ * the ops autocast keeps in f32, and the f32 -> bf16 conversions (round to
+ * nearest even, NaN kept quiet, like volt_f32_to_bf16). */
 #ifndef VOLT_AUTOCAST_IMPL_H
 #define VOLT_AUTOCAST_IMPL_H
 
@@ -10,10 +10,37 @@
 /* Whether a product or convolution of operands of `dtype` recorded now runs
  * in bf16: bf16 autocast is on and dtype is f32. */
 bool volt_autocast_bf16_for(volt_dtype dtype);
-/* The dtype a product or convolution of `dtype` operands on `device`
- * recorded now computes in: bf16 under bf16 autocast, f16 under f16
- * autocast on CUDA, for f32 operands; else dtype itself. */
-volt_dtype volt_autocast_dtype_for(volt_dtype dtype, volt_device device);
+
+/* Whether autocast to `low` (volt_autocast_dtype: VOLT_F32 when off) takes
+ * t, an operand of a product or convolution: t is NULL, f32 or already in
+ * `low` (a previous product's result). */
+bool volt_autocast_casts(const volt_tensor *t, volt_dtype low);
+
+/* The operands of an op autocast keeps in f32 (volt/ops.h: norms, softmax,
+ * the losses) widened: w[i] is in[i] converted to f32 (recorded, so the
+ * gradient goes back in in[i]'s dtype) when in[i] is in autocast's 16-bit
+ * dtype, else in[i] itself (NULL stays NULL). */
+typedef struct {
+    const volt_tensor *in[4], *w[4];
+    int n;
+} volt_autocast_operands;
+/* Whether one of ts[0..n) (n <= 4) is in autocast's 16-bit dtype now. */
+bool volt_autocast_widens(int n, const volt_tensor *const *ts);
+/* Fills o from ts[0..n); false with the error (nothing kept). */
+bool volt_autocast_widen(volt_autocast_operands *o, int n, const volt_tensor *const *ts);
+/* Frees the conversions of o. */
+void volt_autocast_release(volt_autocast_operands *o);
+/* At the top of such an op, whose floating operands are the n of `ts` (a
+ * parenthesised array expression; NULL entries allowed): when autocast is
+ * on and one of them is in its 16-bit dtype, returns `call` (an expression
+ * using o.w[i]) on the widened operands: an f32 result. */
+#define VOLT_AUTOCAST_F32(n, ts, o, call)                                                          \
+    if (volt_autocast_widens(n, ts)) {                                                             \
+        volt_autocast_operands o;                                                                  \
+        volt_tensor *autocast_result_ = volt_autocast_widen(&o, n, ts) ? (call) : NULL;            \
+        volt_autocast_release(&o);                                                                 \
+        return autocast_result_;                                                                   \
+    }
 
 /* dst[i] = bf16(src[i]) for n elements (OpenMP for large n). */
 void volt_cpu_f32_to_bf16(uint16_t *dst, const float *src, int64_t n);

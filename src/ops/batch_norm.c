@@ -8,6 +8,7 @@
  * statistics itself, with the same formula. */
 #include <math.h>
 
+#include "ops/autocast_impl.h"
 #include "ops/conv_impl.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/batch_norm.h"
@@ -230,6 +231,9 @@ volt_tensor *volt_batch_norm_bf16(volt_batch_norm_train_fn train, void *ctx, con
 volt_tensor *volt_batch_norm(const volt_tensor *x, volt_tensor *running_mean,
                              volt_tensor *running_var, const volt_tensor *weight,
                              const volt_tensor *bias, bool training, double momentum, double eps) {
+    VOLT_AUTOCAST_F32(
+        3, ((const volt_tensor *const[]){x, weight, bias}), o,
+        volt_batch_norm(o.w[0], running_mean, running_var, o.w[1], o.w[2], training, momentum, eps))
     VOLT_TRACE_OP("batch_norm");
     if (x && x->dtype == VOLT_BF16)
         return volt_batch_norm_bf16(NULL, NULL, x, running_mean, running_var, weight, bias,

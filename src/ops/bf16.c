@@ -69,9 +69,15 @@ static volt_status convert_into(volt_tensor *dst, const volt_tensor *src) {
     return VOLT_OK;
 }
 
+/* Whether dtype is a 16-bit float volt converts to and from f32 on device:
+ * bf16 anywhere, f16 on CUDA. */
+static bool is_half(volt_dtype dtype, volt_device device) {
+    return dtype == VOLT_BF16 || (dtype == VOLT_F16 && device.type == VOLT_CUDA);
+}
+
 volt_tensor *volt_bf16_convert(const volt_tensor *t, volt_dtype dtype) {
-    bool pair = (t->dtype == VOLT_F32 && dtype == VOLT_BF16) ||
-                (t->dtype == VOLT_BF16 && dtype == VOLT_F32);
+    bool pair = (t->dtype == VOLT_F32 && is_half(dtype, t->device)) ||
+                (is_half(t->dtype, t->device) && dtype == VOLT_F32);
     if (pair && t->ndim > 0 && !volt_tensor_is_contiguous(t) && dense_permuted(t)) {
         /* Same layout in the new dtype (a transposed weight or gradient stays
          * a transposed view, which the products read without a copy). */

@@ -4,12 +4,13 @@
  * input, weight and bias. f32 goes to the direct kernel for one input
  * channel (ops/cpu/conv_c1.c) or oneDNN (ops/cpu/dnnl_conv.c), f64 and what
  * oneDNN declines to the reference kernels (ops/cpu/conv_ref.c). Under bf16
- * autocast (volt/ops.h) f32 convolutions and their gradients run in bf16
- * with f32 results: oneDNN's bf16 kernels, or the f32 path on operands
- * rounded to bf16 where those are missing or slower (one input channel).
- * CUDA tensors (f32, f64, bf16, f16) go to cuDNN (ops/cuda/cuda_dnn.h) in
- * their own dtype, gradients too; under autocast, f32 ones in the autocast
- * dtype (bf16, or f16 for 16-mixed) with f32 results. */
+ * autocast (volt/ops.h) convolutions of f32 (or bf16) operands and their
+ * gradients run in bf16 and return bf16, f32 operands getting f32
+ * gradients: oneDNN's bf16 kernels, or the f32 path on operands rounded to
+ * bf16 where those are missing or slower (one input channel). CUDA tensors
+ * (f32, f64, bf16, f16) go to cuDNN (ops/cuda/cuda_dnn.h) in their own
+ * dtype, gradients too; under autocast, in the autocast dtype (bf16, or
+ * f16 for 16-mixed), which the result keeps. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -544,12 +545,16 @@ static void record(const conv_args *a, volt_tensor *y, const volt_tensor *const 
 static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
                             const volt_tensor *bias, volt_dnnl_weight_cache *cache);
 
-/* bf16 operands (precision "bf16-true"): the f32 convolution under bf16
- * autocast on the widened operands (the same products: bf16 inputs, f32
- * sums), its result rounded to bf16 once; backward through the widening. */
+static volt_tensor *conv_run(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
+                             const volt_tensor *bias, volt_dnnl_weight_cache *cache, bool bf16);
+
+/* bf16 operands on the CPU (precision "bf16-true", or mixed with f32 ones
+ * under autocast): the f32 convolution in bf16 on the widened operands
+ * (the same products: bf16 inputs, f32 sums), its result rounded to bf16
+ * once; backward through the widening. */
 static volt_tensor *conv_bf16(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
-                              const volt_tensor *bias) {
-    if (w->dtype != VOLT_BF16 || (bias && bias->dtype != VOLT_BF16)) {
+                              const volt_tensor *bias, bool autocast) {
+    if (!autocast && (w->dtype != VOLT_BF16 || (bias && bias->dtype != VOLT_BF16))) {
         char bx[96], bw[96], bb[96];
         volt_error_set(VOLT_ERR_DTYPE, "%s: input %s, weight %s and bias %s must share a dtype",
                        a->op, volt_shape_str(x, bx, sizeof bx), volt_shape_str(w, bw, sizeof bw),
@@ -559,11 +564,8 @@ static volt_tensor *conv_bf16(const conv_args *a, const volt_tensor *x, const vo
     const volt_tensor *wx = volt_bf16_widen(x), *ww = volt_bf16_widen(w);
     const volt_tensor *wb = volt_bf16_widen(bias);
     volt_tensor *r = NULL;
-    if (wx && ww && (wb || !bias)) {
-        volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
-        r = conv_op(a, wx, ww, wb, NULL); /* the widened weight is new: no cache */
-        volt_autocast_set(prev);
-    }
+    if (wx && ww && (wb || !bias))
+        r = conv_run(a, wx, ww, wb, NULL, true); /* a widened weight is new: no cache */
     volt_bf16_drop(wx, x);
     volt_bf16_drop(ww, w);
     volt_bf16_drop(wb, bias);
@@ -583,19 +585,19 @@ static volt_status run_cuda(const conv_args *a, const volt_conv_geom *geo, const
 static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
                             const volt_tensor *bias, volt_dnnl_weight_cache *cache);
 
-/* Autocast on CUDA (bf16-mixed, 16-mixed): the operands cast to the
+/* t in dtype: t itself, or a differentiable cast. */
+static const volt_tensor *as_low(const volt_tensor *t, volt_dtype dtype) {
+    return !t || t->dtype == dtype ? t : volt_to_dtype(t, dtype);
+}
+
+/* Autocast on CUDA (bf16-mixed, 16-mixed): the f32 operands cast to the
  * autocast dtype (differentiable casts, so f32 weights get f32 gradients),
- * cuDNN in that dtype, the result back in x's dtype — f32 out, as on the
- * CPU. */
+ * cuDNN in that dtype, which the result keeps. */
 static volt_tensor *conv_autocast_cuda(const conv_args *a, const volt_tensor *x,
                                        const volt_tensor *w, const volt_tensor *bias,
                                        volt_dtype dtype) {
-    volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_OFF);
-    volt_tensor *cx = volt_to_dtype(x, dtype), *cw = volt_to_dtype(w, dtype);
-    volt_tensor *cb = bias ? volt_to_dtype(bias, dtype) : NULL;
-    volt_tensor *y = cx && cw && (cb || !bias) ? conv_op(a, cx, cw, cb, NULL) : NULL;
-    volt_autocast_set(prev);
-    return y ? volt_to_dtype(y, x->dtype) : NULL;
+    const volt_tensor *cx = as_low(x, dtype), *cw = as_low(w, dtype), *cb = as_low(bias, dtype);
+    return cx && cw && (cb || !bias) ? conv_run(a, cx, cw, cb, NULL, false) : NULL;
 }
 
 static void copy2(int64_t dst[2], const int64_t *src, int64_t dflt) {
@@ -647,12 +649,35 @@ volt_tensor *volt_conv2d_same_widened(const volt_tensor *x, const volt_tensor *w
     return conv_same_widened(&a, &geo, x, w, bias);
 }
 
+/* Under autocast (volt/ops.h) f32 operands, or operands already in the
+ * autocast dtype, in any mix: the convolution in that dtype, its result in
+ * it too. On the CPU: bf16 operands widened (conv_bf16), or f32 ones run
+ * in bf16 (the kernels round them) and the result rounded. */
 static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
                             const volt_tensor *bias, volt_dnnl_weight_cache *cache) {
+    if (!x || !w) return conv_run(a, x, w, bias, cache, false);
+    bool cuda = x->device.type == VOLT_CUDA;
+    volt_dtype low = volt_autocast_dtype(x->device);
+    bool autocast = volt_autocast_casts(x, low) && volt_autocast_casts(w, low) &&
+                    volt_autocast_casts(bias, low);
+    if (cuda) {
+        bool all_low = x->dtype == low && w->dtype == low && (!bias || bias->dtype == low);
+        if (autocast && !all_low) return conv_autocast_cuda(a, x, w, bias, low);
+        return conv_run(a, x, w, bias, cache, false);
+    }
+    bool has_bf16 = x->dtype == VOLT_BF16 || (autocast && w->dtype == VOLT_BF16) ||
+                    (autocast && bias && bias->dtype == VOLT_BF16);
+    if (has_bf16) return conv_bf16(a, x, w, bias, autocast);
+    if (!autocast) return conv_run(a, x, w, bias, cache, false);
+    return volt_bf16_narrow(conv_run(a, x, w, bias, cache, true));
+}
+
+/* The convolution of operands of one dtype: in their dtype, or when bf16
+ * (f32 operands on the CPU) in bf16 — the kernels round the operands —
+ * with an f32 result. */
+static volt_tensor *conv_run(const conv_args *a, const volt_tensor *x, const volt_tensor *w,
+                             const volt_tensor *bias, volt_dnnl_weight_cache *cache, bool bf16) {
     bool cuda = x && x->device.type == VOLT_CUDA;
-    if (x && w && x->dtype == VOLT_BF16 && !cuda) return conv_bf16(a, x, w, bias);
-    if (cuda && w && volt_autocast_dtype_for(x->dtype, x->device) != x->dtype)
-        return conv_autocast_cuda(a, x, w, bias, volt_autocast_dtype_for(x->dtype, x->device));
     VOLT_TRACE_OP(a->op);
     volt_conv_geom geo;
     int64_t x4[4], w4[4], y4[4];
@@ -660,7 +685,6 @@ static volt_tensor *conv_op(const conv_args *a, const volt_tensor *x, const volt
     if (cuda && !a->transposed && (same_is_uneven(a, &geo, 0) || same_is_uneven(a, &geo, 1)))
         return conv_same_widened(a, &geo, x, w, bias);
     if (cuda && !volt_cuda_conv_supported(a->op, &geo, x)) return NULL;
-    bool bf16 = !cuda && volt_autocast_bf16_for(x->dtype);
     volt_tensor *xd = volt_dense_as(x, 4, x4), *wd = volt_dense_as(w, 4, w4);
     const volt_tensor *bd =
         bias && !volt_tensor_is_contiguous(bias) ? volt_dense_as(bias, 1, bias->shape) : bias;

@@ -137,13 +137,17 @@ static bool pair_is_one(const int64_t *v) { return !v || (v[0] == 1 && v[1] == 1
  * unusual (including every bad input) goes to the three ops. */
 static bool fused_applies(const volt_tensor *x, const volt_tensor *w, const volt_tensor *bias,
                           const int64_t stride[2], const int64_t padding[2],
-                          const int64_t dilation[2], int64_t groups, volt_dtype d,
+                          const int64_t dilation[2], int64_t groups, volt_dtype d, bool autocast,
                           volt_conv_geom *geo, bool *blocked) {
-    if (!x || !w || x->device.type != VOLT_CPU || w->device.type != VOLT_CPU || x->dtype != d ||
-        w->dtype != d || x->ndim != 4 || w->ndim != 4)
+    if (!x || !w || x->device.type != VOLT_CPU || w->device.type != VOLT_CPU || x->ndim != 4 ||
+        w->ndim != 4)
         return false;
-    if (bias && (bias->device.type != VOLT_CPU || bias->dtype != d || bias->ndim != 1 ||
-                 bias->shape[0] != w->shape[0]))
+    /* operands of dtype d, or under autocast f32 and bf16 ones in any mix */
+    if (autocast ? !volt_autocast_casts(x, d) || !volt_autocast_casts(w, d) ||
+                       !volt_autocast_casts(bias, d)
+                 : x->dtype != d || w->dtype != d || (bias && bias->dtype != d))
+        return false;
+    if (bias && (bias->device.type != VOLT_CPU || bias->ndim != 1 || bias->shape[0] != w->shape[0]))
         return false;
     int64_t ph = padding ? padding[0] : 0, pw = padding ? padding[1] : 0;
     if (!volt_fast_kernels_enabled() || groups != 1 || !pair_is_one(stride) ||
@@ -257,22 +261,25 @@ static volt_status fused(const volt_conv_geom *geo, bool blocked, bool round_bf1
     return st;
 }
 
-/* bf16 x, w and bias (precision "bf16-true"): widened to f32 (exact) and
- * run as under bf16 autocast, each convolution value rounded to bf16 after
- * its ReLU in the pooling kernel — as conv2d_relu rounds its bf16 result —
- * so that the pooling compares, and picks, what the bf16 ops do; the result
- * narrowed (exact). The gradients come back through the widening, rounded
- * once. VOLT_ERR_UNSUPPORTED, no error, when oneDNN declines: the caller
- * runs the three ops on the bf16 tensors. */
+/* bf16 x, w and bias (precision "bf16-true"), or under bf16 autocast f32
+ * and bf16 ones in any mix: those in bf16 widened to f32 (exact) and run
+ * in bf16, each convolution value rounded to bf16 after its ReLU in the
+ * pooling kernel — as conv2d_relu rounds its bf16 result — so that the
+ * pooling compares, and picks, what the bf16 ops do; the result narrowed
+ * (exact). The gradients come back through the widening, rounded once.
+ * VOLT_ERR_UNSUPPORTED, no error, when oneDNN declines: the caller runs the
+ * three ops. */
 static volt_status fused_bf16(const volt_conv_geom *geo, bool blocked, const volt_tensor *x,
-                              const volt_tensor *w, const volt_tensor *bias, volt_tensor **out) {
+                              const volt_tensor *w, const volt_tensor *bias,
+                              volt_dnnl_weight_cache *cache, volt_tensor **out) {
     const volt_tensor *wx = volt_bf16_widen(x), *ww = wx ? volt_bf16_widen(w) : NULL;
     const volt_tensor *wb = ww ? volt_bf16_widen(bias) : NULL;
     volt_status st = ww && (wb || !bias) ? VOLT_OK : volt_error_status();
     volt_tensor *y = NULL;
     if (st == VOLT_OK) {
         volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
-        st = fused(geo, blocked, true, wx, ww, wb, NULL, &y); /* widened: no weight cache */
+        /* a widened weight is new: no weight cache */
+        st = fused(geo, blocked, true, wx, ww, wb, ww == w ? cache : NULL, &y);
         volt_autocast_set(prev);
     }
     *out = st == VOLT_OK ? volt_bf16_narrow(y) : NULL;
@@ -289,14 +296,16 @@ volt_tensor *volt_conv2d_relu_max_pool2x2_cached(const volt_tensor *x, const vol
                                                  const int64_t dilation[2], int64_t groups,
                                                  volt_dnnl_weight_cache *cache) {
     volt_conv_geom geo;
-    bool blocked;
-    if (fused_applies(x, w, bias, stride, padding, dilation, groups, VOLT_F32, &geo, &blocked)) {
+    bool blocked, autocast = volt_autocast_dtype(VOLT_DEVICE_CPU) == VOLT_BF16;
+    if (!autocast && fused_applies(x, w, bias, stride, padding, dilation, groups, VOLT_F32, false,
+                                   &geo, &blocked)) {
         volt_tensor *y = NULL;
         if (fused(&geo, blocked, false, x, w, bias, cache, &y) != VOLT_ERR_UNSUPPORTED) return y;
     }
-    if (fused_applies(x, w, bias, stride, padding, dilation, groups, VOLT_BF16, &geo, &blocked)) {
+    if (fused_applies(x, w, bias, stride, padding, dilation, groups, VOLT_BF16, autocast, &geo,
+                      &blocked)) {
         volt_tensor *y = NULL;
-        if (fused_bf16(&geo, blocked, x, w, bias, &y) != VOLT_ERR_UNSUPPORTED) return y;
+        if (fused_bf16(&geo, blocked, x, w, bias, cache, &y) != VOLT_ERR_UNSUPPORTED) return y;
     }
     volt_tensor *h = volt_conv2d_relu_cached(x, w, bias, stride, padding, dilation, groups, cache);
     if (!h) return NULL;

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "ops/autocast_impl.h"
 #include "ops/cpu/loss.h"
 #include "ops/cuda/cuda_nn.h"
 #include "ops/loss_impl.h"
@@ -25,6 +26,9 @@ typedef struct {
     int64_t ignore_index;
     double smoothing;
     bool from_logits;
+    /* CUDA, 16-bit logits under autocast: an f32 loss read from them as
+     * they are (no f32 copy of the logits), their gradient 16-bit */
+    bool f32_loss;
 } class_loss_options;
 
 /* node->iargs: 0 class_dim, 1 ignore_index, 2 reduction, 3 from_logits,
@@ -131,8 +135,9 @@ static double check_targets(const class_loss_options *o, const volt_tensor *t64,
 }
 
 /* The weight as a contiguous [C] tensor of dtype, or NULL with an error. */
+/* The class weights w checked against x's C classes, in dtype (contiguous). */
 static const volt_tensor *check_class_weight(const class_loss_options *o, const volt_tensor *w,
-                                             const volt_tensor *x, int64_t C) {
+                                             const volt_tensor *x, int64_t C, volt_dtype dtype) {
     char bw[96];
     if (!volt_check_same_device(o->op, x, w)) return NULL;
     if (w->dtype != VOLT_F32 && w->dtype != VOLT_F64) {
@@ -148,7 +153,7 @@ static const volt_tensor *check_class_weight(const class_loss_options *o, const 
     }
     const volt_tensor *c = NULL;
     VOLT_NO_GRAD {
-        c = volt_as_dtype(w, x->dtype);
+        c = volt_as_dtype(w, dtype);
         if (c) c = volt_contiguous(c);
     }
     return c;
@@ -206,10 +211,10 @@ static bool check_target(const class_loss_options *o, const volt_tensor *target,
 
 /* ------------------------------------------------------------------ CUDA */
 
-/* node->iargs as class_loss_backward's (4 = 0: class indices only), but
- * slot 7 holds `aux` (rows + 1 values: each row's logsumexp when
- * from_logits, then the mean's divisor; or -1) and iargs[9] = 1 when the
- * divisor is there (reduction mean). */
+/* node->iargs as class_loss_backward's (class indices only), but iargs[4]
+ * is the loss's dtype, slot 7 holds `aux` (rows + 1 values: each row's
+ * logsumexp when from_logits, then the mean's divisor; or -1) and
+ * iargs[9] = 1 when the divisor is there (reduction mean). */
 static volt_status class_loss_backward_cuda(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     const int64_t *ia = node->iargs;
     volt_tensor *x = volt_node_saved(node, (int)ia[5]);
@@ -220,7 +225,7 @@ static volt_status class_loss_backward_cuda(volt_node *node, volt_tensor *g, vol
     volt_tensor *denom =
         ia[9] ? volt_tensor_alias(aux, 0, NULL, NULL, aux->offset + aux->shape[0] - 1) : NULL;
     if (ia[9] && !denom) return volt_error_status();
-    const volt_tensor *gg = volt_as_dtype(g, x->dtype);
+    const volt_tensor *gg = volt_as_dtype(g, (volt_dtype)ia[4]); /* the loss's dtype */
     if (gg && !volt_tensor_is_contiguous(gg)) gg = volt_contiguous(gg);
     volt_tensor *gx = gg ? volt_tensor_new(x->dtype, x->device, x->ndim, x->shape) : NULL;
     if (!gx) {
@@ -290,7 +295,8 @@ static volt_tensor *class_loss_cuda(const class_loss_options *o, const volt_tens
     if (!check_target(o, target, true)) return NULL;
     bool probs = volt_dtype_is_float(target->dtype);
     if (!check_shapes(o, x, target, class_dim, probs)) return NULL;
-    const volt_tensor *w = weight ? check_class_weight(o, weight, x, C) : NULL;
+    volt_dtype ld = o->f32_loss ? VOLT_F32 : x->dtype; /* the loss's */
+    const volt_tensor *w = weight ? check_class_weight(o, weight, x, C, ld) : NULL;
     if (weight && !w) return NULL;
     if (probs) return probs_loss_cuda(o, x, target, w, class_dim, C);
     const volt_tensor *tgt = NULL;
@@ -301,18 +307,18 @@ static volt_tensor *class_loss_cuda(const class_loss_options *o, const volt_tens
     if (!tgt) return NULL;
     int64_t shape[VOLT_MAX_DIMS];
     int n = rows_shape(x, class_dim, shape);
-    volt_tensor *loss = volt_tensor_new(x->dtype, x->device, n, shape);
-    volt_tensor *wrow = loss ? volt_tensor_new(x->dtype, x->device, n, shape) : NULL;
+    volt_tensor *loss = volt_tensor_new(ld, x->device, n, shape);
+    volt_tensor *wrow = loss ? volt_tensor_new(ld, x->device, n, shape) : NULL;
     /* aux: the rows' logsumexp, then the mean's divisor (one saved tensor) */
     int64_t aux_n = volt_tensor_numel(loss ? loss : x) + 1;
-    volt_tensor *aux = wrow ? volt_tensor_new(x->dtype, x->device, 1, &aux_n) : NULL;
+    volt_tensor *aux = wrow ? volt_tensor_new(ld, x->device, 1, &aux_n) : NULL;
     if (!aux) return NULL;
     if (volt_cuda_class_loss(o->op, x, tgt, w, o->ignore_index, o->smoothing, o->from_logits, loss,
                              o->from_logits ? aux : NULL, wrow) != VOLT_OK)
         return NULL;
     volt_tensor *out = loss, *denom = NULL;
     if (o->reduction != VOLT_REDUCTION_NONE) {
-        out = volt_tensor_new(x->dtype, x->device, 0, NULL);
+        out = volt_tensor_new(ld, x->device, 0, NULL);
         denom = out ? volt_tensor_alias(aux, 0, NULL, NULL, aux->offset + aux_n - 1) : NULL;
         if (!denom || volt_cuda_class_loss_total(out, denom, loss, wrow,
                                                  o->reduction == VOLT_REDUCTION_MEAN) != VOLT_OK)
@@ -325,7 +331,7 @@ static volt_tensor *class_loss_cuda(const class_loss_options *o, const volt_tens
             node->iargs[1] = o->ignore_index;
             node->iargs[2] = o->reduction;
             node->iargs[3] = o->from_logits;
-            node->iargs[4] = 0;
+            node->iargs[4] = ld;
             node->iargs[5] = volt_node_save(node, x);
             node->iargs[6] = volt_node_save(node, tgt);
             bool mean = o->reduction == VOLT_REDUCTION_MEAN;
@@ -354,7 +360,7 @@ static volt_tensor *class_loss(const class_loss_options *o, const volt_tensor *x
     const int64_t C = x->shape[class_dim];
     const bool probs = volt_dtype_is_float(target->dtype);
     if (!check_shapes(o, x, target, class_dim, probs)) return NULL;
-    const volt_tensor *w = weight ? check_class_weight(o, weight, x, C) : NULL;
+    const volt_tensor *w = weight ? check_class_weight(o, weight, x, C, x->dtype) : NULL;
     if (weight && !w) return NULL;
     volt_class_loss_args a = {.class_dim = class_dim,
                               .weight = w ? volt_tensor_data(w) : NULL,
@@ -424,8 +430,26 @@ volt_tensor *volt_cross_entropy_ex(const volt_tensor *logits, const volt_tensor 
                                    const volt_cross_entropy_options *options) {
     volt_cross_entropy_options d = volt_cross_entropy_defaults();
     if (!options) options = &d;
-    class_loss_options o = {"cross_entropy", options->reduction, options->ignore_index,
-                            options->label_smoothing, true};
+    class_loss_options o = {"cross_entropy",
+                            options->reduction,
+                            options->ignore_index,
+                            options->label_smoothing,
+                            true,
+                            false};
+    /* Under autocast 16-bit CUDA logits with class indices give an f32 loss
+     * without an f32 copy of the logits (a GPT head's are hundreds of MB);
+     * elsewhere the logits are widened (volt/ops.h). */
+    const volt_tensor *widened[2] = {logits, options->weight};
+    o.f32_loss = logits && target && logits->device.type == VOLT_CUDA &&
+                 logits->dtype != VOLT_F32 && !volt_dtype_is_float(target->dtype) &&
+                 volt_autocast_widens(2, widened) &&
+                 (!options->weight || options->weight->dtype == VOLT_F32);
+    if (o.f32_loss) return class_loss(&o, logits, target, options->weight);
+    VOLT_AUTOCAST_F32(2, ((const volt_tensor *const[]){logits, options->weight}), w,
+                      volt_cross_entropy_ex(
+                          w.w[0], target,
+                          &(volt_cross_entropy_options){options->reduction, options->ignore_index,
+                                                        options->label_smoothing, w.w[1]}))
     return class_loss(&o, logits, target, options->weight);
 }
 
@@ -436,6 +460,8 @@ volt_tensor *volt_cross_entropy(const volt_tensor *logits, const volt_tensor *ta
 volt_tensor *volt_nll_loss(const volt_tensor *log_probs, const volt_tensor *target,
                            const volt_tensor *weight, int64_t ignore_index,
                            volt_reduction reduction) {
-    class_loss_options o = {"nll_loss", reduction, ignore_index, 0.0, false};
+    VOLT_AUTOCAST_F32(2, ((const volt_tensor *const[]){log_probs, weight}), w,
+                      volt_nll_loss(w.w[0], target, w.w[1], ignore_index, reduction))
+    class_loss_options o = {"nll_loss", reduction, ignore_index, 0.0, false, false};
     return class_loss(&o, log_probs, target, weight);
 }

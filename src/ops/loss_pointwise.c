@@ -8,6 +8,7 @@
  * operands, the loss rounded to bf16 once (ops/bf16.c). */
 #include <math.h>
 
+#include "ops/autocast_impl.h"
 #include "ops/cpu/loss.h"
 #include "ops/cuda/cuda_nn.h"
 #include "ops/loss_impl.h"
@@ -208,6 +209,8 @@ static const volt_tensor *check_weight(const char *op, const char *name, const v
 
 volt_tensor *volt_mse_loss(const volt_tensor *input, const volt_tensor *target,
                            volt_reduction reduction) {
+    VOLT_AUTOCAST_F32(2, ((const volt_tensor *const[]){input, target}), o,
+                      volt_mse_loss(o.w[0], o.w[1], reduction))
     VOLT_BF16_VIA_F32_N(input, 2, ((const volt_tensor *const[]){input, target}), o,
                         volt_mse_loss(o.w[0], o.w[1], reduction))
     const volt_tensor *x, *y;
@@ -219,6 +222,8 @@ volt_tensor *volt_mse_loss(const volt_tensor *input, const volt_tensor *target,
 
 volt_tensor *volt_l1_loss(const volt_tensor *input, const volt_tensor *target,
                           volt_reduction reduction) {
+    VOLT_AUTOCAST_F32(2, ((const volt_tensor *const[]){input, target}), o,
+                      volt_l1_loss(o.w[0], o.w[1], reduction))
     VOLT_BF16_VIA_F32_N(input, 2, ((const volt_tensor *const[]){input, target}), o,
                         volt_l1_loss(o.w[0], o.w[1], reduction))
     const volt_tensor *x, *y;
@@ -230,6 +235,8 @@ volt_tensor *volt_l1_loss(const volt_tensor *input, const volt_tensor *target,
 
 volt_tensor *volt_smooth_l1_loss(const volt_tensor *input, const volt_tensor *target,
                                  volt_reduction reduction, double beta) {
+    VOLT_AUTOCAST_F32(2, ((const volt_tensor *const[]){input, target}), o,
+                      volt_smooth_l1_loss(o.w[0], o.w[1], reduction, beta))
     VOLT_BF16_VIA_F32_N(input, 2, ((const volt_tensor *const[]){input, target}), o,
                         volt_smooth_l1_loss(o.w[0], o.w[1], reduction, beta))
     const volt_tensor *x, *y;
@@ -248,6 +255,8 @@ volt_tensor *volt_smooth_l1_loss(const volt_tensor *input, const volt_tensor *ta
 
 volt_tensor *volt_binary_cross_entropy(const volt_tensor *input, const volt_tensor *target,
                                        const volt_tensor *weight, volt_reduction reduction) {
+    VOLT_AUTOCAST_F32(3, ((const volt_tensor *const[]){input, target, weight}), o,
+                      volt_binary_cross_entropy(o.w[0], o.w[1], o.w[2], reduction))
     VOLT_BF16_VIA_F32_N(input, 3, ((const volt_tensor *const[]){input, target, weight}), o,
                         volt_binary_cross_entropy(o.w[0], o.w[1], o.w[2], reduction))
     const char *op = "binary_cross_entropy";
@@ -265,6 +274,9 @@ volt_tensor *volt_binary_cross_entropy_with_logits(const volt_tensor *logits,
                                                    const volt_tensor *weight,
                                                    const volt_tensor *pos_weight,
                                                    volt_reduction reduction) {
+    VOLT_AUTOCAST_F32(
+        4, ((const volt_tensor *const[]){logits, target, weight, pos_weight}), o,
+        volt_binary_cross_entropy_with_logits(o.w[0], o.w[1], o.w[2], o.w[3], reduction))
     VOLT_BF16_VIA_F32_N(
         logits, 4, ((const volt_tensor *const[]){logits, target, weight, pos_weight}), o,
         volt_binary_cross_entropy_with_logits(o.w[0], o.w[1], o.w[2], o.w[3], reduction))
@@ -281,6 +293,8 @@ volt_tensor *volt_binary_cross_entropy_with_logits(const volt_tensor *logits,
 
 volt_tensor *volt_kl_div(const volt_tensor *input, const volt_tensor *target,
                          volt_reduction reduction, bool log_target) {
+    VOLT_AUTOCAST_F32(2, ((const volt_tensor *const[]){input, target}), o,
+                      volt_kl_div(o.w[0], o.w[1], reduction, log_target))
     VOLT_BF16_VIA_F32_N(input, 2, ((const volt_tensor *const[]){input, target}), o,
                         volt_kl_div(o.w[0], o.w[1], reduction, log_target))
     const volt_tensor *x, *y;

@@ -2,17 +2,17 @@
  * vector and batched products with broadcast batch dims), bmm, addmm and
  * outer — and their gradients. Operands reach BLAS as they are laid out (a
  * transposed view goes as CblasTrans, no copy); only layouts BLAS cannot
- * read are made contiguous. Kernels: ops/cpu/matmul.c. Under bf16 autocast
- * (volt/ops.h) f32 products, forward and backward, run in bf16 with f32
- * results: oneDNN's bf16 matmul (ops/cpu/dnnl_matmul.c), or the f32 kernel
- * on operands rounded to bf16 where the CPU has no bf16 instructions; each
- * operand is converted once and the node keeps the bf16 copies. bf16
- * operands (precision "bf16-true") run that way too, read as they are, the
- * result and the gradients rounded to bf16. CUDA tensors go to cuBLASLt (ops/cuda/matmul_lt.c,
- * product_cuda): f32, f64, bf16 and f16 in their own dtype (f32
- * accumulation), f32 operands as bf16 under bf16 autocast with f32
- * results; a linear layer's bias added, and its gradient summed, by the
- * GEMM's epilogue. */
+ * read are made contiguous. Kernels: ops/cpu/matmul.c. Under autocast
+ * (volt/ops.h) products of f32 operands (or of operands already in the
+ * autocast dtype) run in bf16 — f16 under f16 autocast on CUDA — with f32
+ * accumulation and return their result in that dtype; f32 operands get f32
+ * gradients. On the CPU: oneDNN's bf16 matmul (ops/cpu/dnnl_matmul.c), or
+ * the f32 kernel on operands rounded to bf16 where the CPU has no bf16
+ * instructions; each operand is converted once and the node keeps the
+ * bf16 copies. bf16 operands (precision "bf16-true") run that way too. CUDA
+ * tensors go to cuBLASLt (ops/cuda/matmul_lt.c, product_cuda): f32, f64,
+ * bf16 and f16 in their own dtype (f32 accumulation); a linear layer's
+ * bias added, and its gradient summed, by the GEMM's epilogue. */
 #include <limits.h>
 #include <string.h>
 
@@ -83,6 +83,18 @@ static volt_tensor *blas_ready(const volt_tensor *t, bool *failed) {
     return c;
 }
 
+/* *copy = t (f32; NULL or already in low: nothing) converted to low, the
+ * 16-bit dtype of autocast, in t's own layout (no autograd); for bf16, a
+ * tensor widened from bf16 gets its twin (volt_bf16_copy_kept). false with
+ * the error. */
+static bool low_copy(const volt_tensor *t, volt_dtype low, volt_tensor **copy) {
+    *copy = NULL;
+    if (!t || t->dtype != VOLT_F32) return true;
+    if (low == VOLT_BF16) return volt_bf16_copy_kept(t, copy);
+    *copy = volt_bf16_convert(t, low);
+    return *copy != NULL;
+}
+
 /* A new f32 copy of t's values rounded to bf16 (t: f32, or bf16 widened). */
 static volt_tensor *rounded_f32(const volt_tensor *t) {
     return t->dtype == VOLT_BF16 ? volt_bf16_convert(t, VOLT_F32) : volt_bf16_rounded(t);
@@ -119,16 +131,16 @@ static volt_status gemm(volt_tensor *out, const volt_tensor *a, const volt_tenso
     return rb ? VOLT_OK : volt_error_status();
 }
 
-/* ma or mb as cuBLASLt reads it: t itself, or a new copy in *copy (bf16
- * under autocast, in t's own layout when t is a transposed or permuted
- * block, so that a transposed gradient is not copied transposed;
- * contiguous where t's layout is not readable). NULL with the error when a
- * copy fails. */
-static const volt_tensor *lt_ready(const volt_tensor *t, bool bf16, volt_tensor **copy) {
+/* ma or mb as cuBLASLt reads it: t itself, or a new copy in *copy (in
+ * calc, the dtype the product computes in, under autocast; in t's own
+ * layout when t is a transposed or permuted block, so that a transposed
+ * gradient is not copied transposed; contiguous where t's layout is not
+ * readable). NULL with the error when a copy fails. */
+static const volt_tensor *lt_ready(const volt_tensor *t, volt_dtype calc, volt_tensor **copy) {
     *copy = NULL;
     const volt_tensor *r = t;
     VOLT_NO_GRAD {
-        if (bf16 && t->dtype != VOLT_BF16) r = *copy = volt_bf16_convert(t, VOLT_BF16);
+        if (t->dtype != calc) r = *copy = volt_bf16_convert(t, calc);
         if (r && !volt_cuda_gemm_readable(r)) {
             volt_tensor *c = volt_contiguous(r);
             volt_tensor_free(*copy);
@@ -208,16 +220,16 @@ static bool pad_dims(lt_operands *o, int nd, const int64_t *shape, bool add, boo
  * stays NULL where cuBLASLt cannot do that. */
 static volt_tensor *product_cuda(const volt_tensor *ma, const volt_tensor *mb, double alpha,
                                  const volt_tensor *bias, double beta, int nd, const int64_t *shape,
-                                 bool bf16, bool pad_cols, volt_tensor **bgrad) {
+                                 volt_dtype calc, volt_dtype dtype, bool pad_cols,
+                                 volt_tensor **bgrad) {
     bool add = bias && beta != 0;
     lt_operands o = {.bias = bias};
-    o.a = lt_ready(ma, bf16, &o.owned[0]);
-    o.b = o.a ? lt_ready(mb, bf16, &o.owned[1]) : NULL;
+    o.a = lt_ready(ma, calc, &o.owned[0]);
+    o.b = o.a ? lt_ready(mb, calc, &o.owned[1]) : NULL;
     bool ready = o.b && pad_dims(&o, nd, shape, add, pad_cols);
     int64_t big[VOLT_MAX_DIMS];
     memcpy(big, shape, (size_t)nd * sizeof *big);
     big[nd - 2] += o.pn, big[nd - 1] += o.pm;
-    volt_dtype dtype = bf16 ? VOLT_F32 : ma->dtype;
     volt_tensor *out = ready ? volt_tensor_new(dtype, ma->device, nd, big) : NULL;
     volt_status st = out ? VOLT_ERR_UNSUPPORTED : volt_error_status();
     const volt_tensor *a = o.a, *b = o.b;
@@ -258,15 +270,16 @@ static volt_tensor *product_cuda(const volt_tensor *ma, const volt_tensor *mb, d
 }
 
 /* alpha * ma @ mb (+ beta * bias broadcast, when bias is not NULL and beta is
- * not 0) for matrices or batches of them (ndim >= 2, inner dims equal), in
- * bf16 with an f32 result when bf16 (f32 operands; on the CPU, bf16 ones
- * too), the result rounded to bf16 once when also round (CPU only). On CUDA
- * a wide result may be a view of wider rows when pad_cols (a forward's; see
- * dim_padding). No autograd. ua, ub: the user's operands, for messages. */
+ * not 0) for matrices or batches of them (ndim >= 2, inner dims equal),
+ * computed in calc — the operands' dtype, or a 16-bit one (bf16; f16 on
+ * CUDA) they are rounded to, with f32 accumulation — into a result of
+ * dtype (calc, or f32 for a 16-bit calc). On CUDA a wide result may be a
+ * view of wider rows when pad_cols (a forward's; see dim_padding). No
+ * autograd. ua, ub: the user's operands, for messages. */
 static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_tensor *mb,
                             double alpha, const volt_tensor *bias, double beta,
-                            const volt_tensor *ua, const volt_tensor *ub, bool bf16, bool round,
-                            bool pad_cols) {
+                            const volt_tensor *ua, const volt_tensor *ub, volt_dtype calc,
+                            volt_dtype dtype, bool pad_cols) {
     if (!ma || !mb) return NULL;
     int64_t shape[VOLT_MAX_DIMS];
     int nd = product_shape(op, ma, mb, ua, ub, shape);
@@ -279,10 +292,9 @@ static volt_tensor *product(const char *op, const volt_tensor *ma, const volt_te
         return NULL;
     }
     if (ma->device.type == VOLT_CUDA)
-        return product_cuda(ma, mb, alpha, bias, beta, nd, shape, bf16, pad_cols, NULL);
-    bool failed = false;
+        return product_cuda(ma, mb, alpha, bias, beta, nd, shape, calc, dtype, pad_cols, NULL);
+    bool bf16 = calc == VOLT_BF16, failed = false;
     volt_tensor *ca = blas_ready(ma, &failed), *cb = blas_ready(mb, &failed);
-    volt_dtype dtype = bf16 && round ? VOLT_BF16 : bf16 ? VOLT_F32 : ma->dtype;
     volt_tensor *out = failed ? NULL : volt_tensor_new(dtype, ma->device, nd, shape);
     if (out) {
         bool add = bias && beta != 0;
@@ -321,7 +333,9 @@ static volt_tensor *drop_added_dim(volt_tensor *t, int how) {
 
 /* Node layout: iargs[0], iargs[1] = how a and b are seen as matrices;
  * iargs[2] = index of a among the inputs (1 when a bias comes first);
- * iargs[3] = 1 when the forward ran in bf16 (so do the gradients);
+ * iargs[3] = 1 when the forward ran in a 16-bit dtype its operands were
+ * rounded to (autocast, or bf16 operands on the CPU), iargs[4] = that
+ * dtype (so do the gradients);
  * args[0] = alpha, args[1] = beta; saved: a (slot 0), b (slot 1).
  * grad a = alpha g @ b^T, grad b = alpha a^T @ g, with transposed views; the
  * engine sums batch dims that were broadcast back to each input's shape. */
@@ -339,25 +353,36 @@ static bool input_shaped(const volt_tensor *t, const volt_node_input *in) {
     return true;
 }
 
-/* Whether input i's gradient, the product x @ y, is made in bf16 at once:
- * input i is a bf16 CPU tensor (precision "bf16-true") and the product has
- * its element count (a gradient still to be summed over broadcast dims, as
- * a bias's, is left to the engine, which sums in f32 first). */
-static bool rounds(const volt_node *node, int i, const volt_tensor *x, const volt_tensor *y) {
+/* The dtype the node's products compute in: its 16-bit dtype, or the
+ * saved operand a's own. */
+static volt_dtype calc_of(const volt_node *node, const volt_tensor *a) {
+    return node->iargs[3] ? (volt_dtype)node->iargs[4] : a->dtype;
+}
+
+/* The dtype of input i's gradient, the product x @ y, as made: x's own
+ * for a product in its operands' dtype; for one in a 16-bit dtype, that
+ * dtype when input i has it (a bf16 activation) and the product has its
+ * element count (a gradient still to be summed over broadcast dims, as a
+ * bias's, is left to the engine, which sums in f32 first), else f32 (an
+ * f32 parameter's). */
+static volt_dtype grad_dtype(const volt_node *node, int i, const volt_tensor *x,
+                             const volt_tensor *y) {
+    if (!x || !y) return VOLT_F32;
+    if (!node->iargs[3]) return x->dtype;
     const volt_node_input *in = &node->inputs[i];
-    if (!x || !y || in->dtype != VOLT_BF16 || x->device.type != VOLT_CPU) return false;
+    if (in->dtype != (volt_dtype)node->iargs[4]) return VOLT_F32;
     int nx = x->ndim, ny = y->ndim, nd = nx > ny ? nx : ny;
     int64_t numel = x->shape[nx - 2] * y->shape[ny - 1];
     for (int d = 3; d <= nd; d++) {
         int64_t sx = d <= nx ? x->shape[nx - d] : 1, sy = d <= ny ? y->shape[ny - d] : 1;
         numel *= sx > sy ? sx : sy;
     }
-    return numel == volt_shape_numel(in->ndim, in->shape);
+    return numel == volt_shape_numel(in->ndim, in->shape) ? in->dtype : VOLT_F32;
 }
 
-/* The backward of a bf16 CUDA product whose result's columns m (a GPT
- * head's vocabulary) dim_padding pads, b one matrix: g is rounded to bf16
- * once into a buffer of m + pm columns, zeros past m, and both products
+/* The backward of a 16-bit CUDA product whose result's columns m (a GPT
+ * head's vocabulary) dim_padding pads, b one matrix: g is rounded to that
+ * dtype once into a buffer of m + pm columns, zeros past m, and both products
  * read that buffer as it is (every dim a multiple of 8) instead of each
  * copying a zero-padded bf16 g of its own; the weight gradient is the
  * first m rows or columns of a padded one. Sets *done where it applies. */
@@ -370,18 +395,20 @@ static volt_status padded_backward(volt_node *node, const volt_tensor *ma, const
             node->iargs[0] == AS_IS && node->iargs[1] == AS_IS;
     if (!*done) return VOLT_OK;
     double alpha = node->args[0];
+    volt_dtype calc = calc_of(node, ma);
     int64_t rows = volt_tensor_numel(gf) / m, big[VOLT_MAX_DIMS];
     memcpy(big, shape, (size_t)nd * sizeof *big);
     big[nd - 1] = M;
     volt_tensor *g2 = volt_reshape(gf, VOLT_SHAPE(rows, m));
-    volt_tensor *gp = g2 ? volt_zero_padded(g2, 0, pm, VOLT_BF16) : NULL; /* [rows, M] */
+    volt_tensor *gp = g2 ? volt_zero_padded(g2, 0, pm, calc) : NULL; /* [rows, M] */
     volt_tensor_free(g2);
     volt_status st = gp ? VOLT_OK : volt_error_status();
     if (st == VOLT_OK && node->inputs[ia].needs) { /* [..., n, M] @ [M, k] */
         volt_tensor *bt = transposed(mb), *btp = bt ? volt_zero_padded(bt, pm, 0, bt->dtype) : NULL;
         volt_tensor *gn = btp ? volt_tensor_alias(gp, nd, big, NULL, 0) : NULL;
-        grads[ia] =
-            gn ? product(node->name, gn, btp, alpha, NULL, 0, gn, btp, true, false, false) : NULL;
+        grads[ia] = gn ? product(node->name, gn, btp, alpha, NULL, 0, gn, btp, calc,
+                                 grad_dtype(node, ia, gn, btp), false)
+                       : NULL;
         volt_tensor_free(bt), volt_tensor_free(btp), volt_tensor_free(gn);
         if (!grads[ia]) st = volt_error_status();
     }
@@ -389,16 +416,18 @@ static volt_status padded_backward(volt_node *node, const volt_tensor *ma, const
         volt_tensor *a2 = volt_reshape(ma, VOLT_SHAPE(rows, k)), *gb = NULL;
         if (mb->strides[0] == 1 && mb->shape[0] > 1) { /* a transposed weight: [M, k], transposed */
             volt_tensor *gt = a2 ? transposed(gp) : NULL;
-            volt_tensor *gbt =
-                gt ? product(node->name, gt, a2, alpha, NULL, 0, gt, a2, true, false, false) : NULL;
+            volt_tensor *gbt = gt ? product(node->name, gt, a2, alpha, NULL, 0, gt, a2, calc,
+                                            grad_dtype(node, ia + 1, gt, a2), false)
+                                  : NULL;
             volt_tensor *real =
                 gbt ? volt_tensor_alias(gbt, VOLT_SHAPE(m, k), gbt->strides, 0) : NULL;
             gb = transposed(real);
             volt_tensor_free(gt), volt_tensor_free(gbt), volt_tensor_free(real);
         } else { /* [k, M] */
             volt_tensor *at = a2 ? transposed(a2) : NULL;
-            volt_tensor *wide =
-                at ? product(node->name, at, gp, alpha, NULL, 0, at, gp, true, false, false) : NULL;
+            volt_tensor *wide = at ? product(node->name, at, gp, alpha, NULL, 0, at, gp, calc,
+                                             grad_dtype(node, ia + 1, at, gp), false)
+                                   : NULL;
             gb = wide ? volt_tensor_alias(wide, VOLT_SHAPE(k, m), wide->strides, 0) : NULL;
             volt_tensor_free(at), volt_tensor_free(wide);
         }
@@ -414,8 +443,9 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
     VOLT_TRACE_OP("matmul_backward");
     int how_a = (int)node->iargs[0], how_b = (int)node->iargs[1], ia = (int)node->iargs[2];
     double alpha = node->args[0], beta = node->args[1];
-    bool bf16 = node->iargs[3] != 0;
+    bool low = node->iargs[3] != 0;
     volt_tensor *a = volt_node_saved(node, 0), *b = volt_node_saved(node, 1);
+    volt_dtype calc = calc_of(node, a);
     if (ia == 1 && node->inputs[0].needs && beta != 0)
         grads[0] = beta == 1 ? g : volt_mul_scalar(g, beta);
     volt_tensor *ma = as_matrix(a, how_a), *mb = as_matrix(b, how_b);
@@ -429,16 +459,17 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
         volt_tensor_free(mb);
         return padded;
     }
-    /* In bf16 the saved operands are bf16 already (product_op): the
-     * gradient is converted once for both products. */
+    /* In 16 bits the saved operands are in that dtype already (product_op),
+     * as is the gradient (the result's dtype) unless it came in f32: then it
+     * is converted once for both products. */
     volt_tensor *gc = NULL;
-    if (gf && bf16 && !volt_bf16_copy_kept(gf, &gc)) gf = NULL;
+    if (gf && low && !low_copy(gf, calc, &gc)) gf = NULL;
     if (gc) gf = gc;
     volt_status st = gf ? VOLT_OK : volt_error_status();
     if (st == VOLT_OK && node->inputs[ia].needs) {
         volt_tensor *bt = transposed(mb);
-        grads[ia] = drop_added_dim(product(node->name, gf, bt, alpha, NULL, 0, gf, bt, bf16,
-                                           rounds(node, ia, gf, bt), false),
+        grads[ia] = drop_added_dim(product(node->name, gf, bt, alpha, NULL, 0, gf, bt, calc,
+                                           grad_dtype(node, ia, gf, bt), false),
                                    how_a);
         volt_tensor_free(bt);
         if (!grads[ia]) st = volt_error_status();
@@ -455,17 +486,17 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
         volt_tensor *g2 = volt_reshape(gf, VOLT_SHAPE(rows, m));
         volt_tensor *gt = transposed(g2);
         volt_tensor *a2 = volt_reshape(ma, VOLT_SHAPE(rows, k));
-        /* On CUDA, a row bias's gradient (the sums of g's columns) comes
-         * from the same GEMM's epilogue where cuBLASLt can do it; not under
-         * autocast, where the epilogue would sum the bf16-rounded gradient
-         * (the engine sums the f32 one). */
+        /* On CUDA, a row bias's gradient (the sums of g's columns, in f32
+         * under autocast, like the weight's) comes from the same GEMM's
+         * epilogue where cuBLASLt can do it. */
         volt_tensor *bgrad = NULL;
         bool fused = ia == 1 && node->inputs[0].needs && beta == 1 && alpha == 1 && gt && a2 &&
-                     !bf16 && gt->device.type == VOLT_CUDA && row_input(&node->inputs[0], m);
+                     gt->device.type == VOLT_CUDA && row_input(&node->inputs[0], m);
         volt_tensor *gbt =
-            fused ? product_cuda(gt, a2, 1.0, NULL, 0, VOLT_SHAPE(m, k), bf16, false, &bgrad)
-                  : product(node->name, gt, a2, alpha, NULL, 0, gt, a2, bf16,
-                            rounds(node, ia + 1, gt, a2), false);
+            fused ? product_cuda(gt, a2, 1.0, NULL, 0, VOLT_SHAPE(m, k), calc,
+                                 grad_dtype(node, ia + 1, gt, a2), false, &bgrad)
+                  : product(node->name, gt, a2, alpha, NULL, 0, gt, a2, calc,
+                            grad_dtype(node, ia + 1, gt, a2), false);
         if (bgrad) grads[0] = volt_reshape(bgrad, node->inputs[0].ndim, node->inputs[0].shape);
         volt_tensor_free(gt);
         volt_tensor *gb = gbt ? transposed(gbt) : NULL;
@@ -481,13 +512,13 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
             volt_tensor *a2 = volt_reshape(ma, VOLT_SHAPE(rows, k));
             volt_tensor *at = transposed(a2);
             volt_tensor *g2 = volt_reshape(gf, VOLT_SHAPE(rows, m));
-            gb = product(node->name, at, g2, alpha, NULL, 0, at, gf, bf16,
-                         rounds(node, ia + 1, at, g2), false);
+            gb = product(node->name, at, g2, alpha, NULL, 0, at, gf, calc,
+                         grad_dtype(node, ia + 1, at, g2), false);
             volt_tensor_free(at);
         } else {
             volt_tensor *at = transposed(ma);
-            gb = product(node->name, at, gf, alpha, NULL, 0, at, gf, bf16,
-                         rounds(node, ia + 1, at, gf), false);
+            gb = product(node->name, at, gf, alpha, NULL, 0, at, gf, calc,
+                         grad_dtype(node, ia + 1, at, gf), false);
             volt_tensor_free(at);
         }
         grads[ia + 1] = drop_added_dim(gb, how_b);
@@ -524,7 +555,8 @@ static bool check_operands(const char *op, const volt_tensor *a, const volt_tens
     char ba[96], bb[96];
     volt_shape_str(a, ba, sizeof ba);
     volt_shape_str(b, bb, sizeof bb);
-    if (a->dtype != b->dtype) {
+    volt_dtype low = volt_autocast_dtype(a->device); /* mixing f32 and it is fine then */
+    if (a->dtype != b->dtype && !(volt_autocast_casts(a, low) && volt_autocast_casts(b, low))) {
         volt_error_set(VOLT_ERR_DTYPE, "%s: %s %s %s: dtypes differ (%s vs %s)", op, ba, sep, bb,
                        volt_dtype_name(a->dtype), volt_dtype_name(b->dtype));
         return false;
@@ -556,31 +588,39 @@ static bool check_inner(const char *op, const volt_tensor *a, const volt_tensor 
     return false;
 }
 
-/* Runs a validated product and records its node. bf16 operands on the CPU
- * (precision "bf16-true") are multiplied as under bf16 autocast — bf16
- * products with f32 accumulation, oneDNN's bf16 kernels where the CPU has
- * them, the bias added in f32 — read as they are, and the result is rounded
- * to bf16 once; the backward runs the same way. */
+/* Runs a validated product and records its node. Under autocast (f32
+ * operands, or operands already in the autocast dtype) and for bf16
+ * operands on the CPU (precision "bf16-true") the product computes in that
+ * 16-bit dtype with f32 accumulation and returns its result in it: each
+ * f32 operand is converted once, here, in its own layout, and the node
+ * saves the copies, so the backward converts nothing more (PyTorch's
+ * autocast also keeps them). On the CPU the bias is added in f32 before the
+ * result is rounded; on CUDA it is converted too, for the GEMM's epilogue.
+ * The backward runs the same way. */
 static volt_tensor *product_op(const char *op, const volt_tensor *bias, const volt_tensor *a,
                                const volt_tensor *b, int how_a, int how_b, double alpha,
                                double beta) {
     VOLT_TRACE_OP(op);
-    bool bf16_operands = a->dtype == VOLT_BF16 && a->device.type == VOLT_CPU;
-    bool bf16 = bf16_operands || volt_autocast_bf16_for(a->dtype);
-    /* Under bf16 autocast each operand is converted once, here (in its own
-     * layout): the product reads the copies and the node saves them, so the
-     * backward converts only the gradient (PyTorch's autocast also keeps
-     * the bf16 copies for the backward). */
-    volt_tensor *ca = NULL, *cb = NULL;
-    if (bf16 && (!volt_bf16_copy_kept(a, &ca) || !volt_bf16_copy_kept(b, &cb))) {
+    bool cuda = a->device.type == VOLT_CUDA;
+    volt_dtype low = volt_autocast_dtype(a->device);
+    bool cast = volt_autocast_casts(a, low) && volt_autocast_casts(b, low) &&
+                volt_autocast_casts(bias, low);
+    if (!cast && a->dtype == VOLT_BF16 && !cuda) cast = true, low = VOLT_BF16;
+    volt_tensor *ca = NULL, *cb = NULL, *cbias = NULL;
+    if (cast && (!low_copy(a, low, &ca) || !low_copy(b, low, &cb) ||
+                 (cuda && !low_copy(bias, low, &cbias)))) {
         volt_tensor_free(ca);
+        volt_tensor_free(cb);
         return NULL;
     }
     const volt_tensor *pa = ca ? ca : a, *pb = cb ? cb : b;
+    volt_dtype calc = cast ? low : a->dtype;
     volt_tensor *ma = as_matrix(pa, how_a), *mb = as_matrix(pb, how_b);
-    volt_tensor *full = product(op, ma, mb, alpha, bias, beta, a, b, bf16, bf16_operands, true);
+    volt_tensor *full =
+        product(op, ma, mb, alpha, cbias ? cbias : bias, beta, a, b, calc, calc, true);
     volt_tensor_free(ma);
     volt_tensor_free(mb);
+    volt_tensor_free(cbias);
     if (!full) {
         volt_tensor_free(ca);
         volt_tensor_free(cb);
@@ -607,7 +647,8 @@ static volt_tensor *product_op(const char *op, const volt_tensor *bias, const vo
             node->iargs[0] = how_a;
             node->iargs[1] = how_b;
             node->iargs[2] = bias ? 1 : 0;
-            node->iargs[3] = bf16;
+            node->iargs[3] = cast;
+            node->iargs[4] = calc;
             node->args[0] = alpha;
             node->args[1] = beta;
             volt_node_save(node, pa);

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "ops/autocast_impl.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/norm.h"
 #include "ops/cuda/cuda_nn.h"
@@ -171,6 +172,8 @@ static bool check_last_dims(const char *op, const volt_tensor *x, int normalized
 
 volt_tensor *volt_layer_norm(const volt_tensor *x, int normalized_ndim, const volt_tensor *weight,
                              const volt_tensor *bias, double eps) {
+    VOLT_AUTOCAST_F32(3, ((const volt_tensor *const[]){x, weight, bias}), o,
+                      volt_layer_norm(o.w[0], normalized_ndim, o.w[1], o.w[2], eps))
     const char *op = "layer_norm";
     volt_norm_geom geom = {0, 0, 1, 1, false, eps};
     if (!check_last_dims(op, x, normalized_ndim, weight, bias, &geom) || !check_eps(op, eps))
@@ -180,6 +183,8 @@ volt_tensor *volt_layer_norm(const volt_tensor *x, int normalized_ndim, const vo
 
 volt_tensor *volt_rms_norm(const volt_tensor *x, int normalized_ndim, const volt_tensor *weight,
                            double eps) {
+    VOLT_AUTOCAST_F32(2, ((const volt_tensor *const[]){x, weight}), o,
+                      volt_rms_norm(o.w[0], normalized_ndim, o.w[1], eps))
     const char *op = "rms_norm";
     volt_norm_geom geom = {0, 0, 1, 1, true, eps};
     if (!check_last_dims(op, x, normalized_ndim, weight, NULL, &geom)) return NULL;
@@ -194,6 +199,8 @@ volt_tensor *volt_rms_norm(const volt_tensor *x, int normalized_ndim, const volt
 
 volt_tensor *volt_group_norm(const volt_tensor *x, int64_t num_groups, const volt_tensor *weight,
                              const volt_tensor *bias, double eps) {
+    VOLT_AUTOCAST_F32(3, ((const volt_tensor *const[]){x, weight, bias}), o,
+                      volt_group_norm(o.w[0], num_groups, o.w[1], o.w[2], eps))
     const char *op = "group_norm";
     if (!check_input(op, x)) return NULL;
     char bx[96];

@@ -71,7 +71,8 @@ const volt_tensor *volt_as_dtype(const volt_tensor *t, volt_dtype dtype);
  * run vectorised loops, anything else the strided copy. No autograd. */
 void volt_bf16_copy_into(volt_tensor *dst, const volt_tensor *src);
 /* A new tensor of t's shape holding t converted to dtype (no autograd); NULL
- * with an out-of-memory error. */
+ * with an out-of-memory error. f32 <-> bf16 (and, on CUDA, f32 <-> f16)
+ * keep a transposed or permuted t's layout. */
 volt_tensor *volt_bf16_convert(const volt_tensor *t, volt_dtype dtype);
 /* zero_padded.c: a new copy of the 2-D CUDA t, converted to dtype, in
  * zeros pr rows and pc columns larger (t in the top-left block), stored in

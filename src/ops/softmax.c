@@ -2,6 +2,7 @@
  * fused backward. Kernels: ops/cpu/softmax.c. bf16: computed in f32, the
  * result rounded to bf16 (ops/bf16.c). On CUDA (ops/cuda/softmax.c): f32,
  * f64, bf16 and f16 natively. */
+#include "ops/autocast_impl.h"
 #include "ops/cpu/softmax.h"
 #include "ops/cuda/cuda_nn.h"
 
@@ -57,9 +58,11 @@ static volt_tensor *softmax_impl(const char *op, const volt_tensor *a, int dim, 
 }
 
 volt_tensor *volt_softmax(const volt_tensor *a, int dim) {
+    VOLT_AUTOCAST_F32(1, ((const volt_tensor *const[]){a}), o, volt_softmax(o.w[0], dim))
     return softmax_impl("softmax", a, dim, false);
 }
 
 volt_tensor *volt_log_softmax(const volt_tensor *a, int dim) {
+    VOLT_AUTOCAST_F32(1, ((const volt_tensor *const[]){a}), o, volt_log_softmax(o.w[0], dim))
     return softmax_impl("log_softmax", a, dim, true);
 }

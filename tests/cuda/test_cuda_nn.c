@@ -6,7 +6,8 @@
  * relative: f32 2e-5, f16 2e-3, bf16 1e-2); probability targets (composed
  * on the device) likewise, with the target's gradient. The pointwise losses (mse, l1, smooth_l1,
  * bce, bce_with_logits with weight and pos_weight, kl_div) likewise, every reduction, gradients of
- * input and target. */
+ * input and target. Under autocast, bf16 and f16 logits give an f32 loss
+ * and a 16-bit gradient. */
 #include "cuda_test.h"
 
 static volt_generator gen;
@@ -24,11 +25,16 @@ static volt_tensor *targets(int ndim, const int64_t *shape, int64_t C, bool igno
     return t;
 }
 
-static void check_ce(const char *what, int ndim, const int64_t *shape, volt_dtype dtype,
-                     volt_reduction red, bool weighted, double smoothing, bool ignore, bool nll) {
+/* autocast (bf16 / f16 dtype): the GPU side runs under autocast to that
+ * dtype, where the loss is f32 (cross-entropy reads the 16-bit logits as
+ * they are; NLL widens them) and the logits' gradient 16-bit. */
+static void check_ce_ex(const char *what, int ndim, const int64_t *shape, volt_dtype dtype,
+                        volt_reduction red, bool weighted, double smoothing, bool ignore, bool nll,
+                        bool autocast) {
     volt_scope_begin();
     char name[160];
-    snprintf(name, sizeof name, "%s %s", what, volt_dtype_name(dtype));
+    snprintf(name, sizeof name, "%s %s%s", what, volt_dtype_name(dtype),
+             autocast ? " autocast" : "");
     int64_t C = shape[ndim == 1 ? 0 : 1], tshape[VOLT_MAX_DIMS];
     int tn = 0;
     for (int d = 0; d < ndim; d++)
@@ -45,6 +51,9 @@ static void check_ce(const char *what, int ndim, const int64_t *shape, volt_dtyp
         wg = volt_to_device(volt_to_dtype(w64, dtype == VOLT_F64 ? VOLT_F64 : VOLT_F32), VT_CUDA0);
     }
     volt_tensor *want, *got;
+    volt_autocast_mode prev = volt_autocast_set(!autocast            ? VOLT_AUTOCAST_OFF
+                                                : dtype == VOLT_BF16 ? VOLT_AUTOCAST_BF16
+                                                                     : VOLT_AUTOCAST_F16);
     if (nll) {
         want = volt_nll_loss(x64, t, w64, -100, red);
         got = volt_nll_loss(xg, tg, wg, -100, red);
@@ -57,9 +66,15 @@ static void check_ce(const char *what, int ndim, const int64_t *shape, volt_dtyp
         o.weight = wg;
         got = volt_cross_entropy_ex(xg, tg, &o);
     }
+    volt_autocast_set(prev);
     VT_ASSERT_NO_ERROR();
     double rtol = rtol_of(dtype);
-    VT_ASSERT_SAME_VALUES(got, want, rtol, rtol * 1e-2, name);
+    if (autocast) {
+        assert_int_equal(got->dtype, VOLT_F32);
+        VT_ASSERT_SAME_VALUES(got, want, 2e-5, 2e-7, name); /* an f32 loss of exact logits */
+    } else {
+        VT_ASSERT_SAME_VALUES(got, want, rtol, rtol * 1e-2, name);
+    }
     volt_tensor *gw = volt_randn(want->ndim, want->shape, VOLT_F64, &gen);
     gw = volt_to_dtype(volt_to_dtype(gw, dtype), VOLT_F64);
     assert_int_equal(volt_backward(volt_sum_all(volt_mul(want, gw))), VOLT_OK);
@@ -67,8 +82,14 @@ static void check_ce(const char *what, int ndim, const int64_t *shape, volt_dtyp
     assert_int_equal(volt_backward(volt_sum_all(volt_mul(got, gwg))), VOLT_OK);
     VT_ASSERT_NO_ERROR();
     snprintf(name, sizeof name, "%s %s gradient", what, volt_dtype_name(dtype));
+    assert_int_equal(xg->grad->dtype, dtype);
     VT_ASSERT_SAME_VALUES(xg->grad, x64->grad, rtol * 4, rtol * 2, name);
     volt_scope_end();
+}
+
+static void check_ce(const char *what, int ndim, const int64_t *shape, volt_dtype dtype,
+                     volt_reduction red, bool weighted, double smoothing, bool ignore, bool nll) {
+    check_ce_ex(what, ndim, shape, dtype, red, weighted, smoothing, ignore, nll, false);
 }
 
 static const volt_dtype dtypes[] = {VOLT_F32, VOLT_F64, VOLT_BF16, VOLT_F16};
@@ -90,6 +111,17 @@ static void test_cross_entropy(void **state) {
         check_ce("nll spatial none", 4, spatial, t, VOLT_REDUCTION_NONE, false, 0.0, false, true);
     }
     check_ce("ce one row [C]", 1, one, VOLT_F32, VOLT_REDUCTION_MEAN, false, 0.0, false, false);
+    for (int i = 2; i < 4; i++) { /* 16-bit logits under autocast: an f32 loss */
+        volt_dtype t = dtypes[i];
+        check_ce_ex("ce mean", 2, rows, t, VOLT_REDUCTION_MEAN, false, 0.0, false, false, true);
+        check_ce_ex("ce weighted smoothing ignore", 2, rows, t, VOLT_REDUCTION_MEAN, true, 0.2,
+                    true, false, true);
+        check_ce_ex("ce wide none", 2, wide, t, VOLT_REDUCTION_NONE, false, 0.1, false, false,
+                    true);
+        check_ce_ex("ce spatial sum", 4, spatial, t, VOLT_REDUCTION_SUM, true, 0.1, true, false,
+                    true);
+        check_ce_ex("nll mean", 2, rows, t, VOLT_REDUCTION_MEAN, true, 0.0, true, true, true);
+    }
 }
 
 /* Cross-entropy with class probabilities (softmax of randn rows) on both

@@ -2,9 +2,10 @@
  * returns the previous one, off by default. The conversions round to
  * nearest even like volt_f32_to_bf16. matmul, addmm (Linear's product), bmm,
  * batched matmul with broadcast, outer, conv2d, conv1d and conv_transpose2d
- * under autocast: outputs and input gradients equal a float64 reference
- * computed on the bf16-rounded operands (and output gradient), up to f32
- * accumulation order, on oneDNN's bf16 kernels and on the f32 fallback
+ * under autocast: bf16 outputs, and f32 input gradients, equal to a float64
+ * reference computed on the bf16-rounded operands (and output gradient), up
+ * to f32 accumulation order and the output's own rounding, on oneDNN's
+ * bf16 kernels and on the f32 fallback
  * (fast kernels off); they differ from the plain f32 results by about bf16's
  * rounding; a node keeps its forward's mode when backward runs with
  * autocast off; f64 operands and other ops are unaffected; a tensor widened
@@ -62,6 +63,18 @@ static void assert_near(const volt_tensor *got, const volt_tensor *want, double 
     assert_int_equal(volt_tensor_numel(got), volt_tensor_numel(want));
     double d = max_diff(got, want), scale = max_abs(want);
     if (d > tol * scale) fail_msg("%s: max |diff| %g > %g * %g", what, d, tol, scale);
+}
+
+/* |got - want| <= rel * |want| + abs elementwise: a result rounded to bf16
+ * (rel 2^-8) on top of an f32 computation's error (abs). */
+static void assert_rounded(const volt_tensor *got, const volt_tensor *want, double rel, double abs,
+                           const char *what) {
+    assert_int_equal(volt_tensor_numel(got), volt_tensor_numel(want));
+    for (int64_t i = 0; i < volt_tensor_numel(got); i++) {
+        double g = volt_tensor_get_flat(got, i), w = volt_tensor_get_flat(want, i);
+        if (fabs(g - w) > rel * fabs(w) + abs)
+            fail_msg("%s: element %lld: %g vs %g", what, (long long)i, g, w);
+    }
 }
 
 /* ---------------------------------------------------------------- mode */
@@ -147,10 +160,11 @@ static volt_tensor *f_addmm_scaled(const volt_tensor *a, const volt_tensor *b,
     return volt_addmm(c, a, b, 0.5, -2.0);
 }
 
-/* Runs fn on (a, b, bias) under autocast and compares output and gradients
- * with the f64 reference on rounded a, b and output gradient (the bias and
- * its gradient are not rounded). Also checks the bf16 output is off the
- * plain f32 output by more than f32 noise (so rounding happened). */
+/* Runs fn on (a, b, bias) under autocast: a bf16 result, equal to the f64
+ * reference on rounded a and b (the bias not rounded) up to the result's
+ * own rounding; f32 gradients (of a bf16 output gradient) equal to the
+ * reference's. Also checks the output is off the plain f32 output by more
+ * than f32 noise (so rounding happened). */
 static void check_product(binary_fn fn, const volt_tensor *a, const volt_tensor *b,
                           const volt_tensor *bias, bool fast) {
     volt_scope_begin();
@@ -160,23 +174,24 @@ static void check_product(binary_fn fn, const volt_tensor *a, const volt_tensor 
     volt_tensor *y = fn(la, lb, lc);
     volt_autocast_set(prev); /* backward runs with autocast off: the node remembers */
     assert_non_null(y);
-    assert_int_equal(y->dtype, VOLT_F32);
+    assert_int_equal(y->dtype, VOLT_BF16);
     volt_tensor *g = randn(y->ndim, y->shape, 99);
-    assert_int_equal(volt_backward_ex(y, g, false), VOLT_OK);
+    assert_int_equal(volt_backward_ex(y, volt_to_dtype(g, VOLT_BF16), false), VOLT_OK);
+    assert_int_equal(la->grad->dtype, VOLT_F32);
 
     volt_tensor *ra = leaf64(a, true), *rb = leaf64(b, true),
                 *rc = bias ? leaf64(bias, false) : NULL;
     volt_tensor *ry = fn(ra, rb, rc);
     assert_int_equal(volt_backward_ex(ry, as_f64(g, true), false), VOLT_OK);
-    const double tol = 2e-6 * (double)a->shape[a->ndim - 1]; /* f32 sums of k terms */
-    assert_near(y, ry, tol, "output");
+    /* f32 sums of k terms, then the rounding to bf16: half a step, at most
+     * 2^-8 of the value */
+    const double tol = 2e-6 * (double)a->shape[a->ndim - 1];
+    assert_rounded(y, ry, 1.0 / 256, tol * max_abs(ry), "output");
     assert_near(la->grad, ra->grad, 1e-4, "grad a");
     assert_near(lb->grad, rb->grad, 1e-4, "grad b");
     if (bias) {
-        volt_tensor *rc_plain = leaf64(bias, false);
-        volt_tensor *yb = fn(leaf64(a, true), leaf64(b, true), rc_plain);
-        assert_int_equal(volt_backward_ex(yb, as_f64(g, false), false), VOLT_OK);
-        assert_near(lc->grad, rc_plain->grad, 1e-6, "grad bias (f32 output gradient)");
+        assert_int_equal(lc->grad->dtype, VOLT_F32);
+        assert_near(lc->grad, rc->grad, 1e-6, "grad bias");
     }
     /* Plain f32 differs by about bf16's relative step (2^-8) times the terms. */
     volt_tensor *y32 = fn(a, b, bias);
@@ -259,10 +274,10 @@ static volt_tensor *f_convt(const volt_tensor *x, const volt_tensor *w, const vo
                                  (const int64_t[]){1, 1}, NULL, 1);
 }
 
-/* As check_product for a convolution: x and w rounded, and the output
- * gradient too for the gradients of x and w. The bias gradient is a sum of
- * the output gradient, rounded to bf16 where the kernels fuse it: within
- * bf16's relative step. */
+/* As check_product for a convolution: a bf16 result; x and w rounded, and
+ * the (bf16) output gradient, for the gradients of x and w. The bias
+ * gradient is a sum of the output gradient, rounded to bf16 where the
+ * kernels fuse it: within bf16's relative step. */
 static void check_conv(conv_fn fn, const volt_tensor *x, const volt_tensor *w, const volt_tensor *b,
                        bool fast) {
     volt_scope_begin();
@@ -272,14 +287,16 @@ static void check_conv(conv_fn fn, const volt_tensor *x, const volt_tensor *w, c
     volt_tensor *y = fn(lx, lw, lb);
     volt_autocast_set(prev);
     assert_non_null(y);
-    assert_int_equal(y->dtype, VOLT_F32);
+    assert_int_equal(y->dtype, VOLT_BF16);
     volt_tensor *g = randn(y->ndim, y->shape, 77);
-    assert_int_equal(volt_backward_ex(y, g, false), VOLT_OK);
+    assert_int_equal(volt_backward_ex(y, volt_to_dtype(g, VOLT_BF16), false), VOLT_OK);
+    assert_int_equal(lx->grad->dtype, VOLT_F32);
+    assert_int_equal(lw->grad->dtype, VOLT_F32);
 
     volt_tensor *rx = leaf64(x, true), *rw = leaf64(w, true), *rb = leaf64(b, false);
     volt_tensor *ry = fn(rx, rw, rb);
     assert_int_equal(volt_backward_ex(ry, as_f64(g, true), false), VOLT_OK);
-    assert_near(y, ry, 1e-5, "output");
+    assert_rounded(y, ry, 1.0 / 256, 1e-5 * max_abs(ry), "output");
     assert_near(lx->grad, rx->grad, 1e-5, "grad x");
     assert_near(lw->grad, rw->grad, 1e-5, "grad w");
     assert_near(lb->grad, rb->grad, 1e-2, "grad bias");

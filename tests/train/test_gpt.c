@@ -433,6 +433,43 @@ static void test_fit_and_sample(void **state) {
     volt_datamodule_free(dm);
 }
 
+/* precision "bf16-mixed" on the CPU: the blocks' products return bf16
+ * (attention and the MLP run on them), layer norm and the loss in f32;
+ * the model learns the rhyme as in f32. */
+static void test_fit_bf16_mixed(void **state) {
+    (void)state;
+    const char *dir = fresh_dir("gpt_fit_bf16");
+    volt_seed_everything(7);
+    volt_text_datamodule_options d = volt_text_datamodule_defaults();
+    d.path = write_text(dir);
+    d.block_size = 32, d.stride = 1, d.batch_size = 16;
+    volt_datamodule *dm = volt_text_datamodule_new(&d);
+    const volt_char_vocab *vocab = volt_text_datamodule_vocab(dm);
+    volt_gpt_options o = tiny(vocab->size, 32, 2, 2, 32);
+    o.lr = 3e-3;
+    volt_module *m = volt_gpt_new(&o);
+    volt_trainer_config cfg = quiet_config();
+    cfg.max_steps = 200;
+    cfg.limit_val_batches = VOLT_BATCHES(4);
+    cfg.val_check_interval = VOLT_BATCHES(200);
+    cfg.num_sanity_val_steps = 0;
+    cfg.precision = "bf16-mixed";
+    volt_trainer *t = volt_trainer_new(&cfg);
+    assert_int_equal(volt_trainer_fit(t, m, dm, NULL), VOLT_OK);
+    double after = volt_metrics_get(volt_trainer_callback_metrics(t), "val_loss");
+    if (!(after < 0.25)) fail_msg("bf16-mixed: val_loss %g after 200 steps", after);
+    int64_t ctx[8];
+    assert_int_equal(volt_char_vocab_encode(vocab, "how i wo", 8, ctx), VOLT_OK);
+    volt_autocast_mode prev = volt_autocast_set(VOLT_AUTOCAST_BF16);
+    volt_tensor *logits = volt_gpt_forward(m, tokens(1, 8, ctx));
+    volt_autocast_set(prev);
+    assert_non_null(logits);
+    assert_int_equal(logits->dtype, VOLT_BF16);
+    volt_trainer_free(t);
+    volt_module_free(m);
+    volt_datamodule_free(dm);
+}
+
 /* A context longer than block_size is cropped to its last block_size tokens. */
 static void test_generate_crops(void **state) {
     (void)state;
@@ -587,6 +624,7 @@ int main(void) {
         VT_TEST(test_gradcheck),
         VT_TEST(test_torch_parity),
         VT_TEST(test_fit_and_sample),
+        VT_TEST(test_fit_bf16_mixed),
         VT_TEST(test_generate_crops),
         VT_TEST(test_option_table),
         VT_TEST(test_cli_links_vocab),

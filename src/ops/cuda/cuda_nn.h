@@ -72,8 +72,9 @@ volt_status volt_cuda_softmax_backward(const char *op, bool log, volt_tensor *gx
  * indices `target` (contiguous, x's shape without dim 1): loss (contiguous,
  * one per row; a NaN where a target is out of range — checking on the host
  * would wait for the device), lse (one per row, from_logits, else NULL) and
- * wrow (the weight of each row's target, 0 where ignored), all of x's
- * dtype. weight: [C] contiguous of x's dtype, or NULL. */
+ * wrow (the weight of each row's target, 0 where ignored), all of the
+ * loss's dtype: x's, or f32 for bf16 / f16 logits (autocast). weight: [C]
+ * contiguous of the loss's dtype, or NULL. */
 volt_status volt_cuda_class_loss(const char *op, const volt_tensor *x, const volt_tensor *target,
                                  const volt_tensor *weight, int64_t ignore_index, double smoothing,
                                  bool from_logits, volt_tensor *loss, volt_tensor *lse,
@@ -81,8 +82,10 @@ volt_status volt_cuda_class_loss(const char *op, const volt_tensor *x, const vol
 /* out (0-d) = sum(loss) / (mean ? sum(wrow) : 1); denom (0-d) = the divisor. */
 volt_status volt_cuda_class_loss_total(volt_tensor *out, volt_tensor *denom,
                                        const volt_tensor *loss, const volt_tensor *wrow, bool mean);
-/* gx (contiguous, x's shape) = d loss / d x, row r scaled by g_rows[r]
- * (contiguous, reduction none) or by g_scalar / denom (0-d; denom NULL: 1). */
+/* gx (contiguous, x's shape and dtype) = d loss / d x, row r scaled by
+ * g_rows[r] (contiguous, reduction none) or by g_scalar / denom (0-d;
+ * denom NULL: 1); lse, g_rows, g_scalar, denom and weight of the loss's
+ * dtype. */
 volt_status volt_cuda_class_loss_backward(const char *op, volt_tensor *gx, const volt_tensor *x,
                                           const volt_tensor *target, const volt_tensor *weight,
                                           int64_t ignore_index, double smoothing, bool from_logits,

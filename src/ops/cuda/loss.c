@@ -62,7 +62,7 @@ volt_status volt_cuda_class_loss(const char *op, const volt_tensor *x, const vol
     volt_status st = volt_cuda_set_device(device);
     if (st == VOLT_OK)
         st = VOLT_CUDA_CHECK(volt_cuda_launch_class_loss(
-                                 (int)x->dtype, volt_tensor_data(xc),
+                                 (int)x->dtype, (int)loss->dtype, volt_tensor_data(xc),
                                  options(target, weight, ignore_index, smoothing, from_logits, ld),
                                  volt_tensor_data(loss), lse ? volt_tensor_data(lse) : NULL,
                                  volt_tensor_data(wrow), outer, n, inner, volt_cuda_stream(device)),
@@ -98,7 +98,8 @@ volt_status volt_cuda_class_loss_backward(const char *op, volt_tensor *gx, const
     if (st == VOLT_OK)
         st = VOLT_CUDA_CHECK(
             volt_cuda_launch_class_loss_backward(
-                (int)x->dtype, volt_tensor_data(gx), volt_tensor_data(xc),
+                (int)x->dtype, (int)(g_rows ? g_rows : g_scalar)->dtype, volt_tensor_data(gx),
+                volt_tensor_data(xc),
                 options(target, weight, ignore_index, smoothing, from_logits, ld),
                 lse ? volt_tensor_data(lse) : NULL, g_rows ? volt_tensor_data(g_rows) : NULL,
                 g_scalar ? volt_tensor_data(g_scalar) : NULL,

@@ -113,8 +113,9 @@ int volt_cuda_launch_softmax_backward(int log, int dtype, void *gx, const void *
  * (-logp[c]), 0 where t == ignore_index, NaN where t is out of range (never
  * read: checking on the host would wait for the device); logp = x - lse(x)
  * when from_logits, else x. wrow[r] = w[t] (0 when ignored); lse[r] = the
- * row's logsumexp (from_logits; else NULL). weight: C values of dtype, or
- * NULL (1). loss, lse and wrow are of dtype. x is [outer, n, inner]
+ * row's logsumexp (from_logits; else NULL). x (and gx) are of dtype;
+ * weight (C values, or NULL: 1), loss, lse and wrow of loss_dtype, which is
+ * dtype, or f32 for bf16 / f16 logits (autocast). x is [outer, n, inner]
  * contiguous, or with inner 1 [outer, n] rows ld elements apart (ld >= n:
  * rows padded for aligned matrix products); gx is contiguous. */
 typedef struct {
@@ -125,17 +126,18 @@ typedef struct {
     int from_logits;
     int64_t ld; /* x's row stride when inner is 1 */
 } volt_cuda_class_args;
-int volt_cuda_launch_class_loss(int dtype, const void *x, volt_cuda_class_args a, void *loss,
-                                void *lse, void *wrow, int64_t outer, int64_t n, int64_t inner,
-                                void *stream);
+int volt_cuda_launch_class_loss(int dtype, int loss_dtype, const void *x, volt_cuda_class_args a,
+                                void *loss, void *lse, void *wrow, int64_t outer, int64_t n,
+                                int64_t inner, void *stream);
 /* out[0] = sum(loss) / (mean ? sum(wrow) : 1), and denom[0] = that divisor,
  * both of dtype, by one block in a fixed order. */
 int volt_cuda_launch_class_loss_total(int dtype, void *out, void *denom, const void *loss,
                                       const void *wrow, int64_t rows, int mean, void *stream);
 /* gx = d loss / d x (an element per thread), row r scaled by g_rows[r]
  * (reduction none) or by g_scalar[0] / denom[0] (denom NULL: 1). */
-int volt_cuda_launch_class_loss_backward(int dtype, void *gx, const void *x, volt_cuda_class_args a,
-                                         const void *lse, const void *g_rows, const void *g_scalar,
+int volt_cuda_launch_class_loss_backward(int dtype, int loss_dtype, void *gx, const void *x,
+                                         volt_cuda_class_args a, const void *lse,
+                                         const void *g_rows, const void *g_scalar,
                                          const void *denom, int64_t outer, int64_t n, int64_t inner,
                                          void *stream);
 
