@@ -492,11 +492,10 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
         volt_tensor *bgrad = NULL;
         bool fused = ia == 1 && node->inputs[0].needs && beta == 1 && alpha == 1 && gt && a2 &&
                      gt->device.type == VOLT_CUDA && row_input(&node->inputs[0], m);
-        volt_tensor *gbt =
-            fused ? product_cuda(gt, a2, 1.0, NULL, 0, VOLT_SHAPE(m, k), calc,
-                                 grad_dtype(node, ia + 1, gt, a2), false, &bgrad)
-                  : product(node->name, gt, a2, alpha, NULL, 0, gt, a2, calc,
-                            grad_dtype(node, ia + 1, gt, a2), false);
+        volt_tensor *gbt = fused ? product_cuda(gt, a2, 1.0, NULL, 0, VOLT_SHAPE(m, k), calc,
+                                                grad_dtype(node, ia + 1, gt, a2), false, &bgrad)
+                                 : product(node->name, gt, a2, alpha, NULL, 0, gt, a2, calc,
+                                           grad_dtype(node, ia + 1, gt, a2), false);
         if (bgrad) grads[0] = volt_reshape(bgrad, node->inputs[0].ndim, node->inputs[0].shape);
         volt_tensor_free(gt);
         volt_tensor *gb = gbt ? transposed(gbt) : NULL;
