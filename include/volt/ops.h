@@ -22,9 +22,9 @@
  *    each computes in f32 on the widened operands and rounds its result to
  *    bf16 once (a bf16 loss too); its gradients likewise. Products run as
  *    under bf16 autocast (f32 accumulation). A scalar operand of a bf16
- *    tensor keeps f32 precision. Other floating ops (conv, layer/group/RMS
- *    norm, attention, embedding, ...) and every op on f16 refuse them with a
- *    dtype error;
+ *    tensor keeps f32 precision. Convolutions, layer/group/RMS norm,
+ *    attention and embedding take them the same way; an op that does not
+ *    refuses them with a dtype error, and on the CPU every op refuses f16;
  *  - exp, log, log1p, sqrt and rsqrt of integer or bool tensors give f32;
  *    activations and floating reductions (mean, var, ...) refuse integers;
  *  - gradients follow PyTorch's conventions at non-differentiable points
@@ -381,9 +381,9 @@ volt_tensor *volt_scaled_dot_product_attention(const volt_tensor *q, const volt_
  * side by side, [B, T, E] (or [T, E]): the same as volt_chunk into q, k, v,
  * each reshaped to [B, T, H, D] and transposed to [B, H, T, D],
  * volt_scaled_dot_product_attention, transposed back and reshaped. causal
- * and scale as there. On CUDA in bf16/f16 (or f32 under bf16 autocast, in
- * bf16 with an f32 result) at head dims 64 and 128, one fused node reads
- * the heads in place and writes qkv's whole gradient at once. */
+ * and scale as there. On CUDA in bf16/f16 (or under autocast, in its
+ * dtype, the result too) at head dims 64 and 128, one fused node reads the
+ * heads in place and writes qkv's whole gradient at once. */
 volt_tensor *volt_attention_qkv(const volt_tensor *qkv, int64_t num_heads, bool causal,
                                 double scale);
 
