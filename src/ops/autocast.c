@@ -62,24 +62,10 @@ bool volt_autocast_widens(int n, const volt_tensor *const *ts) {
     return false;
 }
 
-bool volt_autocast_widen(volt_autocast_operands *o, int n, const volt_tensor *const *ts) {
-    VOLT_ASSERT(n >= 0 && n <= 4);
-    o->n = n;
-    bool ok = true;
-    for (int i = 0; i < n; i++) {
-        o->in[i] = ts[i];
-        o->w[i] = ok && is_low(ts[i]) ? volt_to_dtype(ts[i], VOLT_F32) : ok ? ts[i] : NULL;
-        ok = ok && (o->w[i] || !ts[i]);
-    }
-    if (!ok) volt_autocast_release(o);
-    return ok;
-}
-
-void volt_autocast_release(volt_autocast_operands *o) {
-    for (int i = 0; i < o->n; i++) {
-        if (o->w[i] && o->w[i] != o->in[i]) volt_tensor_free((volt_tensor *)o->w[i]);
-        o->w[i] = NULL;
-    }
+bool volt_autocast_widen(volt_bf16_operands *o, int n, const volt_tensor *const *ts) {
+    const volt_tensor *t = NULL;
+    for (int i = 0; i < n && !t; i++) t = ts[i];
+    return volt_widen_operands(o, n, ts, t ? volt_autocast_dtype(t->device) : VOLT_F32);
 }
 
 CLONES static void round_block(float *dst, const float *src, int64_t n) {

@@ -16,29 +16,23 @@ bool volt_autocast_bf16_for(volt_dtype dtype);
  * `low` (a previous product's result). */
 bool volt_autocast_casts(const volt_tensor *t, volt_dtype low);
 
-/* The operands of an op autocast keeps in f32 (volt/ops.h: norms, softmax,
- * the losses) widened: w[i] is in[i] converted to f32 (recorded, so the
- * gradient goes back in in[i]'s dtype) when in[i] is in autocast's 16-bit
- * dtype, else in[i] itself (NULL stays NULL). */
-typedef struct {
-    const volt_tensor *in[4], *w[4];
-    int n;
-} volt_autocast_operands;
 /* Whether one of ts[0..n) (n <= 4) is in autocast's 16-bit dtype now. */
 bool volt_autocast_widens(int n, const volt_tensor *const *ts);
-/* Fills o from ts[0..n); false with the error (nothing kept). */
-bool volt_autocast_widen(volt_autocast_operands *o, int n, const volt_tensor *const *ts);
-/* Frees the conversions of o. */
-void volt_autocast_release(volt_autocast_operands *o);
+/* The operands of an op autocast keeps in f32 (volt/ops.h: norms, softmax,
+ * the losses) widened into o: o->w[i] is ts[i] converted to f32 (recorded,
+ * so the gradient goes back in ts[i]'s dtype) when ts[i] is in autocast's
+ * 16-bit dtype, else ts[i] itself (NULL stays NULL). false with the error
+ * (nothing kept). Release o with volt_bf16_release. */
+bool volt_autocast_widen(volt_bf16_operands *o, int n, const volt_tensor *const *ts);
 /* At the top of such an op, whose floating operands are the n of `ts` (a
  * parenthesised array expression; NULL entries allowed): when autocast is
  * on and one of them is in its 16-bit dtype, returns `call` (an expression
  * using o.w[i]) on the widened operands: an f32 result. */
 #define VOLT_AUTOCAST_F32(n, ts, o, call)                                                          \
     if (volt_autocast_widens(n, ts)) {                                                             \
-        volt_autocast_operands o;                                                                  \
+        volt_bf16_operands o;                                                                      \
         volt_tensor *autocast_result_ = volt_autocast_widen(&o, n, ts) ? (call) : NULL;            \
-        volt_autocast_release(&o);                                                                 \
+        volt_bf16_release(&o);                                                                     \
         return autocast_result_;                                                                   \
     }
 

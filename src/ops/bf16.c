@@ -158,17 +158,23 @@ void volt_bf16_drop(const volt_tensor *widened, const volt_tensor *t) {
     if (widened && widened != t) volt_tensor_free((volt_tensor *)widened);
 }
 
-bool volt_bf16_widen_operands(volt_bf16_operands *o, int n, const volt_tensor *const *ts) {
+bool volt_widen_operands(volt_bf16_operands *o, int n, const volt_tensor *const *ts,
+                         volt_dtype narrow) {
     VOLT_ASSERT(n >= 0 && n <= 4);
     o->n = n;
     bool ok = true;
     for (int i = 0; i < n; i++) {
         o->in[i] = ts[i];
-        o->w[i] = ok ? volt_bf16_widen(ts[i]) : NULL;
+        bool widen = ok && ts[i] && ts[i]->dtype == narrow && narrow != VOLT_F32;
+        o->w[i] = widen ? convert_recorded(ts[i], VOLT_F32) : ok ? ts[i] : NULL;
         ok = ok && (o->w[i] || !ts[i]);
     }
     if (!ok) volt_bf16_release(o);
     return ok;
+}
+
+bool volt_bf16_widen_operands(volt_bf16_operands *o, int n, const volt_tensor *const *ts) {
+    return volt_widen_operands(o, n, ts, VOLT_BF16);
 }
 
 void volt_bf16_release(volt_bf16_operands *o) {

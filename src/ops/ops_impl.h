@@ -132,6 +132,9 @@ typedef struct {
  * an error (nothing kept) on failure. Release o with volt_bf16_release in
  * both cases. */
 bool volt_bf16_widen_operands(volt_bf16_operands *o, int n, const volt_tensor *const *ts);
+/* The same for the operands of dtype `narrow` (bf16, or f16 on CUDA). */
+bool volt_widen_operands(volt_bf16_operands *o, int n, const volt_tensor *const *ts,
+                         volt_dtype narrow);
 void volt_bf16_release(volt_bf16_operands *o);
 /* In an op whose main operand is `a` (its result takes a's dtype) and
  * whose floating operands are the n of `ts`: when a is a CPU bf16 tensor,

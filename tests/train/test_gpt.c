@@ -377,26 +377,38 @@ static void check_param_groups(volt_module *m, volt_optimizer *opt, const volt_g
     volt_state_dict_free(sd);
 }
 
-static void test_fit_and_sample(void **state) {
-    (void)state;
-    const char *dir = fresh_dir("gpt_fit");
+/* The rhyme's datamodule (in a fresh dir_name), a tiny GPT (*o) over its
+ * vocabulary and a trainer of 200 steps at `precision`, seeded alike. */
+static volt_trainer *rhyme_run(const char *dir_name, const char *precision, volt_datamodule **dm,
+                               volt_module **m, volt_gpt_options *o) {
+    const char *dir = fresh_dir(dir_name);
     volt_seed_everything(7);
     volt_text_datamodule_options d = volt_text_datamodule_defaults();
     d.path = write_text(dir);
     d.block_size = 32, d.stride = 1, d.batch_size = 16;
-    volt_datamodule *dm = volt_text_datamodule_new(&d);
-    const volt_char_vocab *vocab = volt_text_datamodule_vocab(dm);
+    *dm = volt_text_datamodule_new(&d);
+    const volt_char_vocab *vocab = volt_text_datamodule_vocab(*dm);
     assert_non_null(vocab);
     assert_int_equal(vocab->size, 18); /* " ,.adehiklnorstuwy" */
-    volt_gpt_options o = tiny(vocab->size, 32, 2, 2, 32);
-    o.lr = 3e-3;
-    volt_module *m = volt_gpt_new(&o);
+    *o = tiny(vocab->size, 32, 2, 2, 32);
+    o->lr = 3e-3;
+    *m = volt_gpt_new(o);
     volt_trainer_config cfg = quiet_config();
     cfg.max_steps = 200;
     cfg.limit_val_batches = VOLT_BATCHES(4);
     cfg.val_check_interval = VOLT_BATCHES(200);
     cfg.num_sanity_val_steps = 0;
-    volt_trainer *t = volt_trainer_new(&cfg);
+    cfg.precision = precision;
+    return volt_trainer_new(&cfg);
+}
+
+static void test_fit_and_sample(void **state) {
+    (void)state;
+    volt_datamodule *dm;
+    volt_module *m;
+    volt_gpt_options o;
+    volt_trainer *t = rhyme_run("gpt_fit", "32-true", &dm, &m, &o);
+    const volt_char_vocab *vocab = volt_text_datamodule_vocab(dm);
     volt_metrics *r = NULL;
     assert_int_equal(volt_trainer_validate(t, m, dm, NULL, &r), VOLT_OK);
     double before = volt_metrics_get(r, "val_loss");
@@ -438,23 +450,11 @@ static void test_fit_and_sample(void **state) {
  * the model learns the rhyme as in f32. */
 static void test_fit_bf16_mixed(void **state) {
     (void)state;
-    const char *dir = fresh_dir("gpt_fit_bf16");
-    volt_seed_everything(7);
-    volt_text_datamodule_options d = volt_text_datamodule_defaults();
-    d.path = write_text(dir);
-    d.block_size = 32, d.stride = 1, d.batch_size = 16;
-    volt_datamodule *dm = volt_text_datamodule_new(&d);
+    volt_datamodule *dm;
+    volt_module *m;
+    volt_gpt_options o;
+    volt_trainer *t = rhyme_run("gpt_fit_bf16", "bf16-mixed", &dm, &m, &o);
     const volt_char_vocab *vocab = volt_text_datamodule_vocab(dm);
-    volt_gpt_options o = tiny(vocab->size, 32, 2, 2, 32);
-    o.lr = 3e-3;
-    volt_module *m = volt_gpt_new(&o);
-    volt_trainer_config cfg = quiet_config();
-    cfg.max_steps = 200;
-    cfg.limit_val_batches = VOLT_BATCHES(4);
-    cfg.val_check_interval = VOLT_BATCHES(200);
-    cfg.num_sanity_val_steps = 0;
-    cfg.precision = "bf16-mixed";
-    volt_trainer *t = volt_trainer_new(&cfg);
     assert_int_equal(volt_trainer_fit(t, m, dm, NULL), VOLT_OK);
     double after = volt_metrics_get(volt_trainer_callback_metrics(t), "val_loss");
     if (!(after < 0.25)) fail_msg("bf16-mixed: val_loss %g after 200 steps", after);
