@@ -25,6 +25,17 @@ static volt_tensor *targets(int ndim, const int64_t *shape, int64_t C, bool igno
     return t;
 }
 
+/* Backward of sum(want * g) on the CPU and of sum(got * g) on the GPU, for
+ * one random g whose values dtype holds exactly. */
+static void backward_both(const volt_tensor *want, const volt_tensor *got, volt_dtype dtype) {
+    volt_tensor *gw = volt_randn(want->ndim, want->shape, VOLT_F64, &gen);
+    gw = volt_to_dtype(volt_to_dtype(gw, dtype), VOLT_F64);
+    assert_int_equal(volt_backward(volt_sum_all(volt_mul(want, gw))), VOLT_OK);
+    volt_tensor *gwg = volt_to_device(volt_to_dtype(gw, dtype), VT_CUDA0);
+    assert_int_equal(volt_backward(volt_sum_all(volt_mul(got, gwg))), VOLT_OK);
+    VT_ASSERT_NO_ERROR();
+}
+
 /* autocast (bf16 / f16 dtype): the GPU side runs under autocast to that
  * dtype, where the loss is f32 (cross-entropy reads the 16-bit logits as
  * they are; NLL widens them) and the logits' gradient 16-bit. */
@@ -75,12 +86,7 @@ static void check_ce_ex(const char *what, int ndim, const int64_t *shape, volt_d
     } else {
         VT_ASSERT_SAME_VALUES(got, want, rtol, rtol * 1e-2, name);
     }
-    volt_tensor *gw = volt_randn(want->ndim, want->shape, VOLT_F64, &gen);
-    gw = volt_to_dtype(volt_to_dtype(gw, dtype), VOLT_F64);
-    assert_int_equal(volt_backward(volt_sum_all(volt_mul(want, gw))), VOLT_OK);
-    volt_tensor *gwg = volt_to_device(volt_to_dtype(gw, dtype), VT_CUDA0);
-    assert_int_equal(volt_backward(volt_sum_all(volt_mul(got, gwg))), VOLT_OK);
-    VT_ASSERT_NO_ERROR();
+    backward_both(want, got, dtype);
     snprintf(name, sizeof name, "%s %s gradient", what, volt_dtype_name(dtype));
     assert_int_equal(xg->grad->dtype, dtype);
     VT_ASSERT_SAME_VALUES(xg->grad, x64->grad, rtol * 4, rtol * 2, name);
@@ -157,12 +163,7 @@ static void check_ce_probs(const char *what, int ndim, const int64_t *shape, vol
     assert_int_equal(got->dtype, dtype);
     double rtol = rtol_of(dtype);
     VT_ASSERT_SAME_VALUES(got, want, rtol * 2, rtol * 1e-2, name);
-    volt_tensor *gw = volt_randn(want->ndim, want->shape, VOLT_F64, &gen);
-    gw = volt_to_dtype(volt_to_dtype(gw, dtype), VOLT_F64);
-    assert_int_equal(volt_backward(volt_sum_all(volt_mul(want, gw))), VOLT_OK);
-    volt_tensor *gwg = volt_to_device(volt_to_dtype(gw, dtype), VT_CUDA0);
-    assert_int_equal(volt_backward(volt_sum_all(volt_mul(got, gwg))), VOLT_OK);
-    VT_ASSERT_NO_ERROR();
+    backward_both(want, got, dtype);
     snprintf(name, sizeof name, "%s %s input gradient", what, volt_dtype_name(dtype));
     VT_ASSERT_SAME_VALUES(xg->grad, x64->grad, rtol * 4, rtol * 2, name);
     snprintf(name, sizeof name, "%s %s target gradient", what, volt_dtype_name(dtype));
