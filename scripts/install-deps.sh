@@ -11,6 +11,7 @@ packages=(
     cmake pkg-config build-essential # build, ctest
     libopenblas-openmp-dev           # BLAS, the OpenMP build
     libdnnl-dev                      # oneDNN
+    ocl-icd-opencl-dev               # OpenCL headers + libOpenCL.so: Debian's oneDNN CMake config requires them
     libopenmpi-dev openmpi-bin       # MPI
     iproute2                         # ip netns: tests/dist/two_hosts.sh
     libcjson-dev                     # JSON
