@@ -14,6 +14,10 @@ threads=${2:-$(nproc)}
 suites=${BENCH_SUITES:-ops data layers trainer ddp gpt compare}
 quick=${BENCH_QUICK:-0}
 "$here/compare/setup_venv.sh"
+# An OpenBLAS older than the CPU runs generic SSE3 kernels: name the ones the
+# CPU can run, for every suite (bench/common/openblas_core.py says why).
+core=$(/usr/bin/python3 "$here/common/openblas_core.py")
+[ -z "$core" ] || export OPENBLAS_CORETYPE=$core
 for suite in $suites; do
     echo "== bench/$suite (threads: $threads)"
     case $suite in

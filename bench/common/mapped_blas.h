@@ -1,10 +1,11 @@
-/* mapped_blas.h: the fairness check the bench programs print — which BLAS
- * libraries this process has mapped (bench/README.md: an unoptimised BLAS
- * makes a comparison meaningless). Header only: each bench/<dir>/<name>.c is a
- * program of its own, so shared code cannot be a .c file there. */
+/* mapped_blas.h: the fairness checks the bench programs print — which BLAS
+ * libraries this process has mapped and which kernels OpenBLAS runs
+ * (bench/README.md: an unoptimised BLAS makes a comparison meaningless). Header only: each
+ * bench/<dir>/<name>.c is a program of its own, so shared code cannot be a .c file there. */
 #ifndef VOLT_BENCH_MAPPED_BLAS_H
 #define VOLT_BENCH_MAPPED_BLAS_H
 
+#include <dlfcn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,18 @@ static inline void bench_print_mapped_blas(FILE *out) {
     }
     if (f) fclose(f);
     fputc(']', out);
+}
+
+/* Prints the kernels OpenBLAS picked for this CPU (openblas_get_corename:
+ * an OpenBLAS older than the CPU falls back to generic ones, see
+ * bench/common/openblas_core.py) as a JSON string, or null without OpenBLAS. */
+static inline void bench_print_openblas_core(FILE *out) {
+    char *(*corename)(void) = NULL;
+    *(void **)&corename = dlsym(RTLD_DEFAULT, "openblas_get_corename");
+    if (corename)
+        fprintf(out, "\"%s\"", corename());
+    else
+        fputs("null", out);
 }
 
 #endif

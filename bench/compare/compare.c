@@ -121,6 +121,8 @@ static void print_result(const settings *s, const net *m, const epoch_timer *e, 
            "\"blas\": ",
            fit_s, acc, vm_hwm_kb(), volt_version());
     bench_print_mapped_blas(stdout);
+    printf(", \"blas_core\": ");
+    bench_print_openblas_core(stdout);
     printf("}\n");
 }
 

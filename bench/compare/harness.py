@@ -44,7 +44,10 @@ volt/PyTorch and volt/Lightning, and the goals of issue 9.
 
 Fairness checks (a failure stops the comparison): every process reports the
 thread count asked for, and every process must have an optimised BLAS
-(OpenBLAS or MKL) mapped, not the netlib reference libblas.so.3.
+(OpenBLAS or MKL) mapped, not the netlib reference libblas.so.3, and OpenBLAS
+must run kernels for the CPU's vector width: an OpenBLAS older than the CPU
+falls back to generic SSE3 kernels (bench/common/openblas_core.py), so the
+harness exports OPENBLAS_CORETYPE for every process when it would.
 
 Usage (in bench/.venv, see bench/compare/run.sh):
   python harness.py --build BUILD_DIR [--reps 3] [--threads 2] [--quick]
@@ -62,6 +65,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import openblas_core  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -187,6 +193,9 @@ def check_fair(args, r, cmd):
                  "the netlib reference BLAS, ~20x slower on Linear layers. Install OpenBLAS "
                  "(scripts/install-deps.sh: libopenblas0-openmp, selected with "
                  "update-alternatives) and run again.")
+    why = openblas_core.unfair(r.get("blas_core"), openblas_core.cpu_flags())
+    if why:
+        sys.exit(f"harness: UNFAIR: {r['impl']}: {why}.")
 
 
 def run_all(args, models):
@@ -388,7 +397,8 @@ def machine(rows, args, load_before):
         f"oneDNN {dnnl or '?'}",
         f"- BLAS: OpenBLAS {blas_ver.group(1) if blas_ver else '?'} "
         f"({'OpenMP build' if 'openmp' in blas else blas}) in every process "
-        "(checked from /proc/self/maps)",
+        f"(checked from /proc/self/maps), kernels {torch_row.get('blas_core') or '?'} "
+        f"({args.blas_core_note})",
         f"- PyTorch {torch_row.get('torch', '?')}, {origin}; PyTorch Lightning "
         f"{light_row.get('lightning', '?')} (PyPI, --no-deps); numpy "
         f"{torch_row.get('numpy', '?')}; Python {torch_row.get('python', '?')}",
@@ -485,6 +495,10 @@ def main():
     if not os.path.isdir(args.data):
         sys.exit(f"harness: no Fashion-MNIST directory {args.data} (dataset-fashion-mnist, "
                  "scripts/install-deps.sh; or set VOLT_FASHION_MNIST_DIR)")
+    core, args.blas_core_note = openblas_core.override()
+    if core:
+        os.environ["OPENBLAS_CORETYPE"] = core
+    print(f"harness: {args.blas_core_note}", flush=True)
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     cmdline = args.command or " ".join(["python", os.path.relpath(__file__, ROOT)] + sys.argv[1:])
     rows = run_all(args, models)

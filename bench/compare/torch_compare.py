@@ -50,6 +50,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from openblas_core import core_name as openblas_core_name  # noqa: E402
+
 BATCH = 128
 SETTINGS = {"mlp": {"lr": 0.05, "epochs": 3}, "cnn": {"lr": 0.02, "epochs": 2}}
 
@@ -241,6 +244,13 @@ def mapped_blas():
     return sorted(found | {os.path.realpath(p) for p in found})
 
 
+def openblas_core(blas):
+    """The kernels the mapped OpenBLAS picked (openblas_get_corename), or
+    None without OpenBLAS."""
+    lib = next((p for p in blas if "libopenblas" in os.path.basename(p)), None)
+    return openblas_core_name(lib) if lib else None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--impl", choices=("torch", "lightning"), required=True)
@@ -272,6 +282,7 @@ def main():
     out.update({"vm_hwm_kb": vm_hwm_kb(), "torch": torch.__version__,
                 "torch_path": os.path.dirname(torch.__file__), "numpy": np.__version__,
                 "python": sys.version.split()[0], "blas": mapped_blas()})
+    out["blas_core"] = openblas_core(out["blas"])
     print(json.dumps(out), flush=True)
 
 
