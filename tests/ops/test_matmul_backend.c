@@ -5,8 +5,10 @@
  * addmm's alpha and beta (oneDNN output scale and sum post-op), the
  * product with a bias row (oneDNN's bias argument), a stacked
  * batch, the primitive created once per shape and reused, the forced
- * OpenBLAS backend creating none, a recorded error left as it was, and a
- * linear layer's forward and gradients equal under both backends. */
+ * OpenBLAS backend creating none, a recorded error left as it was, a
+ * linear layer's forward and gradients equal under both backends, and
+ * products split by volt into a larger part for the calling thread (the
+ * threads sleeping between regions) equal to the naive product. */
 #include "volt_test.h"
 
 #include <math.h>
@@ -14,6 +16,7 @@
 
 #include "ops/cpu/dnnl_common.h"
 #include "ops/cpu/matmul.h"
+#include "ops/cpu/parallel.h"
 
 static volt_tensor *randn(int ndim, const int64_t *shape, uint64_t seed) {
     volt_generator g = volt_generator_make(seed, 0);
@@ -237,12 +240,56 @@ static void test_linear_gradients(void **state) {
     VT_ASSERT_NO_ERROR();
 }
 
+/* With threads that sleep between regions (a 50 us region cost), a product
+ * worth several threads runs as one oneDNN primitive per thread on parts
+ * of its output, the calling thread's larger: columns (in 16s, the last
+ * part ragged) where there are enough, else rows; each layout, a bias row,
+ * alpha and beta give the naive product, on 2 and 3 threads. The parts'
+ * primitives are made on the first call of a shape and reused. */
+static void test_split_product(void **state) {
+    (void)state;
+    int saved = volt_get_num_threads();
+    volt_cpu_set_region_ns(50e3);
+    /* columns, rows; each worth three threads */
+    const int64_t dims[][3] = {{128, 500, 200}, {300, 20, 1400}};
+    for (int threads = 2; threads <= 3; threads++) {
+        volt_set_num_threads(threads);
+        for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+            int64_t n = dims[i][0], m = dims[i][1], k = dims[i][2];
+            volt_scope_begin();
+            volt_tensor *x = randn(VOLT_SHAPE(n, k), 80 + i), *w = randn(VOLT_SHAPE(m, k), 81 + i);
+            volt_tensor *wk = randn(VOLT_SHAPE(k, m), 82 + i),
+                        *xt = randn(VOLT_SHAPE(k, n), 83 + i);
+            int64_t made = volt_dnnl_primitives_created();
+            volt_tensor *y = product(VOLT_GEMM_ONEDNN, x, tview(w), NULL, 0, 1);
+            /* one primitive per thread, the first time only */
+            assert_int_equal(volt_dnnl_primitives_created(), made + threads);
+            check_naive(y, x, tview(w), 1, NULL, 0);
+            volt_tensor_free(product(VOLT_GEMM_ONEDNN, x, tview(w), NULL, 0, 1));
+            assert_int_equal(volt_dnnl_primitives_created(), made + threads);
+            check_both(x, wk, NULL, 0, 1);
+            check_both(tview(xt), wk, NULL, 0, 1);
+            check_both(tview(xt), tview(w), NULL, 0, 1);
+            volt_tensor *bias = randn(VOLT_SHAPE(m), 84 + i);
+            check_both(x, wk, bias, 2, 0.5);
+            volt_tensor *out = volt_empty(VOLT_SHAPE(n, m), VOLT_F32);
+            volt_cpu_matmul_bias(out, x, tview(w), bias, 1);
+            check_naive(out, x, tview(w), 1, bias, 1);
+            volt_scope_end();
+        }
+    }
+    volt_cpu_set_region_ns(-1);
+    volt_set_num_threads(saved);
+    VT_ASSERT_NO_ERROR();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_layouts_and_sizes),  VT_TEST(test_strided_operands),
         VT_TEST(test_alpha_beta),         VT_TEST(test_matmul_bias),
         VT_TEST(test_stacked_batch),      VT_TEST(test_primitive_cache),
         VT_TEST(test_earlier_error_kept), VT_TEST(test_linear_gradients),
+        VT_TEST(test_split_product),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

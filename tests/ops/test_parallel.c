@@ -4,7 +4,8 @@
  * parallel at small sizes (an elementwise op, broadcast and strided; row
  * and column sums; a max pooling; a small matrix product) giving the bits
  * of one thread; a product run on fewer threads than the team leaving the
- * team size as it was. */
+ * team size as it was; the calling thread's larger share of a region's
+ * work and the parts it makes. */
 #include "volt_test.h"
 
 #include <math.h>
@@ -55,6 +56,44 @@ static void test_threads_for_work(void **state) {
     double r = volt_cpu_region_ns();
     assert_true(r == VOLT_CPU_REGION_NS_SPIN || r == VOLT_CPU_REGION_NS_PASSIVE);
     volt_set_num_threads(saved);
+}
+
+/* The calling thread's larger share, and the parts it gives: disjoint,
+ * covering [0, n) in order, in whole units but for the last. */
+static void test_lead_share(void **state) {
+    (void)state;
+    volt_cpu_set_region_ns(50000);
+    /* 2 threads, 500 us of work: thread 0 ends with the other, woken 50 us
+     * late, at (500 + 50) / 2 us: 0.55 of the work */
+    assert_true(fabs(volt_cpu_lead_share(500000, 2) - 0.55) < 1e-12);
+    assert_true(fabs(volt_cpu_lead_share(300000, 3) - 400.0 / 900.0) < 1e-12);
+    assert_true(volt_cpu_lead_share(1000, 2) == 1.0); /* at most all of it */
+    assert_true(volt_cpu_lead_share(1e6, 1) == 1.0);
+    assert_true(volt_cpu_lead_share(0, 4) == 0.25);
+    volt_cpu_set_region_ns(0);
+    assert_true(volt_cpu_lead_share(1e6, 4) == 0.25); /* no wake-up: even */
+    volt_cpu_set_region_ns(-1);
+    const struct {
+        int64_t n, unit;
+        double lead;
+        int t;
+        int64_t first; /* thread 0's items */
+    } cases[] = {{500, 16, 0.6, 2, 304}, {500, 16, 0.0, 3, 0}, {100, 1, 0.5, 3, 50},
+                 {10, 16, 0.5, 2, 0},    {7, 1, 1.0, 4, 4},    {1000, 16, 0.25, 4, 256},
+                 {33, 16, 0.9, 2, 32}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t at = 0;
+        for (int i = 0; i < cases[c].t; i++) {
+            int64_t lo, hi;
+            volt_cpu_share(cases[c].n, cases[c].unit, cases[c].lead, cases[c].t, i, &lo, &hi);
+            assert_int_equal(lo, at);
+            assert_true(hi >= lo);
+            if (hi < cases[c].n) assert_int_equal(hi % cases[c].unit, 0);
+            if (i == 0) assert_int_equal(hi, cases[c].first);
+            at = hi;
+        }
+        assert_int_equal(at, cases[c].n);
+    }
 }
 
 /* The ops whose loops take the model, on small operands. */
@@ -117,6 +156,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_wait_policy),
         VT_TEST(test_threads_for_work),
+        VT_TEST(test_lead_share),
         VT_TEST(test_forced_parallel_same_bits),
         VT_TEST(test_small_product_restores_team),
     };

@@ -23,6 +23,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;
+static dnnl_stream_t part_streams[VOLT_DNNL_MAX_PARTS]; /* [0] is stream; made on first use */
 static dnnl_status_t init_status = dnnl_success;
 static cache_entry cache[CACHE_CAPACITY];
 static uint64_t use_clock;
@@ -238,6 +239,34 @@ bool volt_dnnl_execute(const volt_dnnl_prim *p, int n, const int *args,
     if (ok) ok = VOLT_DNNL_CHECK(dnnl_primitive_execute(p->prim, stream, n, exec));
     if (ok) ok = VOLT_DNNL_CHECK(dnnl_stream_wait(stream));
     return ok;
+}
+
+bool volt_dnnl_execute_parts(const volt_dnnl_part *parts, int n_parts) {
+    VOLT_ASSERT(n_parts >= 1 && n_parts <= VOLT_DNNL_MAX_PARTS);
+    dnnl_exec_arg_t exec[VOLT_DNNL_MAX_PARTS][VOLT_DNNL_MAX_ARGS];
+    dnnl_status_t status[VOLT_DNNL_MAX_PARTS];
+    part_streams[0] = stream;
+    for (int i = 0; i < n_parts; i++) {
+        VOLT_ASSERT(parts[i].n <= VOLT_DNNL_MAX_ARGS);
+        if (!part_streams[i] && !VOLT_DNNL_CHECK(dnnl_stream_create(&part_streams[i], engine,
+                                                                    dnnl_stream_default_flags)))
+            return false;
+        for (int a = 0; a < parts[i].n; a++) {
+            exec[i][a].arg = parts[i].args[a];
+            exec[i][a].memory =
+                memory_for(parts[i].p, parts[i].args[a], parts[i].mds[a], parts[i].data[a]);
+            if (!exec[i][a].memory) return false;
+        }
+    }
+    /* oneDNN runs a primitive on one thread inside a parallel region. */
+#pragma omp parallel num_threads(n_parts)
+    for (int i = omp_get_thread_num(); i < n_parts; i += omp_get_num_threads()) {
+        status[i] = dnnl_primitive_execute(parts[i].p->prim, part_streams[i], parts[i].n, exec[i]);
+        if (status[i] == dnnl_success) status[i] = dnnl_stream_wait(part_streams[i]);
+    }
+    for (int i = 0; i < n_parts; i++)
+        if (!VOLT_DNNL_CHECK(status[i])) return false;
+    return true;
 }
 
 typedef struct {

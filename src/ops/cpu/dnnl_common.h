@@ -107,6 +107,25 @@ bool volt_dnnl_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b
  * argument keeps its descriptor. false with an error on failure. */
 bool volt_dnnl_execute(const volt_dnnl_prim *p, int n, const int *args,
                        const dnnl_memory_desc_t *const *mds, void *const *data);
+
+/* One execution for volt_dnnl_execute_parts: a primitive created for one
+ * thread and its arguments, as volt_dnnl_execute takes them. */
+typedef struct {
+    const volt_dnnl_prim *p;
+    int n;
+    const int *args;
+    const dnnl_memory_desc_t *const *mds;
+    void *const *data;
+} volt_dnnl_part;
+/* Parts of one problem split by the caller (disjoint outputs), at most
+ * VOLT_DNNL_MAX_PARTS, run in one OpenMP region: part 0 on the calling
+ * thread, part i on thread i, each on a stream of its own (lock held; the
+ * parts must be distinct primitives: a primitive's memory objects are
+ * shared by its executions). For a split the caller chooses itself, e.g.
+ * a larger share for the calling thread, which starts at once while the
+ * others wake. false with an error on failure. */
+#define VOLT_DNNL_MAX_PARTS 64
+bool volt_dnnl_execute_parts(const volt_dnnl_part *parts, int n_parts);
 /* Copies src laid out as `from` into dst laid out as `to` (a cached reorder
  * primitive; lock held), on as many threads as the copy pays for
  * (volt_cpu_threads_for_bytes), at most the current team size. */

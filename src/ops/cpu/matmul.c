@@ -73,7 +73,15 @@ typedef struct {
     double alpha, beta;
 } gemm_args;
 
+/* One BLAS call. OpenBLAS's OpenMP build runs on omp_get_max_threads()
+ * threads (one inside a parallel region) once the product passes its own
+ * size threshold (about 2^18 multiply-adds), far below what pays for a
+ * region under the passive wait policy: a [128, 10] x [10, 256] product
+ * took 73 us on two threads, 40 of them waking the second. The team is cut
+ * to what the cost model gives (ops/cpu/parallel.h) for the call. */
 static void gemm(const gemm_args *g, int64_t rows, const char *a, const char *b, char *c) {
+    double flops = 2.0 * (double)rows * (double)g->m * (double)g->k;
+    int team = volt_dnnl_limit_threads(volt_cpu_threads_for_flops(g->f64 ? 2.0 * flops : flops));
     enum CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = g->tb ? CblasTrans : CblasNoTrans;
     if (g->f64)
@@ -84,6 +92,7 @@ static void gemm(const gemm_args *g, int64_t rows, const char *a, const char *b,
         cblas_sgemm(CblasRowMajor, ta, tb, (blasint)rows, (blasint)g->m, (blasint)g->k,
                     (float)g->alpha, (const float *)a, (blasint)g->lda, (const float *)b,
                     (blasint)g->ldb, (float)g->beta, (float *)c, (blasint)g->m);
+    volt_dnnl_restore_threads(team);
 }
 
 /* ------------------------------------------------------ oneDNN matmul */
@@ -124,39 +133,110 @@ static bool matrix_md(dnnl_memory_desc_t *md, int64_t rows, int64_t cols, bool t
     return VOLT_DNNL_CHECK(dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_f32, strides));
 }
 
+/* One part of a split product: rows [r0, r0 + n) and columns [c0, c0 +
+ * cols) of c. */
+typedef struct {
+    int64_t r0, n, c0, cols;
+} gemm_part;
+
+/* Parts a product splits into on more threads than one, at most. */
+#define MAX_PARTS 8
+/* Columns per unit of a column split (one AVX-512 vector of f32). */
+#define COLUMN_UNIT 16
+/* The least extra share of the work worth a split of our own: below it
+ * (threads that spin and wake in a microsecond) oneDNN's own threading is
+ * faster (an even split of ours cost the MLP's products 8% there). */
+#define MIN_LEAD_GAIN 0.02
+
+/* Splits c [rows, m], whose product takes serial_ns on one thread, into one
+ * part per thread of team (at most MAX_PARTS; 1: the whole, which oneDNN
+ * parallelises itself). oneDNN's own split is even, so the calling thread,
+ * which starts at once while the others wake, would finish first and then
+ * wait for them and to be woken itself: here it takes the larger part
+ * volt_cpu_lead_share gives (ops/cpu/parallel.h), when that is at least
+ * MIN_LEAD_GAIN more than an even share. Columns in units of COLUMN_UNIT
+ * where there are enough of them, else rows. */
+static int split(int64_t rows, int64_t m, double serial_ns, int team, gemm_part *parts) {
+    bool by_cols = m >= 2 * COLUMN_UNIT * team;
+    int64_t unit = by_cols ? COLUMN_UNIT : 1, size = by_cols ? m : rows;
+    double lead = volt_cpu_lead_share(serial_ns, team);
+    if (team > MAX_PARTS || team < 2 || (size + unit - 1) / unit < team ||
+        lead - 1.0 / team < MIN_LEAD_GAIN) {
+        parts[0] = (gemm_part){0, rows, 0, m};
+        return 1;
+    }
+    for (int i = 0; i < team; i++) {
+        int64_t lo, hi;
+        volt_cpu_share(size, unit, lead, team, i, &lo, &hi);
+        parts[i] = by_cols ? (gemm_part){0, rows, lo, hi - lo} : (gemm_part){lo, hi - lo, 0, m};
+    }
+    return team;
+}
+
+/* The descriptors and cache key of part `index` (0 and the whole product:
+ * the plain key) of c [rows, m] = alpha a @ b (+ bias) + beta c. */
+static bool part_ctx(const gemm_args *g, const gemm_part *pt, bool bias, int index, onednn_ctx *ctx,
+                     volt_dnnl_key *key) {
+    *ctx = (onednn_ctx){.alpha = (float)g->alpha, .beta = (float)g->beta, .with_bias = bias};
+    if (!matrix_md(&ctx->a, pt->n, g->k, g->ta, g->lda) ||
+        !matrix_md(&ctx->b, g->k, pt->cols, g->tb, g->ldb) ||
+        !matrix_md(&ctx->c, pt->n, pt->cols, false, g->m) ||
+        (bias && !matrix_md(&ctx->bias, 1, pt->cols, false, pt->cols)))
+        return false;
+    memset(key, 0, sizeof *key);
+    key->kind = KIND_MATMUL_F32;
+    int64_t *p = key->p;
+    p[0] = pt->n, p[1] = pt->cols, p[2] = g->k, p[3] = g->ta, p[4] = g->tb, p[5] = g->lda;
+    p[6] = g->ldb;
+    memcpy(&p[7], &ctx->alpha, sizeof ctx->alpha);
+    memcpy(&p[8], &ctx->beta, sizeof ctx->beta);
+    p[9] = bias;
+    p[10] = index ? g->m : 0; /* c's row length, which a part's width is not */
+    p[11] = index;            /* parts are distinct primitives (execute_parts) */
+    return true;
+}
+
 /* c [rows, m] = alpha a @ b (+ bias, m values added to every row, when not
- * NULL) + beta c through a cached oneDNN matmul. false with no error when
- * oneDNN has no implementation (the caller uses BLAS), false with an error
- * on a failure. */
+ * NULL) + beta c through cached oneDNN matmuls: one on as many threads as
+ * the product pays for, or one per thread on the parts of split. false
+ * with no error when oneDNN has no implementation (the caller uses BLAS),
+ * false with an error on a failure. */
 static bool onednn_sgemm(const gemm_args *g, int64_t rows, const float *a, const float *b,
                          const float *bias, float *c, bool *unsupported) {
     *unsupported = false;
-    onednn_ctx ctx = {.alpha = (float)g->alpha, .beta = (float)g->beta, .with_bias = bias != NULL};
-    if (!matrix_md(&ctx.a, rows, g->k, g->ta, g->lda) ||
-        !matrix_md(&ctx.b, g->k, g->m, g->tb, g->ldb) ||
-        !matrix_md(&ctx.c, rows, g->m, false, g->m) ||
-        (bias && !matrix_md(&ctx.bias, 1, g->m, false, g->m)))
-        return false;
-    volt_dnnl_key key;
-    memset(&key, 0, sizeof key);
-    key.kind = KIND_MATMUL_F32;
-    int64_t *p = key.p;
-    p[0] = rows, p[1] = g->m, p[2] = g->k, p[3] = g->ta, p[4] = g->tb, p[5] = g->lda;
-    p[6] = g->ldb;
-    memcpy(&p[7], &ctx.alpha, sizeof ctx.alpha);
-    memcpy(&p[8], &ctx.beta, sizeof ctx.beta);
-    p[9] = bias != NULL;
+    double flops = 2.0 * (double)rows * (double)g->m * (double)g->k;
     if (!volt_dnnl_lock()) return false;
-    int team = volt_dnnl_limit_threads(
-        volt_cpu_threads_for_flops(2.0 * (double)rows * (double)g->m * (double)g->k));
-    const volt_dnnl_prim *prim = volt_dnnl_cache_get(&key, make_matmul, &ctx, unsupported);
-    bool ok = false;
-    if (prim) {
-        const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-        const dnnl_memory_desc_t *mds[4] = {&ctx.a, &ctx.b, &ctx.c, &ctx.bias};
-        void *data[4] = {(void *)a, (void *)b, c, (void *)bias};
-        ok = volt_dnnl_execute(prim, bias ? 4 : 3, args, mds, data);
+    int threads = volt_cpu_threads_for_flops(flops);
+    gemm_part pt[MAX_PARTS];
+    int n_parts = split(rows, g->m, flops / VOLT_CPU_FLOPS_PER_NS, threads, pt);
+    /* A part's primitive is made for the one thread it runs on (its region
+     * names its own team size). */
+    int team = volt_dnnl_limit_threads(n_parts > 1 ? 1 : threads);
+    onednn_ctx ctx[MAX_PARTS];
+    volt_dnnl_part run[MAX_PARTS];
+    const dnnl_memory_desc_t *mds[MAX_PARTS][4];
+    void *data[MAX_PARTS][4];
+    static const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+    bool ok = true;
+    for (int i = 0; i < n_parts && ok; i++) {
+        volt_dnnl_key key;
+        ok = part_ctx(g, &pt[i], bias != NULL, n_parts > 1 ? i + 1 : 0, &ctx[i], &key);
+        const volt_dnnl_prim *prim =
+            ok ? volt_dnnl_cache_get(&key, make_matmul, &ctx[i], unsupported) : NULL;
+        ok = prim != NULL;
+        int64_t a_at = g->ta ? pt[i].r0 : pt[i].r0 * g->lda;
+        int64_t b_at = g->tb ? pt[i].c0 * g->ldb : pt[i].c0;
+        mds[i][0] = &ctx[i].a, mds[i][1] = &ctx[i].b, mds[i][2] = &ctx[i].c;
+        mds[i][3] = &ctx[i].bias;
+        data[i][0] = (void *)(a + a_at), data[i][1] = (void *)(b + b_at);
+        data[i][2] = c + pt[i].r0 * g->m + pt[i].c0;
+        data[i][3] = bias ? (void *)(bias + pt[i].c0) : NULL;
+        run[i] = (volt_dnnl_part){prim, bias ? 4 : 3, args, mds[i], data[i]};
     }
+    if (ok && n_parts == 1)
+        ok = volt_dnnl_execute(run[0].p, run[0].n, args, mds[0], data[0]);
+    else if (ok)
+        ok = volt_dnnl_execute_parts(run, n_parts);
     volt_dnnl_restore_threads(team);
     volt_dnnl_unlock();
     return ok;

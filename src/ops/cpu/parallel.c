@@ -53,3 +53,28 @@ int volt_cpu_threads_for_bytes(double bytes) {
 int volt_cpu_threads_for_flops(double flops) {
     return volt_cpu_threads_for_ns(flops / VOLT_CPU_FLOPS_PER_NS);
 }
+
+double volt_cpu_lead_share(double serial_ns, int t) {
+    if (t <= 1) return 1.0;
+    if (!(serial_ns > 0)) return 1.0 / t;
+    double share = (serial_ns + (t - 1) * volt_cpu_region_ns()) / (t * serial_ns);
+    return share < 1.0 ? share : 1.0;
+}
+
+void volt_cpu_share(int64_t n, int64_t unit, double lead, int t, int i, int64_t *lo, int64_t *hi) {
+    int64_t units = (n + unit - 1) / unit;
+    int64_t first = (int64_t)(lead * (double)units + 0.5);
+    if (first > units - (t - 1)) first = units - (t - 1);
+    if (first < 0) first = 0;
+    int64_t a, b; /* thread i's units [a, b) */
+    if (i == 0) {
+        a = 0, b = first;
+    } else {
+        int64_t rest = units - first, others = t - 1, k = i - 1;
+        int64_t per = rest / others, extra = rest % others;
+        a = first + k * per + (k < extra ? k : extra);
+        b = a + per + (k < extra ? 1 : 0);
+    }
+    *lo = a * unit < n ? a * unit : n;
+    *hi = b * unit < n ? b * unit : n;
+}

@@ -58,4 +58,19 @@ int volt_cpu_threads_for_ns(double serial_ns);
 int volt_cpu_threads_for_bytes(double bytes);
 int volt_cpu_threads_for_flops(double flops);
 
+/* The share of a region's work its calling thread (thread 0) takes so that
+ * a team of t threads ends together. The calling thread starts at once;
+ * the others when they wake, taken as a region's cost later (40-80 us when
+ * they sleep). With an even split thread 0 would finish first, wait for
+ * the last one, and then wait to be woken itself; instead it takes
+ * (W + (t - 1) L) / (t W) of the work W = serial_ns, L the region cost
+ * (at most 1; 1 / t when W is 0 or t is 1). */
+double volt_cpu_lead_share(double serial_ns, int t);
+
+/* Thread i's part [*lo, *hi) of n items split among t threads in whole
+ * runs of `unit` items: thread 0 about `lead` of them (rounded to units,
+ * leaving each other thread at least one unit where there are enough),
+ * the others the rest evenly. Deterministic in (n, unit, lead, t, i). */
+void volt_cpu_share(int64_t n, int64_t unit, double lead, int t, int i, int64_t *lo, int64_t *hi);
+
 #endif
