@@ -1,7 +1,7 @@
-/* dnnl_common.c: the oneDNN engine and stream, the primitive cache (LRU,
- * byte keys), reorders, scratch memory and the status check shared by the
- * oneDNN paths of conv and pooling (see dnnl_common.h), and the switch of
- * the fast kernels. */
+/* dnnl_common.c: the oneDNN engine and streams, the primitive cache (LRU,
+ * byte keys), executions (whole, or in parts on a team), reorders, scratch
+ * memory and the status check shared by the oneDNN paths of conv, pooling
+ * and matmul (see dnnl_common.h), and the switch of the fast kernels. */
 #include "ops/cpu/dnnl_common.h"
 #include "ops/cpu/parallel.h"
 

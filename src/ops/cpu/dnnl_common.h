@@ -9,7 +9,8 @@
  * Locking: the cache, the stream and every primitive run under one mutex —
  * take it with volt_dnnl_lock() around a whole op (lookups and executions),
  * release it with volt_dnnl_unlock(). oneDNN parallelises each primitive
- * itself (OpenMP), with volt_get_num_threads() threads. */
+ * itself (OpenMP), with volt_get_num_threads() threads, unless the caller
+ * splits a problem into single-thread parts (volt_dnnl_execute_parts). */
 #ifndef VOLT_DNNL_COMMON_H
 #define VOLT_DNNL_COMMON_H
 

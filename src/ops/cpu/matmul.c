@@ -10,7 +10,9 @@
  * on one and on two threads; OpenBLAS keeps k < 32, where it is faster
  * (bench/ops/mlp_gemm.c measures both). oneDNN gets as many threads as the
  * product's flops pay for (ops/cpu/parallel.h): a [128, 256] x [256, 10]
- * product runs on one. */
+ * product runs on one; when the threads sleep between regions, a product
+ * worth several is split here into one part per thread, the calling
+ * thread's larger (see split). OpenBLAS gets the cost model's threads too. */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
