@@ -17,6 +17,7 @@ CPU can run.
 Used by bench/run.sh, bench/compare/run.sh and bench/compare/harness.py.
 """
 import ctypes
+import functools
 import os
 import sys
 
@@ -25,7 +26,9 @@ GENERIC = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katm
            "coppermine", "northwood", "banias", "unknown"}
 
 
+@functools.lru_cache(maxsize=None)
 def cpu_flags():
+    """The CPU's flags (/proc/cpuinfo, read once)."""
     with open("/proc/cpuinfo") as f:
         for line in f:
             if line.startswith("flags"):
@@ -58,15 +61,16 @@ def unfair(core, flags):
     if core is None or core.lower() not in GENERIC or best_core(flags) is None:
         return None
     return (f"OpenBLAS runs its generic {core} kernels on a CPU with "
-            f"{'AVX-512' if best_core(flags) == 'SkylakeX' else 'AVX2'} (it does not know "
-            f"this CPU model); export OPENBLAS_CORETYPE={best_core(flags)}")
+            f"{'AVX-512' if best_core(flags) == 'SkylakeX' else 'AVX2'} (a release older than "
+            f"the CPU, or OPENBLAS_CORETYPE naming them); export "
+            f"OPENBLAS_CORETYPE={best_core(flags)}")
 
 
 def override():
     """(OPENBLAS_CORETYPE to export or None, why)."""
     if os.environ.get("OPENBLAS_CORETYPE"):
         return None, f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} already set"
-    core, flags = core_name(), cpu_flags()
+    core, flags = core_name(), set(cpu_flags())
     if unfair(core, flags) is None:
         return None, f"OpenBLAS core: {core}"
     best = best_core(flags)
