@@ -22,6 +22,8 @@
  * precision=32-true|bf16-mixed|bf16-true (the trainer's precision; default
  * 32-true). bf16-true: the trainer casts the module and the batch's
  * floating fields to bf16, as Lightning's precision plugin does.
+ * compensated=1|0: bf16-true's compensated updates (the trainer's default)
+ * or PyTorch's plain rounding of the bf16 weights (docs/precision.md).
  * mode=off: checkpointing, logger, progress bar and model summary off;
  * mode=defaults: volt_trainer_defaults() with no val loader (so no sanity
  * check). Writes under the current directory in defaults mode.
@@ -48,7 +50,7 @@
 
 typedef struct {
     const char *model, *mode, *data, *profiler, *precision;
-    int64_t epochs, limit, seed;
+    int64_t epochs, limit, seed, compensated;
     int threads;
 } settings;
 
@@ -134,6 +136,7 @@ static volt_trainer *make_trainer(const settings *s) {
     cfg.max_epochs = s->epochs;
     cfg.num_threads = s->threads;
     cfg.precision = s->precision;
+    cfg.compensated_updates = s->compensated != 0;
     if (s->limit > 0) cfg.limit_train_batches = VOLT_BATCHES(s->limit);
     if (strcmp(s->mode, "off") == 0) {
         cfg.enable_checkpointing = false;
@@ -188,6 +191,7 @@ int main(int argc, char **argv) {
         .precision = arg_str(argc, argv, "precision", "32-true"),
         .limit = arg_int(argc, argv, "limit", 0),
         .seed = arg_int(argc, argv, "seed", 42),
+        .compensated = arg_int(argc, argv, "compensated", 1),
         .threads = (int)arg_int(argc, argv, "threads", 2),
     };
     bool cnn = strcmp(s.model, "cnn") == 0;
@@ -198,7 +202,7 @@ int main(int argc, char **argv) {
         fprintf(stderr,
                 "usage: %s model=mlp|cnn mode=off|defaults [epochs=N] [limit=N] "
                 "[threads=2] [seed=42] [data=DIR] [profiler=simple] "
-                "[precision=32-true|bf16-mixed|bf16-true]\n",
+                "[precision=32-true|bf16-mixed|bf16-true] [compensated=1|0]\n",
                 argv[0]);
         return 2;
     }

@@ -201,6 +201,9 @@ volt_status volt_fabric_setup_module(volt_fabric *f, volt_module *module);
  * Errors: VOLT_ERR_STATE before launch, NULL or repeated optimizer,
  * VOLT_ERR_UNSUPPORTED for a second optimizer under zero1. */
 volt_status volt_fabric_setup_optimizers(volt_fabric *f, volt_optimizer *optimizer);
+/* Under "bf16-true" and "16-true" it also turns the optimizer's compensated
+ * updates on (volt_optimizer_set_compensated), as the trainer does by
+ * default; turn them off after it for PyTorch's plain rounding. */
 /* Lightning's fabric.setup_dataloaders(loader, use_distributed_sampler,
  * move_to_device): with move_to_device, every batch the loader delivers has
  * been through volt_fabric_to_device (moved to the fabric's device, cast

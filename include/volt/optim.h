@@ -166,10 +166,27 @@ volt_status volt_optimizer_step(volt_optimizer *opt);
 /* Number of successful volt_optimizer_step calls (restored by loads). */
 int64_t volt_optimizer_step_count(const volt_optimizer *opt);
 
+/* Compensated updates of 16-bit parameters (bf16, and f16 on CUDA): off by
+ * default, which rounds each updated parameter to its dtype as PyTorch does,
+ * so that an update smaller than half a step of the parameter's dtype is
+ * lost. On, each such parameter gets a state tensor "compensation" of its
+ * dtype and shape (created zero at its next update) that holds what the
+ * rounding dropped (Kahan summation): the update starts from parameter +
+ * compensation in f32 and stores parameter = round(q), compensation =
+ * round(q - parameter) of its result q, so small updates add up as they
+ * would on an f32 parameter while the parameter itself stays 16-bit (two
+ * bytes more per element). f32 and f64 parameters are not affected. The
+ * trainer and Fabric turn it on for precision "bf16-true" and "16-true"
+ * (volt_trainer_config.compensated_updates). Turning it off frees the
+ * compensations. Error only for a NULL optimizer. */
+volt_status volt_optimizer_set_compensated(volt_optimizer *opt, bool on);
+bool volt_optimizer_compensated(const volt_optimizer *opt);
+
 /* State for checkpoints. The tensors are the optimizer's own state slots
  * (not copies), named "state.<i>.<slot>" with <i> the parameter's index in
  * volt_optimizer_params and <slot> PyTorch's state key (momentum_buffer,
- * exp_avg, exp_avg_sq, max_exp_avg_sq, square_avg, grad_avg, sum); free the
+ * exp_avg, exp_avg_sq, max_exp_avg_sq, square_avg, grad_avg, sum) or
+ * "compensation" (compensated updates, a 16-bit parameter's); free the
  * list with volt_state_dict_free. *json receives (malloc'd, free with
  * free()) the rest: {"format": "volt-optimizer-1", "type", "step_count",
  * "param_groups": [{hyperparameters with PyTorch's keys, "initial_lr" once
@@ -180,7 +197,9 @@ volt_state_dict *volt_optimizer_state_dict(volt_optimizer *opt, char **json);
 /* Restores a state written by volt_optimizer_state_dict of an optimizer of
  * the same type over parameters of the same shapes in the same groups (sd
  * may be NULL when it holds no tensors): hyperparameters, steps and slots,
- * copied and converted to each parameter's dtype. Any mismatch (type, group
+ * copied and converted to each parameter's dtype. A compensation is
+ * restored when compensated updates are on (else dropped; one missing
+ * starts at zero). Any mismatch (type, group
  * or parameter counts, shapes, unknown or missing slots, bad JSON) is an
  * error naming it, and nothing is changed. A run resumed this way continues
  * bit for bit as the uninterrupted one. */

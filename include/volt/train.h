@@ -445,6 +445,12 @@ typedef struct {
      * "16-mixed" (alias "16": f16 autocast with dynamic loss scaling) and
      * "16-true" (docs/precision.md, docs/gpu.md); others refused */
     const char *precision;
+    /* true: under "bf16-true" and "16-true" the optimizers keep what
+     * rounding each updated parameter to 16 bits drops and add it back at
+     * the next update (volt_optimizer_set_compensated), so that updates
+     * smaller than half a bf16 step are not lost; false: PyTorch's plain
+     * rounding. Other precisions keep f32 parameters and ignore it. */
+    bool compensated_updates;
     bool sync_batchnorm;          /* false; true: batch norm statistics over every process */
     bool use_distributed_sampler; /* true: each process gets its own shard of every loader */
     double bucket_cap_mb;         /* 25: DDP gradient bucket size (DDPStrategy's bucket_cap_mb) */

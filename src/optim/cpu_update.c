@@ -97,7 +97,9 @@ static bool sgd_is_plain_momentum(const volt_optim_update *u, bool fresh) {
 /* bf16 parameter, gradient and momentum buffer (precision "bf16-true"):
  * sgd_f32's operations in f32 per element, the parameter and buffer rounded
  * to bf16 (nearest even) when stored — what optimizer.c's generic bf16 path
- * computes, without its f32 copies. */
+ * computes, without its f32 copies. With a compensation c (compensated
+ * updates) the parameter's value is p + c and c keeps what rounding the
+ * new value dropped. */
 static inline float bf16_load(uint16_t v) {
     uint32_t u = (uint32_t)v << 16;
     float f;
@@ -105,14 +107,22 @@ static inline float bf16_load(uint16_t v) {
     return f;
 }
 
+/* Stores q as the parameter p (rounded) and, when c, its remainder. */
+static inline void bf16_store_param(uint16_t *p, uint16_t *c, float q) {
+    uint16_t r = volt_bf16_bits(q);
+    *p = r;
+    if (c) *c = volt_bf16_bits(q - bf16_load(r));
+}
+
 static void sgd_bf16(uint16_t *restrict p, const uint16_t *restrict g, uint16_t *restrict buf,
-                     int64_t n, const volt_optim_hparams *hp, bool fresh) {
+                     uint16_t *restrict c, int64_t n, const volt_optim_hparams *hp, bool fresh) {
     const float wd = (float)hp->weight_decay, mom = (float)hp->momentum;
     const float keep = (float)(1.0 - hp->dampening), neg_lr = (float)(-hp->lr);
     const bool use_wd = hp->weight_decay != 0, use_mom = hp->momentum != 0;
     const bool nesterov = hp->nesterov, maximize = hp->maximize;
     OMP_FOR for (int64_t i = 0; i < n; i++) {
         float pi = bf16_load(p[i]), gi = bf16_load(g[i]);
+        if (c) pi = pi + bf16_load(c[i]);
         float d = maximize ? -gi : gi;
         if (use_wd) d = d + wd * pi;
         if (use_mom) {
@@ -120,7 +130,7 @@ static void sgd_bf16(uint16_t *restrict p, const uint16_t *restrict g, uint16_t 
             buf[i] = volt_bf16_bits(b);
             d = nesterov ? d + mom * b : b;
         }
-        p[i] = volt_bf16_bits(pi + neg_lr * d);
+        bf16_store_param(p + i, c ? c + i : NULL, pi + neg_lr * d);
     }
 }
 
@@ -162,12 +172,32 @@ sgd_momentum_bf16_avx512(uint16_t *restrict p, const uint16_t *restrict g, uint1
 #define SGD_BF16_AVX512 1
 #endif
 
-static void sgd_momentum_bf16(uint16_t *p, const uint16_t *g, uint16_t *buf, int64_t n,
+/* sgd_momentum_bf16_span with a compensation c: the parameter's value is
+ * p + c, and c keeps what rounding the new value dropped. */
+CLONES static void sgd_momentum_bf16_comp_span(uint16_t *restrict p, const uint16_t *restrict g,
+                                               uint16_t *restrict buf, uint16_t *restrict c,
+                                               int64_t n, float mom, float keep, float neg_lr) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float b = bf16_load(buf[i]) * mom + keep * bf16_load(g[i]);
+        buf[i] = volt_bf16_bits(b);
+        float q = (bf16_load(p[i]) + bf16_load(c[i])) + neg_lr * b;
+        uint16_t r = volt_bf16_bits(q);
+        p[i] = r;
+        c[i] = volt_bf16_bits(q - bf16_load(r));
+    }
+}
+
+static void sgd_momentum_bf16(uint16_t *p, const uint16_t *g, uint16_t *buf, uint16_t *c, int64_t n,
                               const volt_optim_hparams *hp) {
     const float mom = (float)hp->momentum, keep = (float)(1.0 - hp->dampening);
     const float neg_lr = (float)(-hp->lr);
     int64_t lo, hi;
     thread_share(n, 32, &lo, &hi);
+    if (c) {
+        sgd_momentum_bf16_comp_span(p + lo, g + lo, buf + lo, c + lo, hi - lo, mom, keep, neg_lr);
+        return;
+    }
 #ifdef SGD_BF16_AVX512
     if (__builtin_cpu_supports("avx512f")) {
         sgd_momentum_bf16_avx512(p + lo, g + lo, buf + lo, hi - lo, mom, keep, neg_lr);
@@ -182,11 +212,11 @@ void volt_cpu_sgd_update(const volt_optim_update *u) {
     bool fresh = u->fresh & 1u;
     bool plain = sgd_is_plain_momentum(u, fresh);
     if (u->param->dtype == VOLT_BF16 && plain)
-        sgd_momentum_bf16(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n,
-                          u->hp);
+        sgd_momentum_bf16(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0],
+                          u->comp, n, u->hp);
     else if (u->param->dtype == VOLT_BF16)
-        sgd_bf16(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp,
-                 fresh);
+        sgd_bf16(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], u->comp, n,
+                 u->hp, fresh);
     else if (plain && u->param->dtype == VOLT_F32)
         sgd_momentum_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n,
                          u->hp);
@@ -379,4 +409,15 @@ void volt_cpu_lion_update(const volt_optim_update *u) {
         lion_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp);
     else
         lion_f64(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp);
+}
+
+/* ------------------------------------------- compensated bf16 on copies */
+
+void volt_cpu_comp_add(float *restrict q, const uint16_t *restrict c, int64_t n) {
+    for (int64_t i = 0; i < n; i++) q[i] = q[i] + bf16_load(c[i]);
+}
+
+void volt_cpu_comp_store(uint16_t *restrict p, uint16_t *restrict c, const float *restrict q,
+                         int64_t n) {
+    for (int64_t i = 0; i < n; i++) bf16_store_param(p + i, c + i, q[i]);
 }

@@ -29,12 +29,17 @@ typedef struct {
 } volt_optim_field;
 
 #define VOLT_OPTIM_MAX_SLOTS 3
+/* A parameter's state tensors: its class's slots, then (index n_slots) the
+ * compensation of a 16-bit parameter under compensated updates
+ * (volt_optimizer_set_compensated): what rounding the updated value to the
+ * parameter's dtype dropped, in that dtype, saved as "compensation". */
+#define VOLT_OPTIM_MAX_STATE (VOLT_OPTIM_MAX_SLOTS + 1)
 
 /* The state of one parameter: its slots (NULL until first needed), how many
  * updates it had, and which slots were created but not yet written (SGD's
  * first momentum step copies the gradient into a fresh buffer). */
 typedef struct {
-    volt_tensor *slot[VOLT_OPTIM_MAX_SLOTS];
+    volt_tensor *slot[VOLT_OPTIM_MAX_STATE]; /* slot[cls->n_slots]: the compensation */
     int64_t step;
     unsigned fresh;
 } volt_optim_pstate;
@@ -47,6 +52,10 @@ typedef struct {
     unsigned fresh;                   /* bit i: slot i created for this update */
     int64_t step;                     /* the parameter's step count, this one included */
     const volt_optim_hparams *hp;
+    /* A 16-bit parameter under compensated updates: its compensation c (the
+     * parameter's dtype), else NULL. The update then starts from p + c
+     * (in f32) and stores p = round(q), c = round(q - p) of its result q. */
+    void *comp;
 } volt_optim_update;
 
 /* One built-in optimizer type. */
@@ -99,7 +108,15 @@ struct volt_optimizer {
     volt_optim_group *groups;
     int n_groups, cap_groups;
     int64_t step_count;
+    bool compensated; /* volt_optimizer_set_compensated */
 };
+
+/* The state tensors a parameter of class cls can hold (its slots and the
+ * compensation), and the name of state tensor s. */
+static inline int volt_optim_n_state(const volt_optim_class *cls) { return cls->n_slots + 1; }
+static inline const char *volt_optim_state_name(const volt_optim_class *cls, int s) {
+    return s < cls->n_slots ? cls->slot_names[s] : "compensation";
+}
 
 /* Builds an optimizer of class cls over params with options (NULL:
  * defaults). */

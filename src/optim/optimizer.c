@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ops/cpu/parallel.h"
+#include "optim/cpu_update.h"
 #include "optim/cuda/optim_cuda.h"
 #include "optim/optim_impl.h"
 
@@ -202,6 +203,8 @@ static bool check_for_step(const volt_optimizer *opt, int64_t i) {
     return false;
 }
 
+static bool is_16bit(const volt_tensor *p) { return p->dtype == VOLT_BF16 || p->dtype == VOLT_F16; }
+
 static bool make_slots(volt_optimizer *opt, int64_t i, const volt_optim_hparams *hp) {
     const volt_optim_class *cls = opt->cls;
     volt_optim_pstate *st = &opt->state[i];
@@ -215,14 +218,21 @@ static bool make_slots(volt_optimizer *opt, int64_t i, const volt_optim_hparams 
         st->slot[s] = volt_persist(t);
         st->fresh |= 1u << s;
     }
+    if (opt->compensated && is_16bit(p) && !st->slot[cls->n_slots]) {
+        volt_tensor *c = p->device.type == VOLT_CPU ? volt_full(p->ndim, p->shape, 0.0, p->dtype)
+                                                    : volt_full_like(p, 0.0);
+        if (!c) return false;
+        st->slot[cls->n_slots] = volt_persist(c);
+    }
     return true;
 }
 
 /* The update of a bf16 parameter (precision "bf16-true"): the f32 update on
  * widened copies of the parameter, its gradient and its state, the results
  * rounded back to bf16 — f32 arithmetic per element, parameter and state
- * stored in bf16 as PyTorch keeps them (no f32 master copy). Grad mode is
- * off. */
+ * stored in bf16 as PyTorch keeps them (no f32 master copy); a compensated
+ * parameter's copy starts from p + c and leaves its remainder in c. Grad
+ * mode is off. */
 static volt_status update_bf16(const volt_optim_class *cls, const volt_optim_update *u,
                                volt_tensor *const *slots, unsigned used) {
     volt_tensor *p32 = volt_bf16_convert(u->param, VOLT_F32);
@@ -237,13 +247,19 @@ static volt_status update_bf16(const volt_optim_class *cls, const volt_optim_upd
         if (ok) w.slot[s] = volt_tensor_data(s32[s]);
     }
     if (ok) {
+        int64_t n = volt_tensor_numel(p32);
+        if (u->comp) volt_cpu_comp_add(volt_tensor_data(p32), u->comp, n);
         w.param = p32;
         w.grad = g32;
+        w.comp = NULL;
         int threads = volt_cpu_threads_for_bytes((double)volt_tensor_numel(p32) * 4.0 *
                                                  (3 + 2 * __builtin_popcount(used)));
 #pragma omp parallel num_threads(threads) if (threads > 1)
         cls->update(&w);
-        volt_bf16_copy_into(u->param, p32);
+        if (u->comp)
+            volt_cpu_comp_store(volt_tensor_data(u->param), u->comp, volt_tensor_data(p32), n);
+        else
+            volt_bf16_copy_into(u->param, p32);
         for (int s = 0; s < cls->n_slots; s++)
             if (s32[s]) volt_bf16_copy_into(slots[s], s32[s]);
     }
@@ -270,6 +286,8 @@ static volt_optim_update update_of(const volt_optimizer *opt, const volt_optim_g
     volt_tensor *p = opt->params[i];
     const volt_optim_pstate *st = &opt->state[i];
     volt_optim_update u = {.param = p, .grad = p->grad, .step = st->step + 1, .hp = &g->hp};
+    volt_tensor *comp = st->slot[opt->cls->n_slots];
+    u.comp = comp ? volt_tensor_data(comp) : NULL;
     *used = 0;
     for (int s = 0; s < opt->cls->n_slots; s++)
         if (opt->cls->slot_used(&g->hp, s)) {
@@ -287,6 +305,8 @@ static void commit_update(volt_optimizer *opt, int64_t i, unsigned used) {
     volt_storage_bump_version(opt->params[i]->storage);
     for (int s = 0; s < opt->cls->n_slots; s++)
         if (used & (1u << s)) volt_storage_bump_version(st->slot[s]->storage);
+    if (st->slot[opt->cls->n_slots])
+        volt_storage_bump_version(st->slot[opt->cls->n_slots]->storage);
 }
 
 /* Runs every in-place update. Called by each thread of the team: the
@@ -314,10 +334,12 @@ static int update_threads(const volt_optimizer *opt) {
         int slots = 0;
         for (int s = 0; s < opt->cls->n_slots; s++) slots += opt->cls->slot_used(&g->hp, s);
         for (int64_t i = g->first; i < g->first + g->count; i++)
-            if (updates_in_place(opt, i) && !on_cuda(opt->params[i]))
-                bytes +=
-                    (double)(volt_tensor_numel(opt->params[i]) *
-                             (int64_t)volt_dtype_size(opt->params[i]->dtype) * (3 + 2 * slots));
+            if (updates_in_place(opt, i) && !on_cuda(opt->params[i])) {
+                int comp = opt->state[i].slot[opt->cls->n_slots] != NULL;
+                bytes += (double)(volt_tensor_numel(opt->params[i]) *
+                                  (int64_t)volt_dtype_size(opt->params[i]->dtype) *
+                                  (3 + 2 * (slots + comp)));
+            }
     }
     return volt_cpu_threads_for_bytes(bytes);
 }
@@ -393,7 +415,7 @@ static void zero_grad_impl(volt_optimizer *opt) {
 
 void volt_optim_clear_state(volt_optimizer *opt, int64_t i) {
     volt_optim_pstate *st = &opt->state[i];
-    for (int s = 0; s < VOLT_OPTIM_MAX_SLOTS; s++) volt_tensor_free(st->slot[s]);
+    for (int s = 0; s < VOLT_OPTIM_MAX_STATE; s++) volt_tensor_free(st->slot[s]);
     memset(st, 0, sizeof *st);
 }
 
@@ -506,6 +528,21 @@ volt_status volt_optimizer_step(volt_optimizer *opt) {
 }
 
 int64_t volt_optimizer_step_count(const volt_optimizer *opt) { return opt ? opt->step_count : 0; }
+
+volt_status volt_optimizer_set_compensated(volt_optimizer *opt, bool on) {
+    if (!opt)
+        return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,
+                              "optimizer_set_compensated: optimizer is NULL");
+    opt->compensated = on;
+    for (int64_t i = 0; !on && i < opt->n_params; i++) {
+        volt_tensor **c = &opt->state[i].slot[opt->cls->n_slots];
+        volt_tensor_free(*c);
+        *c = NULL;
+    }
+    return VOLT_OK;
+}
+
+bool volt_optimizer_compensated(const volt_optimizer *opt) { return opt && opt->compensated; }
 
 volt_state_dict *volt_optimizer_state_dict(volt_optimizer *opt, char **json) {
     if (json) *json = NULL;

@@ -1,5 +1,6 @@
 /* state.c: an optimizer's state for checkpoints — its slots as named tensors
- * ("state.<param index>.<slot>") plus a JSON document of the groups'
+ * ("state.<param index>.<slot>", a 16-bit parameter's compensation among
+ * them) plus a JSON document of the groups'
  * hyperparameters, the parameters' shapes and step counts; and loading it
  * back after checking everything first, so that a refused load changes
  * nothing and an accepted one resumes bit for bit. */
@@ -56,7 +57,7 @@ volt_state_dict *volt_optim_state_dict(volt_optimizer *opt, char **json) {
     cJSON *root = cJSON_CreateObject();
     int64_t n = 0;
     for (int64_t i = 0; i < opt->n_params; i++)
-        for (int s = 0; s < cls->n_slots; s++) n += slot_saved(&opt->state[i], s);
+        for (int s = 0; s < volt_optim_n_state(cls); s++) n += slot_saved(&opt->state[i], s);
     if (sd) {
         sd->names = calloc((size_t)n + 1, sizeof *sd->names);
         sd->tensors = calloc((size_t)n + 1, sizeof *sd->tensors);
@@ -79,10 +80,11 @@ volt_state_dict *volt_optim_state_dict(volt_optimizer *opt, char **json) {
             volt_json_add_number(entry, "step", (double)st->step);
         }
         for (int64_t i = 0; ok && i < opt->n_params; i++)
-            for (int s = 0; ok && s < cls->n_slots; s++) {
+            for (int s = 0; ok && s < volt_optim_n_state(cls); s++) {
                 if (!slot_saved(&opt->state[i], s)) continue;
                 char name[96];
-                snprintf(name, sizeof name, "state.%lld.%s", (long long)i, cls->slot_names[s]);
+                snprintf(name, sizeof name, "state.%lld.%s", (long long)i,
+                         volt_optim_state_name(cls, s));
                 sd->names[sd->count] = strdup(name);
                 sd->tensors[sd->count] = opt->state[i].slot[s];
                 ok = sd->names[sd->count++] != NULL;
@@ -106,7 +108,7 @@ typedef struct {
     volt_optim_hparams *hp;                      /* per group */
     double *initial_lr;                          /* per group */
     int64_t *step;                               /* per parameter */
-    volt_tensor *(*slots)[VOLT_OPTIM_MAX_SLOTS]; /* per parameter: the dict's tensors */
+    volt_tensor *(*slots)[VOLT_OPTIM_MAX_STATE]; /* per parameter: the dict's tensors */
     int64_t step_count;
 } load_plan;
 
@@ -231,8 +233,8 @@ static bool read_tensors(load_plan *p, const volt_state_dict *sd) {
         long long i = -1;
         int off = 0, s = -1;
         if (name && sscanf(name, "state.%lld.%n", &i, &off) == 1 && off > 0)
-            for (int j = 0; j < cls->n_slots; j++)
-                if (strcmp(name + off, cls->slot_names[j]) == 0) s = j;
+            for (int j = 0; j < volt_optim_n_state(cls); j++)
+                if (strcmp(name + off, volt_optim_state_name(cls, j)) == 0) s = j;
         if (s < 0 || i < 0 || i >= p->opt->n_params) {
             snprintf(msg, sizeof msg,
                      "unexpected tensor '%s' (a %s state has state.<i>.<slot> "
@@ -242,7 +244,10 @@ static bool read_tensors(load_plan *p, const volt_state_dict *sd) {
         }
         const volt_tensor *param = p->opt->params[i];
         char ts[96] = "NULL", ps[96];
-        bool same = t && t->ndim == param->ndim && volt_dtype_is_float(t->dtype);
+        bool comp = s == cls->n_slots,
+             narrow = param->dtype == VOLT_BF16 || param->dtype == VOLT_F16;
+        bool same =
+            t && t->ndim == param->ndim && volt_dtype_is_float(t->dtype) && (!comp || narrow);
         for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == param->shape[d];
         if (!same || p->slots[i][s] || p->step[i] == 0) {
             if (t) volt_shape_str(t, ts, sizeof ts);
@@ -252,8 +257,12 @@ static bool read_tensors(load_plan *p, const volt_state_dict *sd) {
                      : p->slots[i][s] ? "appears twice"
                                       : "has no step count");
             if (!same) snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " %s", ps);
+            if (!same && comp && !narrow)
+                snprintf(msg + strlen(msg), sizeof msg - strlen(msg),
+                         " (only 16-bit ones have one)");
             return fail(p, VOLT_ERR_SHAPE, msg);
         }
+        if (comp && !p->opt->compensated) continue; /* dropped: compensated updates are off */
         p->slots[i][s] = (volt_tensor *)t;
     }
     for (int g = 0; g < p->opt->n_groups; g++) {
@@ -321,11 +330,11 @@ static volt_tensor *slot_copy(const volt_tensor *t, const volt_tensor *param) {
 
 /* Copies of the dict's tensors in the parameters' dtypes, on their devices;
  * false (all freed) on failure. */
-static bool copy_slots(load_plan *p, volt_tensor *(*copies)[VOLT_OPTIM_MAX_SLOTS]) {
+static bool copy_slots(load_plan *p, volt_tensor *(*copies)[VOLT_OPTIM_MAX_STATE]) {
     bool ok = true;
     volt_no_grad_begin();
     for (int64_t i = 0; ok && i < p->opt->n_params; i++)
-        for (int s = 0; ok && s < VOLT_OPTIM_MAX_SLOTS; s++) {
+        for (int s = 0; ok && s < VOLT_OPTIM_MAX_STATE; s++) {
             if (!p->slots[i][s]) continue;
             copies[i][s] = slot_copy(p->slots[i][s], p->opt->params[i]);
             ok = copies[i][s] != NULL;
@@ -333,7 +342,7 @@ static bool copy_slots(load_plan *p, volt_tensor *(*copies)[VOLT_OPTIM_MAX_SLOTS
     volt_no_grad_end();
     if (!ok)
         for (int64_t i = 0; i < p->opt->n_params; i++)
-            for (int s = 0; s < VOLT_OPTIM_MAX_SLOTS; s++) volt_tensor_free(copies[i][s]);
+            for (int s = 0; s < VOLT_OPTIM_MAX_STATE; s++) volt_tensor_free(copies[i][s]);
     return ok;
 }
 
@@ -345,7 +354,7 @@ volt_status volt_optim_load_state_dict(volt_optimizer *opt, const volt_state_dic
     p.initial_lr = calloc(ng, sizeof *p.initial_lr);
     p.step = calloc(np, sizeof *p.step);
     p.slots = calloc(np, sizeof *p.slots);
-    volt_tensor *(*copies)[VOLT_OPTIM_MAX_SLOTS] = calloc(np, sizeof *copies);
+    volt_tensor *(*copies)[VOLT_OPTIM_MAX_STATE] = calloc(np, sizeof *copies);
     volt_status st = VOLT_OK;
     if (!p.hp || !p.initial_lr || !p.step || !p.slots || !copies)
         st = volt_error_set(VOLT_ERR_OUT_OF_MEMORY, "%s: load_state_dict: out of memory", p.name);

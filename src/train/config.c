@@ -14,6 +14,7 @@ volt_trainer_config volt_trainer_defaults(void) {
     c.devices = 1;
     c.num_nodes = 1;
     c.precision = "32-true";
+    c.compensated_updates = true;
     c.use_distributed_sampler = true;
     c.bucket_cap_mb = 25;
     c.max_epochs = VOLT_NONE;

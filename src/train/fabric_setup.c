@@ -187,6 +187,9 @@ volt_status volt_fabric_setup_optimizers(volt_fabric *f, volt_optimizer *optimiz
             st = volt_error_prefix(volt_error_status(), "fabric: setup_optimizers");
     }
     if (st) return st;
+    /* bf16-true / 16-true: compensated updates, as the trainer's default */
+    if (volt_precision_true_dtype(f->precision) != VOLT_F32)
+        volt_optimizer_set_compensated(optimizer, true);
     f->optimizers[f->n_optimizers++] = (volt_fabric_optimizer){.optimizer = optimizer};
     return VOLT_OK;
 }

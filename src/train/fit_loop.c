@@ -6,6 +6,7 @@
  * volt_step_skip_epoch). */
 #include <stdlib.h>
 
+#include "train/precision_impl.h"
 #include "train/train_impl.h"
 #include "train/train_loop.h"
 
@@ -30,6 +31,12 @@ static volt_status configure(volt_trainer *t, volt_step *s) {
         if (st || volt_error_status())
             return volt_hook_fail(t, s, VOLT_HK_CONFIGURE_OPTIMIZERS, st);
     }
+    /* bf16-true / 16-true: compensated updates of the 16-bit parameters,
+     * before any restore (which then brings their compensations back). */
+    bool compensate =
+        t->cfg.compensated_updates && volt_precision_true_dtype(t->cfg.precision) != VOLT_F32;
+    for (int i = 0; compensate && i < t->n_optims; i++)
+        volt_optimizer_set_compensated(t->optims[i].opt, true);
     if (ops->manual_optimization) return VOLT_OK;
     if (t->n_optims == 0)
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT,

@@ -35,6 +35,9 @@ const volt_option volt_trainer_config_table[] = {
       "alias) and 16-true",
       VOLT_CHOICES("32-true", "32", "bf16-mixed", "bf16", "bf16-true", "16-mixed", "16",
                    "16-true")),
+    T(compensated_updates, BOOL, "true",
+      "bf16-true / 16-true: the optimizers keep each 16-bit parameter's rounding remainder so "
+      "that small updates add up (false: plain rounding, as PyTorch)"),
     T(sync_batchnorm, BOOL, "false", "ddp: batch norm statistics over every process"),
     T(use_distributed_sampler, BOOL, "true",
       "ddp: each process iterates its own shard of the data"),

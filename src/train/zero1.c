@@ -571,8 +571,8 @@ static bool parse_state_name(const volt_zero1 *z, const char *name, int64_t *i, 
     if (!name || sscanf(name, "state.%lld.%n", &j, &off) != 1 || off == 0 || j < 0 || j >= z->n)
         return false;
     *i = j;
-    for (int s = 0; s < z->opt->cls->n_slots; s++)
-        if (strcmp(name + off, z->opt->cls->slot_names[s]) == 0) {
+    for (int s = 0; s < volt_optim_n_state(z->opt->cls); s++)
+        if (strcmp(name + off, volt_optim_state_name(z->opt->cls, s)) == 0) {
             *slot = s;
             return true;
         }
@@ -648,10 +648,11 @@ static volt_status gather_slots(volt_zero1 *z, const volt_state_dict *local, con
                                 volt_state_dict *out) {
     volt_status st = VOLT_OK;
     for (int64_t i = 0; i < z->n && !st; i++)
-        for (int s = 0; s < z->opt->cls->n_slots && !st; s++) {
+        for (int s = 0; s < volt_optim_n_state(z->opt->cls) && !st; s++) {
             if (!(info[2 * i + 1] & ((int64_t)1 << s))) continue;
             char name[96];
-            snprintf(name, sizeof name, "state.%lld.%s", (long long)i, z->opt->cls->slot_names[s]);
+            snprintf(name, sizeof name, "state.%lld.%s", (long long)i,
+                     volt_optim_state_name(z->opt->cls, s));
             st = fetch_slot(z, local, i, name, out);
         }
     return st;
@@ -680,7 +681,8 @@ volt_state_dict *volt_zero1_state_dict(volt_zero1 *z, char **json) {
     if (!st) st = cst;
     int64_t total = 0;
     for (int64_t i = 0; !st && i < z->n; i++)
-        for (int s = 0; s < z->opt->cls->n_slots; s++) total += (info[2 * i + 1] >> s) & 1;
+        for (int s = 0; s < volt_optim_n_state(z->opt->cls); s++)
+            total += (info[2 * i + 1] >> s) & 1;
     volt_state_dict *out = st ? NULL : calloc(1, sizeof *out);
     if (out) {
         out->names = calloc((size_t)total + 1, sizeof *out->names);

@@ -5,7 +5,8 @@
  * parameters of 1, 7, 33x65 and (f32) 1000003 elements, in two groups,
  * for several steps, one parameter skipping a step; the state dict moved
  * CUDA -> CPU -> CUDA mid-run; clip_grad_norm (orders 1, 2, 3, inf) and
- * clip_grad_value; f16 parameters and gradients (precision "16-true")
+ * clip_grad_value; compensated updates of bf16 parameters (their
+ * compensations compared as state); f16 parameters and gradients (precision "16-true")
  * against the CPU's f32 updates of the same numbers; and refusals naming
  * the optimizer. The kernels do the
  * CPU's operations in the same order without fused multiply-adds, so the
@@ -155,13 +156,16 @@ static volt_optimizer *make_grouped(make_fn make, int variant, volt_tensor *cons
     return opt;
 }
 
-static void run_pair(make_fn make, int variant, volt_dtype dtype, bool big, const char *what) {
+static void run_pair(make_fn make, int variant, volt_dtype dtype, bool big, bool compensated,
+                     const char *what) {
     twin_params tp;
     twins_make(&tp, dtype, big);
     volt_optimizer *oc = make_grouped(make, variant, tp.cpu, tp.n);
     volt_optimizer *og = make_grouped(make, variant, tp.dev, tp.n);
     assert_non_null(oc);
     assert_non_null(og);
+    assert_int_equal(volt_optimizer_set_compensated(oc, compensated), VOLT_OK);
+    assert_int_equal(volt_optimizer_set_compensated(og, compensated), VOLT_OK);
     for (int step = 0; step < 4; step++) {
         volt_scope_begin();
         for (int i = 0; i < tp.n; i++) twins_grad(&tp, i, step == 1 && i == 1);
@@ -186,16 +190,29 @@ static void test_optimizers_match_cpu(void **state) {
             for (size_t d = 0; d < 3; d++) {
                 snprintf(what, sizeof what, "%s variant %d %s", optimizers[o].name, v,
                          volt_dtype_name(dtypes[d]));
-                run_pair(optimizers[o].make, v, dtypes[d], false, what);
+                run_pair(optimizers[o].make, v, dtypes[d], false, false, what);
             }
+}
+
+/* Compensated updates (volt_optimizer_set_compensated) of bf16 parameters:
+ * parameters and states, the compensations among them, as the CPU's. */
+static void test_compensated_match_cpu(void **state) {
+    (void)state;
+    char what[96];
+    for (size_t o = 0; o < sizeof optimizers / sizeof optimizers[0]; o++)
+        for (int v = 0; v < optimizers[o].variants; v++) {
+            snprintf(what, sizeof what, "%s variant %d bf16 compensated", optimizers[o].name, v);
+            run_pair(optimizers[o].make, v, VOLT_BF16, false, true, what);
+        }
+    run_pair(make_sgd, 1, VOLT_BF16, true, true, "SGD momentum bf16 compensated, large");
 }
 
 /* The big parameter: many blocks, vector loads and a tail. */
 static void test_large_parameter(void **state) {
     (void)state;
-    run_pair(make_sgd, 1, VOLT_F32, true, "SGD momentum, 1000003 elements");
-    run_pair(make_adamw, 0, VOLT_F32, true, "AdamW, 1000003 elements");
-    run_pair(make_adam, 1, VOLT_BF16, true, "Adam amsgrad bf16, 1000003 elements");
+    run_pair(make_sgd, 1, VOLT_F32, true, false, "SGD momentum, 1000003 elements");
+    run_pair(make_adamw, 0, VOLT_F32, true, false, "AdamW, 1000003 elements");
+    run_pair(make_adam, 1, VOLT_BF16, true, false, "Adam amsgrad bf16, 1000003 elements");
 }
 
 /* f16 parameters (precision "16-true") have no CPU update to match: each
@@ -434,15 +451,11 @@ int main(void) {
     volt_tensor *w = volt_pin_memory(volt_zeros(VOLT_SHAPE(4), VOLT_F32));
     volt_tensor_free(w);
     const struct CMUnitTest tests[] = {
-        VT_CUDA_TEST(test_optimizers_match_cpu),
-        VT_CUDA_TEST(test_large_parameter),
-        VT_CUDA_TEST(test_f16_parameters),
-        VT_CUDA_TEST(test_state_dict_across_devices),
-        VT_CUDA_TEST(test_clip_grad_norm),
-        VT_CUDA_TEST(test_clip_grad_norm_f16),
-        VT_CUDA_TEST(test_clip_grad_norm_nonfinite),
-        VT_CUDA_TEST(test_clip_grad_value),
-        VT_CUDA_TEST(test_refusals),
+        VT_CUDA_TEST(test_optimizers_match_cpu),      VT_CUDA_TEST(test_compensated_match_cpu),
+        VT_CUDA_TEST(test_large_parameter),           VT_CUDA_TEST(test_f16_parameters),
+        VT_CUDA_TEST(test_state_dict_across_devices), VT_CUDA_TEST(test_clip_grad_norm),
+        VT_CUDA_TEST(test_clip_grad_norm_f16),        VT_CUDA_TEST(test_clip_grad_norm_nonfinite),
+        VT_CUDA_TEST(test_clip_grad_value),           VT_CUDA_TEST(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -378,8 +378,9 @@ static void equals_ddp(fit_args a) {
     bool bf16 = a.precision && strcmp(a.precision, "bf16-true") == 0;
     assert_same_weights(&zm, &dm, bf16 ? 0.0 : 1e-6); /* bf16: bit for bit */
     /* zero1 holds only its shard of the state: rank 0 parameters 0, 1, 5
-     * (41 elements), rank 1 parameters 2, 3, 4 (40); ddp all six (81). */
-    int slots = a.optimizer == OPT_ADAM ? 2 : 1;
+     * (41 elements), rank 1 parameters 2, 3, 4 (40); ddp all six (81).
+     * bf16-true adds each parameter's compensation (compensated updates). */
+    int slots = (a.optimizer == OPT_ADAM ? 2 : 1) + bf16;
     int64_t size = bf16 ? 2 : 4;
     int64_t nd, nz, bd = state_bytes(td, &nd), bz = state_bytes(tz, &nz);
     assert_int_equal(nd, 6 * slots);

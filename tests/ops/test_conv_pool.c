@@ -361,7 +361,6 @@ static void test_autocast(void **state) {
     assert_true(max_rel_diff(bias[0]->grad, bias[2]->grad) > 1e-5);
 }
 
-
 /* bf16 tensors (precision "bf16-true"), on inputs with many ties after
  * rounding: on the one-pass kernel (AVX-512 and portable bodies) and on the
  * oneDNN path (4 -> 16 and 32 -> 32 channels), the output bit for bit the

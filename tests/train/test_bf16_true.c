@@ -5,7 +5,9 @@
  * i64); no autocast is on; an MLP trains on a small
  * classification set and its loss (bf16) falls; gradients and SGD's
  * momentum are bf16; a weights checkpoint round-trips the bf16 weights bit
- * for bit and a full one resumes training; Fabric's bf16-true (module cast
+ * for bit and a full one (with the compensated updates' compensations)
+ * resumes training as the uninterrupted run, bit for bit; plain rounding
+ * (compensated_updates false) trains other weights; Fabric's bf16-true (module cast
  * in place at setup, batches cast by to_device) gives the trainer's
  * weights bit for bit. */
 #include "train_fixture.h"
@@ -136,8 +138,37 @@ static void test_bf16_true_trains(void **state) {
     volt_dataset_free(val);
 }
 
-/* A full checkpoint (bf16 weights and SGD momentum) resumes: fit for one
- * more epoch from it. */
+/* Whether a checkpoint holds tensor `name` (as bf16). */
+static bool checkpoint_has(const char *path, const char *name) {
+    volt_checkpoint *ck = volt_checkpoint_open(path);
+    assert_non_null(ck);
+    volt_scope_begin();
+    volt_tensor *t = volt_checkpoint_tensor(ck, name);
+    if (t)
+        assert_int_equal(t->dtype, VOLT_BF16);
+    else
+        VT_ASSERT_ERROR(VOLT_ERR_INVALID_ARGUMENT, name);
+    volt_scope_end();
+    volt_checkpoint_close(ck);
+    return t != NULL;
+}
+
+static void assert_same_weights(volt_module *a, volt_module *b, bool same) {
+    volt_params pa = volt_module_parameters(a), pb = volt_module_parameters(b);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < pa.count; i++)
+        for (int64_t k = 0; k < volt_tensor_numel(pa.tensors[i]); k++)
+            differ +=
+                volt_tensor_get_flat(pa.tensors[i], k) != volt_tensor_get_flat(pb.tensors[i], k);
+    if (same && differ) fail_msg("%lld weights differ", (long long)differ);
+    if (!same && !differ) fail_msg("the weights are the same");
+}
+
+/* A full checkpoint (bf16 weights, SGD momentum and the compensations of
+ * the compensated updates, on by default) resumes: fit for one more epoch
+ * from it gives the uninterrupted run's weights bit for bit. With
+ * compensated_updates false the checkpoint has no compensation and the
+ * weights differ (PyTorch's plain rounding). */
 static void test_bf16_true_resumes(void **state) {
     (void)state;
     volt_dataset *train = classes_dataset(64, 1);
@@ -150,10 +181,14 @@ static void test_bf16_true_resumes(void **state) {
     c.precision = "bf16-true";
     volt_trainer *t = volt_trainer_new(&c);
     assert_int_equal(volt_trainer_fit_loaders(t, &m.base, tl, NULL, NULL), VOLT_OK);
-    char path[1100];
-    snprintf(path, sizeof path, "%s/full.ckpt", fresh_dir("bf16_true_resume"));
+    const char *dir = fresh_dir("bf16_true_resume");
+    char path[1100], plain_path[1100];
+    snprintf(path, sizeof path, "%s/full.ckpt", dir);
+    snprintf(plain_path, sizeof plain_path, "%s/plain.ckpt", dir);
     assert_int_equal(volt_trainer_save_checkpoint(t, path, false), VOLT_OK);
     volt_trainer_free(t);
+    assert_true(checkpoint_has(path, "optimizer.0.fc1.weight.compensation"));
+    assert_true(checkpoint_has(path, "optimizer.0.fc2.bias.compensation"));
     mlp_module m2;
     mlp_init(&m2);
     c.max_epochs = 2;
@@ -162,8 +197,28 @@ static void test_bf16_true_resumes(void **state) {
     assert_int_equal(m2.n_losses, 2); /* the second epoch only */
     assert_int_equal(volt_module_get(&m2.base, "fc2.bias")->dtype, VOLT_BF16);
     volt_trainer_free(t);
+
+    mlp_module whole, plain;
+    mlp_init(&whole);
+    t = volt_trainer_new(&c);
+    assert_int_equal(volt_trainer_fit_loaders(t, &whole.base, tl, NULL, NULL), VOLT_OK);
+    volt_trainer_free(t);
+    assert_same_weights(&m2.base, &whole.base, true);
+
+    mlp_init(&plain);
+    c.compensated_updates = false;
+    t = volt_trainer_new(&c);
+    assert_int_equal(volt_trainer_fit_loaders(t, &plain.base, tl, NULL, NULL), VOLT_OK);
+    assert_int_equal(volt_trainer_save_checkpoint(t, plain_path, false), VOLT_OK);
+    volt_trainer_free(t);
+    assert_false(checkpoint_has(plain_path, "optimizer.0.fc1.weight.compensation"));
+    assert_true(checkpoint_has(plain_path, "optimizer.0.fc1.weight.momentum_buffer"));
+    assert_same_weights(&plain.base, &whole.base, false);
+
     volt_module_free(&m.base);
     volt_module_free(&m2.base);
+    volt_module_free(&whole.base);
+    volt_module_free(&plain.base);
     volt_data_loader_free(tl);
     volt_dataset_free(train);
 }

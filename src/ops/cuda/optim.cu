@@ -5,7 +5,9 @@
  * operations and no fused multiply-adds (__fmul_rn, ...), so an update
  * equals the CPU's bit for bit; bf16 tensors compute in f32 and round once
  * per stored value, as the CPU's bf16 path does, and so do f16 ones
- * (precision "16-true"; the CPU has no f16 update). Contiguous chunks take
+ * (precision "16-true"; the CPU has no f16 update), and a compensated
+ * 16-bit parameter starts from p + c and keeps its rounding remainder in c
+ * as the CPU's does. Contiguous chunks take
  * 16-byte vector loads when every pointer of the tensor is aligned. */
 #include <cuda_runtime.h>
 
@@ -136,17 +138,29 @@ __device__ __forceinline__ void update(A &p, A g, A &s0, A &s1, A &s2, const coe
     }
 }
 
-/* Element i of p, g and the slots (present ones), updated in place. */
+/* Stores the updated value q as the parameter *p and, with a compensation
+ * *cp, what the rounding dropped. */
+template <typename T, typename A>
+__device__ __forceinline__ void store_param(T *p, T *cp, A q) {
+    typedef volt_cuda_type<T> io;
+    T r = io::store(q);
+    *p = r;
+    if (cp) *cp = io::store(sub(q, io::load(r)));
+}
+
+/* Element i of p, g, the slots (present ones) and the compensation cp
+ * (when present), updated in place. */
 template <int KIND, typename T, typename A>
-__device__ __forceinline__ void update_at(T *p, const T *g, T *s0, T *s1, T *s2, int i,
+__device__ __forceinline__ void update_at(T *p, const T *g, T *s0, T *s1, T *s2, T *cp, int i,
                                           const coef<A> &c) {
     typedef volt_cuda_type<T> io;
     A pv = io::load(p[i]), a0 = 0, a1 = 0, a2 = 0;
+    if (cp) pv = add(pv, io::load(cp[i]));
     if (s0) a0 = io::load(s0[i]);
     if (s1) a1 = io::load(s1[i]);
     if (s2) a2 = io::load(s2[i]);
     update<KIND, A>(pv, io::load(g[i]), a0, a1, a2, c);
-    p[i] = io::store(pv);
+    store_param<T, A>(p + i, cp ? cp + i : nullptr, pv);
     if (s0) s0[i] = io::store(a0);
     if (s1) s1[i] = io::store(a1);
     if (s2) s2[i] = io::store(a2);
@@ -154,11 +168,13 @@ __device__ __forceinline__ void update_at(T *p, const T *g, T *s0, T *s1, T *s2,
 
 /* Elements [i, i + V) as 16-byte packs. */
 template <int KIND, typename T, typename A>
-__device__ __forceinline__ void update_pack(T *p, const T *g, T *s0, T *s1, T *s2, int i,
+__device__ __forceinline__ void update_pack(T *p, const T *g, T *s0, T *s1, T *s2, T *cp, int i,
                                             const coef<A> &c) {
     typedef volt_cuda_type<T> io;
     const int V = 16 / sizeof(T);
     pack<T> P = *(const pack<T> *)(p + i), G = *(const pack<T> *)(g + i), S0 = P, S1 = P, S2 = P;
+    pack<T> C = P;
+    if (cp) C = *(const pack<T> *)(cp + i);
     if (s0) S0 = *(const pack<T> *)(s0 + i);
     if (s1) S1 = *(const pack<T> *)(s1 + i);
     if (s2) S2 = *(const pack<T> *)(s2 + i);
@@ -166,13 +182,15 @@ __device__ __forceinline__ void update_pack(T *p, const T *g, T *s0, T *s1, T *s
     for (int k = 0; k < V; k++) {
         A pv = io::load(P.v[k]), a0 = s0 ? io::load(S0.v[k]) : (A)0;
         A a1 = s1 ? io::load(S1.v[k]) : (A)0, a2 = s2 ? io::load(S2.v[k]) : (A)0;
+        if (cp) pv = add(pv, io::load(C.v[k]));
         update<KIND, A>(pv, io::load(G.v[k]), a0, a1, a2, c);
-        P.v[k] = io::store(pv);
+        store_param<T, A>(&P.v[k], cp ? &C.v[k] : nullptr, pv);
         if (s0) S0.v[k] = io::store(a0);
         if (s1) S1.v[k] = io::store(a1);
         if (s2) S2.v[k] = io::store(a2);
     }
     *(pack<T> *)(p + i) = P;
+    if (cp) *(pack<T> *)(cp + i) = C;
     if (s0) *(pack<T> *)(s0 + i) = S0;
     if (s1) *(pack<T> *)(s1 + i) = S1;
     if (s2) *(pack<T> *)(s2 + i) = S2;
@@ -188,7 +206,9 @@ __global__ void __launch_bounds__(OPTIM_THREADS)
     int len = left < VOLT_CUDA_OPTIM_CHUNK ? (int)left : VOLT_CUDA_OPTIM_CHUNK;
     coef<A> c = make_coef<A>(h, t);
     T *p = (T *)t.param + start, *s0 = (T *)t.slot[0], *s1 = (T *)t.slot[1], *s2 = (T *)t.slot[2];
+    T *cp = (T *)t.comp;
     const T *g = (const T *)t.grad + start;
+    if (cp) cp += start;
     if (s0) s0 += start;
     if (s1) s1 += start;
     if (s2) s2 += start;
@@ -197,11 +217,11 @@ __global__ void __launch_bounds__(OPTIM_THREADS)
         const int V = 16 / sizeof(T);
         int whole = len / V * V;
         for (i = threadIdx.x * V; i < whole; i += OPTIM_THREADS * V)
-            update_pack<KIND, T, A>(p, g, s0, s1, s2, i, c);
+            update_pack<KIND, T, A>(p, g, s0, s1, s2, cp, i, c);
         i = whole;
     }
     for (i += threadIdx.x; i < len; i += OPTIM_THREADS)
-        update_at<KIND, T, A>(p, g, s0, s1, s2, i, c);
+        update_at<KIND, T, A>(p, g, s0, s1, s2, cp, i, c);
 }
 
 template <typename T>

@@ -31,11 +31,15 @@ enum {
 };
 
 /* One parameter of an update: its data, gradient and state slots (NULL
- * where unused), of the launch's dtype. */
+ * where unused), of the launch's dtype; comp: a 16-bit parameter's
+ * compensation under compensated updates (else NULL): the update starts
+ * from param + comp in f32 and stores param = round(q), comp = round(q -
+ * param) of its result q. */
 typedef struct {
     void *param;
     const void *grad;
     void *slot[3];
+    void *comp;
     int64_t n;
     int64_t first_block;
     /* Per-parameter coefficients (host doubles, rounded to the compute

@@ -85,6 +85,8 @@ static volt_cuda_optim_tensor tensor_of(int kind, const volt_optim_update *u, in
         t.slot[s] = u->slot[s];
         vec = vec && aligned16(t.slot[s]);
     }
+    t.comp = u->comp;
+    vec = vec && aligned16(t.comp);
     t.n = volt_tensor_numel(u->param);
     t.first_block = *blocks;
     *blocks += (t.n + VOLT_CUDA_OPTIM_CHUNK - 1) / VOLT_CUDA_OPTIM_CHUNK;
