@@ -188,12 +188,42 @@ CLONES static void sgd_momentum_bf16_comp_span(uint16_t *restrict p, const uint1
     }
 }
 
+#ifdef SGD_BF16_AVX512
+/* sgd_momentum_bf16_comp_span with AVX-512 F intrinsics, as
+ * sgd_momentum_bf16_avx512 is to its plain loop. */
+__attribute__((target("avx512f"))) static void
+sgd_momentum_bf16_comp_avx512(uint16_t *restrict p, const uint16_t *restrict g,
+                              uint16_t *restrict buf, uint16_t *restrict c, int64_t n, float mom,
+                              float keep, float neg_lr) {
+    const __m512 vm = _mm512_set1_ps(mom), vk = _mm512_set1_ps(keep);
+    const __m512 vl = _mm512_set1_ps(neg_lr);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 b = _mm512_add_ps(_mm512_mul_ps(volt_bf16_load_16(buf + i), vm),
+                                 _mm512_mul_ps(vk, volt_bf16_load_16(g + i)));
+        __m512 v = _mm512_add_ps(volt_bf16_load_16(p + i), volt_bf16_load_16(c + i));
+        __m512 q = _mm512_add_ps(v, _mm512_mul_ps(vl, b));
+        __m512 r = volt_round_bf16_16(q);
+        volt_bf16_store_16(buf + i, b);
+        volt_bf16_store_16(p + i, r);
+        volt_bf16_store_16(c + i, _mm512_sub_ps(q, r));
+    }
+    sgd_momentum_bf16_comp_span(p + i, g + i, buf + i, c + i, n - i, mom, keep, neg_lr);
+}
+#endif
+
 static void sgd_momentum_bf16(uint16_t *p, const uint16_t *g, uint16_t *buf, uint16_t *c, int64_t n,
                               const volt_optim_hparams *hp) {
     const float mom = (float)hp->momentum, keep = (float)(1.0 - hp->dampening);
     const float neg_lr = (float)(-hp->lr);
     int64_t lo, hi;
     thread_share(n, 32, &lo, &hi);
+#ifdef SGD_BF16_AVX512
+    if (c && __builtin_cpu_supports("avx512f")) {
+        sgd_momentum_bf16_comp_avx512(p + lo, g + lo, buf + lo, c + lo, hi - lo, mom, keep, neg_lr);
+        return;
+    }
+#endif
     if (c) {
         sgd_momentum_bf16_comp_span(p + lo, g + lo, buf + lo, c + lo, hi - lo, mom, keep, neg_lr);
         return;
