@@ -328,6 +328,16 @@ volt_status volt_set_num_threads(int n);
  * cores, unless volt_set_num_threads changed it. */
 int volt_get_num_threads(void);
 
+/* NULL when OpenBLAS (which computes volt's f64 products and its f32 ones
+ * with a short inner dimension) runs kernels fit for this CPU; else what is
+ * wrong and the OPENBLAS_CORETYPE to export, e.g. "OpenBLAS runs its generic
+ * Prescott kernels on this CPU, which has AVX-512 (...): ... export
+ * OPENBLAS_CORETYPE=SkylakeX before starting the program". OpenBLAS picks
+ * its kernels when it loads, so only the environment can change them. The
+ * trainer prints it as a warning when fit starts (rank 0, once per
+ * process). Thread-safe; the text is static. */
+const char *volt_blas_advice(void);
+
 /* Monotonic wall-clock time in seconds. */
 double volt_time_now(void);
 

@@ -4,6 +4,7 @@
  * they share: argument checks, seeding, prepare_data/setup/teardown of the
  * datamodule, callbacks and module in Lightning's order, logger set-up and
  * the clean failure path (on_exception, loggers closed). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,6 +291,16 @@ static volt_status run_stage(volt_trainer *t, volt_stage stage, volt_metrics *me
     return VOLT_OK;
 }
 
+/* At the first fit of the process, on rank 0: OpenBLAS's kernels unfit for
+ * this CPU (volt_blas_advice), as Lightning warns of slow settings. */
+static void warn_blas(const volt_trainer *t, volt_stage stage) {
+    static bool warned;
+    if (stage != VOLT_STAGE_FIT || t->rank != 0) return;
+    if (__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED)) return;
+    const char *advice = volt_blas_advice();
+    if (advice) fprintf(stderr, "volt: warning: %s\n", advice);
+}
+
 static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_datamodule *dm,
                        const char *ckpt_path, volt_metrics **metrics, volt_predictions **preds) {
     if (metrics) *metrics = NULL;
@@ -297,6 +308,7 @@ static volt_status run(volt_trainer *t, volt_stage stage, volt_module *m, volt_d
     volt_status st = check_args(t, stage, m, dm);
     if (!st) st = volt_strategy_setup(t); /* may re-execute under mpiexec */
     if (st) return st;
+    warn_blas(t, stage);
     volt_metrics *mt = metrics ? calloc(1, sizeof *mt) : NULL;
     volt_predictions *pr = preds ? calloc(1, sizeof *pr) : NULL;
     if ((metrics && !mt) || (preds && !pr)) {
