@@ -442,8 +442,10 @@ def section(rows, args, models, load_before, cmdline):
             n = sum(1 for r in rows if r["model"] == model and r["mode"] == "bf16t") // 2
             out += [f"precision=\"bf16-true\" (parameters, activations, gradients and "
                     f"optimizer state in bf16; volt: each op computes in f32 and rounds to "
-                    f"bf16, products on oneDNN's bf16 kernels; Lightning: the module and "
-                    f"batch cast to bf16), off mode, median of {n} run(s):", ""]
+                    f"bf16, products on oneDNN's bf16 kernels, the optimizer's updates "
+                    f"compensated (a bf16 remainder per weight, the trainer's default); "
+                    f"Lightning: the module and batch cast to bf16, plain rounding), off "
+                    f"mode, median of {n} run(s):", ""]
             out += bf16_table(med, model, quick, "bf16t") + [""]
         out += ["Training epochs of each run (s):", ""] + epoch_lines(rows, model) + [""]
     out.append(END)
