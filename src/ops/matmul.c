@@ -439,6 +439,49 @@ static volt_status padded_backward(volt_node *node, const volt_tensor *ma, const
     return st;
 }
 
+/* On the CPU in f32, the backward of a product with a column-major b (a
+ * Linear's weight, read transposed) when both operands need gradients:
+ * g @ b^T and the weight's (g^T a, handed back transposed as below) through
+ * volt_cpu_matmul_pair, one parallel region for both where they split
+ * across threads. Sets *done where it applies. */
+static volt_status cpu_pair_backward(volt_node *node, const volt_tensor *ma, const volt_tensor *mb,
+                                     const volt_tensor *gf, int nd, const int64_t *shape,
+                                     bool b_colmajor, volt_tensor **grads, bool *done) {
+    int ia = (int)node->iargs[2];
+    *done = false;
+    if (!b_colmajor || node->iargs[3] || gf->device.type != VOLT_CPU || gf->dtype != VOLT_F32 ||
+        ma->dtype != VOLT_F32 || mb->dtype != VOLT_F32 || !node->inputs[ia].needs ||
+        !node->inputs[ia + 1].needs)
+        return VOLT_OK;
+    int64_t k = ma->shape[ma->ndim - 1], m = shape[nd - 1];
+    int64_t rows = volt_tensor_numel(ma) / (k ? k : 1);
+    volt_tensor *g2 = volt_reshape(gf, VOLT_SHAPE(rows, m)),
+                *a2 = volt_reshape(ma, VOLT_SHAPE(rows, k));
+    volt_tensor *gt = transposed(g2), *bt = transposed(mb);
+    bool trans;
+    int64_t ld;
+    bool readable = g2 && a2 && gt && bt && volt_cpu_gemm_operand(g2, &trans, &ld) &&
+                    volt_cpu_gemm_operand(a2, &trans, &ld) &&
+                    volt_cpu_gemm_operand(gt, &trans, &ld) &&
+                    volt_cpu_gemm_operand(bt, &trans, &ld);
+    volt_tensor *dx = readable ? volt_tensor_new(VOLT_F32, gf->device, VOLT_SHAPE(rows, k)) : NULL;
+    volt_tensor *dwt = dx ? volt_tensor_new(VOLT_F32, gf->device, VOLT_SHAPE(m, k)) : NULL;
+    volt_status st = VOLT_OK;
+    if (dwt) {
+        volt_cpu_matmul_pair(dx, g2, bt, dwt, gt, a2, node->args[0]);
+        grads[ia] = drop_added_dim(volt_reshape(dx, ma->ndim, ma->shape), (int)node->iargs[0]);
+        grads[ia + 1] = drop_added_dim(transposed(dwt), (int)node->iargs[1]);
+        if (!grads[ia] || !grads[ia + 1]) st = volt_error_status();
+        *done = true;
+    } else if (readable) {
+        st = volt_error_status();
+        *done = true;
+    }
+    volt_tensor_free(g2), volt_tensor_free(a2), volt_tensor_free(gt), volt_tensor_free(bt);
+    volt_tensor_free(dx), volt_tensor_free(dwt);
+    return st;
+}
+
 static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor **grads) {
     VOLT_TRACE_OP("matmul_backward");
     int how_a = (int)node->iargs[0], how_b = (int)node->iargs[1], ia = (int)node->iargs[2];
@@ -466,7 +509,15 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
     if (gf && low && !low_copy(gf, calc, &gc)) gf = NULL;
     if (gc) gf = gc;
     volt_status st = gf ? VOLT_OK : volt_error_status();
-    if (st == VOLT_OK && node->inputs[ia].needs) {
+    /* A column-major b (a transposed weight, as in Linear) gets its gradient
+     * in the same layout: (g^T a) computed contiguous and handed back
+     * transposed, so that the transpose's own backward yields a contiguous
+     * gradient the engine can keep without a copy. Same arithmetic, one gemm. */
+    bool b_colmajor = mb && mb->ndim == 2 && mb->strides[0] == 1 && mb->shape[0] > 1 &&
+                      mb->shape[1] > 1 && mb->strides[1] >= mb->shape[0];
+    if (st == VOLT_OK)
+        st = cpu_pair_backward(node, ma, mb, gf, nd, shape, b_colmajor, grads, &done);
+    if (st == VOLT_OK && !done && node->inputs[ia].needs) {
         volt_tensor *bt = transposed(mb);
         grads[ia] = drop_added_dim(product(node->name, gf, bt, alpha, NULL, 0, gf, bt, calc,
                                            grad_dtype(node, ia, gf, bt), false),
@@ -474,13 +525,7 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
         volt_tensor_free(bt);
         if (!grads[ia]) st = volt_error_status();
     }
-    /* A column-major b (a transposed weight, as in Linear) gets its gradient
-     * in the same layout: (g^T a) computed contiguous and handed back
-     * transposed, so that the transpose's own backward yields a contiguous
-     * gradient the engine can keep without a copy. Same arithmetic, one gemm. */
-    bool b_colmajor = mb && mb->ndim == 2 && mb->strides[0] == 1 && mb->shape[0] > 1 &&
-                      mb->shape[1] > 1 && mb->strides[1] >= mb->shape[0];
-    if (st == VOLT_OK && node->inputs[ia + 1].needs && b_colmajor) {
+    if (st == VOLT_OK && !done && node->inputs[ia + 1].needs && b_colmajor) {
         int64_t k = ma->shape[ma->ndim - 1], m = shape[nd - 1];
         int64_t rows = volt_tensor_numel(ma) / (k ? k : 1);
         volt_tensor *g2 = volt_reshape(gf, VOLT_SHAPE(rows, m));
@@ -501,7 +546,7 @@ static volt_status matmul_backward(volt_node *node, volt_tensor *g, volt_tensor 
         volt_tensor *gb = gbt ? transposed(gbt) : NULL;
         grads[ia + 1] = drop_added_dim(gb, how_b);
         if (!grads[ia + 1]) st = volt_error_status();
-    } else if (st == VOLT_OK && node->inputs[ia + 1].needs) {
+    } else if (st == VOLT_OK && !done && node->inputs[ia + 1].needs) {
         volt_tensor *gb;
         if (mb->ndim == 2 && ma->ndim > 2) {
             /* b shared by every batch: one product over the stacked batches,

@@ -8,7 +8,9 @@
  * OpenBLAS backend creating none, a recorded error left as it was, a
  * linear layer's forward and gradients equal under both backends, and
  * products split by volt into a larger part for the calling thread (the
- * threads sleeping between regions) equal to the naive product. */
+ * threads sleeping between regions) equal to the naive product, and a
+ * linear layer's two gradient products run as one pair in one region,
+ * equal bit for bit to those on one thread. */
 #include "volt_test.h"
 
 #include <math.h>
@@ -283,13 +285,105 @@ static void test_split_product(void **state) {
     VT_ASSERT_NO_ERROR();
 }
 
+/* Linear's backward on the CPU: the input gradient g @ W and the weight's
+ * g^T @ x as one pair (volt_cpu_matmul_pair). With threads that sleep
+ * between regions both split, each into one primitive per thread made on
+ * the first call only, and run in one region; each equals the naive
+ * product and, bit for bit, the two products computed one after the other
+ * on one thread. Through autograd, a linear layer's input and weight
+ * gradients on 2 and 3 threads equal those on one thread bit for bit. */
+/* Asserts contiguous f32 tensors a and b hold the same bits. */
+static void assert_same_bits(const volt_tensor *a, const volt_tensor *b, const char *what) {
+    int64_t n = volt_tensor_numel(a);
+    assert_int_equal(n, volt_tensor_numel(b));
+    const float *x = volt_tensor_data(a), *y = volt_tensor_data(b);
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&x[i], &y[i], sizeof x[i]) != 0)
+            fail_msg("%s: element %lld: %.9g vs %.9g", what, (long long)i, x[i], y[i]);
+}
+
+static volt_tensor *one_thread_product(const volt_tensor *a, const volt_tensor *b) {
+    int saved = volt_get_num_threads();
+    volt_set_num_threads(1);
+    volt_tensor *out = volt_empty(VOLT_SHAPE(a->shape[0], b->shape[1]), VOLT_F32);
+    volt_cpu_matmul(out, a, b, 1, 0);
+    volt_set_num_threads(saved);
+    return out;
+}
+
+/* t * s, s a power of two (exact). */
+static volt_tensor *scaled(volt_tensor *t, float s) {
+    float *p = volt_tensor_data(t);
+    for (int64_t i = 0; i < volt_tensor_numel(t); i++) p[i] *= s;
+    return t;
+}
+
+/* The input and weight gradients of addmm(b, x, w^T) with alpha 0.5 on
+ * `threads` threads, checked against 0.5 g @ w and 0.5 g^T @ x computed on
+ * one thread (the scaling is exact). */
+static void linear_grads(int threads, volt_tensor **gx, volt_tensor **gw) {
+    int saved = volt_get_num_threads();
+    volt_set_num_threads(threads);
+    volt_tensor *x = volt_requires_grad(randn(VOLT_SHAPE(128, 512), 95), true);
+    volt_tensor *w = volt_requires_grad(randn(VOLT_SHAPE(256, 512), 96), true);
+    volt_tensor *b = volt_requires_grad(randn(VOLT_SHAPE(256), 97), true);
+    volt_tensor *y = volt_addmm(b, x, volt_transpose(w, 0, 1), 1, 0.5);
+    volt_tensor *g = randn(VOLT_SHAPE(128, 256), 98);
+    assert_int_equal(volt_backward(volt_sum_all(volt_mul(y, g))), VOLT_OK);
+    *gx = volt_contiguous(x->grad);
+    *gw = volt_contiguous(w->grad);
+    volt_set_num_threads(saved);
+    assert_same_bits(*gx, scaled(one_thread_product(g, w), 0.5f), "linear: input gradient");
+    assert_same_bits(*gw, scaled(one_thread_product(tview(g), x), 0.5f), "linear: weight gradient");
+}
+
+static void test_paired_products(void **state) {
+    (void)state;
+    int saved = volt_get_num_threads();
+    volt_cpu_set_region_ns(50e3);
+    for (int threads = 2; threads <= 3; threads++) {
+        volt_set_num_threads(threads);
+        volt_scope_begin();
+        /* the benchmark MLP's second layer, and odd sizes (also checked
+         * against the naive product) */
+        const int64_t dims[][3] = {{128, 256, 512}, {77, 150, 420}};
+        for (int i = 0; i < 2; i++) {
+            int64_t n = dims[i][0], m = dims[i][1], k = dims[i][2];
+            volt_tensor *g = randn(VOLT_SHAPE(n, m), 90 + i), *w = randn(VOLT_SHAPE(m, k), 92 + i);
+            volt_tensor *x = randn(VOLT_SHAPE(n, k), 94 + i);
+            volt_tensor *dx = volt_empty(VOLT_SHAPE(n, k), VOLT_F32);
+            volt_tensor *dw = volt_empty(VOLT_SHAPE(m, k), VOLT_F32);
+            int64_t made = volt_dnnl_primitives_created();
+            volt_cpu_matmul_pair(dx, g, w, dw, tview(g), x, 1);
+            assert_int_equal(volt_dnnl_primitives_created(), made + 2 * threads);
+            volt_cpu_matmul_pair(dx, g, w, dw, tview(g), x, 1);
+            assert_int_equal(volt_dnnl_primitives_created(), made + 2 * threads);
+            if (i == 1) { /* check_naive's size limit */
+                check_naive(dx, g, w, 1, NULL, 0);
+                check_naive(dw, tview(g), x, 1, NULL, 0);
+            }
+            assert_same_bits(dx, one_thread_product(g, w), "input gradient");
+            assert_same_bits(dw, one_thread_product(tview(g), x), "weight gradient");
+        }
+        volt_tensor *gx1, *gw1, *gx, *gw;
+        linear_grads(1, &gx1, &gw1);
+        linear_grads(threads, &gx, &gw);
+        assert_same_bits(gx, gx1, "linear: input gradient");
+        assert_same_bits(gw, gw1, "linear: weight gradient");
+        volt_scope_end();
+    }
+    volt_cpu_set_region_ns(-1);
+    volt_set_num_threads(saved);
+    VT_ASSERT_NO_ERROR();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_layouts_and_sizes),  VT_TEST(test_strided_operands),
         VT_TEST(test_alpha_beta),         VT_TEST(test_matmul_bias),
         VT_TEST(test_stacked_batch),      VT_TEST(test_primitive_cache),
         VT_TEST(test_earlier_error_kept), VT_TEST(test_linear_gradients),
-        VT_TEST(test_split_product),
+        VT_TEST(test_split_product),      VT_TEST(test_paired_products),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -241,8 +241,8 @@ bool volt_dnnl_execute(const volt_dnnl_prim *p, int n, const int *args,
     return ok;
 }
 
-bool volt_dnnl_execute_parts(const volt_dnnl_part *parts, int n_parts) {
-    VOLT_ASSERT(n_parts >= 1 && n_parts <= VOLT_DNNL_MAX_PARTS);
+bool volt_dnnl_execute_parts(const volt_dnnl_part *parts, int n_parts, int team) {
+    VOLT_ASSERT(n_parts >= 1 && n_parts <= VOLT_DNNL_MAX_PARTS && team >= 1 && team <= n_parts);
     dnnl_exec_arg_t exec[VOLT_DNNL_MAX_PARTS][VOLT_DNNL_MAX_ARGS];
     dnnl_status_t status[VOLT_DNNL_MAX_PARTS];
     part_streams[0] = stream;
@@ -259,7 +259,7 @@ bool volt_dnnl_execute_parts(const volt_dnnl_part *parts, int n_parts) {
         }
     }
     /* oneDNN runs a primitive on one thread inside a parallel region. */
-#pragma omp parallel num_threads(n_parts)
+#pragma omp parallel num_threads(team)
     for (int i = omp_get_thread_num(); i < n_parts; i += omp_get_num_threads()) {
         status[i] = dnnl_primitive_execute(parts[i].p->prim, part_streams[i], parts[i].n, exec[i]);
         if (status[i] == dnnl_success) status[i] = dnnl_stream_wait(part_streams[i]);

@@ -118,15 +118,17 @@ typedef struct {
     const dnnl_memory_desc_t *const *mds;
     void *const *data;
 } volt_dnnl_part;
-/* Parts of one problem split by the caller (disjoint outputs), at most
- * VOLT_DNNL_MAX_PARTS, run in one OpenMP region: part 0 on the calling
- * thread, part i on thread i, each on a stream of its own (lock held; the
- * parts must be distinct primitives: a primitive's memory objects are
- * shared by its executions). For a split the caller chooses itself, e.g.
- * a larger share for the calling thread, which starts at once while the
- * others wake. false with an error on failure. */
+/* Parts of problems split by the caller (disjoint outputs), at most
+ * VOLT_DNNL_MAX_PARTS, run in one OpenMP region of `team` threads (1 <=
+ * team <= n_parts): part i on thread i % team, in order of i, the calling
+ * thread being thread 0; each on a stream of its own (lock held; the parts
+ * must be distinct primitives: a primitive's memory objects are shared by
+ * its executions). For a split the caller chooses itself, e.g. a larger
+ * share for the calling thread, which starts at once while the others
+ * wake, or two independent products in one region. false with an error on
+ * failure. */
 #define VOLT_DNNL_MAX_PARTS 64
-bool volt_dnnl_execute_parts(const volt_dnnl_part *parts, int n_parts);
+bool volt_dnnl_execute_parts(const volt_dnnl_part *parts, int n_parts, int team);
 /* Copies src laid out as `from` into dst laid out as `to` (a cached reorder
  * primitive; lock held), on as many threads as the copy pays for
  * (volt_cpu_threads_for_bytes), at most the current team size. */

@@ -12,7 +12,9 @@
  * product's flops pay for (ops/cpu/parallel.h): a [128, 256] x [256, 10]
  * product runs on one; when the threads sleep between regions, a product
  * worth several is split here into one part per thread, the calling
- * thread's larger (see split). OpenBLAS gets the cost model's threads too. */
+ * thread's larger (see split). OpenBLAS gets the cost model's threads too.
+ * Two independent products (a linear layer's input and weight gradients)
+ * can share one region: volt_cpu_matmul_pair. */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -150,29 +152,40 @@ typedef struct {
  * faster (an even split of ours cost the MLP's products 8% there). */
 #define MIN_LEAD_GAIN 0.02
 
-/* Splits c [rows, m], whose product takes serial_ns on one thread, into one
- * part per thread of team (at most MAX_PARTS; 1: the whole, which oneDNN
- * parallelises itself). oneDNN's own split is even, so the calling thread,
- * which starts at once while the others wake, would finish first and then
- * wait for them and to be woken itself: here it takes the larger part
- * volt_cpu_lead_share gives (ops/cpu/parallel.h), when that is at least
- * MIN_LEAD_GAIN more than an even share. Columns in units of COLUMN_UNIT
- * where there are enough of them, else rows. */
-static int split(int64_t rows, int64_t m, double serial_ns, int team, gemm_part *parts) {
+/* Splits c [rows, m] into one part per thread of team, thread 0 taking
+ * about `lead` of the work: columns in units of COLUMN_UNIT where there are
+ * enough of them, else rows. 0 when there are fewer units than threads. */
+static int split_lead(int64_t rows, int64_t m, double lead, int team, gemm_part *parts) {
     bool by_cols = m >= 2 * COLUMN_UNIT * team;
     int64_t unit = by_cols ? COLUMN_UNIT : 1, size = by_cols ? m : rows;
-    double lead = volt_cpu_lead_share(serial_ns, team);
-    if (team > MAX_PARTS || team < 2 || (size + unit - 1) / unit < team ||
-        lead - 1.0 / team < MIN_LEAD_GAIN) {
-        parts[0] = (gemm_part){0, rows, 0, m};
-        return 1;
-    }
+    if (team > MAX_PARTS || team < 2 || (size + unit - 1) / unit < team) return 0;
     for (int i = 0; i < team; i++) {
         int64_t lo, hi;
         volt_cpu_share(size, unit, lead, team, i, &lo, &hi);
         parts[i] = by_cols ? (gemm_part){0, rows, lo, hi - lo} : (gemm_part){lo, hi - lo, 0, m};
     }
     return team;
+}
+
+/* Whether a split of work taking serial_ns on one thread pays on team
+ * threads, and thread 0's share *lead. oneDNN's own split is even, so the
+ * calling thread, which starts at once while the others wake, would finish
+ * first and then wait for them and to be woken itself: a split of ours
+ * gives it the larger share volt_cpu_lead_share gives (ops/cpu/parallel.h),
+ * when that is at least MIN_LEAD_GAIN more than an even share. */
+static bool lead_pays(double serial_ns, int team, double *lead) {
+    *lead = volt_cpu_lead_share(serial_ns, team);
+    return team >= 2 && *lead - 1.0 / team >= MIN_LEAD_GAIN;
+}
+
+/* Splits c [rows, m], whose product takes serial_ns on one thread, into one
+ * part per thread of team (at most MAX_PARTS; 1: the whole, which oneDNN
+ * parallelises itself) where lead_pays. */
+static int split(int64_t rows, int64_t m, double serial_ns, int team, gemm_part *parts) {
+    double lead;
+    int n = lead_pays(serial_ns, team, &lead) ? split_lead(rows, m, lead, team, parts) : 0;
+    if (n == 0) parts[0] = (gemm_part){0, rows, 0, m};
+    return n ? n : 1;
 }
 
 /* The descriptors and cache key of part `index` (0 and the whole product:
@@ -198,6 +211,35 @@ static bool part_ctx(const gemm_args *g, const gemm_part *pt, bool bias, int ind
     return true;
 }
 
+static const int part_args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+
+/* The oneDNN executions of parts pt[0..n) of c [rows, m] = alpha a @ b (+
+ * bias) + beta c into run[0..n), their descriptors and pointers in ctx,
+ * mds and data (which run points into); a split's parts get cache indices
+ * from index0 + 1 on (distinct primitives), a whole product (index0 < 0)
+ * the plain key. false as onednn_sgemm. Lock held. */
+static bool prepare_parts(const gemm_args *g, const gemm_part *pt, int n, int index0,
+                          const float *a, const float *b, const float *bias, float *c,
+                          onednn_ctx *ctx, const dnnl_memory_desc_t *(*mds)[4], void *(*data)[4],
+                          volt_dnnl_part *run, bool *unsupported) {
+    for (int i = 0; i < n; i++) {
+        volt_dnnl_key key;
+        if (!part_ctx(g, &pt[i], bias != NULL, index0 < 0 ? 0 : index0 + i + 1, &ctx[i], &key))
+            return false;
+        const volt_dnnl_prim *prim = volt_dnnl_cache_get(&key, make_matmul, &ctx[i], unsupported);
+        if (!prim) return false;
+        int64_t a_at = g->ta ? pt[i].r0 : pt[i].r0 * g->lda;
+        int64_t b_at = g->tb ? pt[i].c0 * g->ldb : pt[i].c0;
+        mds[i][0] = &ctx[i].a, mds[i][1] = &ctx[i].b, mds[i][2] = &ctx[i].c;
+        mds[i][3] = &ctx[i].bias;
+        data[i][0] = (void *)(a + a_at), data[i][1] = (void *)(b + b_at);
+        data[i][2] = c + pt[i].r0 * g->m + pt[i].c0;
+        data[i][3] = bias ? (void *)(bias + pt[i].c0) : NULL;
+        run[i] = (volt_dnnl_part){prim, bias ? 4 : 3, part_args, mds[i], data[i]};
+    }
+    return true;
+}
+
 /* c [rows, m] = alpha a @ b (+ bias, m values added to every row, when not
  * NULL) + beta c through cached oneDNN matmuls: one on as many threads as
  * the product pays for, or one per thread on the parts of split. false
@@ -218,27 +260,12 @@ static bool onednn_sgemm(const gemm_args *g, int64_t rows, const float *a, const
     volt_dnnl_part run[MAX_PARTS];
     const dnnl_memory_desc_t *mds[MAX_PARTS][4];
     void *data[MAX_PARTS][4];
-    static const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-    bool ok = true;
-    for (int i = 0; i < n_parts && ok; i++) {
-        volt_dnnl_key key;
-        ok = part_ctx(g, &pt[i], bias != NULL, n_parts > 1 ? i + 1 : 0, &ctx[i], &key);
-        const volt_dnnl_prim *prim =
-            ok ? volt_dnnl_cache_get(&key, make_matmul, &ctx[i], unsupported) : NULL;
-        ok = prim != NULL;
-        int64_t a_at = g->ta ? pt[i].r0 : pt[i].r0 * g->lda;
-        int64_t b_at = g->tb ? pt[i].c0 * g->ldb : pt[i].c0;
-        mds[i][0] = &ctx[i].a, mds[i][1] = &ctx[i].b, mds[i][2] = &ctx[i].c;
-        mds[i][3] = &ctx[i].bias;
-        data[i][0] = (void *)(a + a_at), data[i][1] = (void *)(b + b_at);
-        data[i][2] = c + pt[i].r0 * g->m + pt[i].c0;
-        data[i][3] = bias ? (void *)(bias + pt[i].c0) : NULL;
-        run[i] = (volt_dnnl_part){prim, bias ? 4 : 3, args, mds[i], data[i]};
-    }
+    bool ok = prepare_parts(g, pt, n_parts, n_parts > 1 ? 0 : -1, a, b, bias, c, ctx, mds, data,
+                            run, unsupported);
     if (ok && n_parts == 1)
-        ok = volt_dnnl_execute(run[0].p, run[0].n, args, mds[0], data[0]);
+        ok = volt_dnnl_execute(run[0].p, run[0].n, part_args, mds[0], data[0]);
     else if (ok)
-        ok = volt_dnnl_execute_parts(run, n_parts);
+        ok = volt_dnnl_execute_parts(run, n_parts, n_parts);
     volt_dnnl_restore_threads(team);
     volt_dnnl_unlock();
     return ok;
@@ -250,6 +277,46 @@ static bool use_onednn(const gemm_args *g, int64_t rows) {
     volt_gemm_backend b = volt_cpu_matmul_backend();
     if (b == VOLT_GEMM_OPENBLAS) return false;
     return b == VOLT_GEMM_ONEDNN || g->k >= ONEDNN_MIN_K;
+}
+
+/* Both products of a pair (see volt_cpu_matmul_pair) through oneDNN in one
+ * region: each split into one part per thread with the same share for
+ * thread 0, which runs part 0 of each. false with no error when they do
+ * not qualify (too little work for a split of ours, a product oneDNN does
+ * not take or that cannot be split so); false with an error on a failure. */
+static bool onednn_pair(const gemm_args *g, const float *const *a, const float *const *b,
+                        float *const *c, bool *unsupported) {
+    *unsupported = false;
+    double flops = 0;
+    for (int p = 0; p < 2; p++) {
+        if (!use_onednn(&g[p], g[p].n)) return false;
+        flops += 2.0 * (double)g[p].n * (double)g[p].m * (double)g[p].k;
+    }
+    if (!volt_dnnl_lock()) return false;
+    int threads = volt_cpu_threads_for_flops(flops);
+    double lead;
+    gemm_part pt[2][MAX_PARTS];
+    bool ok = lead_pays(flops / VOLT_CPU_FLOPS_PER_NS, threads, &lead) &&
+              split_lead(g[0].n, g[0].m, lead, threads, pt[0]) == threads &&
+              split_lead(g[1].n, g[1].m, lead, threads, pt[1]) == threads;
+    if (!ok) {
+        volt_dnnl_unlock();
+        return false;
+    }
+    int team = volt_dnnl_limit_threads(1);
+    onednn_ctx ctx[2 * MAX_PARTS];
+    volt_dnnl_part run[2 * MAX_PARTS];
+    const dnnl_memory_desc_t *mds[2 * MAX_PARTS][4];
+    void *data[2 * MAX_PARTS][4];
+    for (int p = 0; p < 2 && ok; p++) {
+        int at = p * threads;
+        ok = prepare_parts(&g[p], pt[p], threads, at, a[p], b[p], NULL, c[p], ctx + at, mds + at,
+                           data + at, run + at, unsupported);
+    }
+    if (ok) ok = volt_dnnl_execute_parts(run, 2 * threads, threads);
+    volt_dnnl_restore_threads(team);
+    volt_dnnl_unlock();
+    return ok;
 }
 
 /* One gemm of `rows` rows through the chosen backend; OpenBLAS when oneDNN
@@ -380,4 +447,35 @@ void volt_cpu_matmul_bias(volt_tensor *out, const volt_tensor *a, const volt_ten
     }
     VOLT_ASSERT(volt_cpu_gemm_operand(a, &g.ta, &g.lda) && volt_cpu_gemm_operand(b, &g.tb, &g.ldb));
     single_gemm(&g, g.n, volt_tensor_data(a), volt_tensor_data(b), pbias, (char *)pc);
+}
+
+void volt_cpu_matmul_pair(volt_tensor *out0, const volt_tensor *a0, const volt_tensor *b0,
+                          volt_tensor *out1, const volt_tensor *a1, const volt_tensor *b1,
+                          double alpha) {
+    volt_tensor *out[2] = {out0, out1};
+    const volt_tensor *a[2] = {a0, a1}, *b[2] = {b0, b1};
+    gemm_args g[2];
+    const float *pa[2], *pb[2];
+    float *pc[2];
+    bool paired = true;
+    for (int p = 0; p < 2; p++) {
+        VOLT_ASSERT(out[p]->dtype == VOLT_F32 && a[p]->dtype == VOLT_F32 &&
+                    b[p]->dtype == VOLT_F32);
+        VOLT_ASSERT(volt_tensor_is_contiguous(out[p]) && out[p]->ndim == 2 && a[p]->ndim == 2 &&
+                    b[p]->ndim == 2);
+        g[p] = (gemm_args){.f64 = false, .alpha = alpha, .beta = 0.0};
+        g[p].n = out[p]->shape[0];
+        g[p].m = out[p]->shape[1];
+        g[p].k = a[p]->shape[1];
+        VOLT_ASSERT(volt_cpu_gemm_operand(a[p], &g[p].ta, &g[p].lda) &&
+                    volt_cpu_gemm_operand(b[p], &g[p].tb, &g[p].ldb));
+        paired = paired && g[p].n > 0 && g[p].m > 0 && g[p].k > 0;
+        pa[p] = volt_tensor_data(a[p]), pb[p] = volt_tensor_data(b[p]);
+        pc[p] = volt_tensor_data(out[p]);
+    }
+    bool unsupported, had_error = volt_error_status() != VOLT_OK;
+    if (paired && onednn_pair(g, pa, pb, pc, &unsupported)) return;
+    if (!had_error) volt_error_clear(); /* each product alone (BLAS where oneDNN failed) */
+    volt_cpu_matmul(out0, a0, b0, alpha, 0.0);
+    volt_cpu_matmul(out1, a1, b1, alpha, 0.0);
 }

@@ -29,6 +29,18 @@ void volt_cpu_matmul(volt_tensor *out, const volt_tensor *a, const volt_tensor *
 void volt_cpu_matmul_bias(volt_tensor *out, const volt_tensor *a, const volt_tensor *b,
                           const volt_tensor *bias, double alpha);
 
+/* out0 = alpha * a0 @ b0 and out1 = alpha * a1 @ b1, two independent
+ * products with volt_cpu_matmul_bias's operand rules (2-D f32, outs
+ * contiguous, neither out overlapping another operand): in one parallel
+ * region when both go to oneDNN and pay for a split across threads (each
+ * split with the same share for the calling thread, which runs the first
+ * part of both) — one wake-up of the team instead of two, as a linear
+ * layer's input and weight gradients use; otherwise one after the other as
+ * volt_cpu_matmul computes them. Same values either way. */
+void volt_cpu_matmul_pair(volt_tensor *out0, const volt_tensor *a0, const volt_tensor *b0,
+                          volt_tensor *out1, const volt_tensor *a1, const volt_tensor *b1,
+                          double alpha);
+
 /* Which library runs a single f32 product (batched products of several
  * small gemms always use OpenBLAS; f64 too). AUTO (the default): oneDNN when
  * the inner dimension k >= 32, else OpenBLAS. The default comes from the
