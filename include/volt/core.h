@@ -93,6 +93,7 @@ typedef enum {
 size_t volt_dtype_size(volt_dtype dtype);      /* bytes per element; 0 if invalid */
 const char *volt_dtype_name(volt_dtype dtype); /* "f32", "bf16", ...; "?" if invalid */
 bool volt_dtype_is_float(volt_dtype dtype);    /* f32, f64, bf16, f16 */
+bool volt_dtype_is_16bit(volt_dtype dtype);    /* bf16, f16 */
 bool volt_dtype_is_valid(volt_dtype dtype);
 
 /* Conversions with round-to-nearest-even (NaN stays NaN, overflow to inf). */

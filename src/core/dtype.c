@@ -30,6 +30,8 @@ bool volt_dtype_is_float(volt_dtype dtype) {
     return volt_dtype_is_valid(dtype) && dtype_info[dtype].is_float;
 }
 
+bool volt_dtype_is_16bit(volt_dtype dtype) { return dtype == VOLT_BF16 || dtype == VOLT_F16; }
+
 static uint32_t f32_bits(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);

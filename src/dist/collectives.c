@@ -63,7 +63,7 @@ static volt_status check_op(const call *c, const char *what) {
         return volt_error_set(VOLT_ERR_INVALID_ARGUMENT, "%s: unknown reduce op %d", what,
                               (int)c->op);
     /* CUDA tensors: bf16 and f16 too (NCCL's ncclAvg). */
-    bool half = (c->dtype == VOLT_BF16 || c->dtype == VOLT_F16) && c->device.type == VOLT_CUDA;
+    bool half = volt_dtype_is_16bit(c->dtype) && c->device.type == VOLT_CUDA;
     if (c->op == VOLT_REDUCE_MEAN && c->dtype != VOLT_F32 && c->dtype != VOLT_F64 && !half)
         return volt_error_set(VOLT_ERR_DTYPE, "%s: mean needs f32 or f64%s, not %s", what,
                               c->device.type == VOLT_CUDA ? " (bf16 or f16 on a GPU)" : "",

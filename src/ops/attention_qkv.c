@@ -114,7 +114,7 @@ volt_tensor *volt_attention_qkv(const volt_tensor *qkv, int64_t num_heads, bool 
     const volt_tensor *x = qkv->ndim == 3 ? qkv : volt_unsqueeze(qkv, 0);
     int64_t d = x ? x->shape[2] / 3 / num_heads : 0;
     if (d > 0 && (scale == 0.0 || isnan(scale))) scale = 1.0 / sqrt((double)d);
-    bool half = qkv->dtype == VOLT_BF16 || qkv->dtype == VOLT_F16;
+    bool half = volt_dtype_is_16bit(qkv->dtype);
     volt_tensor *y = NULL;
     if (x && x->device.type == VOLT_CUDA && half && !isinf(scale) &&
         volt_cuda_flash_qkv_applies(x, num_heads))

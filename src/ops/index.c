@@ -75,7 +75,7 @@ static volt_tensor *scatter_into_zeros_cuda(const volt_node_input *in, const vol
                                             int dim, const volt_tensor *idx,
                                             const int64_t *idx_strides) {
     const char *op = "backward";
-    bool narrow = g->dtype == VOLT_BF16 || g->dtype == VOLT_F16;
+    bool narrow = volt_dtype_is_16bit(g->dtype);
     volt_tensor *z = volt_tensor_new(g->dtype, g->device, in->ndim, in->shape);
     volt_tensor *acc = narrow ? volt_tensor_new(VOLT_F32, g->device, in->ndim, in->shape) : z;
     volt_tensor *src =
@@ -277,7 +277,7 @@ volt_tensor *volt_scatter_add(const volt_tensor *a, int dim, const volt_tensor *
     }
     VOLT_BF16_VIA_F32_N(a, 2, ((const volt_tensor *const[]){a, src}), o,
                         volt_scatter_add(o.w[0], dim, index, o.w[1]))
-    if (a->dtype == VOLT_BF16 || a->dtype == VOLT_F16 || a->dtype == VOLT_BOOL) {
+    if (volt_dtype_is_16bit(a->dtype) || a->dtype == VOLT_BOOL) {
         volt_error_set(VOLT_ERR_DTYPE,
                        "scatter_add: %s is not supported (f32, f64, i64, i32 and u8 are; "
                        "bf16 on the CPU)",

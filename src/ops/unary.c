@@ -97,7 +97,7 @@ static bool is_integral_or_inf(double v) { return isinf(v) || v == floor(v); }
 static const volt_tensor *kernel_input(volt_unary_op op, const char *name, const volt_tensor *a,
                                        const volt_unary_args *args) {
     char buf[96];
-    bool half = a->dtype == VOLT_BF16 || a->dtype == VOLT_F16;
+    bool half = volt_dtype_is_16bit(a->dtype);
     switch (infos[op].cls) {
     case CLASS_MATH:
         if (!volt_dtype_is_float(a->dtype)) return volt_to_dtype(a, VOLT_F32);

@@ -203,7 +203,7 @@ static bool check_for_step(const volt_optimizer *opt, int64_t i) {
     return false;
 }
 
-static bool is_16bit(const volt_tensor *p) { return p->dtype == VOLT_BF16 || p->dtype == VOLT_F16; }
+static bool is_16bit(const volt_tensor *p) { return volt_dtype_is_16bit(p->dtype); }
 
 static bool make_slots(volt_optimizer *opt, int64_t i, const volt_optim_hparams *hp) {
     const volt_optim_class *cls = opt->cls;

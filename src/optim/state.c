@@ -244,8 +244,7 @@ static bool read_tensors(load_plan *p, const volt_state_dict *sd) {
         }
         const volt_tensor *param = p->opt->params[i];
         char ts[96] = "NULL", ps[96];
-        bool comp = s == cls->n_slots,
-             narrow = param->dtype == VOLT_BF16 || param->dtype == VOLT_F16;
+        bool comp = s == cls->n_slots, narrow = volt_dtype_is_16bit(param->dtype);
         bool same =
             t && t->ndim == param->ndim && volt_dtype_is_float(t->dtype) && (!comp || narrow);
         for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == param->shape[d];

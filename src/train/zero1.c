@@ -164,7 +164,7 @@ static volt_status check_params(volt_zero1 *z) {
                                   "%s; zero1 needs one dtype for all of them",
                                   (long long)i, volt_shape_str(z->params[i], a, sizeof a),
                                   volt_shape_str(z->params[0], b, sizeof b));
-    z->wide = !z->cuda && (dtype == VOLT_BF16 || dtype == VOLT_F16);
+    z->wide = !z->cuda && volt_dtype_is_16bit(dtype);
     z->dtype = z->wide ? VOLT_F32 : dtype;
     return VOLT_OK;
 }

@@ -33,6 +33,11 @@ static void test_sizes_and_names(void **state) {
     assert_true(volt_dtype_is_float(VOLT_F16));
     assert_false(volt_dtype_is_float(VOLT_I64));
     assert_false(volt_dtype_is_float(VOLT_BOOL));
+    assert_true(volt_dtype_is_16bit(VOLT_BF16));
+    assert_true(volt_dtype_is_16bit(VOLT_F16));
+    assert_false(volt_dtype_is_16bit(VOLT_F32));
+    assert_false(volt_dtype_is_16bit(VOLT_I64));
+    assert_false(volt_dtype_is_16bit((volt_dtype)99));
 }
 
 static void test_bf16_rounding(void **state) {

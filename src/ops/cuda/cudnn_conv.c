@@ -98,7 +98,7 @@ static void descs_destroy(conv_descs *d) {
 
 /* The math cuDNN may use for dtype: FMA only for f32 (no TF32) and f64. */
 static cudnnMathType_t math_for(volt_dtype dtype) {
-    return dtype == VOLT_BF16 || dtype == VOLT_F16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+    return volt_dtype_is_16bit(dtype) ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
 }
 
 static volt_status descs_make(conv_descs *d, const volt_conv_geom *g, const volt_tensor *t) {
@@ -131,7 +131,7 @@ static volt_status descs_make(conv_descs *d, const volt_conv_geom *g, const volt
 
 /* Whether a heuristic's math type keeps f32 in f32 (no TF32 for f32). */
 static bool math_allowed(volt_dtype dtype, cudnnMathType_t math) {
-    return dtype == VOLT_BF16 || dtype == VOLT_F16 || math == CUDNN_FMA_MATH ||
+    return volt_dtype_is_16bit(dtype) || math == CUDNN_FMA_MATH ||
            (dtype == VOLT_F64 && math == CUDNN_DEFAULT_MATH);
 }
 

@@ -37,7 +37,7 @@ volt_status volt_cuda_embedding(const char *op, volt_tensor *out, const volt_ten
 volt_status volt_cuda_embedding_backward(const char *op, volt_tensor *gw, const volt_tensor *g,
                                          const volt_tensor *idx, int64_t padding_idx) {
     if (!is_float_dtype(gw->dtype)) return volt_no_cuda_kernel(op, gw, NULL);
-    bool narrow = gw->dtype == VOLT_BF16 || gw->dtype == VOLT_F16;
+    bool narrow = volt_dtype_is_16bit(gw->dtype);
     volt_tensor *acc = narrow ? volt_tensor_new(VOLT_F32, gw->device, gw->ndim, gw->shape) : gw;
     volt_tensor *gc = dense(g);
     if (!acc || !gc) return volt_error_status();

@@ -43,9 +43,7 @@ static const volt_tensor *kernel_input(const volt_tensor *x, int64_t *ld, volt_t
     return *copy;
 }
 
-static bool is_kernel_dtype(volt_dtype d) {
-    return d == VOLT_F32 || d == VOLT_F64 || d == VOLT_BF16 || d == VOLT_F16;
-}
+static bool is_kernel_dtype(volt_dtype d) { return volt_dtype_is_float(d); }
 
 volt_status volt_cuda_class_loss(const char *op, const volt_tensor *x, const volt_tensor *target,
                                  const volt_tensor *weight, int64_t ignore_index, double smoothing,

@@ -342,8 +342,8 @@ static volt_status gemm_locked(lt_device *d, const lt_key *key, const batch_dims
 /* The dtypes volt_cuda_gemm takes; false with the refusal recorded. */
 static bool gemm_types_ok(const volt_tensor *out, const volt_tensor *a, const volt_tensor *b) {
     volt_dtype d = a->dtype, o = out->dtype;
-    bool ok = b->dtype == d && (d == VOLT_F32 || d == VOLT_F64 || d == VOLT_BF16 || d == VOLT_F16);
-    ok = ok && (o == d || (o == VOLT_F32 && (d == VOLT_BF16 || d == VOLT_F16)));
+    bool ok = b->dtype == d && volt_dtype_is_float(d);
+    ok = ok && (o == d || (o == VOLT_F32 && volt_dtype_is_16bit(d)));
     if (!ok) volt_no_cuda_kernel("matmul", b->dtype != d ? b : a->dtype != o ? out : a, NULL);
     return ok;
 }

@@ -5,9 +5,7 @@
 #include "ops/cuda/cuda_random.h"
 #include "ops/cuda/random_kernels.h"
 
-static bool is_kernel_dtype(volt_dtype d) {
-    return d == VOLT_F32 || d == VOLT_F64 || d == VOLT_BF16 || d == VOLT_F16;
-}
+static bool is_kernel_dtype(volt_dtype d) { return volt_dtype_is_float(d); }
 
 static volt_cuda_philox philox_of(const volt_generator *gen, uint64_t first) {
     return (volt_cuda_philox){gen->seed, gen->stream, first};

@@ -16,9 +16,7 @@ _Static_assert(VOLT_CUDA_RGRAD_DIV_OR_ZERO == (int)VOLT_RGRAD_DIV_OR_ZERO &&
                    VOLT_CUDA_RGRAD_BROADCAST == (int)VOLT_RGRAD_COUNT,
                "nn_kernels.h spells volt_reduce_grad_op");
 
-static bool is_kernel_dtype(volt_dtype d) {
-    return d == VOLT_F32 || d == VOLT_F64 || d == VOLT_BF16 || d == VOLT_F16;
-}
+static bool is_kernel_dtype(volt_dtype d) { return volt_dtype_is_float(d); }
 
 /* Dims of a (size > 1), adjacent ones of the same kind merged where their
  * strides allow, split into kept and reduced lists. */

@@ -22,9 +22,7 @@ static volt_tensor *dense(const volt_tensor *t) {
     return c;
 }
 
-static bool is_kernel_dtype(volt_dtype d) {
-    return d == VOLT_F32 || d == VOLT_F64 || d == VOLT_BF16 || d == VOLT_F16;
-}
+static bool is_kernel_dtype(volt_dtype d) { return volt_dtype_is_float(d); }
 
 volt_status volt_cuda_softmax(const char *op, bool log, volt_tensor *out, const volt_tensor *x,
                               int dim) {
