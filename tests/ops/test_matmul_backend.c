@@ -285,13 +285,6 @@ static void test_split_product(void **state) {
     VT_ASSERT_NO_ERROR();
 }
 
-/* Linear's backward on the CPU: the input gradient g @ W and the weight's
- * g^T @ x as one pair (volt_cpu_matmul_pair). With threads that sleep
- * between regions both split, each into one primitive per thread made on
- * the first call only, and run in one region; each equals the naive
- * product and, bit for bit, the two products computed one after the other
- * on one thread. Through autograd, a linear layer's input and weight
- * gradients on 2 and 3 threads equal those on one thread bit for bit. */
 /* Asserts contiguous f32 tensors a and b hold the same bits. */
 static void assert_same_bits(const volt_tensor *a, const volt_tensor *b, const char *what) {
     int64_t n = volt_tensor_numel(a);
@@ -337,6 +330,13 @@ static void linear_grads(int threads, volt_tensor **gx, volt_tensor **gw) {
     assert_same_bits(*gw, scaled(one_thread_product(tview(g), x), 0.5f), "linear: weight gradient");
 }
 
+/* Linear's backward on the CPU: the input gradient g @ W and the weight's
+ * g^T @ x as one pair (volt_cpu_matmul_pair). With threads that sleep
+ * between regions both split, each into one primitive per thread made on
+ * the first call only, and run in one region; each equals the naive
+ * product and, bit for bit, the two products computed one after the other
+ * on one thread. Through autograd, a linear layer's input and weight
+ * gradients on 2 and 3 threads equal those on one thread bit for bit. */
 static void test_paired_products(void **state) {
     (void)state;
     int saved = volt_get_num_threads();
