@@ -28,6 +28,7 @@ static dnnl_status_t init_status = dnnl_success;
 static cache_entry cache[CACHE_CAPACITY];
 static uint64_t use_clock;
 static int64_t n_created;
+static int64_t n_part_regions;
 static bool disabled;
 
 const char *volt_dnnl_status_name(dnnl_status_t status) {
@@ -108,6 +109,8 @@ static void entry_clear(cache_entry *e) {
 }
 
 int64_t volt_dnnl_primitives_created(void) { return __atomic_load_n(&n_created, __ATOMIC_RELAXED); }
+
+int64_t volt_dnnl_part_regions(void) { return __atomic_load_n(&n_part_regions, __ATOMIC_RELAXED); }
 
 /* The entry for key, made with make(ctx) on a miss (the least recently used
  * entry is evicted when the cache is full). */
@@ -258,6 +261,7 @@ bool volt_dnnl_execute_parts(const volt_dnnl_part *parts, int n_parts, int team)
             if (!exec[i][a].memory) return false;
         }
     }
+    __atomic_add_fetch(&n_part_regions, 1, __ATOMIC_RELAXED);
     /* oneDNN runs a primitive on one thread inside a parallel region. */
 #pragma omp parallel num_threads(team)
     for (int i = omp_get_thread_num(); i < n_parts; i += omp_get_num_threads()) {

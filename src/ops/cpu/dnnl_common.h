@@ -90,6 +90,9 @@ const volt_dnnl_prim *volt_dnnl_cache_get(volt_dnnl_key *key, volt_dnnl_make_pd_
 /* Primitives created since the process started (cache misses, reorders
  * included): tests use it to see a second call reuse the first's. */
 int64_t volt_dnnl_primitives_created(void);
+/* volt_dnnl_execute_parts calls (parallel regions of split products) since
+ * the process started: tests use it to see two products share one. */
+int64_t volt_dnnl_part_regions(void);
 
 /* A memory descriptor of a contiguous f32 tensor of this shape (row-major,
  * ndim <= 5). */

@@ -281,23 +281,30 @@ static bool use_onednn(const gemm_args *g, int64_t rows) {
 
 /* Both products of a pair (see volt_cpu_matmul_pair) through oneDNN in one
  * region: each split into one part per thread with the same share for
- * thread 0, which runs part 0 of each. false with no error when they do
- * not qualify (too little work for a split of ours, a product oneDNN does
- * not take or that cannot be split so); false with an error on a failure. */
+ * thread 0 (the pair's lead share), which runs part 0 of each. Where a
+ * split of volt's pays (lead_pays) for the pair's work or for each product
+ * alone (two large products: the pair's larger share can be under
+ * MIN_LEAD_GAIN while each alone would take its own region); not with
+ * spinning threads, where oneDNN's threading does better. false with no
+ * error when they do not qualify (or a product oneDNN does not take, or
+ * that cannot be split so); false with an error on a failure. */
 static bool onednn_pair(const gemm_args *g, const float *const *a, const float *const *b,
                         float *const *c, bool *unsupported) {
     *unsupported = false;
-    double flops = 0;
+    double ns[2], own;
+    bool alone_split = true;
     for (int p = 0; p < 2; p++) {
         if (!use_onednn(&g[p], g[p].n)) return false;
-        flops += 2.0 * (double)g[p].n * (double)g[p].m * (double)g[p].k;
+        ns[p] = 2.0 * (double)g[p].n * (double)g[p].m * (double)g[p].k / VOLT_CPU_FLOPS_PER_NS;
+        alone_split = alone_split && lead_pays(ns[p], volt_cpu_threads_for_ns(ns[p]), &own);
     }
-    if (!volt_dnnl_lock()) return false;
-    int threads = volt_cpu_threads_for_flops(flops);
+    int threads = volt_cpu_threads_for_ns(ns[0] + ns[1]);
     double lead;
+    if (!(lead_pays(ns[0] + ns[1], threads, &lead) || (threads >= 2 && alone_split)) ||
+        !volt_dnnl_lock())
+        return false;
     gemm_part pt[2][MAX_PARTS];
-    bool ok = lead_pays(flops / VOLT_CPU_FLOPS_PER_NS, threads, &lead) &&
-              split_lead(g[0].n, g[0].m, lead, threads, pt[0]) == threads &&
+    bool ok = split_lead(g[0].n, g[0].m, lead, threads, pt[0]) == threads &&
               split_lead(g[1].n, g[1].m, lead, threads, pt[1]) == threads;
     if (!ok) {
         volt_dnnl_unlock();
