@@ -344,6 +344,16 @@ int64_t volt_data_loader_len(const volt_data_loader *l);
  * worker is re-raised here, when its batch is due; the position stays at
  * the failed batch). */
 bool volt_data_loader_next(volt_data_loader *l, volt_batch *out);
+/* With 0 workers, builds the batch the next call to next() delivers, now,
+ * on the calling thread (a trainer does it while its other threads update
+ * the parameters); next() then only hands it over. Nothing changes what is
+ * delivered or the loader's state (the position counts delivered batches:
+ * a checkpoint taken meanwhile resumes at the same batch). Does nothing
+ * between epochs, at an epoch's end, with workers or when a batch is
+ * already built ahead; an error while building is dropped here and raised
+ * by next(), which builds the batch again. stop() frees a batch built
+ * ahead. */
+void volt_data_loader_prefetch(volt_data_loader *l);
 /* What a delivered batch goes through: fn(ctx, batch) may replace the
  * batch's fields (with tensors in the caller's innermost scope) and returns
  * VOLT_OK, or an error with which next() then returns false (the batch

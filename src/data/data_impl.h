@@ -92,6 +92,8 @@ struct volt_data_loader {
     bool running;
     int64_t *order;         /* n_items dataset indices */
     volt_loader_pool *pool; /* NULL with 0 workers */
+    volt_batch ahead;       /* batch `position`, built early (volt_data_loader_prefetch) */
+    bool has_ahead;
 };
 
 /* Sets n_items and n_batches from n_full, the shard and the batch size. */

@@ -222,6 +222,8 @@ static volt_status start_epoch(volt_data_loader *l) {
 
 void volt_data_loader_stop(volt_data_loader *l) {
     if (!l || !l->running) return;
+    if (l->has_ahead) volt_batch_free(&l->ahead);
+    l->has_ahead = false;
     volt_loader_pool_stop(l->pool);
     l->pool = NULL;
     free(l->order);
@@ -243,8 +245,14 @@ bool volt_data_loader_next(volt_data_loader *l, volt_batch *out) {
         return false;
     }
     if (!l->running && start_epoch(l) != VOLT_OK) return false;
-    volt_status st = l->pool ? volt_loader_pool_take(l->pool, l->position, out)
-                             : volt_loader_build(l, l->position, out);
+    volt_status st = VOLT_OK;
+    if (l->has_ahead) {
+        *out = l->ahead;
+        l->has_ahead = false;
+    } else {
+        st = l->pool ? volt_loader_pool_take(l->pool, l->position, out)
+                     : volt_loader_build(l, l->position, out);
+    }
     if (st != VOLT_OK) {
         volt_data_loader_stop(l);
         return false;
@@ -256,6 +264,16 @@ bool volt_data_loader_next(volt_data_loader *l, volt_batch *out) {
         return false;
     }
     return true;
+}
+
+void volt_data_loader_prefetch(volt_data_loader *l) {
+    if (!l || !l->running || l->pool || l->has_ahead || l->position >= l->n_batches ||
+        volt_error_status() != VOLT_OK)
+        return;
+    if (volt_loader_build(l, l->position, &l->ahead) == VOLT_OK)
+        l->has_ahead = true;
+    else
+        volt_error_clear(); /* next() builds the batch again and reports it */
 }
 
 void volt_data_loader_set_hook(volt_data_loader *l, volt_data_loader_hook fn, void *ctx,

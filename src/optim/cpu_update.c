@@ -1,24 +1,44 @@
 /* cpu_update.c: the fused CPU update of each built-in optimizer — one loop
- * over a parameter that reads the parameter, its gradient and its state and
- * writes them back, in f32 and f64 (SGD also in bf16; the other optimizers
- * take bf16 through optimizer.c's f32 copies). Each element follows PyTorch 1.13's
- * single-tensor implementation operation by operation (the same order, the
- * hyperparameters rounded to the parameter's dtype as PyTorch's scalars
- * are), so a step matches PyTorch's to the last bits in most elements.
- * Elements are independent: results do not depend on the thread count.
- * The kernels open no parallel region: optimizer.c calls them from every
- * thread of one region for all the parameters, and their loops share the
- * elements out among that team (orphaned `omp for ... nowait`: no barrier
- * between parameters); called outside a region, a thread does them all. */
+ * over a span of a parameter's elements that reads the parameter, its
+ * gradient and its state and writes them back, in f32 and f64 (SGD also in
+ * bf16; the other optimizers take bf16 through optimizer.c's f32 copies).
+ * Each element follows PyTorch 1.13's single-tensor implementation
+ * operation by operation (the same order, the hyperparameters rounded to
+ * the parameter's dtype as PyTorch's scalars are), so a step matches
+ * PyTorch's to the last bits in most elements. Elements are independent:
+ * the results do not depend on how optimizer.c cuts a parameter into spans
+ * or which thread updates which. */
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 #include "optim/cpu_update.h"
 
 #include "ops/cpu/bf16_round.h"
 
-#define OMP_FOR _Pragma("omp for schedule(static) nowait")
+/* Update u's span: its first element of the parameter, the gradient, the
+ * slots and the compensation (all in the parameter's dtype), and its
+ * length. */
+typedef struct {
+    void *p;
+    const void *g;
+    void *slot[VOLT_OPTIM_MAX_SLOTS];
+    void *comp;
+    int64_t n;
+} span;
+
+static void *at(const void *base, int64_t first, size_t elt) {
+    return base ? (char *)base + (size_t)first * elt : NULL;
+}
+
+static span span_of(const volt_optim_update *u) {
+    size_t e = volt_dtype_size(u->param->dtype);
+    span s = {.p = at(volt_tensor_data(u->param), u->first, e),
+              .g = at(volt_tensor_data(u->grad), u->first, e),
+              .comp = at(u->comp, u->first, e),
+              .n = u->count};
+    for (int i = 0; i < VOLT_OPTIM_MAX_SLOTS; i++) s.slot[i] = at(u->slot[i], u->first, e);
+    return s;
+}
 
 /* ------------------------------------------------------------------ SGD */
 
@@ -31,7 +51,7 @@
         const T keep = (T)(1.0 - hp->dampening), neg_lr = (T)(-hp->lr);                            \
         const bool use_wd = hp->weight_decay != 0, use_mom = hp->momentum != 0;                    \
         const bool nesterov = hp->nesterov, maximize = hp->maximize;                               \
-        OMP_FOR for (int64_t i = 0; i < n; i++) {                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                          \
             T d = maximize ? -g[i] : g[i];                                                         \
             if (use_wd) d = d + wd * p[i];                                                         \
             if (use_mom) {                                                                         \
@@ -51,9 +71,7 @@ SGD_KERNEL(f64, double)
  * the same operations in the same order as sgd_f32 (no fused multiply-add:
  * ISO C mode compiles with -ffp-contract=off), in a loop without branches
  * that the compiler vectorises. Compiled for AVX-512, AVX2 and baseline
- * x86-64 and picked at load time (GCC's target_clones); one call per
- * thread's share of the elements, in whole 64-byte lines so that threads
- * share none. */
+ * x86-64 and picked at load time (GCC's target_clones). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -71,22 +89,11 @@ CLONES static void sgd_momentum_span(float *restrict p, const float *restrict g,
     }
 }
 
-/* This thread's share [*lo, *hi) of n elements, in whole runs of `line`
- * elements (one 64-byte line) so that threads share no line. */
-static void thread_share(int64_t n, int64_t line, int64_t *lo, int64_t *hi) {
-    int nt = omp_get_num_threads(), t = omp_get_thread_num();
-    int64_t per = ((n + nt - 1) / nt + line - 1) / line * line;
-    *lo = per * t < n ? per * t : n;
-    *hi = *lo + per < n ? *lo + per : n;
-}
-
 static void sgd_momentum_f32(float *p, const float *g, float *buf, int64_t n,
                              const volt_optim_hparams *hp) {
     const float mom = (float)hp->momentum, keep = (float)(1.0 - hp->dampening);
     const float neg_lr = (float)(-hp->lr);
-    int64_t lo, hi;
-    thread_share(n, 16, &lo, &hi);
-    sgd_momentum_span(p + lo, g + lo, buf + lo, hi - lo, mom, keep, neg_lr);
+    sgd_momentum_span(p, g, buf, n, mom, keep, neg_lr);
 }
 
 static bool sgd_is_plain_momentum(const volt_optim_update *u, bool fresh) {
@@ -120,7 +127,7 @@ static void sgd_bf16(uint16_t *restrict p, const uint16_t *restrict g, uint16_t 
     const float keep = (float)(1.0 - hp->dampening), neg_lr = (float)(-hp->lr);
     const bool use_wd = hp->weight_decay != 0, use_mom = hp->momentum != 0;
     const bool nesterov = hp->nesterov, maximize = hp->maximize;
-    OMP_FOR for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n; i++) {
         float pi = bf16_load(p[i]), gi = bf16_load(g[i]);
         if (c) pi = pi + bf16_load(c[i]);
         float d = maximize ? -gi : gi;
@@ -216,44 +223,39 @@ static void sgd_momentum_bf16(uint16_t *p, const uint16_t *g, uint16_t *buf, uin
                               const volt_optim_hparams *hp) {
     const float mom = (float)hp->momentum, keep = (float)(1.0 - hp->dampening);
     const float neg_lr = (float)(-hp->lr);
-    int64_t lo, hi;
-    thread_share(n, 32, &lo, &hi);
 #ifdef SGD_BF16_AVX512
     if (c && __builtin_cpu_supports("avx512f")) {
-        sgd_momentum_bf16_comp_avx512(p + lo, g + lo, buf + lo, c + lo, hi - lo, mom, keep, neg_lr);
+        sgd_momentum_bf16_comp_avx512(p, g, buf, c, n, mom, keep, neg_lr);
         return;
     }
 #endif
     if (c) {
-        sgd_momentum_bf16_comp_span(p + lo, g + lo, buf + lo, c + lo, hi - lo, mom, keep, neg_lr);
+        sgd_momentum_bf16_comp_span(p, g, buf, c, n, mom, keep, neg_lr);
         return;
     }
 #ifdef SGD_BF16_AVX512
     if (__builtin_cpu_supports("avx512f")) {
-        sgd_momentum_bf16_avx512(p + lo, g + lo, buf + lo, hi - lo, mom, keep, neg_lr);
+        sgd_momentum_bf16_avx512(p, g, buf, n, mom, keep, neg_lr);
         return;
     }
 #endif
-    sgd_momentum_bf16_span(p + lo, g + lo, buf + lo, hi - lo, mom, keep, neg_lr);
+    sgd_momentum_bf16_span(p, g, buf, n, mom, keep, neg_lr);
 }
 
 void volt_cpu_sgd_update(const volt_optim_update *u) {
-    int64_t n = volt_tensor_numel(u->param);
+    span s = span_of(u);
     bool fresh = u->fresh & 1u;
     bool plain = sgd_is_plain_momentum(u, fresh);
     if (u->param->dtype == VOLT_BF16 && plain)
-        sgd_momentum_bf16(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0],
-                          u->comp, n, u->hp);
+        sgd_momentum_bf16(s.p, s.g, s.slot[0], s.comp, s.n, u->hp);
     else if (u->param->dtype == VOLT_BF16)
-        sgd_bf16(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], u->comp, n,
-                 u->hp, fresh);
+        sgd_bf16(s.p, s.g, s.slot[0], s.comp, s.n, u->hp, fresh);
     else if (plain && u->param->dtype == VOLT_F32)
-        sgd_momentum_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n,
-                         u->hp);
+        sgd_momentum_f32(s.p, s.g, s.slot[0], s.n, u->hp);
     else if (u->param->dtype == VOLT_F32)
-        sgd_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp, fresh);
+        sgd_f32(s.p, s.g, s.slot[0], s.n, u->hp, fresh);
     else
-        sgd_f64(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp, fresh);
+        sgd_f64(s.p, s.g, s.slot[0], s.n, u->hp, fresh);
 }
 
 /* ----------------------------------------------------------- Adam, AdamW */
@@ -274,7 +276,7 @@ typedef struct {
         const T bc2_sqrt = (T)c->bc2_sqrt, eps = (T)c->eps, neg_ss = (T)c->neg_step_size;          \
         const bool l2 = c->l2, decoupled = c->decoupled, amsgrad = c->amsgrad;                     \
         const bool maximize = c->maximize;                                                         \
-        OMP_FOR for (int64_t i = 0; i < n; i++) {                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                          \
             T gi = maximize ? -g[i] : g[i];                                                        \
             T pi = p[i];                                                                           \
             if (decoupled)                                                                         \
@@ -317,13 +319,11 @@ static void adam_update(const volt_optim_update *u, bool decoupled) {
         .amsgrad = hp->amsgrad,
         .maximize = hp->maximize,
     };
-    int64_t n = volt_tensor_numel(u->param);
+    span s = span_of(u);
     if (u->param->dtype == VOLT_F32)
-        adam_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], u->slot[1],
-                 u->slot[2], n, &c);
+        adam_f32(s.p, s.g, s.slot[0], s.slot[1], s.slot[2], s.n, &c);
     else
-        adam_f64(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], u->slot[1],
-                 u->slot[2], n, &c);
+        adam_f64(s.p, s.g, s.slot[0], s.slot[1], s.slot[2], s.n, &c);
 }
 
 void volt_cpu_adam_update(const volt_optim_update *u) { adam_update(u, false); }
@@ -341,7 +341,7 @@ void volt_cpu_adamw_update(const volt_optim_update *u) { adam_update(u, true); }
         const T eps = (T)hp->eps, mom = (T)hp->momentum, neg_lr = (T)(-hp->lr);                    \
         const bool use_wd = hp->weight_decay != 0, use_mom = hp->momentum > 0;                     \
         const bool centered = hp->centered, maximize = hp->maximize;                               \
-        OMP_FOR for (int64_t i = 0; i < n; i++) {                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                          \
             T gi = maximize ? -g[i] : g[i];                                                        \
             if (use_wd) gi = gi + wd * p[i];                                                       \
             T s = sq[i] * alpha + one_alpha * gi * gi;                                             \
@@ -369,13 +369,11 @@ RMSPROP_KERNEL(f32, float, sqrtf)
 RMSPROP_KERNEL(f64, double, sqrt)
 
 void volt_cpu_rmsprop_update(const volt_optim_update *u) {
-    int64_t n = volt_tensor_numel(u->param);
+    span s = span_of(u);
     if (u->param->dtype == VOLT_F32)
-        rmsprop_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], u->slot[1],
-                    u->slot[2], n, u->hp);
+        rmsprop_f32(s.p, s.g, s.slot[0], s.slot[1], s.slot[2], s.n, u->hp);
     else
-        rmsprop_f64(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], u->slot[1],
-                    u->slot[2], n, u->hp);
+        rmsprop_f64(s.p, s.g, s.slot[0], s.slot[1], s.slot[2], s.n, u->hp);
 }
 
 /* --------------------------------------------------------------- Adagrad */
@@ -387,7 +385,7 @@ void volt_cpu_rmsprop_update(const volt_optim_update *u) {
                               const volt_optim_hparams *hp, double clr) {                          \
         const T wd = (T)hp->weight_decay, eps = (T)hp->eps, neg_clr = (T)(-clr);                   \
         const bool use_wd = hp->weight_decay != 0, maximize = hp->maximize;                        \
-        OMP_FOR for (int64_t i = 0; i < n; i++) {                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                          \
             T gi = maximize ? -g[i] : g[i];                                                        \
             if (use_wd) gi = gi + wd * p[i];                                                       \
             T s = sum[i] + gi * gi;                                                                \
@@ -403,11 +401,11 @@ ADAGRAD_KERNEL(f64, double, sqrt)
 void volt_cpu_adagrad_update(const volt_optim_update *u) {
     const volt_optim_hparams *hp = u->hp;
     double clr = hp->lr / (1.0 + (double)(u->step - 1) * hp->lr_decay);
-    int64_t n = volt_tensor_numel(u->param);
+    span s = span_of(u);
     if (u->param->dtype == VOLT_F32)
-        adagrad_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, hp, clr);
+        adagrad_f32(s.p, s.g, s.slot[0], s.n, hp, clr);
     else
-        adagrad_f64(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, hp, clr);
+        adagrad_f64(s.p, s.g, s.slot[0], s.n, hp, clr);
 }
 
 /* ------------------------------------------------------------------ Lion */
@@ -421,7 +419,7 @@ void volt_cpu_adagrad_update(const volt_optim_update *u) {
         const T one_b2 = (T)(1.0 - hp->beta2), decay = (T)(1.0 - hp->lr * hp->weight_decay);       \
         const T neg_lr = (T)(-hp->lr);                                                             \
         const bool maximize = hp->maximize;                                                        \
-        OMP_FOR for (int64_t i = 0; i < n; i++) {                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                          \
             T gi = maximize ? -g[i] : g[i];                                                        \
             T c = m[i] * b1 + one_b1 * gi;                                                         \
             T s = (T)(c > 0) - (T)(c < 0);                                                         \
@@ -434,11 +432,11 @@ LION_KERNEL(f32, float)
 LION_KERNEL(f64, double)
 
 void volt_cpu_lion_update(const volt_optim_update *u) {
-    int64_t n = volt_tensor_numel(u->param);
+    span s = span_of(u);
     if (u->param->dtype == VOLT_F32)
-        lion_f32(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp);
+        lion_f32(s.p, s.g, s.slot[0], s.n, u->hp);
     else
-        lion_f64(volt_tensor_data(u->param), volt_tensor_data(u->grad), u->slot[0], n, u->hp);
+        lion_f64(s.p, s.g, s.slot[0], s.n, u->hp);
 }
 
 /* ------------------------------------------- compensated bf16 on copies */

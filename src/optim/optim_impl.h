@@ -56,6 +56,9 @@ typedef struct {
      * parameter's dtype), else NULL. The update then starts from p + c
      * (in f32) and stores p = round(q), c = round(q - p) of its result q. */
     void *comp;
+    /* The elements to update, [first, first + count): optimizer.c cuts a
+     * parameter into spans that its threads share out. */
+    int64_t first, count;
 } volt_optim_update;
 
 /* One built-in optimizer type. */
@@ -74,8 +77,9 @@ typedef struct {
     /* Whether slot i is used under hp, and the value it starts with. */
     bool (*slot_used)(const volt_optim_hparams *hp, int slot);
     double (*slot_init)(const volt_optim_hparams *hp, int slot);
-    /* The fused update of one parameter (f32 or f64, contiguous; bf16 too
-     * when bf16_native, else optimizer.c runs it on f32 copies). */
+    /* The fused update of a span of one parameter (f32 or f64, contiguous;
+     * bf16 too when bf16_native, else optimizer.c runs it on f32 copies),
+     * on the calling thread. */
     void (*update)(const volt_optim_update *u);
     bool bf16_native;
 } volt_optim_class;

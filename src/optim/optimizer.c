@@ -6,6 +6,7 @@
  * (optim/cuda/), the CPU ones in one OpenMP region when they pay for one)
  * and freeing. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,36 @@ static bool make_slots(volt_optimizer *opt, int64_t i, const volt_optim_hparams 
     return true;
 }
 
+/* Elements per work item of an update region: whole 64-byte lines in every
+ * dtype, so that threads share no line of a (64-byte aligned) buffer. */
+#define UPDATE_CHUNK 8192
+
+/* The threads of an update region take its work in chunks of UPDATE_CHUNK
+ * elements from one counter, parameter after parameter: a thread that
+ * starts late (or has other work first, volt_cpu_beside) leaves the
+ * chunks to the others. Each thread walks the same list of updates with
+ * its own `base` (chunks of the updates before) and `k` (the chunk it
+ * holds), from claim_first. */
+typedef struct {
+    int64_t *next; /* the shared counter */
+    int64_t base, k;
+} chunk_walk;
+
+static chunk_walk claim_first(int64_t *next) {
+    return (chunk_walk){next, 0, __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)};
+}
+
+/* Runs the chunks of update u that this thread claims. */
+static void run_chunks(const volt_optim_class *cls, volt_optim_update u, chunk_walk *w) {
+    int64_t n = u.count, chunks = (n + UPDATE_CHUNK - 1) / UPDATE_CHUNK;
+    for (; w->k < w->base + chunks; w->k = __atomic_fetch_add(w->next, 1, __ATOMIC_RELAXED)) {
+        u.first = (w->k - w->base) * UPDATE_CHUNK;
+        u.count = n - u.first < UPDATE_CHUNK ? n - u.first : UPDATE_CHUNK;
+        cls->update(&u);
+    }
+    w->base += chunks;
+}
+
 /* The update of a bf16 parameter (precision "bf16-true"): the f32 update on
  * widened copies of the parameter, its gradient and its state, the results
  * rounded back to bf16 — f32 arithmetic per element, parameter and state
@@ -254,8 +285,12 @@ static volt_status update_bf16(const volt_optim_class *cls, const volt_optim_upd
         w.comp = NULL;
         int threads = volt_cpu_threads_for_bytes((double)volt_tensor_numel(p32) * 4.0 *
                                                  (3 + 2 * __builtin_popcount(used)));
+        int64_t next = 0;
 #pragma omp parallel num_threads(threads) if (threads > 1)
-        cls->update(&w);
+        {
+            chunk_walk cw = claim_first(&next);
+            run_chunks(cls, w, &cw);
+        }
         if (u->comp)
             volt_cpu_comp_store(volt_tensor_data(u->param), u->comp, volt_tensor_data(p32), n);
         else
@@ -285,7 +320,11 @@ static volt_optim_update update_of(const volt_optimizer *opt, const volt_optim_g
                                    unsigned *used) {
     volt_tensor *p = opt->params[i];
     const volt_optim_pstate *st = &opt->state[i];
-    volt_optim_update u = {.param = p, .grad = p->grad, .step = st->step + 1, .hp = &g->hp};
+    volt_optim_update u = {.param = p,
+                           .grad = p->grad,
+                           .step = st->step + 1,
+                           .hp = &g->hp,
+                           .count = volt_tensor_numel(p)};
     volt_tensor *comp = st->slot[opt->cls->n_slots];
     u.comp = comp ? volt_tensor_data(comp) : NULL;
     *used = 0;
@@ -309,18 +348,17 @@ static void commit_update(volt_optimizer *opt, int64_t i, unsigned used) {
         volt_storage_bump_version(st->slot[opt->cls->n_slots]->storage);
 }
 
-/* Runs every in-place update. Called by each thread of the team: the
- * kernels share each parameter's elements out among the team (orphaned
- * `omp for ... nowait`, cpu_update.c), so all the updates take one parallel
- * region; alone, a thread does them all. */
-static void run_in_place_updates(const volt_optimizer *opt) {
+/* Runs every in-place update, sharing their chunks out among the calling
+ * region's threads (counter *next, 0 at the start); alone, a thread does
+ * them all. */
+static void run_in_place_updates(const volt_optimizer *opt, int64_t *next) {
+    chunk_walk w = claim_first(next);
     for (int gi = 0; gi < opt->n_groups; gi++) {
         const volt_optim_group *g = &opt->groups[gi];
         for (int64_t i = g->first; i < g->first + g->count; i++) {
             if (!updates_in_place(opt, i) || on_cuda(opt->params[i])) continue;
             unsigned used;
-            volt_optim_update u = update_of(opt, g, i, &used);
-            opt->cls->update(&u);
+            run_chunks(opt->cls, update_of(opt, g, i, &used), &w);
         }
     }
 }
@@ -383,9 +421,16 @@ static volt_status step_impl(volt_optimizer *opt) {
         volt_no_grad_end();
         return volt_error_status();
     }
+    /* With a team, its thread 0 first does the task set beside (the next
+     * batch) while the others take the chunks. */
     int threads = update_threads(opt);
+    volt_cpu_beside side = threads > 1 ? volt_cpu_beside_take() : (volt_cpu_beside){0};
+    int64_t next = 0;
 #pragma omp parallel num_threads(threads) if (threads > 1)
-    run_in_place_updates(opt);
+    {
+        if (side.fn && omp_get_thread_num() == 0) side.fn(side.ctx);
+        run_in_place_updates(opt, &next);
+    }
     /* Their state moves on; then the bf16 parameters on f32 copies, one by
      * one (out of memory there leaves the rest as they were). */
     for (int pass = 0; pass < 2; pass++)

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ops/cpu/parallel.h"
 #include "train/precision_impl.h"
 #include "train/train_impl.h"
 #include "train/train_loop.h"
@@ -56,12 +57,18 @@ static volt_status check_loss(volt_trainer *t, volt_step *s, volt_tensor *loss) 
     return VOLT_OK;
 }
 
-/* The optimizer part of a batch that ends an accumulation window. */
-/* Under 16-mixed the gradients are unscaled first (so hooks and clipping
- * see true values), and a step whose gradients hold an inf or NaN is
- * skipped (the module's optimizer_step hook too) but counted, as Lightning
- * counts it. */
-static volt_status optimizer_step(volt_trainer *t, volt_step *s) {
+/* Beside the parameters' update (on the calling thread, while the other
+ * threads update), the training loader builds the batch it delivers next:
+ * Lightning too fetches the next batch before the current step ends. */
+static void build_next_batch(void *loader) { volt_data_loader_prefetch(loader); }
+
+/* The optimizer part of a batch that ends an accumulation window; with
+ * build_next (not the epoch's last batch) the built-in step builds the
+ * next batch beside its update. Under 16-mixed the gradients are unscaled
+ * first (so hooks and clipping see true values), and a step whose
+ * gradients hold an inf or NaN is skipped (the module's optimizer_step
+ * hook too) but counted, as Lightning counts it. */
+static volt_status optimizer_step(volt_trainer *t, volt_step *s, bool build_next) {
     const volt_module_ops *ops = t->module->ops;
     volt_status st = volt_grad_scaler_unscale(&t->scaler, s->optimizer);
     if (st) return volt_hook_fail(t, s, VOLT_HK_OPTIMIZER_STEP, st);
@@ -81,7 +88,9 @@ static volt_status optimizer_step(volt_trainer *t, volt_step *s) {
     } else if (ops->optimizer_step) {
         st = volt_hook_run(t, s, VOLT_HK_OPTIMIZER_STEP);
     } else {
+        if (build_next) volt_cpu_beside_set(build_next_batch, t->train_dl);
         st = volt_optimizer_step(s->optimizer);
+        volt_cpu_beside_set(NULL, NULL);
         if (st) st = volt_hook_fail(t, s, VOLT_HK_OPTIMIZER_STEP, st);
     }
     volt_profile_end(t, pt);
@@ -105,7 +114,7 @@ static volt_status automatic(volt_trainer *t, volt_step *s, volt_tensor *loss, b
         *stepped = closes && t->window_grads;
         volt_status st = *stepped ? volt_strategy_sync_gradients(t) : VOLT_OK;
         if (st) st = volt_hook_fail(t, s, VOLT_HK_BACKWARD, st);
-        if (!st && *stepped) st = optimizer_step(t, s);
+        if (!st && *stepped) st = optimizer_step(t, s, !last);
         s->outputs = NULL;
         return st;
     }
@@ -130,7 +139,7 @@ static volt_status automatic(volt_trainer *t, volt_step *s, volt_tensor *loss, b
     t->window_grads = true;
     if ((st = volt_hook_run(t, s, VOLT_HK_ON_AFTER_BACKWARD))) return st;
     *stepped = closes;
-    if (*stepped && (st = optimizer_step(t, s))) return st;
+    if (*stepped && (st = optimizer_step(t, s, !last))) return st;
     s->outputs = loss;
     return VOLT_OK;
 }

@@ -3,8 +3,9 @@
  * on synthetic data, a dataset without a fast path, and the real
  * Fashion-MNIST test set); exact mid-epoch resume through the state (and its
  * JSON); early stop with batches in flight (no leak, no hang: run under
- * ASan/LSan and TSan); errors raised in workers; samplers in loaders; scope
- * ownership of delivered batches; bad options. */
+ * ASan/LSan and TSan); errors raised in workers; batches built ahead
+ * (volt_data_loader_prefetch); samplers in loaders; scope ownership of
+ * delivered batches; bad options. */
 #include "volt_test.h"
 
 #include <stdio.h>
@@ -33,8 +34,11 @@ typedef struct {
 
 static int64_t slow_len(const volt_dataset *self) { return ((const slow_dataset *)self)->n; }
 
+static int slow_gets; /* items the slow datasets built */
+
 static volt_status slow_get(const volt_dataset *self, int64_t i, volt_sample *out) {
     const slow_dataset *d = (const slow_dataset *)self;
+    __atomic_fetch_add(&slow_gets, 1, __ATOMIC_RELAXED);
     if (d->delay_us) nanosleep(&(struct timespec){0, d->delay_us * 1000}, NULL);
     if (i == d->broken)
         return volt_error_set(VOLT_ERR_FORMAT, "slow: item %lld is broken", (long long)i);
@@ -57,11 +61,20 @@ typedef struct {
     int64_t *y[MAX_BATCHES];
 } run;
 
+static bool prefetching; /* record() builds each batch ahead first */
+
 /* Copies up to `limit` batches (all: -1) of the current epoch into r. */
 static void record(volt_data_loader *l, run *r, int limit) {
     memset(r, 0, sizeof *r);
     for (;;) {
         if (limit >= 0 && r->n == limit) return;
+        if (prefetching) {
+            int64_t position = volt_data_loader_state_get(l).position;
+            volt_data_loader_prefetch(l);
+            volt_data_loader_prefetch(l); /* a batch is ahead already: nothing */
+            VT_ASSERT_NO_ERROR();
+            assert_int_equal(volt_data_loader_state_get(l).position, position);
+        }
         volt_scope_begin();
         volt_batch b;
         bool more = volt_data_loader_next(l, &b);
@@ -401,6 +414,108 @@ static void test_worker_error(void **state) {
     }
 }
 
+/* ------------------------------------------------------------ prefetch */
+
+/* Batches built ahead (volt_data_loader_prefetch before every next(), also
+ * before an epoch starts and after its last batch) are the batches next()
+ * builds otherwise, each built once, and the state counts only the
+ * delivered ones: with 0 workers (prefetch builds) and 2 (it does
+ * nothing), across epochs, a mid-epoch save and restore, and a stop. */
+static void test_prefetch_same_batches(void **state) {
+    (void)state;
+    slow_dataset ds = {{&slow_ops}, 45, -1, 0};
+    set_augment(4, 1);
+    volt_data_loader_options o = {
+        .batch_size = 4, .shuffle = true, .seed = 31, .transforms = augment, .n_transforms = 4};
+    volt_data_loader *l = volt_data_loader_new(&ds.base, &o);
+    run ref[2], got, rest;
+    record(l, &ref[0], -1);
+    record(l, &ref[1], -1);
+    volt_data_loader_free(l);
+    for (int workers = 0; workers <= 2; workers += 2) {
+        o.num_workers = workers;
+        l = volt_data_loader_new(&ds.base, &o);
+        prefetching = true;
+        slow_gets = 0;
+        for (int e = 0; e < 2; e++) {
+            record(l, &got, -1);
+            assert_same(&ref[e], 0, &got);
+            free_run(&got);
+        }
+        assert_int_equal(slow_gets, 2 * 45);
+
+        /* Five batches of epoch 1 delivered, the sixth built ahead. */
+        volt_data_loader_set_epoch(l, 1);
+        record(l, &got, 5);
+        free_run(&got);
+        volt_data_loader_prefetch(l);
+        volt_data_loader_state saved = volt_data_loader_state_get(l);
+        assert_int_equal(saved.position, 5);
+        volt_data_loader *other = volt_data_loader_new(&ds.base, &o);
+        assert_int_equal(volt_data_loader_state_set(other, &saved), VOLT_OK);
+        record(other, &rest, -1);
+        assert_same(&ref[1], 5, &rest);
+        free_run(&rest);
+        volt_data_loader_free(other);
+        record(l, &rest, -1); /* this one goes on from the batch ahead */
+        assert_same(&ref[1], 5, &rest);
+        free_run(&rest);
+
+        /* A stop frees the batch ahead; next() resumes at the same batch. */
+        volt_data_loader_set_epoch(l, 0);
+        record(l, &got, 3);
+        free_run(&got);
+        volt_data_loader_prefetch(l);
+        volt_data_loader_stop(l);
+        record(l, &rest, -1);
+        assert_same(&ref[0], 3, &rest);
+        free_run(&rest);
+        prefetching = false;
+        volt_data_loader_prefetch(l); /* built ahead, then freed with the loader */
+        volt_data_loader_free(l);
+    }
+    free_run(&ref[0]);
+    free_run(&ref[1]);
+}
+
+/* A batch that fails while built ahead leaves no error behind: next()
+ * builds it again and raises the error. With an error already pending,
+ * prefetch builds nothing and keeps it. */
+static void test_prefetch_error(void **state) {
+    (void)state;
+    slow_dataset broken = {{&slow_ops}, 100, 37, 0};
+    volt_data_loader *l = volt_data_loader_new(
+        &broken.base, &(volt_data_loader_options){.batch_size = 10, .num_workers = 0});
+    volt_batch b;
+    for (int k = 0; k < 3; k++) {
+        volt_scope_begin();
+        assert_true(volt_data_loader_next(l, &b));
+        volt_scope_end();
+    }
+    volt_data_loader_prefetch(l);
+    VT_ASSERT_NO_ERROR();
+    assert_int_equal(volt_data_loader_state_get(l).position, 3);
+    assert_false(volt_data_loader_next(l, &b));
+    VT_ASSERT_ERROR(VOLT_ERR_FORMAT, "slow: item 37 is broken");
+    assert_int_equal(volt_data_loader_state_get(l).position, 3);
+
+    volt_data_loader_set_epoch(l, 0);
+    volt_scope_begin();
+    assert_true(volt_data_loader_next(l, &b));
+    volt_scope_end();
+    volt_error_set(VOLT_ERR_STATE, "an earlier failure");
+    slow_gets = 0;
+    volt_data_loader_prefetch(l);
+    assert_int_equal(slow_gets, 0);
+    VT_ASSERT_ERROR(VOLT_ERR_STATE, "an earlier failure");
+    volt_scope_begin();
+    assert_true(volt_data_loader_next(l, &b)); /* built now */
+    assert_int_equal(((int64_t *)volt_tensor_data(b.y))[0], 10);
+    volt_scope_end();
+    assert_int_equal(slow_gets, 10);
+    volt_data_loader_free(l);
+}
+
 /* Allocation failures (the allocator's fail-after-N hook) inside a batch
  * build, in the caller's thread or in a worker, end the epoch with a clear
  * error and leak nothing. */
@@ -586,6 +701,8 @@ int main(void) {
         VT_TEST(test_state_errors),
         VT_TEST(test_early_stop),
         VT_TEST(test_worker_error),
+        VT_TEST(test_prefetch_same_batches),
+        VT_TEST(test_prefetch_error),
         VT_TEST(test_out_of_memory),
         VT_TEST(test_samplers_in_loader),
         VT_TEST(test_batches_belong_to_caller),

@@ -1,19 +1,24 @@
 /* test_optim_one_region.c: an optimizer step runs the updates of all its
- * parameters in one OpenMP region (each kernel shares its elements out among
- * the team, no barrier between parameters). Parameters of uneven sizes (1,
- * 17, 4099 elements), one without a gradient and one in bf16 (which Adam
- * and the others update on f32 copies, after the region) in one optimizer,
- * stepped on 1, 2 and 3 threads with every loop forced parallel, end up
- * with the bits of each parameter stepped alone in its own optimizer on one
- * thread — for every built-in optimizer type and several options. */
+ * parameters in one OpenMP region (its threads take chunks of 8192
+ * elements from one counter, no barrier between parameters). Parameters of
+ * uneven sizes (1, 17, 4099 and 2 x 8192 + 37 elements), one without a
+ * gradient and one in bf16 (which Adam and the others update on f32
+ * copies, after the region) in one optimizer, stepped on 1, 2 and 3
+ * threads with every loop forced parallel, end up with the bits of each
+ * parameter stepped alone in its own optimizer on one thread — for every
+ * built-in optimizer type and several options; also when the calling
+ * thread first does a task set beside (volt_cpu_beside_set), which runs
+ * once, on that thread, only with a team. */
 #include "optim_helpers.h"
 
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "ops/cpu/parallel.h"
 
-enum { N_PARAMS = 5, STEPS = 3 };
-static const int64_t sizes[N_PARAMS] = {4099, 17, 1, 300, 33};
+enum { N_PARAMS = 6, STEPS = 3 };
+static const int64_t sizes[N_PARAMS] = {4099, 17, 1, 300, 33, 2 * 8192 + 37};
 /* parameter 3 gets no gradient; parameter 4 is bf16 */
 
 typedef struct {
@@ -52,6 +57,18 @@ static volt_tensor *values(int i, uint64_t stream) {
     return volt_persist(i == 4 ? volt_to_dtype(t, VOLT_BF16) : t);
 }
 
+/* The task set beside each step: it sleeps 1 ms (the other threads take
+ * the chunks meanwhile) and counts its runs and those on the thread that
+ * set it. */
+static bool use_beside;
+static int beside_runs, beside_on_caller;
+
+static void beside_task(void *caller) {
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
+    beside_runs++;
+    beside_on_caller += pthread_equal(pthread_self(), *(pthread_t *)caller) != 0;
+}
+
 /* Steps the parameters (in one optimizer, or each in its own) and returns
  * them (caller-owned). */
 static void run(const variant *v, bool together, volt_tensor **p) {
@@ -67,8 +84,12 @@ static void run(const variant *v, bool together, volt_tensor **p) {
             oh_set_grad_tensor(p[i], g);
             volt_tensor_free(g);
         }
-        for (int i = 0; i < N_PARAMS; i++)
+        pthread_t self = pthread_self();
+        for (int i = 0; i < N_PARAMS; i++) {
+            if (use_beside) volt_cpu_beside_set(beside_task, &self);
             if (opt[i]) assert_int_equal(volt_optimizer_step(opt[i]), VOLT_OK);
+            volt_cpu_beside_set(NULL, NULL);
+        }
     }
     for (int i = 0; i < N_PARAMS; i++) {
         volt_optimizer_free(opt[i]);
@@ -76,8 +97,7 @@ static void run(const variant *v, bool together, volt_tensor **p) {
     }
 }
 
-static void test_one_region_same_bits(void **state) {
-    (void)state;
+static void same_bits(bool beside) {
     int saved = volt_get_num_threads();
     for (size_t k = 0; k < sizeof variants / sizeof variants[0]; k++) {
         volt_tensor *alone[N_PARAMS], *together[N_PARAMS];
@@ -86,7 +106,13 @@ static void test_one_region_same_bits(void **state) {
         volt_cpu_set_region_ns(0); /* every update goes parallel */
         for (int threads = 1; threads <= 3; threads++) {
             volt_set_num_threads(threads);
+            use_beside = beside;
+            beside_runs = beside_on_caller = 0;
             run(&variants[k], true, together);
+            use_beside = false;
+            /* once per step with a team, on the calling thread; not alone */
+            assert_int_equal(beside_runs, beside && threads > 1 ? STEPS : 0);
+            assert_int_equal(beside_on_caller, beside_runs);
             for (int i = 0; i < N_PARAMS; i++) {
                 size_t bytes = (size_t)sizes[i] * volt_dtype_size(alone[i]->dtype);
                 if (memcmp(volt_tensor_data(alone[i]), volt_tensor_data(together[i]), bytes))
@@ -101,9 +127,20 @@ static void test_one_region_same_bits(void **state) {
     volt_set_num_threads(saved);
 }
 
+static void test_one_region_same_bits(void **state) {
+    (void)state;
+    same_bits(false);
+}
+
+static void test_task_beside_same_bits(void **state) {
+    (void)state;
+    same_bits(true);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         VT_TEST(test_one_region_same_bits),
+        VT_TEST(test_task_beside_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

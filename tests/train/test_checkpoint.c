@@ -1,7 +1,8 @@
 /* test_checkpoint.c: checkpoints written by the trainer — their contents,
  * exact resume from each place in the loop a checkpoint can be written
  * (mid-epoch after a batch, after a mid-epoch validation, at epoch end,
- * between epochs) against an uninterrupted run, "last" and "best", module
+ * between epochs) against an uninterrupted run, also with the next batch
+ * built during each optimizer step (two threads), "last" and "best", module
  * hooks adding entries, preemption by SIGTERM, and bad files refused with a
  * clear message before anything runs or is written. */
 #include <signal.h>
@@ -9,7 +10,32 @@
 
 #include "train_fixture.h"
 
+#include "ops/cpu/parallel.h"
+
 /* ------------------------------------------------------------ the setup */
+
+/* The tiny training set, counting the items it builds (to see batches
+ * built ahead during the optimizer step). */
+typedef struct {
+    volt_dataset base;
+    volt_dataset *inner;
+} counting_ds;
+
+static int64_t items_built;
+
+static int64_t cd_len(const volt_dataset *self) {
+    return volt_dataset_len(((const counting_ds *)self)->inner);
+}
+static volt_status cd_get(const volt_dataset *self, int64_t i, volt_sample *out) {
+    __atomic_fetch_add(&items_built, 1, __ATOMIC_RELAXED);
+    return volt_dataset_get(((const counting_ds *)self)->inner, i, out);
+}
+static void cd_free(volt_dataset *self) {
+    volt_dataset_free(((counting_ds *)self)->inner);
+    free(self);
+}
+static const volt_dataset_ops counting_ops = {
+    .name = "counting", .len = cd_len, .get = cd_get, .free = cd_free};
 
 /* A shuffled training loader (its position matters on resume), validation
  * twice per epoch, and a noisy loss that draws from the default generator
@@ -36,7 +62,9 @@ static const volt_datamodule_ops shuf_ops = {
 static volt_datamodule *shuf_dm_new(void) {
     shuf_dm *dm = calloc(1, sizeof *dm);
     volt_datamodule_init(&dm->base, &shuf_ops);
-    dm->train_ds = tiny_dataset(40, 3, 0);
+    counting_ds *train = calloc(1, sizeof *train);
+    *train = (counting_ds){{&counting_ops}, tiny_dataset(40, 3, 0)};
+    dm->train_ds = &train->base;
     dm->val_ds = tiny_dataset(12, 3, 1000);
     dm->train = volt_data_loader_new(
         dm->train_ds, &(volt_data_loader_options){.batch_size = 4, .shuffle = true, .seed = 7});
@@ -119,8 +147,11 @@ static void noisy_init(lin_module *m, double scale) {
     for (int j = 0; j < 3; j++) w[j] *= scale;
 }
 
+static int resume_threads = 1;
+
 static volt_trainer_config resume_config(int64_t epochs) {
     volt_trainer_config c = quiet_config();
+    c.num_threads = resume_threads;
     c.max_epochs = epochs;
     c.seed = 3;
     c.deterministic = true;
@@ -169,6 +200,24 @@ static const volt_callback_ops saver_ops = {
     .on_train_epoch_end = sv_epoch_end,
 };
 
+/* Counts the optimizer steps during which the training set built items:
+ * the next batch, built ahead while the other threads update. */
+static int64_t built_before, steps_building;
+static volt_status ahead_before_step(volt_callback *self, volt_module *m, volt_step *step) {
+    (void)self, (void)m, (void)step;
+    built_before = items_built;
+    return VOLT_OK;
+}
+static volt_status ahead_batch_end(volt_callback *self, volt_module *m, volt_step *step) {
+    (void)self, (void)m, (void)step;
+    steps_building += items_built > built_before;
+    built_before = items_built;
+    return VOLT_OK;
+}
+static const volt_callback_ops ahead_ops = {.name = "ahead",
+                                            .on_before_optimizer_step = ahead_before_step,
+                                            .on_train_batch_end = ahead_batch_end};
+
 /* Counts and remembers state for the resume checks. */
 typedef struct {
     double w[3], b;
@@ -199,8 +248,11 @@ static outcome straight_run(int64_t epochs) {
     volt_datamodule *dm = shuf_dm_new();
     volt_trainer_config c = resume_config(epochs);
     volt_trainer *t = volt_trainer_new(&c);
+    volt_callback ahead = {.ops = &ahead_ops};
+    assert_int_equal(volt_trainer_add_callback(t, &ahead), VOLT_OK);
     lin_module m;
     noisy_init(&m, 1.0);
+    steps_building = 0;
     assert_int_equal(volt_trainer_fit(t, &m.base, dm, NULL), VOLT_OK);
     outcome o = outcome_of(t, &m);
     volt_trainer_free(t);
@@ -293,6 +345,23 @@ static void test_resume_equals_uninterrupted(void **state) {
     use_plateau = true;
     resume_cases();
     use_plateau = false;
+}
+
+/* With a team of two and every loop parallel, each optimizer step but an
+ * epoch's last builds the next batch (volt_data_loader_prefetch beside the
+ * update): the same outcome as one thread, and the same on resume. */
+static void test_resume_with_batches_built_ahead(void **state) {
+    (void)state;
+    outcome plain = straight_run(3);
+    assert_int_equal(steps_building, 0);
+    resume_threads = 2;
+    volt_cpu_set_region_ns(0);
+    outcome ahead = straight_run(3);
+    assert_int_equal(steps_building, 3 * (10 - 1));
+    assert_same(&ahead, &plain);
+    resume_cases();
+    volt_cpu_set_region_ns(-1);
+    resume_threads = 1;
 }
 
 static void test_resume_between_epochs(void **state) {
@@ -694,10 +763,15 @@ static void test_validate_from_checkpoint(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        VT_TEST(test_resume_equals_uninterrupted),  VT_TEST(test_resume_between_epochs),
-        VT_TEST(test_checkpoint_contents),          VT_TEST(test_save_failures_keep_previous_file),
-        VT_TEST(test_bad_checkpoints_refused),      VT_TEST(test_last_and_best),
-        VT_TEST(test_preemption_saves_and_resumes), VT_TEST(test_validate_from_checkpoint),
+        VT_TEST(test_resume_equals_uninterrupted),
+        VT_TEST(test_resume_with_batches_built_ahead),
+        VT_TEST(test_resume_between_epochs),
+        VT_TEST(test_checkpoint_contents),
+        VT_TEST(test_save_failures_keep_previous_file),
+        VT_TEST(test_bad_checkpoints_refused),
+        VT_TEST(test_last_and_best),
+        VT_TEST(test_preemption_saves_and_resumes),
+        VT_TEST(test_validate_from_checkpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,3 +78,15 @@ void volt_cpu_share(int64_t n, int64_t unit, double lead, int t, int i, int64_t 
     *lo = a * unit < n ? a * unit : n;
     *hi = b * unit < n ? b * unit : n;
 }
+
+static _Thread_local volt_cpu_beside beside;
+
+void volt_cpu_beside_set(void (*fn)(void *ctx), void *ctx) {
+    beside = (volt_cpu_beside){fn, fn ? ctx : NULL};
+}
+
+volt_cpu_beside volt_cpu_beside_take(void) {
+    volt_cpu_beside b = beside;
+    beside = (volt_cpu_beside){0};
+    return b;
+}

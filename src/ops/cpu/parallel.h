@@ -73,4 +73,18 @@ double volt_cpu_lead_share(double serial_ns, int t);
  * the others the rest evenly. Deterministic in (n, unit, lead, t, i). */
 void volt_cpu_share(int64_t n, int64_t unit, double lead, int t, int i, int64_t *lo, int64_t *hi);
 
+/* A task for the calling thread to do while the other threads of a parallel
+ * region work: volt_cpu_beside_set records fn(ctx) for this thread (NULL
+ * fn: none) and volt_cpu_beside_take hands it out once, to a region that
+ * runs it on its thread 0 and shares its own work out so that the other
+ * threads take more of it meanwhile (the optimizers' update: the trainer
+ * builds the next batch there). A task nobody took is simply not run:
+ * what it does must be optional. */
+typedef struct {
+    void (*fn)(void *ctx);
+    void *ctx;
+} volt_cpu_beside;
+void volt_cpu_beside_set(void (*fn)(void *ctx), void *ctx);
+volt_cpu_beside volt_cpu_beside_take(void);
+
 #endif
