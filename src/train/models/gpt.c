@@ -92,10 +92,19 @@ typedef struct {
     volt_module *ln_1, *attn, *ln_2, *mlp;
 } gpt_block;
 
+/* A block runs in a scope of its own that hands only its output on: what
+ * the backward pass does not need (the layer norms' f32 outputs, whose
+ * bf16 casts the Linears save under autocast; f32 copies of bf16 residual
+ * branches; the attention's temporaries) is freed as the block ends rather
+ * than with the step's scope. The graph holds what it saved. */
 static volt_tensor *block_forward(volt_module *self, const volt_tensor *x) {
     gpt_block *b = (gpt_block *)self;
+    volt_scope_begin();
     volt_tensor *h = volt_add(x, volt_module_forward(b->attn, volt_module_forward(b->ln_1, x)));
-    return volt_add(h, volt_module_forward(b->mlp, volt_module_forward(b->ln_2, h)));
+    volt_tensor *y = volt_add(h, volt_module_forward(b->mlp, volt_module_forward(b->ln_2, h)));
+    volt_keep(y);
+    volt_scope_end();
+    return y;
 }
 
 static const volt_module_class block_class = {
@@ -227,8 +236,15 @@ static volt_tensor *lm_loss(volt_module *self, const volt_batch *b) {
                        volt_shape_str(b->y, by, sizeof by), volt_shape_str(b->x, bx, sizeof bx));
         return NULL;
     }
+    /* The logits ([B T, vocab], the largest activation) go as soon as the
+     * loss is made: the cross entropy keeps what its backward needs. */
+    volt_scope_begin();
     volt_tensor *logits = flat_logits((gpt *)self, b->x);
-    return logits ? volt_cross_entropy(logits, volt_reshape(b->y, VOLT_SHAPE(-1))) : NULL;
+    volt_tensor *loss =
+        logits ? volt_cross_entropy(logits, volt_reshape(b->y, VOLT_SHAPE(-1))) : NULL;
+    volt_keep(loss);
+    volt_scope_end();
+    return loss;
 }
 
 static volt_tensor *gpt_training_step(volt_module *self, volt_batch *b, int64_t i,
