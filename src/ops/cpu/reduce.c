@@ -3,13 +3,15 @@
  * dims that walk memory as one merged. Floating reductions accumulate in
  * double; the two common layouts are fast: reduced elements contiguous (each
  * group is a contiguous span) and kept dims contiguous innermost (column
- * reductions: each input row is added into a block of outputs). Also: integer
+ * reductions: each input row is added into a block of outputs, in loops
+ * compiled for AVX-512, AVX2 and baseline x86-64, VOLT_CPU_CLONES). Also: integer
  * sum/product, max/min with indices along one dim, and the elementwise and
  * scatter kernels of the gradients. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/parallel.h"
 #include "ops/cpu/reduce.h"
 
@@ -159,7 +161,8 @@ typedef void (*col_fn)(double *acc, const void *data, int64_t off, int64_t n, co
     }
 
 #define COL(NAME, T, STEP)                                                                         \
-    static void NAME(double *acc, const void *data, int64_t off, int64_t n, const double *c) {     \
+    VOLT_CPU_CLONES static void NAME(double *acc, const void *data, int64_t off, int64_t n,        \
+                                     const double *c) {                                            \
         const T *x = (const T *)data + off;                                                        \
         if (c) {                                                                                   \
             for (int64_t i = 0; i < n; i++) {                                                      \
